@@ -1,0 +1,148 @@
+// wxtokend: the WeChat access-token controller. See README.md.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/file_token_store.h"
+#include "server/grpc_health.h"
+#include "server/grpc_service.h"
+#include "server/log.h"
+#include "server/refresh_engine.h"
+#include "server/refresh_worker.h"
+#include "server/token_table.h"
+#include "server/wechat/curl_upstream.h"
+
+ABSL_FLAG(std::string, config, "", "path of the YAML configuration file");
+ABSL_FLAG(std::string, log_format, "json",
+          "\"json\" (one object per line) or \"text\" (for people)");
+
+namespace wxtoken {
+namespace {
+
+// Exit codes: 0 clean shutdown, 2 bad config or cannot start.
+constexpr int kExitBadConfig = 2;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "wxtokend: %s\n", message.c_str());
+  return kExitBadConfig;
+}
+
+absl::StatusOr<std::unique_ptr<TokenStore>> OpenStore(const Config& config) {
+  if (config.state_dir.empty()) return std::make_unique<NullTokenStore>();
+  auto store = FileTokenStore::Open(config.state_dir);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<TokenStore>(*std::move(store));
+}
+
+int Run(const std::string& config_path, const sigset_t& stop_signals) {
+  absl::StatusOr<Config> config = LoadConfig(config_path);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  absl::StatusOr<std::unique_ptr<TokenStore>> store = OpenStore(*config);
+  if (!store.ok()) return Fail(std::string(store.status().message()));
+
+  SystemClock clock;
+  TokenTable table(RefreshEngine::TableEntries(*config),
+                   config->refresh.client_max_cache);
+  CurlUpstreamClient upstream(config->upstream.base_urls,
+                              config->upstream.timeout);
+
+  absl::flat_hash_map<std::string, std::string> server_tokens;
+  std::vector<std::string> app_ids;
+  for (const AppConfig& app : config->apps) {
+    app_ids.push_back(app.app_id);
+    if (!app.server_token.empty()) server_tokens[app.app_id] = app.server_token;
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  GrpcHealthSink health(app_ids);
+  RefreshEngine engine(*config, clock, upstream, table, **store, health);
+  RefreshWorker worker(engine, upstream, clock);
+  TokenControllerService service(table, worker, clock,
+                                 std::move(server_tokens));
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(
+        absl::StrCat("listen: cannot listen on \"", config->listen, "\""));
+  }
+  // The default health service answers SERVING for "" until told
+  // otherwise; Attach() corrects that right after the listener is up.
+  health.Attach(server->GetHealthCheckService());
+  Log(LogLevel::kInfo, "listening",
+      {{"listen", config->listen},
+       {"grpc_port", absl::StrCat(port)},
+       {"apps", absl::StrCat(config->apps.size())},
+       {"state_dir", config->state_dir}});
+  worker.Start();
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  Log(LogLevel::kInfo, "shutting down",
+      {{"signal", absl::StrCat(signal_number)},
+       {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
+  health.SetShuttingDown();
+  // Shutdown() waits for in-flight RPCs; a ForceRefresh still waiting on the
+  // worker past the drain deadline is answered UNAVAILABLE by Stop().
+  absl::Notification drained;
+  std::thread shutdown([&] {
+    server->Shutdown(std::chrono::system_clock::now() +
+                     absl::ToChronoSeconds(config->drain_timeout));
+    drained.Notify();
+  });
+  drained.WaitForNotificationWithTimeout(config->drain_timeout +
+                                         absl::Seconds(1));
+  worker.Stop();
+  shutdown.join();
+  server->Wait();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace wxtoken
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the WeChat access-token controller.\nUsage: wxtokend --config FILE");
+  absl::ParseCommandLine(argc, argv);
+  const std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (log_format != "json" && log_format != "text") {
+    std::fprintf(stderr, "wxtokend: --log_format must be json or text\n");
+    return 2;
+  }
+  wxtoken::SetLogFormat(log_format == "json" ? wxtoken::LogFormat::kJson
+                                             : wxtoken::LogFormat::kText);
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (config_path.empty()) {
+    std::fprintf(stderr, "wxtokend: --config FILE is required\n");
+    return 2;
+  }
+  // Block the stop signals in every thread (threads inherit the mask), so
+  // only the sigwait() in Run() receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return wxtoken::Run(config_path, stop_signals);
+}

@@ -1,0 +1,166 @@
+#ifndef WXTOKEN_SERVER_REFRESH_ENGINE_H_
+#define WXTOKEN_SERVER_REFRESH_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/credential.h"
+#include "server/token_store.h"
+#include "server/token_table.h"
+#include "server/wechat/upstream.h"
+
+namespace wxtoken {
+
+// Receives health changes computed by the engine (DESIGN.md "Health").
+class HealthSink {
+ public:
+  virtual ~HealthSink() = default;
+  // The app holds a valid access token and has no credential error.
+  virtual void SetAppServing(const std::string& app_id, bool serving) = 0;
+  // Every configured app is serving.
+  virtual void SetAllAppsServing(bool serving) = 0;
+  // Every app has had its first fetch attempt or a stored token. Called once.
+  virtual void SetStartupDone() = 0;
+};
+
+enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };
+
+struct ForceRefreshReply {
+  ServedToken token;
+  ForceOutcome outcome = ForceOutcome::kRefreshed;
+};
+
+using ForceRefreshCallback =
+    std::function<void(absl::StatusOr<ForceRefreshReply>)>;
+
+struct ForceRefreshCommand {
+  std::string app_id;
+  CredentialKind kind = CredentialKind::kAccessToken;
+  std::string stale_value;  // empty: whatever is current is bad
+  int wechat_errcode = 0;
+  ForceRefreshCallback done;
+};
+
+// The refresh worker's brain: owns every (app, kind)'s value, schedule,
+// backoff, budget and ForceRefresh waiters, and publishes what GetToken may
+// serve into the TokenTable. Single-threaded and never blocks: the worker
+// thread calls it, and upstream completions arrive through
+// UpstreamClient::Poll() on that same thread. Tests drive it directly with a
+// fake clock and a fake upstream.
+class RefreshEngine {
+ public:
+  // `random01` returns values in [0, 1] for backoff jitter. All references
+  // must outlive the engine.
+  RefreshEngine(const Config& config, const Clock& clock,
+                UpstreamClient& upstream, TokenTable& table, TokenStore& store,
+                HealthSink& health, std::function<double()> random01 = {});
+  RefreshEngine(const RefreshEngine&) = delete;
+  RefreshEngine& operator=(const RefreshEngine&) = delete;
+
+  // The (app, kind) entries the TokenTable must have for this config.
+  static std::vector<TokenTable::Entry> TableEntries(const Config& config);
+
+  // Loads stored values and schedules the first fetches.
+  void Start();
+
+  // Starts every fetch that is due and re-evaluates health.
+  void RunDue();
+
+  // When RunDue() next has something to do (a due fetch, or a value whose
+  // validity ends and so changes health).
+  absl::Time NextWakeup() const;
+
+  // DESIGN.md "ForceRefresh": answers through command.done, at once or when
+  // the fetch it waits for ends.
+  void ForceRefresh(ForceRefreshCommand command);
+
+  // Answers every waiting ForceRefresh with `status` (used at shutdown).
+  void FailAllWaiters(const absl::Status& status);
+
+ private:
+  struct Waiter {
+    ForceRefreshCallback done;
+    ForceOutcome outcome;
+  };
+
+  // Everything the engine knows about one (app, kind).
+  struct Slot {
+    const AppConfig* app = nullptr;
+    CredentialKind kind = CredentialKind::kAccessToken;
+
+    std::optional<CredentialValue> current;
+    // Earliest send time of a fetch that may have made WeChat issue a newer
+    // value we never received: `current` is revoked `overlap` after it.
+    std::optional<absl::Time> revocation_clock;
+
+    bool in_flight = false;
+    bool in_flight_started_clock = false;  // this fetch set revocation_clock
+    bool in_flight_force = false;          // stable force_refresh: true
+    std::vector<Waiter> joined;   // answered when the in-flight fetch ends
+    std::vector<Waiter> pending;  // waiting for the next fetch to start
+
+    absl::Time next_attempt = absl::InfinitePast();
+    std::optional<absl::Time> last_sent;
+    std::optional<absl::Time> last_force_sent;  // stable force_refresh only
+    bool use_force_next = false;                // stable only
+
+    bool settled = false;  // first attempt done, or stored value loaded
+    int failures = 0;
+    FailureClass last_failure = FailureClass::kNone;
+    int last_errcode = 0;
+    std::string last_detail;
+  };
+
+  struct Budget {
+    int64_t day = -1;
+    int used = 0;
+  };
+
+  Slot* FindSlot(const std::string& app_id, CredentialKind kind);
+  bool Revokes(const Slot& slot, bool force) const;
+  absl::Time ValidUntil(const Slot& slot) const;
+  absl::Status UnavailableStatus(const Slot& slot, absl::Time now) const;
+  absl::StatusOr<ServedToken> Serve(const Slot& slot, absl::Time now) const;
+  void Publish(const Slot& slot);
+  bool SpendBudget(const std::string& app_id, absl::Time now);
+  int BudgetLeft(const std::string& app_id, absl::Time now);
+
+  void StartFetch(Slot& slot, absl::Time now);
+  void OnFetchDone(Slot& slot, FetchResult result);
+  void OnFetchSucceeded(Slot& slot, const FetchResult& result, absl::Time sent,
+                        absl::Time now);
+  void OnFetchFailed(Slot& slot, const FetchResult& result, absl::Time now);
+  void ReplyToWaiters(std::vector<Waiter> waiters,
+                      const absl::StatusOr<ServedToken>& token);
+  void UpdateHealth(absl::Time now);
+
+  // Constant after construction.
+  const Config& config_;
+  const Clock& clock_;
+  UpstreamClient& upstream_;
+  TokenTable& table_;
+  TokenStore& store_;
+  HealthSink& health_;
+  std::function<double()> random01_;
+
+  // Slots never move once created (the upstream callbacks hold pointers).
+  std::vector<std::unique_ptr<Slot>> slots_;
+  absl::flat_hash_map<std::string, Budget> budgets_;
+  absl::flat_hash_map<std::string, bool> app_serving_;
+  std::optional<bool> all_serving_;
+  bool startup_reported_ = false;
+};
+
+}  // namespace wxtoken
+
+#endif  // WXTOKEN_SERVER_REFRESH_ENGINE_H_

@@ -1,0 +1,44 @@
+#ifndef WXTOKEN_SERVER_TOKEN_STORE_H_
+#define WXTOKEN_SERVER_TOKEN_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/credential.h"
+
+namespace wxtoken {
+
+// One stored credential: the value, never a secret.
+struct StoredCredential {
+  std::string app_id;
+  CredentialKind kind = CredentialKind::kAccessToken;
+  CredentialValue value;
+};
+
+// Keeps fetched values across restarts so a restart spends no quota. Used by
+// the refresh worker's thread only; implementations need not be thread-safe.
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+
+  // Everything readable. Corrupt or foreign entries are reported (logged) and
+  // skipped, never fatal.
+  virtual std::vector<StoredCredential> LoadAll() = 0;
+
+  // Durably replaces the stored value of (app_id, kind).
+  virtual absl::Status Save(const StoredCredential& credential) = 0;
+};
+
+// A store that keeps nothing (state_dir: "").
+class NullTokenStore final : public TokenStore {
+ public:
+  std::vector<StoredCredential> LoadAll() override { return {}; }
+  absl::Status Save(const StoredCredential&) override {
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace wxtoken
+
+#endif  // WXTOKEN_SERVER_TOKEN_STORE_H_

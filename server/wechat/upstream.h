@@ -1,0 +1,74 @@
+#ifndef WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
+#define WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace wxtoken {
+
+// Which WeChat endpoint a fetch goes to.
+enum class FetchApi {
+  kClassic,   // GET /cgi-bin/token
+  kStable,    // POST /cgi-bin/stable_token
+  kTicket,    // GET /cgi-bin/ticket/getticket (ticket_type, access_token)
+};
+
+struct FetchRequest {
+  std::string app_id;
+  FetchApi api = FetchApi::kClassic;
+  std::string secret;           // classic and stable; never logged
+  bool force_refresh = false;   // stable only
+  std::string access_token;     // ticket only
+  std::string ticket_type;      // ticket only: "jsapi" or "wx_card"
+};
+
+// How an upstream failure should be treated (DESIGN.md "Upstream errors").
+enum class FailureClass {
+  kNone,        // success
+  kTransient,   // -1, 45011, HTTP 5xx, timeout, refused, malformed: back off
+  kPermanent,   // credential or whitelist errors: long backoff, NOT_SERVING
+  kQuota,       // 45009: stop until the next Beijing day
+  kTokenRejected,  // 40001/40014/42001 on getticket: refresh the access token
+};
+
+struct FetchResult {
+  FailureClass failure = FailureClass::kNone;
+  // True when WeChat may have issued a new value even though we did not get
+  // it (timeout, dropped connection, 5xx, unreadable body): the old value may
+  // be revoked after the overlap. False for a clean errcode answer.
+  bool maybe_issued = false;
+  int errcode = 0;            // WeChat's errcode, 0 when none
+  int http_status = 0;        // 0 when no HTTP answer arrived
+  std::string detail;         // human-readable, never contains a secret
+  std::string value;          // access_token or ticket on success
+  absl::Duration expires_in;  // on success
+};
+
+// Talks to WeChat. Not thread-safe: it is driven by the refresh worker's
+// thread alone, except Wakeup(), which any thread may call.
+class UpstreamClient {
+ public:
+  using Callback = std::function<void(FetchResult)>;
+  virtual ~UpstreamClient() = default;
+
+  // Starts a fetch and returns at once. `done` runs later, inside Poll(),
+  // exactly once. Base URLs are tried in order for transient failures.
+  virtual void Start(FetchRequest request, Callback done) = 0;
+
+  // Makes progress on started fetches, waiting at most `max_wait` for
+  // something to happen, and runs the callbacks of finished ones.
+  virtual void Poll(absl::Duration max_wait) = 0;
+
+  // Makes a Poll() that is waiting return early. Thread-safe.
+  virtual void Wakeup() = 0;
+
+  // Number of fetches started and not yet finished.
+  virtual int InFlight() const = 0;
+};
+
+}  // namespace wxtoken
+
+#endif  // WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
