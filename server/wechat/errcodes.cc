@@ -1,0 +1,70 @@
+#include "server/wechat/errcodes.h"
+
+namespace wxtoken {
+namespace {
+
+// Credential, whitelist and account errors on a token fetch: asking again
+// with the same configuration cannot succeed, so they wait for an operator.
+bool IsPermanentOnFetch(int errcode) {
+  switch (errcode) {
+    case 40001:  // wrong AppSecret (on fetch; on use it means a stale token)
+    case 40002:  // bad grant_type
+    case 40013:  // invalid appid
+    case 40125:  // invalid appsecret
+    case 41001:  // a required parameter is missing
+    case 41002:  // appid missing
+    case 41004:  // secret missing
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Errors about the caller rather than the request: they hold for every API,
+// getticket included.
+bool IsPermanentOnAnyApi(int errcode) {
+  switch (errcode) {
+    case 40164:  // caller IP not whitelisted
+    case 40243:  // AppSecret frozen
+    case 50004:  // API forbidden
+    case 50007:  // account frozen
+    case 89501:  // IP awaiting the administrator's confirmation
+    case 89503:
+    case 89506:  // IP blocked
+    case 89507:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool IsRefreshErrcode(int errcode) {
+  return errcode == 40001 || errcode == 40014 || errcode == 42001;
+}
+
+FailureClass ClassifyErrcode(int errcode, FetchApi api) {
+  if (errcode == 0) return FailureClass::kNone;
+  // -1 (system busy) and 45011 (per-minute quota) pass by themselves.
+  if (errcode == -1 || errcode == 45011) return FailureClass::kTransient;
+  if (errcode == 45009) return FailureClass::kQuota;
+  if (api == FetchApi::kTicket) {
+    // getticket rejects the access token we passed, not our credentials: a
+    // fresh access token fixes it. 41001 is "access_token missing" there.
+    if (IsRefreshErrcode(errcode) || errcode == 41001) {
+      return FailureClass::kTokenRejected;
+    }
+  } else if (IsPermanentOnFetch(errcode)) {
+    return FailureClass::kPermanent;
+  }
+  if (IsPermanentOnAnyApi(errcode)) return FailureClass::kPermanent;
+  // An errcode we do not know. kPermanent would take the app out of service
+  // and wait for an operator on what may be a new, passing condition (WeChat
+  // adds codes without notice); kTransient retries with exponential backoff,
+  // which bounds the quota spent, and the errcode is still logged and
+  // reported, so a code that keeps coming back is visible.
+  return FailureClass::kTransient;
+}
+
+}  // namespace wxtoken

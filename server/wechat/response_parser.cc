@@ -1,0 +1,153 @@
+#include "server/wechat/response_parser.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "server/wechat/errcodes.h"
+
+namespace wxtoken {
+namespace {
+
+using ::google::protobuf::Struct;
+using ::google::protobuf::Value;
+
+// Longer than any real token's lifetime (7200 s): a larger expires_in is a
+// broken answer and would overflow the refresh schedule's arithmetic.
+constexpr double kMaxExpiresInSeconds = 366.0 * 24 * 3600;
+
+FetchResult Malformed(int http_status, std::string detail) {
+  FetchResult result;
+  result.failure = FailureClass::kTransient;
+  // We cannot tell whether WeChat issued something we failed to read.
+  result.maybe_issued = true;
+  result.http_status = http_status;
+  result.detail = std::move(detail);
+  return result;
+}
+
+// WeChat's errmsg is its own text, but keep log lines single-line and short:
+// cut at a UTF-8 character boundary and replace control characters.
+std::string SanitizeErrmsg(std::string_view errmsg) {
+  if (errmsg.size() > kMaxErrmsgLength) {
+    size_t cut = kMaxErrmsgLength;
+    // Back up over UTF-8 continuation bytes (10xxxxxx).
+    while (cut > 0 &&
+           (static_cast<unsigned char>(errmsg[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    errmsg = errmsg.substr(0, cut);
+  }
+  std::string out(errmsg);
+  for (char& c : out) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = '?';
+  }
+  return out;
+}
+
+// Whether `v` is a number that is an exact int. JSON numbers arrive as
+// doubles; an errcode like 1.5 or 1e20 is not one WeChat sends.
+bool AsInt(const Value& v, int* out) {
+  if (v.kind_case() != Value::kNumberValue) return false;
+  const double d = v.number_value();
+  if (!std::isfinite(d) || d != std::trunc(d) || d < -2147483648.0 ||
+      d > 2147483647.0) {
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
+}  // namespace
+
+FetchResult ParseFetchResponse(FetchApi api, int http_status,
+                               std::string_view body) {
+  if (http_status != 200) {
+    // A 5xx, a redirect we do not follow, a proxy's error page: in every case
+    // the request may have reached WeChat and been served.
+    return Malformed(http_status, absl::StrCat("HTTP ", http_status));
+  }
+
+  Struct json;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(
+           google::protobuf::StringPiece(body.data(), body.size()), &json,
+           options)
+           .ok()) {
+    return Malformed(http_status, "response body is not a JSON object");
+  }
+  const auto& fields = json.fields();
+
+  int errcode = 0;
+  if (auto it = fields.find("errcode"); it != fields.end()) {
+    if (!AsInt(it->second, &errcode)) {
+      return Malformed(http_status, "errcode is not an integer");
+    }
+  }
+  if (errcode != 0) {
+    FetchResult result;
+    result.failure = ClassifyErrcode(errcode, api);
+    result.maybe_issued = false;
+    result.errcode = errcode;
+    result.http_status = http_status;
+    result.detail = absl::StrCat("errcode ", errcode);
+    if (auto it = fields.find("errmsg");
+        it != fields.end() && it->second.kind_case() == Value::kStringValue) {
+      absl::StrAppend(&result.detail, ": ",
+                      SanitizeErrmsg(it->second.string_value()));
+    }
+    return result;
+  }
+
+  const char* const value_field =
+      api == FetchApi::kTicket ? "ticket" : "access_token";
+  auto value_it = fields.find(value_field);
+  if (value_it == fields.end()) {
+    return Malformed(http_status, absl::StrCat("missing ", value_field));
+  }
+  if (value_it->second.kind_case() != Value::kStringValue) {
+    return Malformed(http_status,
+                     absl::StrCat(value_field, " is not a string"));
+  }
+  const std::string& value = value_it->second.string_value();
+  if (value.empty()) {
+    return Malformed(http_status, absl::StrCat(value_field, " is empty"));
+  }
+  if (value.size() > kMaxTokenLength) {
+    return Malformed(http_status, absl::StrCat(value_field, " is longer than ",
+                                               kMaxTokenLength, " characters (",
+                                               value.size(), ")"));
+  }
+
+  auto expires_it = fields.find("expires_in");
+  if (expires_it == fields.end()) {
+    return Malformed(http_status, "missing expires_in");
+  }
+  if (expires_it->second.kind_case() != Value::kNumberValue ||
+      !std::isfinite(expires_it->second.number_value())) {
+    return Malformed(http_status, "expires_in is not a number");
+  }
+  const double expires_in = expires_it->second.number_value();
+  if (expires_in <= 0) {
+    return Malformed(http_status, "expires_in is not positive");
+  }
+  if (expires_in > kMaxExpiresInSeconds) {
+    return Malformed(http_status, "expires_in is implausibly large");
+  }
+
+  FetchResult result;
+  result.failure = FailureClass::kNone;
+  result.maybe_issued = false;
+  result.http_status = http_status;
+  result.detail = "ok";
+  result.value = value;
+  result.expires_in = absl::Seconds(expires_in);
+  return result;
+}
+
+}  // namespace wxtoken

@@ -1,0 +1,36 @@
+#ifndef WXTOKEN_SERVER_WECHAT_RESPONSE_PARSER_H_
+#define WXTOKEN_SERVER_WECHAT_RESPONSE_PARSER_H_
+
+#include <cstddef>
+#include <string_view>
+
+#include "server/wechat/upstream.h"
+
+namespace wxtoken {
+
+// Longest access token or ticket we accept. WeChat says to reserve 512
+// characters; anything past this is a broken or hostile answer, not a token.
+inline constexpr size_t kMaxTokenLength = 2048;
+
+// Longest part of WeChat's errmsg copied into FetchResult::detail.
+inline constexpr size_t kMaxErrmsgLength = 200;
+
+// Turns one HTTP answer from `api` into a FetchResult. Pure; thread-safe.
+//
+// - HTTP status other than 200: kTransient, maybe_issued (WeChat may have
+//   issued a token before a proxy or the server failed).
+// - A JSON object with a nonzero errcode: ClassifyErrcode(), maybe_issued
+//   false (WeChat answered cleanly that it issued nothing).
+// - errcode 0 or absent, with a non-empty access_token (ticket for kTicket) of
+//   at most kMaxTokenLength and a positive expires_in: success.
+// - Anything else: kTransient, maybe_issued, detail saying what was wrong.
+//
+// `detail` never holds the token or the body verbatim (a body could echo the
+// request); it may hold the errcode and WeChat's errmsg, cut to
+// kMaxErrmsgLength bytes with control characters replaced.
+FetchResult ParseFetchResponse(FetchApi api, int http_status,
+                               std::string_view body);
+
+}  // namespace wxtoken
+
+#endif  // WXTOKEN_SERVER_WECHAT_RESPONSE_PARSER_H_
