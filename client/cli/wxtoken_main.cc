@@ -1,0 +1,376 @@
+// wxtoken: the command-line client of wxtokend (DESIGN.md "Names").
+//
+//   wxtoken [--addr host:port] [--json] [--timeout 5s] <command> [args]
+//
+// Exit codes: 0 success; 1 a clean "no" (verify: invalid signature; health:
+// not SERVING); 2 the RPC failed; 64 usage error (EX_USAGE).
+
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "wxtoken/v1/token_controller.grpc.pb.h"
+
+ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "wxtokend's gRPC address");
+ABSL_FLAG(bool, json, false, "print the whole response as JSON");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "deadline of the RPC");
+ABSL_FLAG(std::string, kind, "access_token",
+          "access_token, jsapi_ticket or wx_card_ticket");
+ABSL_FLAG(std::string, stale, "", "refresh: the value WeChat rejected");
+ABSL_FLAG(int32_t, errcode, 0, "refresh: the errcode WeChat answered");
+ABSL_FLAG(std::string, signature, "", "verify: signature or msg_signature");
+ABSL_FLAG(std::string, timestamp, "", "verify: timestamp query parameter");
+ABSL_FLAG(std::string, nonce, "", "verify: nonce query parameter");
+ABSL_FLAG(std::string, encrypt, "", "verify: Encrypt field (safe mode)");
+
+namespace wxtoken {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitNo = 1;
+constexpr int kExitRpcError = 2;
+constexpr int kExitUsage = 64;  // sysexits.h EX_USAGE
+
+constexpr char kUsage[] =
+    R"(usage: wxtoken [--addr host:port] [--json] [--timeout 5s] <command> [args]
+
+commands:
+  get APP_ID [--kind KIND]
+      print the current token value (only the value, one line)
+  refresh APP_ID [--stale VALUE] [--errcode N] [--kind KIND]
+      ForceRefresh; print "<outcome> <value>", outcome one of
+      refreshed, already_newer, coalesced
+  verify APP_ID --signature S --timestamp T --nonce N [--encrypt E]
+      print "valid" or "invalid: <reason>"
+  health [SERVICE]
+      grpc.health.v1 Check; print SERVING, NOT_SERVING or SERVICE_UNKNOWN
+
+flags (before or after the command):
+  --addr host:port   wxtokend's gRPC address (default 127.0.0.1:50051)
+  --json             print the whole response as JSON
+  --timeout D        deadline of the RPC, e.g. 500ms, 5s (default 5s)
+  --kind KIND        access_token (default), jsapi_ticket, wx_card_ticket
+
+exit status: 0 ok; 1 invalid signature / not SERVING; 2 RPC failed;
+64 usage error
+)";
+
+constexpr char kShortUsage[] =
+    "usage: wxtoken [--addr host:port] [--json] [--timeout 5s] "
+    "get|refresh|verify|health [args]\n"
+    "run \"wxtoken --help\" for the commands and flags\n";
+
+struct CommandLine {
+  std::vector<std::string> args;  // command and its positional arguments
+  std::set<std::string> flags;    // names of the flags given
+  bool help = false;
+};
+
+// Parses argv with the flags defined above, allowing flags before, between
+// and after positional arguments. Written here rather than using
+// absl::ParseCommandLine because that one exits with status 1 on a bad flag,
+// and scripts need to tell a usage error (64) from a "no" (1).
+absl::Status ParseArgs(int argc, char** argv, CommandLine* out) {
+  bool only_positional = false;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (only_positional || arg.size() < 2 || arg[0] != '-') {
+      out->args.emplace_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help" || arg == "-help") {
+      out->help = true;
+      continue;
+    }
+    absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
+    absl::string_view name = body;
+    absl::string_view value;
+    bool has_value = false;
+    if (size_t eq = body.find('='); eq != absl::string_view::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
+      // --nojson
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      if (flag != nullptr && flag->IsOfType<bool>()) {
+        value = "false";
+        has_value = true;
+      } else {
+        flag = nullptr;
+      }
+    }
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+    if (!has_value) {
+      if (flag->IsOfType<bool>()) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", error));
+    }
+    out->flags.emplace(flag->Name());
+  }
+  return absl::OkStatus();
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  // valid=false and generation 0 are answers too; proto3 would omit them.
+  options.always_print_primitive_fields = true;
+  std::string json;
+  google::protobuf::util::Status status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) return absl::StrCat("{\"error\": \"cannot print JSON\"}");
+  return json;
+}
+
+int RpcError(absl::string_view rpc, const grpc::Status& status) {
+  std::cerr << "wxtoken: " << rpc << ": "
+            << absl::StatusCodeToString(
+                   static_cast<absl::StatusCode>(status.error_code()))
+            << ": " << status.error_message() << "\n";
+  return kExitRpcError;
+}
+
+bool ParseKind(const std::string& text, v1::TokenKind* kind) {
+  if (text == "access_token") {
+    *kind = v1::TOKEN_KIND_ACCESS_TOKEN;
+  } else if (text == "jsapi_ticket") {
+    *kind = v1::TOKEN_KIND_JSAPI_TICKET;
+  } else if (text == "wx_card_ticket") {
+    *kind = v1::TOKEN_KIND_WX_CARD_TICKET;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string OutcomeName(v1::RefreshOutcome outcome) {
+  switch (outcome) {
+    case v1::REFRESH_OUTCOME_REFRESHED:
+      return "refreshed";
+    case v1::REFRESH_OUTCOME_ALREADY_NEWER:
+      return "already_newer";
+    case v1::REFRESH_OUTCOME_COALESCED:
+      return "coalesced";
+    default:
+      return "unspecified";
+  }
+}
+
+// Everything a command needs, resolved from the flags.
+struct Context {
+  std::shared_ptr<grpc::Channel> channel;
+  absl::Duration timeout;
+  bool json = false;
+
+  // Every RPC gets a deadline: a CLI that hangs on a dead server is worse
+  // than one that says UNAVAILABLE.
+  void Prepare(grpc::ClientContext* context) const {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          absl::ToChronoMilliseconds(timeout));
+  }
+};
+
+int Get(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
+  auto stub = v1::TokenController::NewStub(ctx.channel);
+  v1::GetTokenRequest request;
+  request.set_app_id(app_id);
+  request.set_kind(kind);
+  v1::GetTokenResponse response;
+  grpc::ClientContext context;
+  ctx.Prepare(&context);
+  grpc::Status status = stub->GetToken(&context, request, &response);
+  if (!status.ok()) return RpcError("GetToken", status);
+  std::cout << (ctx.json ? ToJson(response) : response.token().value()) << "\n";
+  return kExitOk;
+}
+
+int Refresh(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
+  auto stub = v1::TokenController::NewStub(ctx.channel);
+  v1::ForceRefreshRequest request;
+  request.set_app_id(app_id);
+  request.set_kind(kind);
+  request.set_stale_value(absl::GetFlag(FLAGS_stale));
+  request.set_wechat_errcode(absl::GetFlag(FLAGS_errcode));
+  v1::ForceRefreshResponse response;
+  grpc::ClientContext context;
+  ctx.Prepare(&context);
+  grpc::Status status = stub->ForceRefresh(&context, request, &response);
+  if (!status.ok()) return RpcError("ForceRefresh", status);
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << OutcomeName(response.outcome()) << " "
+              << response.token().value() << "\n";
+  }
+  return kExitOk;
+}
+
+int Verify(const Context& ctx, const std::string& app_id) {
+  auto stub = v1::TokenController::NewStub(ctx.channel);
+  v1::VerifySignatureRequest request;
+  request.set_app_id(app_id);
+  request.set_signature(absl::GetFlag(FLAGS_signature));
+  request.set_timestamp(absl::GetFlag(FLAGS_timestamp));
+  request.set_nonce(absl::GetFlag(FLAGS_nonce));
+  request.set_encrypt(absl::GetFlag(FLAGS_encrypt));
+  v1::VerifySignatureResponse response;
+  grpc::ClientContext context;
+  ctx.Prepare(&context);
+  grpc::Status status = stub->VerifySignature(&context, request, &response);
+  if (!status.ok()) return RpcError("VerifySignature", status);
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+  } else if (response.valid()) {
+    std::cout << "valid\n";
+  } else {
+    std::cout << "invalid: " << response.reason() << "\n";
+  }
+  return response.valid() ? kExitOk : kExitNo;
+}
+
+int Health(const Context& ctx, const std::string& service) {
+  using grpc::health::v1::HealthCheckResponse;
+  auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  grpc::ClientContext context;
+  ctx.Prepare(&context);
+  grpc::Status status = stub->Check(&context, request, &response);
+  // Check answers NOT_FOUND for a service it does not know; that is an
+  // answer about the service, not a failed call.
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    response.set_status(HealthCheckResponse::SERVICE_UNKNOWN);
+  } else if (!status.ok()) {
+    return RpcError("Health.Check", status);
+  }
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << HealthCheckResponse::ServingStatus_Name(response.status())
+              << "\n";
+  }
+  return response.status() == HealthCheckResponse::SERVING ? kExitOk : kExitNo;
+}
+
+// The flags each command accepts besides the global ones.
+const std::set<std::string>& CommandFlags(const std::string& command) {
+  static const auto* const kFlags =
+      new std::map<std::string, std::set<std::string>>{
+          {"get", {"kind"}},
+          {"refresh", {"kind", "stale", "errcode"}},
+          {"verify", {"signature", "timestamp", "nonce", "encrypt"}},
+          {"health", {}},
+      };
+  static const auto* const kNone = new std::set<std::string>();
+  auto it = kFlags->find(command);
+  return it == kFlags->end() ? *kNone : it->second;
+}
+
+int Run(int argc, char** argv) {
+  CommandLine line;
+  absl::Status parsed = ParseArgs(argc, argv, &line);
+  auto usage_error = [](absl::string_view problem) {
+    std::cerr << "wxtoken: " << problem << "\n" << kShortUsage;
+    return kExitUsage;
+  };
+  if (!parsed.ok()) return usage_error(parsed.message());
+  if (line.help) {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  if (line.args.empty()) return usage_error("no command given");
+  const std::string& command = line.args[0];
+  std::vector<std::string> positional(line.args.begin() + 1, line.args.end());
+
+  if (command != "get" && command != "refresh" && command != "verify" &&
+      command != "health") {
+    return usage_error(absl::StrCat("unknown command \"", command, "\""));
+  }
+  static const auto* const kGlobal =
+      new std::set<std::string>{"addr", "json", "timeout"};
+  const std::set<std::string>& allowed = CommandFlags(command);
+  for (const std::string& flag : line.flags) {
+    if (!kGlobal->count(flag) && !allowed.count(flag)) {
+      return usage_error(
+          absl::StrCat("--", flag, " does not apply to ", command));
+    }
+  }
+
+  Context ctx;
+  ctx.json = absl::GetFlag(FLAGS_json);
+  ctx.timeout = absl::GetFlag(FLAGS_timeout);
+  if (ctx.timeout <= absl::ZeroDuration() ||
+      ctx.timeout == absl::InfiniteDuration()) {
+    return usage_error("--timeout must be a positive duration, e.g. 5s");
+  }
+  const std::string addr = absl::GetFlag(FLAGS_addr);
+  if (addr.empty()) return usage_error("--addr must not be empty");
+  v1::TokenKind kind = v1::TOKEN_KIND_ACCESS_TOKEN;
+  if (!ParseKind(absl::GetFlag(FLAGS_kind), &kind)) {
+    return usage_error(absl::StrCat(
+        "--kind must be access_token, jsapi_ticket or wx_card_ticket, not \"",
+        absl::GetFlag(FLAGS_kind), "\""));
+  }
+
+  if (command == "health") {
+    if (positional.size() > 1)
+      return usage_error("health takes at most one SERVICE");
+  } else if (positional.size() != 1) {
+    return usage_error(absl::StrCat(command, " takes exactly one APP_ID"));
+  }
+  if (command == "verify") {
+    for (const char* required : {"signature", "timestamp", "nonce"}) {
+      if (!line.flags.count(required)) {
+        return usage_error(absl::StrCat("verify needs --", required));
+      }
+    }
+  }
+
+  ctx.channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  if (command == "get") return Get(ctx, positional[0], kind);
+  if (command == "refresh") return Refresh(ctx, positional[0], kind);
+  if (command == "verify") return Verify(ctx, positional[0]);
+  return Health(ctx, positional.empty() ? "" : positional[0]);
+}
+
+}  // namespace
+}  // namespace wxtoken
+
+int main(int argc, char** argv) { return wxtoken::Run(argc, argv); }

@@ -1,0 +1,124 @@
+#ifndef WXTOKEN_TESTS_E2E_E2E_ENV_H_
+#define WXTOKEN_TESTS_E2E_E2E_ENV_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/e2e/child_process.h"
+#include "wxtoken/v1/token_controller.grpc.pb.h"
+
+namespace wxtoken::testing {
+
+// Generous bounds for a loaded 2-core machine: they only cap how long a
+// broken run waits, never how fast a good one must be.
+inline constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+
+struct SandboxApp {
+  std::string app_id;
+  std::string secret;
+};
+
+// The real wechat-sandbox process on 127.0.0.1, on a port it picks itself.
+class Sandbox {
+ public:
+  struct Options {
+    std::vector<SandboxApp> apps;
+    absl::Duration lifetime = absl::Seconds(60);
+    absl::Duration overlap = absl::Seconds(5);
+    int daily_quota = 2000;
+  };
+
+  // Starts the process; ASSERTs (fatal failure) when it does not come up.
+  void Start(const Options& options, const std::string& dir);
+  void Stop();
+
+  std::string base_url() const;
+
+  // Calls to /cgi-bin/token for `app_id` so far (faulted ones included).
+  int TokenCalls(const std::string& app_id);
+  // Whether WeChat (the sandbox) accepts `token` right now.
+  bool IsValid(const std::string& token);
+  // POST /sandbox/fault?kind=...&count=...&<extra>.
+  void InjectFault(const std::string& kind, int count,
+                   const std::string& extra = "");
+  void ClearFaults();
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  int port_ = 0;
+};
+
+// The real wxtokend process, configured for a sandbox, listening on a port it
+// picks itself ("127.0.0.1:0").
+class Controller {
+ public:
+  struct App {
+    std::string app_id;
+    std::string secret;
+    std::string api = "classic";
+    std::string server_token;  // "" = none configured
+  };
+  struct Options {
+    std::vector<App> apps;
+    std::string base_url;
+    std::string state_dir;  // "" = memory only
+    std::string margin = "2s";
+    std::string overlap = "5s";
+    std::string client_max_cache = "1s";
+    std::string timeout = "1s";
+    std::string force_min_interval = "1s";
+    std::string retry_initial = "100ms";
+    std::string retry_max = "500ms";
+    std::string permanent_retry = "1h";
+    int daily_budget = 1900;
+  };
+
+  // Writes the config and secret files into `dir` and starts wxtokend;
+  // ASSERTs it logs its port. Can be called again after Stop() (restart).
+  void Start(const Options& options, const std::string& dir);
+  // SIGTERM; returns the exit status.
+  int Stop();
+
+  wxtoken::v1::TokenController::Stub& stub() { return *stub_; }
+  // grpc.health.v1 Check of `service`: "SERVING", "NOT_SERVING", ... or the
+  // RPC error.
+  std::string Health(const std::string& service);
+  // Polls Health(service) until it equals `want` or `timeout` passes.
+  bool WaitForHealth(const std::string& service, const std::string& want,
+                     absl::Duration timeout);
+
+  grpc::Status GetToken(const std::string& app_id, wxtoken::v1::Token* token);
+
+  // Everything wxtokend wrote to stderr (its log) across every run.
+  std::string Logs() const;
+  std::string address() const { return address_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::string logs_of_earlier_runs_;
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<wxtoken::v1::TokenController::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+  int runs_ = 0;
+};
+
+// Path of a binary built next to the tests (env WXTOKEND / WECHAT_SANDBOX /
+// WXTOKEN_CLI, set by CTest).
+std::string BinaryPath(const char* env_name);
+
+// A deadline for one RPC.
+void SetDeadline(grpc::ClientContext& context,
+                 absl::Duration timeout = absl::Seconds(10));
+
+}  // namespace wxtoken::testing
+
+#endif  // WXTOKEN_TESTS_E2E_E2E_ENV_H_

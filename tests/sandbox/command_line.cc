@@ -1,0 +1,96 @@
+#include "tests/sandbox/command_line.h"
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+
+namespace wxtoken::sandbox {
+
+std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
+                                           absl::string_view name) {
+  const std::string bare_long = absl::StrCat("--", name);
+  const std::string bare_short = absl::StrCat("-", name);
+  const std::string eq_long = absl::StrCat(bare_long, "=");
+  const std::string eq_short = absl::StrCat(bare_short, "=");
+
+  std::vector<std::string> out;
+  std::vector<std::string> values;
+  size_t first = 0;  // where the merged flag goes in `out`
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (i > 0 && arg == "--") break;  // the rest are positional arguments
+    std::string value;
+    if (i > 0 && (arg == bare_long || arg == bare_short) &&
+        i + 1 < args.size()) {
+      value = args[++i];
+    } else if (i > 0 && (absl::StartsWith(arg, eq_long) ||
+                         absl::StartsWith(arg, eq_short))) {
+      value = arg.substr(arg.find('=') + 1);
+    } else {
+      out.push_back(arg);
+      continue;
+    }
+    if (values.empty()) first = out.size();
+    values.push_back(std::move(value));
+  }
+  for (; i < args.size(); ++i) out.push_back(std::move(args[i]));
+  if (!values.empty()) {
+    out.insert(out.begin() + static_cast<std::ptrdiff_t>(first),
+               absl::StrCat(eq_long, absl::StrJoin(values, ",")));
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseApps(
+    const std::vector<std::string>& entries) {
+  std::map<std::string, std::string> apps;
+  for (const std::string& entry : entries) {
+    const size_t colon = entry.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size()) {
+      // Name only the appid part: the rest is a secret.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--app: want APPID:SECRET, got an entry starting \"",
+          entry.substr(0, colon == std::string::npos ? 0 : colon), "\""));
+    }
+    const std::string appid = entry.substr(0, colon);
+    if (!apps.emplace(appid, entry.substr(colon + 1)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--app: appid ", appid, " given twice"));
+    }
+  }
+  if (apps.empty()) {
+    return absl::InvalidArgumentError("--app: give at least one APPID:SECRET");
+  }
+  return apps;
+}
+
+absl::StatusOr<ListenAddress> ParseListen(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  ListenAddress address;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &address.port) ||
+      address.port < 0 || address.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen: want HOST:PORT, got \"", text, "\""));
+  }
+  address.host = std::string(text.substr(0, colon));
+  // A bare IPv6 address ("::1:80") is ambiguous; insist on brackets.
+  if (address.host.find(':') != std::string::npos &&
+      !(address.host.front() == '[' && address.host.back() == ']')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen: write an IPv6 host in brackets, got \"", text, "\""));
+  }
+  return address;
+}
+
+}  // namespace wxtoken::sandbox

@@ -1,0 +1,35 @@
+#ifndef WXTOKEN_TESTS_SANDBOX_COMMAND_LINE_H_
+#define WXTOKEN_TESTS_SANDBOX_COMMAND_LINE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace wxtoken::sandbox {
+
+// absl keeps only the last occurrence of a flag, but `--app` is meant to be
+// repeated. Rewrites `args` (argv, program name first) so every `--NAME V`,
+// `--NAME=V`, `-NAME V` and `-NAME=V` before a lone `--` becomes one
+// `--NAME=V1,V2,...` where the first one stood; a vector flag then sees all.
+std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
+                                           absl::string_view name);
+
+// Parses `APPID:SECRET` entries (split at the first ':') into appid →
+// secret. Both parts must be non-empty, appids unique, and one app given.
+absl::StatusOr<std::map<std::string, std::string>> ParseApps(
+    const std::vector<std::string>& entries);
+
+struct ListenAddress {
+  std::string host;  // as written, e.g. "127.0.0.1" or "[::1]"
+  int port = 0;      // 0 = any free port
+};
+
+// Parses `HOST:PORT`; an IPv6 host is written in brackets.
+absl::StatusOr<ListenAddress> ParseListen(absl::string_view text);
+
+}  // namespace wxtoken::sandbox
+
+#endif  // WXTOKEN_TESTS_SANDBOX_COMMAND_LINE_H_

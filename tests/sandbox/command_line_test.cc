@@ -1,0 +1,67 @@
+#include "tests/sandbox/command_line.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace wxtoken::sandbox {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(SandboxCommandLineTest, MergesEveryFormOfARepeatedFlag) {
+  EXPECT_THAT(
+      MergeRepeatedFlag(
+          {"prog", "--listen", "127.0.0.1:0", "--app", "a:1", "-app=b:2",
+           "--lifetime=5s", "--app=c:3,d:4", "-app", "e:5", "--", "--app", "x"},
+          "app"),
+      ElementsAre("prog", "--listen", "127.0.0.1:0",
+                  "--app=a:1,b:2,c:3,d:4,e:5", "--lifetime=5s", "--", "--app",
+                  "x"));
+}
+
+TEST(SandboxCommandLineTest, LeavesOtherArgumentsAlone) {
+  EXPECT_THAT(
+      MergeRepeatedFlag({"prog", "--apps=1", "--application", "x"}, "app"),
+      ElementsAre("prog", "--apps=1", "--application", "x"));
+  // A trailing flag without its value is left for absl to complain about.
+  EXPECT_THAT(MergeRepeatedFlag({"prog", "--app"}, "app"),
+              ElementsAre("prog", "--app"));
+}
+
+TEST(SandboxCommandLineTest, ParsesApps) {
+  auto apps = ParseApps({"wx1:secret", "wx2:with:colon"});
+  ASSERT_TRUE(apps.ok());
+  EXPECT_EQ(apps->at("wx1"), "secret");
+  EXPECT_EQ(apps->at("wx2"), "with:colon");
+  EXPECT_FALSE(ParseApps({}).ok());
+  EXPECT_FALSE(ParseApps({"wx1"}).ok());
+  EXPECT_FALSE(ParseApps({":secret"}).ok());
+  EXPECT_FALSE(ParseApps({"wx1:"}).ok());
+  EXPECT_FALSE(ParseApps({"wx1:a", "wx1:b"}).ok());
+  // The error never repeats a secret.
+  EXPECT_THAT(
+      std::string(ParseApps({"wx1:a", "wx1:topsecret"}).status().message()),
+      ::testing::Not(::testing::HasSubstr("topsecret")));
+}
+
+TEST(SandboxCommandLineTest, ParsesListen) {
+  auto address = ParseListen("127.0.0.1:0");
+  ASSERT_TRUE(address.ok());
+  EXPECT_EQ(address->host, "127.0.0.1");
+  EXPECT_EQ(address->port, 0);
+  address = ParseListen("[::1]:8080");
+  ASSERT_TRUE(address.ok());
+  EXPECT_EQ(address->host, "[::1]");
+  EXPECT_EQ(address->port, 8080);
+  EXPECT_FALSE(ParseListen("127.0.0.1").ok());
+  EXPECT_FALSE(ParseListen(":80").ok());
+  EXPECT_FALSE(ParseListen("host:http").ok());
+  EXPECT_FALSE(ParseListen("host:70000").ok());
+  EXPECT_FALSE(ParseListen("::1:80").ok());
+}
+
+}  // namespace
+}  // namespace wxtoken::sandbox

@@ -1,0 +1,146 @@
+// wechat-sandbox: a local emulator of WeChat's access-token APIs for the
+// end-to-end tests and the demo. Never point production at it.
+//
+//   wechat-sandbox --listen 127.0.0.1:0 --app APPID:SECRET [--app ...]
+//       [--lifetime 7200s] [--overlap 300s] [--daily_quota 2000]
+//       [--ticket_lifetime 7200s] [--force_daily_limit 20]
+//       [--force_min_interval 30s]
+//
+// Once it listens it prints one line, `listening HOST:PORT`, to stdout.
+// SIGTERM or SIGINT stop it cleanly.
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/sandbox/command_line.h"
+#include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/sandbox_server.h"
+#include "tests/sandbox/sandbox_state.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "HOST:PORT to serve on; port 0 picks a free one. Loopback by "
+          "default: this is a test tool.");
+ABSL_FLAG(std::vector<std::string>, app, {},
+          "APPID:SECRET of an emulated app; repeat the flag or separate "
+          "entries with commas.");
+ABSL_FLAG(absl::Duration, lifetime, absl::Seconds(7200),
+          "Lifetime of an access token (classic and stable).");
+ABSL_FLAG(absl::Duration, overlap, absl::Seconds(300),
+          "How long a replaced token or ticket keeps working.");
+ABSL_FLAG(int, daily_quota, 2000,
+          "/cgi-bin/token calls per app and Beijing day before 45009.");
+ABSL_FLAG(absl::Duration, ticket_lifetime, absl::Seconds(7200),
+          "Lifetime of a jsapi / wx_card ticket.");
+ABSL_FLAG(int, force_daily_limit, 20,
+          "stable_token force_refresh calls per app and Beijing day.");
+ABSL_FLAG(absl::Duration, force_min_interval, absl::Seconds(30),
+          "Minimum spacing of stable_token force refreshes; a closer one "
+          "returns the current token.");
+
+namespace wxtoken::sandbox {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "wechat-sandbox: " << status.message() << std::endl;
+  return 2;
+}
+
+absl::StatusOr<SandboxOptions> OptionsFromFlags() {
+  SandboxOptions options;
+  options.lifetime = absl::GetFlag(FLAGS_lifetime);
+  options.overlap = absl::GetFlag(FLAGS_overlap);
+  options.daily_quota = absl::GetFlag(FLAGS_daily_quota);
+  options.ticket_lifetime = absl::GetFlag(FLAGS_ticket_lifetime);
+  options.force_daily_limit = absl::GetFlag(FLAGS_force_daily_limit);
+  options.force_min_interval = absl::GetFlag(FLAGS_force_min_interval);
+  if (options.lifetime < absl::Seconds(1) ||
+      options.ticket_lifetime < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "--lifetime and --ticket_lifetime must be at least 1s");
+  }
+  // Stable normal mode rotates once `overlap` remains; with no time before
+  // that, every call would rotate.
+  if (options.overlap < absl::ZeroDuration() ||
+      options.overlap >= options.lifetime) {
+    return absl::InvalidArgumentError(
+        "--overlap must be at least 0 and less than --lifetime");
+  }
+  if (options.daily_quota < 0 || options.force_daily_limit < 0 ||
+      options.force_min_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--daily_quota, --force_daily_limit and --force_min_interval must "
+        "not be negative");
+  }
+  return options;
+}
+
+// Waits for SIGTERM or SIGINT (blocked in every thread by main): true. Or
+// for the server to stop on its own: false.
+bool WaitForStopSignal(const sigset_t& signals, const SandboxServer& server) {
+  const timespec poll = {0, 200 * 1000 * 1000};
+  while (server.serving()) {
+    if (sigtimedwait(&signals, nullptr, &poll) >= 0) return true;
+  }
+  return false;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Emulates WeChat's token APIs for tests: --listen 127.0.0.1:0 "
+      "--app APPID:SECRET [--app ...]");
+  std::vector<std::string> args(argv, argv + argc);
+  args = MergeRepeatedFlag(std::move(args), "app");
+  std::vector<char*> merged;
+  for (std::string& arg : args) merged.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
+
+  absl::StatusOr<ListenAddress> listen =
+      ParseListen(absl::GetFlag(FLAGS_listen));
+  if (!listen.ok()) return Fail(listen.status());
+  absl::StatusOr<std::map<std::string, std::string>> apps =
+      ParseApps(absl::GetFlag(FLAGS_app));
+  if (!apps.ok()) return Fail(apps.status());
+  absl::StatusOr<SandboxOptions> options = OptionsFromFlags();
+  if (!options.ok()) return Fail(options.status());
+
+  // Block the stop signals before any thread starts, so that every thread
+  // inherits the mask and only WaitForStopSignal receives them. A client
+  // that hangs up (or a dropped connection) must not kill us with SIGPIPE.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SandboxState state(*options, *std::move(apps));
+  FaultQueue faults;
+  SandboxServer server(&state, &faults);
+  absl::StatusOr<int> port = server.Start(listen->host, listen->port);
+  if (!port.ok()) return Fail(port.status());
+  std::cout << "listening " << listen->host << ":" << *port << std::endl;
+
+  const bool signalled = WaitForStopSignal(signals, server);
+  server.Stop();
+  if (!signalled) {
+    return Fail(absl::InternalError("the HTTP server stopped unexpectedly"));
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace wxtoken::sandbox
+
+int main(int argc, char** argv) { return wxtoken::sandbox::Main(argc, argv); }

@@ -1,0 +1,360 @@
+#include "tests/sandbox/sandbox_server.h"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/struct.pb.h"
+#include "httplib.h"
+#include "tests/sandbox/drop_connection.h"
+#include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/json.h"
+#include "tests/sandbox/sandbox_state.h"
+
+namespace wxtoken::sandbox {
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// What WeChat's API servers send.
+constexpr char kWeChatContentType[] = "application/json; encoding=utf-8";
+constexpr char kJsonContentType[] = "application/json";
+
+void WriteJson(httplib::Response& res, const Struct& body,
+               const char* content_type = kJsonContentType) {
+  res.status = 200;
+  res.set_content(ToJson(body), content_type);
+}
+
+void WriteError(httplib::Response& res, int errcode, absl::string_view errmsg) {
+  Struct body;
+  SetNumber(body, "errcode", errcode);
+  SetString(body, "errmsg", errmsg);
+  WriteJson(res, body, kWeChatContentType);
+}
+
+// /cgi-bin/token and /cgi-bin/stable_token answers.
+void WriteTokenAnswer(httplib::Response& res, const Answer& answer) {
+  if (answer.errcode != 0) {
+    WriteError(res, answer.errcode, answer.errmsg);
+    return;
+  }
+  Struct body;
+  SetString(body, "access_token", answer.value);
+  SetNumber(body, "expires_in", static_cast<double>(answer.expires_in));
+  WriteJson(res, body, kWeChatContentType);
+}
+
+// /cgi-bin/ticket/getticket answers carry errcode 0 on success too.
+void WriteTicketAnswer(httplib::Response& res, const Answer& answer) {
+  if (answer.errcode != 0) {
+    WriteError(res, answer.errcode, answer.errmsg);
+    return;
+  }
+  Struct body;
+  SetNumber(body, "errcode", 0);
+  SetString(body, "errmsg", answer.errmsg);
+  SetString(body, "ticket", answer.value);
+  SetNumber(body, "expires_in", static_cast<double>(answer.expires_in));
+  WriteJson(res, body, kWeChatContentType);
+}
+
+// Answers a request the way `fault` says (any kind but slow).
+void WriteFault(const Fault& fault, const httplib::Request& req,
+                httplib::Response& res) {
+  switch (fault.kind) {
+    case Fault::Kind::kErrcode: {
+      WriteError(res, fault.errcode, "injected");
+      return;
+    }
+    case Fault::Kind::kHttp500:
+      res.status = 500;
+      res.set_content("injected internal server error\n", "text/plain");
+      return;
+    case Fault::Kind::kMalformed:
+      // What a misbehaving proxy in front of WeChat might send.
+      res.status = 200;
+      res.set_content("<html><body>injected: this is not JSON</body></html>",
+                      "text/html");
+      return;
+    case Fault::Kind::kDrop:
+      if (ShutdownConnection(req.local_addr, req.local_port, req.remote_addr,
+                             req.remote_port)) {
+        return;  // httplib's write now fails and it closes the socket
+      }
+      // Fallback: promise a body and break off after the headers, so the
+      // client at least sees a truncated answer rather than a good one.
+      res.status = 200;
+      res.set_content_provider(
+          64, kJsonContentType,
+          [](size_t, size_t, httplib::DataSink&) { return false; });
+      return;
+    case Fault::Kind::kSlow:
+      break;  // not an answering fault
+  }
+}
+
+// Reads an optional string field; false when present but not a string.
+bool GetString(const Struct& body, const std::string& key, std::string* out) {
+  auto it = body.fields().find(key);
+  if (it == body.fields().end() ||
+      it->second.kind_case() == Value::kNullValue) {
+    return true;
+  }
+  if (it->second.kind_case() != Value::kStringValue) return false;
+  *out = it->second.string_value();
+  return true;
+}
+
+// Reads an optional bool field; false when present but not a bool.
+bool GetBool(const Struct& body, const std::string& key, bool* out) {
+  auto it = body.fields().find(key);
+  if (it == body.fields().end() ||
+      it->second.kind_case() == Value::kNullValue) {
+    return true;
+  }
+  if (it->second.kind_case() != Value::kBoolValue) return false;
+  *out = it->second.bool_value();
+  return true;
+}
+
+// Splits a host for printing and binding: "[::1]" is "::1".
+std::string BareHost(const std::string& host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+}  // namespace
+
+SandboxServer::SandboxServer(SandboxState* state, FaultQueue* faults,
+                             NowFunction now)
+    : state_(state), faults_(faults), now_(std::move(now)) {
+  Route();
+}
+
+SandboxServer::~SandboxServer() { Stop(); }
+
+absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {
+  if (started_) return absl::FailedPreconditionError("already started");
+  const std::string bind_host = BareHost(host);
+  int bound = port;
+  if (port == 0) {
+    bound = server_.bind_to_any_port(bind_host);
+  } else if (!server_.bind_to_port(bind_host, port)) {
+    bound = -1;
+  }
+  if (bound < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", host, ":", port));
+  }
+  started_ = true;
+  thread_ = std::thread([this] {
+    server_.listen_after_bind();
+    done_ = true;
+  });
+  return bound;
+}
+
+void SandboxServer::Stop() {
+  if (!started_) return;
+  // httplib ignores stop() until its accept loop runs, which may be a moment
+  // after Start() returned; keep asking until the loop has ended.
+  while (!done_) {
+    server_.stop();
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SandboxServer::Route() {
+  server_.Get("/cgi-bin/token",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleToken(req, res);
+              });
+  server_.Post("/cgi-bin/stable_token",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 HandleStableToken(req, res);
+               });
+  server_.Get("/cgi-bin/ticket/getticket",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleGetTicket(req, res);
+              });
+  // Control calls change state, so they are POSTs; GET works too because
+  // httplib answers 400 to a POST without Content-Length (plain
+  // `curl -X POST`), which would be an easy trap in a test script.
+  const auto fault = [this](const httplib::Request& req,
+                            httplib::Response& res) { HandleFault(req, res); };
+  const auto clear = [this](const httplib::Request& req,
+                            httplib::Response& res) {
+    HandleFaultClear(req, res);
+  };
+  server_.Post("/sandbox/fault", fault).Get("/sandbox/fault", fault);
+  server_.Post("/sandbox/fault/clear", clear)
+      .Get("/sandbox/fault/clear", clear);
+  server_.Get("/sandbox/stats",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleStats(req, res);
+              });
+  server_.Get("/sandbox/valid",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleValid(req, res);
+              });
+  server_.Get("/sandbox/healthz",
+              [](const httplib::Request&, httplib::Response& res) {
+                res.set_content("ok\n", "text/plain");
+              });
+}
+
+std::optional<Fault> SandboxServer::TakeAnsweringFault(
+    Endpoint endpoint, std::optional<Fault>* slow) {
+  std::optional<Fault> fault = faults_->Take(endpoint);
+  if (fault.has_value() && fault->kind == Fault::Kind::kSlow) {
+    *slow = std::move(fault);
+    return std::nullopt;
+  }
+  return fault;
+}
+
+void SandboxServer::HandleToken(const httplib::Request& req,
+                                httplib::Response& res) {
+  Credentials creds;
+  creds.grant_type = req.get_param_value("grant_type");
+  creds.appid = req.get_param_value("appid");
+  creds.secret = req.get_param_value("secret");
+
+  std::optional<Fault> slow;
+  if (std::optional<Fault> fault =
+          TakeAnsweringFault(Endpoint::kToken, &slow)) {
+    state_->CountClassicCall(creds.appid, now_());
+    WriteFault(*fault, req, res);
+    return;
+  }
+  // Slow means WeChat did the work at once and the answer is late.
+  const Answer answer = state_->FetchClassic(creds, now_());
+  if (slow.has_value()) absl::SleepFor(slow->delay);
+  WriteTokenAnswer(res, answer);
+}
+
+void SandboxServer::HandleStableToken(const httplib::Request& req,
+                                      httplib::Response& res) {
+  Credentials creds;
+  bool force_refresh = false;
+  const std::optional<Struct> body = ParseJsonObject(req.body);
+  const bool well_formed = body.has_value() &&
+                           GetString(*body, "grant_type", &creds.grant_type) &&
+                           GetString(*body, "appid", &creds.appid) &&
+                           GetString(*body, "secret", &creds.secret) &&
+                           GetBool(*body, "force_refresh", &force_refresh);
+
+  std::optional<Fault> slow;
+  if (std::optional<Fault> fault =
+          TakeAnsweringFault(Endpoint::kStableToken, &slow)) {
+    state_->CountStableCall(creds.appid, force_refresh);
+    WriteFault(*fault, req, res);
+    return;
+  }
+  if (!well_formed) {
+    state_->CountStableCall(creds.appid, force_refresh);
+    if (slow.has_value()) absl::SleepFor(slow->delay);
+    WriteError(res, 47001, "data format error");
+    return;
+  }
+  const Answer answer = state_->FetchStable(creds, force_refresh, now_());
+  if (slow.has_value()) absl::SleepFor(slow->delay);
+  WriteTokenAnswer(res, answer);
+}
+
+void SandboxServer::HandleGetTicket(const httplib::Request& req,
+                                    httplib::Response& res) {
+  const std::string access_token = req.get_param_value("access_token");
+  const std::string type = req.get_param_value("type");
+
+  std::optional<Fault> slow;
+  if (std::optional<Fault> fault =
+          TakeAnsweringFault(Endpoint::kGetTicket, &slow)) {
+    state_->CountTicketCall(access_token);
+    WriteFault(*fault, req, res);
+    return;
+  }
+  const Answer answer = state_->FetchTicket(access_token, type, now_());
+  if (slow.has_value()) absl::SleepFor(slow->delay);
+  WriteTicketAnswer(res, answer);
+}
+
+void SandboxServer::HandleFault(const httplib::Request& req,
+                                httplib::Response& res) {
+  absl::StatusOr<Fault> fault = ParseFault(
+      req.get_param_value("kind"), req.get_param_value("count"),
+      req.get_param_value("errcode"), req.get_param_value("delay_ms"),
+      req.get_param_value("endpoint"));
+  Struct body;
+  if (!fault.ok()) {
+    SetBool(body, "ok", false);
+    SetString(body, "error", fault.status().message());
+    WriteJson(res, body);
+    res.status = 400;
+    return;
+  }
+  faults_->Add(*std::move(fault));
+  SetBool(body, "ok", true);
+  SetNumber(body, "queued", static_cast<double>(faults_->size()));
+  WriteJson(res, body);
+}
+
+void SandboxServer::HandleFaultClear(const httplib::Request&,
+                                     httplib::Response& res) {
+  faults_->Clear();
+  Struct body;
+  SetBool(body, "ok", true);
+  SetNumber(body, "queued", 0);
+  WriteJson(res, body);
+}
+
+void SandboxServer::HandleStats(const httplib::Request&,
+                                httplib::Response& res) {
+  Struct apps;
+  for (const auto& [appid, stats] : state_->Stats(now_())) {
+    Struct app;
+    SetNumber(app, "token_calls", static_cast<double>(stats.token_calls));
+    SetNumber(app, "stable_calls", static_cast<double>(stats.stable_calls));
+    SetNumber(app, "stable_force_calls",
+              static_cast<double>(stats.stable_force_calls));
+    SetNumber(app, "ticket_calls", static_cast<double>(stats.ticket_calls));
+    SetNumber(app, "tokens_issued", static_cast<double>(stats.tokens_issued));
+    SetNumber(app, "tickets_issued", static_cast<double>(stats.tickets_issued));
+    SetNumber(app, "quota_used_today",
+              static_cast<double>(stats.quota_used_today));
+    *(*apps.mutable_fields())[appid].mutable_struct_value() = std::move(app);
+  }
+  Struct body;
+  *(*body.mutable_fields())["apps"].mutable_struct_value() = std::move(apps);
+  WriteJson(res, body);
+}
+
+void SandboxServer::HandleValid(const httplib::Request& req,
+                                httplib::Response& res) {
+  const std::string value = req.has_param("access_token")
+                                ? req.get_param_value("access_token")
+                                : req.get_param_value("ticket");
+  const Validity validity = state_->Check(value, now_());
+  Struct body;
+  SetBool(body, "valid", validity.valid());
+  SetString(body, "appid", validity.appid);
+  SetString(body, "kind",
+            validity.status == Validity::Status::kUnknown
+                ? ""
+                : ValueKindName(validity.kind));
+  SetString(body, "reason", ValidityReason(validity.status));
+  WriteJson(res, body);
+}
+
+}  // namespace wxtoken::sandbox

@@ -1,0 +1,79 @@
+#ifndef WXTOKEN_TESTS_SANDBOX_SANDBOX_SERVER_H_
+#define WXTOKEN_TESTS_SANDBOX_SANDBOX_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "httplib.h"
+#include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/sandbox_state.h"
+
+namespace wxtoken::sandbox {
+
+// The HTTP face of the sandbox: maps WeChat's token endpoints onto a
+// SandboxState, applies injected faults, and serves the /sandbox/* control
+// endpoints the tests use. Everything it answers is JSON (via protobuf's
+// Struct) with HTTP 200 unless a fault says otherwise, like WeChat.
+//
+//   GET  /cgi-bin/token?grant_type=&appid=&secret=
+//   POST /cgi-bin/stable_token {"grant_type","appid","secret","force_refresh"}
+//   GET  /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card
+//   POST /sandbox/fault?kind=&count=&errcode=&delay_ms=&endpoint=  (or GET)
+//   POST /sandbox/fault/clear                                     (or GET)
+//   GET  /sandbox/stats
+//   GET  /sandbox/valid?access_token=  (or ticket=)
+//   GET  /sandbox/healthz
+class SandboxServer {
+ public:
+  using NowFunction = std::function<absl::Time()>;
+
+  // `state` and `faults` must outlive the server.
+  SandboxServer(
+      SandboxState* state, FaultQueue* faults,
+      NowFunction now = [] { return absl::Now(); });
+  ~SandboxServer();
+
+  SandboxServer(const SandboxServer&) = delete;
+  SandboxServer& operator=(const SandboxServer&) = delete;
+
+  // Binds `host`:`port` (0 picks a free port) and serves on a background
+  // thread. Returns the bound port.
+  absl::StatusOr<int> Start(const std::string& host, int port);
+  // True from Start() until the server stops (Stop() or a fatal error).
+  bool serving() const { return started_ && !done_; }
+  // Stops accepting, lets in-flight requests finish, joins. Idempotent.
+  void Stop();
+
+ private:
+  void Route();
+
+  void HandleToken(const httplib::Request& req, httplib::Response& res);
+  void HandleStableToken(const httplib::Request& req, httplib::Response& res);
+  void HandleGetTicket(const httplib::Request& req, httplib::Response& res);
+  void HandleFault(const httplib::Request& req, httplib::Response& res);
+  void HandleFaultClear(const httplib::Request& req, httplib::Response& res);
+  void HandleStats(const httplib::Request& req, httplib::Response& res);
+  void HandleValid(const httplib::Request& req, httplib::Response& res);
+
+  // The fault for this request, if one answers it instead of the state
+  // (every kind but slow). A slow fault comes back through `slow`.
+  std::optional<Fault> TakeAnsweringFault(Endpoint endpoint,
+                                          std::optional<Fault>* slow);
+
+  SandboxState* const state_;
+  FaultQueue* const faults_;
+  const NowFunction now_;
+  httplib::Server server_;
+  std::thread thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace wxtoken::sandbox
+
+#endif  // WXTOKEN_TESTS_SANDBOX_SANDBOX_SERVER_H_

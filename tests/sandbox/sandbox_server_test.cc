@@ -1,0 +1,207 @@
+#include "tests/sandbox/sandbox_server.h"
+
+#include <signal.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/json.h"
+#include "tests/sandbox/sandbox_state.h"
+
+namespace wxtoken::sandbox {
+namespace {
+
+using google::protobuf::Struct;
+
+constexpr char kTokenPath[] =
+    "/cgi-bin/token?grant_type=client_credential&appid=wxapp1&secret=s1";
+constexpr char kStableBody[] =
+    R"({"grant_type":"client_credential","appid":"wxapp1","secret":"s1"})";
+
+// Drives the real HTTP layer over loopback, so what the end-to-end tests rely
+// on (JSON shapes, faults as a client sees them) is checked here first.
+class SandboxServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { signal(SIGPIPE, SIG_IGN); }
+
+  void SetUp() override {
+    state_ = std::make_unique<SandboxState>(
+        SandboxOptions(), std::map<std::string, std::string>{{"wxapp1", "s1"}});
+    server_ = std::make_unique<SandboxServer>(state_.get(), &faults_);
+    absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
+    client_->set_read_timeout(5, 0);
+  }
+
+  void TearDown() override { server_->Stop(); }
+
+  // The body of a 200 answer, parsed; nullopt (and a failure) otherwise.
+  std::optional<Struct> GetJson(const std::string& path) {
+    httplib::Result res = client_->Get(path.c_str());
+    if (!res || res->status != 200) {
+      ADD_FAILURE() << path << ": no 200 answer";
+      return std::nullopt;
+    }
+    return ParseJsonObject(res->body);
+  }
+
+  void AddFault(const std::string& query) {
+    httplib::Result res = client_->Post(("/sandbox/fault?" + query).c_str());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+  }
+
+  static double Number(const Struct& s, const std::string& key) {
+    return s.fields().at(key).number_value();
+  }
+  static std::string String(const Struct& s, const std::string& key) {
+    return s.fields().at(key).string_value();
+  }
+
+  FaultQueue faults_;
+  std::unique_ptr<SandboxState> state_;
+  std::unique_ptr<SandboxServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(SandboxServerTest, ServesTokensTicketsAndValidity) {
+  std::optional<Struct> token = GetJson(kTokenPath);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(Number(*token, "expires_in"), 7200);
+  const std::string value = String(*token, "access_token");
+
+  httplib::Result stable =
+      client_->Post("/cgi-bin/stable_token", kStableBody, "application/json");
+  ASSERT_TRUE(stable);
+  std::optional<Struct> stable_json = ParseJsonObject(stable->body);
+  ASSERT_TRUE(stable_json.has_value());
+  EXPECT_NE(String(*stable_json, "access_token"), value);
+
+  std::optional<Struct> ticket =
+      GetJson("/cgi-bin/ticket/getticket?type=jsapi&access_token=" + value);
+  ASSERT_TRUE(ticket.has_value());
+  EXPECT_EQ(Number(*ticket, "errcode"), 0);
+  EXPECT_EQ(String(*ticket, "errmsg"), "ok");
+  EXPECT_FALSE(String(*ticket, "ticket").empty());
+
+  std::optional<Struct> valid = GetJson("/sandbox/valid?access_token=" + value);
+  ASSERT_TRUE(valid.has_value());
+  EXPECT_TRUE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "appid"), "wxapp1");
+  EXPECT_EQ(String(*valid, "kind"), "classic");
+  valid = GetJson("/sandbox/valid?ticket=" + String(*ticket, "ticket"));
+  ASSERT_TRUE(valid.has_value());
+  EXPECT_EQ(String(*valid, "kind"), "ticket");
+  valid = GetJson("/sandbox/valid?access_token=nope");
+  ASSERT_TRUE(valid.has_value());
+  EXPECT_FALSE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "reason"), "unknown");
+
+  std::optional<Struct> stats = GetJson("/sandbox/stats");
+  ASSERT_TRUE(stats.has_value());
+  const Struct& app = stats->fields()
+                          .at("apps")
+                          .struct_value()
+                          .fields()
+                          .at("wxapp1")
+                          .struct_value();
+  EXPECT_EQ(Number(app, "token_calls"), 1);
+  EXPECT_EQ(Number(app, "stable_calls"), 1);
+  EXPECT_EQ(Number(app, "ticket_calls"), 1);
+  EXPECT_EQ(Number(app, "tokens_issued"), 2);
+}
+
+TEST_F(SandboxServerTest, AnswersErrorsLikeWeChat) {
+  std::optional<Struct> error = GetJson(
+      "/cgi-bin/token?grant_type=client_credential&appid=wxapp1&secret=no");
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(Number(*error, "errcode"), 40125);
+  httplib::Result res =
+      client_->Post("/cgi-bin/stable_token", "{not json", "application/json");
+  ASSERT_TRUE(res);
+  error = ParseJsonObject(res->body);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(Number(*error, "errcode"), 47001);
+}
+
+TEST_F(SandboxServerTest, InjectsFaultsInOrder) {
+  AddFault("kind=errcode&errcode=40164&endpoint=token");
+  AddFault("kind=http500");
+  AddFault("kind=malformed");
+  AddFault("kind=drop");
+
+  std::optional<Struct> error = GetJson(kTokenPath);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(Number(*error, "errcode"), 40164);
+  EXPECT_EQ(String(*error, "errmsg"), "injected");
+
+  httplib::Result res = client_->Get(kTokenPath);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+
+  res = client_->Get(kTokenPath);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(ParseJsonObject(res->body), std::nullopt);
+
+  res = client_->Get(kTokenPath);
+  EXPECT_FALSE(res) << "dropped, yet answered " << res->status;
+
+  EXPECT_TRUE(GetJson(kTokenPath).has_value());
+  std::optional<Struct> stats = GetJson("/sandbox/stats");
+  ASSERT_TRUE(stats.has_value());
+  const Struct& app = stats->fields()
+                          .at("apps")
+                          .struct_value()
+                          .fields()
+                          .at("wxapp1")
+                          .struct_value();
+  EXPECT_EQ(Number(app, "token_calls"), 5);
+  EXPECT_EQ(Number(app, "quota_used_today"), 5);
+  EXPECT_EQ(Number(app, "tokens_issued"), 1);
+}
+
+TEST_F(SandboxServerTest, SlowFaultStillIssuesAToken) {
+  AddFault("kind=slow&delay_ms=300&endpoint=stable_token");
+  const absl::Time start = absl::Now();
+  httplib::Result res =
+      client_->Post("/cgi-bin/stable_token", kStableBody, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  std::optional<Struct> token = ParseJsonObject(res->body);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_TRUE(
+      state_->Check(String(*token, "access_token"), absl::Now()).valid());
+}
+
+TEST_F(SandboxServerTest, RejectsBadFaultsAndClears) {
+  httplib::Result res = client_->Post("/sandbox/fault?kind=explode");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  // GET works too, for scripts that POST without a Content-Length.
+  res = client_->Get("/sandbox/fault?kind=http500&count=-1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  res = client_->Get(kTokenPath);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  res = client_->Post("/sandbox/fault/clear");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(GetJson(kTokenPath).has_value());
+  res = client_->Get("/sandbox/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "ok\n");
+}
+
+}  // namespace
+}  // namespace wxtoken::sandbox

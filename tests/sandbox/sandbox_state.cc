@@ -1,0 +1,305 @@
+#include "tests/sandbox/sandbox_state.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "tests/sandbox/random_token.h"
+
+namespace wxtoken::sandbox {
+namespace {
+
+// A dead value is remembered this long, so a late caller still gets 42001
+// (expired) rather than 40001 (unknown), and /sandbox/valid can say whose
+// it was. Afterwards it is forgotten: memory stays bounded by the request
+// rate times this.
+constexpr absl::Duration kRetention = absl::Minutes(10);
+// Pruning scans every value, so do it at most this often.
+constexpr absl::Duration kPruneEvery = absl::Minutes(1);
+
+constexpr char kGrantType[] = "client_credential";
+
+Answer Error(int errcode, std::string errmsg) {
+  Answer answer;
+  answer.errcode = errcode;
+  answer.errmsg = std::move(errmsg);
+  return answer;
+}
+
+Answer Success(std::string value, absl::Duration expires_in) {
+  Answer answer;
+  answer.value = std::move(value);
+  // WeChat never rounds a remaining lifetime up.
+  answer.expires_in = absl::ToInt64Seconds(expires_in);
+  return answer;
+}
+
+Answer QuotaReached() {
+  return Error(45009, "reach max api daily quota limit");
+}
+
+Answer InvalidToken() {
+  return Error(40001,
+               "invalid credential, access_token is invalid or not latest");
+}
+
+}  // namespace
+
+absl::string_view ValueKindName(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kClassic:
+      return "classic";
+    case ValueKind::kStable:
+      return "stable";
+    case ValueKind::kTicket:
+      return "ticket";
+  }
+  return "";
+}
+
+absl::string_view ValidityReason(Validity::Status status) {
+  switch (status) {
+    case Validity::Status::kValid:
+      return "";
+    case Validity::Status::kUnknown:
+      return "unknown";
+    case Validity::Status::kRevoked:
+      return "revoked";
+    case Validity::Status::kExpired:
+      return "expired";
+  }
+  return "";
+}
+
+int64_t BeijingDay(absl::Time t) {
+  constexpr int64_t kDay = 24 * 3600;
+  const int64_t seconds = absl::ToUnixSeconds(t) + 8 * 3600;
+  // Floor division, so times before 1970 do not share day 0.
+  return seconds >= 0 ? seconds / kDay : -((-seconds + kDay - 1) / kDay);
+}
+
+SandboxState::SandboxState(SandboxOptions options,
+                           std::map<std::string, std::string> apps)
+    : options_(std::move(options)) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [appid, secret] : apps) {
+    apps_[appid].secret = std::move(secret);
+  }
+}
+
+SandboxState::App* SandboxState::FindApp(absl::string_view appid) {
+  if (appid.empty()) return nullptr;
+  auto it = apps_.find(appid);
+  return it == apps_.end() ? nullptr : &it->second;
+}
+
+AppStats& SandboxState::StatsFor(absl::string_view appid) {
+  if (App* app = FindApp(appid)) return app->stats;
+  unknown_counted_ = true;
+  return unknown_stats_;
+}
+
+void SandboxState::ChargeQuota(App& app, absl::Time now) {
+  const int64_t today = BeijingDay(now);
+  if (app.quota_day != today) {
+    app.quota_day = today;
+    app.quota_used = 0;
+  }
+  ++app.quota_used;
+}
+
+std::string SandboxState::OwnerOfAccessToken(absl::string_view value) const {
+  auto it = issued_.find(value);
+  if (it == issued_.end() || it->second.kind == ValueKind::kTicket) return "";
+  return it->second.appid;
+}
+
+Validity SandboxState::CheckLocked(absl::string_view value,
+                                   absl::Time now) const {
+  Validity validity;
+  auto it = issued_.find(value);
+  if (it == issued_.end()) return validity;
+  const Issued& issued = it->second;
+  validity.appid = issued.appid;
+  validity.kind = issued.kind;
+  if (now >= issued.expires_at) {
+    validity.status = Validity::Status::kExpired;
+  } else if (now >= issued.revoked_at) {
+    validity.status = Validity::Status::kRevoked;
+  } else {
+    validity.status = Validity::Status::kValid;
+  }
+  return validity;
+}
+
+std::string SandboxState::Issue(absl::string_view appid, ValueKind kind,
+                                absl::Duration lifetime, bool supersede,
+                                std::string* current, absl::Time now) {
+  MaybePrune(now);
+  if (supersede && !current->empty()) {
+    auto it = issued_.find(*current);
+    if (it != issued_.end()) {
+      Issued& old = it->second;
+      old.revoked_at =
+          std::min({old.revoked_at, old.expires_at, now + options_.overlap});
+    }
+  }
+  std::string value;
+  do {
+    value = RandomToken(gen_);
+  } while (issued_.contains(value));
+  Issued& issued = issued_[value];
+  issued.appid = std::string(appid);
+  issued.kind = kind;
+  issued.expires_at = now + lifetime;
+  *current = value;
+  return value;
+}
+
+void SandboxState::MaybePrune(absl::Time now) {
+  if (now - last_prune_ < kPruneEvery) return;
+  last_prune_ = now;
+  absl::erase_if(issued_, [now](const auto& entry) {
+    const Issued& issued = entry.second;
+    return now >= std::min(issued.expires_at, issued.revoked_at) + kRetention;
+  });
+}
+
+Answer SandboxState::FetchClassic(const Credentials& creds, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ++StatsFor(creds.appid).token_calls;
+  App* app = FindApp(creds.appid);
+  // Every call naming a real app counts, even one that fails below.
+  if (app != nullptr) ChargeQuota(*app, now);
+
+  if (creds.grant_type != kGrantType) return Error(40002, "invalid grant_type");
+  if (creds.appid.empty()) return Error(41002, "appid missing");
+  if (creds.secret.empty()) return Error(41004, "appsecret missing");
+  if (app == nullptr) return Error(40013, "invalid appid");
+  if (app->quota_used > options_.daily_quota) return QuotaReached();
+  if (creds.secret != app->secret) return Error(40125, "invalid appsecret");
+
+  std::string value = Issue(creds.appid, ValueKind::kClassic, options_.lifetime,
+                            /*supersede=*/true, &app->classic_current, now);
+  ++app->stats.tokens_issued;
+  return Success(std::move(value), options_.lifetime);
+}
+
+Answer SandboxState::FetchStable(const Credentials& creds, bool force_refresh,
+                                 absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  AppStats& stats = StatsFor(creds.appid);
+  ++stats.stable_calls;
+  if (force_refresh) ++stats.stable_force_calls;
+
+  if (creds.grant_type != kGrantType) return Error(40002, "invalid grant_type");
+  if (creds.appid.empty()) return Error(41002, "appid missing");
+  if (creds.secret.empty()) return Error(41004, "appsecret missing");
+  App* app = FindApp(creds.appid);
+  if (app == nullptr) return Error(40013, "invalid appid");
+  if (creds.secret != app->secret) return Error(40125, "invalid appsecret");
+
+  const Validity current = CheckLocked(app->stable_current, now);
+  const absl::Duration remaining =
+      current.valid() ? issued_.at(app->stable_current).expires_at - now
+                      : absl::ZeroDuration();
+
+  // A forced refresh too soon after the last one is an ordinary call.
+  if (force_refresh && current.valid() &&
+      now - app->last_force >= options_.force_min_interval) {
+    const int64_t today = BeijingDay(now);
+    if (app->force_day != today) {
+      app->force_day = today;
+      app->force_used = 0;
+    }
+    if (app->force_used >= options_.force_daily_limit) return QuotaReached();
+    ++app->force_used;
+    app->last_force = now;
+    std::string value =
+        Issue(creds.appid, ValueKind::kStable, options_.lifetime,
+              /*supersede=*/true, &app->stable_current, now);
+    ++app->stats.tokens_issued;
+    return Success(std::move(value), options_.lifetime);
+  }
+
+  if (current.valid() && remaining > options_.overlap) {
+    return Success(app->stable_current, remaining);
+  }
+  // None yet, or in the last `overlap`: issue the next one early; the
+  // current one keeps working until its own expiry.
+  std::string value = Issue(creds.appid, ValueKind::kStable, options_.lifetime,
+                            /*supersede=*/false, &app->stable_current, now);
+  ++app->stats.tokens_issued;
+  return Success(std::move(value), options_.lifetime);
+}
+
+Answer SandboxState::FetchTicket(absl::string_view access_token,
+                                 absl::string_view type, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ++StatsFor(OwnerOfAccessToken(access_token)).ticket_calls;
+
+  if (access_token.empty()) return Error(41001, "access_token missing");
+  const Validity token = CheckLocked(access_token, now);
+  if (token.status == Validity::Status::kUnknown ||
+      token.kind == ValueKind::kTicket) {
+    return InvalidToken();
+  }
+  if (token.status == Validity::Status::kExpired) {
+    return Error(42001, "access_token expired");
+  }
+  if (token.status == Validity::Status::kRevoked) return InvalidToken();
+  if (type != "jsapi" && type != "wx_card") return Error(40097, "invalid args");
+
+  App* app = FindApp(token.appid);
+  if (app == nullptr) return InvalidToken();  // cannot happen: apps are fixed
+  std::string value =
+      Issue(token.appid, ValueKind::kTicket, options_.ticket_lifetime,
+            /*supersede=*/true, &app->ticket_current[type], now);
+  ++app->stats.tickets_issued;
+  Answer answer = Success(std::move(value), options_.ticket_lifetime);
+  answer.errmsg = "ok";
+  return answer;
+}
+
+void SandboxState::CountClassicCall(absl::string_view appid, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ++StatsFor(appid).token_calls;
+  if (App* app = FindApp(appid)) ChargeQuota(*app, now);
+}
+
+void SandboxState::CountStableCall(absl::string_view appid,
+                                   bool force_refresh) {
+  absl::MutexLock lock(&mu_);
+  AppStats& stats = StatsFor(appid);
+  ++stats.stable_calls;
+  if (force_refresh) ++stats.stable_force_calls;
+}
+
+void SandboxState::CountTicketCall(absl::string_view access_token) {
+  absl::MutexLock lock(&mu_);
+  ++StatsFor(OwnerOfAccessToken(access_token)).ticket_calls;
+}
+
+Validity SandboxState::Check(absl::string_view value, absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  return CheckLocked(value, now);
+}
+
+std::map<std::string, AppStats> SandboxState::Stats(absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, AppStats> result;
+  const int64_t today = BeijingDay(now);
+  for (const auto& [appid, app] : apps_) {
+    AppStats& stats = result[appid] = app.stats;
+    stats.quota_used_today = app.quota_day == today ? app.quota_used : 0;
+  }
+  if (unknown_counted_) result[""] = unknown_stats_;
+  return result;
+}
+
+}  // namespace wxtoken::sandbox
