@@ -152,6 +152,9 @@ std::vector<StoredCredential> FileTokenStore::LoadAll() {
     const std::string name = entry->d_name;
     if (!absl::EndsWith(name, kSuffix)) continue;
     const std::string path = absl::StrCat(dir_, "/", name);
+    struct stat info;
+    // Only regular files: opening a FIFO named *.json would block the worker.
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
     std::ifstream in(path, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();

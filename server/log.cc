@@ -1,12 +1,14 @@
 #include "server/log.h"
 
 #include <google/protobuf/struct.pb.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <atomic>
 #include <cstdio>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -30,17 +32,31 @@ absl::string_view LevelName(LogLevel level) {
   return "info";
 }
 
+// Text from outside (WeChat's errmsg, file names) may be any bytes. JSON
+// needs UTF-8, and protobuf would drop bad bytes with a complaint of its own
+// on stderr, so such a value is logged hex-escaped instead.
+std::string JsonSafe(absl::string_view value) {
+  if (google::protobuf::internal::IsStructurallyValidUTF8(value.data(),
+                                                          value.size())) {
+    return std::string(value);
+  }
+  return absl::CHexEscape(value);
+}
+
 std::string JsonLine(absl::string_view time, LogLevel level,
                      absl::string_view message,
                      std::initializer_list<LogField> fields) {
-  // protobuf's JSON printer does the escaping; keys come out sorted.
+  // protobuf's JSON printer does the escaping (key order is unspecified).
   google::protobuf::Struct line;
   auto& out = *line.mutable_fields();
   out["time"].set_string_value(std::string(time));
   out["level"].set_string_value(std::string(LevelName(level)));
-  out["msg"].set_string_value(std::string(message));
+  out["msg"].set_string_value(JsonSafe(message));
   for (const LogField& field : fields) {
-    out[std::string(field.key)].set_string_value(field.value);
+    std::string key(field.key);
+    // A field never replaces time, level or msg.
+    while (out.contains(key)) key = absl::StrCat("_", key);
+    out[key].set_string_value(JsonSafe(field.value));
   }
   std::string json;
   if (!google::protobuf::util::MessageToJsonString(line, &json).ok()) {
@@ -49,12 +65,14 @@ std::string JsonLine(absl::string_view time, LogLevel level,
   return json;
 }
 
+// C-style escapes keep a text line one line whatever the values contain.
 std::string TextLine(absl::string_view time, LogLevel level,
                      absl::string_view message,
                      std::initializer_list<LogField> fields) {
-  std::string line = absl::StrCat(time, " ", LevelName(level), " ", message);
+  std::string line =
+      absl::StrCat(time, " ", LevelName(level), " ", absl::CEscape(message));
   for (const LogField& field : fields) {
-    absl::StrAppend(&line, " ", field.key, "=", field.value);
+    absl::StrAppend(&line, " ", field.key, "=", absl::CEscape(field.value));
   }
   return line;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -30,6 +31,21 @@ constexpr char kServerToken[] = "AAAAA";
 
 absl::Duration ToDuration(const google::protobuf::Duration& duration) {
   return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(duration));
+}
+
+// Token lifetimes of seconds, so rotations happen within a test: the sandbox
+// and wxtokend agree on the overlap, and wxtokend refreshes `margin_s` early.
+struct Lifetimes {
+  Sandbox::Options sandbox;
+  Controller::Options controller;
+};
+Lifetimes ShortLifetimes(int lifetime_s, int overlap_s, int margin_s) {
+  Lifetimes lifetimes;
+  lifetimes.sandbox.lifetime = absl::Seconds(lifetime_s);
+  lifetimes.sandbox.overlap = absl::Seconds(overlap_s);
+  lifetimes.controller.overlap = absl::StrCat(overlap_s, "s");
+  lifetimes.controller.margin = absl::StrCat(margin_s, "s");
+  return lifetimes;
 }
 
 class TokenE2eTest : public ::testing::Test {
@@ -98,15 +114,10 @@ class TokenE2eTest : public ::testing::Test {
 };
 
 TEST_F(TokenE2eTest, RotationsKeepEveryAnswerValidForItsMaxCache) {
-  Sandbox::Options sandbox;
-  sandbox.lifetime = absl::Seconds(4);
-  sandbox.overlap = absl::Seconds(3);
-  Controller::Options controller;
-  controller.margin = "2s";
-  controller.overlap = "3s";
-  controller.client_max_cache = "1s";
-  controller.timeout = "1s";
-  ASSERT_NO_FATAL_FAILURE(StartBoth(sandbox, controller));
+  Lifetimes lifetimes = ShortLifetimes(4, 3, 2);
+  lifetimes.controller.client_max_cache = "1s";
+  lifetimes.controller.timeout = "1s";
+  ASSERT_NO_FATAL_FAILURE(StartBoth(lifetimes.sandbox, lifetimes.controller));
 
   // value -> the latest moment a caller obeying max_cache may still use it.
   std::map<std::string, absl::Time> usable_until;
@@ -232,19 +243,16 @@ TEST_F(TokenE2eTest, RestartWithStateDirServesTheSameTokenWithoutAFetch) {
 }
 
 TEST_F(TokenE2eTest, TransientFaultsKeepTheOldTokenUntilTheRotation) {
-  Sandbox::Options sandbox;
-  sandbox.lifetime = absl::Seconds(10);
-  sandbox.overlap = absl::Seconds(5);
-  Controller::Options controller;
-  controller.margin = "4s";
-  controller.overlap = "5s";
-  ASSERT_NO_FATAL_FAILURE(StartBoth(sandbox, controller));
+  const Lifetimes lifetimes = ShortLifetimes(10, 5, 4);
+  ASSERT_NO_FATAL_FAILURE(StartBoth(lifetimes.sandbox, lifetimes.controller));
   const wxtoken::v1::Token first = WaitForToken();
   // Queued in order for the next fetches: the refresh meets all of them.
-  sandbox_.InjectFault("errcode", 1, "errcode=-1");
+  // The slow answer (past the 1 s timeout) comes first: the sandbox issues
+  // its token at once, so it is older than the one the later retry gets.
+  sandbox_.InjectFault("slow", 1, "delay_ms=1200");
   sandbox_.InjectFault("http500", 1);
-  sandbox_.InjectFault("slow", 1, "delay_ms=1500");  // past the 1s timeout
   sandbox_.InjectFault("malformed", 1);
+  sandbox_.InjectFault("errcode", 1, "errcode=-1");
 
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   wxtoken::v1::Token token = first;
@@ -258,7 +266,9 @@ TEST_F(TokenE2eTest, TransientFaultsKeepTheOldTokenUntilTheRotation) {
     if (token.generation() == first.generation()) {
       const absl::Time until = absl::Now() + ToDuration(token.max_cache());
       const bool valid = sandbox_.IsValid(token.value());
-      if (absl::Now() < until) EXPECT_TRUE(valid);
+      if (absl::Now() < until) {
+        EXPECT_TRUE(valid);
+      }
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -270,13 +280,8 @@ TEST_F(TokenE2eTest, TransientFaultsKeepTheOldTokenUntilTheRotation) {
 }
 
 TEST_F(TokenE2eTest, CredentialFaultIsNotHammeredAndNamedOnceExpired) {
-  Sandbox::Options sandbox;
-  sandbox.lifetime = absl::Seconds(4);
-  sandbox.overlap = absl::Seconds(3);
-  Controller::Options controller;
-  controller.margin = "2s";
-  controller.overlap = "3s";
-  ASSERT_NO_FATAL_FAILURE(StartBoth(sandbox, controller));
+  const Lifetimes lifetimes = ShortLifetimes(4, 3, 2);
+  ASSERT_NO_FATAL_FAILURE(StartBoth(lifetimes.sandbox, lifetimes.controller));
   const std::string app_service =
       std::string("wxtoken.v1.TokenController/") + kApp;
   WaitForToken();
@@ -437,6 +442,83 @@ TEST_F(TokenE2eTest, HealthReportsEveryServiceName) {
       "SERVING");
   EXPECT_EQ(controller_.Health("wxtoken.v1.TokenController/wxnobody"),
             "error 5");  // NOT_FOUND: no such service name
+}
+
+// The wxtoken CLI against the real server: what a shell script would see.
+class CliE2eTest : public TokenE2eTest {
+ protected:
+  // Runs the CLI; returns its exit status and stdout.
+  std::pair<int, std::string> Cli(std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinaryPath("WXTOKEN_CLI"), "--addr",
+                                     controller_.address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess cli(argv, absl::StrCat(dir_, "/cli.", ++runs_));
+    std::optional<int> status = cli.WaitForExit(absl::Seconds(30));
+    EXPECT_TRUE(status.has_value()) << "the CLI hung";
+    return {status.value_or(-1), cli.Stdout()};
+  }
+  int runs_ = 0;
+};
+
+TEST_F(CliE2eTest, GetRefreshVerifyAndHealth) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth({}, {}));
+  const wxtoken::v1::Token token = WaitForToken();
+
+  auto [get_status, get_out] = Cli({"get", kApp});
+  EXPECT_EQ(get_status, 0);
+  EXPECT_EQ(get_out, token.value() + "\n");
+
+  auto [json_status, json_out] = Cli({"--json", "get", kApp});
+  EXPECT_EQ(json_status, 0);
+  EXPECT_THAT(json_out, HasSubstr("\"generation\":\"1\""));
+
+  auto [refresh_status, refresh_out] =
+      Cli({"refresh", kApp, "--stale", "an-older-token"});
+  EXPECT_EQ(refresh_status, 0);
+  EXPECT_THAT(refresh_out, HasSubstr("already_newer"));
+
+  auto [valid_status, valid_out] =
+      Cli({"verify", kApp, "--signature",
+           "f464b24fc39322e44b38aa78f5edd27bd1441696", "--timestamp",
+           "1714036504", "--nonce", "1514711492"});
+  EXPECT_EQ(valid_status, 0);
+  EXPECT_EQ(valid_out, "valid\n");
+  auto [invalid_status, invalid_out] =
+      Cli({"verify", kApp, "--signature",
+           "0464b24fc39322e44b38aa78f5edd27bd1441696", "--timestamp",
+           "1714036504", "--nonce", "1514711492"});
+  EXPECT_EQ(invalid_status, 1);
+  EXPECT_THAT(invalid_out, HasSubstr("invalid"));
+
+  EXPECT_TRUE(controller_.WaitForHealth("", "SERVING", absl::Seconds(20)));
+  auto [health_status, health_out] = Cli({"health"});
+  EXPECT_EQ(health_status, 0);
+  EXPECT_EQ(health_out, "SERVING\n");
+
+  auto [missing_status, missing_out] = Cli({"get", "wxnobody"});
+  EXPECT_EQ(missing_status, 2);
+  EXPECT_EQ(missing_out, "");
+  seen_tokens_.insert(token.value());
+}
+
+TEST(WxtokendConfigE2eTest, BadConfigRefusesToStartWithOneLineNamingTheKey) {
+  const std::string dir = MakeTempDir("bad-config");
+  WriteFile(dir + "/secret", kSecret);
+  const std::string config = dir + "/wxtokend.yaml";
+  WriteFile(config, absl::StrCat("listen: \"127.0.0.1:0\"\n",
+                                 "refresh:\n  overlap: \"ten minutes\"\n",
+                                 "apps:\n  - app_id: \"", kApp, "\"\n",
+                                 "    secret_file: \"", dir, "/secret\"\n"));
+  ChildProcess wxtokend({BinaryPath("WXTOKEND"), "--config", config},
+                        dir + "/wxtokend");
+  ASSERT_TRUE(wxtokend.started());
+  std::optional<int> status = wxtokend.WaitForExit(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << "a bad config must not start a server";
+  EXPECT_EQ(*status, 2);
+  EXPECT_EQ(wxtokend.Stderr(),
+            "wxtokend: refresh.overlap: bad duration \"ten minutes\" (use e.g. "
+            "500ms, 30s, 5m)\n");
+  EXPECT_THAT(wxtokend.Stderr(), Not(HasSubstr(kSecret)));
 }
 
 }  // namespace

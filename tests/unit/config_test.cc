@@ -1,0 +1,507 @@
+#include "server/config.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace wxtoken {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// Recognizable values: no error message may ever contain them.
+constexpr char kSecret[] = "SeCrEt0123456789abcdef0123456789";
+constexpr char kServerToken[] = "ToKeN0123456789";
+constexpr char kAesKey[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+constexpr char kPreviousAesKey[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg";
+constexpr char kEnvSecret[] = "EnVsEcReT0123456789abcdef012345";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "/config_test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    secret_file_ = WriteFile("secret", absl::StrCat(kSecret, "\n"));
+    token_file_ = WriteFile("token", kServerToken);
+    aes_file_ = WriteFile("aeskey", absl::StrCat("  ", kAesKey, "\n"));
+    previous_aes_file_ = WriteFile("previous_aeskey", kPreviousAesKey);
+    setenv("WXTOKEN_TEST_SECRET", kEnvSecret, 1);
+    unsetenv("WXTOKEN_TEST_UNSET");
+  }
+
+  void TearDown() override {
+    unsetenv("WXTOKEN_TEST_SECRET");
+    for (const std::string& file : files_) unlink(file.c_str());
+    rmdir(dir_.c_str());
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& content) {
+    std::string path = absl::StrCat(dir_, "/", name);
+    std::ofstream(path) << content;
+    files_.push_back(path);
+    return path;
+  }
+
+  // A minimal valid config; `app_extra` lines are added to the app.
+  std::string Minimal(const std::string& app_extra = "") {
+    return absl::StrCat("apps:\n  - app_id: wx0123456789abcdef\n",
+                        "    secret_file: \"", secret_file_, "\"\n", app_extra);
+  }
+
+  // Parses `yaml`, expects an error starting with `prefix`, and checks the
+  // properties every error has: one line, no secret.
+  std::string ExpectError(const std::string& yaml, const std::string& prefix) {
+    absl::StatusOr<Config> config = ParseConfig(yaml);
+    EXPECT_FALSE(config.ok()) << yaml;
+    if (config.ok()) return "";
+    std::string message(config.status().message());
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(message, StartsWith(prefix)) << yaml;
+    EXPECT_THAT(message, Not(HasSubstr("\n")));
+    for (const char* secret :
+         {kSecret, kServerToken, kAesKey, kPreviousAesKey, kEnvSecret}) {
+      EXPECT_THAT(message, Not(HasSubstr(secret)));
+    }
+    return message;
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+  std::string secret_file_;
+  std::string token_file_;
+  std::string aes_file_;
+  std::string previous_aes_file_;
+};
+
+TEST_F(ConfigTest, DefaultsApplied) {
+  absl::StatusOr<Config> config = ParseConfig(Minimal());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "0.0.0.0:50051");
+  EXPECT_EQ(config->metrics_listen, "0.0.0.0:9464");
+  EXPECT_EQ(config->state_dir, "/var/lib/wxtoken");
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->upstream.base_urls,
+            (std::vector<std::string>{"https://api.weixin.qq.com",
+                                      "https://api2.weixin.qq.com"}));
+  EXPECT_EQ(config->upstream.timeout, absl::Seconds(5));
+  EXPECT_EQ(config->refresh.margin, absl::Minutes(10));
+  EXPECT_EQ(config->refresh.overlap, absl::Minutes(5));
+  EXPECT_EQ(config->refresh.client_max_cache, absl::Minutes(4));
+  EXPECT_EQ(config->refresh.force_min_interval, absl::Seconds(30));
+  EXPECT_EQ(config->refresh.daily_budget, 1900);
+  EXPECT_EQ(config->refresh.retry_initial, absl::Seconds(1));
+  EXPECT_EQ(config->refresh.retry_max, absl::Seconds(60));
+  EXPECT_EQ(config->refresh.permanent_retry, absl::Minutes(10));
+  ASSERT_EQ(config->apps.size(), 1u);
+  const AppConfig& app = config->apps[0];
+  EXPECT_EQ(app.app_id, "wx0123456789abcdef");
+  EXPECT_EQ(app.api, AppConfig::Api::kClassic);
+  EXPECT_EQ(app.secret, kSecret);  // trailing newline trimmed
+  EXPECT_EQ(app.server_token, "");
+  EXPECT_TRUE(app.tickets.empty());
+  EXPECT_EQ(app.encoding_aes_key, "");
+  EXPECT_EQ(app.previous_encoding_aes_key, "");
+}
+
+TEST_F(ConfigTest, DesignExampleParses) {
+  std::string yaml = R"yaml(
+listen: "0.0.0.0:50051"            # gRPC
+metrics_listen: "0.0.0.0:9464"     # Prometheus /metrics; "" disables
+state_dir: "/var/lib/wxtoken"      # embedded token store; "" = memory only
+upstream:
+  base_urls: ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]  # tried in order
+  timeout: "5s"
+refresh:
+  margin: "10m"          # classic API: refresh this long before expiry
+  overlap: "5m"          # WeChat keeps a replaced token valid this long
+  client_max_cache: "4m" # upper bound of Token.max_cache; must be < overlap
+  force_min_interval: "30s"
+  daily_budget: 1900     # upstream token fetches per app per day we allow ourselves
+apps:
+  - app_id: "wx0123456789abcdef"
+    api: "classic"                       # or "stable" (POST /cgi-bin/stable_token)
+    secret_file: "SECRET"   # or secret_env: NAME
+    server_token_file: "TOKEN"   # for VerifySignature; or server_token_env
+    tickets: ["jsapi"]                   # optional: jsapi, wx_card
+    encoding_aes_key_file: "AESKEY"  # safe mode; or _env
+    previous_encoding_aes_key_file: "PREVIOUS"  # optional, during a key change
+)yaml";
+  yaml = absl::StrReplaceAll(yaml, {{"SECRET", secret_file_},
+                                    {"TOKEN", token_file_},
+                                    {"AESKEY", aes_file_},
+                                    {"PREVIOUS", previous_aes_file_}});
+  absl::StatusOr<Config> config = ParseConfig(yaml);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->apps.size(), 1u);
+  const AppConfig& app = config->apps[0];
+  EXPECT_EQ(app.secret, kSecret);
+  EXPECT_EQ(app.server_token, kServerToken);
+  EXPECT_EQ(app.encoding_aes_key, kAesKey);  // surrounding whitespace trimmed
+  EXPECT_EQ(app.previous_encoding_aes_key, kPreviousAesKey);
+  EXPECT_EQ(app.tickets, std::vector<std::string>{"jsapi"});
+  EXPECT_EQ(config->refresh.daily_budget, 1900);
+}
+
+TEST_F(ConfigTest, EverythingSet) {
+  absl::StatusOr<Config> config = ParseConfig(absl::StrCat(
+      "listen: \"[::1]:0\"\n"
+      "metrics_listen: \"\"\n"
+      "state_dir: \"\"\n"
+      "drain_timeout: 1m30s\n"
+      "upstream:\n"
+      "  base_urls: [\"http://127.0.0.1:8080/\", \"https://x.example/wx\"]\n"
+      "  timeout: 1500ms\n"
+      "refresh:\n"
+      "  margin: 0s\n"
+      "  overlap: 2m\n"
+      "  client_max_cache: 1m\n"
+      "  force_min_interval: 1s\n"
+      "  daily_budget: 10\n"
+      "  retry_initial: 100ms\n"
+      "  retry_max: 100ms\n"
+      "  permanent_retry: 1h\n",
+      Minimal("    api: stable\n    tickets: [jsapi, wx_card]\n"),
+      "  - app_id: wx_second-app\n"
+      "    secret_env: WXTOKEN_TEST_SECRET\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "[::1]:0");
+  EXPECT_EQ(config->metrics_listen, "");
+  EXPECT_EQ(config->state_dir, "");
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(90));
+  EXPECT_EQ(config->upstream.base_urls,
+            (std::vector<std::string>{"http://127.0.0.1:8080",
+                                      "https://x.example/wx"}));
+  EXPECT_EQ(config->upstream.timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(config->refresh.margin, absl::ZeroDuration());
+  EXPECT_EQ(config->refresh.overlap, absl::Minutes(2));
+  EXPECT_EQ(config->refresh.client_max_cache, absl::Minutes(1));
+  EXPECT_EQ(config->refresh.force_min_interval, absl::Seconds(1));
+  EXPECT_EQ(config->refresh.daily_budget, 10);
+  EXPECT_EQ(config->refresh.retry_initial, absl::Milliseconds(100));
+  EXPECT_EQ(config->refresh.retry_max, absl::Milliseconds(100));
+  EXPECT_EQ(config->refresh.permanent_retry, absl::Hours(1));
+  ASSERT_EQ(config->apps.size(), 2u);
+  EXPECT_EQ(config->apps[0].api, AppConfig::Api::kStable);
+  EXPECT_EQ(config->apps[0].tickets,
+            (std::vector<std::string>{"jsapi", "wx_card"}));
+  EXPECT_EQ(config->apps[1].app_id, "wx_second-app");
+  EXPECT_EQ(config->apps[1].secret, kEnvSecret);
+}
+
+TEST_F(ConfigTest, EnvSecrets) {
+  setenv("WXTOKEN_TEST_TOKEN", absl::StrCat(" ", kServerToken, "\n").c_str(),
+         1);
+  setenv("WXTOKEN_TEST_AES", kAesKey, 1);
+  absl::StatusOr<Config> config = ParseConfig(
+      "apps:\n"
+      "  - app_id: wx1\n"
+      "    secret_env: WXTOKEN_TEST_SECRET\n"
+      "    server_token_env: WXTOKEN_TEST_TOKEN\n"
+      "    encoding_aes_key_env: WXTOKEN_TEST_AES\n");
+  unsetenv("WXTOKEN_TEST_TOKEN");
+  unsetenv("WXTOKEN_TEST_AES");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->apps[0].secret, kEnvSecret);
+  EXPECT_EQ(config->apps[0].server_token, kServerToken);
+  EXPECT_EQ(config->apps[0].encoding_aes_key, kAesKey);
+}
+
+TEST_F(ConfigTest, AppsRequired) {
+  ExpectError("listen: \"0.0.0.0:1\"\n", "apps: required");
+  ExpectError("", "apps: required");
+  ExpectError("apps: []\n", "apps: needs at least one app");
+  ExpectError("apps: wx1\n", "apps: expected a list");
+}
+
+TEST_F(ConfigTest, UnknownKeys) {
+  EXPECT_EQ(ExpectError(Minimal() + "listn: x\n", "unknown key"),
+            "unknown key \"listn\" (did you mean \"listen\"?)");
+  EXPECT_THAT(ExpectError(Minimal() + "refresh:\n  marginn: 1m\n", "unknown"),
+              HasSubstr("\"refresh.marginn\""));
+  EXPECT_THAT(ExpectError(Minimal() + "upstream:\n  base_url: [\"http://a\"]\n",
+                          "unknown"),
+              HasSubstr("\"upstream.base_url\""));
+  EXPECT_THAT(
+      ExpectError(Minimal() + "  - app_id: wx2\n    secrett: x\n", "unknown"),
+      HasSubstr("\"apps[1].secrett\""));
+}
+
+TEST_F(ConfigTest, DuplicateKey) {
+  EXPECT_THAT(ExpectError(Minimal() + "refresh:\n  margin: 1m\n  margin: 2m\n",
+                          "duplicate key"),
+              HasSubstr("\"refresh.margin\""));
+}
+
+TEST_F(ConfigTest, BadDuration) {
+  EXPECT_EQ(
+      ExpectError(Minimal() + "refresh:\n  margin: ten\n", "refresh.margin:"),
+      "refresh.margin: bad duration \"ten\" (use e.g. 500ms, 30s, 5m)");
+  ExpectError(Minimal() + "upstream:\n  timeout: 5\n", "upstream.timeout:");
+  ExpectError(Minimal() + "drain_timeout: -1s\n", "drain_timeout:");
+  ExpectError(Minimal() + "refresh:\n  retry_max: {a: b}\n",
+              "refresh.retry_max: expected a string, got a map");
+}
+
+TEST_F(ConfigTest, ZeroDurations) {
+  ExpectError(Minimal() + "refresh:\n  overlap: 0s\n",
+              "refresh.overlap: must be greater than 0");
+  ExpectError(Minimal() + "upstream:\n  timeout: 0ms\n",
+              "upstream.timeout: must be greater than 0");
+  ExpectError(Minimal() + "refresh:\n  permanent_retry: 0m\n",
+              "refresh.permanent_retry: must be greater than 0");
+  EXPECT_TRUE(ParseConfig(Minimal() + "refresh:\n  margin: 0s\n").ok());
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  ExpectError(Minimal() + "listen: {a: 1}\n", "listen: expected a string");
+  ExpectError(Minimal() + "state_dir:\n", "state_dir: expected a string");
+  ExpectError(Minimal() + "refresh: [1]\n", "refresh: expected a map");
+  ExpectError("apps:\n  - app_id: [wx1]\n",
+              "apps[0].app_id: expected a string");
+  ExpectError(Minimal("    tickets: jsapi\n"),
+              "apps[0].tickets: expected a list");
+}
+
+TEST_F(ConfigTest, DailyBudget) {
+  ExpectError(Minimal() + "refresh:\n  daily_budget: 10.5\n",
+              "refresh.daily_budget: expected an integer");
+  ExpectError(Minimal() + "refresh:\n  daily_budget: many\n",
+              "refresh.daily_budget: expected an integer");
+  ExpectError(Minimal() + "refresh:\n  daily_budget: [1]\n",
+              "refresh.daily_budget: expected an integer");
+  ExpectError(Minimal() + "refresh:\n  daily_budget: 0\n",
+              "refresh.daily_budget: must be at least 1");
+  ExpectError(Minimal() + "refresh:\n  daily_budget: 99999999999\n",
+              "refresh.daily_budget: expected an integer");
+}
+
+TEST_F(ConfigTest, SecretFileOrEnvExactlyOne) {
+  ExpectError("apps:\n  - app_id: wx1\n", "apps[0].secret_file: required");
+  ExpectError(Minimal("    secret_env: WXTOKEN_TEST_SECRET\n"),
+              "apps[0].secret_file: set only one");
+  ExpectError(Minimal(absl::StrCat("    server_token_file: ", token_file_,
+                                   "\n    server_token_env: X\n")),
+              "apps[0].server_token_file: set only one");
+}
+
+TEST_F(ConfigTest, SecretFileUnreadable) {
+  std::string missing = dir_ + "/missing";
+  EXPECT_EQ(ExpectError(absl::StrCat("apps:\n  - app_id: wx1\n"
+                                     "    secret_file: ",
+                                     missing, "\n"),
+                        "apps[0].secret_file:"),
+            absl::StrCat("apps[0].secret_file: cannot read \"", missing,
+                         "\": No such file or directory"));
+  ExpectError(
+      absl::StrCat("apps:\n  - app_id: wx1\n    secret_file: ", dir_, "\n"),
+      "apps[0].secret_file: cannot read");
+  std::string empty = WriteFile("empty", "\n");
+  ExpectError(
+      absl::StrCat("apps:\n  - app_id: wx1\n    secret_file: ", empty, "\n"),
+      "apps[0].secret_file: \"" + empty + "\" is empty");
+  ExpectError(Minimal(absl::StrCat("    server_token_file: ", missing, "\n")),
+              "apps[0].server_token_file: cannot read");
+}
+
+TEST_F(ConfigTest, SecretWithInnerWhitespaceRefused) {
+  std::string two_lines = WriteFile("two", absl::StrCat(kSecret, "\nmore\n"));
+  ExpectError(absl::StrCat(
+                  "apps:\n  - app_id: wx1\n    secret_file: ", two_lines, "\n"),
+              "apps[0].secret_file: the value contains whitespace");
+}
+
+TEST_F(ConfigTest, SecretEnvUnsetOrEmpty) {
+  EXPECT_THAT(ExpectError("apps:\n  - app_id: wx1\n"
+                          "    secret_env: WXTOKEN_TEST_UNSET\n",
+                          "apps[0].secret_env:"),
+              HasSubstr("\"WXTOKEN_TEST_UNSET\" is unset or empty"));
+  setenv("WXTOKEN_TEST_EMPTY", " \n", 1);
+  EXPECT_THAT(ExpectError("apps:\n  - app_id: wx1\n"
+                          "    secret_env: WXTOKEN_TEST_EMPTY\n",
+                          "apps[0].secret_env:"),
+              HasSubstr("\"WXTOKEN_TEST_EMPTY\""));
+  unsetenv("WXTOKEN_TEST_EMPTY");
+}
+
+TEST_F(ConfigTest, LiteralSecretsRefusedWithoutEcho) {
+  for (const char* key : {"secret", "server_token", "encoding_aes_key",
+                          "previous_encoding_aes_key"}) {
+    std::string message =
+        ExpectError(Minimal(absl::StrCat("    ", key, ": ", kSecret, "\n")),
+                    absl::StrCat("apps[0].", key, ": literal secrets"));
+    EXPECT_THAT(message,
+                HasSubstr(absl::StrCat(key, "_file or ", key, "_env")));
+  }
+  EXPECT_EQ(ExpectError(Minimal("    secret: x\n"), "apps[0].secret:"),
+            "apps[0].secret: literal secrets are not allowed; use secret_file "
+            "or secret_env");
+}
+
+TEST_F(ConfigTest, EncodingAesKeyShape) {
+  std::string short_key = WriteFile("short", "abc");
+  ExpectError(
+      Minimal(absl::StrCat("    encoding_aes_key_file: ", short_key, "\n")),
+      "apps[0].encoding_aes_key_file: an EncodingAESKey is 43");
+  // A file holding something else (here the AppSecret) is refused without
+  // echoing its content; ExpectError checks that.
+  ExpectError(
+      Minimal(absl::StrCat("    encoding_aes_key_file: ", secret_file_, "\n")),
+      "apps[0].encoding_aes_key_file: an EncodingAESKey is 43");
+  ExpectError(Minimal(absl::StrCat("    previous_encoding_aes_key_file: ",
+                                   previous_aes_file_, "\n")),
+              "apps[0].previous_encoding_aes_key_file: needs");
+}
+
+TEST_F(ConfigTest, AppId) {
+  ExpectError(absl::StrCat("apps:\n  - secret_file: ", secret_file_, "\n"),
+              "apps[0].app_id: required");
+  for (const char* bad : {"\"\"", "\"wx 1\"", "wx/1",
+                          "\"wx0123456789abcdef0123456789abcdef0\""}) {
+    ExpectError(absl::StrCat("apps:\n  - app_id: ", bad,
+                             "\n    secret_file: ", secret_file_, "\n"),
+                "apps[0].app_id: not a WeChat AppID");
+  }
+  EXPECT_THAT(ExpectError(Minimal() + "  - app_id: wx0123456789abcdef\n"
+                                      "    secret_env: WXTOKEN_TEST_SECRET\n",
+                          "apps[1].app_id: duplicate app_id"),
+              HasSubstr("apps[0]"));
+}
+
+TEST_F(ConfigTest, Api) {
+  ExpectError(Minimal("    api: fast\n"),
+              "apps[0].api: expected \"classic\" or \"stable\", got \"fast\"");
+}
+
+TEST_F(ConfigTest, Tickets) {
+  ExpectError(Minimal("    tickets: [jsapi, card]\n"),
+              "apps[0].tickets[1]: expected \"jsapi\" or \"wx_card\"");
+  ExpectError(Minimal("    tickets: [jsapi, jsapi]\n"),
+              "apps[0].tickets[1]: duplicate ticket");
+}
+
+TEST_F(ConfigTest, BaseUrls) {
+  ExpectError(Minimal() + "upstream:\n  base_urls: []\n",
+              "upstream.base_urls: needs at least one URL");
+  ExpectError(Minimal() + "upstream:\n  base_urls: \"https://a\"\n",
+              "upstream.base_urls: expected a list");
+  for (const char* bad : {"ftp://a", "https://", "https:///x", "https://a/?x=1",
+                          "https://a#f", "https://a//", "https://a b"}) {
+    ExpectError(
+        absl::StrCat(Minimal(), "upstream:\n  base_urls: [\"https://ok\", \"",
+                     bad, "\"]\n"),
+        "upstream.base_urls[1]:");
+  }
+}
+
+TEST_F(ConfigTest, Listen) {
+  for (const char* good : {"0.0.0.0:50051", "[::]:50051", "localhost:0"}) {
+    absl::StatusOr<Config> config =
+        ParseConfig(absl::StrCat(Minimal(), "listen: \"", good, "\"\n"));
+    EXPECT_TRUE(config.ok()) << good << ": " << config.status();
+  }
+  for (const char* bad : {"", "50051", ":50051", "host:", "host:65536",
+                          "::1:50051", "[::1]50051", "a b:1"}) {
+    ExpectError(absl::StrCat(Minimal(), "listen: \"", bad, "\"\n"),
+                "listen: expected host:port");
+  }
+  ExpectError(Minimal() + "metrics_listen: \"9464\"\n",
+              "metrics_listen: expected host:port");
+}
+
+TEST_F(ConfigTest, ClientMaxCacheMustBeBelowOverlap) {
+  EXPECT_THAT(ExpectError(Minimal() + "refresh:\n  client_max_cache: 5m\n",
+                          "refresh.client_max_cache:"),
+              HasSubstr("refresh.overlap"));
+}
+
+TEST_F(ConfigTest, ClientMaxCachePlusTimeoutWithinOverlap) {
+  ExpectError(Minimal() + "upstream:\n  timeout: 90s\n",
+              "refresh.client_max_cache: refresh.client_max_cache (4m) + "
+              "upstream.timeout (1m30s) exceeds refresh.overlap (5m)");
+  // Exactly at the overlap is still safe.
+  EXPECT_TRUE(ParseConfig(Minimal() + "upstream:\n  timeout: 1m\n").ok());
+}
+
+TEST_F(ConfigTest, MarginBelowADay) {
+  ExpectError(Minimal() + "refresh:\n  margin: 24h\n",
+              "refresh.margin: must be less than 24h");
+}
+
+TEST_F(ConfigTest, RetryInitialAtMostRetryMax) {
+  ExpectError(Minimal() + "refresh:\n  retry_initial: 2m\n",
+              "refresh.retry_initial: must not exceed refresh.retry_max");
+}
+
+TEST_F(ConfigTest, YamlSyntaxError) {
+  ExpectError("listen: x\nrefresh:\n  margin: 1m: 2m\n",
+              "config: YAML error at line 3: ");
+  ExpectError(Minimal() + "refresh: {margin: 1m\n",
+              "config: YAML error at line ");
+}
+
+TEST_F(ConfigTest, LoadConfig) {
+  std::string path = WriteFile("config.yaml", Minimal());
+  absl::StatusOr<Config> config = LoadConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->apps[0].secret, kSecret);
+
+  std::string missing = dir_ + "/nope.yaml";
+  config = LoadConfig(missing);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            absl::StrCat("config: cannot read \"", missing,
+                         "\": No such file or directory"));
+}
+
+TEST(ParseConfigDurationTest, Valid) {
+  const struct {
+    const char* text;
+    absl::Duration want;
+  } cases[] = {
+      {"500ms", absl::Milliseconds(500)},
+      {"30s", absl::Seconds(30)},
+      {"5m", absl::Minutes(5)},
+      {"1h", absl::Hours(1)},
+      {"1m30s", absl::Seconds(90)},
+      {"1h2m3s4ms", absl::Hours(1) + absl::Minutes(2) + absl::Seconds(3) +
+                        absl::Milliseconds(4)},
+      {"1.5s", absl::Milliseconds(1500)},
+      {"0s", absl::ZeroDuration()},
+  };
+  for (const auto& c : cases) {
+    absl::StatusOr<absl::Duration> got = ParseConfigDuration(c.text);
+    ASSERT_TRUE(got.ok()) << c.text << ": " << got.status();
+    EXPECT_EQ(*got, c.want) << c.text;
+  }
+}
+
+TEST(ParseConfigDurationTest, Invalid) {
+  for (const char* text :
+       {"", "5", "-5s", "+5s", "5x", "s", "5 s", " 5s", "5s ", "1.s", ".5s",
+        "5ns", "5us", "inf", "5S", "1m30", "99999999999999999999h"}) {
+    absl::StatusOr<absl::Duration> got = ParseConfigDuration(text);
+    EXPECT_FALSE(got.ok()) << "\"" << text << "\"";
+    if (!got.ok()) {
+      EXPECT_THAT(std::string(got.status().message()),
+                  StartsWith("bad duration \""));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wxtoken

@@ -1,0 +1,82 @@
+#include "server/wechat/errcodes.h"
+
+#include "gtest/gtest.h"
+
+namespace wxtoken {
+namespace {
+
+constexpr FetchApi kTokenApis[] = {FetchApi::kClassic, FetchApi::kStable};
+
+TEST(ClassifyErrcodeTest, ZeroIsSuccess) {
+  for (FetchApi api :
+       {FetchApi::kClassic, FetchApi::kStable, FetchApi::kTicket}) {
+    EXPECT_EQ(ClassifyErrcode(0, api), FailureClass::kNone);
+  }
+}
+
+TEST(ClassifyErrcodeTest, BusyAndMinuteQuotaAreTransientEverywhere) {
+  for (FetchApi api :
+       {FetchApi::kClassic, FetchApi::kStable, FetchApi::kTicket}) {
+    EXPECT_EQ(ClassifyErrcode(-1, api), FailureClass::kTransient);
+    EXPECT_EQ(ClassifyErrcode(45011, api), FailureClass::kTransient);
+  }
+}
+
+TEST(ClassifyErrcodeTest, DailyQuotaIsQuotaEverywhere) {
+  for (FetchApi api :
+       {FetchApi::kClassic, FetchApi::kStable, FetchApi::kTicket}) {
+    EXPECT_EQ(ClassifyErrcode(45009, api), FailureClass::kQuota);
+  }
+}
+
+TEST(ClassifyErrcodeTest, CredentialErrorsArePermanentOnFetch) {
+  for (FetchApi api : kTokenApis) {
+    for (int code : {40001, 40125, 40002, 40013, 40164, 40243, 41001, 41002,
+                     41004, 50004, 50007, 89501, 89503, 89506, 89507}) {
+      EXPECT_EQ(ClassifyErrcode(code, api), FailureClass::kPermanent)
+          << "errcode " << code;
+    }
+  }
+}
+
+TEST(ClassifyErrcodeTest, StaleTokenOnTicketIsTokenRejected) {
+  for (int code : {40001, 40014, 42001, 41001}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kTicket),
+              FailureClass::kTokenRejected)
+        << "errcode " << code;
+  }
+}
+
+TEST(ClassifyErrcodeTest, CallerErrorsArePermanentOnTicket) {
+  for (int code : {40164, 40243, 50004, 50007, 89501, 89503, 89506, 89507}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kTicket),
+              FailureClass::kPermanent)
+        << "errcode " << code;
+  }
+}
+
+TEST(ClassifyErrcodeTest, UnknownCodesAreTransient) {
+  for (FetchApi api :
+       {FetchApi::kClassic, FetchApi::kStable, FetchApi::kTicket}) {
+    EXPECT_EQ(ClassifyErrcode(12345, api), FailureClass::kTransient);
+    EXPECT_EQ(ClassifyErrcode(-2, api), FailureClass::kTransient);
+  }
+  // Token-use codes mean nothing on a token fetch.
+  EXPECT_EQ(ClassifyErrcode(40014, FetchApi::kClassic),
+            FailureClass::kTransient);
+  EXPECT_EQ(ClassifyErrcode(42001, FetchApi::kStable),
+            FailureClass::kTransient);
+}
+
+TEST(IsRefreshErrcodeTest, OnlyTokenRejections) {
+  EXPECT_TRUE(IsRefreshErrcode(40001));
+  EXPECT_TRUE(IsRefreshErrcode(40014));
+  EXPECT_TRUE(IsRefreshErrcode(42001));
+  EXPECT_FALSE(IsRefreshErrcode(0));
+  EXPECT_FALSE(IsRefreshErrcode(-1));
+  EXPECT_FALSE(IsRefreshErrcode(40125));
+  EXPECT_FALSE(IsRefreshErrcode(45009));
+}
+
+}  // namespace
+}  // namespace wxtoken

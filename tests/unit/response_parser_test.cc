@@ -1,0 +1,214 @@
+#include "server/wechat/response_parser.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace wxtoken {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// A malformed answer: transient, maybe issued, with a detail that names the
+// problem and does not quote the body.
+void ExpectMalformed(const FetchResult& result, const std::string& what) {
+  EXPECT_EQ(result.failure, FailureClass::kTransient);
+  EXPECT_TRUE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 0);
+  EXPECT_EQ(result.value, "");
+  EXPECT_THAT(result.detail, HasSubstr(what));
+}
+
+TEST(ParseFetchResponseTest, ClassicSuccess) {
+  const FetchResult result =
+      ParseFetchResponse(FetchApi::kClassic, 200,
+                         R"({"access_token":"TOKEN-1","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 0);
+  EXPECT_EQ(result.http_status, 200);
+  EXPECT_EQ(result.value, "TOKEN-1");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_THAT(result.detail, Not(HasSubstr("TOKEN-1")));
+}
+
+TEST(ParseFetchResponseTest, StableSuccessWithZeroErrcodeAndExtraFields) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kStable, 200,
+      R"({"errcode":0,"errmsg":"ok","access_token":"T","expires_in":300,"x":[1]})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.value, "T");
+  EXPECT_EQ(result.expires_in, absl::Seconds(300));
+}
+
+TEST(ParseFetchResponseTest, TicketSuccessReadsTicketField) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kTicket, 200,
+      R"({"errcode":0,"errmsg":"ok","ticket":"TICKET","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.value, "TICKET");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+}
+
+TEST(ParseFetchResponseTest, TicketWithOnlyAccessTokenIsMalformed) {
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kTicket, 200,
+                         R"({"access_token":"T","expires_in":7200})"),
+      "missing ticket");
+}
+
+TEST(ParseFetchResponseTest, ServerErrorIsTransientMaybeIssued) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 503, R"({"access_token":"T","expires_in":7200})");
+  ExpectMalformed(result, "HTTP 503");
+  EXPECT_EQ(result.http_status, 503);
+}
+
+TEST(ParseFetchResponseTest, OtherNon200IsTransientMaybeIssued) {
+  for (int status : {0, 204, 302, 400, 404, 429}) {
+    const FetchResult result =
+        ParseFetchResponse(FetchApi::kClassic, status, "");
+    ExpectMalformed(result, absl::StrCat("HTTP ", status));
+    EXPECT_EQ(result.http_status, status);
+  }
+}
+
+TEST(ParseFetchResponseTest, ErrcodeIsClassifiedAndNotIssued) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200,
+      R"({"errcode":40125,"errmsg":"invalid appsecret rid: 6620"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 40125);
+  EXPECT_EQ(result.http_status, 200);
+  EXPECT_EQ(result.detail, "errcode 40125: invalid appsecret rid: 6620");
+  EXPECT_EQ(result.value, "");
+}
+
+TEST(ParseFetchResponseTest, ErrcodeClassesPerApi) {
+  EXPECT_EQ(
+      ParseFetchResponse(FetchApi::kClassic, 200, R"({"errcode":-1})").failure,
+      FailureClass::kTransient);
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kStable, 200, R"({"errcode":45009})")
+                .failure,
+            FailureClass::kQuota);
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kTicket, 200, R"({"errcode":40001})")
+                .failure,
+            FailureClass::kTokenRejected);
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kClassic, 200, R"({"errcode":40001})")
+                .failure,
+            FailureClass::kPermanent);
+}
+
+TEST(ParseFetchResponseTest, ErrcodeWinsOverAToken) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200,
+      R"({"errcode":-1,"access_token":"T","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kTransient);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, -1);
+  EXPECT_EQ(result.value, "");
+}
+
+TEST(ParseFetchResponseTest, ErrcodeWithoutErrmsg) {
+  const FetchResult result =
+      ParseFetchResponse(FetchApi::kClassic, 200, R"({"errcode":40164})");
+  EXPECT_EQ(result.detail, "errcode 40164");
+}
+
+TEST(ParseFetchResponseTest, LongErrmsgIsCutAtACharacterBoundary) {
+  // 199 ASCII bytes then a 3-byte character straddling the 200-byte limit.
+  const std::string errmsg = std::string(199, 'x') + "\xE4\xB8\xAD" + "tail";
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200,
+      absl::StrCat(R"({"errcode":-1,"errmsg":")", errmsg, R"("})"));
+  EXPECT_EQ(result.detail, "errcode -1: " + std::string(199, 'x'));
+}
+
+TEST(ParseFetchResponseTest, ErrmsgControlCharactersAreReplaced) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200, R"({"errcode":-1,"errmsg":"a\nb\u0000c"})");
+  EXPECT_EQ(result.detail, "errcode -1: a?b?c");
+}
+
+TEST(ParseFetchResponseTest, NonIntegerErrcodeIsMalformed) {
+  for (const char* body :
+       {R"({"errcode":"40001"})", R"({"errcode":1.5})", R"({"errcode":1e20})",
+        R"({"errcode":null})", R"({"errcode":true})"}) {
+    ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200, body),
+                    "errcode is not an integer");
+  }
+}
+
+TEST(ParseFetchResponseTest, NotJsonIsMalformedAndNotEchoed) {
+  for (const char* body :
+       {"", "<html>502 Bad Gateway SECRETLOOKING</html>", "[1,2]", "\"str\"",
+        "{\"access_token\":\"T\",", "{\"access_token\":SECRETLOOKING}"}) {
+    const FetchResult result =
+        ParseFetchResponse(FetchApi::kClassic, 200, body);
+    ExpectMalformed(result, "not a JSON object");
+    EXPECT_THAT(result.detail, Not(HasSubstr("SECRETLOOKING")));
+  }
+}
+
+TEST(ParseFetchResponseTest, MissingOrBadToken) {
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kClassic, 200, R"({"expires_in":7200})"),
+      "missing access_token");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200,
+                                     R"({"access_token":7,"expires_in":7200})"),
+                  "access_token is not a string");
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kClassic, 200,
+                         R"({"access_token":"","expires_in":7200})"),
+      "access_token is empty");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200, "{}"),
+                  "missing access_token");
+}
+
+TEST(ParseFetchResponseTest, TokenLengthLimit) {
+  const std::string at_limit(kMaxTokenLength, 'a');
+  FetchResult result =
+      ParseFetchResponse(FetchApi::kClassic, 200,
+                         absl::StrCat(R"({"access_token":")", at_limit,
+                                      R"(","expires_in":7200})"));
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.value, at_limit);
+
+  const std::string too_long = std::string(kMaxTokenLength, 'a') + "Z";
+  result = ParseFetchResponse(FetchApi::kClassic, 200,
+                              absl::StrCat(R"({"access_token":")", too_long,
+                                           R"(","expires_in":7200})"));
+  ExpectMalformed(result, "longer than 2048");
+  EXPECT_THAT(result.detail, Not(HasSubstr("aaaa")));
+}
+
+TEST(ParseFetchResponseTest, MissingOrBadExpiresIn) {
+  ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200,
+                                     R"({"access_token":"SEKRIT"})"),
+                  "missing expires_in");
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kClassic, 200,
+                         R"({"access_token":"T","expires_in":"7200"})"),
+      "expires_in is not a number");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200,
+                                     R"({"access_token":"T","expires_in":0})"),
+                  "expires_in is not positive");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kClassic, 200,
+                                     R"({"access_token":"T","expires_in":-5})"),
+                  "expires_in is not positive");
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kClassic, 200,
+                         R"({"access_token":"T","expires_in":1e300})"),
+      "expires_in is implausibly large");
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200, R"({"access_token":"SEKRIT","expires_in":0})");
+  EXPECT_THAT(result.detail, Not(HasSubstr("SEKRIT")));
+}
+
+}  // namespace
+}  // namespace wxtoken

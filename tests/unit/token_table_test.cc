@@ -1,0 +1,297 @@
+#include "server/token_table.h"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/credential.h"
+
+namespace wxtoken {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kApp[] = "wx0123456789abcdef";
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+const absl::Duration kClientMaxCache = absl::Minutes(4);
+
+PublishedCredential Valid(const std::string& value, uint64_t generation,
+                          absl::Time fetched_at, absl::Time valid_until) {
+  PublishedCredential state;
+  state.has_value = true;
+  state.current.value = value;
+  state.current.generation = generation;
+  state.current.fetched_at = fetched_at;
+  // The value's own expiry is later than valid_until: the table must serve
+  // valid_until, the conservative end.
+  state.current.expires_at = valid_until + absl::Minutes(5);
+  state.valid_until = valid_until;
+  return state;
+}
+
+class TokenTableTest : public ::testing::Test {
+ protected:
+  TokenTable table_{{{kApp, CredentialKind::kAccessToken},
+                     {kApp, CredentialKind::kJsapiTicket},
+                     {"wxother", CredentialKind::kAccessToken}},
+                    kClientMaxCache};
+};
+
+TEST_F(TokenTableTest, HasReflectsConstructionEntries) {
+  EXPECT_TRUE(table_.HasApp(kApp));
+  EXPECT_TRUE(table_.HasApp("wxother"));
+  EXPECT_FALSE(table_.HasApp("wxunknown"));
+  EXPECT_FALSE(table_.HasApp(""));
+  EXPECT_TRUE(table_.Has(kApp, CredentialKind::kAccessToken));
+  EXPECT_TRUE(table_.Has(kApp, CredentialKind::kJsapiTicket));
+  EXPECT_FALSE(table_.Has(kApp, CredentialKind::kWxCardTicket));
+  EXPECT_FALSE(table_.Has("wxother", CredentialKind::kJsapiTicket));
+  EXPECT_FALSE(table_.Has("wxunknown", CredentialKind::kAccessToken));
+}
+
+TEST_F(TokenTableTest, UnknownAppIsNotFoundNamingTheApp) {
+  auto token = table_.Get("wxunknown", CredentialKind::kAccessToken, kT0);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(token.status().message()),
+              ::testing::StartsWith("app_id"));
+  EXPECT_THAT(std::string(token.status().message()), HasSubstr("wxunknown"));
+}
+
+TEST_F(TokenTableTest, UnconfiguredKindIsNotFoundNamingTheKind) {
+  auto token = table_.Get(kApp, CredentialKind::kWxCardTicket, kT0);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(token.status().message()),
+              ::testing::StartsWith("kind"));
+  EXPECT_THAT(std::string(token.status().message()),
+              HasSubstr("wx_card_ticket"));
+  EXPECT_THAT(std::string(token.status().message()), HasSubstr(kApp));
+}
+
+TEST_F(TokenTableTest, BeforeAnyPublishIsUnavailable) {
+  for (CredentialKind kind :
+       {CredentialKind::kAccessToken, CredentialKind::kJsapiTicket}) {
+    auto token = table_.Get(kApp, kind, kT0);
+    ASSERT_FALSE(token.ok());
+    EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  }
+}
+
+TEST_F(TokenTableTest, ServesPublishedValue) {
+  const absl::Time fetched_at = kT0 + absl::Milliseconds(250);
+  const absl::Time valid_until = kT0 + absl::Hours(2);
+  table_.Publish(kApp, CredentialKind::kAccessToken,
+                 Valid("TOKEN", 42, fetched_at, valid_until));
+
+  auto token = table_.Get(kApp, CredentialKind::kAccessToken, kT0);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->app_id, kApp);
+  EXPECT_EQ(token->kind, CredentialKind::kAccessToken);
+  EXPECT_EQ(token->value, "TOKEN");
+  EXPECT_EQ(token->generation, 42u);
+  EXPECT_EQ(token->fetched_at, fetched_at);
+  EXPECT_EQ(token->expires_at, valid_until);
+  EXPECT_EQ(token->max_cache, kClientMaxCache);
+
+  // The other kind and the other app are untouched.
+  EXPECT_EQ(table_.Get(kApp, CredentialKind::kJsapiTicket, kT0).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      table_.Get("wxother", CredentialKind::kAccessToken, kT0).status().code(),
+      absl::StatusCode::kUnavailable);
+}
+
+TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
+  const absl::Time valid_until = kT0 + absl::Hours(2);
+  table_.Publish(kApp, CredentialKind::kAccessToken,
+                 Valid("TOKEN", 1, kT0, valid_until));
+  struct Case {
+    absl::Time now;
+    absl::Duration max_cache;
+  };
+  const Case cases[] = {
+      {kT0 - absl::Hours(1), kClientMaxCache},  // a clock behind fetched_at
+      {kT0, kClientMaxCache},
+      {valid_until - kClientMaxCache - absl::Nanoseconds(1), kClientMaxCache},
+      {valid_until - kClientMaxCache, kClientMaxCache},
+      {valid_until - kClientMaxCache + absl::Nanoseconds(1),
+       kClientMaxCache - absl::Nanoseconds(1)},
+      {valid_until - absl::Minutes(1), absl::Minutes(1)},
+      {valid_until - absl::Milliseconds(1), absl::Milliseconds(1)},
+      {valid_until - absl::Nanoseconds(1), absl::Nanoseconds(1)},
+  };
+  for (const Case& c : cases) {
+    auto token = table_.Get(kApp, CredentialKind::kAccessToken, c.now);
+    ASSERT_TRUE(token.ok()) << c.now << ": " << token.status();
+    EXPECT_EQ(token->max_cache, c.max_cache) << c.now;
+    EXPECT_EQ(token->expires_at, valid_until) << c.now;
+    EXPECT_LE(c.now + token->max_cache, valid_until) << c.now;
+  }
+}
+
+TEST_F(TokenTableTest, AtAndAfterValidUntilReturnsPublishedUnavailable) {
+  const absl::Time valid_until = kT0 + absl::Hours(2);
+  PublishedCredential state = Valid("TOKEN", 3, kT0, valid_until);
+  state.unavailable =
+      absl::FailedPreconditionError("errcode 40001: invalid credential");
+  table_.Publish(kApp, CredentialKind::kAccessToken, state);
+
+  for (absl::Time now :
+       {valid_until, valid_until + absl::Nanoseconds(1),
+        valid_until + absl::Hours(24), absl::InfiniteFuture()}) {
+    auto token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+    ASSERT_FALSE(token.ok()) << now;
+    EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(token.status().message(), "errcode 40001: invalid credential");
+  }
+}
+
+TEST_F(TokenTableTest,
+       NoValueReturnsPublishedUnavailableEvenIfValidUntilLater) {
+  PublishedCredential state;
+  state.has_value = false;
+  state.valid_until = absl::InfiniteFuture();
+  state.unavailable = absl::ResourceExhaustedError("daily budget spent");
+  table_.Publish(kApp, CredentialKind::kJsapiTicket, state);
+  auto token = table_.Get(kApp, CredentialKind::kJsapiTicket, kT0);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(token.status().message(), "daily budget spent");
+}
+
+TEST_F(TokenTableTest, PublishReplacesAndCanWithdraw) {
+  table_.Publish(kApp, CredentialKind::kAccessToken,
+                 Valid("first", 1, kT0, kT0 + absl::Hours(2)));
+  table_.Publish(
+      kApp, CredentialKind::kAccessToken,
+      Valid("second", 2, kT0 + absl::Hours(1), kT0 + absl::Hours(3)));
+  auto token =
+      table_.Get(kApp, CredentialKind::kAccessToken, kT0 + absl::Hours(1));
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->value, "second");
+  EXPECT_EQ(token->generation, 2u);
+  EXPECT_EQ(token->expires_at, kT0 + absl::Hours(3));
+
+  PublishedCredential withdrawn;
+  withdrawn.unavailable = absl::UnavailableError("upstream down");
+  table_.Publish(kApp, CredentialKind::kAccessToken, withdrawn);
+  token = table_.Get(kApp, CredentialKind::kAccessToken, kT0 + absl::Hours(1));
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(token.status().message(), "upstream down");
+}
+
+TEST_F(TokenTableTest, PublishToUnknownEntryIsIgnored) {
+  table_.Publish("wxunknown", CredentialKind::kAccessToken,
+                 Valid("x", 1, kT0, kT0 + absl::Hours(2)));
+  table_.Publish(kApp, CredentialKind::kWxCardTicket,
+                 Valid("x", 1, kT0, kT0 + absl::Hours(2)));
+  EXPECT_FALSE(table_.HasApp("wxunknown"));
+  EXPECT_FALSE(table_.Has(kApp, CredentialKind::kWxCardTicket));
+  EXPECT_EQ(table_.Get("wxunknown", CredentialKind::kAccessToken, kT0)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      table_.Get(kApp, CredentialKind::kWxCardTicket, kT0).status().code(),
+      absl::StatusCode::kNotFound);
+}
+
+TEST(ServeCredentialTest, AppliesTheSameRuleWithoutATable) {
+  const absl::Time valid_until = kT0 + absl::Minutes(3);
+  PublishedCredential state = Valid("T", 9, kT0, valid_until);
+  auto token = ServeCredential("app", CredentialKind::kJsapiTicket, state,
+                               absl::Minutes(4), kT0);
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->app_id, "app");
+  EXPECT_EQ(token->kind, CredentialKind::kJsapiTicket);
+  EXPECT_EQ(token->max_cache, absl::Minutes(3));
+  EXPECT_EQ(token->expires_at, valid_until);
+  EXPECT_EQ(ServeCredential("app", CredentialKind::kJsapiTicket, state,
+                            absl::Minutes(4), valid_until)
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// Readers racing one writer: each read is a whole published state, never a
+// mix of two, and a reader never sees the generation go backwards.
+TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
+  constexpr int kReaders = 4;
+  constexpr int kReadsPerReader = 10000;
+  constexpr uint64_t kMinGeneration = 1000;     // the writer does some work
+  constexpr uint64_t kMaxGeneration = 1000000;  // and is bounded
+  const absl::Time now = kT0 + absl::Minutes(1);
+
+  auto publish = [&](uint64_t generation) {
+    // Every field encodes the generation, so a torn read shows.
+    table_.Publish(kApp, CredentialKind::kAccessToken,
+                   Valid(absl::StrCat("v", generation), generation,
+                         kT0 + absl::Seconds(generation),
+                         kT0 + absl::Hours(1) + absl::Seconds(generation)));
+  };
+  publish(1);
+
+  std::atomic<int> readers_done{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  std::vector<uint64_t> last_seen(kReaders, 0);
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      uint64_t last = 0;
+      for (int i = 0; i < kReadsPerReader; ++i) {
+        auto token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+        if (!token.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        const uint64_t generation = token->generation;
+        uint64_t from_value = 0;
+        absl::string_view value = token->value;
+        if (!absl::ConsumePrefix(&value, "v") ||
+            !absl::SimpleAtoi(value, &from_value) || from_value != generation ||
+            token->fetched_at != kT0 + absl::Seconds(generation) ||
+            token->expires_at !=
+                kT0 + absl::Hours(1) + absl::Seconds(generation) ||
+            generation < last) {
+          failures.fetch_add(1);
+        }
+        last = generation;
+      }
+      last_seen[r] = last;
+      readers_done.fetch_add(1);
+    });
+  }
+
+  uint64_t generation = 1;
+  while ((generation < kMinGeneration || readers_done.load() < kReaders) &&
+         generation < kMaxGeneration) {
+    publish(++generation);
+  }
+  for (std::thread& reader : readers) reader.join();
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(generation, kMinGeneration);
+  for (uint64_t last : last_seen) {
+    EXPECT_GE(last, 1u);
+    EXPECT_LE(last, generation);
+  }
+  auto final_token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+  ASSERT_TRUE(final_token.ok());
+  EXPECT_EQ(final_token->generation, generation);
+  EXPECT_EQ(final_token->value, absl::StrCat("v", generation));
+}
+
+}  // namespace
+}  // namespace wxtoken
