@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/request_validation.h"
 #include "yaml-cpp/yaml.h"
 
 namespace wxtoken {
@@ -354,15 +355,6 @@ absl::Status ParseRefresh(const YAML::Node& node, RefreshConfig* refresh) {
   return absl::OkStatus();
 }
 
-// [A-Za-z0-9_-]{1,32}: WeChat AppIDs are "wx" and 16 hex digits; the looser
-// shape admits test and sandbox ids while keeping them safe in URLs and logs.
-bool IsAppId(absl::string_view id) {
-  if (id.empty() || id.size() > 32) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '_' || c == '-';
-  });
-}
-
 struct Secret {
   std::string value;     // "" when optional and not configured
   std::string key_path;  // the key it came from, for later errors
@@ -467,7 +459,8 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
   if (!app_id) return KeyError(app_id_path, "required");
   absl::StatusOr<std::string> id = GetString(*app_id, app_id_path);
   if (!id.ok()) return id.status();
-  if (!IsAppId(*id)) {
+  // The same shape rule as requests, so every configured app is reachable.
+  if (!ValidateAppId(*id).ok()) {
     return KeyError(app_id_path,
                     absl::StrCat("not a WeChat AppID (1 to 32 of A-Z a-z 0-9 _ "
                                  "-): ",

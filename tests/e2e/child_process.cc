@@ -69,18 +69,18 @@ ChildProcess::~ChildProcess() {
   if (pid_ > 0 && !exit_status_) Stop(SIGKILL, absl::Seconds(10));
 }
 
-std::optional<std::string> ChildProcess::WaitForLine(const std::regex& pattern,
-                                                     absl::Duration timeout) {
+std::optional<std::string> ChildProcess::WaitForNumberAfter(
+    const std::string& marker, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     for (const std::string& path : {out_path_, err_path_}) {
-      std::istringstream lines(ReadAll(path));
-      std::string line;
-      while (std::getline(lines, line)) {
-        std::smatch match;
-        if (std::regex_search(line, match, pattern)) {
-          return match.size() > 1 ? match[1].str() : match[0].str();
-        }
+      const std::string text = ReadAll(path);
+      const size_t at = text.find(marker);
+      if (at == std::string::npos) continue;
+      const size_t start = at + marker.size();
+      const size_t end = text.find_first_not_of("0123456789", start);
+      if (end != std::string::npos && end > start) {
+        return text.substr(start, end - start);
       }
     }
     if (WaitForExit(absl::ZeroDuration())) return std::nullopt;

@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -25,11 +24,10 @@ class ChildProcess {
 
   bool started() const { return pid_ > 0; }
 
-  // Waits until a line of stdout or stderr matches `pattern` (polling the
-  // files) and returns the first capture group, or nullopt on timeout or
-  // exit.
-  std::optional<std::string> WaitForLine(const std::regex& pattern,
-                                         absl::Duration timeout);
+  // Waits until stdout or stderr holds `marker` followed by digits (polling
+  // the files) and returns the digits, or nullopt on timeout or exit.
+  std::optional<std::string> WaitForNumberAfter(const std::string& marker,
+                                                absl::Duration timeout);
 
   // Sends `signal` and waits up to `timeout` for the exit; returns the exit
   // status (or -1 if it had to be killed, 128+N if a signal ended it).

@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <regex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -56,8 +55,8 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
   }
   process_ = std::make_unique<ChildProcess>(argv, dir + "/sandbox");
   ASSERT_TRUE(process_->started());
-  auto port = process_->WaitForLine(
-      std::regex("listening 127\\.0\\.0\\.1:(\\d+)"), kStartTimeout);
+  auto port =
+      process_->WaitForNumberAfter("listening 127.0.0.1:", kStartTimeout);
   ASSERT_TRUE(port.has_value())
       << "sandbox did not start: " << process_->Stderr();
   ASSERT_TRUE(absl::SimpleAtoi(*port, &port_));
@@ -145,8 +144,7 @@ void Controller::Start(const Options& options, const std::string& dir) {
       std::vector<std::string>{binary, "--config", config_path},
       absl::StrCat(dir, "/wxtokend.", runs_++));
   ASSERT_TRUE(process_->started());
-  auto port = process_->WaitForLine(std::regex("\"grpc_port\":\"(\\d+)\""),
-                                    kStartTimeout);
+  auto port = process_->WaitForNumberAfter("\"grpc_port\":\"", kStartTimeout);
   ASSERT_TRUE(port.has_value())
       << "wxtokend did not start: " << process_->Stderr();
   address_ = "127.0.0.1:" + *port;
