@@ -2,6 +2,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -19,8 +20,10 @@
 #include "server/config.h"
 #include "server/file_token_store.h"
 #include "server/grpc_health.h"
+#include "server/grpc_metrics.h"
 #include "server/grpc_service.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/refresh_engine.h"
 #include "server/refresh_worker.h"
 #include "server/token_table.h"
@@ -39,6 +42,23 @@ constexpr int kExitBadConfig = 2;
 int Fail(const std::string& message) {
   std::fprintf(stderr, "wxtokend: %s\n", message.c_str());
   return kExitBadConfig;
+}
+
+// The /metrics endpoint, or nullptr when metrics_listen is "".
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
+    const Config& config, const ServerMetrics& metrics) {
+  if (config.metrics_listen.empty()) return nullptr;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    // civetweb, under prometheus-cpp, reports a failed bind by throwing.
+    exposer = std::make_unique<prometheus::Exposer>(config.metrics_listen);
+  } catch (const std::exception&) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "metrics_listen: cannot listen on \"", config.metrics_listen, "\""));
+  }
+  exposer->RegisterCollectable(metrics.registry());
+  exposer->RegisterCollectable(metrics.token_gauges());
+  return exposer;
 }
 
 absl::StatusOr<std::unique_ptr<TokenStore>> OpenStore(const Config& config) {
@@ -71,6 +91,11 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   GrpcHealthSink health(app_ids);
   RefreshEngine engine(*config, clock, upstream, table, **store, health);
+  ServerMetrics metrics(*config, table, clock);
+  engine.SetObserver(&metrics);
+  absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
+      StartMetrics(*config, metrics);
+  if (!exposer.ok()) return Fail(std::string(exposer.status().message()));
   RefreshWorker worker(engine, upstream, clock);
   TokenControllerService service(table, worker, clock,
                                  std::move(server_tokens));
@@ -80,6 +105,11 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(),
                            &port);
   builder.RegisterService(&service);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(
@@ -88,9 +118,13 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   // The default health service answers SERVING for "" until told
   // otherwise; Attach() corrects that right after the listener is up.
   health.Attach(server->GetHealthCheckService());
+  const std::vector<int> metrics_ports =
+      *exposer ? (*exposer)->GetListeningPorts() : std::vector<int>{};
   Log(LogLevel::kInfo, "listening",
       {{"listen", config->listen},
        {"grpc_port", absl::StrCat(port)},
+       {"metrics_port",
+        metrics_ports.empty() ? "" : absl::StrCat(metrics_ports.front())},
        {"apps", absl::StrCat(config->apps.size())},
        {"state_dir", config->state_dir}});
   worker.Start();

@@ -64,6 +64,11 @@ RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
   return nullptr;
 }
 
+FetchApi RefreshEngine::ApiOf(const Slot& slot) {
+  return slot.app->api == AppConfig::Api::kClassic ? FetchApi::kClassic
+                                                   : FetchApi::kStable;
+}
+
 bool RefreshEngine::Revokes(const Slot& slot, bool force) const {
   // A classic fetch always starts WeChat's revocation countdown for the
   // previous token; stable_token only does in force_refresh mode.
@@ -204,11 +209,13 @@ void RefreshEngine::StartFetch(Slot& slot, absl::Time now) {
          {"budget", absl::StrCat(config_.refresh.daily_budget)},
          {"resumes_at", TimeText(slot.next_attempt)}});
     Publish(slot);
-    ReplyToWaiters(std::move(slot.pending), UnavailableStatus(slot, now));
+    ReplyToWaiters(app_id, std::move(slot.pending),
+                   UnavailableStatus(slot, now));
     slot.pending.clear();
     return;
   }
 
+  observer_->OnFetchStarted(app_id, budgets_[app_id].used);
   const bool force = slot.use_force_next;
   slot.use_force_next = false;
   slot.in_flight = true;
@@ -228,8 +235,7 @@ void RefreshEngine::StartFetch(Slot& slot, absl::Time now) {
 
   FetchRequest request;
   request.app_id = app_id;
-  request.api = slot.app->api == AppConfig::Api::kClassic ? FetchApi::kClassic
-                                                          : FetchApi::kStable;
+  request.api = ApiOf(slot);
   request.secret = slot.app->secret;
   request.force_refresh = force;
   Slot* target = &slot;
@@ -243,6 +249,7 @@ void RefreshEngine::OnFetchDone(Slot& slot, FetchResult result) {
   const absl::Time sent = *slot.last_sent;
   slot.in_flight = false;
   slot.settled = true;
+  observer_->OnFetchDone(slot.app->app_id, ApiOf(slot), result);
   if (result.failure == FailureClass::kNone) {
     OnFetchSucceeded(slot, result, sent, now);
   } else {
@@ -289,7 +296,7 @@ void RefreshEngine::OnFetchSucceeded(Slot& slot, const FetchResult& result,
           refresh_at, now + StableRecheckDelay(config_.refresh.overlap));
     }
     Publish(slot);
-    ReplyToWaiters(std::move(slot.joined), Serve(slot, now));
+    ReplyToWaiters(slot.app->app_id, std::move(slot.joined), Serve(slot, now));
     slot.joined.clear();
     return;
   }
@@ -321,7 +328,7 @@ void RefreshEngine::OnFetchSucceeded(Slot& slot, const FetchResult& result,
     Log(LogLevel::kWarning, "cannot store token; a restart will fetch again",
         {{"app_id", app_id}, {"error", std::string(saved.message())}});
   }
-  ReplyToWaiters(std::move(slot.joined), Serve(slot, now));
+  ReplyToWaiters(slot.app->app_id, std::move(slot.joined), Serve(slot, now));
   slot.joined.clear();
 }
 
@@ -381,18 +388,27 @@ void RefreshEngine::OnFetchFailed(Slot& slot, const FetchResult& result,
       status = absl::UnavailableError(
           absl::StrCat(label, ": refresh failed: ", result.detail));
   }
-  ReplyToWaiters(std::move(slot.joined), status);
+  ReplyToWaiters(slot.app->app_id, std::move(slot.joined), status);
   slot.joined.clear();
 }
 
-void RefreshEngine::ReplyToWaiters(std::vector<Waiter> waiters,
+void RefreshEngine::Answer(const std::string& app_id,
+                           ForceRefreshCallback& done,
+                           const absl::StatusOr<ServedToken>& token,
+                           ForceOutcome outcome) {
+  observer_->OnForceRefreshAnswered(app_id, token.status(), outcome);
+  if (!token.ok()) {
+    done(token.status());
+  } else {
+    done(ForceRefreshReply{*token, outcome});
+  }
+}
+
+void RefreshEngine::ReplyToWaiters(const std::string& app_id,
+                                   std::vector<Waiter> waiters,
                                    const absl::StatusOr<ServedToken>& token) {
   for (Waiter& waiter : waiters) {
-    if (!token.ok()) {
-      waiter.done(token.status());
-    } else {
-      waiter.done(ForceRefreshReply{*token, waiter.outcome});
-    }
+    Answer(app_id, waiter.done, token, waiter.outcome);
   }
 }
 
@@ -411,17 +427,14 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   if (slot->last_failure == FailureClass::kPermanent) {
     // Asking again cannot help until the config changes; the scheduled
     // retry will notice when it does.
-    command.done(UnavailableStatus(*slot, now));
+    Answer(command.app_id, command.done, UnavailableStatus(*slot, now),
+           ForceOutcome::kRefreshed);
     return;
   }
   if (!command.stale_value.empty() && slot->current &&
       command.stale_value != slot->current->value) {
-    absl::StatusOr<ServedToken> token = Serve(*slot, now);
-    if (!token.ok()) {
-      command.done(token.status());
-    } else {
-      command.done(ForceRefreshReply{*token, ForceOutcome::kAlreadyNewer});
-    }
+    Answer(command.app_id, command.done, Serve(*slot, now),
+           ForceOutcome::kAlreadyNewer);
     return;
   }
   Log(LogLevel::kInfo, "force refresh requested",
@@ -449,7 +462,8 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
           "daily budget of ", config_.refresh.daily_budget, " fetches spent");
       slot->next_attempt = StartOfNextBeijingDay(now);
     }
-    command.done(UnavailableStatus(*slot, now));
+    Answer(command.app_id, command.done, UnavailableStatus(*slot, now),
+           ForceOutcome::kRefreshed);
     return;
   }
   slot->pending.push_back({std::move(command.done), ForceOutcome::kRefreshed});
@@ -463,9 +477,9 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
 
 void RefreshEngine::FailAllWaiters(const absl::Status& status) {
   for (auto& slot : slots_) {
-    ReplyToWaiters(std::move(slot->joined), status);
+    ReplyToWaiters(slot->app->app_id, std::move(slot->joined), status);
     slot->joined.clear();
-    ReplyToWaiters(std::move(slot->pending), status);
+    ReplyToWaiters(slot->app->app_id, std::move(slot->pending), status);
     slot->pending.clear();
   }
 }

@@ -35,6 +35,23 @@ class HealthSink {
 
 enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };
 
+// Learns what the engine does, for metrics. Called on the worker thread;
+// implementations must not block. The defaults ignore everything.
+class RefreshObserver {
+ public:
+  virtual ~RefreshObserver() = default;
+  // An upstream fetch started; `fetches_today` counts it (Beijing day).
+  virtual void OnFetchStarted(const std::string& /*app_id*/,
+                              int /*fetches_today*/) {}
+  // An upstream fetch ended with `result`.
+  virtual void OnFetchDone(const std::string& /*app_id*/, FetchApi /*api*/,
+                           const FetchResult& /*result*/) {}
+  // A ForceRefresh was answered: `outcome` when ok, else the error status.
+  virtual void OnForceRefreshAnswered(const std::string& /*app_id*/,
+                                      const absl::Status& /*status*/,
+                                      ForceOutcome /*outcome*/) {}
+};
+
 struct ForceRefreshReply {
   ServedToken token;
   ForceOutcome outcome = ForceOutcome::kRefreshed;
@@ -64,6 +81,9 @@ class RefreshEngine {
   RefreshEngine(const Config& config, const Clock& clock,
                 UpstreamClient& upstream, TokenTable& table, TokenStore& store,
                 HealthSink& health, std::function<double()> random01 = {});
+
+  // Not owned; must outlive the engine. Set before Start().
+  void SetObserver(RefreshObserver* observer) { observer_ = observer; }
   RefreshEngine(const RefreshEngine&) = delete;
   RefreshEngine& operator=(const RefreshEngine&) = delete;
 
@@ -92,6 +112,8 @@ class RefreshEngine {
     ForceRefreshCallback done;
     ForceOutcome outcome;
   };
+  void Answer(const std::string& app_id, ForceRefreshCallback& done,
+              const absl::StatusOr<ServedToken>& token, ForceOutcome outcome);
 
   // Everything the engine knows about one (app, kind).
   struct Slot {
@@ -127,6 +149,7 @@ class RefreshEngine {
   };
 
   Slot* FindSlot(const std::string& app_id, CredentialKind kind);
+  static FetchApi ApiOf(const Slot& slot);
   bool Revokes(const Slot& slot, bool force) const;
   absl::Time ValidUntil(const Slot& slot) const;
   absl::Status UnavailableStatus(const Slot& slot, absl::Time now) const;
@@ -140,7 +163,7 @@ class RefreshEngine {
   void OnFetchSucceeded(Slot& slot, const FetchResult& result, absl::Time sent,
                         absl::Time now);
   void OnFetchFailed(Slot& slot, const FetchResult& result, absl::Time now);
-  void ReplyToWaiters(std::vector<Waiter> waiters,
+  void ReplyToWaiters(const std::string& app_id, std::vector<Waiter> waiters,
                       const absl::StatusOr<ServedToken>& token);
   void UpdateHealth(absl::Time now);
 
@@ -152,6 +175,8 @@ class RefreshEngine {
   TokenStore& store_;
   HealthSink& health_;
   std::function<double()> random01_;
+  RefreshObserver default_observer_;
+  RefreshObserver* observer_ = &default_observer_;
 
   // Slots never move once created (the upstream callbacks hold pointers).
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -25,6 +25,18 @@ TokenTable::Slot* TokenTable::Find(absl::string_view app_id,
   return it->second.slots[static_cast<int>(kind)].get();
 }
 
+std::vector<TokenTable::Entry> TokenTable::Entries() const {
+  std::vector<Entry> entries;
+  for (const auto& [app_id, app] : apps_) {
+    for (int kind = 0; kind < kCredentialKindCount; ++kind) {
+      if (app.slots[kind] != nullptr) {
+        entries.push_back({app_id, static_cast<CredentialKind>(kind)});
+      }
+    }
+  }
+  return entries;
+}
+
 bool TokenTable::HasApp(absl::string_view app_id) const {
   return apps_.contains(app_id);
 }

@@ -45,6 +45,9 @@ class TokenTable {
   TokenTable(const TokenTable&) = delete;
   TokenTable& operator=(const TokenTable&) = delete;
 
+  // Every (app, kind) entry, in no particular order.
+  std::vector<Entry> Entries() const;
+
   bool HasApp(absl::string_view app_id) const;
   bool Has(absl::string_view app_id, CredentialKind kind) const;
 

@@ -113,7 +113,8 @@ void Controller::Start(const Options& options, const std::string& dir) {
   const std::string binary = BinaryPath("WXTOKEND");
   ASSERT_FALSE(binary.empty()) << "WXTOKEND is not set";
   std::string yaml = absl::StrCat(
-      "listen: \"127.0.0.1:0\"\n", "metrics_listen: \"\"\n", "state_dir: \"",
+      "listen: \"127.0.0.1:0\"\n", "metrics_listen: \"",
+      options.metrics ? "127.0.0.1:0" : "", "\"\n", "state_dir: \"",
       options.state_dir, "\"\n", "drain_timeout: \"2s\"\n", "upstream:\n",
       "  base_urls: [\"", options.base_url, "\"]\n", "  timeout: \"",
       options.timeout, "\"\n", "refresh:\n", "  margin: \"", options.margin,
@@ -148,6 +149,12 @@ void Controller::Start(const Options& options, const std::string& dir) {
   ASSERT_TRUE(port.has_value())
       << "wxtokend did not start: " << process_->Stderr();
   address_ = "127.0.0.1:" + *port;
+  if (options.metrics) {
+    auto metrics_port =
+        process_->WaitForNumberAfter("\"metrics_port\":\"", kStartTimeout);
+    ASSERT_TRUE(metrics_port.has_value());
+    ASSERT_TRUE(absl::SimpleAtoi(*metrics_port, &metrics_port_));
+  }
   channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   stub_ = wxtoken::v1::TokenController::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
@@ -191,6 +198,13 @@ grpc::Status Controller::GetToken(const std::string& app_id,
   grpc::Status status = stub_->GetToken(&context, request, &response);
   *token = response.token();
   return status;
+}
+
+std::string Controller::ScrapeMetrics() {
+  httplib::Client client("127.0.0.1", metrics_port_);
+  auto response = client.Get("/metrics");
+  EXPECT_TRUE(response && response->status == 200);
+  return response ? response->body : "";
 }
 
 std::string Controller::Logs() const {

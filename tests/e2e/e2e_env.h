@@ -79,6 +79,7 @@ class Controller {
     std::string retry_max = "500ms";
     std::string permanent_retry = "1h";
     int daily_budget = 1900;
+    bool metrics = false;  // serve /metrics on a free loopback port
   };
 
   // Writes the config and secret files into `dir` and starts wxtokend;
@@ -97,6 +98,9 @@ class Controller {
 
   grpc::Status GetToken(const std::string& app_id, wxtoken::v1::Token* token);
 
+  // GET /metrics (Options::metrics must be set).
+  std::string ScrapeMetrics();
+
   // Everything wxtokend wrote to stderr (its log) across every run.
   std::string Logs() const;
   std::string address() const { return address_; }
@@ -105,6 +109,7 @@ class Controller {
   std::unique_ptr<ChildProcess> process_;
   std::string logs_of_earlier_runs_;
   std::string address_;
+  int metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wxtoken::v1::TokenController::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

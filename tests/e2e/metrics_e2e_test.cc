@@ -1,0 +1,107 @@
+// End-to-end: /metrics of the real wxtokend after a known set of calls.
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_env.h"
+
+namespace wxtoken::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kApp[] = "wxmetrics000000001";
+constexpr char kSecret[] = "metrics-app-secret-9b2e";
+
+// The value of the series printed exactly as `series` (name{labels}), or -1.
+double Value(const std::string& metrics, const std::string& series) {
+  std::istringstream lines(metrics);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(series + " ", 0) != 0) continue;
+    double value = -1;
+    if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) return value;
+  }
+  return -1;
+}
+
+std::string Rpc(const std::string& method, const std::string& code) {
+  return absl::StrCat("wxtoken_rpc_requests_total{code=\"", code,
+                      "\",method=\"/wxtoken.v1.TokenController/", method,
+                      "\"}");
+}
+
+TEST(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
+  const std::string dir = MakeTempDir("run");
+  Sandbox sandbox;
+  ASSERT_NO_FATAL_FAILURE(sandbox.Start({{{kApp, kSecret}}}, dir));
+  Controller controller;
+  Controller::Options options;
+  options.base_url = sandbox.base_url();
+  options.apps = {{kApp, kSecret, "classic", ""}};
+  options.metrics = true;
+  ASSERT_NO_FATAL_FAILURE(controller.Start(options, dir));
+  ASSERT_TRUE(controller.WaitForHealth("", "SERVING", absl::Seconds(20)));
+
+  wxtoken::v1::Token token;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(controller.GetToken(kApp, &token).ok());
+  }
+  wxtoken::v1::Token missing;
+  EXPECT_EQ(controller.GetToken("wxnobody", &missing).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::ForceRefreshRequest request;
+    request.set_app_id(kApp);
+    request.set_stale_value("an-older-token");
+    wxtoken::v1::ForceRefreshResponse response;
+    ASSERT_TRUE(
+        controller.stub().ForceRefresh(&context, request, &response).ok());
+  }
+
+  const std::string metrics = controller.ScrapeMetrics();
+  EXPECT_EQ(Value(metrics, Rpc("GetToken", "OK")), 3);
+  EXPECT_EQ(Value(metrics, Rpc("GetToken", "NOT_FOUND")), 1);
+  EXPECT_EQ(Value(metrics, Rpc("ForceRefresh", "OK")), 1);
+  EXPECT_EQ(Value(metrics,
+                  "wxtoken_rpc_duration_seconds_count{method=\"/"
+                  "wxtoken.v1.TokenController/GetToken\"}"),
+            4);
+  EXPECT_EQ(
+      Value(metrics, absl::StrCat("wxtoken_upstream_requests_total{api="
+                                  "\"classic\",app_id=\"",
+                                  kApp, "\",errcode=\"0\",result=\"ok\"}")),
+      1);
+  EXPECT_EQ(Value(metrics, absl::StrCat("wxtoken_force_refresh_total{app_id=\"",
+                                        kApp, "\",outcome=\"already_newer\"}")),
+            1);
+  EXPECT_EQ(Value(metrics, absl::StrCat("wxtoken_upstream_fetches_today{app_id="
+                                        "\"",
+                                        kApp, "\"}")),
+            1);
+  EXPECT_EQ(Value(metrics, absl::StrCat("wxtoken_upstream_daily_budget{app_id="
+                                        "\"",
+                                        kApp, "\"}")),
+            1900);
+  const double expiry =
+      Value(metrics, absl::StrCat("wxtoken_token_expiry_seconds{app_id=\"",
+                                  kApp, "\",kind=\"access_token\"}"));
+  EXPECT_GT(expiry, 30);  // the sandbox's default lifetime is 60 s
+  EXPECT_LE(expiry, 60);
+  // Metrics carry no secret and no token value.
+  EXPECT_THAT(metrics, Not(HasSubstr(kSecret)));
+  ASSERT_FALSE(token.value().empty());
+  EXPECT_THAT(metrics, Not(HasSubstr(token.value())));
+
+  EXPECT_EQ(controller.Stop(), 0);
+  sandbox.Stop();
+}
+
+}  // namespace
+}  // namespace wxtoken::testing
