@@ -40,18 +40,31 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
     };
   }
   for (const AppConfig& app : config_.apps) {
-    auto slot = std::make_unique<Slot>();
-    slot->app = &app;
-    slot->kind = CredentialKind::kAccessToken;
-    slots_.push_back(std::move(slot));
+    for (CredentialKind kind : KindsOf(app)) {
+      auto slot = std::make_unique<Slot>();
+      slot->app = &app;
+      slot->kind = kind;
+      slots_.push_back(std::move(slot));
+    }
   }
+}
+
+std::vector<CredentialKind> RefreshEngine::KindsOf(const AppConfig& app) {
+  std::vector<CredentialKind> kinds = {CredentialKind::kAccessToken};
+  for (const std::string& ticket : app.tickets) {
+    kinds.push_back(ticket == "jsapi" ? CredentialKind::kJsapiTicket
+                                      : CredentialKind::kWxCardTicket);
+  }
+  return kinds;
 }
 
 std::vector<TokenTable::Entry> RefreshEngine::TableEntries(
     const Config& config) {
   std::vector<TokenTable::Entry> entries;
   for (const AppConfig& app : config.apps) {
-    entries.push_back({app.app_id, CredentialKind::kAccessToken});
+    for (CredentialKind kind : KindsOf(app)) {
+      entries.push_back({app.app_id, kind});
+    }
   }
   return entries;
 }
@@ -65,14 +78,16 @@ RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
 }
 
 FetchApi RefreshEngine::ApiOf(const Slot& slot) {
+  if (slot.kind != CredentialKind::kAccessToken) return FetchApi::kTicket;
   return slot.app->api == AppConfig::Api::kClassic ? FetchApi::kClassic
                                                    : FetchApi::kStable;
 }
 
 bool RefreshEngine::Revokes(const Slot& slot, bool force) const {
-  // A classic fetch always starts WeChat's revocation countdown for the
-  // previous token; stable_token only does in force_refresh mode.
-  return slot.app->api == AppConfig::Api::kClassic || force;
+  // A classic fetch (and a ticket fetch, which behaves alike) starts
+  // WeChat's revocation countdown for the previous value; stable_token only
+  // does in force_refresh mode.
+  return ApiOf(slot) != FetchApi::kStable || force;
 }
 
 absl::Time RefreshEngine::ValidUntil(const Slot& slot) const {
@@ -196,6 +211,17 @@ absl::Time RefreshEngine::NextWakeup() const {
 
 void RefreshEngine::StartFetch(Slot& slot, absl::Time now) {
   const std::string& app_id = slot.app->app_id;
+  std::string access_token;
+  if (slot.kind != CredentialKind::kAccessToken) {
+    const Slot& access = *FindSlot(app_id, CredentialKind::kAccessToken);
+    if (!access.current || now >= ValidUntil(access)) {
+      // Fetched as soon as the access token arrives (OnFetchSucceeded).
+      slot.next_attempt = absl::InfiniteFuture();
+      slot.waiting_for_access_token = true;
+      return;
+    }
+    access_token = access.current->value;
+  }
   if (!SpendBudget(app_id, now)) {
     slot.last_failure = FailureClass::kQuota;
     slot.last_errcode = 0;
@@ -236,8 +262,15 @@ void RefreshEngine::StartFetch(Slot& slot, absl::Time now) {
   FetchRequest request;
   request.app_id = app_id;
   request.api = ApiOf(slot);
-  request.secret = slot.app->secret;
-  request.force_refresh = force;
+  if (request.api == FetchApi::kTicket) {
+    request.access_token = std::move(access_token);
+    request.ticket_type =
+        slot.kind == CredentialKind::kJsapiTicket ? "jsapi" : "wx_card";
+  } else {
+    request.secret = slot.app->secret;
+    request.force_refresh = force;
+  }
+  slot.access_token_used = request.access_token;
   Slot* target = &slot;
   upstream_.Start(std::move(request), [this, target](FetchResult result) {
     OnFetchDone(*target, std::move(result));
@@ -330,6 +363,47 @@ void RefreshEngine::OnFetchSucceeded(Slot& slot, const FetchResult& result,
   }
   ReplyToWaiters(slot.app->app_id, std::move(slot.joined), Serve(slot, now));
   slot.joined.clear();
+  if (slot.kind == CredentialKind::kAccessToken) WakeTickets(app_id, now);
+}
+
+void RefreshEngine::WakeTickets(const std::string& app_id, absl::Time now) {
+  for (auto& ticket : slots_) {
+    if (ticket->app->app_id == app_id && ticket->waiting_for_access_token) {
+      ticket->waiting_for_access_token = false;
+      ticket->next_attempt = now;
+    }
+  }
+}
+
+void RefreshEngine::RefreshAccessTokenForTicket(Slot& ticket) {
+  // getticket rejected the access token: refresh it the way a caller's
+  // ForceRefresh would (coalesced, rate-limited, budgeted), then the ticket.
+  ticket.waiting_for_access_token = true;
+  ticket.next_attempt = absl::InfiniteFuture();
+  ForceRefreshCommand command;
+  command.app_id = ticket.app->app_id;
+  command.stale_value = ticket.access_token_used;
+  command.done = [this,
+                  target = &ticket](absl::StatusOr<ForceRefreshReply> reply) {
+    if (!target->waiting_for_access_token) return;  // woken by the new token
+    target->waiting_for_access_token = false;
+    if (!reply.ok()) {
+      ReplyToWaiters(target->app->app_id, std::move(target->pending),
+                     reply.status());
+      target->pending.clear();
+    }
+    // A newer access token already existed: use it now. No new one: retry
+    // the ticket with backoff, as after any failure.
+    target->next_attempt =
+        clock_.Now() +
+        (reply.ok()
+             ? absl::ZeroDuration()
+             : BackoffDelay(target->failures, config_.refresh.retry_initial,
+                            config_.refresh.retry_max, random01_()));
+  };
+  // Not ForceRefresh(): this runs inside an upstream completion, where
+  // starting fetches is left to the worker's next RunDue().
+  RequestRefresh(std::move(command));
 }
 
 void RefreshEngine::OnFetchFailed(Slot& slot, const FetchResult& result,
@@ -365,6 +439,14 @@ void RefreshEngine::OnFetchFailed(Slot& slot, const FetchResult& result,
           now + BackoffDelay(slot.failures, config_.refresh.retry_initial,
                              config_.refresh.retry_max, random01_());
       break;
+  }
+  if (result.failure == FailureClass::kTokenRejected) {
+    message = "getticket rejected the access token; refreshing it first";
+    // Waiters stay for the ticket fetched with the new token.
+    for (Waiter& waiter : slot.joined)
+      slot.pending.push_back(std::move(waiter));
+    slot.joined.clear();
+    RefreshAccessTokenForTicket(slot);
   }
   Publish(slot);
   Log(level, message,
@@ -413,6 +495,11 @@ void RefreshEngine::ReplyToWaiters(const std::string& app_id,
 }
 
 void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
+  RequestRefresh(std::move(command));
+  RunDue();
+}
+
+void RefreshEngine::RequestRefresh(ForceRefreshCommand command) {
   Slot* slot = FindSlot(command.app_id, command.kind);
   if (slot == nullptr) {
     command.done(table_.HasApp(command.app_id)
@@ -472,7 +559,6 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
           ? std::max(now, *slot->last_sent + config_.refresh.force_min_interval)
           : now;
   slot->next_attempt = std::min(slot->next_attempt, earliest);
-  RunDue();
 }
 
 void RefreshEngine::FailAllWaiters(const absl::Status& status) {
@@ -501,9 +587,12 @@ void RefreshEngine::UpdateHealth(absl::Time now) {
     all_serving_ = all;
     health_.SetAllAppsServing(all);
   }
+  // Tickets do not count: they wait for the access token, whose first
+  // attempt is what startup means.
   if (!startup_reported_ &&
-      std::all_of(slots_.begin(), slots_.end(),
-                  [](const auto& slot) { return slot->settled; })) {
+      std::all_of(slots_.begin(), slots_.end(), [](const auto& slot) {
+        return slot->settled || slot->kind != CredentialKind::kAccessToken;
+      })) {
     startup_reported_ = true;
     health_.SetStartupDone();
   }

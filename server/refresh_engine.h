@@ -136,6 +136,10 @@ class RefreshEngine {
     std::optional<absl::Time> last_force_sent;  // stable force_refresh only
     bool use_force_next = false;                // stable only
 
+    // Tickets only: fetched once the app's access token is valid again.
+    bool waiting_for_access_token = false;
+    std::string access_token_used;  // by the last ticket fetch
+
     bool settled = false;  // first attempt done, or stored value loaded
     int failures = 0;
     FailureClass last_failure = FailureClass::kNone;
@@ -149,6 +153,7 @@ class RefreshEngine {
   };
 
   Slot* FindSlot(const std::string& app_id, CredentialKind kind);
+  static std::vector<CredentialKind> KindsOf(const AppConfig& app);
   static FetchApi ApiOf(const Slot& slot);
   bool Revokes(const Slot& slot, bool force) const;
   absl::Time ValidUntil(const Slot& slot) const;
@@ -163,6 +168,10 @@ class RefreshEngine {
   void OnFetchSucceeded(Slot& slot, const FetchResult& result, absl::Time sent,
                         absl::Time now);
   void OnFetchFailed(Slot& slot, const FetchResult& result, absl::Time now);
+  // ForceRefresh without starting fetches.
+  void RequestRefresh(ForceRefreshCommand command);
+  void WakeTickets(const std::string& app_id, absl::Time now);
+  void RefreshAccessTokenForTicket(Slot& ticket);
   void ReplyToWaiters(const std::string& app_id, std::vector<Waiter> waiters,
                       const absl::StatusOr<ServedToken>& token);
   void UpdateHealth(absl::Time now);

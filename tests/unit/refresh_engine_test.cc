@@ -574,5 +574,73 @@ TEST_F(RefreshEngineTest, FailAllWaitersAnswersEveryone) {
   EXPECT_EQ(waiting.reply->status().code(), absl::StatusCode::kUnavailable);
 }
 
+Config ConfigWithJsapiTicket() {
+  Config config = MakeConfig();
+  config.apps[0].tickets = {"jsapi"};
+  return config;
+}
+
+TEST_F(RefreshEngineTest, TicketIsFetchedWithTheAccessTokenOnceItArrives) {
+  Init(ConfigWithJsapiTicket());
+  engine_->Start();
+  ASSERT_EQ(upstream_.started().size(), 1u) << "the ticket waits for a token";
+  EXPECT_EQ(health_.startup_done, 0);
+  token_ = upstream_.Succeed();
+  EXPECT_EQ(health_.startup_done, 1) << "tickets do not hold up startup";
+  engine_->RunDue();
+  ASSERT_EQ(upstream_.started().size(), 2u);
+  const FetchRequest& request = upstream_.started()[1];
+  EXPECT_EQ(request.api, FetchApi::kTicket);
+  EXPECT_EQ(request.ticket_type, "jsapi");
+  EXPECT_EQ(request.access_token, token_);
+  EXPECT_TRUE(request.secret.empty()) << "getticket never needs the secret";
+  const std::string ticket = upstream_.Succeed();
+  auto served = table_->Get(kApp, CredentialKind::kJsapiTicket, clock_.Now());
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->value, ticket);
+  EXPECT_EQ(served->max_cache, absl::Minutes(4));
+  ASSERT_EQ(store_.saved.size(), 2u);
+  EXPECT_EQ(store_.saved[1].kind, CredentialKind::kJsapiTicket);
+  EXPECT_EQ(table_->Get(kApp, CredentialKind::kWxCardTicket, clock_.Now())
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
+  Init(ConfigWithJsapiTicket());
+  engine_->Start();
+  token_ = upstream_.Succeed();
+  engine_->RunDue();
+  upstream_.Succeed();  // the first ticket
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult result;
+  ForceRefreshCommand command = Force(result, "");
+  command.kind = CredentialKind::kJsapiTicket;
+  engine_->ForceRefresh(std::move(command));
+  ASSERT_EQ(upstream_.started().size(), 3u);
+  // getticket says the access token is no good (someone else rotated it).
+  upstream_.Fail(FailureClass::kTokenRejected, 40001);
+  engine_->RunDue();
+  ASSERT_EQ(upstream_.started().size(), 4u);
+  EXPECT_EQ(upstream_.started()[3].api, FetchApi::kClassic);
+  const std::string fresh_token = upstream_.Succeed();
+  EXPECT_EQ(Get()->value, fresh_token);
+  engine_->RunDue();
+  ASSERT_EQ(upstream_.started().size(), 5u);
+  EXPECT_EQ(upstream_.started()[4].api, FetchApi::kTicket);
+  EXPECT_EQ(upstream_.started()[4].access_token, fresh_token);
+  EXPECT_FALSE(result.reply.has_value()) << "waits for the new ticket";
+  const std::string fresh_ticket = upstream_.Succeed();
+  ASSERT_TRUE(result.reply.has_value());
+  ASSERT_TRUE(result.reply->ok());
+  EXPECT_EQ((*result.reply)->token.value, fresh_ticket);
+  EXPECT_EQ(
+      table_->Get(kApp, CredentialKind::kJsapiTicket, clock_.Now())->value,
+      fresh_ticket);
+  engine_->RunDue();
+  EXPECT_EQ(upstream_.started().size(), 5u) << "one token and one ticket fetch";
+}
+
 }  // namespace
 }  // namespace wxtoken
