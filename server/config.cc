@@ -607,7 +607,7 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   absl::StatusOr<Entries> entries =
       ReadMap(root, "",
               {"listen", "metrics_listen", "state_dir", "drain_timeout",
-               "upstream", "refresh", "apps"});
+               "max_timestamp_skew", "upstream", "refresh", "apps"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -624,6 +624,9 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   if (!status.ok()) return status;
   status = ReadDuration(*entries, "", "drain_timeout", Zero::kRefused,
                         &config.drain_timeout);
+  if (!status.ok()) return status;
+  status = ReadDuration(*entries, "", "max_timestamp_skew", Zero::kAllowed,
+                        &config.max_timestamp_skew);
   if (!status.ok()) return status;
   if (std::optional<YAML::Node> upstream = Find(*entries, "upstream")) {
     status = ParseUpstream(*upstream, &config.upstream);

@@ -50,6 +50,10 @@ struct Config {
   std::string metrics_listen = "0.0.0.0:9464";      // "" disables
   std::string state_dir = "/var/lib/wxtoken";       // "" = memory only
   absl::Duration drain_timeout = absl::Seconds(5);  // SIGTERM: in-flight RPCs
+  // VerifySignature / DecryptMessage refuse a push whose timestamp is further
+  // than this from our clock. Zero turns the check off (WeChat documents no
+  // window, and retries a push with its original timestamp).
+  absl::Duration max_timestamp_skew = absl::ZeroDuration();
   UpstreamConfig upstream;
   RefreshConfig refresh;
   std::vector<AppConfig> apps;

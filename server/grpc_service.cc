@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/credential.h"
 #include "server/request_validation.h"
-#include "server/wechat/signature.h"
+#include "server/wechat/message_crypto.h"
 
 namespace wxtoken {
 namespace {
@@ -88,12 +88,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 TokenControllerService::TokenControllerService(
-    const TokenTable& table, RefreshWorker& worker, const Clock& clock,
-    absl::flat_hash_map<std::string, std::string> server_tokens)
+    const TokenTable& table, RefreshWorker& worker,
+    const PushMessages& push_messages, const PageSigner& page_signer,
+    const Clock& clock)
     : table_(table),
       worker_(worker),
-      clock_(clock),
-      server_tokens_(std::move(server_tokens)) {}
+      push_messages_(push_messages),
+      page_signer_(page_signer),
+      clock_(clock) {}
 
 grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     grpc::CallbackServerContext* context,
@@ -157,24 +159,95 @@ grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(
       !s.ok()) {
     return Finish(context, s);
   }
-  if (!table_.HasApp(request->app_id())) {
-    return Finish(context,
-                  absl::NotFoundError(absl::StrCat("app_id: unknown app \"",
-                                                   request->app_id(), "\"")));
+  absl::StatusOr<SignatureCheck> check = push_messages_.Verify(
+      request->app_id(), request->signature(), request->timestamp(),
+      request->nonce(), request->encrypt());
+  if (!check.ok()) return Finish(context, check.status());
+  response->set_valid(check->valid);
+  response->set_reason(std::move(check->reason));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::SignJsapi(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::SignJsapiRequest* request,
+    wxtoken::v1::SignJsapiResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
   }
-  auto it = server_tokens_.find(request->app_id());
-  if (it == server_tokens_.end()) {
-    return Finish(context,
-                  absl::FailedPreconditionError(absl::StrCat(
-                      "app \"", request->app_id(),
-                      "\" has no server_token configured (server_token_file "
-                      "or server_token_env)")));
+  absl::StatusOr<PageSigner::Signed> signed_page =
+      page_signer_.SignJsapi(request->app_id(), request->url(),
+                             request->noncestr(), request->timestamp());
+  if (!signed_page.ok()) return Finish(context, signed_page.status());
+  response->set_app_id(request->app_id());
+  response->set_timestamp(signed_page->timestamp);
+  response->set_noncestr(std::move(signed_page->nonce));
+  response->set_signature(std::move(signed_page->signature));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::SignCard(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::SignCardRequest* request,
+    wxtoken::v1::SignCardResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
   }
-  SignatureCheck check = VerifyPushSignature(
-      it->second, request->signature(), request->timestamp(), request->nonce(),
-      request->encrypt());
-  response->set_valid(check.valid);
-  response->set_reason(std::move(check.reason));
+  absl::StatusOr<PageSigner::Signed> signed_card = page_signer_.SignCard(
+      request->app_id(), request->card_id(), request->code(), request->openid(),
+      request->nonce_str(), request->timestamp());
+  if (!signed_card.ok()) return Finish(context, signed_card.status());
+  response->set_timestamp(signed_card->timestamp);
+  response->set_nonce_str(std::move(signed_card->nonce));
+  response->set_signature(std::move(signed_card->signature));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::DecryptMessage(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::DecryptMessageRequest* request,
+    wxtoken::v1::DecryptMessageResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = ValidateSignatureFields(
+          request->msg_signature(), request->timestamp(), request->nonce(), "");
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PushMessages::Decrypted> message = push_messages_.Decrypt(
+      request->app_id(), request->msg_signature(), request->timestamp(),
+      request->nonce(), request->body());
+  if (!message.ok()) return Finish(context, message.status());
+  response->set_plaintext(std::move(message->plaintext));
+  response->set_key(message->key == WhichKey::kCurrent
+                        ? wxtoken::v1::MESSAGE_KEY_CURRENT
+                        : wxtoken::v1::MESSAGE_KEY_PREVIOUS);
+  response->set_to_user_name(message->to_user_name.value_or(""));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::EncryptReply(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::EncryptReplyRequest* request,
+    wxtoken::v1::EncryptReplyResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PushMessages::Reply> reply = push_messages_.EncryptReply(
+      request->app_id(), request->plaintext(), request->timestamp(),
+      request->nonce(),
+      request->key() == wxtoken::v1::MESSAGE_KEY_PREVIOUS ? WhichKey::kPrevious
+                                                          : WhichKey::kCurrent,
+      request->format() == wxtoken::v1::REPLY_FORMAT_JSON
+          ? PushMessages::Format::kJson
+          : PushMessages::Format::kXml);
+  if (!reply.ok()) return Finish(context, reply.status());
+  response->set_envelope(std::move(reply->envelope));
+  response->set_encrypt(std::move(reply->encrypt));
+  response->set_msg_signature(std::move(reply->msg_signature));
+  response->set_timestamp(std::move(reply->timestamp));
+  response->set_nonce(std::move(reply->nonce));
   return Finish(context, absl::OkStatus());
 }
 

@@ -5,9 +5,10 @@
 
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "server/clock.h"
+#include "server/page_signatures.h"
+#include "server/push_messages.h"
 #include "server/refresh_worker.h"
 #include "server/token_table.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
@@ -18,17 +19,16 @@ namespace wxtoken {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The gRPC face of wxtokend: a thin adapter that validates requests, reads
-// the TokenTable for GetToken, hands ForceRefresh to the refresh worker and
-// checks signatures. Handlers never block and never do upstream I/O.
-// Thread-safe.
+// the TokenTable for GetToken, hands ForceRefresh to the refresh worker, and
+// leaves signatures and message crypto to PushMessages and PageSigner. Handlers
+// never block and never do upstream I/O. Thread-safe.
 class TokenControllerService final
     : public wxtoken::v1::TokenController::CallbackService {
  public:
-  // `server_tokens` maps app_id to its server token (apps without one are
-  // absent). All references must outlive the service.
-  TokenControllerService(
-      const TokenTable& table, RefreshWorker& worker, const Clock& clock,
-      absl::flat_hash_map<std::string, std::string> server_tokens);
+  // All references must outlive the service.
+  TokenControllerService(const TokenTable& table, RefreshWorker& worker,
+                         const PushMessages& push_messages,
+                         const PageSigner& page_signer, const Clock& clock);
 
   grpc::ServerUnaryReactor* GetToken(
       grpc::CallbackServerContext* context,
@@ -45,12 +45,33 @@ class TokenControllerService final
       const wxtoken::v1::VerifySignatureRequest* request,
       wxtoken::v1::VerifySignatureResponse* response) override;
 
+  grpc::ServerUnaryReactor* SignJsapi(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::SignJsapiRequest* request,
+      wxtoken::v1::SignJsapiResponse* response) override;
+
+  grpc::ServerUnaryReactor* SignCard(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::SignCardRequest* request,
+      wxtoken::v1::SignCardResponse* response) override;
+
+  grpc::ServerUnaryReactor* DecryptMessage(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::DecryptMessageRequest* request,
+      wxtoken::v1::DecryptMessageResponse* response) override;
+
+  grpc::ServerUnaryReactor* EncryptReply(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::EncryptReplyRequest* request,
+      wxtoken::v1::EncryptReplyResponse* response) override;
+
  private:
   // Constant after construction.
   const TokenTable& table_;
   RefreshWorker& worker_;
+  const PushMessages& push_messages_;
+  const PageSigner& page_signer_;
   const Clock& clock_;
-  const absl::flat_hash_map<std::string, std::string> server_tokens_;
 };
 
 }  // namespace wxtoken

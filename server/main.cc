@@ -80,12 +80,14 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   CurlUpstreamClient upstream(config->upstream.base_urls,
                               config->upstream.timeout);
 
-  absl::flat_hash_map<std::string, std::string> server_tokens;
   std::vector<std::string> app_ids;
-  for (const AppConfig& app : config->apps) {
-    app_ids.push_back(app.app_id);
-    if (!app.server_token.empty()) server_tokens[app.app_id] = app.server_token;
+  for (const AppConfig& app : config->apps) app_ids.push_back(app.app_id);
+  absl::StatusOr<PushMessages> push_messages =
+      PushMessages::Create(*config, clock);
+  if (!push_messages.ok()) {
+    return Fail(std::string(push_messages.status().message()));
   }
+  PageSigner page_signer(table, clock);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -97,8 +99,8 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
       StartMetrics(*config, metrics);
   if (!exposer.ok()) return Fail(std::string(exposer.status().message()));
   RefreshWorker worker(engine, upstream, clock);
-  TokenControllerService service(table, worker, clock,
-                                 std::move(server_tokens));
+  TokenControllerService service(table, worker, *push_messages, page_signer,
+                                 clock);
 
   grpc::ServerBuilder builder;
   int port = 0;

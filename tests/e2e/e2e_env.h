@@ -33,6 +33,7 @@ class Sandbox {
     std::vector<SandboxApp> apps;
     absl::Duration lifetime = absl::Seconds(60);
     absl::Duration overlap = absl::Seconds(5);
+    absl::Duration ticket_lifetime = absl::Seconds(60);
     int daily_quota = 2000;
   };
 
@@ -44,6 +45,8 @@ class Sandbox {
 
   // Calls to /cgi-bin/token for `app_id` so far (faulted ones included).
   int TokenCalls(const std::string& app_id);
+  // Calls to /cgi-bin/ticket/getticket with a token of `app_id`.
+  int TicketCalls(const std::string& app_id);
   // Whether WeChat (the sandbox) accepts `token` right now.
   bool IsValid(const std::string& token);
   // POST /sandbox/fault?kind=...&count=...&<extra>.
@@ -52,6 +55,8 @@ class Sandbox {
   void ClearFaults();
 
  private:
+  int Count(const std::string& app_id, const std::string& counter);
+
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
 };
@@ -61,10 +66,20 @@ class Sandbox {
 class Controller {
  public:
   struct App {
+    App(std::string app_id, std::string secret, std::string api = "classic",
+        std::string server_token = "")
+        : app_id(std::move(app_id)),
+          secret(std::move(secret)),
+          api(std::move(api)),
+          server_token(std::move(server_token)) {}
+
     std::string app_id;
     std::string secret;
     std::string api = "classic";
     std::string server_token;  // "" = none configured
+    std::vector<std::string> tickets;
+    std::string encoding_aes_key;           // "" = none configured
+    std::string previous_encoding_aes_key;  // "" = none configured
   };
   struct Options {
     std::vector<App> apps;
@@ -80,6 +95,7 @@ class Controller {
     std::string permanent_retry = "1h";
     int daily_budget = 1900;
     bool metrics = false;  // serve /metrics on a free loopback port
+    std::string max_timestamp_skew = "0s";
   };
 
   // Writes the config and secret files into `dir` and starts wxtokend;

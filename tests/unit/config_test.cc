@@ -95,6 +95,7 @@ TEST_F(ConfigTest, DefaultsApplied) {
   EXPECT_EQ(config->metrics_listen, "0.0.0.0:9464");
   EXPECT_EQ(config->state_dir, "/var/lib/wxtoken");
   EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->max_timestamp_skew, absl::ZeroDuration());
   EXPECT_EQ(config->upstream.base_urls,
             (std::vector<std::string>{"https://api.weixin.qq.com",
                                       "https://api2.weixin.qq.com"}));
@@ -253,6 +254,7 @@ TEST_F(ConfigTest, BadDuration) {
       "refresh.margin: bad duration \"ten\" (use e.g. 500ms, 30s, 5m)");
   ExpectError(Minimal() + "upstream:\n  timeout: 5\n", "upstream.timeout:");
   ExpectError(Minimal() + "drain_timeout: -1s\n", "drain_timeout:");
+  ExpectError(Minimal() + "max_timestamp_skew: soon\n", "max_timestamp_skew:");
   ExpectError(Minimal() + "refresh:\n  retry_max: {a: b}\n",
               "refresh.retry_max: expected a string, got a map");
 }
