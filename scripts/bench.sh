@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The benchmarks, in one command: builds an optimized tree, starts
+# wechat-sandbox and wxtokend on 127.0.0.1, and prints
+#   1. GetToken vs grpc.health.v1 Health/Check (the empty-RPC baseline),
+#      side by side with the same settings, and their throughput ratio;
+#   2. a ForceRefresh storm: N concurrent callers -> upstream fetches;
+#   3. the C++ client library's cached GetToken, ns per call (1 and 2 threads).
+# Every load is bounded in time and count and stays on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export BUILD_DIR=${BUILD_DIR:-build-bench}
+CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release" TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load ${BENCH_EXTRA_TARGETS:-}" \
+  ./scripts/build.sh >/dev/null
+build="$PWD/$BUILD_DIR"
+source scripts/lib/local-stack.sh
+
+app=wxbench00000000001
+# A short force_min_interval so the storm is not spent waiting.
+local_stack_start "$build" "$app" "refresh:
+  force_min_interval: \"1s\""
+
+echo "machine: $(nproc) cores, $(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+echo
+echo "## GetToken vs Health/Check (${CONCURRENCY:-64} in flight over 4 channels)"
+"$build/bench/wxtoken-load" --addr "127.0.0.1:$grpc_port" --app_id "$app" \
+  --mode compare --concurrency "${CONCURRENCY:-64}" --channels 4 \
+  --round "${ROUND:-2s}" --rounds "${ROUNDS:-3}"
+
+echo
+echo "## ForceRefresh storm"
+sleep 1.1  # past force_min_interval since the first fetch
+before=$(sandbox_token_calls "$app")
+"$build/bench/wxtoken-load" --addr "127.0.0.1:$grpc_port" --app_id "$app" \
+  --mode storm --storm_callers "${STORM_CALLERS:-100}"
+after=$(sandbox_token_calls "$app")
+echo "upstream fetches caused by the storm: $((after - before))"
+
+if [ -x "$build/bench/client_cache_benchmark" ]; then
+  echo
+  echo "## wxtoken::client cached GetToken"
+  "$build/bench/client_cache_benchmark" --benchmark_min_time=0.5
+fi

@@ -1,0 +1,72 @@
+# Sourced by demo.sh and bench.sh: runs wechat-sandbox and wxtokend on
+# 127.0.0.1 from a build directory, in a temporary directory that is removed
+# (with both processes) on exit.
+#   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML]
+# sets: work, sandbox_port, grpc_port, cli (an array: the wxtoken CLI
+# pointed at wxtokend).
+
+work=$(mktemp -d)
+stack_pids=()
+local_stack_cleanup() {
+  for pid in "${stack_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap local_stack_cleanup EXIT
+
+# Waits until file $1 has a line matching $2 and prints the first group.
+wait_for() {
+  local value
+  for _ in $(seq 1 300); do
+    if value=$(sed -nE "s/.*$2.*/\\1/p" "$1" | head -n 1) && [ -n "$value" ]; then
+      echo "$value"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  cat "$1" >&2
+  return 1
+}
+
+local_stack_start() {
+  local build=$1 app=$2 refresh_yaml=${3:-}
+  "$build/tests/sandbox/wechat-sandbox" --listen 127.0.0.1:0 \
+    --app "$app:local-app-secret" >"$work/sandbox.out" 2>&1 &
+  stack_pids+=($!)
+  sandbox_port=$(wait_for "$work/sandbox.out" 'listening 127\.0\.0\.1:([0-9]+)')
+
+  printf 'local-app-secret\n' >"$work/secret"
+  printf 'local-server-token\n' >"$work/server_token"
+  chmod 600 "$work/secret" "$work/server_token"
+  cat >"$work/wxtokend.yaml" <<YAML
+listen: "127.0.0.1:0"
+metrics_listen: ""
+state_dir: "$work/state"
+upstream:
+  base_urls: ["http://127.0.0.1:$sandbox_port"]
+${refresh_yaml}
+apps:
+  - app_id: "$app"
+    secret_file: "$work/secret"
+    server_token_file: "$work/server_token"
+YAML
+  "$build/server/wxtokend" --config "$work/wxtokend.yaml" --log_format text \
+    2>"$work/wxtokend.log" &
+  stack_pids+=($!)
+  grpc_port=$(wait_for "$work/wxtokend.log" 'grpc_port=([0-9]+)')
+  cli=("$build/client/wxtoken" --addr "127.0.0.1:$grpc_port")
+  for _ in $(seq 1 100); do
+    "${cli[@]}" health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "wxtokend did not become SERVING" >&2
+  cat "$work/wxtokend.log" >&2
+  return 1
+}
+
+# Upstream token fetches the sandbox has seen for app $1.
+sandbox_token_calls() {
+  curl -s "http://127.0.0.1:$sandbox_port/sandbox/stats" |
+    sed -nE "s/.*\"$1\":\{[^}]*\"token_calls\":([0-9]+).*/\\1/p"
+}
