@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing wxtoken needs on Debian 12 (bookworm).
 # Idempotent: apt-get runs only when a package is missing. The Dockerfile's
-# build stage runs this same script.
+# build stage runs this same script. Arguments name further packages a
+# caller needs (scripts/fuzz.sh: clang and libFuzzer's runtime).
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libabsl-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev prometheus-cpp-dev
   libcpp-httplib-dev libhiredis-dev
+  "$@"
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <httplib.h>
 #include <signal.h>
 
@@ -226,6 +227,28 @@ std::string Controller::ScrapeMetrics() {
   auto response = client.Get("/metrics");
   EXPECT_TRUE(response && response->status == 200);
   return response ? response->body : "";
+}
+
+void MaxCacheChecker::Record(const wxtoken::v1::Token& token,
+                             absl::Time received) {
+  const absl::Duration max_cache =
+      absl::Nanoseconds(google::protobuf::util::TimeUtil::DurationToNanoseconds(
+          token.max_cache()));
+  absl::Time& until = usable_until_[token.value()];
+  until = std::max(until, received + max_cache);
+}
+
+int MaxCacheChecker::CheckAll(Sandbox& sandbox) {
+  int checks = 0;
+  for (const auto& [value, until] : usable_until_) {
+    if (until <= absl::Now()) continue;
+    const bool valid = sandbox.IsValid(value);
+    if (absl::Now() < until) {
+      ++checks;
+      EXPECT_TRUE(valid) << "a value was revoked inside its max_cache";
+    }
+  }
+  return checks;
 }
 
 std::string Controller::Logs() const {

@@ -132,6 +132,22 @@ class Controller {
   int runs_ = 0;
 };
 
+// Tracks every value handed out with its max_cache and checks at the
+// sandbox that each is still accepted while a caller may use it: the
+// overlap guarantee, observed from outside. Not thread-safe.
+class MaxCacheChecker {
+ public:
+  // Records an answer received at `received`.
+  void Record(const wxtoken::v1::Token& token, absl::Time received);
+  // Asks the sandbox about every value still inside its max_cache; a check
+  // counts only when the sandbox answered before that deadline. Returns the
+  // number of checks that counted; EXPECTs each of them valid.
+  int CheckAll(Sandbox& sandbox);
+
+ private:
+  std::map<std::string, absl::Time> usable_until_;
+};
+
 // Path of a binary built next to the tests (env WXTOKEND / WECHAT_SANDBOX /
 // WXTOKEN_CLI, set by CTest).
 std::string BinaryPath(const char* env_name);

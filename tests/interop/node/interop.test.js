@@ -1,0 +1,224 @@
+'use strict';
+// Node interop: @grpc/grpc-js against the real wxtokend.
+//
+// Starts the real wechat-sandbox and the real wxtokend on 127.0.0.1 (ports
+// picked by the processes themselves) and calls wxtoken.v1 and grpc.health.v1
+// with the .proto files loaded at run time from proto/, as a Node service
+// would. Every wait is bounded and every RPC has a deadline.
+//
+// ctest runs `node --test interop.test.js` with the binaries' paths in
+// WXTOKEND and WECHAT_SANDBOX; `npm ci` here (scripts/setup-test-tools.sh)
+// installs the pinned packages.
+
+const assert = require('node:assert/strict');
+const {spawn} = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const {after, before, test} = require('node:test');
+const {setTimeout: sleep} = require('node:timers/promises');
+
+function requireInstalled(name) {
+  try {
+    return require(name);
+  } catch (error) {
+    throw new Error(`${name} is missing: run scripts/setup-test-tools.sh ` +
+                    `(npm ci in tests/interop/node): ${error.message}`);
+  }
+}
+const grpc = requireInstalled('@grpc/grpc-js');
+const protoLoader = requireInstalled('@grpc/proto-loader');
+
+// Generous bounds for a loaded 2-core machine: they only cap how long a broken
+// run waits, never how fast a good one must be.
+const START_TIMEOUT_MS = 30000;
+const RPC_DEADLINE_MS = 10000;
+const STOP_TIMEOUT_MS = 30000;
+
+const APP_ID = 'wxinteropnode0001';
+const PROTO_DIR = path.resolve(__dirname, '../../../proto');
+
+function binary(envName) {
+  const value = process.env[envName];
+  if (!value) throw new Error(`${envName} is not set (ctest sets it)`);
+  return value;
+}
+
+// Resolves with match(line) for the first line of `stream` where it is not
+// undefined; rejects when the stream ends or `timeoutMs` passes first.
+function waitForLine(stream, match, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({input: stream});
+    const seen = [];
+    const finish = (settle, value) => {
+      clearTimeout(timer);
+      lines.removeAllListeners('line');
+      lines.removeAllListeners('close');
+      // Keep draining, so the child never blocks on a full pipe.
+      lines.on('line', () => {});
+      settle(value);
+    };
+    const timer = setTimeout(
+        () => finish(reject, new Error(`${what}: timed out; saw:\n` +
+                                       seen.join('\n'))),
+        timeoutMs);
+    lines.on('line', (line) => {
+      seen.push(line);
+      const found = match(line);
+      if (found !== undefined) finish(resolve, found);
+    });
+    lines.on('close', () => finish(reject, new Error(
+                                      `${what}: output ended; saw:\n` +
+                                      seen.join('\n'))));
+  });
+}
+
+function sandboxPort(line) {
+  const match = /^listening 127\.0\.0\.1:(\d+)$/.exec(line);
+  return match ? match[1] : undefined;
+}
+
+function wxtokendPort(line) {
+  let entry;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return entry && entry.msg === 'listening' ? entry.grpc_port : undefined;
+}
+
+// SIGTERM, then SIGKILL when the child does not exit in time.
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+// A unary call as a promise, always with a deadline.
+function call(client, method, request) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + RPC_DEADLINE_MS;
+    client[method](request, {deadline}, (error, response) => {
+      if (error) reject(error);
+      else resolve(response);
+    });
+  });
+}
+
+const children = [];
+const clients = [];
+let workDir;
+let tokenController;
+let health;
+
+// Last resort should `after` never run: no child outlives the test process.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+before(async () => {
+  const definition = protoLoader.loadSync(
+      ['wxtoken/v1/token_controller.proto', 'grpc/health/v1/health.proto'], {
+        includeDirs: [PROTO_DIR],
+        keepCase: true,   // field names as in the .proto: app_id
+        longs: String,    // uint64 generation, int64 seconds
+        enums: String,    // 'TOKEN_KIND_ACCESS_TOKEN', 'SERVING'
+        defaults: true,
+      });
+  const loaded = grpc.loadPackageDefinition(definition);
+
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxtoken-interop-node-'));
+  const secret = crypto.randomBytes(16).toString('hex');  // never printed
+  const sandbox = spawn(
+      binary('WECHAT_SANDBOX'),
+      ['--listen=127.0.0.1:0', `--app=${APP_ID}:${secret}`],
+      {stdio: ['ignore', 'pipe', 'inherit']});
+  children.push(sandbox);
+  const sandboxListens = await waitForLine(
+      sandbox.stdout, sandboxPort, START_TIMEOUT_MS, 'wechat-sandbox port');
+
+  const secretFile = path.join(workDir, 'app.secret');
+  fs.writeFileSync(secretFile, secret + '\n', {mode: 0o600});
+  const serverTokenFile = path.join(workDir, 'app.server_token');
+  fs.writeFileSync(serverTokenFile, 'AAAAA\n', {mode: 0o600});
+  const config = path.join(workDir, 'wxtokend.yaml');
+  fs.writeFileSync(config, [
+    'listen: "127.0.0.1:0"',
+    'metrics_listen: ""',
+    'state_dir: ""',
+    'upstream:',
+    `  base_urls: ["http://127.0.0.1:${sandboxListens}"]`,
+    'apps:',
+    `  - app_id: "${APP_ID}"`,
+    `    secret_file: "${secretFile}"`,
+    `    server_token_file: "${serverTokenFile}"`,
+    '',
+  ].join('\n'));
+
+  const wxtokend = spawn(binary('WXTOKEND'), ['--config', config],
+                         {stdio: ['ignore', 'inherit', 'pipe']});
+  children.push(wxtokend);
+  const grpcPort = await waitForLine(
+      wxtokend.stderr, wxtokendPort, START_TIMEOUT_MS, 'wxtokend port');
+
+  const address = `127.0.0.1:${grpcPort}`;
+  const insecure = grpc.credentials.createInsecure();
+  tokenController = new loaded.wxtoken.v1.TokenController(address, insecure);
+  health = new loaded.grpc.health.v1.Health(address, insecure);
+  clients.push(tokenController, health);
+});
+
+after(async () => {
+  for (const client of clients) client.close();
+  for (const child of children.reverse()) await stopChild(child);
+  if (workDir) fs.rmSync(workDir, {recursive: true, force: true});
+});
+
+// Health status name of `service`, or the RPC error's code.
+async function check(service) {
+  try {
+    return (await call(health, 'Check', {service})).status;
+  } catch (error) {
+    return `error ${error.code}`;
+  }
+}
+
+// Polls Check("") until SERVING (bounded); returns the last answer.
+async function waitForServing() {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let status = await check('');
+  while (status !== 'SERVING' && Date.now() < deadline) {
+    await sleep(50);
+    status = await check('');
+  }
+  return status;
+}
+
+test('grpc.health.v1 Check("") reaches SERVING', async () => {
+  assert.equal(await waitForServing(), 'SERVING');
+  assert.equal(await check('wxtoken.v1.TokenController'), 'SERVING');
+});
+
+test('GetToken returns the first token', async () => {
+  assert.equal(await waitForServing(), 'SERVING');
+  const {token} = await call(tokenController, 'GetToken', {app_id: APP_ID});
+  assert.equal(token.app_id, APP_ID);
+  assert.equal(token.kind, 'TOKEN_KIND_ACCESS_TOKEN');
+  assert.notEqual(token.value, '');
+  assert.equal(token.generation, '1');
+  const {seconds, nanos} = token.max_cache;
+  const maxCacheNanos = BigInt(seconds) * 1000000000n + BigInt(nanos);
+  assert.ok(maxCacheNanos > 0n, `max_cache ${JSON.stringify(token.max_cache)}`);
+});
+
+test('GetToken of an unknown app is NOT_FOUND', async () => {
+  await assert.rejects(
+      call(tokenController, 'GetToken', {app_id: 'wxunknownapp00000'}),
+      (error) => error.code === grpc.status.NOT_FOUND);
+});
