@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/file_token_store.h"
@@ -91,6 +92,10 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection describes every registered service from the linked
+  // descriptors; touching the health proto keeps the linker from dropping
+  // it, so `grpcurl list` and `buf curl --list-methods` work.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   GrpcHealthSink health(app_ids);
   RefreshEngine engine(*config, clock, upstream, table, **store, health);
   ServerMetrics metrics(*config, table, clock);
