@@ -15,7 +15,8 @@ constexpr char kNonceAlphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 constexpr unsigned kNonceAlphabetSize = sizeof(kNonceAlphabet) - 1;
 // Bytes at or above this are redrawn so every character is equally likely.
-constexpr unsigned kNonceByteLimit = 256 / kNonceAlphabetSize * kNonceAlphabetSize;
+constexpr unsigned kNonceByteLimit =
+    256 / kNonceAlphabetSize * kNonceAlphabetSize;
 
 std::string_view ToStd(absl::string_view s) { return {s.data(), s.size()}; }
 
@@ -25,10 +26,9 @@ std::string JsapiSignature(absl::string_view jsapi_ticket,
                            absl::string_view noncestr,
                            absl::string_view timestamp, absl::string_view url) {
   const absl::string_view page_url = url.substr(0, url.find('#'));
-  return Sha1Hex(ToStd(absl::StrCat("jsapi_ticket=", jsapi_ticket,
-                                    "&noncestr=", noncestr,
-                                    "&timestamp=", timestamp, "&url=",
-                                    page_url)));
+  return Sha1Hex(
+      ToStd(absl::StrCat("jsapi_ticket=", jsapi_ticket, "&noncestr=", noncestr,
+                         "&timestamp=", timestamp, "&url=", page_url)));
 }
 
 std::string CardSignature(std::vector<absl::string_view> values) {

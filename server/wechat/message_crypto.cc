@@ -48,8 +48,8 @@ absl::StatusOr<std::string> AesCbc(bool encrypt, const MessageKey& key,
   auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
   const bool ok =
       ctx != nullptr &&
-      EVP_CipherInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr,
-                        key.key().data(), key.iv(), encrypt ? 1 : 0) == 1 &&
+      EVP_CipherInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key.key().data(),
+                        key.iv(), encrypt ? 1 : 0) == 1 &&
       EVP_CIPHER_CTX_set_padding(ctx.get(), 0) == 1 &&
       EVP_CipherUpdate(ctx.get(), out_bytes, &update_size,
                        reinterpret_cast<const unsigned char*>(in.data()),
@@ -176,7 +176,9 @@ absl::StatusOr<OpenedMessage> OpenMessage(const MessageKey& key,
   if (!plaintext.ok()) return plaintext.status();
   const absl::string_view padded = *plaintext;
   const uint8_t pad = static_cast<uint8_t>(padded.back());
-  if (pad == 0 || pad > kMessagePadBlock) return Invalid("encrypt: bad padding");
+  if (pad == 0 || pad > kMessagePadBlock) {
+    return Invalid("encrypt: bad padding");
+  }
   for (size_t i = padded.size() - pad; i < padded.size(); ++i) {
     if (static_cast<uint8_t>(padded[i]) != pad) {
       return Invalid("encrypt: bad padding");
@@ -231,10 +233,9 @@ absl::StatusOr<DecryptedMessage> DecryptWithEither(
   if (with_current.status() == with_previous.status()) {
     return with_current.status();
   }
-  return Invalid(absl::StrCat(with_current.status().message(),
-                              " with the current key; ",
-                              with_previous.status().message(),
-                              " with the previous key"));
+  return Invalid(
+      absl::StrCat(with_current.status().message(), " with the current key; ",
+                   with_previous.status().message(), " with the previous key"));
 }
 
 }  // namespace wxtoken
