@@ -1,0 +1,141 @@
+// The manifest checks pass on deploy/ as it is and catch each kind of drift:
+// every test breaks one thing in a copy of the real objects.
+"use strict";
+
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const fs = require("node:fs");
+const test = require("node:test");
+const { parseDockerfile, runtimeFacts } = require("./dockerfile");
+const { checkInvariants } = require("./invariants");
+const { kustomizationResources, readObjects, validateSchemas } = require("./manifests");
+
+const root = path.join(__dirname, "..", "..");
+
+function fixture() {
+  const objects = kustomizationResources(path.join(root, "deploy")).map((e) => e.object);
+  const find = (kind) => objects.find((o) => o.kind === kind);
+  return {
+    objects,
+    deployment: find("Deployment"),
+    configMap: find("ConfigMap"),
+    policy: find("NetworkPolicy"),
+    container: find("Deployment").spec.template.spec.containers[0],
+    secretExample: readObjects(path.join(root, "deploy", "secret.example.yaml"))[0].object,
+    docker: runtimeFacts(parseDockerfile(fs.readFileSync(path.join(root, "Dockerfile"), "utf8"))),
+  };
+}
+
+function problems(f) {
+  return checkInvariants(f.objects, {
+    secretExample: f.secretExample,
+    docker: f.docker,
+    kustomized: false,
+  });
+}
+
+// Exactly one problem, matching `pattern`.
+function assertOneProblem(f, pattern) {
+  const found = problems(f);
+  assert.equal(found.length, 1, found.join("\n"));
+  assert.match(found[0], pattern);
+}
+
+test("deploy/ as it is passes", () => {
+  const f = fixture();
+  assert.deepEqual(problems(f), []);
+  assert.deepEqual(validateSchemas(f.objects.map((object) => ({ object, source: "t" }))), []);
+});
+
+test("two replicas are refused", () => {
+  const f = fixture();
+  f.deployment.spec.replicas = 2;
+  assertOneProblem(f, /replicas must be 1/);
+});
+
+test("a rolling update is refused", () => {
+  const f = fixture();
+  f.deployment.spec.strategy = { type: "RollingUpdate" };
+  assertOneProblem(f, /strategy must be Recreate/);
+});
+
+test("a probe of another health service is refused", () => {
+  const f = fixture();
+  f.container.readinessProbe.grpc.service = "wxtoken.v1.TokenController";
+  assertOneProblem(f, /readinessProbe: grpc.service must be ""/);
+});
+
+test("a probe port other than listen's is refused", () => {
+  const f = fixture();
+  f.configMap.data["config.yaml"] = f.configMap.data["config.yaml"].replace(
+    '"0.0.0.0:50051"', '"0.0.0.0:50052"');
+  const found = problems(f).join("\n");
+  assert.match(found, /startupProbe: grpc.port 50051 is not the config's listen port 50052/);
+  assert.match(found, /container port grpc must be listen's 50052/);
+});
+
+test("a drain_timeout too close to the grace period is refused", () => {
+  const f = fixture();
+  f.configMap.data["config.yaml"] = f.configMap.data["config.yaml"].replace(
+    'drain_timeout: "10s"', 'drain_timeout: "28s"');
+  assertOneProblem(f, /terminationGracePeriodSeconds \(30s\) must exceed drain_timeout \(28s\)/);
+});
+
+test("a writable root filesystem is refused", () => {
+  const f = fixture();
+  f.container.securityContext.readOnlyRootFilesystem = false;
+  assertOneProblem(f, /readOnlyRootFilesystem must be true/);
+});
+
+test("a uid other than the image's is refused", () => {
+  const f = fixture();
+  f.deployment.spec.template.spec.securityContext.runAsUser = 1000;
+  assertOneProblem(f, /runAsUser 1000 is not the image's USER uid 65532/);
+});
+
+test("commonLabels leaking into the client selector is refused", () => {
+  const f = fixture();
+  f.policy.spec.ingress[0].from[0].podSelector.matchLabels["app.kubernetes.io/name"] = "wxtoken";
+  assertOneProblem(f, /port 50051 must admit only pods labelled/);
+});
+
+test("an ingress rule without peers is refused", () => {
+  const f = fixture();
+  f.policy.spec.ingress.push({ ports: [{ protocol: "TCP", port: 22 }] });
+  assertOneProblem(f, /ingress\[2\] must name its ports and peers/);
+});
+
+test("a real value in the Secret example is refused", () => {
+  const f = fixture();
+  f.secretExample.stringData["wx0123456789abcdef.secret"] = "0123456789abcdef0123456789abcdef";
+  assertOneProblem(f, /must be a REPLACE_ME placeholder/);
+});
+
+test("a secret file outside the mounted Secret is refused", () => {
+  const f = fixture();
+  f.configMap.data["config.yaml"] = f.configMap.data["config.yaml"].replace(
+    "/etc/wxtoken/secrets/wx0123456789abcdef.secret", "/etc/other/wx0123456789abcdef.secret");
+  assertOneProblem(f, /secret_file \/etc\/other\/wx0123456789abcdef.secret is not in a mounted Secret volume/);
+});
+
+test("a Secret among the applied objects is refused", () => {
+  const f = fixture();
+  f.objects.push(f.secretExample);
+  assertOneProblem(f, /a Secret is among the applied objects/);
+});
+
+test("a missing metrics annotation is refused", () => {
+  const f = fixture();
+  delete f.deployment.spec.template.metadata.annotations["prometheus.io/scrape"];
+  assertOneProblem(f, /prometheus.io\/scrape/);
+});
+
+test("schemas refuse wrong types and unknown kinds", () => {
+  const f = fixture();
+  f.container.livenessProbe.grpc.port = "50051";
+  const unknown = { apiVersion: "v1", kind: "Affinity", metadata: { name: "x" } };
+  const found = validateSchemas([...f.objects, unknown].map((object) => ({ object, source: "t" })));
+  assert.equal(found.length, 2, found.join("\n"));
+  assert.match(found[0], /livenessProbe\/grpc\/port must be integer/);
+  assert.match(found[1], /unknown apiVersion\/kind v1\/Affinity/);
+});
