@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcurl4-openssl-dev libssl-dev libabsl-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev prometheus-cpp-dev
-  libcpp-httplib-dev libhiredis-dev
+  libcpp-httplib-dev libhiredis-dev libbenchmark-dev
   "$@"
 )
 

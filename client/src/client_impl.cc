@@ -1,0 +1,108 @@
+#include "client/src/client_impl.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <time.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "client/src/grpc_token_source.h"
+
+namespace wxtoken {
+namespace client_internal {
+namespace {
+
+absl::Status CheckArguments(absl::string_view app_id, TokenKind kind) {
+  if (app_id.empty()) return absl::InvalidArgumentError("app_id is empty");
+  switch (kind) {
+    case TokenKind::kAccessToken:
+    case TokenKind::kJsapiTicket:
+    case TokenKind::kWxCardTicket:
+      return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
+}
+
+// Every cache hit reads the clock. Debian's Abseil build makes absl::Now()
+// cost about 2.5 times a clock_gettime(), which is the same wall clock.
+absl::Time WallClockNow() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return absl::TimeFromTimespec(now);
+}
+
+}  // namespace
+
+ClientImpl::ClientImpl(std::unique_ptr<TokenSource> source,
+                       std::function<absl::Time()> now,
+                       absl::Duration fallback_retry)
+    : source_(std::move(source)),
+      context_{source_.get(), std::move(now), fallback_retry},
+      entries_(&context_) {}
+
+absl::StatusOr<Token> ClientImpl::DoGetToken(absl::string_view app_id,
+                                             TokenKind kind) {
+  if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
+    return status;
+  }
+  return entries_.FindOrCreate(app_id, kind).Get();
+}
+
+absl::StatusOr<Token> ClientImpl::ReportInvalid(absl::string_view app_id,
+                                                TokenKind kind,
+                                                absl::string_view stale_value,
+                                                int wechat_errcode) {
+  if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
+    return status;
+  }
+  return entries_.FindOrCreate(app_id, kind)
+      .ReportInvalid(stale_value, wechat_errcode);
+}
+
+bool ClientImpl::AwaitWaitersForTesting(absl::string_view app_id,
+                                        TokenKind kind, int count,
+                                        absl::Duration timeout) {
+  return entries_.FindOrCreate(app_id, kind)
+      .AwaitWaitersForTesting(count, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
+    ClientOptions options) {
+  if (options.channel == nullptr && options.target.empty()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions: set target (host:port) or channel");
+  }
+  if (options.rpc_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions.rpc_timeout must be positive");
+  }
+  if (options.fallback_retry < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions.fallback_retry must not be negative");
+  }
+  std::shared_ptr<grpc::Channel> channel = std::move(options.channel);
+  if (channel == nullptr) {
+    channel =
+        grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  }
+  std::function<absl::Time()> now = std::move(options.now);
+  if (!now) now = WallClockNow;
+  return std::make_unique<ClientImpl>(
+      std::make_unique<GrpcTokenSource>(std::move(channel),
+                                        options.rpc_timeout),
+      std::move(now), options.fallback_retry);
+}
+
+}  // namespace client_internal
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  absl::StatusOr<std::unique_ptr<client_internal::ClientImpl>> client =
+      client_internal::NewClientImpl(std::move(options));
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<Client>(*std::move(client));
+}
+
+}  // namespace wxtoken

@@ -1,0 +1,138 @@
+#include "client/src/published_token.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <string>
+#include <thread>
+
+namespace wxtoken::client_internal {
+namespace {
+
+// WeChat asks callers to keep at least 512 bytes for an access_token.
+constexpr size_t kInitialCapacity = 512;
+
+// Copies the first `size` bytes held in `words` into `out`: whole words,
+// whose fixed-size copies compile to plain moves, through the stack when the
+// value fits the initial capacity (every access_token does), so that the
+// string is built with one allocation and one copy.
+void CopyWords(const std::atomic<uint64_t>* words, size_t size,
+               std::string* out) {
+  const size_t count = (size + 7) / 8;
+  uint64_t local[kInitialCapacity / 8];
+  if (count <= std::size(local)) {
+    for (size_t i = 0; i < count; ++i) {
+      local[i] = words[i].load(std::memory_order_relaxed);
+    }
+    out->assign(reinterpret_cast<const char*>(local), size);
+    return;
+  }
+  out->resize(count * 8);
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t word = words[i].load(std::memory_order_relaxed);
+    std::memcpy(out->data() + i * 8, &word, sizeof(word));
+  }
+  out->resize(size);
+}
+
+}  // namespace
+
+// The orderings are the classic seqlock's (Boehm, "Can seqlocks get along
+// with programming language memory models?", 2012): the writer's release
+// fence after making the sequence odd and release store making it even; the
+// reader's acquire load before copying and acquire fence after.
+
+PublishedToken::Buffer::Buffer(size_t bytes)
+    : words((bytes + 7) / 8), data(new std::atomic<uint64_t>[words]()) {}
+
+void PublishedToken::BeginWrite() {
+  sequence_.store(sequence_.load(std::memory_order_relaxed) + 1,
+                  std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
+void PublishedToken::EndWrite() {
+  sequence_.store(sequence_.load(std::memory_order_relaxed) + 1,
+                  std::memory_order_release);
+}
+
+void PublishedToken::Publish(const Token& token, absl::Time fresh_until) {
+  BeginWrite();
+  fresh_until_ns_.store(absl::ToUnixNanos(fresh_until),
+                        std::memory_order_relaxed);
+  expires_at_ns_.store(absl::ToUnixNanos(token.expires_at),
+                       std::memory_order_relaxed);
+  max_cache_ns_.store(absl::ToInt64Nanoseconds(token.max_cache),
+                      std::memory_order_relaxed);
+  fetched_at_ns_.store(absl::ToUnixNanos(token.fetched_at),
+                       std::memory_order_relaxed);
+  generation_.store(token.generation, std::memory_order_relaxed);
+  stale_fallback_.store(token.stale_fallback, std::memory_order_relaxed);
+  StoreValue(token.value);
+  EndWrite();
+}
+
+void PublishedToken::Expire() {
+  BeginWrite();
+  fresh_until_ns_.store(INT64_MIN, std::memory_order_relaxed);
+  EndWrite();
+}
+
+void PublishedToken::StoreValue(const std::string& value) {
+  if (buffers_.empty() || buffers_.back()->capacity() < value.size()) {
+    const size_t capacity =
+        buffers_.empty()
+            ? std::max(kInitialCapacity, value.size())
+            : std::max(2 * buffers_.back()->capacity(), value.size());
+    buffers_.push_back(std::make_unique<Buffer>(capacity));
+    // Release: a reader that sees the new buffer sees it initialized.
+    buffer_.store(buffers_.back().get(), std::memory_order_release);
+  }
+  const Buffer& buffer = *buffers_.back();
+  for (size_t i = 0; i * 8 < value.size(); ++i) {
+    uint64_t word = 0;
+    std::memcpy(&word, value.data() + i * 8,
+                std::min<size_t>(8, value.size() - i * 8));
+    buffer.data[i].store(word, std::memory_order_relaxed);
+  }
+  size_.store(value.size(), std::memory_order_relaxed);
+}
+
+std::optional<Token> PublishedToken::ReadIfFresh(absl::Time now) const {
+  const int64_t now_ns = absl::ToUnixNanos(now);
+  Token token;
+  while (true) {
+    const uint64_t before = sequence_.load(std::memory_order_acquire);
+    if (before % 2 == 1) {
+      std::this_thread::yield();  // a write is in progress
+      continue;
+    }
+    // A torn read here can only cause a miss, which the slow path corrects.
+    if (now_ns >= fresh_until_ns_.load(std::memory_order_relaxed)) {
+      return std::nullopt;
+    }
+    const Buffer* buffer = buffer_.load(std::memory_order_acquire);
+    const size_t size = size_.load(std::memory_order_relaxed);
+    // Torn (size from a newer write than buffer): the sequence check below
+    // fails; never read past the buffer meanwhile.
+    if (buffer != nullptr && size <= buffer->capacity()) {
+      CopyWords(buffer->data.get(), size, &token.value);
+      token.expires_at =
+          absl::FromUnixNanos(expires_at_ns_.load(std::memory_order_relaxed));
+      token.max_cache =
+          absl::Nanoseconds(max_cache_ns_.load(std::memory_order_relaxed));
+      token.fetched_at =
+          absl::FromUnixNanos(fetched_at_ns_.load(std::memory_order_relaxed));
+      token.generation = generation_.load(std::memory_order_relaxed);
+      token.stale_fallback = stale_fallback_.load(std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (sequence_.load(std::memory_order_relaxed) != before) continue;
+    // A consistent snapshot that is fresh always has its value.
+    if (buffer == nullptr || size > buffer->capacity()) return std::nullopt;
+    return token;
+  }
+}
+
+}  // namespace wxtoken::client_internal

@@ -1,0 +1,144 @@
+#include "client/src/token_entry.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace wxtoken::client_internal {
+
+TokenEntry::TokenEntry(std::string app_id, TokenKind kind,
+                       const EntryContext* context)
+    : app_id_(std::move(app_id)), kind_(kind), context_(*context) {}
+
+absl::StatusOr<Token> TokenEntry::Get() {
+  if (std::optional<Token> hit = published_.ReadIfFresh(context_.now())) {
+    hit->app_id = app_id_;
+    hit->kind = kind_;
+    return *std::move(hit);
+  }
+  absl::MutexLock lock(&mu_);
+  // Every pass returns, or follows another caller's finished RPC.
+  while (true) {
+    if (std::optional<Token> fresh = FreshCopy(context_.now())) {
+      return *std::move(fresh);
+    }
+    if (flight_ == nullptr) return Fly(/*force_refresh=*/false, "", 0);
+    std::shared_ptr<const Flight> flight = AwaitFlight();
+    // A ForceRefresh that finished may have left a fresh value, or not.
+    if (!flight->force_refresh) return flight->result;
+  }
+}
+
+absl::StatusOr<Token> TokenEntry::ReportInvalid(absl::string_view stale_value,
+                                                int errcode) {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    // Someone here already had it replaced; the controller would only answer
+    // ALREADY_NEWER with what we hold.
+    if (!stale_value.empty() && stale_value == previous_value_) {
+      if (std::optional<Token> fresh = FreshCopy(context_.now())) {
+        return *std::move(fresh);
+      }
+    }
+    if (flight_ == nullptr) {
+      return Fly(/*force_refresh=*/true, stale_value, errcode);
+    }
+    std::shared_ptr<const Flight> flight = AwaitFlight();
+    if (flight->force_refresh && flight->stale_value == stale_value) {
+      return flight->result;
+    }
+  }
+}
+
+bool TokenEntry::AwaitWaitersForTesting(int count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return waiters_ >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+std::optional<Token> TokenEntry::FreshCopy(absl::Time now) const {
+  if (token_.has_value() && now < fresh_until_) return token_;
+  return std::nullopt;
+}
+
+void TokenEntry::SetCached(std::optional<Token> token, absl::Time fresh_until) {
+  token_ = std::move(token);
+  fresh_until_ = fresh_until;
+  if (token_.has_value()) {
+    published_.Publish(*token_, fresh_until_);
+  } else {
+    published_.Expire();
+  }
+}
+
+std::shared_ptr<const TokenEntry::Flight> TokenEntry::AwaitFlight() {
+  std::shared_ptr<const Flight> flight = flight_;
+  ++waiters_;
+  mu_.Await(absl::Condition(&flight->done));
+  --waiters_;
+  return flight;
+}
+
+absl::StatusOr<Token> TokenEntry::Fly(bool force_refresh,
+                                      absl::string_view stale_value,
+                                      int errcode) {
+  auto flight = std::make_shared<Flight>();
+  flight->force_refresh = force_refresh;
+  flight->stale_value = std::string(stale_value);
+  flight_ = flight;
+  mu_.Unlock();
+  absl::StatusOr<Token> answer =
+      force_refresh ? context_.source->ForceRefresh(
+                          app_id_, kind_, flight->stale_value, errcode)
+                    : context_.source->GetToken(app_id_, kind_);
+  // max_cache counts from here: the answer's arrival.
+  const absl::Time received = context_.now();
+  mu_.Lock();
+  flight->result = Settle(*flight, std::move(answer), received);
+  flight->done = true;
+  flight_ = nullptr;
+  return flight->result;
+}
+
+absl::StatusOr<Token> TokenEntry::Settle(const Flight& flight,
+                                         absl::StatusOr<Token> answer,
+                                         absl::Time now) {
+  if (answer.ok()) {
+    answer->app_id = app_id_;
+    answer->kind = kind_;
+    answer->stale_fallback = false;
+    if (token_.has_value() && token_->value != answer->value) {
+      previous_value_ = token_->value;
+    }
+    SetCached(*answer, now + answer->max_cache);
+    return answer;
+  }
+  if (flight.force_refresh) {
+    // WeChat rejected the value: never serve it again, not even as a
+    // fallback.
+    if (token_.has_value() && token_->value == flight.stale_value) {
+      previous_value_ = token_->value;
+      SetCached(std::nullopt, absl::InfinitePast());
+    }
+    return answer.status();
+  }
+  if (answer.status().code() != absl::StatusCode::kUnavailable) {
+    return answer.status();
+  }
+  if (token_.has_value() && now < token_->expires_at) {
+    Token fallback = *token_;
+    fallback.stale_fallback = true;
+    const absl::Time retry_at =
+        std::min(now + context_.fallback_retry, fallback.expires_at);
+    SetCached(fallback, retry_at);
+    return fallback;
+  }
+  return absl::UnavailableError(absl::StrCat(
+      answer.status().message(), "; no cached token is still valid"));
+}
+
+}  // namespace wxtoken::client_internal

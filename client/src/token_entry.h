@@ -1,0 +1,107 @@
+#ifndef WXTOKEN_CLIENT_SRC_TOKEN_ENTRY_H_
+#define WXTOKEN_CLIENT_SRC_TOKEN_ENTRY_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/src/published_token.h"
+#include "client/src/token_source.h"
+#include "wxtoken/client.h"
+
+namespace wxtoken::client_internal {
+
+// What every entry of one client shares. Constant after construction.
+struct EntryContext {
+  TokenSource* source = nullptr;
+  std::function<absl::Time()> now;
+  absl::Duration fallback_retry;
+};
+
+// The cache of one (app_id, kind): the controller's last answer, how long it
+// may be served from memory, and the one RPC in flight for it, if any.
+// Thread-safe. A hit only reads `published_` (no lock, no shared write), so
+// hitting threads never wait for each other or for an RPC. A miss takes
+// `mu_`, and at most one caller at a time makes an RPC, without holding
+// `mu_`, while the other callers wait for its outcome.
+class TokenEntry {
+ public:
+  // `context` must outlive the entry.
+  TokenEntry(std::string app_id, TokenKind kind, const EntryContext* context);
+  TokenEntry(const TokenEntry&) = delete;
+  TokenEntry& operator=(const TokenEntry&) = delete;
+
+  const std::string& app_id() const { return app_id_; }
+  TokenKind kind() const { return kind_; }
+
+  // Client::GetToken for this entry.
+  absl::StatusOr<Token> Get() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Client::ReportInvalid for this entry.
+  absl::StatusOr<Token> ReportInvalid(absl::string_view stale_value,
+                                      int errcode) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // For tests: waits until `count` callers are waiting on an RPC another
+  // caller started, or `timeout` passes; returns whether they are.
+  bool AwaitWaitersForTesting(int count, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // One RPC to the controller and its outcome, shared by its waiters.
+  struct Flight {
+    bool force_refresh = false;
+    std::string stale_value;  // when force_refresh
+    bool done = false;        // guarded by the entry's mu_
+    absl::StatusOr<Token> result;
+  };
+
+  // A copy of token_ when `now` is inside its freshness window.
+  std::optional<Token> FreshCopy(absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What is served from memory, and until when: for hits too.
+  void SetCached(std::optional<Token> token, absl::Time fresh_until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits for the RPC in flight to finish and returns it.
+  std::shared_ptr<const Flight> AwaitFlight()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the RPC (releasing mu_ meanwhile), settles the entry with its
+  // answer and wakes the waiters. Requires that no flight is in progress.
+  absl::StatusOr<Token> Fly(bool force_refresh, absl::string_view stale_value,
+                            int errcode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The caller's answer to an RPC's outcome, updating the entry.
+  absl::StatusOr<Token> Settle(const Flight& flight,
+                               absl::StatusOr<Token> answer, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const std::string app_id_;
+  const TokenKind kind_;
+  const EntryContext& context_;
+
+  // What hits read: token_ until fresh_until_, as SetCached published them.
+  // Written only under mu_.
+  PublishedToken published_;
+
+  // State below is protected by mu_.
+  absl::Mutex mu_;
+  // The controller's last good answer; stale_fallback is set on it while it
+  // is served because the controller is unreachable.
+  std::optional<Token> token_ ABSL_GUARDED_BY(mu_);
+  // token_ is served from memory while now < fresh_until_; always at or
+  // before token_->expires_at while stale_fallback.
+  absl::Time fresh_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The value token_ replaced: reports of it are answered from memory.
+  std::string previous_value_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Flight> flight_ ABSL_GUARDED_BY(mu_);
+  int waiters_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace wxtoken::client_internal
+
+#endif  // WXTOKEN_CLIENT_SRC_TOKEN_ENTRY_H_

@@ -1,0 +1,32 @@
+#ifndef WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
+#define WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "wxtoken/client.h"
+
+namespace wxtoken::client_internal {
+
+// The controller's two token RPCs, as the cache sees them: the gRPC adapter
+// implements it, and keeps gRPC and the generated proto out of the cache.
+// Implementations are thread-safe and bound every call in time.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+
+  // The controller's current token. A controller that cannot be reached in
+  // time is UNAVAILABLE (never DEADLINE_EXCEEDED).
+  virtual absl::StatusOr<Token> GetToken(absl::string_view app_id,
+                                         TokenKind kind) = 0;
+
+  // ForceRefresh: `stale_value` was rejected by WeChat with `errcode`.
+  // Statuses as for GetToken.
+  virtual absl::StatusOr<Token> ForceRefresh(absl::string_view app_id,
+                                             TokenKind kind,
+                                             absl::string_view stale_value,
+                                             int errcode) = 0;
+};
+
+}  // namespace wxtoken::client_internal
+
+#endif  // WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_

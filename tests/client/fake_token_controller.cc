@@ -1,0 +1,199 @@
+#include "tests/client/fake_token_controller.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace wxtoken::testing {
+
+using ::google::protobuf::util::TimeUtil;
+
+wxtoken::v1::Token MakeToken(const std::string& value, absl::Time expires_at,
+                             absl::Duration max_cache, uint64_t generation,
+                             absl::Time fetched_at) {
+  wxtoken::v1::Token token;
+  token.set_value(value);
+  *token.mutable_expires_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(expires_at));
+  *token.mutable_max_cache() =
+      TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(max_cache));
+  token.set_generation(generation);
+  *token.mutable_fetched_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(fetched_at));
+  return token;
+}
+
+FakeTokenController::FakeTokenController() = default;
+
+FakeTokenController::~FakeTokenController() { Stop(); }
+
+void FakeTokenController::Start(int port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
+                           grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(this);
+  server_ = builder.BuildAndStart();
+  ASSERT_NE(server_, nullptr);
+  ASSERT_NE(port_, 0) << "could not listen on 127.0.0.1:" << port;
+}
+
+void FakeTokenController::Stop() {
+  if (server_ == nullptr) return;
+  ReleaseAll();
+  // Bounded: a call arriving after ReleaseAll is cancelled, not awaited.
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  server_.reset();
+}
+
+std::string FakeTokenController::address() const {
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+void FakeTokenController::SetToken(const wxtoken::v1::Token& token) {
+  absl::MutexLock lock(&mu_);
+  token_ = token;
+}
+
+void FakeTokenController::QueueRefreshToken(const wxtoken::v1::Token& token) {
+  absl::MutexLock lock(&mu_);
+  refresh_tokens_.push_back(token);
+}
+
+void FakeTokenController::SetError(grpc::StatusCode code) {
+  absl::MutexLock lock(&mu_);
+  error_ = code;
+}
+
+void FakeTokenController::ClearError() { SetError(grpc::StatusCode::OK); }
+
+void FakeTokenController::Hold() {
+  absl::MutexLock lock(&mu_);
+  holding_ = true;
+}
+
+void FakeTokenController::Release() { ReleaseAll(); }
+
+void FakeTokenController::SetOnCall(std::function<void()> on_call) {
+  absl::MutexLock lock(&mu_);
+  on_call_ = std::move(on_call);
+}
+
+int FakeTokenController::Calls(const std::string& method) const {
+  absl::MutexLock lock(&mu_);
+  int count = 0;
+  for (const FakeCall& call : calls_) count += call.method == method;
+  return count;
+}
+
+std::vector<FakeCall> FakeTokenController::AllCalls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+bool FakeTokenController::AwaitCalls(const std::string& method, int count,
+                                     absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    int seen = 0;
+    for (const FakeCall& call : calls_) seen += call.method == method;
+    return seen >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
+}
+
+grpc::ServerUnaryReactor* FakeTokenController::GetToken(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::GetTokenRequest* request,
+    wxtoken::v1::GetTokenResponse* response) {
+  FakeCall call;
+  call.method = "GetToken";
+  call.app_id = request->app_id();
+  call.kind = request->kind();
+  return Handle(context, std::move(call),
+                [this, response] { return AnswerGetToken(response); });
+}
+
+grpc::ServerUnaryReactor* FakeTokenController::ForceRefresh(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::ForceRefreshRequest* request,
+    wxtoken::v1::ForceRefreshResponse* response) {
+  FakeCall call;
+  call.method = "ForceRefresh";
+  call.app_id = request->app_id();
+  call.kind = request->kind();
+  call.stale_value = request->stale_value();
+  call.errcode = request->wechat_errcode();
+  return Handle(context, std::move(call),
+                [this, response] { return AnswerForceRefresh(response); });
+}
+
+grpc::ServerUnaryReactor* FakeTokenController::Handle(
+    grpc::CallbackServerContext* context, FakeCall call,
+    std::function<grpc::Status()> answer) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto deadline = context->deadline();
+  call.deadline_left = deadline == std::chrono::system_clock::time_point::max()
+                           ? absl::InfiniteDuration()
+                           : absl::FromChrono(deadline) - absl::Now();
+  std::function<void()> on_call;
+  {
+    absl::MutexLock lock(&mu_);
+    on_call = on_call_;
+  }
+  if (on_call) on_call();
+  std::function<void()> finish = [reactor, answer = std::move(answer)] {
+    reactor->Finish(answer());
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(std::move(call));
+    if (holding_) {
+      held_.push_back(std::move(finish));
+      return reactor;
+    }
+  }
+  finish();
+  return reactor;
+}
+
+grpc::Status FakeTokenController::AnswerGetToken(
+    wxtoken::v1::GetTokenResponse* response) {
+  absl::MutexLock lock(&mu_);
+  if (error_ != grpc::StatusCode::OK) {
+    return grpc::Status(error_, "fake controller error");
+  }
+  *response->mutable_token() = token_;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeTokenController::AnswerForceRefresh(
+    wxtoken::v1::ForceRefreshResponse* response) {
+  absl::MutexLock lock(&mu_);
+  if (error_ != grpc::StatusCode::OK) {
+    return grpc::Status(error_, "fake controller error");
+  }
+  if (!refresh_tokens_.empty()) {
+    token_ = refresh_tokens_.front();
+    refresh_tokens_.pop_front();
+  }
+  *response->mutable_token() = token_;
+  response->set_outcome(wxtoken::v1::REFRESH_OUTCOME_REFRESHED);
+  return grpc::Status::OK;
+}
+
+void FakeTokenController::ReleaseAll() {
+  std::vector<std::function<void()>> held;
+  {
+    absl::MutexLock lock(&mu_);
+    holding_ = false;
+    held.swap(held_);
+  }
+  for (const std::function<void()>& finish : held) finish();
+}
+
+}  // namespace wxtoken::testing
