@@ -53,10 +53,11 @@ wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome) {
   return wxtoken::v1::REFRESH_OUTCOME_UNSPECIFIED;
 }
 
-void FillToken(const ServedToken& served, wxtoken::v1::Token* token) {
-  token->set_app_id(served.app_id);
+// Moves the strings: GetToken copies the value once, out of the table.
+void FillToken(ServedToken served, wxtoken::v1::Token* token) {
+  token->set_app_id(std::move(served.app_id));
   token->set_kind(ToProtoKind(served.kind));
-  token->set_value(served.value);
+  token->set_value(std::move(served.value));
   *token->mutable_expires_at() =
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.expires_at));
   *token->mutable_fetched_at() =
@@ -107,7 +108,7 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
   absl::StatusOr<ServedToken> token =
       table_.Get(request->app_id(), *kind, clock_.Now());
   if (!token.ok()) return Finish(context, token.status());
-  FillToken(*token, response->mutable_token());
+  FillToken(*std::move(token), response->mutable_token());
   return Finish(context, absl::OkStatus());
 }
 
@@ -138,7 +139,7 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
       reactor->Finish(ToGrpcStatus(reply.status()));
       return;
     }
-    FillToken(reply->token, response->mutable_token());
+    FillToken(std::move(reply->token), response->mutable_token());
     response->set_outcome(ToProtoOutcome(reply->outcome));
     reactor->Finish(grpc::Status::OK);
   };
