@@ -1,4 +1,5 @@
 // wxtokend: the WeChat access-token controller. See README.md.
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -40,6 +41,18 @@ namespace {
 
 // Exit codes: 0 clean shutdown, 2 bad config or cannot start.
 constexpr int kExitBadConfig = 2;
+
+// gRPC's own log lines go through ours, so every stderr line is one JSON
+// object (or one text line with --log_format text).
+void LogFromGrpc(gpr_log_func_args* args) {
+  const LogLevel level =
+      args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
+      : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
+                                                : LogLevel::kWarning;
+  Log(level, args->message,
+      {{"source", "grpc"},
+       {"file", absl::StrCat(args->file, ":", args->line)}});
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "wxtokend: %s\n", message.c_str());
@@ -179,6 +192,7 @@ int main(int argc, char** argv) {
   }
   wxtoken::SetLogFormat(log_format == "json" ? wxtoken::LogFormat::kJson
                                              : wxtoken::LogFormat::kText);
+  gpr_set_log_function(wxtoken::LogFromGrpc);
   const std::string config_path = absl::GetFlag(FLAGS_config);
   if (config_path.empty()) {
     std::fprintf(stderr, "wxtokend: --config FILE is required\n");

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -249,6 +250,22 @@ int MaxCacheChecker::CheckAll(Sandbox& sandbox) {
     }
   }
   return checks;
+}
+
+void ExpectJsonLogLines(const std::string& logs) {
+  std::istringstream lines(logs);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    ++count;
+    google::protobuf::Struct doc;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &doc).ok())
+        << "not a JSON log line: " << line;
+    for (const char* key : {"time", "level", "msg"}) {
+      EXPECT_TRUE(doc.fields().contains(key)) << key << " missing: " << line;
+    }
+  }
+  EXPECT_GT(count, 0) << "wxtokend logged nothing";
 }
 
 std::string Controller::Logs() const {

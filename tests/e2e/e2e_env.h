@@ -148,6 +148,10 @@ class MaxCacheChecker {
   std::map<std::string, absl::Time> usable_until_;
 };
 
+// wxtokend's log contract: every line is one JSON object with time, level
+// and msg (EXPECTs each).
+void ExpectJsonLogLines(const std::string& logs);
+
 // Path of a binary built next to the tests (env WXTOKEND / WECHAT_SANDBOX /
 // WXTOKEN_CLI, set by CTest).
 std::string BinaryPath(const char* env_name);

@@ -68,6 +68,7 @@ class TokenE2eTest : public ::testing::Test {
     if (!::testing::Test::HasFailure()) {
       // Secrets never reach the log; tokens appear only as fingerprints.
       const std::string logs = controller_.Logs();
+      ExpectJsonLogLines(logs);
       EXPECT_THAT(logs, Not(HasSubstr(kSecret)));
       for (const std::string& value : seen_tokens_) {
         EXPECT_THAT(logs, Not(HasSubstr(value))) << "a full token was logged";

@@ -65,6 +65,7 @@ class WechatE2eTest : public ::testing::Test {
   }
   void TearDown() override {
     const std::string logs = controller_.Logs();
+    ExpectJsonLogLines(logs);
     for (const std::string& secret : secrets_) {
       if (!secret.empty()) {
         EXPECT_THAT(logs, Not(HasSubstr(secret)));
