@@ -11,26 +11,26 @@ namespace wxtoken {
 
 // Which WeChat endpoint a fetch goes to.
 enum class FetchApi {
-  kClassic,   // GET /cgi-bin/token
-  kStable,    // POST /cgi-bin/stable_token
-  kTicket,    // GET /cgi-bin/ticket/getticket (ticket_type, access_token)
+  kClassic,  // GET /cgi-bin/token
+  kStable,   // POST /cgi-bin/stable_token
+  kTicket,   // GET /cgi-bin/ticket/getticket (ticket_type, access_token)
 };
 
 struct FetchRequest {
   std::string app_id;
   FetchApi api = FetchApi::kClassic;
-  std::string secret;           // classic and stable; never logged
-  bool force_refresh = false;   // stable only
-  std::string access_token;     // ticket only
-  std::string ticket_type;      // ticket only: "jsapi" or "wx_card"
+  std::string secret;          // classic and stable; never logged
+  bool force_refresh = false;  // stable only
+  std::string access_token;    // ticket only
+  std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
 };
 
 // How an upstream failure should be treated (DESIGN.md "Upstream errors").
 enum class FailureClass {
-  kNone,        // success
-  kTransient,   // -1, 45011, HTTP 5xx, timeout, refused, malformed: back off
-  kPermanent,   // credential or whitelist errors: long backoff, NOT_SERVING
-  kQuota,       // 45009: stop until the next Beijing day
+  kNone,           // success
+  kTransient,      // -1, 45011, HTTP 5xx, timeout, refused, malformed: back off
+  kPermanent,      // credential or whitelist errors: long backoff, NOT_SERVING
+  kQuota,          // 45009: stop until the next Beijing day
   kTokenRejected,  // 40001/40014/42001 on getticket: refresh the access token
 };
 
