@@ -125,24 +125,24 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot,
   }
 }
 
-absl::StatusOr<ServedToken> RefreshEngine::Serve(const Slot& slot,
-                                                 absl::Time now) const {
+PublishedCredential RefreshEngine::StateOf(const Slot& slot,
+                                           absl::Time now) const {
   PublishedCredential state;
   state.has_value = slot.current.has_value();
   if (slot.current) state.current = *slot.current;
   state.valid_until = ValidUntil(slot);
   state.unavailable = UnavailableStatus(slot, now);
-  return ServeCredential(slot.app->app_id, slot.kind, state,
+  return state;
+}
+
+absl::StatusOr<ServedToken> RefreshEngine::Serve(const Slot& slot,
+                                                 absl::Time now) const {
+  return ServeCredential(slot.app->app_id, slot.kind, StateOf(slot, now),
                          config_.refresh.client_max_cache, now);
 }
 
 void RefreshEngine::Publish(const Slot& slot) {
-  PublishedCredential state;
-  state.has_value = slot.current.has_value();
-  if (slot.current) state.current = *slot.current;
-  state.valid_until = ValidUntil(slot);
-  state.unavailable = UnavailableStatus(slot, clock_.Now());
-  table_.Publish(slot.app->app_id, slot.kind, std::move(state));
+  table_.Publish(slot.app->app_id, slot.kind, StateOf(slot, clock_.Now()));
 }
 
 int RefreshEngine::BudgetLeft(const std::string& app_id, absl::Time now) {
@@ -502,12 +502,9 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
 void RefreshEngine::RequestRefresh(ForceRefreshCommand command) {
   Slot* slot = FindSlot(command.app_id, command.kind);
   if (slot == nullptr) {
-    command.done(table_.HasApp(command.app_id)
-                     ? absl::NotFoundError(absl::StrCat(
-                           "kind: app \"", command.app_id, "\" has no ",
-                           CredentialKindName(command.kind), " configured"))
-                     : absl::NotFoundError(absl::StrCat(
-                           "app_id: unknown app \"", command.app_id, "\"")));
+    // The table words NOT_FOUND for an unknown app or kind.
+    command.done(
+        table_.Get(command.app_id, command.kind, clock_.Now()).status());
     return;
   }
   const absl::Time now = clock_.Now();

@@ -158,6 +158,8 @@ class RefreshEngine {
   bool Revokes(const Slot& slot, bool force) const;
   absl::Time ValidUntil(const Slot& slot) const;
   absl::Status UnavailableStatus(const Slot& slot, absl::Time now) const;
+  // What GetToken may serve of `slot` at `now`.
+  PublishedCredential StateOf(const Slot& slot, absl::Time now) const;
   absl::StatusOr<ServedToken> Serve(const Slot& slot, absl::Time now) const;
   void Publish(const Slot& slot);
   bool SpendBudget(const std::string& app_id, absl::Time now);
