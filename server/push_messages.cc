@@ -10,14 +10,6 @@
 #include "server/wechat/jsapi_signature.h"
 
 namespace wxtoken {
-namespace {
-
-// signature.h speaks std::string_view; Debian's Abseil has its own type.
-std::string_view Std(absl::string_view view) {
-  return std::string_view(view.data(), view.size());
-}
-
-}  // namespace
 
 absl::StatusOr<PushMessages> PushMessages::Create(const Config& config,
                                                   const Clock& clock) {
@@ -85,9 +77,8 @@ absl::StatusOr<SignatureCheck> PushMessages::Verify(
     absl::string_view encrypt) const {
   absl::StatusOr<const AppKeys*> keys = FindWithServerToken(app_id);
   if (!keys.ok()) return keys.status();
-  SignatureCheck check =
-      VerifyPushSignature((*keys)->server_token, Std(signature), Std(timestamp),
-                          Std(nonce), Std(encrypt));
+  SignatureCheck check = VerifyPushSignature((*keys)->server_token, signature,
+                                             timestamp, nonce, encrypt);
   if (check.valid) {
     if (std::string problem = SkewProblem(timestamp); !problem.empty()) {
       return SignatureCheck{false, std::move(problem)};
@@ -111,8 +102,8 @@ absl::StatusOr<PushMessages::Decrypted> PushMessages::Decrypt(
   // The signature covers the ciphertext: check it before decrypting, so a
   // forged body never reaches the cipher.
   SignatureCheck check =
-      VerifyPushSignature((*keys)->server_token, Std(msg_signature),
-                          Std(timestamp), Std(nonce), envelope->encrypt);
+      VerifyPushSignature((*keys)->server_token, msg_signature, timestamp,
+                          nonce, envelope->encrypt);
   if (!check.valid) {
     return absl::InvalidArgumentError(
         absl::StrCat("msg_signature: ", check.reason));

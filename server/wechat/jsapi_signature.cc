@@ -18,24 +18,19 @@ constexpr unsigned kNonceAlphabetSize = sizeof(kNonceAlphabet) - 1;
 constexpr unsigned kNonceByteLimit =
     256 / kNonceAlphabetSize * kNonceAlphabetSize;
 
-std::string_view ToStd(absl::string_view s) { return {s.data(), s.size()}; }
-
 }  // namespace
 
 std::string JsapiSignature(absl::string_view jsapi_ticket,
                            absl::string_view noncestr,
                            absl::string_view timestamp, absl::string_view url) {
   const absl::string_view page_url = url.substr(0, url.find('#'));
-  return Sha1Hex(
-      ToStd(absl::StrCat("jsapi_ticket=", jsapi_ticket, "&noncestr=", noncestr,
-                         "&timestamp=", timestamp, "&url=", page_url)));
+  return Sha1Hex(absl::StrCat("jsapi_ticket=", jsapi_ticket,
+                              "&noncestr=", noncestr, "&timestamp=", timestamp,
+                              "&url=", page_url));
 }
 
 std::string CardSignature(std::vector<absl::string_view> values) {
-  std::vector<std::string_view> parts;
-  parts.reserve(values.size());
-  for (absl::string_view value : values) parts.push_back(ToStd(value));
-  return WeChatSignature(std::move(parts));
+  return WeChatSignature(std::move(values));
 }
 
 std::string RandomNonce(size_t length) {

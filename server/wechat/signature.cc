@@ -23,9 +23,9 @@ std::string ToLowerHex(const unsigned char* data, size_t size) {
 
 // Lowercases `s` if it is exactly 40 hex digits; returns false otherwise.
 // The signature is public input, so branching on it leaks nothing.
-bool NormalizeHexSignature(std::string_view s, std::string* out) {
+bool NormalizeHexSignature(absl::string_view s, std::string* out) {
   if (s.size() != kSha1HexLength) return false;
-  out->assign(s);
+  out->assign(s.data(), s.size());
   for (char& c : *out) {
     if (c >= 'A' && c <= 'F') {
       c = static_cast<char>(c - 'A' + 'a');
@@ -38,7 +38,7 @@ bool NormalizeHexSignature(std::string_view s, std::string* out) {
 
 }  // namespace
 
-std::string Sha1Hex(std::string_view data) {
+std::string Sha1Hex(absl::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_size = 0;
   if (EVP_Digest(data.data(), data.size(), md, &md_size, EVP_sha1(), nullptr) !=
@@ -50,29 +50,29 @@ std::string Sha1Hex(std::string_view data) {
   return ToLowerHex(md, md_size);
 }
 
-std::string WeChatSignature(std::vector<std::string_view> parts) {
-  // std::string_view compares through char_traits<char>, which orders bytes
+std::string WeChatSignature(std::vector<absl::string_view> parts) {
+  // absl::string_view compares through char_traits<char>, which orders bytes
   // as unsigned char: the byte-wise sort WeChat uses.
   std::sort(parts.begin(), parts.end());
   std::string joined;
   size_t size = 0;
-  for (std::string_view part : parts) size += part.size();
+  for (absl::string_view part : parts) size += part.size();
   joined.reserve(size);
-  for (std::string_view part : parts) joined.append(part);
+  for (absl::string_view part : parts) joined.append(part.data(), part.size());
   return Sha1Hex(joined);
 }
 
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-SignatureCheck VerifyPushSignature(std::string_view server_token,
-                                   std::string_view signature,
-                                   std::string_view timestamp,
-                                   std::string_view nonce,
-                                   std::string_view encrypt) {
+SignatureCheck VerifyPushSignature(absl::string_view server_token,
+                                   absl::string_view signature,
+                                   absl::string_view timestamp,
+                                   absl::string_view nonce,
+                                   absl::string_view encrypt) {
   const bool safe_mode = !encrypt.empty();
   const char* const name = safe_mode ? "msg_signature" : "signature";
   if (server_token.empty()) {

@@ -2,23 +2,24 @@
 #define WXTOKEN_SERVER_WECHAT_SIGNATURE_H_
 
 #include <string>
-#include <string_view>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace wxtoken {
 
 // Lowercase hex SHA-1 of `data` (40 characters). Thread-safe.
-std::string Sha1Hex(std::string_view data);
+std::string Sha1Hex(absl::string_view data);
 
 // WeChat's signature scheme: lowercase hex SHA-1 of the parts sorted
 // byte-wise and concatenated with no separator (server URL signature,
 // msg_signature, wx_card signature). Thread-safe.
-std::string WeChatSignature(std::vector<std::string_view> parts);
+std::string WeChatSignature(std::vector<absl::string_view> parts);
 
 // Compares in time that depends only on the lengths, never on the contents,
 // so a caller probing a signature learns nothing from response times.
 // Different lengths are unequal.
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 struct SignatureCheck {
   bool valid = false;
@@ -34,11 +35,11 @@ struct SignatureCheck {
 // case-insensitively and in constant time. An empty `server_token` is never
 // valid: anyone could compute signatures for it. Validating the shape of
 // timestamp and nonce is the caller's job. Thread-safe.
-SignatureCheck VerifyPushSignature(std::string_view server_token,
-                                   std::string_view signature,
-                                   std::string_view timestamp,
-                                   std::string_view nonce,
-                                   std::string_view encrypt);
+SignatureCheck VerifyPushSignature(absl::string_view server_token,
+                                   absl::string_view signature,
+                                   absl::string_view timestamp,
+                                   absl::string_view nonce,
+                                   absl::string_view encrypt);
 
 }  // namespace wxtoken
 
