@@ -19,24 +19,24 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.pb.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/file_token_store.h"
-#include "server/grpc_health.h"
-#include "server/grpc_metrics.h"
-#include "server/grpc_service.h"
-#include "server/log.h"
-#include "server/metrics.h"
-#include "server/refresh_engine.h"
-#include "server/refresh_worker.h"
-#include "server/token_table.h"
+#include "server/base/clock.h"
+#include "server/base/log.h"
+#include "server/config/config.h"
+#include "server/grpc/health_sink.h"
+#include "server/grpc/metrics_interceptor.h"
+#include "server/grpc/token_service.h"
+#include "server/metrics/server_metrics.h"
+#include "server/store/file_token_store.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/refresh_worker.h"
+#include "server/token/token_table.h"
 #include "server/wechat/curl_upstream.h"
 
 ABSL_FLAG(std::string, config, "", "path of the YAML configuration file");
 ABSL_FLAG(std::string, log_format, "json",
           "\"json\" (one object per line) or \"text\" (for people)");
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 // Exit codes: 0 clean shutdown, 2 bad config or cannot start.
@@ -174,7 +174,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -190,9 +190,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wxtokend: --log_format must be json or text\n");
     return 2;
   }
-  wxtoken::SetLogFormat(log_format == "json" ? wxtoken::LogFormat::kJson
-                                             : wxtoken::LogFormat::kText);
-  gpr_set_log_function(wxtoken::LogFromGrpc);
+  wxtoken::server::SetLogFormat(log_format == "json"
+                                    ? wxtoken::server::LogFormat::kJson
+                                    : wxtoken::server::LogFormat::kText);
+  gpr_set_log_function(wxtoken::server::LogFromGrpc);
   const std::string config_path = absl::GetFlag(FLAGS_config);
   if (config_path.empty()) {
     std::fprintf(stderr, "wxtokend: --config FILE is required\n");
@@ -205,5 +206,5 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  return wxtoken::Run(config_path, stop_signals);
+  return wxtoken::server::Run(config_path, stop_signals);
 }

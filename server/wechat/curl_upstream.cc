@@ -19,7 +19,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "server/wechat/response_parser.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 void GlobalInitOnce() {
@@ -456,4 +456,4 @@ void CurlUpstreamClient::Wakeup() { impl_->Wakeup(); }
 
 int CurlUpstreamClient::InFlight() const { return impl_->InFlight(); }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

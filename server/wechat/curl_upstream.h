@@ -9,7 +9,7 @@
 #include "absl/time/time.h"
 #include "server/wechat/upstream.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 
 // UpstreamClient over libcurl's multi interface: every started fetch runs
 // concurrently on the thread that calls Poll(), and nothing blocks longer
@@ -54,6 +54,6 @@ class CurlUpstreamClient final : public UpstreamClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_CURL_UPSTREAM_H_

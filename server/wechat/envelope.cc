@@ -11,9 +11,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/request_validation.h"
+#include "server/wechat/limits.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 constexpr absl::string_view kEncrypt = "Encrypt";
@@ -231,7 +231,7 @@ absl::Status CheckReplyFields(absl::string_view encrypt,
     return absl::InvalidArgumentError(
         "timestamp: must be decimal digits without a leading zero");
   }
-  if (nonce.empty() || nonce.size() > kMaxNonceLength ||
+  if (nonce.empty() || nonce.size() > kMaxPushNonceLength ||
       !AllOf(nonce, is_nonce)) {
     return absl::InvalidArgumentError(
         "nonce: must be letters, digits, '_' or '-'");
@@ -289,4 +289,4 @@ absl::StatusOr<std::string> BuildJsonReplyEnvelope(
                       ",\"Nonce\":\"", nonce, "\"}");
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

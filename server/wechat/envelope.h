@@ -10,7 +10,7 @@
 
 // The outer layer of a safe-mode push and of its reply: the envelope that
 // carries `Encrypt` (WECHAT.md "Message encryption"). Pure and thread-safe.
-namespace wxtoken {
+namespace wxtoken::server {
 
 // Largest POST body ParsePushEnvelope looks at. A safe-mode push is a few
 // KiB; the bound caps the work a hostile body can cause.
@@ -45,8 +45,8 @@ absl::StatusOr<PushEnvelope> ParsePushEnvelope(absl::string_view body);
 // The values are checked rather than escaped, so none can break out of its
 // element: `encrypt` non-empty base64 of at most kMaxEncryptLength,
 // `msg_signature` 40 hex digits, `timestamp` 1..kMaxTimestampLength decimal
-// digits without a leading zero, `nonce` 1..kMaxNonceLength of [A-Za-z0-9_-]
-// (limits from request_validation.h). INVALID_ARGUMENT naming the field
+// digits without a leading zero, `nonce` 1..kMaxPushNonceLength of
+// [A-Za-z0-9_-] (limits from limits.h). INVALID_ARGUMENT naming the field
 // otherwise.
 absl::StatusOr<std::string> BuildReplyEnvelope(absl::string_view encrypt,
                                                absl::string_view msg_signature,
@@ -59,6 +59,6 @@ absl::StatusOr<std::string> BuildJsonReplyEnvelope(
     absl::string_view encrypt, absl::string_view msg_signature,
     absl::string_view timestamp, absl::string_view nonce);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_ENVELOPE_H_

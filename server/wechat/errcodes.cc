@@ -1,6 +1,6 @@
 #include "server/wechat/errcodes.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 // Credential, whitelist and account errors on a token fetch: asking again
@@ -67,4 +67,4 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
   return FailureClass::kTransient;
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

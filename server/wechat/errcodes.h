@@ -3,7 +3,7 @@
 
 #include "server/wechat/upstream.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 
 // Classifies a nonzero WeChat errcode returned by `api` (DESIGN.md "Upstream
 // errors", WECHAT.md's table). 0 is kNone. The same code can mean different
@@ -16,6 +16,6 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api);
 // (40001, 40014, 42001): the ones a caller reports through ForceRefresh.
 bool IsRefreshErrcode(int errcode);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_ERRCODES_H_

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/wechat/signature.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 constexpr char kNonceAlphabet[] =
@@ -47,4 +47,4 @@ std::string RandomNonce(size_t length) {
   return nonce;
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -10,7 +10,7 @@
 // Signatures a web page needs to call WeChat's JS-SDK (WECHAT.md "JS-SDK
 // signature"), computed where the tickets are. Pure apart from RandomNonce;
 // all thread-safe. Validating the shape of the values is the caller's job.
-namespace wxtoken {
+namespace wxtoken::server {
 
 // sha1("jsapi_ticket=T&noncestr=N&timestamp=S&url=U") in lowercase hex, the
 // values raw (not URL-escaped) and `url` cut at its first '#': the page's
@@ -29,6 +29,6 @@ std::string CardSignature(std::vector<absl::string_view> values);
 // CSPRNG fails: a predictable nonce is worse than no answer.
 std::string RandomNonce(size_t length = 16);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_JSAPI_SIGNATURE_H_

@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 constexpr size_t kLengthFieldSize = 4;
@@ -238,4 +238,4 @@ absl::StatusOr<DecryptedMessage> DecryptWithEither(
                    with_previous.status().message(), " with the previous key"));
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

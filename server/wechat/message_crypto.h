@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/request_validation.h"
+#include "server/wechat/limits.h"
 
 // WeChat's safe-mode message encryption (WECHAT.md "Message encryption"):
 // AES-256-CBC with IV = key[0:16] over
@@ -26,7 +26,7 @@
 //
 // All functions are pure apart from the RAND_bytes overload, and
 // thread-safe. No error message ever holds a key, a plaintext or a message.
-namespace wxtoken {
+namespace wxtoken::server {
 
 inline constexpr size_t kEncodingAesKeyLength = 43;
 inline constexpr size_t kMessageKeySize = 32;
@@ -35,7 +35,7 @@ inline constexpr size_t kMessageRandomSize = 16;
 inline constexpr size_t kMessagePadBlock = 32;
 // Longest message EncryptMessage takes. WeChat's messages are a few KiB; the
 // bound keeps every `Encrypt` we make within kMaxEncryptLength
-// (request_validation.h), the longest one we decode.
+// (limits.h), the longest one we decode.
 inline constexpr size_t kMaxMessageLength = 512 * 1024;
 
 // The AES key derived from an app's EncodingAESKey. Copyable; the key bytes
@@ -127,6 +127,6 @@ absl::StatusOr<DecryptedMessage> DecryptWithEither(
     const MessageKey& current, const MessageKey* previous,
     absl::string_view expected_app_id, absl::string_view encrypt_base64);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_MESSAGE_CRYPTO_H_

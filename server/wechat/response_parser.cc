@@ -9,7 +9,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "server/wechat/errcodes.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::google::protobuf::Struct;
@@ -150,4 +150,4 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
   return result;
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -4,13 +4,10 @@
 #include <cstddef>
 #include <string_view>
 
+#include "server/wechat/limits.h"
 #include "server/wechat/upstream.h"
 
-namespace wxtoken {
-
-// Longest access token or ticket we accept. WeChat says to reserve 512
-// characters; anything past this is a broken or hostile answer, not a token.
-inline constexpr size_t kMaxTokenLength = 2048;
+namespace wxtoken::server {
 
 // Longest part of WeChat's errmsg copied into FetchResult::detail.
 inline constexpr size_t kMaxErrmsgLength = 200;
@@ -31,6 +28,6 @@ inline constexpr size_t kMaxErrmsgLength = 200;
 FetchResult ParseFetchResponse(FetchApi api, int http_status,
                                std::string_view body);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_RESPONSE_PARSER_H_

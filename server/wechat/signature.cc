@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 constexpr size_t kSha1HexLength = 40;
@@ -91,4 +91,4 @@ SignatureCheck VerifyPushSignature(absl::string_view server_token,
   return {true, ""};
 }
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server

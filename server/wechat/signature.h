@@ -6,7 +6,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 
 // Lowercase hex SHA-1 of `data` (40 characters). Thread-safe.
 std::string Sha1Hex(absl::string_view data);
@@ -41,6 +41,6 @@ SignatureCheck VerifyPushSignature(absl::string_view server_token,
                                    absl::string_view nonce,
                                    absl::string_view encrypt);
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_SIGNATURE_H_

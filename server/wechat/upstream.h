@@ -7,7 +7,7 @@
 
 #include "absl/time/time.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 
 // Which WeChat endpoint a fetch goes to.
 enum class FetchApi {
@@ -69,6 +69,6 @@ class UpstreamClient {
   virtual int InFlight() const = 0;
 };
 
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_UPSTREAM_H_

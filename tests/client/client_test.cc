@@ -27,6 +27,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ClientImpl = ::wxtoken::client_internal::ClientImpl;
+using ::wxtoken::server::testing::FakeClock;
 
 constexpr char kApp[] = "wxclient0000000001";
 constexpr int kThreads = 8;

@@ -14,11 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
-#include "server/config.h"
+#include "server/config/config.h"
 #include "tests/e2e/e2e_env.h"
 
 namespace wxtoken::testing {
 namespace {
+
+using ::wxtoken::server::Config;
+using ::wxtoken::server::ParseConfig;
 
 // WXTOKEN_SOURCE_DIR comes from tests/CMakeLists.txt.
 constexpr char kDeploymentFile[] = WXTOKEN_SOURCE_DIR "/deploy/deployment.yaml";
@@ -154,7 +157,7 @@ class ProbeServiceE2eTest : public ::testing::Test {
   void StartBoth(const std::string& secret) {
     const std::string dir = MakeTempDir("run");
     Sandbox::Options sandbox_options;
-    sandbox_options.apps.emplace_back(kApp, kSecret);
+    sandbox_options.apps.push_back({kApp, kSecret});
     ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox_options, dir));
     Controller::Options options;
     options.base_url = sandbox_.base_url();

@@ -14,6 +14,9 @@
 namespace wxtoken::testing {
 namespace {
 
+using ::wxtoken::server::Sha1Hex;
+using ::wxtoken::server::WeChatSignature;
+
 using ::testing::HasSubstr;
 using ::testing::Not;
 

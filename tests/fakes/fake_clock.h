@@ -3,9 +3,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "server/clock.h"
+#include "server/base/clock.h"
 
-namespace wxtoken::testing {
+namespace wxtoken::server::testing {
 
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
@@ -31,6 +31,6 @@ class FakeClock final : public Clock {
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace wxtoken::testing
+}  // namespace wxtoken::server::testing
 
 #endif  // WXTOKEN_TESTS_FAKES_FAKE_CLOCK_H_

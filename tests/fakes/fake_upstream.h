@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/wechat/upstream.h"
 
-namespace wxtoken::testing {
+namespace wxtoken::server::testing {
 
 // An upstream whose fetches stay in flight until the test completes them.
 // Single-threaded, like the worker that drives the real one.
@@ -68,6 +68,6 @@ class FakeUpstream final : public UpstreamClient {
   int issued_ = 0;
 };
 
-}  // namespace wxtoken::testing
+}  // namespace wxtoken::server::testing
 
 #endif  // WXTOKEN_TESTS_FAKES_FAKE_UPSTREAM_H_

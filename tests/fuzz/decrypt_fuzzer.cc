@@ -18,7 +18,7 @@
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/unit/wechat_vectors.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using wechat_vectors::kAppId;
@@ -103,24 +103,24 @@ void FuzzPlaintext(std::string blocks) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 3) {
     case 0:
-      wxtoken::CheckDecrypt(rest);
-      wxtoken::CheckEither(rest);
+      wxtoken::server::CheckDecrypt(rest);
+      wxtoken::server::CheckEither(rest);
       break;
     case 1: {
       const std::string encrypt = absl::Base64Escape(rest);
-      wxtoken::CheckDecrypt(encrypt);
-      wxtoken::CheckEither(encrypt);
+      wxtoken::server::CheckDecrypt(encrypt);
+      wxtoken::server::CheckEither(encrypt);
       break;
     }
     default:
-      wxtoken::FuzzPlaintext(rest);
+      wxtoken::server::FuzzPlaintext(rest);
       break;
   }
   return 0;

@@ -22,13 +22,13 @@ using wxtoken::wechat_vectors::kReplyTimestamp;
 void CheckReplyRoundTrip(const std::string& encrypt) {
   for (bool xml : {true, false}) {
     absl::StatusOr<std::string> reply =
-        xml ? wxtoken::BuildReplyEnvelope(encrypt, kReplyMsgSignature,
-                                          kReplyTimestamp, kNonce)
-            : wxtoken::BuildJsonReplyEnvelope(encrypt, kReplyMsgSignature,
-                                              kReplyTimestamp, kNonce);
+        xml ? wxtoken::server::BuildReplyEnvelope(encrypt, kReplyMsgSignature,
+                                                  kReplyTimestamp, kNonce)
+            : wxtoken::server::BuildJsonReplyEnvelope(
+                  encrypt, kReplyMsgSignature, kReplyTimestamp, kNonce);
     if (!reply.ok()) return;  // not base64: never a reply's Encrypt
-    absl::StatusOr<wxtoken::PushEnvelope> parsed =
-        wxtoken::ParsePushEnvelope(*reply);
+    absl::StatusOr<wxtoken::server::PushEnvelope> parsed =
+        wxtoken::server::ParsePushEnvelope(*reply);
     WXTOKEN_FUZZ_CHECK(parsed.ok() && parsed->encrypt == encrypt &&
                        !parsed->to_user_name.has_value());
   }
@@ -38,8 +38,8 @@ void CheckReplyRoundTrip(const std::string& encrypt) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view body(reinterpret_cast<const char*>(data), size);
-  absl::StatusOr<wxtoken::PushEnvelope> envelope =
-      wxtoken::ParsePushEnvelope(body);
+  absl::StatusOr<wxtoken::server::PushEnvelope> envelope =
+      wxtoken::server::ParsePushEnvelope(body);
   if (!envelope.ok()) {
     WXTOKEN_FUZZ_CHECK(envelope.status().code() ==
                        absl::StatusCode::kInvalidArgument);

@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "server/config/config.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -506,4 +506,4 @@ TEST(ParseConfigDurationTest, Invalid) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

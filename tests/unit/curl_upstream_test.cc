@@ -26,7 +26,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::AllOf;
@@ -578,4 +578,4 @@ TEST_F(CurlUpstreamTest, DetailsNeverContainTheSecret) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -8,10 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/request_validation.h"
+#include "server/wechat/limits.h"
 #include "tests/unit/wechat_vectors.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -226,7 +226,7 @@ TEST(BuildReplyEnvelopeTest, RejectsValuesThatCouldBreakOut) {
       {e, s, t, "", "nonce"},
       {e, s, t, "a]]>", "nonce"},
       {e, s, t, "a\"b", "nonce"},
-      {e, s, t, std::string(kMaxNonceLength + 1, 'a'), "nonce"},
+      {e, s, t, std::string(kMaxPushNonceLength + 1, 'a'), "nonce"},
   };
   for (const Case& c : cases) {
     for (const auto& result :
@@ -243,4 +243,4 @@ TEST(BuildReplyEnvelopeTest, RejectsValuesThatCouldBreakOut) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

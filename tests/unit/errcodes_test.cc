@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 constexpr FetchApi kTokenApis[] = {FetchApi::kClassic, FetchApi::kStable};
@@ -79,4 +79,4 @@ TEST(IsRefreshErrcodeTest, OnlyTokenRejections) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -1,4 +1,4 @@
-#include "server/file_token_store.h"
+#include "server/store/file_token_store.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -18,10 +18,10 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/credential.h"
-#include "server/token_store.h"
+#include "server/store/token_store.h"
+#include "server/token/token.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::ElementsAre;
@@ -33,9 +33,9 @@ using ::testing::UnorderedElementsAre;
 // generation is not stored as a JSON number.
 constexpr uint64_t kBigGeneration = (uint64_t{1} << 53) + 1;
 
-StoredCredential MakeCredential(const std::string& app_id, CredentialKind kind,
-                                const std::string& value, uint64_t generation) {
-  StoredCredential credential;
+StoredToken MakeCredential(const std::string& app_id, TokenKind kind,
+                           const std::string& value, uint64_t generation) {
+  StoredToken credential;
   credential.app_id = app_id;
   credential.kind = kind;
   credential.value.value = value;
@@ -174,14 +174,14 @@ TEST_F(FileTokenStoreTest, EmptyDirectoryLoadsNothing) {
 TEST_F(FileTokenStoreTest, SaveThenLoadAllRoundTripsEveryField) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const StoredCredential access =
-      MakeCredential("wx0123456789abcdef", CredentialKind::kAccessToken,
+  const StoredToken access =
+      MakeCredential("wx0123456789abcdef", TokenKind::kAccessToken,
                      "ACCESS_TOKEN_value-with_symbols!@#", kBigGeneration);
-  StoredCredential jsapi = MakeCredential(
-      "wx0123456789abcdef", CredentialKind::kJsapiTicket, "jsapi-value", 7);
+  StoredToken jsapi = MakeCredential("wx0123456789abcdef",
+                                     TokenKind::kJsapiTicket, "jsapi-value", 7);
   jsapi.value.fetched_at += absl::Nanoseconds(1);
-  StoredCredential card = MakeCredential(
-      "wx_other-app", CredentialKind::kWxCardTicket, "card", UINT64_MAX);
+  StoredToken card = MakeCredential("wx_other-app", TokenKind::kWxCardTicket,
+                                    "card", UINT64_MAX);
   ASSERT_TRUE(store->Save(access).ok());
   ASSERT_TRUE(store->Save(jsapi).ok());
   ASSERT_TRUE(store->Save(card).ok());
@@ -202,8 +202,8 @@ TEST_F(FileTokenStoreTest, SavedFilesAreMode0600AndNoTempFileRemains) {
   const mode_t old_umask = umask(0);
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  absl::Status status = store->Save(
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "token", 1));
+  absl::Status status =
+      store->Save(MakeCredential("wxapp", TokenKind::kAccessToken, "token", 1));
   umask(old_umask);
   ASSERT_TRUE(status.ok()) << status;
   std::vector<std::string> names = ListDir(dir_);
@@ -220,8 +220,8 @@ TEST_F(FileTokenStoreTest, SaveTightensModeOfStaleFiles) {
   WriteFile(json, "old", 0644);
   WriteFile(temp, "half-written", 0644);
 
-  const StoredCredential credential =
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "token", 2);
+  const StoredToken credential =
+      MakeCredential("wxapp", TokenKind::kAccessToken, "token", 2);
   ASSERT_TRUE(store->Save(credential).ok());
 
   EXPECT_THAT(ListDir(dir_), ElementsAre("wxapp.access_token.json"));
@@ -232,10 +232,10 @@ TEST_F(FileTokenStoreTest, SaveTightensModeOfStaleFiles) {
 TEST_F(FileTokenStoreTest, SaveReplacesPreviousValue) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const StoredCredential first =
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "first", 1);
-  StoredCredential second =
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "second", 2);
+  const StoredToken first =
+      MakeCredential("wxapp", TokenKind::kAccessToken, "first", 1);
+  StoredToken second =
+      MakeCredential("wxapp", TokenKind::kAccessToken, "second", 2);
   second.value.fetched_at += absl::Hours(2);
   second.value.expires_at += absl::Hours(2);
   ASSERT_TRUE(store->Save(first).ok());
@@ -248,10 +248,10 @@ TEST_F(FileTokenStoreTest, SaveReplacesPreviousValue) {
 TEST_F(FileTokenStoreTest, KindsOfOneAppAreStoredSeparately) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const StoredCredential access =
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "a", 1);
-  const StoredCredential jsapi =
-      MakeCredential("wxapp", CredentialKind::kJsapiTicket, "j", 1);
+  const StoredToken access =
+      MakeCredential("wxapp", TokenKind::kAccessToken, "a", 1);
+  const StoredToken jsapi =
+      MakeCredential("wxapp", TokenKind::kJsapiTicket, "j", 1);
   ASSERT_TRUE(store->Save(access).ok());
   ASSERT_TRUE(store->Save(jsapi).ok());
   // Saving one kind again leaves the other alone.
@@ -265,7 +265,7 @@ TEST_F(FileTokenStoreTest, SaveFailsClearlyWhenDirectoryIsGone) {
   ASSERT_NE(store, nullptr);
   ASSERT_EQ(rmdir(dir_.c_str()), 0);
   absl::Status status = store->Save(
-      MakeCredential("wxapp", CredentialKind::kAccessToken, "secret-ish", 1));
+      MakeCredential("wxapp", TokenKind::kAccessToken, "secret-ish", 1));
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(std::string(status.message()), HasSubstr("wxapp.access_token"));
   EXPECT_THAT(std::string(status.message()),
@@ -276,12 +276,12 @@ TEST_F(FileTokenStoreTest, SaveFailsClearlyWhenDirectoryIsGone) {
 TEST_F(FileTokenStoreTest, CorruptFilesAreSkippedAndGoodFilesStillLoad) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const StoredCredential good =
-      MakeCredential("wxgood", CredentialKind::kAccessToken, "good", 5);
+  const StoredToken good =
+      MakeCredential("wxgood", TokenKind::kAccessToken, "good", 5);
   ASSERT_TRUE(store->Save(good).ok());
-  const std::string valid = EncodeStoredCredential(
-      MakeCredential("wxbad", CredentialKind::kAccessToken, "bad", 9));
-  ASSERT_TRUE(DecodeStoredCredential(valid).ok());
+  const std::string valid = EncodeStoredToken(
+      MakeCredential("wxbad", TokenKind::kAccessToken, "bad", 9));
+  ASSERT_TRUE(DecodeStoredToken(valid).ok());
 
   struct Corrupt {
     const char* name;
@@ -312,7 +312,7 @@ TEST_F(FileTokenStoreTest, CorruptFilesAreSkippedAndGoodFilesStillLoad) {
         std::string(c.name) != "truncated" && std::string(c.name) != "array") {
       ASSERT_NE(c.content, valid) << c.name;
     }
-    EXPECT_FALSE(DecodeStoredCredential(c.content).ok()) << c.name;
+    EXPECT_FALSE(DecodeStoredToken(c.content).ok()) << c.name;
     WriteFile(absl::StrCat(dir_, "/", c.name, ".access_token.json"), c.content);
   }
   // A directory named like a state file is skipped too.
@@ -325,45 +325,45 @@ TEST_F(FileTokenStoreTest, CorruptFilesAreSkippedAndGoodFilesStillLoad) {
 }
 
 TEST(StoredCredentialCodecTest, EncodeDecodeRoundTrip) {
-  const StoredCredential credential = MakeCredential(
-      "wx0123456789abcdef", CredentialKind::kWxCardTicket,
+  const StoredToken credential = MakeCredential(
+      "wx0123456789abcdef", TokenKind::kWxCardTicket,
       "va\"lue\\with\nescapes\x7f and unicode \xe4\xb8\xad", kBigGeneration);
-  const std::string text = EncodeStoredCredential(credential);
+  const std::string text = EncodeStoredToken(credential);
   // The generation is a string: a JSON number would lose bits.
   EXPECT_THAT(text, HasSubstr(absl::StrCat("\"", kBigGeneration, "\"")));
   EXPECT_THAT(text, HasSubstr("wxtoken-state-v1"));
   EXPECT_THAT(text, HasSubstr("wx_card_ticket"));
-  auto decoded = DecodeStoredCredential(text);
+  auto decoded = DecodeStoredToken(text);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_THAT(*decoded, SameCredential(credential));
 }
 
 TEST(StoredCredentialCodecTest, RoundTripsEveryKindAndExtremeTimes) {
-  for (int i = 0; i < kCredentialKindCount; ++i) {
-    StoredCredential credential = MakeCredential(
-        "app", static_cast<CredentialKind>(i), "v", static_cast<uint64_t>(i));
+  for (int i = 0; i < kTokenKindCount; ++i) {
+    StoredToken credential = MakeCredential("app", static_cast<TokenKind>(i),
+                                            "v", static_cast<uint64_t>(i));
     credential.value.fetched_at = absl::UnixEpoch();
     credential.value.expires_at =
         absl::FromUnixSeconds(4102444800) + absl::Nanoseconds(1);  // 2100
-    auto decoded = DecodeStoredCredential(EncodeStoredCredential(credential));
+    auto decoded = DecodeStoredToken(EncodeStoredToken(credential));
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     EXPECT_THAT(*decoded, SameCredential(credential)) << i;
   }
 }
 
 TEST(StoredCredentialCodecTest, DecodeRejectsMissingFields) {
-  const std::string valid = EncodeStoredCredential(
-      MakeCredential("app", CredentialKind::kAccessToken, "v", 1));
+  const std::string valid =
+      EncodeStoredToken(MakeCredential("app", TokenKind::kAccessToken, "v", 1));
   for (const char* field :
        {"app_id", "kind", "value", "fetched_at", "expires_at", "generation"}) {
     const std::string renamed = absl::StrReplaceAll(
         valid, {{absl::StrCat("\"", field, "\""), "\"unrelated_field\""}});
     ASSERT_NE(renamed, valid) << field;
-    auto decoded = DecodeStoredCredential(renamed);
+    auto decoded = DecodeStoredToken(renamed);
     ASSERT_FALSE(decoded.ok()) << field;
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
   }
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

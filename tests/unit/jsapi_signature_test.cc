@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "server/wechat/signature.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 // WECHAT.md "JS-SDK signature".
@@ -90,4 +90,4 @@ TEST(RandomNonceTest, EveryCharacterOccursRoughlyEvenly) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

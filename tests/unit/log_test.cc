@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "server/base/log.h"
 
 #include <fcntl.h>
 #include <google/protobuf/struct.pb.h>
@@ -20,7 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -264,4 +264,4 @@ TEST_F(LogTest, FieldsNeverReplaceTimeLevelOrMessage) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

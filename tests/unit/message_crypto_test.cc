@@ -14,7 +14,7 @@
 #include "server/wechat/signature.h"
 #include "tests/unit/wechat_vectors.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -463,4 +463,4 @@ TEST(DecryptMessageTest, RandomBytesNeverCrashAndFailWithAKnownReason) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

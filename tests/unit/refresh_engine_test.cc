@@ -1,4 +1,4 @@
-#include "server/refresh_engine.h"
+#include "server/token/refresh_engine.h"
 
 #include <map>
 #include <optional>
@@ -8,11 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/refresh_policy.h"
+#include "server/token/refresh_policy.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_upstream.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using testing::FakeClock;
@@ -23,13 +23,13 @@ constexpr char kApp[] = "wx0123456789abcdef";
 
 class MemoryStore final : public TokenStore {
  public:
-  std::vector<StoredCredential> LoadAll() override { return preload; }
-  absl::Status Save(const StoredCredential& credential) override {
+  std::vector<StoredToken> LoadAll() override { return preload; }
+  absl::Status Save(const StoredToken& credential) override {
     saved.push_back(credential);
     return absl::OkStatus();
   }
-  std::vector<StoredCredential> preload;
-  std::vector<StoredCredential> saved;
+  std::vector<StoredToken> preload;
+  std::vector<StoredToken> saved;
 };
 
 class RecordingHealth final : public HealthSink {
@@ -78,8 +78,8 @@ class RefreshEngineTest : public ::testing::Test {
     ASSERT_EQ(upstream_.InFlight(), 1);
     token_ = upstream_.Succeed();
   }
-  absl::StatusOr<ServedToken> Get() {
-    return table_->Get(kApp, CredentialKind::kAccessToken, clock_.Now());
+  absl::StatusOr<Token> Get() {
+    return table_->Get(kApp, TokenKind::kAccessToken, clock_.Now());
   }
   // Moves the clock to `time` and lets the engine act, as the worker would.
   void RunAt(absl::Time time) {
@@ -508,7 +508,7 @@ TEST_F(RefreshEngineTest, StableForceRefreshTriesNormalModeFirst) {
 
 TEST_F(RefreshEngineTest, StoredGoodTokenIsServedWithoutAFetch) {
   Init(MakeConfig());
-  StoredCredential stored;
+  StoredToken stored;
   stored.app_id = kApp;
   stored.value = {"stored-token", clock_.Now() - absl::Minutes(30),
                   clock_.Now() + absl::Minutes(90), 7};
@@ -525,11 +525,11 @@ TEST_F(RefreshEngineTest, StoredGoodTokenIsServedWithoutAFetch) {
 
 TEST_F(RefreshEngineTest, StoredTokenNearExpiryIsServedWhileRefetching) {
   Init(MakeConfig());
-  StoredCredential stored;
+  StoredToken stored;
   stored.app_id = kApp;
   stored.value = {"stored-token", clock_.Now() - absl::Minutes(115),
                   clock_.Now() + absl::Minutes(5), 7};
-  StoredCredential foreign = stored;
+  StoredToken foreign = stored;
   foreign.app_id = "wxsomebodyelse";
   store_.preload = {stored, foreign};
   engine_->Start();
@@ -541,7 +541,7 @@ TEST_F(RefreshEngineTest, StoredTokenNearExpiryIsServedWhileRefetching) {
 
 TEST_F(RefreshEngineTest, ExpiredStoredTokenIsIgnored) {
   Init(MakeConfig());
-  StoredCredential stored;
+  StoredToken stored;
   stored.app_id = kApp;
   stored.value = {"stored-token", clock_.Now() - absl::Hours(3),
                   clock_.Now() - absl::Hours(1), 7};
@@ -595,16 +595,15 @@ TEST_F(RefreshEngineTest, TicketIsFetchedWithTheAccessTokenOnceItArrives) {
   EXPECT_EQ(request.access_token, token_);
   EXPECT_TRUE(request.secret.empty()) << "getticket never needs the secret";
   const std::string ticket = upstream_.Succeed();
-  auto served = table_->Get(kApp, CredentialKind::kJsapiTicket, clock_.Now());
+  auto served = table_->Get(kApp, TokenKind::kJsapiTicket, clock_.Now());
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->value, ticket);
   EXPECT_EQ(served->max_cache, absl::Minutes(4));
   ASSERT_EQ(store_.saved.size(), 2u);
-  EXPECT_EQ(store_.saved[1].kind, CredentialKind::kJsapiTicket);
-  EXPECT_EQ(table_->Get(kApp, CredentialKind::kWxCardTicket, clock_.Now())
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.saved[1].kind, TokenKind::kJsapiTicket);
+  EXPECT_EQ(
+      table_->Get(kApp, TokenKind::kWxCardTicket, clock_.Now()).status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
@@ -616,7 +615,7 @@ TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
   clock_.AdvanceTime(absl::Minutes(1));
   ForceResult result;
   ForceRefreshCommand command = Force(result, "");
-  command.kind = CredentialKind::kJsapiTicket;
+  command.kind = TokenKind::kJsapiTicket;
   engine_->ForceRefresh(std::move(command));
   ASSERT_EQ(upstream_.started().size(), 3u);
   // getticket says the access token is no good (someone else rotated it).
@@ -635,12 +634,11 @@ TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
   ASSERT_TRUE(result.reply.has_value());
   ASSERT_TRUE(result.reply->ok());
   EXPECT_EQ((*result.reply)->token.value, fresh_ticket);
-  EXPECT_EQ(
-      table_->Get(kApp, CredentialKind::kJsapiTicket, clock_.Now())->value,
-      fresh_ticket);
+  EXPECT_EQ(table_->Get(kApp, TokenKind::kJsapiTicket, clock_.Now())->value,
+            fresh_ticket);
   engine_->RunDue();
   EXPECT_EQ(upstream_.started().size(), 5u) << "one token and one ticket fetch";
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

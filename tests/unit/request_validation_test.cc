@@ -1,4 +1,4 @@
-#include "server/request_validation.h"
+#include "server/grpc/request_validation.h"
 
 #include <cctype>
 #include <ostream>
@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -81,9 +81,9 @@ TEST(ValidateAppIdTest, MessageDoesNotEchoTheHugeInput) {
 TEST(ValidateStaleValueTest, LengthLimit) {
   EXPECT_TRUE(ValidateStaleValue("").ok());
   EXPECT_TRUE(ValidateStaleValue("ACCESS_TOKEN").ok());
-  EXPECT_TRUE(ValidateStaleValue(std::string(kMaxTokenValueLength, 'x')).ok());
-  EXPECT_EQ(kMaxTokenValueLength, 2048u);
-  ExpectRejected(ValidateStaleValue(std::string(kMaxTokenValueLength + 1, 'x')),
+  EXPECT_TRUE(ValidateStaleValue(std::string(kMaxTokenLength, 'x')).ok());
+  EXPECT_EQ(kMaxTokenLength, 2048u);
+  ExpectRejected(ValidateStaleValue(std::string(kMaxTokenLength + 1, 'x')),
                  "stale_value", "2049");
   ExpectRejected(ValidateStaleValue(std::string(1 << 20, 'x')), "stale_value",
                  "1 MiB");
@@ -126,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
         SignatureCase{"timestamp 0", kSig, "0", "n", "", nullptr},
         SignatureCase{"max lengths", std::string(kMaxSignatureLength, 'a'),
                       std::string(kMaxTimestampLength, '9'),
-                      std::string(kMaxNonceLength, 'n'),
+                      std::string(kMaxPushNonceLength, 'n'),
                       std::string(kMaxEncryptLength, 'e'), nullptr},
         // Each required field empty.
         SignatureCase{"empty signature", "", "1700000000", "nonce", "",
@@ -160,7 +160,7 @@ INSTANTIATE_TEST_SUITE_P(
                       std::string(kMaxTimestampLength + 1, '1'), "nonce", "",
                       "timestamp"},
         SignatureCase{"long nonce", kSig, "1700000000",
-                      std::string(kMaxNonceLength + 1, 'n'), "", "nonce"},
+                      std::string(kMaxPushNonceLength + 1, 'n'), "", "nonce"},
         SignatureCase{"long encrypt", kSig, "1700000000", "nonce",
                       std::string(kMaxEncryptLength + 1, 'e'), "encrypt"}),
     [](const ::testing::TestParamInfo<SignatureCase>& info) {
@@ -172,4 +172,4 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -211,4 +211,4 @@ TEST(ParseFetchResponseTest, MissingOrBadExpiresIn) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -157,4 +157,4 @@ TEST(VerifyPushSignatureTest, EmptyServerTokenIsNeverValid) {
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -1,4 +1,4 @@
-#include "server/token_table.h"
+#include "server/token/token_table.h"
 
 #include <atomic>
 #include <cstdint>
@@ -14,9 +14,9 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/credential.h"
+#include "server/token/token.h"
 
-namespace wxtoken {
+namespace wxtoken::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -25,9 +25,9 @@ constexpr char kApp[] = "wx0123456789abcdef";
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 const absl::Duration kClientMaxCache = absl::Minutes(4);
 
-PublishedCredential Valid(const std::string& value, uint64_t generation,
-                          absl::Time fetched_at, absl::Time valid_until) {
-  PublishedCredential state;
+PublishedToken Valid(const std::string& value, uint64_t generation,
+                     absl::Time fetched_at, absl::Time valid_until) {
+  PublishedToken state;
   state.has_value = true;
   state.current.value = value;
   state.current.generation = generation;
@@ -41,9 +41,9 @@ PublishedCredential Valid(const std::string& value, uint64_t generation,
 
 class TokenTableTest : public ::testing::Test {
  protected:
-  TokenTable table_{{{kApp, CredentialKind::kAccessToken},
-                     {kApp, CredentialKind::kJsapiTicket},
-                     {"wxother", CredentialKind::kAccessToken}},
+  TokenTable table_{{{kApp, TokenKind::kAccessToken},
+                     {kApp, TokenKind::kJsapiTicket},
+                     {"wxother", TokenKind::kAccessToken}},
                     kClientMaxCache};
 };
 
@@ -52,15 +52,15 @@ TEST_F(TokenTableTest, HasReflectsConstructionEntries) {
   EXPECT_TRUE(table_.HasApp("wxother"));
   EXPECT_FALSE(table_.HasApp("wxunknown"));
   EXPECT_FALSE(table_.HasApp(""));
-  EXPECT_TRUE(table_.Has(kApp, CredentialKind::kAccessToken));
-  EXPECT_TRUE(table_.Has(kApp, CredentialKind::kJsapiTicket));
-  EXPECT_FALSE(table_.Has(kApp, CredentialKind::kWxCardTicket));
-  EXPECT_FALSE(table_.Has("wxother", CredentialKind::kJsapiTicket));
-  EXPECT_FALSE(table_.Has("wxunknown", CredentialKind::kAccessToken));
+  EXPECT_TRUE(table_.Has(kApp, TokenKind::kAccessToken));
+  EXPECT_TRUE(table_.Has(kApp, TokenKind::kJsapiTicket));
+  EXPECT_FALSE(table_.Has(kApp, TokenKind::kWxCardTicket));
+  EXPECT_FALSE(table_.Has("wxother", TokenKind::kJsapiTicket));
+  EXPECT_FALSE(table_.Has("wxunknown", TokenKind::kAccessToken));
 }
 
 TEST_F(TokenTableTest, UnknownAppIsNotFoundNamingTheApp) {
-  auto token = table_.Get("wxunknown", CredentialKind::kAccessToken, kT0);
+  auto token = table_.Get("wxunknown", TokenKind::kAccessToken, kT0);
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(token.status().message()),
@@ -69,7 +69,7 @@ TEST_F(TokenTableTest, UnknownAppIsNotFoundNamingTheApp) {
 }
 
 TEST_F(TokenTableTest, UnconfiguredKindIsNotFoundNamingTheKind) {
-  auto token = table_.Get(kApp, CredentialKind::kWxCardTicket, kT0);
+  auto token = table_.Get(kApp, TokenKind::kWxCardTicket, kT0);
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(token.status().message()),
@@ -80,8 +80,7 @@ TEST_F(TokenTableTest, UnconfiguredKindIsNotFoundNamingTheKind) {
 }
 
 TEST_F(TokenTableTest, BeforeAnyPublishIsUnavailable) {
-  for (CredentialKind kind :
-       {CredentialKind::kAccessToken, CredentialKind::kJsapiTicket}) {
+  for (TokenKind kind : {TokenKind::kAccessToken, TokenKind::kJsapiTicket}) {
     auto token = table_.Get(kApp, kind, kT0);
     ASSERT_FALSE(token.ok());
     EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
@@ -91,13 +90,13 @@ TEST_F(TokenTableTest, BeforeAnyPublishIsUnavailable) {
 TEST_F(TokenTableTest, ServesPublishedValue) {
   const absl::Time fetched_at = kT0 + absl::Milliseconds(250);
   const absl::Time valid_until = kT0 + absl::Hours(2);
-  table_.Publish(kApp, CredentialKind::kAccessToken,
+  table_.Publish(kApp, TokenKind::kAccessToken,
                  Valid("TOKEN", 42, fetched_at, valid_until));
 
-  auto token = table_.Get(kApp, CredentialKind::kAccessToken, kT0);
+  auto token = table_.Get(kApp, TokenKind::kAccessToken, kT0);
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(token->app_id, kApp);
-  EXPECT_EQ(token->kind, CredentialKind::kAccessToken);
+  EXPECT_EQ(token->kind, TokenKind::kAccessToken);
   EXPECT_EQ(token->value, "TOKEN");
   EXPECT_EQ(token->generation, 42u);
   EXPECT_EQ(token->fetched_at, fetched_at);
@@ -105,16 +104,15 @@ TEST_F(TokenTableTest, ServesPublishedValue) {
   EXPECT_EQ(token->max_cache, kClientMaxCache);
 
   // The other kind and the other app are untouched.
-  EXPECT_EQ(table_.Get(kApp, CredentialKind::kJsapiTicket, kT0).status().code(),
+  EXPECT_EQ(table_.Get(kApp, TokenKind::kJsapiTicket, kT0).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(
-      table_.Get("wxother", CredentialKind::kAccessToken, kT0).status().code(),
-      absl::StatusCode::kUnavailable);
+  EXPECT_EQ(table_.Get("wxother", TokenKind::kAccessToken, kT0).status().code(),
+            absl::StatusCode::kUnavailable);
 }
 
 TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
   const absl::Time valid_until = kT0 + absl::Hours(2);
-  table_.Publish(kApp, CredentialKind::kAccessToken,
+  table_.Publish(kApp, TokenKind::kAccessToken,
                  Valid("TOKEN", 1, kT0, valid_until));
   struct Case {
     absl::Time now;
@@ -132,7 +130,7 @@ TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
       {valid_until - absl::Nanoseconds(1), absl::Nanoseconds(1)},
   };
   for (const Case& c : cases) {
-    auto token = table_.Get(kApp, CredentialKind::kAccessToken, c.now);
+    auto token = table_.Get(kApp, TokenKind::kAccessToken, c.now);
     ASSERT_TRUE(token.ok()) << c.now << ": " << token.status();
     EXPECT_EQ(token->max_cache, c.max_cache) << c.now;
     EXPECT_EQ(token->expires_at, valid_until) << c.now;
@@ -142,15 +140,15 @@ TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
 
 TEST_F(TokenTableTest, AtAndAfterValidUntilReturnsPublishedUnavailable) {
   const absl::Time valid_until = kT0 + absl::Hours(2);
-  PublishedCredential state = Valid("TOKEN", 3, kT0, valid_until);
+  PublishedToken state = Valid("TOKEN", 3, kT0, valid_until);
   state.unavailable =
       absl::FailedPreconditionError("errcode 40001: invalid credential");
-  table_.Publish(kApp, CredentialKind::kAccessToken, state);
+  table_.Publish(kApp, TokenKind::kAccessToken, state);
 
   for (absl::Time now :
        {valid_until, valid_until + absl::Nanoseconds(1),
         valid_until + absl::Hours(24), absl::InfiniteFuture()}) {
-    auto token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+    auto token = table_.Get(kApp, TokenKind::kAccessToken, now);
     ASSERT_FALSE(token.ok()) << now;
     EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_EQ(token.status().message(), "errcode 40001: invalid credential");
@@ -159,67 +157,64 @@ TEST_F(TokenTableTest, AtAndAfterValidUntilReturnsPublishedUnavailable) {
 
 TEST_F(TokenTableTest,
        NoValueReturnsPublishedUnavailableEvenIfValidUntilLater) {
-  PublishedCredential state;
+  PublishedToken state;
   state.has_value = false;
   state.valid_until = absl::InfiniteFuture();
   state.unavailable = absl::ResourceExhaustedError("daily budget spent");
-  table_.Publish(kApp, CredentialKind::kJsapiTicket, state);
-  auto token = table_.Get(kApp, CredentialKind::kJsapiTicket, kT0);
+  table_.Publish(kApp, TokenKind::kJsapiTicket, state);
+  auto token = table_.Get(kApp, TokenKind::kJsapiTicket, kT0);
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(token.status().message(), "daily budget spent");
 }
 
 TEST_F(TokenTableTest, PublishReplacesAndCanWithdraw) {
-  table_.Publish(kApp, CredentialKind::kAccessToken,
+  table_.Publish(kApp, TokenKind::kAccessToken,
                  Valid("first", 1, kT0, kT0 + absl::Hours(2)));
   table_.Publish(
-      kApp, CredentialKind::kAccessToken,
+      kApp, TokenKind::kAccessToken,
       Valid("second", 2, kT0 + absl::Hours(1), kT0 + absl::Hours(3)));
-  auto token =
-      table_.Get(kApp, CredentialKind::kAccessToken, kT0 + absl::Hours(1));
+  auto token = table_.Get(kApp, TokenKind::kAccessToken, kT0 + absl::Hours(1));
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->value, "second");
   EXPECT_EQ(token->generation, 2u);
   EXPECT_EQ(token->expires_at, kT0 + absl::Hours(3));
 
-  PublishedCredential withdrawn;
+  PublishedToken withdrawn;
   withdrawn.unavailable = absl::UnavailableError("upstream down");
-  table_.Publish(kApp, CredentialKind::kAccessToken, withdrawn);
-  token = table_.Get(kApp, CredentialKind::kAccessToken, kT0 + absl::Hours(1));
+  table_.Publish(kApp, TokenKind::kAccessToken, withdrawn);
+  token = table_.Get(kApp, TokenKind::kAccessToken, kT0 + absl::Hours(1));
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(token.status().message(), "upstream down");
 }
 
 TEST_F(TokenTableTest, PublishToUnknownEntryIsIgnored) {
-  table_.Publish("wxunknown", CredentialKind::kAccessToken,
+  table_.Publish("wxunknown", TokenKind::kAccessToken,
                  Valid("x", 1, kT0, kT0 + absl::Hours(2)));
-  table_.Publish(kApp, CredentialKind::kWxCardTicket,
+  table_.Publish(kApp, TokenKind::kWxCardTicket,
                  Valid("x", 1, kT0, kT0 + absl::Hours(2)));
   EXPECT_FALSE(table_.HasApp("wxunknown"));
-  EXPECT_FALSE(table_.Has(kApp, CredentialKind::kWxCardTicket));
-  EXPECT_EQ(table_.Get("wxunknown", CredentialKind::kAccessToken, kT0)
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_FALSE(table_.Has(kApp, TokenKind::kWxCardTicket));
   EXPECT_EQ(
-      table_.Get(kApp, CredentialKind::kWxCardTicket, kT0).status().code(),
+      table_.Get("wxunknown", TokenKind::kAccessToken, kT0).status().code(),
       absl::StatusCode::kNotFound);
+  EXPECT_EQ(table_.Get(kApp, TokenKind::kWxCardTicket, kT0).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(ServeCredentialTest, AppliesTheSameRuleWithoutATable) {
   const absl::Time valid_until = kT0 + absl::Minutes(3);
-  PublishedCredential state = Valid("T", 9, kT0, valid_until);
-  auto token = ServeCredential("app", CredentialKind::kJsapiTicket, state,
-                               absl::Minutes(4), kT0);
+  PublishedToken state = Valid("T", 9, kT0, valid_until);
+  auto token =
+      ServeToken("app", TokenKind::kJsapiTicket, state, absl::Minutes(4), kT0);
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->app_id, "app");
-  EXPECT_EQ(token->kind, CredentialKind::kJsapiTicket);
+  EXPECT_EQ(token->kind, TokenKind::kJsapiTicket);
   EXPECT_EQ(token->max_cache, absl::Minutes(3));
   EXPECT_EQ(token->expires_at, valid_until);
-  EXPECT_EQ(ServeCredential("app", CredentialKind::kJsapiTicket, state,
-                            absl::Minutes(4), valid_until)
+  EXPECT_EQ(ServeToken("app", TokenKind::kJsapiTicket, state, absl::Minutes(4),
+                       valid_until)
                 .status()
                 .code(),
             absl::StatusCode::kUnavailable);
@@ -236,7 +231,7 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
 
   auto publish = [&](uint64_t generation) {
     // Every field encodes the generation, so a torn read shows.
-    table_.Publish(kApp, CredentialKind::kAccessToken,
+    table_.Publish(kApp, TokenKind::kAccessToken,
                    Valid(absl::StrCat("v", generation), generation,
                          kT0 + absl::Seconds(generation),
                          kT0 + absl::Hours(1) + absl::Seconds(generation)));
@@ -251,7 +246,7 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
     readers.emplace_back([&, r] {
       uint64_t last = 0;
       for (int i = 0; i < kReadsPerReader; ++i) {
-        auto token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+        auto token = table_.Get(kApp, TokenKind::kAccessToken, now);
         if (!token.ok()) {
           failures.fetch_add(1);
           continue;
@@ -287,11 +282,11 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
     EXPECT_GE(last, 1u);
     EXPECT_LE(last, generation);
   }
-  auto final_token = table_.Get(kApp, CredentialKind::kAccessToken, now);
+  auto final_token = table_.Get(kApp, TokenKind::kAccessToken, now);
   ASSERT_TRUE(final_token.ok());
   EXPECT_EQ(final_token->generation, generation);
   EXPECT_EQ(final_token->value, absl::StrCat("v", generation));
 }
 
 }  // namespace
-}  // namespace wxtoken
+}  // namespace wxtoken::server

@@ -1,0 +1,41 @@
+# wxtoken_forbid_link(TARGET FORBIDDEN...): fails the configure step when
+# TARGET links any of FORBIDDEN, directly or through the libraries it links.
+# It keeps the layering of server/ honest: the domain libraries must never
+# come to depend on gRPC.
+function(_wxtoken_link_closure target out)
+  set(seen ${${out}})
+  foreach(property LINK_LIBRARIES INTERFACE_LINK_LIBRARIES)
+    get_target_property(libraries ${target} ${property})
+    if(NOT libraries)
+      continue()
+    endif()
+    foreach(library IN LISTS libraries)
+      # $<LINK_ONLY:x> and other generator expressions: keep the name inside.
+      string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" library "${library}")
+      if(library IN_LIST seen OR library MATCHES "^\\$<")
+        continue()
+      endif()
+      list(APPEND seen ${library})
+      if(TARGET ${library})
+        get_target_property(aliased ${library} ALIASED_TARGET)
+        if(aliased)
+          list(APPEND seen ${aliased})
+          set(library ${aliased})
+        endif()
+        _wxtoken_link_closure(${library} seen)
+      endif()
+    endforeach()
+  endforeach()
+  set(${out} ${seen} PARENT_SCOPE)
+endfunction()
+
+function(wxtoken_forbid_link target)
+  set(closure "")
+  _wxtoken_link_closure(${target} closure)
+  foreach(forbidden IN LISTS ARGN)
+    if(forbidden IN_LIST closure)
+      message(FATAL_ERROR "${target} must not link ${forbidden} (see "
+                          "server/CMakeLists.txt: the domain links no gRPC)")
+    endif()
+  endforeach()
+endfunction()

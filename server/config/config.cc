@@ -1,0 +1,730 @@
+#include "server/config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "server/wechat/limits.h"
+#include "yaml-cpp/yaml.h"
+
+namespace wxtoken::server {
+namespace {
+
+// A config or secret file larger than this is a mistake (a device, a log);
+// refusing it keeps /dev/zero from eating the memory.
+constexpr size_t kMaxFileSize = 1 << 20;
+
+// Values echoed in errors are cut here so one message stays one short line.
+constexpr size_t kMaxEchoedValue = 80;
+
+// WeChat's EncodingAESKey: 43 base64 characters (the key plus "=" decodes to
+// 32 bytes).
+constexpr size_t kEncodingAesKeyLength = 43;
+
+// Every config error is InvalidArgument "<key path>: <what is wrong>".
+absl::Status KeyError(absl::string_view path, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
+}
+
+// Quotes a (non-secret) value from the config for an error message. Escaping
+// keeps the message on one line whatever the value contains.
+std::string Quote(absl::string_view value) {
+  if (value.size() > kMaxEchoedValue) {
+    return absl::StrCat(
+        "\"", absl::CHexEscape(value.substr(0, kMaxEchoedValue)), "...\"");
+  }
+  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+}
+
+std::string JoinPath(absl::string_view path, absl::string_view key) {
+  return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+}
+
+std::string IndexPath(absl::string_view path, size_t index) {
+  return absl::StrCat(path, "[", index, "]");
+}
+
+// What a YAML node holds, for "expected X, got Y".
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+  }
+  return "something else";
+}
+
+// Reads a whole (small) file. On failure the status message is only the
+// reason in strerror's words, so callers can wrap it with the key and path.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  // strerror is not thread-safe, but configs are loaded once, at start, by
+  // one thread.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InvalidArgumentError(std::strerror(errno));
+  std::string content;
+  char buffer[8192];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return absl::InvalidArgumentError(std::strerror(err));
+    }
+    if (n == 0) break;
+    content.append(buffer, static_cast<size_t>(n));
+    if (content.size() > kMaxFileSize) {
+      close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat("larger than ", kMaxFileSize, " bytes"));
+    }
+  }
+  close(fd);
+  return content;
+}
+
+// Levenshtein distance, to suggest the key a typo meant.
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The entries of one YAML map whose keys have been checked: all strings, none
+// repeated, all known.
+using Entries = std::map<std::string, YAML::Node, std::less<>>;
+
+absl::StatusOr<Entries> ReadMap(const YAML::Node& node, const std::string& path,
+                                const std::vector<absl::string_view>& known) {
+  Entries entries;
+  // An empty section ("refresh:" with nothing under it) means all defaults.
+  if (node.IsNull()) return entries;
+  if (!node.IsMap()) {
+    return KeyError(path.empty() ? "config" : path,
+                    absl::StrCat("expected a map, got ", Describe(node)));
+  }
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) {
+      return KeyError(path.empty() ? "config" : path, "keys must be strings");
+    }
+    const std::string& key = entry.first.Scalar();
+    std::string key_path = JoinPath(path, key);
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string message = absl::StrCat("unknown key ", Quote(key_path));
+      for (absl::string_view candidate : known) {
+        if (EditDistance(key, candidate) <= 2) {
+          absl::StrAppend(&message, " (did you mean ",
+                          Quote(JoinPath(path, candidate)), "?)");
+          break;
+        }
+      }
+      return absl::InvalidArgumentError(message);
+    }
+    if (!entries.emplace(key, entry.second).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate key ", Quote(key_path)));
+    }
+  }
+  return entries;
+}
+
+std::optional<YAML::Node> Find(const Entries& entries, absl::string_view key) {
+  auto it = entries.find(key);
+  if (it == entries.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::string> GetString(const YAML::Node& node,
+                                      absl::string_view path) {
+  if (!node.IsScalar()) {
+    return KeyError(
+        path, absl::StrCat("expected a string, got ", Describe(node),
+                           node.IsNull() ? " (write \"\" for empty)" : ""));
+  }
+  return node.Scalar();
+}
+
+// Sets *out from entries[key] when present; leaves the default otherwise.
+absl::Status ReadString(const Entries& entries, absl::string_view path,
+                        absl::string_view key, std::string* out) {
+  std::optional<YAML::Node> node = Find(entries, key);
+  if (!node) return absl::OkStatus();
+  absl::StatusOr<std::string> value = GetString(*node, JoinPath(path, key));
+  if (!value.ok()) return value.status();
+  *out = *std::move(value);
+  return absl::OkStatus();
+}
+
+enum class Zero { kAllowed, kRefused };
+
+absl::Status ReadDuration(const Entries& entries, absl::string_view path,
+                          absl::string_view key, Zero zero,
+                          absl::Duration* out) {
+  std::optional<YAML::Node> node = Find(entries, key);
+  if (!node) return absl::OkStatus();
+  std::string key_path = JoinPath(path, key);
+  absl::StatusOr<std::string> text = GetString(*node, key_path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<absl::Duration> value = ParseConfigDuration(*text);
+  if (!value.ok()) return KeyError(key_path, value.status().message());
+  if (zero == Zero::kRefused && *value == absl::ZeroDuration()) {
+    return KeyError(key_path, "must be greater than 0");
+  }
+  *out = *value;
+  return absl::OkStatus();
+}
+
+// host:port, with an IPv6 host in brackets. Port 0 is allowed: tests listen
+// on an ephemeral port.
+bool IsHostPort(absl::string_view text) {
+  absl::string_view host;
+  absl::string_view port;
+  if (absl::StartsWith(text, "[")) {
+    size_t close = text.find(']');
+    if (close == absl::string_view::npos || close + 1 >= text.size() ||
+        text[close + 1] != ':') {
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    for (char c : host) {
+      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.' && c != '%') {
+        return false;
+      }
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    for (char c : host) {
+      if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
+        return false;
+      }
+    }
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  int number = 0;
+  return absl::SimpleAtoi(port, &number) && number <= 65535;
+}
+
+absl::Status CheckHostPort(absl::string_view path, absl::string_view value) {
+  if (IsHostPort(value)) return absl::OkStatus();
+  return KeyError(path, absl::StrCat("expected host:port (e.g. 0.0.0.0:50051 "
+                                     "or [::]:50051), got ",
+                                     Quote(value)));
+}
+
+// Checks one upstream base URL and drops one trailing slash, so callers can
+// append "/cgi-bin/token".
+absl::StatusOr<std::string> NormalizeBaseUrl(std::string url,
+                                             absl::string_view path) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "https://") &&
+      !absl::ConsumePrefix(&rest, "http://")) {
+    return KeyError(
+        path,
+        absl::StrCat("expected an http:// or https:// URL, got ", Quote(url)));
+  }
+  if (rest.empty() || rest[0] == '/') {
+    return KeyError(path, absl::StrCat("URL has no host: ", Quote(url)));
+  }
+  for (char c : rest) {
+    if (c == '?' || c == '#' || absl::ascii_isspace(c) ||
+        absl::ascii_iscntrl(c)) {
+      return KeyError(
+          path,
+          absl::StrCat("URL must not contain a query, a fragment or spaces: ",
+                       Quote(url)));
+    }
+  }
+  if (absl::EndsWith(url, "/")) url.pop_back();
+  if (absl::EndsWith(url, "/")) {
+    return KeyError(path, absl::StrCat("URL ends in \"//\": ", Quote(url)));
+  }
+  return url;
+}
+
+absl::Status ParseUpstream(const YAML::Node& node, UpstreamConfig* upstream) {
+  const std::string path = "upstream";
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path, {"base_urls", "timeout"});
+  if (!entries.ok()) return entries.status();
+  if (const std::optional<YAML::Node> urls = Find(*entries, "base_urls")) {
+    const std::string urls_path = JoinPath(path, "base_urls");
+    if (!urls->IsSequence()) {
+      return KeyError(urls_path, absl::StrCat("expected a list of URLs, got ",
+                                              Describe(*urls)));
+    }
+    if (urls->size() == 0) return KeyError(urls_path, "needs at least one URL");
+    upstream->base_urls.clear();
+    for (size_t i = 0; i < urls->size(); ++i) {
+      const std::string url_path = IndexPath(urls_path, i);
+      absl::StatusOr<std::string> url = GetString((*urls)[i], url_path);
+      if (!url.ok()) return url.status();
+      absl::StatusOr<std::string> normalized =
+          NormalizeBaseUrl(*std::move(url), url_path);
+      if (!normalized.ok()) return normalized.status();
+      upstream->base_urls.push_back(*std::move(normalized));
+    }
+  }
+  return ReadDuration(*entries, path, "timeout", Zero::kRefused,
+                      &upstream->timeout);
+}
+
+absl::Status ParseRefresh(const YAML::Node& node, RefreshConfig* refresh) {
+  const std::string path = "refresh";
+  absl::StatusOr<Entries> entries = ReadMap(
+      node, path,
+      {"margin", "overlap", "client_max_cache", "force_min_interval",
+       "daily_budget", "retry_initial", "retry_max", "permanent_retry"});
+  if (!entries.ok()) return entries.status();
+  const std::pair<absl::string_view, absl::Duration*> positive[] = {
+      {"overlap", &refresh->overlap},
+      {"client_max_cache", &refresh->client_max_cache},
+      {"force_min_interval", &refresh->force_min_interval},
+      {"retry_initial", &refresh->retry_initial},
+      {"retry_max", &refresh->retry_max},
+      {"permanent_retry", &refresh->permanent_retry},
+  };
+  // A zero margin is legal: refresh only when the token expires (stable API
+  // users may want that). Every other span of zero would spin the worker.
+  absl::Status status =
+      ReadDuration(*entries, path, "margin", Zero::kAllowed, &refresh->margin);
+  if (!status.ok()) return status;
+  for (const auto& [key, out] : positive) {
+    status = ReadDuration(*entries, path, key, Zero::kRefused, out);
+    if (!status.ok()) return status;
+  }
+  if (std::optional<YAML::Node> budget = Find(*entries, "daily_budget")) {
+    const std::string budget_path = JoinPath(path, "daily_budget");
+    int value = 0;
+    if (!budget->IsScalar() || !absl::SimpleAtoi(budget->Scalar(), &value)) {
+      return KeyError(
+          budget_path,
+          budget->IsScalar()
+              ? absl::StrCat("expected an integer, got ",
+                             Quote(budget->Scalar()))
+              : absl::StrCat("expected an integer, got ", Describe(*budget)));
+    }
+    if (value < 1) {
+      return KeyError(budget_path,
+                      absl::StrCat("must be at least 1, got ", value));
+    }
+    refresh->daily_budget = value;
+  }
+  return absl::OkStatus();
+}
+
+struct Secret {
+  std::string value;     // "" when optional and not configured
+  std::string key_path;  // the key it came from, for later errors
+};
+
+// Reads the secret `name` from `name`_file or `name`_env. Messages name the
+// file or variable, never the content.
+absl::StatusOr<Secret> ReadSecret(const Entries& entries,
+                                  absl::string_view path,
+                                  absl::string_view name, bool required) {
+  const std::string file_key = absl::StrCat(name, "_file");
+  const std::string env_key = absl::StrCat(name, "_env");
+  std::optional<YAML::Node> file = Find(entries, file_key);
+  std::optional<YAML::Node> env = Find(entries, env_key);
+  const std::string file_path = JoinPath(path, file_key);
+  if (file && env) {
+    return KeyError(
+        file_path, absl::StrCat("set only one of ", file_key, " or ", env_key));
+  }
+  if (!file && !env) {
+    if (required) {
+      return KeyError(file_path, absl::StrCat("required: set exactly one of ",
+                                              file_key, " or ", env_key));
+    }
+    return Secret{};
+  }
+  Secret secret;
+  if (file) {
+    secret.key_path = file_path;
+    absl::StatusOr<std::string> filename = GetString(*file, file_path);
+    if (!filename.ok()) return filename.status();
+    if (filename->empty()) return KeyError(file_path, "empty file name");
+    absl::StatusOr<std::string> content = ReadSmallFile(*filename);
+    if (!content.ok()) {
+      return KeyError(file_path,
+                      absl::StrCat("cannot read ", Quote(*filename), ": ",
+                                   content.status().message()));
+    }
+    // Editors and `echo` add a newline; Kubernetes Secrets often keep it.
+    secret.value = std::string(absl::StripAsciiWhitespace(*content));
+    if (secret.value.empty()) {
+      return KeyError(file_path, absl::StrCat(Quote(*filename), " is empty"));
+    }
+  } else {
+    secret.key_path = JoinPath(path, env_key);
+    absl::StatusOr<std::string> variable = GetString(*env, secret.key_path);
+    if (!variable.ok()) return variable.status();
+    if (variable->empty()) {
+      return KeyError(secret.key_path, "empty variable name");
+    }
+    const char* value = std::getenv(variable->c_str());
+    if (value != nullptr) {
+      secret.value = std::string(absl::StripAsciiWhitespace(value));
+    }
+    if (secret.value.empty()) {
+      return KeyError(secret.key_path,
+                      absl::StrCat("environment variable ", Quote(*variable),
+                                   " is unset or empty"));
+    }
+  }
+  // None of WeChat's secrets contain whitespace; an inner newline means the
+  // wrong file, and it would corrupt the URLs the secret goes into.
+  for (char c : secret.value) {
+    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) {
+      return KeyError(secret.key_path,
+                      "the value contains whitespace or control characters");
+    }
+  }
+  return secret;
+}
+
+constexpr absl::string_view kLiteralSecretKeys[] = {
+    "secret", "server_token", "encoding_aes_key", "previous_encoding_aes_key"};
+
+absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
+                                   const std::string& path) {
+  // Checked before the unknown-key check so the message says what to do
+  // instead. It must not echo the value: this error goes to the logs.
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) continue;
+      for (absl::string_view key : kLiteralSecretKeys) {
+        if (entry.first.Scalar() == key) {
+          return KeyError(JoinPath(path, key),
+                          absl::StrCat("literal secrets are not allowed; use ",
+                                       key, "_file or ", key, "_env"));
+        }
+      }
+    }
+  }
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path,
+              {"app_id", "api", "tickets", "secret_file", "secret_env",
+               "server_token_file", "server_token_env", "encoding_aes_key_file",
+               "encoding_aes_key_env", "previous_encoding_aes_key_file",
+               "previous_encoding_aes_key_env"});
+  if (!entries.ok()) return entries.status();
+  AppConfig app;
+
+  const std::string app_id_path = JoinPath(path, "app_id");
+  std::optional<YAML::Node> app_id = Find(*entries, "app_id");
+  if (!app_id) return KeyError(app_id_path, "required");
+  absl::StatusOr<std::string> id = GetString(*app_id, app_id_path);
+  if (!id.ok()) return id.status();
+  // The same shape rule as requests, so every configured app is reachable.
+  if (!IsWellFormedAppId(*id)) {
+    return KeyError(app_id_path,
+                    absl::StrCat("not a WeChat AppID (1 to 32 of A-Z a-z 0-9 _ "
+                                 "-): ",
+                                 Quote(*id)));
+  }
+  app.app_id = *std::move(id);
+
+  std::string api = "classic";
+  absl::Status status = ReadString(*entries, path, "api", &api);
+  if (!status.ok()) return status;
+  if (api == "classic") {
+    app.api = AppConfig::Api::kClassic;
+  } else if (api == "stable") {
+    app.api = AppConfig::Api::kStable;
+  } else {
+    return KeyError(
+        JoinPath(path, "api"),
+        absl::StrCat("expected \"classic\" or \"stable\", got ", Quote(api)));
+  }
+
+  if (const std::optional<YAML::Node> tickets = Find(*entries, "tickets")) {
+    const std::string tickets_path = JoinPath(path, "tickets");
+    if (!tickets->IsSequence()) {
+      return KeyError(tickets_path, absl::StrCat("expected a list, got ",
+                                                 Describe(*tickets)));
+    }
+    for (size_t i = 0; i < tickets->size(); ++i) {
+      const std::string ticket_path = IndexPath(tickets_path, i);
+      absl::StatusOr<std::string> ticket =
+          GetString((*tickets)[i], ticket_path);
+      if (!ticket.ok()) return ticket.status();
+      if (*ticket != "jsapi" && *ticket != "wx_card") {
+        return KeyError(ticket_path,
+                        absl::StrCat("expected \"jsapi\" or \"wx_card\", got ",
+                                     Quote(*ticket)));
+      }
+      if (std::find(app.tickets.begin(), app.tickets.end(), *ticket) !=
+          app.tickets.end()) {
+        return KeyError(ticket_path,
+                        absl::StrCat("duplicate ticket ", Quote(*ticket)));
+      }
+      app.tickets.push_back(*std::move(ticket));
+    }
+  }
+
+  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
+  if (!secret.ok()) return secret.status();
+  app.secret = std::move(secret->value);
+
+  absl::StatusOr<Secret> server_token =
+      ReadSecret(*entries, path, "server_token", false);
+  if (!server_token.ok()) return server_token.status();
+  app.server_token = std::move(server_token->value);
+
+  for (absl::string_view name :
+       {"encoding_aes_key", "previous_encoding_aes_key"}) {
+    absl::StatusOr<Secret> key = ReadSecret(*entries, path, name, false);
+    if (!key.ok()) return key.status();
+    if (key->value.empty()) continue;
+    bool base64 = std::all_of(key->value.begin(), key->value.end(), [](char c) {
+      return absl::ascii_isalnum(c) || c == '+' || c == '/';
+    });
+    if (key->value.size() != kEncodingAesKeyLength || !base64) {
+      // The length is safe to say; the content is not.
+      return KeyError(key->key_path,
+                      absl::StrCat("an EncodingAESKey is 43 base64 characters "
+                                   "(A-Z a-z 0-9 + /); this one has ",
+                                   key->value.size(), " characters",
+                                   base64 ? "" : ", some not base64"));
+    }
+    (name == "encoding_aes_key" ? app.encoding_aes_key
+                                : app.previous_encoding_aes_key) =
+        std::move(key->value);
+  }
+  if (!app.previous_encoding_aes_key.empty() && app.encoding_aes_key.empty()) {
+    return KeyError(JoinPath(path, "previous_encoding_aes_key_file"),
+                    "needs encoding_aes_key_file or encoding_aes_key_env too");
+  }
+  return app;
+}
+
+absl::Status ParseApps(const YAML::Node& node, std::vector<AppConfig>* apps) {
+  const std::string path = "apps";
+  if (!node.IsSequence()) {
+    return KeyError(
+        path, absl::StrCat("expected a list of apps, got ", Describe(node)));
+  }
+  if (node.size() == 0) return KeyError(path, "needs at least one app");
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string app_path = IndexPath(path, i);
+    absl::StatusOr<AppConfig> app = ParseApp(node[i], app_path);
+    if (!app.ok()) return app.status();
+    for (size_t j = 0; j < apps->size(); ++j) {
+      if ((*apps)[j].app_id == app->app_id) {
+        return KeyError(JoinPath(app_path, "app_id"),
+                        absl::StrCat("duplicate app_id ", Quote(app->app_id),
+                                     " (also ", IndexPath(path, j), ")"));
+      }
+    }
+    apps->push_back(*std::move(app));
+  }
+  return absl::OkStatus();
+}
+
+// Checks between keys, once each key is valid on its own.
+absl::Status CheckConsistency(const Config& config) {
+  const RefreshConfig& refresh = config.refresh;
+  if (refresh.client_max_cache >= refresh.overlap) {
+    return KeyError(
+        "refresh.client_max_cache",
+        absl::StrCat("must be less than refresh.overlap (",
+                     absl::FormatDuration(refresh.client_max_cache),
+                     " >= ", absl::FormatDuration(refresh.overlap), ")"));
+  }
+  // A caller may get a value just before a refresh whose request takes up
+  // to the upstream timeout; the old value dies `overlap` after that request
+  // was sent, so the caller's cache must end before then.
+  if (refresh.client_max_cache + config.upstream.timeout > refresh.overlap) {
+    return KeyError("refresh.client_max_cache",
+                    absl::StrCat("refresh.client_max_cache (",
+                                 absl::FormatDuration(refresh.client_max_cache),
+                                 ") + upstream.timeout (",
+                                 absl::FormatDuration(config.upstream.timeout),
+                                 ") exceeds refresh.overlap (",
+                                 absl::FormatDuration(refresh.overlap),
+                                 "): a caller could hold a revoked token"));
+  }
+  if (refresh.margin >= absl::Hours(24)) {
+    return KeyError("refresh.margin",
+                    absl::StrCat("must be less than 24h, got ",
+                                 absl::FormatDuration(refresh.margin)));
+  }
+  if (refresh.retry_initial > refresh.retry_max) {
+    return KeyError(
+        "refresh.retry_initial",
+        absl::StrCat("must not exceed refresh.retry_max (",
+                     absl::FormatDuration(refresh.retry_initial), " > ",
+                     absl::FormatDuration(refresh.retry_max), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
+  absl::StatusOr<Entries> entries =
+      ReadMap(root, "",
+              {"listen", "metrics_listen", "state_dir", "drain_timeout",
+               "max_timestamp_skew", "upstream", "refresh", "apps"});
+  if (!entries.ok()) return entries.status();
+  Config config;
+  absl::Status status = ReadString(*entries, "", "listen", &config.listen);
+  if (!status.ok()) return status;
+  status = CheckHostPort("listen", config.listen);
+  if (!status.ok()) return status;
+  status = ReadString(*entries, "", "metrics_listen", &config.metrics_listen);
+  if (!status.ok()) return status;
+  if (!config.metrics_listen.empty()) {
+    status = CheckHostPort("metrics_listen", config.metrics_listen);
+    if (!status.ok()) return status;
+  }
+  status = ReadString(*entries, "", "state_dir", &config.state_dir);
+  if (!status.ok()) return status;
+  status = ReadDuration(*entries, "", "drain_timeout", Zero::kRefused,
+                        &config.drain_timeout);
+  if (!status.ok()) return status;
+  status = ReadDuration(*entries, "", "max_timestamp_skew", Zero::kAllowed,
+                        &config.max_timestamp_skew);
+  if (!status.ok()) return status;
+  if (std::optional<YAML::Node> upstream = Find(*entries, "upstream")) {
+    status = ParseUpstream(*upstream, &config.upstream);
+    if (!status.ok()) return status;
+  }
+  if (std::optional<YAML::Node> refresh = Find(*entries, "refresh")) {
+    status = ParseRefresh(*refresh, &config.refresh);
+    if (!status.ok()) return status;
+  }
+  status = CheckConsistency(config);
+  if (!status.ok()) return status;
+  // Last, so that a config whose other keys are wrong is reported without
+  // touching any secret.
+  std::optional<YAML::Node> apps = Find(*entries, "apps");
+  if (!apps) return KeyError("apps", "required: a list of at least one app");
+  status = ParseApps(*apps, &config.apps);
+  if (!status.ok()) return status;
+  return config;
+}
+
+// The contract is one line per error; yaml-cpp's own texts are not ours to
+// trust on that.
+absl::Status OneLine(const absl::Status& status) {
+  if (status.ok()) return status;
+  std::string message(status.message());
+  if (message.find_first_of("\r\n") == std::string::npos) return status;
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  std::replace(message.begin(), message.end(), '\r', ' ');
+  return absl::Status(status.code(), message);
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text) {
+  const absl::Status bad = absl::InvalidArgumentError(
+      absl::StrCat("bad duration ", Quote(text), " (use e.g. 500ms, 30s, 5m)"));
+  // Our grammar, ([0-9]+(\.[0-9]+)?(ms|s|m|h))+, is a strict subset of
+  // absl::ParseDuration's, which then does the exact arithmetic. Checking it
+  // first refuses signs, bare numbers, "inf" and units like "ns" that make no
+  // sense in this file.
+  if (text.empty()) return bad;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t digits = i;
+    while (i < text.size() && absl::ascii_isdigit(text[i])) ++i;
+    if (i == digits) return bad;
+    if (i < text.size() && text[i] == '.') {
+      size_t fraction = ++i;
+      while (i < text.size() && absl::ascii_isdigit(text[i])) ++i;
+      if (i == fraction) return bad;
+    }
+    if (text.compare(i, 2, "ms") == 0) {
+      i += 2;
+    } else if (i < text.size() &&
+               (text[i] == 's' || text[i] == 'm' || text[i] == 'h')) {
+      ++i;
+    } else {
+      return bad;
+    }
+  }
+  absl::Duration value;
+  if (!absl::ParseDuration(text, &value) || value == absl::InfiniteDuration()) {
+    return bad;
+  }
+  return value;
+}
+
+absl::StatusOr<Config> ParseConfig(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return OneLine(absl::InvalidArgumentError(
+          absl::StrCat("config: YAML error: ", e.msg)));
+    }
+    return OneLine(absl::InvalidArgumentError(absl::StrCat(
+        "config: YAML error at line ", e.mark.line + 1, ": ", e.msg)));
+  }
+  // Reading nodes should not throw once the text parsed, but yaml-cpp's
+  // exceptions must not cross our interface whatever happens.
+  try {
+    absl::StatusOr<Config> config = ParseConfigNode(root);
+    if (!config.ok()) return OneLine(config.status());
+    return config;
+  } catch (const YAML::Exception& e) {
+    return OneLine(absl::InvalidArgumentError(
+        absl::StrCat("config: YAML error: ", e.msg)));
+  }
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: cannot read ", Quote(path), ": ", text.status().message()));
+  }
+  return ParseConfig(*text);
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,75 @@
+#ifndef WXTOKEN_SERVER_CONFIG_CONFIG_H_
+#define WXTOKEN_SERVER_CONFIG_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace wxtoken::server {
+
+// The wxtokend configuration (DESIGN.md "Configuration"). Defaults are given
+// here and repeated in README.md's config reference. Secrets are read from
+// their files or environment variables at load time and live only here.
+struct AppConfig {
+  enum class Api { kClassic, kStable };
+
+  std::string app_id;
+  Api api = Api::kClassic;                // "classic" or "stable"
+  std::string secret;                     // from secret_file / secret_env
+  std::string server_token;               // from server_token_file / _env
+                                          // ("" = VerifySignature refused)
+  std::vector<std::string> tickets;       // subset of {"jsapi", "wx_card"}
+  std::string encoding_aes_key;           // from encoding_aes_key_file / _env
+  std::string previous_encoding_aes_key;  // optional
+};
+
+struct UpstreamConfig {
+  std::vector<std::string> base_urls = {"https://api.weixin.qq.com",
+                                        "https://api2.weixin.qq.com"};
+  absl::Duration timeout = absl::Seconds(5);
+};
+
+struct RefreshConfig {
+  absl::Duration margin = absl::Minutes(10);
+  absl::Duration overlap = absl::Minutes(5);
+  absl::Duration client_max_cache = absl::Minutes(4);
+  absl::Duration force_min_interval = absl::Seconds(30);
+  int daily_budget = 1900;
+  // Backoff after a transient failure: doubles from retry_initial up to
+  // retry_max, with jitter.
+  absl::Duration retry_initial = absl::Seconds(1);
+  absl::Duration retry_max = absl::Seconds(60);
+  // Wait after a credential/whitelist error before trying again.
+  absl::Duration permanent_retry = absl::Minutes(10);
+};
+
+struct Config {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9464";      // "" disables
+  std::string state_dir = "/var/lib/wxtoken";       // "" = memory only
+  absl::Duration drain_timeout = absl::Seconds(5);  // SIGTERM: in-flight RPCs
+  // VerifySignature / DecryptMessage refuse a push whose timestamp is further
+  // than this from our clock. Zero turns the check off (WeChat documents no
+  // window, and retries a push with its original timestamp).
+  absl::Duration max_timestamp_skew = absl::ZeroDuration();
+  UpstreamConfig upstream;
+  RefreshConfig refresh;
+  std::vector<AppConfig> apps;
+};
+
+// Parses "500ms", "30s", "5m", "1h", "1m30s". Rejects negatives and bare
+// numbers.
+absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text);
+
+// Parses and validates YAML text. Errors are one line naming the key
+// ("refresh.margin: bad duration \"ten\""), never containing a secret.
+absl::StatusOr<Config> ParseConfig(const std::string& yaml_text);
+
+// Reads `path` and calls ParseConfig.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_CONFIG_CONFIG_H_

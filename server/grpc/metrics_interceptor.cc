@@ -1,0 +1,45 @@
+#include "server/grpc/metrics_interceptor.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+
+namespace wxtoken::server {
+namespace {
+
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info,
+                     ServerMetrics* metrics)
+      : method_(info->method()), metrics_(metrics), start_(absl::Now()) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      // gRPC's codes are absl's codes.
+      const auto code =
+          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
+      metrics_->RecordRpc(method_, absl::StatusCodeToString(code),
+                          absl::Now() - start_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+  ServerMetrics* const metrics_;
+  const absl::Time start_;
+};
+
+}  // namespace
+
+grpc::experimental::Interceptor*
+MetricsInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  return new MetricsInterceptor(info, metrics_);
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,28 @@
+#ifndef WXTOKEN_SERVER_GRPC_METRICS_INTERCEPTOR_H_
+#define WXTOKEN_SERVER_GRPC_METRICS_INTERCEPTOR_H_
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include "server/metrics/server_metrics.h"
+
+namespace wxtoken::server {
+
+// Records every RPC the server answers (ours and grpc.health.v1 alike) into
+// ServerMetrics: method, status code and latency. One interceptor per RPC.
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  // `metrics` must outlive the server.
+  explicit MetricsInterceptorFactory(ServerMetrics* metrics)
+      : metrics_(metrics) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  ServerMetrics* const metrics_;
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_GRPC_METRICS_INTERCEPTOR_H_

@@ -1,0 +1,255 @@
+#include "server/grpc/token_service.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc/request_validation.h"
+#include "server/token/token.h"
+#include "server/wechat/message_crypto.h"
+
+namespace wxtoken::server {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+absl::StatusOr<TokenKind> ToCredentialKind(wxtoken::v1::TokenKind kind) {
+  switch (kind) {
+    case wxtoken::v1::TOKEN_KIND_UNSPECIFIED:
+    case wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN:
+      return TokenKind::kAccessToken;
+    case wxtoken::v1::TOKEN_KIND_JSAPI_TICKET:
+      return TokenKind::kJsapiTicket;
+    case wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET:
+      return TokenKind::kWxCardTicket;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
+  }
+}
+
+wxtoken::v1::TokenKind ToProtoKind(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::kAccessToken:
+      return wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN;
+    case TokenKind::kJsapiTicket:
+      return wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
+    case TokenKind::kWxCardTicket:
+      return wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET;
+  }
+  return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
+}
+
+wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome) {
+  switch (outcome) {
+    case ForceOutcome::kRefreshed:
+      return wxtoken::v1::REFRESH_OUTCOME_REFRESHED;
+    case ForceOutcome::kAlreadyNewer:
+      return wxtoken::v1::REFRESH_OUTCOME_ALREADY_NEWER;
+    case ForceOutcome::kCoalesced:
+      return wxtoken::v1::REFRESH_OUTCOME_COALESCED;
+  }
+  return wxtoken::v1::REFRESH_OUTCOME_UNSPECIFIED;
+}
+
+// Moves the strings: GetToken copies the value once, out of the table.
+void FillToken(Token served, wxtoken::v1::Token* token) {
+  token->set_app_id(std::move(served.app_id));
+  token->set_kind(ToProtoKind(served.kind));
+  token->set_value(std::move(served.value));
+  *token->mutable_expires_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.expires_at));
+  *token->mutable_fetched_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.fetched_at));
+  *token->mutable_max_cache() = TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(served.max_cache));
+  token->set_generation(served.generation);
+}
+
+// Validates app_id and kind, shared by GetToken and ForceRefresh.
+absl::StatusOr<TokenKind> ValidateTokenRequest(absl::string_view app_id,
+                                               wxtoken::v1::TokenKind kind) {
+  if (absl::Status s = ValidateAppId(app_id); !s.ok()) return s;
+  return ToCredentialKind(kind);
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+TokenControllerService::TokenControllerService(
+    const TokenTable& table, RefreshWorker& worker,
+    const PushMessages& push_messages, const PageSigner& page_signer,
+    const Clock& clock)
+    : table_(table),
+      worker_(worker),
+      push_messages_(push_messages),
+      page_signer_(page_signer),
+      clock_(clock) {}
+
+grpc::ServerUnaryReactor* TokenControllerService::GetToken(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::GetTokenRequest* request,
+    wxtoken::v1::GetTokenResponse* response) {
+  absl::StatusOr<TokenKind> kind =
+      ValidateTokenRequest(request->app_id(), request->kind());
+  if (!kind.ok()) return Finish(context, kind.status());
+  absl::StatusOr<Token> token =
+      table_.Get(request->app_id(), *kind, clock_.Now());
+  if (!token.ok()) return Finish(context, token.status());
+  FillToken(*std::move(token), response->mutable_token());
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::ForceRefreshRequest* request,
+    wxtoken::v1::ForceRefreshResponse* response) {
+  absl::StatusOr<TokenKind> kind =
+      ValidateTokenRequest(request->app_id(), request->kind());
+  if (!kind.ok()) return Finish(context, kind.status());
+  if (absl::Status s = ValidateStaleValue(request->stale_value()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (!table_.Has(request->app_id(), *kind)) {
+    // Answer from here; the worker would say the same, one hop later.
+    return Finish(context,
+                  table_.Get(request->app_id(), *kind, clock_.Now()).status());
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ForceRefreshCommand command;
+  command.app_id = request->app_id();
+  command.kind = *kind;
+  command.stale_value = request->stale_value();
+  command.wechat_errcode = request->wechat_errcode();
+  // Runs on the worker thread; gRPC allows Finish from any thread.
+  command.done = [reactor, response](absl::StatusOr<ForceRefreshReply> reply) {
+    if (!reply.ok()) {
+      reactor->Finish(ToGrpcStatus(reply.status()));
+      return;
+    }
+    FillToken(std::move(reply->token), response->mutable_token());
+    response->set_outcome(ToProtoOutcome(reply->outcome));
+    reactor->Finish(grpc::Status::OK);
+  };
+  worker_.Submit(std::move(command));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::VerifySignatureRequest* request,
+    wxtoken::v1::VerifySignatureResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s =
+          ValidateSignatureFields(request->signature(), request->timestamp(),
+                                  request->nonce(), request->encrypt());
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<SignatureCheck> check = push_messages_.Verify(
+      request->app_id(), request->signature(), request->timestamp(),
+      request->nonce(), request->encrypt());
+  if (!check.ok()) return Finish(context, check.status());
+  response->set_valid(check->valid);
+  response->set_reason(std::move(check->reason));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::SignJsapi(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::SignJsapiRequest* request,
+    wxtoken::v1::SignJsapiResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PageSigner::Signed> signed_page =
+      page_signer_.SignJsapi(request->app_id(), request->url(),
+                             request->noncestr(), request->timestamp());
+  if (!signed_page.ok()) return Finish(context, signed_page.status());
+  response->set_app_id(request->app_id());
+  response->set_timestamp(signed_page->timestamp);
+  response->set_noncestr(std::move(signed_page->nonce));
+  response->set_signature(std::move(signed_page->signature));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::SignCard(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::SignCardRequest* request,
+    wxtoken::v1::SignCardResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PageSigner::Signed> signed_card = page_signer_.SignCard(
+      request->app_id(), request->card_id(), request->code(), request->openid(),
+      request->nonce_str(), request->timestamp());
+  if (!signed_card.ok()) return Finish(context, signed_card.status());
+  response->set_timestamp(signed_card->timestamp);
+  response->set_nonce_str(std::move(signed_card->nonce));
+  response->set_signature(std::move(signed_card->signature));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::DecryptMessage(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::DecryptMessageRequest* request,
+    wxtoken::v1::DecryptMessageResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = ValidateSignatureFields(
+          request->msg_signature(), request->timestamp(), request->nonce(), "");
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PushMessages::Decrypted> message = push_messages_.Decrypt(
+      request->app_id(), request->msg_signature(), request->timestamp(),
+      request->nonce(), request->body());
+  if (!message.ok()) return Finish(context, message.status());
+  response->set_plaintext(std::move(message->plaintext));
+  response->set_key(message->key == WhichKey::kCurrent
+                        ? wxtoken::v1::MESSAGE_KEY_CURRENT
+                        : wxtoken::v1::MESSAGE_KEY_PREVIOUS);
+  response->set_to_user_name(message->to_user_name.value_or(""));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::EncryptReply(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::EncryptReplyRequest* request,
+    wxtoken::v1::EncryptReplyResponse* response) {
+  if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<PushMessages::Reply> reply = push_messages_.EncryptReply(
+      request->app_id(), request->plaintext(), request->timestamp(),
+      request->nonce(),
+      request->key() == wxtoken::v1::MESSAGE_KEY_PREVIOUS ? WhichKey::kPrevious
+                                                          : WhichKey::kCurrent,
+      request->format() == wxtoken::v1::REPLY_FORMAT_JSON
+          ? PushMessages::Format::kJson
+          : PushMessages::Format::kXml);
+  if (!reply.ok()) return Finish(context, reply.status());
+  response->set_envelope(std::move(reply->envelope));
+  response->set_encrypt(std::move(reply->encrypt));
+  response->set_msg_signature(std::move(reply->msg_signature));
+  response->set_timestamp(std::move(reply->timestamp));
+  response->set_nonce(std::move(reply->nonce));
+  return Finish(context, absl::OkStatus());
+}
+
+}  // namespace wxtoken::server

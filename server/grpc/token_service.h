@@ -1,0 +1,79 @@
+#ifndef WXTOKEN_SERVER_GRPC_TOKEN_SERVICE_H_
+#define WXTOKEN_SERVER_GRPC_TOKEN_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/base/clock.h"
+#include "server/messages/page_signatures.h"
+#include "server/messages/push_messages.h"
+#include "server/token/refresh_worker.h"
+#include "server/token/token_table.h"
+#include "wxtoken/v1/token_controller.grpc.pb.h"
+
+namespace wxtoken::server {
+
+// The one mapping from our absl::Status to gRPC's status (same codes).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The gRPC face of wxtokend: a thin adapter that validates requests, reads
+// the TokenTable for GetToken, hands ForceRefresh to the refresh worker, and
+// leaves signatures and message crypto to PushMessages and PageSigner. Handlers
+// never block and never do upstream I/O. Thread-safe.
+class TokenControllerService final
+    : public wxtoken::v1::TokenController::CallbackService {
+ public:
+  // All references must outlive the service.
+  TokenControllerService(const TokenTable& table, RefreshWorker& worker,
+                         const PushMessages& push_messages,
+                         const PageSigner& page_signer, const Clock& clock);
+
+  grpc::ServerUnaryReactor* GetToken(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::GetTokenRequest* request,
+      wxtoken::v1::GetTokenResponse* response) override;
+
+  grpc::ServerUnaryReactor* ForceRefresh(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::ForceRefreshRequest* request,
+      wxtoken::v1::ForceRefreshResponse* response) override;
+
+  grpc::ServerUnaryReactor* VerifySignature(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::VerifySignatureRequest* request,
+      wxtoken::v1::VerifySignatureResponse* response) override;
+
+  grpc::ServerUnaryReactor* SignJsapi(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::SignJsapiRequest* request,
+      wxtoken::v1::SignJsapiResponse* response) override;
+
+  grpc::ServerUnaryReactor* SignCard(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::SignCardRequest* request,
+      wxtoken::v1::SignCardResponse* response) override;
+
+  grpc::ServerUnaryReactor* DecryptMessage(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::DecryptMessageRequest* request,
+      wxtoken::v1::DecryptMessageResponse* response) override;
+
+  grpc::ServerUnaryReactor* EncryptReply(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::EncryptReplyRequest* request,
+      wxtoken::v1::EncryptReplyResponse* response) override;
+
+ private:
+  // Constant after construction.
+  const TokenTable& table_;
+  RefreshWorker& worker_;
+  const PushMessages& push_messages_;
+  const PageSigner& page_signer_;
+  const Clock& clock_;
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_GRPC_TOKEN_SERVICE_H_

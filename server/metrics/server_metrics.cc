@@ -1,0 +1,161 @@
+#include "server/metrics/server_metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace wxtoken::server {
+namespace {
+
+// RPCs are served from memory: most take microseconds.
+const prometheus::Histogram::BucketBoundaries kRpcBuckets = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,   0.05,    0.25,   1,     5};
+
+std::string ApiName(FetchApi api) {
+  switch (api) {
+    case FetchApi::kClassic:
+      return "classic";
+    case FetchApi::kStable:
+      return "stable";
+    case FetchApi::kTicket:
+      return "ticket";
+  }
+  return "unknown";
+}
+
+std::string ResultName(FailureClass failure) {
+  switch (failure) {
+    case FailureClass::kNone:
+      return "ok";
+    case FailureClass::kTransient:
+      return "transient";
+    case FailureClass::kPermanent:
+      return "permanent";
+    case FailureClass::kQuota:
+      return "quota";
+    case FailureClass::kTokenRejected:
+      return "token_rejected";
+  }
+  return "unknown";
+}
+
+std::string OutcomeName(ForceOutcome outcome) {
+  switch (outcome) {
+    case ForceOutcome::kRefreshed:
+      return "refreshed";
+    case ForceOutcome::kAlreadyNewer:
+      return "already_newer";
+    case ForceOutcome::kCoalesced:
+      return "coalesced";
+  }
+  return "unknown";
+}
+
+// wxtoken_token_expiry_seconds, read from the table when Prometheus scrapes.
+class TokenGauges final : public prometheus::Collectable {
+ public:
+  TokenGauges(const TokenTable& table, const Clock& clock)
+      : table_(table), clock_(clock) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "wxtoken_token_expiry_seconds";
+    family.help =
+        "Seconds until the served value of each (app, kind) expires; 0 when "
+        "there is no valid value";
+    family.type = prometheus::MetricType::Gauge;
+    const absl::Time now = clock_.Now();
+    for (const TokenTable::Entry& entry : table_.Entries()) {
+      absl::StatusOr<Token> token = table_.Get(entry.app_id, entry.kind, now);
+      prometheus::ClientMetric metric;
+      metric.label = {{"app_id", entry.app_id},
+                      {"kind", std::string(TokenKindName(entry.kind))}};
+      metric.gauge.value =
+          token.ok() ? absl::ToDoubleSeconds(token->expires_at - now) : 0.0;
+      family.metric.push_back(std::move(metric));
+    }
+    return {std::move(family)};
+  }
+
+ private:
+  const TokenTable& table_;
+  const Clock& clock_;
+};
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
+                             const Clock& clock)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      token_gauges_(std::make_shared<TokenGauges>(table, clock)),
+      rpc_requests_(prometheus::BuildCounter()
+                        .Name("wxtoken_rpc_requests_total")
+                        .Help("gRPC requests served, by method and status code")
+                        .Register(*registry_)),
+      rpc_duration_(prometheus::BuildHistogram()
+                        .Name("wxtoken_rpc_duration_seconds")
+                        .Help("gRPC request latency inside the server")
+                        .Register(*registry_)),
+      upstream_requests_(
+          prometheus::BuildCounter()
+              .Name("wxtoken_upstream_requests_total")
+              .Help("Fetches from WeChat, by app, API and result (errcode)")
+              .Register(*registry_)),
+      fetches_today_(prometheus::BuildGauge()
+                         .Name("wxtoken_upstream_fetches_today")
+                         .Help("Upstream fetches started today (Beijing time)")
+                         .Register(*registry_)),
+      daily_budget_(prometheus::BuildGauge()
+                        .Name("wxtoken_upstream_daily_budget")
+                        .Help("refresh.daily_budget: fetches allowed per day")
+                        .Register(*registry_)),
+      force_refresh_(prometheus::BuildCounter()
+                         .Name("wxtoken_force_refresh_total")
+                         .Help("ForceRefresh answers, by outcome or error code")
+                         .Register(*registry_)) {
+  for (const AppConfig& app : config.apps) {
+    daily_budget_.Add({{"app_id", app.app_id}})
+        .Set(config.refresh.daily_budget);
+    fetches_today_.Add({{"app_id", app.app_id}}).Set(0);
+  }
+}
+
+void ServerMetrics::RecordRpc(const std::string& method,
+                              const std::string& code, absl::Duration latency) {
+  rpc_requests_.Add({{"method", method}, {"code", code}}).Increment();
+  rpc_duration_.Add({{"method", method}}, kRpcBuckets)
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void ServerMetrics::OnFetchStarted(const std::string& app_id,
+                                   int fetches_today) {
+  fetches_today_.Add({{"app_id", app_id}}).Set(fetches_today);
+}
+
+void ServerMetrics::OnFetchDone(const std::string& app_id, FetchApi api,
+                                const FetchResult& result) {
+  upstream_requests_
+      .Add({{"app_id", app_id},
+            {"api", ApiName(api)},
+            {"result", ResultName(result.failure)},
+            {"errcode", absl::StrCat(result.errcode)}})
+      .Increment();
+}
+
+void ServerMetrics::OnForceRefreshAnswered(const std::string& app_id,
+                                           const absl::Status& status,
+                                           ForceOutcome outcome) {
+  const std::string label =
+      status.ok() ? OutcomeName(outcome)
+                  : absl::AsciiStrToLower(absl::StrCat(
+                        "error_", absl::StatusCodeToString(status.code())));
+  force_refresh_.Add({{"app_id", app_id}, {"outcome", label}}).Increment();
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,66 @@
+#ifndef WXTOKEN_SERVER_METRICS_SERVER_METRICS_H_
+#define WXTOKEN_SERVER_METRICS_SERVER_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/config/config.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/token_table.h"
+
+namespace wxtoken::server {
+
+// Everything wxtokend exports to Prometheus (README "Metrics"):
+//   wxtoken_rpc_requests_total{method,code}
+//   wxtoken_rpc_duration_seconds{method}                 histogram
+//   wxtoken_upstream_requests_total{app_id,api,result,errcode}
+//   wxtoken_upstream_fetches_today{app_id}               Beijing day
+//   wxtoken_upstream_daily_budget{app_id}
+//   wxtoken_force_refresh_total{app_id,outcome}
+//   wxtoken_token_expiry_seconds{app_id,kind}            0 when none is valid
+// The token gauges are computed from the TokenTable at scrape time, so they
+// cost nothing between scrapes. Thread-safe.
+class ServerMetrics final : public RefreshObserver {
+ public:
+  ServerMetrics(const Config& config, const TokenTable& table,
+                const Clock& clock);
+
+  // What an Exposer serves: the registry and the token gauges.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  std::shared_ptr<prometheus::Collectable> token_gauges() const {
+    return token_gauges_;
+  }
+
+  // One finished RPC; `code` is the gRPC status code name (e.g. "OK").
+  void RecordRpc(const std::string& method, const std::string& code,
+                 absl::Duration latency);
+
+  void OnFetchStarted(const std::string& app_id, int fetches_today) override;
+  void OnFetchDone(const std::string& app_id, FetchApi api,
+                   const FetchResult& result) override;
+  void OnForceRefreshAnswered(const std::string& app_id,
+                              const absl::Status& status,
+                              ForceOutcome outcome) override;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> token_gauges_;
+  prometheus::Family<prometheus::Counter>& rpc_requests_;
+  prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Counter>& upstream_requests_;
+  prometheus::Family<prometheus::Gauge>& fetches_today_;
+  prometheus::Family<prometheus::Gauge>& daily_budget_;
+  prometheus::Family<prometheus::Counter>& force_refresh_;
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_METRICS_SERVER_METRICS_H_

@@ -1,0 +1,29 @@
+#include "server/token/token.h"
+
+#include <openssl/sha.h>
+
+#include "absl/strings/escaping.h"
+
+namespace wxtoken::server {
+
+absl::string_view TokenKindName(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::kAccessToken:
+      return "access_token";
+    case TokenKind::kJsapiTicket:
+      return "jsapi_ticket";
+    case TokenKind::kWxCardTicket:
+      return "wx_card_ticket";
+  }
+  return "unknown";
+}
+
+std::string Fingerprint(absl::string_view value) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(value.data()), value.size(),
+         digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), 4));
+}
+
+}  // namespace wxtoken::server

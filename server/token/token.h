@@ -1,0 +1,47 @@
+#ifndef WXTOKEN_SERVER_TOKEN_TOKEN_H_
+#define WXTOKEN_SERVER_TOKEN_TOKEN_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace wxtoken::server {
+
+// Which credential of an app: mirrors wxtoken.v1.TokenKind without tying the
+// domain code to the generated protobuf types.
+enum class TokenKind { kAccessToken = 0, kJsapiTicket = 1, kWxCardTicket = 2 };
+inline constexpr int kTokenKindCount = 3;
+
+// "access_token", "jsapi_ticket", "wx_card_ticket": for logs and file names.
+absl::string_view TokenKindName(TokenKind kind);
+
+// One credential value as the refresh worker holds it.
+struct TokenValue {
+  std::string value;
+  absl::Time fetched_at;  // when the request that got it was sent
+  absl::Time expires_at;  // fetched_at + expires_in
+  uint64_t generation = 0;
+};
+
+// What GetToken hands out: a value and how long the caller may keep it.
+struct Token {
+  std::string app_id;
+  TokenKind kind = TokenKind::kAccessToken;
+  std::string value;
+  absl::Time fetched_at;
+  // The conservative end of the value's life: its own expiry, or earlier when
+  // a fetch we sent may already have started WeChat's revocation countdown.
+  absl::Time expires_at;
+  absl::Duration max_cache;
+  uint64_t generation = 0;
+};
+
+// A short, stable, non-reversible fingerprint of a secret value for logs:
+// the first 8 hex digits of its SHA-256.
+std::string Fingerprint(absl::string_view value);
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_TOKEN_TOKEN_H_
