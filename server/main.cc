@@ -1,4 +1,5 @@
 // wxtokend: the WeChat access-token controller. See README.md.
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -26,7 +27,8 @@
 #include "server/grpc/metrics_interceptor.h"
 #include "server/grpc/token_service.h"
 #include "server/metrics/server_metrics.h"
-#include "server/store/file_token_store.h"
+#include "server/store/file_state_store.h"
+#include "server/token/inbox.h"
 #include "server/token/refresh_engine.h"
 #include "server/token/refresh_worker.h"
 #include "server/token/token_table.h"
@@ -42,6 +44,11 @@ namespace {
 // Exit codes: 0 clean shutdown, 2 bad config or cannot start.
 constexpr int kExitBadConfig = 2;
 
+// gRPC resource limits (see where they are set).
+constexpr int kMaxRequestBytes = 2 * 1024 * 1024;
+constexpr int kMaxConcurrentStreams = 1000;
+constexpr size_t kGrpcMemoryQuota = 256 * 1024 * 1024;
+
 // gRPC's own log lines go through ours, so every stderr line is one JSON
 // object (or one text line with --log_format text).
 void LogFromGrpc(gpr_log_func_args* args) {
@@ -52,6 +59,15 @@ void LogFromGrpc(gpr_log_func_args* args) {
   Log(level, args->message,
       {{"source", "grpc"},
        {"file", absl::StrCat(args->file, ":", args->line)}});
+}
+
+// Protobuf's complaints (e.g. invalid UTF-8 in a string field) too.
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* filename,
+                     int line, const std::string& message) {
+  Log(level >= google::protobuf::LOGLEVEL_ERROR ? LogLevel::kError
+                                                : LogLevel::kWarning,
+      message,
+      {{"source", "protobuf"}, {"file", absl::StrCat(filename, ":", line)}});
 }
 
 int Fail(const std::string& message) {
@@ -76,24 +92,33 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
   return exposer;
 }
 
-absl::StatusOr<std::unique_ptr<TokenStore>> OpenStore(const Config& config) {
-  if (config.state_dir.empty()) return std::make_unique<NullTokenStore>();
-  auto store = FileTokenStore::Open(config.state_dir);
+// Write completions run on the refresh worker's thread, through its Inbox.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStore(const Config& config,
+                                                      Inbox& inbox) {
+  auto post = [&inbox](std::function<void()> task) {
+    inbox.Post(std::move(task));
+  };
+  if (config.state_dir.empty()) {
+    return std::make_unique<VolatileStateStore>(post);
+  }
+  auto store = FileStateStore::Open(config.state_dir, post);
   if (!store.ok()) return store.status();
-  return std::unique_ptr<TokenStore>(*std::move(store));
+  return std::unique_ptr<StateStore>(*std::move(store));
 }
 
 int Run(const std::string& config_path, const sigset_t& stop_signals) {
   absl::StatusOr<Config> config = LoadConfig(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
-  absl::StatusOr<std::unique_ptr<TokenStore>> store = OpenStore(*config);
-  if (!store.ok()) return Fail(std::string(store.status().message()));
 
   SystemClock clock;
   TokenTable table(RefreshEngine::TableEntries(*config),
                    config->refresh.client_max_cache);
   CurlUpstreamClient upstream(config->upstream.base_urls,
-                              config->upstream.timeout);
+                              config->upstream.timeout,
+                              config->upstream.max_concurrency);
+  Inbox inbox([&upstream] { upstream.Wakeup(); });
+  absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStore(*config, inbox);
+  if (!store.ok()) return Fail(std::string(store.status().message()));
 
   std::vector<std::string> app_ids;
   for (const AppConfig& app : config->apps) app_ids.push_back(app.app_id);
@@ -117,7 +142,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       StartMetrics(*config, metrics);
   if (!exposer.ok()) return Fail(std::string(exposer.status().message()));
-  RefreshWorker worker(engine, upstream, clock);
+  RefreshWorker worker(engine, upstream, inbox, clock);
   TokenControllerService service(table, worker, *push_messages, page_signer,
                                  clock);
 
@@ -126,6 +151,15 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(),
                            &port);
   builder.RegisterService(&service);
+  // Bounds, so a flood of calls is refused rather than grown into memory:
+  // requests are small (a push body at most kMaxEncryptLength), and gRPC's
+  // own buffers share one quota.
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             kMaxConcurrentStreams);
+  grpc::ResourceQuota quota("wxtokend");
+  quota.Resize(kGrpcMemoryQuota);
+  builder.SetResourceQuota(quota);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -166,7 +200,9 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   });
   drained.WaitForNotificationWithTimeout(config->drain_timeout +
                                          absl::Seconds(1));
-  worker.Stop();
+  // In-flight upstream requests may finish (each is bounded by
+  // upstream.timeout) and their answers are recorded.
+  worker.Stop(config->upstream.timeout + absl::Seconds(1));
   shutdown.join();
   server->Wait();
   Log(LogLevel::kInfo, "stopped");
@@ -194,6 +230,7 @@ int main(int argc, char** argv) {
                                     ? wxtoken::server::LogFormat::kJson
                                     : wxtoken::server::LogFormat::kText);
   gpr_set_log_function(wxtoken::server::LogFromGrpc);
+  google::protobuf::SetLogHandler(wxtoken::server::LogFromProtobuf);
   const std::string config_path = absl::GetFlag(FLAGS_config);
   if (config_path.empty()) {
     std::fprintf(stderr, "wxtokend: --config FILE is required\n");

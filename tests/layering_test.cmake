@@ -5,7 +5,7 @@ cmake_minimum_required(VERSION 3.25)
 # Run as: cmake -DSOURCE_DIR=... -P layering_test.cmake
 set(may_include_wechat wechat)
 set(may_include_base base)
-set(may_include_token base token config store wechat)
+set(may_include_token base token config wechat)
 set(may_include_store base token store)
 set(may_include_config base token config wechat)
 set(may_include_messages base token config messages wechat)

@@ -210,6 +210,27 @@ absl::Status ReadDuration(const Entries& entries, absl::string_view path,
   return absl::OkStatus();
 }
 
+// Sets *out from entries[key] when present: an integer of at least `min`.
+absl::Status ReadInt(const Entries& entries, absl::string_view path,
+                     absl::string_view key, int min, int* out) {
+  std::optional<YAML::Node> node = Find(entries, key);
+  if (!node) return absl::OkStatus();
+  const std::string key_path = JoinPath(path, key);
+  int value = 0;
+  if (!node->IsScalar() || !absl::SimpleAtoi(node->Scalar(), &value)) {
+    return KeyError(key_path,
+                    absl::StrCat("expected an integer, got ",
+                                 node->IsScalar() ? Quote(node->Scalar())
+                                                  : Describe(*node)));
+  }
+  if (value < min) {
+    return KeyError(key_path,
+                    absl::StrCat("must be at least ", min, ", got ", value));
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
 // host:port, with an IPv6 host in brackets. Port 0 is allowed: tests listen
 // on an ephemeral port.
 bool IsHostPort(absl::string_view text) {
@@ -287,7 +308,7 @@ absl::StatusOr<std::string> NormalizeBaseUrl(std::string url,
 absl::Status ParseUpstream(const YAML::Node& node, UpstreamConfig* upstream) {
   const std::string path = "upstream";
   absl::StatusOr<Entries> entries =
-      ReadMap(node, path, {"base_urls", "timeout"});
+      ReadMap(node, path, {"base_urls", "timeout", "max_concurrency"});
   if (!entries.ok()) return entries.status();
   if (const std::optional<YAML::Node> urls = Find(*entries, "base_urls")) {
     const std::string urls_path = JoinPath(path, "base_urls");
@@ -307,16 +328,20 @@ absl::Status ParseUpstream(const YAML::Node& node, UpstreamConfig* upstream) {
       upstream->base_urls.push_back(*std::move(normalized));
     }
   }
-  return ReadDuration(*entries, path, "timeout", Zero::kRefused,
-                      &upstream->timeout);
+  absl::Status status = ReadDuration(*entries, path, "timeout", Zero::kRefused,
+                                     &upstream->timeout);
+  if (!status.ok()) return status;
+  return ReadInt(*entries, path, "max_concurrency", 1,
+                 &upstream->max_concurrency);
 }
 
 absl::Status ParseRefresh(const YAML::Node& node, RefreshConfig* refresh) {
   const std::string path = "refresh";
-  absl::StatusOr<Entries> entries = ReadMap(
-      node, path,
-      {"margin", "overlap", "client_max_cache", "force_min_interval",
-       "daily_budget", "retry_initial", "retry_max", "permanent_retry"});
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path,
+              {"margin", "overlap", "client_max_cache", "force_min_interval",
+               "daily_budget", "force_budget", "retry_initial", "retry_max",
+               "permanent_retry"});
   if (!entries.ok()) return entries.status();
   const std::pair<absl::string_view, absl::Duration*> positive[] = {
       {"overlap", &refresh->overlap},
@@ -335,24 +360,9 @@ absl::Status ParseRefresh(const YAML::Node& node, RefreshConfig* refresh) {
     status = ReadDuration(*entries, path, key, Zero::kRefused, out);
     if (!status.ok()) return status;
   }
-  if (std::optional<YAML::Node> budget = Find(*entries, "daily_budget")) {
-    const std::string budget_path = JoinPath(path, "daily_budget");
-    int value = 0;
-    if (!budget->IsScalar() || !absl::SimpleAtoi(budget->Scalar(), &value)) {
-      return KeyError(
-          budget_path,
-          budget->IsScalar()
-              ? absl::StrCat("expected an integer, got ",
-                             Quote(budget->Scalar()))
-              : absl::StrCat("expected an integer, got ", Describe(*budget)));
-    }
-    if (value < 1) {
-      return KeyError(budget_path,
-                      absl::StrCat("must be at least 1, got ", value));
-    }
-    refresh->daily_budget = value;
-  }
-  return absl::OkStatus();
+  status = ReadInt(*entries, path, "daily_budget", 1, &refresh->daily_budget);
+  if (!status.ok()) return status;
+  return ReadInt(*entries, path, "force_budget", 0, &refresh->force_budget);
 }
 
 struct Secret {
@@ -492,17 +502,18 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
       absl::StatusOr<std::string> ticket =
           GetString((*tickets)[i], ticket_path);
       if (!ticket.ok()) return ticket.status();
-      if (*ticket != "jsapi" && *ticket != "wx_card") {
+      const std::optional<TokenKind> kind = TicketKindFromType(*ticket);
+      if (!kind) {
         return KeyError(ticket_path,
                         absl::StrCat("expected \"jsapi\" or \"wx_card\", got ",
                                      Quote(*ticket)));
       }
-      if (std::find(app.tickets.begin(), app.tickets.end(), *ticket) !=
+      if (std::find(app.tickets.begin(), app.tickets.end(), *kind) !=
           app.tickets.end()) {
         return KeyError(ticket_path,
                         absl::StrCat("duplicate ticket ", Quote(*ticket)));
       }
-      app.tickets.push_back(*std::move(ticket));
+      app.tickets.push_back(*kind);
     }
   }
 
@@ -592,6 +603,12 @@ absl::Status CheckConsistency(const Config& config) {
     return KeyError("refresh.margin",
                     absl::StrCat("must be less than 24h, got ",
                                  absl::FormatDuration(refresh.margin)));
+  }
+  if (refresh.force_budget > refresh.daily_budget) {
+    return KeyError(
+        "refresh.force_budget",
+        absl::StrCat("must not exceed refresh.daily_budget (",
+                     refresh.force_budget, " > ", refresh.daily_budget, ")"));
   }
   if (refresh.retry_initial > refresh.retry_max) {
     return KeyError(

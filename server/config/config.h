@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/token/token.h"
 
 namespace wxtoken::server {
 
@@ -20,7 +21,7 @@ struct AppConfig {
   std::string secret;                     // from secret_file / secret_env
   std::string server_token;               // from server_token_file / _env
                                           // ("" = VerifySignature refused)
-  std::vector<std::string> tickets;       // subset of {"jsapi", "wx_card"}
+  std::vector<TokenKind> tickets;         // "jsapi", "wx_card" in the file
   std::string encoding_aes_key;           // from encoding_aes_key_file / _env
   std::string previous_encoding_aes_key;  // optional
 };
@@ -29,6 +30,8 @@ struct UpstreamConfig {
   std::vector<std::string> base_urls = {"https://api.weixin.qq.com",
                                         "https://api2.weixin.qq.com"};
   absl::Duration timeout = absl::Seconds(5);
+  // Upstream requests in flight at once, all apps together.
+  int max_concurrency = 8;
 };
 
 struct RefreshConfig {
@@ -36,7 +39,10 @@ struct RefreshConfig {
   absl::Duration overlap = absl::Minutes(5);
   absl::Duration client_max_cache = absl::Minutes(4);
   absl::Duration force_min_interval = absl::Seconds(30);
+  // Upstream token and ticket requests per app and Beijing day, every
+  // attempt counted; of which ForceRefresh may spend at most force_budget.
   int daily_budget = 1900;
+  int force_budget = 200;
   // Backoff after a transient failure: doubles from retry_initial up to
   // retry_max, with jitter.
   absl::Duration retry_initial = absl::Seconds(1);

@@ -9,7 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "server/token/refresh_engine.h"
+#include "server/token/observers.h"
 
 namespace wxtoken::server {
 

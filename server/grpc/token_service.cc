@@ -1,77 +1,23 @@
 #include "server/grpc/token_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc/force_refresh_reactor.h"
 #include "server/grpc/request_validation.h"
+#include "server/grpc/token_proto.h"
+#include "server/token/refresh_policy.h"
 #include "server/token/token.h"
 #include "server/wechat/message_crypto.h"
 
 namespace wxtoken::server {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
-absl::StatusOr<TokenKind> ToCredentialKind(wxtoken::v1::TokenKind kind) {
-  switch (kind) {
-    case wxtoken::v1::TOKEN_KIND_UNSPECIFIED:
-    case wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN:
-      return TokenKind::kAccessToken;
-    case wxtoken::v1::TOKEN_KIND_JSAPI_TICKET:
-      return TokenKind::kJsapiTicket;
-    case wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET:
-      return TokenKind::kWxCardTicket;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
-  }
-}
-
-wxtoken::v1::TokenKind ToProtoKind(TokenKind kind) {
-  switch (kind) {
-    case TokenKind::kAccessToken:
-      return wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN;
-    case TokenKind::kJsapiTicket:
-      return wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
-    case TokenKind::kWxCardTicket:
-      return wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET;
-  }
-  return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
-}
-
-wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome) {
-  switch (outcome) {
-    case ForceOutcome::kRefreshed:
-      return wxtoken::v1::REFRESH_OUTCOME_REFRESHED;
-    case ForceOutcome::kAlreadyNewer:
-      return wxtoken::v1::REFRESH_OUTCOME_ALREADY_NEWER;
-    case ForceOutcome::kCoalesced:
-      return wxtoken::v1::REFRESH_OUTCOME_COALESCED;
-  }
-  return wxtoken::v1::REFRESH_OUTCOME_UNSPECIFIED;
-}
-
-// Moves the strings: GetToken copies the value once, out of the table.
-void FillToken(Token served, wxtoken::v1::Token* token) {
-  token->set_app_id(std::move(served.app_id));
-  token->set_kind(ToProtoKind(served.kind));
-  token->set_value(std::move(served.value));
-  *token->mutable_expires_at() =
-      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.expires_at));
-  *token->mutable_fetched_at() =
-      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.fetched_at));
-  *token->mutable_max_cache() = TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(served.max_cache));
-  token->set_generation(served.generation);
-}
-
 // Validates app_id and kind, shared by GetToken and ForceRefresh.
 absl::StatusOr<TokenKind> ValidateTokenRequest(absl::string_view app_id,
                                                wxtoken::v1::TokenKind kind) {
   if (absl::Status s = ValidateAppId(app_id); !s.ok()) return s;
-  return ToCredentialKind(kind);
+  return FromProtoKind(kind);
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
@@ -82,11 +28,6 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 }
 
 }  // namespace
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
 
 TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker,
@@ -106,7 +47,7 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
       ValidateTokenRequest(request->app_id(), request->kind());
   if (!kind.ok()) return Finish(context, kind.status());
   absl::StatusOr<Token> token =
-      table_.Get(request->app_id(), *kind, clock_.Now());
+      table_.Get(request->app_id(), *kind, clock_.SteadyNow());
   if (!token.ok()) return Finish(context, token.status());
   FillToken(*std::move(token), response->mutable_token());
   return Finish(context, absl::OkStatus());
@@ -116,33 +57,28 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
     grpc::CallbackServerContext* context,
     const wxtoken::v1::ForceRefreshRequest* request,
     wxtoken::v1::ForceRefreshResponse* response) {
+  // DESIGN.md's order: malformed fields and a wechat_errcode that is not a
+  // token error, then an unknown app; the rest is the worker's.
   absl::StatusOr<TokenKind> kind =
       ValidateTokenRequest(request->app_id(), request->kind());
   if (!kind.ok()) return Finish(context, kind.status());
   if (absl::Status s = ValidateStaleValue(request->stale_value()); !s.ok()) {
     return Finish(context, s);
   }
-  if (!table_.Has(request->app_id(), *kind)) {
-    // Answer from here; the worker would say the same, one hop later.
-    return Finish(context,
-                  table_.Get(request->app_id(), *kind, clock_.Now()).status());
+  if (absl::Status s = ValidateForceErrcode(request->wechat_errcode());
+      !s.ok()) {
+    return Finish(context, s);
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = table_.CheckKnown(request->app_id(), *kind); !s.ok()) {
+    return Finish(context, s);
+  }
+  auto* reactor = new ForceRefreshReactor(response);
   ForceRefreshCommand command;
   command.app_id = request->app_id();
   command.kind = *kind;
   command.stale_value = request->stale_value();
   command.wechat_errcode = request->wechat_errcode();
-  // Runs on the worker thread; gRPC allows Finish from any thread.
-  command.done = [reactor, response](absl::StatusOr<ForceRefreshReply> reply) {
-    if (!reply.ok()) {
-      reactor->Finish(ToGrpcStatus(reply.status()));
-      return;
-    }
-    FillToken(std::move(reply->token), response->mutable_token());
-    response->set_outcome(ToProtoOutcome(reply->outcome));
-    reactor->Finish(grpc::Status::OK);
-  };
+  reactor->Bind(command);
   worker_.Submit(std::move(command));
   return reactor;
 }

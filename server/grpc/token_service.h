@@ -15,9 +15,6 @@
 
 namespace wxtoken::server {
 
-// The one mapping from our absl::Status to gRPC's status (same codes).
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
 // The gRPC face of wxtokend: a thin adapter that validates requests, reads
 // the TokenTable for GetToken, hands ForceRefresh to the refresh worker, and
 // leaves signatures and message crypto to PushMessages and PageSigner. Handlers

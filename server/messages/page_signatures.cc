@@ -68,7 +68,7 @@ absl::StatusOr<PageSigner::Signed> PageSigner::SignJsapi(
   absl::StatusOr<Signed> result = Prepare("noncestr", noncestr, timestamp);
   if (!result.ok()) return result;
   absl::StatusOr<Token> ticket =
-      table_.Get(app_id, TokenKind::kJsapiTicket, clock_.Now());
+      table_.Get(app_id, TokenKind::kJsapiTicket, clock_.SteadyNow());
   if (!ticket.ok()) return ticket.status();
   result->signature = JsapiSignature(ticket->value, result->nonce,
                                      absl::StrCat(result->timestamp), url);
@@ -87,7 +87,7 @@ absl::StatusOr<PageSigner::Signed> PageSigner::SignCard(
   absl::StatusOr<Signed> result = Prepare("nonce_str", nonce_str, timestamp);
   if (!result.ok()) return result;
   absl::StatusOr<Token> ticket =
-      table_.Get(app_id, TokenKind::kWxCardTicket, clock_.Now());
+      table_.Get(app_id, TokenKind::kWxCardTicket, clock_.SteadyNow());
   if (!ticket.ok()) return ticket.status();
   const std::string timestamp_text = absl::StrCat(result->timestamp);
   std::vector<absl::string_view> values = {ticket->value, timestamp_text,

@@ -70,14 +70,15 @@ class TokenGauges final : public prometheus::Collectable {
         "Seconds until the served value of each (app, kind) expires; 0 when "
         "there is no valid value";
     family.type = prometheus::MetricType::Gauge;
-    const absl::Time now = clock_.Now();
+    const SteadyTime now = clock_.SteadyNow();
+    const absl::Time wall = clock_.Now();
     for (const TokenTable::Entry& entry : table_.Entries()) {
       absl::StatusOr<Token> token = table_.Get(entry.app_id, entry.kind, now);
       prometheus::ClientMetric metric;
       metric.label = {{"app_id", entry.app_id},
                       {"kind", std::string(TokenKindName(entry.kind))}};
       metric.gauge.value =
-          token.ok() ? absl::ToDoubleSeconds(token->expires_at - now) : 0.0;
+          token.ok() ? absl::ToDoubleSeconds(token->expires_at - wall) : 0.0;
       family.metric.push_back(std::move(metric));
     }
     return {std::move(family)};
@@ -109,8 +110,15 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
               .Register(*registry_)),
       fetches_today_(prometheus::BuildGauge()
                          .Name("wxtoken_upstream_fetches_today")
-                         .Help("Upstream fetches started today (Beijing time)")
+                         .Help("Upstream requests sent today (Beijing time), "
+                               "every failover attempt counted")
                          .Register(*registry_)),
+      force_fetches_today_(
+          prometheus::BuildGauge()
+              .Name("wxtoken_upstream_force_fetches_today")
+              .Help("Of today's upstream requests, those caused by "
+                    "ForceRefresh (at most refresh.force_budget)")
+              .Register(*registry_)),
       daily_budget_(prometheus::BuildGauge()
                         .Name("wxtoken_upstream_daily_budget")
                         .Help("refresh.daily_budget: fetches allowed per day")
@@ -118,11 +126,18 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
       force_refresh_(prometheus::BuildCounter()
                          .Name("wxtoken_force_refresh_total")
                          .Help("ForceRefresh answers, by outcome or error code")
-                         .Register(*registry_)) {
+                         .Register(*registry_)),
+      state_write_failures_(
+          prometheus::BuildCounter()
+              .Name("wxtoken_state_write_failures_total")
+              .Help("Writes of an app's state to the store that failed")
+              .Register(*registry_)) {
   for (const AppConfig& app : config.apps) {
     daily_budget_.Add({{"app_id", app.app_id}})
         .Set(config.refresh.daily_budget);
     fetches_today_.Add({{"app_id", app.app_id}}).Set(0);
+    force_fetches_today_.Add({{"app_id", app.app_id}}).Set(0);
+    state_write_failures_.Add({{"app_id", app.app_id}});
   }
 }
 
@@ -133,13 +148,14 @@ void ServerMetrics::RecordRpc(const std::string& method,
       .Observe(absl::ToDoubleSeconds(latency));
 }
 
-void ServerMetrics::OnFetchStarted(const std::string& app_id,
-                                   int fetches_today) {
-  fetches_today_.Add({{"app_id", app_id}}).Set(fetches_today);
+void ServerMetrics::OnRequestSent(const std::string& app_id, FetchApi,
+                                  const AppCounters& today) {
+  fetches_today_.Add({{"app_id", app_id}}).Set(today.fetches);
+  force_fetches_today_.Add({{"app_id", app_id}}).Set(today.force_fetches);
 }
 
-void ServerMetrics::OnFetchDone(const std::string& app_id, FetchApi api,
-                                const FetchResult& result) {
+void ServerMetrics::OnRequestDone(const std::string& app_id, FetchApi api,
+                                  const FetchResult& result) {
   upstream_requests_
       .Add({{"app_id", app_id},
             {"api", ApiName(api)},
@@ -156,6 +172,11 @@ void ServerMetrics::OnForceRefreshAnswered(const std::string& app_id,
                   : absl::AsciiStrToLower(absl::StrCat(
                         "error_", absl::StatusCodeToString(status.code())));
   force_refresh_.Add({{"app_id", app_id}, {"outcome", label}}).Increment();
+}
+
+void ServerMetrics::OnStateWritten(const std::string& app_id,
+                                   const absl::Status& status) {
+  if (!status.ok()) state_write_failures_.Add({{"app_id", app_id}}).Increment();
 }
 
 }  // namespace wxtoken::server

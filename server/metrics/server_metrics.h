@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/config/config.h"
-#include "server/token/refresh_engine.h"
+#include "server/token/observers.h"
 #include "server/token/token_table.h"
 
 namespace wxtoken::server {
@@ -23,7 +23,9 @@ namespace wxtoken::server {
 //   wxtoken_rpc_duration_seconds{method}                 histogram
 //   wxtoken_upstream_requests_total{app_id,api,result,errcode}
 //   wxtoken_upstream_fetches_today{app_id}               Beijing day
+//   wxtoken_upstream_force_fetches_today{app_id}         of which ForceRefresh
 //   wxtoken_upstream_daily_budget{app_id}
+//   wxtoken_state_write_failures_total{app_id}
 //   wxtoken_force_refresh_total{app_id,outcome}
 //   wxtoken_token_expiry_seconds{app_id,kind}            0 when none is valid
 // The token gauges are computed from the TokenTable at scrape time, so they
@@ -43,12 +45,15 @@ class ServerMetrics final : public RefreshObserver {
   void RecordRpc(const std::string& method, const std::string& code,
                  absl::Duration latency);
 
-  void OnFetchStarted(const std::string& app_id, int fetches_today) override;
-  void OnFetchDone(const std::string& app_id, FetchApi api,
-                   const FetchResult& result) override;
+  void OnRequestSent(const std::string& app_id, FetchApi api,
+                     const AppCounters& today) override;
+  void OnRequestDone(const std::string& app_id, FetchApi api,
+                     const FetchResult& result) override;
   void OnForceRefreshAnswered(const std::string& app_id,
                               const absl::Status& status,
                               ForceOutcome outcome) override;
+  void OnStateWritten(const std::string& app_id,
+                      const absl::Status& status) override;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -57,8 +62,10 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
   prometheus::Family<prometheus::Counter>& upstream_requests_;
   prometheus::Family<prometheus::Gauge>& fetches_today_;
+  prometheus::Family<prometheus::Gauge>& force_fetches_today_;
   prometheus::Family<prometheus::Gauge>& daily_budget_;
   prometheus::Family<prometheus::Counter>& force_refresh_;
+  prometheus::Family<prometheus::Counter>& state_write_failures_;
 };
 
 }  // namespace wxtoken::server

@@ -6,7 +6,6 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
-#include "server/token/refresh_policy.h"
 
 namespace wxtoken::server {
 namespace {
@@ -15,19 +14,30 @@ std::string TimeText(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
 }
 
-std::string AppLabel(const std::string& app_id, TokenKind kind) {
+std::string Label(const std::string& app_id, TokenKind kind) {
   return kind == TokenKind::kAccessToken
              ? absl::StrCat("app \"", app_id, "\"")
              : absl::StrCat("app \"", app_id, "\" ", TokenKindName(kind));
+}
+
+FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
+  if (IsTicket(kind)) return FetchApi::kTicket;
+  return app.api == AppConfig::Api::kClassic ? FetchApi::kClassic
+                                             : FetchApi::kStable;
+}
+
+absl::Status ShuttingDown() {
+  return absl::UnavailableError("wxtokend is shutting down");
 }
 
 }  // namespace
 
 RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
                              UpstreamClient& upstream, TokenTable& table,
-                             TokenStore& store, HealthSink& health,
+                             StateStore& store, HealthSink& health,
                              std::function<double()> random01)
     : config_(config),
+      refresh_(config.refresh),
       clock_(clock),
       upstream_(upstream),
       table_(table),
@@ -39,556 +49,787 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
     };
   }
-  for (const AppConfig& app : config_.apps) {
-    for (TokenKind kind : KindsOf(app)) {
-      auto slot = std::make_unique<Slot>();
-      slot->app = &app;
-      slot->kind = kind;
-      slots_.push_back(std::move(slot));
+  for (const TokenTable::Entry& entry : TableEntries(config_)) {
+    std::unique_ptr<App>& app = apps_[entry.app_id];
+    if (app == nullptr) {
+      app = std::make_unique<App>();
+      for (const AppConfig& app_config : config_.apps) {
+        if (app_config.app_id == entry.app_id) app->config = &app_config;
+      }
     }
+    auto slot = std::make_unique<Slot>();
+    slot->app = app.get();
+    slot->kind = entry.kind;
+    slot->api = ApiOf(*app->config, entry.kind);
+    app->slots[static_cast<int>(entry.kind)] = slot.get();
+    slots_.push_back(std::move(slot));
   }
-}
-
-std::vector<TokenKind> RefreshEngine::KindsOf(const AppConfig& app) {
-  std::vector<TokenKind> kinds = {TokenKind::kAccessToken};
-  for (const std::string& ticket : app.tickets) {
-    kinds.push_back(ticket == "jsapi" ? TokenKind::kJsapiTicket
-                                      : TokenKind::kWxCardTicket);
-  }
-  return kinds;
+  access_unsettled_ = static_cast<int>(apps_.size());
 }
 
 std::vector<TokenTable::Entry> RefreshEngine::TableEntries(
     const Config& config) {
   std::vector<TokenTable::Entry> entries;
   for (const AppConfig& app : config.apps) {
-    for (TokenKind kind : KindsOf(app)) {
-      entries.push_back({app.app_id, kind});
-    }
+    entries.push_back({app.app_id, TokenKind::kAccessToken});
+    for (TokenKind ticket : app.tickets)
+      entries.push_back({app.app_id, ticket});
   }
   return entries;
 }
 
 RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
                                              TokenKind kind) {
-  for (auto& slot : slots_) {
-    if (slot->app->app_id == app_id && slot->kind == kind) return slot.get();
+  auto it = apps_.find(app_id);
+  if (it == apps_.end()) return nullptr;
+  return it->second->slots[static_cast<int>(kind)];
+}
+
+bool RefreshEngine::Servable(const Slot& slot, Instant now) const {
+  return now < ValidUntil(slot.state, refresh_.overlap);
+}
+
+// ---- What GetToken serves ---------------------------------------------------
+
+absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
+  const std::string label = Label(slot.app->config->app_id, slot.kind);
+  if (slot.awaits_access_token) {
+    const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
+    return absl::Status(access.code(),
+                        absl::StrCat(label, ": waiting for the access token: ",
+                                     access.message()));
   }
-  return nullptr;
-}
-
-FetchApi RefreshEngine::ApiOf(const Slot& slot) {
-  if (slot.kind != TokenKind::kAccessToken) return FetchApi::kTicket;
-  return slot.app->api == AppConfig::Api::kClassic ? FetchApi::kClassic
-                                                   : FetchApi::kStable;
-}
-
-bool RefreshEngine::Revokes(const Slot& slot, bool force) const {
-  // A classic fetch (and a ticket fetch, which behaves alike) starts
-  // WeChat's revocation countdown for the previous value; stable_token only
-  // does in force_refresh mode.
-  return ApiOf(slot) != FetchApi::kStable || force;
-}
-
-absl::Time RefreshEngine::ValidUntil(const Slot& slot) const {
-  if (!slot.current) return absl::InfinitePast();
-  absl::Time until = slot.current->expires_at;
-  if (slot.revocation_clock) {
-    until = std::min(until, *slot.revocation_clock + config_.refresh.overlap);
-  }
-  return until;
-}
-
-absl::Status RefreshEngine::UnavailableStatus(const Slot& slot,
-                                              absl::Time now) const {
-  const std::string label = AppLabel(slot.app->app_id, slot.kind);
-  switch (slot.last_failure) {
+  const FetchResult& failure = slot.failure;
+  switch (failure.failure) {
     case FailureClass::kPermanent:
       return absl::FailedPreconditionError(
           absl::StrCat(label, ": WeChat rejected the credentials: errcode ",
-                       slot.last_errcode, " (", slot.last_detail, ")"));
+                       failure.errcode, " (", failure.detail, ")"));
     case FailureClass::kQuota:
       return absl::ResourceExhaustedError(
-          absl::StrCat(label, ": ", slot.last_detail, "; fetching resumes at ",
-                       TimeText(slot.next_attempt)));
-    case FailureClass::kNone:
-      if (!slot.settled) {
-        return absl::UnavailableError(
-            absl::StrCat(label, ": first fetch in progress"));
-      }
-      return absl::UnavailableError(
-          absl::StrCat(label, ": no valid token; next fetch at ",
-                       TimeText(std::max(now, slot.next_attempt))));
-    default:
+          absl::StrCat(label, ": ", failure.detail));
+    case FailureClass::kTransient:
       return absl::UnavailableError(absl::StrCat(
-          label, ": no valid token; last fetch failed: ", slot.last_detail));
+          label, ": no valid token; the last fetch failed: ", failure.detail));
+    case FailureClass::kTokenRejected:
+      return absl::UnavailableError(absl::StrCat(
+          label, ": WeChat rejected the access token; refreshing it first"));
+    case FailureClass::kNone:
+      break;
   }
+  if (!slot.settled) {
+    return absl::UnavailableError(
+        absl::StrCat(label, ": first fetch in progress"));
+  }
+  if (slot.state.has_value()) {
+    return absl::UnavailableError(
+        absl::StrCat(label,
+                     ": no valid token: a request that may have replaced it is "
+                     "unanswered; a new one is being fetched"));
+  }
+  return absl::UnavailableError(absl::StrCat(label, ": no valid token"));
 }
 
-PublishedToken RefreshEngine::StateOf(const Slot& slot, absl::Time now) const {
-  PublishedToken state;
-  state.has_value = slot.current.has_value();
-  if (slot.current) state.current = *slot.current;
-  state.valid_until = ValidUntil(slot);
-  state.unavailable = UnavailableStatus(slot, now);
-  return state;
+PublishedToken RefreshEngine::MakePublished(const Slot& slot) const {
+  PublishedToken published;
+  published.value = slot.state.value;
+  published.generation = slot.state.generation;
+  published.fetched_at = slot.state.fetched.wall;
+  published.valid_until = ValidUntil(slot.state, refresh_.overlap);
+  published.unavailable = UnavailableStatus(slot);
+  return published;
 }
 
 absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
-                                           absl::Time now) const {
-  return ServeToken(slot.app->app_id, slot.kind, StateOf(slot, now),
-                    config_.refresh.client_max_cache, now);
+                                           Instant now) const {
+  return ServeToken(slot.app->config->app_id, slot.kind, MakePublished(slot),
+                    now.steady, refresh_.client_max_cache);
 }
 
-void RefreshEngine::Publish(const Slot& slot) {
-  table_.Publish(slot.app->app_id, slot.kind, StateOf(slot, clock_.Now()));
+void RefreshEngine::PublishApp(App& app) {
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    table_.Publish(app.config->app_id, slot->kind, MakePublished(*slot));
+  }
+  // Health changes when the access token stops being servable.
+  const Instant now = clock_.InstantNow();
+  const SteadyTime end =
+      ValidUntil(AccessSlot(app).state, refresh_.overlap).steady;
+  health_due_.Set(&app, end > now.steady ? end : SteadyTime::InfiniteFuture());
+  UpdateHealth(app, now);
 }
 
-int RefreshEngine::BudgetLeft(const std::string& app_id, absl::Time now) {
-  Budget& budget = budgets_[app_id];
-  if (budget.day != BeijingDay(now)) budget = Budget{BeijingDay(now), 0};
-  return config_.refresh.daily_budget - budget.used;
-}
+// ---- Start and the loop
+// -------------------------------------------------------
 
-bool RefreshEngine::SpendBudget(const std::string& app_id, absl::Time now) {
-  if (BudgetLeft(app_id, now) <= 0) return false;
-  ++budgets_[app_id].used;
-  return true;
+void RefreshEngine::Load(const AppRecord& record) {
+  auto it = apps_.find(record.app_id);
+  if (it == apps_.end()) {
+    Log(LogLevel::kWarning, "ignoring the stored state of an unconfigured app",
+        {{"app_id", record.app_id}});
+    return;
+  }
+  App& app = *it->second;
+  auto instant = [this](std::optional<absl::Time> wall) {
+    return wall ? std::optional<Instant>(clock_.FromWall(*wall)) : std::nullopt;
+  };
+  app.counters.day = record.day;
+  app.counters.fetches = record.fetches;
+  app.counters.force_fetches = record.force_fetches;
+  app.counters.stable_forces = record.stable_forces;
+  app.counters.last_stable_force = instant(record.last_stable_force);
+  app.counters.quota_blocked_until = instant(record.quota_blocked_until);
+  for (const TokenRecord& token : record.tokens) {
+    Slot* slot = app.slots[static_cast<int>(token.kind)];
+    if (slot == nullptr) continue;
+    slot->state.value = token.value;
+    slot->state.generation = token.generation;
+    slot->state.fetched = clock_.FromWall(token.fetched_at);
+    slot->state.expires = clock_.FromWall(token.expires_at);
+    slot->state.intent = instant(token.intent);
+    const Instant valid = ValidUntil(slot->state, refresh_.overlap);
+    if (slot->state.has_value() && clock_.InstantNow() < valid) {
+      slot->settled = true;
+      Log(LogLevel::kInfo, "serving the stored token",
+          {{"app_id", record.app_id},
+           {"kind", std::string(TokenKindName(token.kind))},
+           {"token", Fingerprint(token.value)},
+           {"generation", absl::StrCat(token.generation)},
+           {"valid_until", TimeText(valid.wall)},
+           {"unanswered_request",
+            token.intent ? TimeText(*token.intent) : ""}});
+    }
+  }
 }
 
 void RefreshEngine::Start() {
-  const absl::Time now = clock_.Now();
-  for (StoredToken& stored : store_.LoadAll()) {
-    Slot* slot = FindSlot(stored.app_id, stored.kind);
-    if (slot == nullptr) {
-      Log(LogLevel::kWarning, "ignoring stored token of an unconfigured app",
-          {{"app_id", stored.app_id}});
-      continue;
-    }
-    const TokenValue& value = stored.value;
-    if (value.expires_at <= now) continue;
-    slot->current = value;
-    slot->settled = true;
-    const absl::Duration lifetime = value.expires_at - value.fetched_at;
-    const absl::Time refresh_at =
-        slot->app->api == AppConfig::Api::kClassic
-            ? ClassicRefreshTime(value.fetched_at, lifetime,
-                                 config_.refresh.margin)
-            : StableRefreshTime(value.expires_at, config_.refresh.overlap);
-    // A value close to expiry is still served while its successor is fetched.
-    slot->next_attempt =
-        value.expires_at - now > config_.refresh.margin ? refresh_at : now;
-    Log(LogLevel::kInfo, "loaded stored token",
-        {{"app_id", stored.app_id},
-         {"kind", std::string(TokenKindName(stored.kind))},
-         {"token", Fingerprint(value.value)},
-         {"expires_at", TimeText(value.expires_at)},
-         {"next_refresh", TimeText(slot->next_attempt)}});
-  }
-  for (auto& slot : slots_) Publish(*slot);
-  RunDue();
-}
-
-void RefreshEngine::RunDue() {
-  const absl::Time now = clock_.Now();
+  for (const AppRecord& record : store_.Load()) Load(record);
+  const Instant now = clock_.InstantNow();
   for (auto& slot : slots_) {
-    if (!slot->in_flight && slot->next_attempt <= now) StartFetch(*slot, now);
+    if (slot->kind == TokenKind::kAccessToken && slot->settled) {
+      --access_unsettled_;
+    }
+    ScheduleRequest(
+        *slot, std::max(now, RefreshTime(slot->state, slot->api, refresh_)));
   }
-  UpdateHealth(now);
+  for (auto& [app_id, app] : apps_) PublishApp(*app);
 }
 
-absl::Time RefreshEngine::NextWakeup() const {
-  const absl::Time now = clock_.Now();
-  absl::Time next = absl::InfiniteFuture();
-  for (const auto& slot : slots_) {
-    if (!slot->in_flight) next = std::min(next, slot->next_attempt);
-    const absl::Time valid_until = ValidUntil(*slot);
-    if (valid_until > now) next = std::min(next, valid_until);
+SteadyTime RefreshEngine::NextWakeup() const {
+  SteadyTime next = std::min(health_due_.Next(), rewrite_due_.Next());
+  if (!shutting_down_ && busy_ < config_.upstream.max_concurrency) {
+    next = std::min(next, due_.Next());
   }
   return next;
 }
 
-void RefreshEngine::StartFetch(Slot& slot, absl::Time now) {
-  const std::string& app_id = slot.app->app_id;
+void RefreshEngine::RunDue() {
+  const Instant now = clock_.InstantNow();
+  while (App* app = health_due_.PopDue(now.steady)) PublishApp(*app);
+  while (App* app = rewrite_due_.PopDue(now.steady)) WriteApp(*app);
+  while (!shutting_down_ && busy_ < config_.upstream.max_concurrency) {
+    Slot* slot = due_.PopDue(now.steady);
+    if (slot == nullptr) break;
+    StartRequest(*slot, now);
+  }
+}
+
+bool RefreshEngine::Quiescent() const {
+  return busy_ == 0 && writes_in_flight_ == 0;
+}
+
+void RefreshEngine::BeginShutdown() {
+  shutting_down_ = true;
+  for (auto& slot : slots_) AnswerWaiters(*slot, ShuttingDown(), false);
+}
+
+void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
+  slot.next_spend = spend;
+  due_.Set(&slot, at.steady);
+}
+
+// ---- One request: record, send, answer
+// ----------------------------------------
+
+void RefreshEngine::StartRequest(Slot& slot, Instant now) {
+  App& app = *slot.app;
   std::string access_token;
-  if (slot.kind != TokenKind::kAccessToken) {
-    const Slot& access = *FindSlot(app_id, TokenKind::kAccessToken);
-    if (!access.current || now >= ValidUntil(access)) {
-      // Fetched as soon as the access token arrives (OnFetchSucceeded).
-      slot.next_attempt = absl::InfiniteFuture();
-      slot.waiting_for_access_token = true;
+  if (IsTicket(slot.kind)) {
+    const Slot& access = AccessSlot(app);
+    if (!Servable(access, now)) {
+      // Fetched as soon as the access token is servable (WakeTickets).
+      slot.awaits_access_token = true;
+      AnswerWaiters(slot, UnavailableStatus(slot), false);
+      PublishApp(app);
       return;
     }
-    access_token = access.current->value;
+    access_token = access.state.value;
   }
-  if (!SpendBudget(app_id, now)) {
-    slot.last_failure = FailureClass::kQuota;
-    slot.last_errcode = 0;
-    slot.last_detail = absl::StrCat(
-        "daily budget of ", config_.refresh.daily_budget, " fetches spent");
-    slot.next_attempt = StartOfNextBeijingDay(now);
-    slot.settled = true;
-    Log(LogLevel::kError,
-        "daily fetch budget spent; not fetching until tomorrow",
-        {{"app_id", app_id},
-         {"budget", absl::StrCat(config_.refresh.daily_budget)},
-         {"resumes_at", TimeText(slot.next_attempt)}});
-    Publish(slot);
-    ReplyToWaiters(app_id, std::move(slot.pending),
-                   UnavailableStatus(slot, now));
-    slot.pending.clear();
+  app.counters = CountersToday(app.counters, now);
+  const bool stable_force =
+      slot.api == FetchApi::kStable && slot.next_stable_force;
+  if (absl::Status refusal = CheckSpend(app.counters, slot.next_spend,
+                                        stable_force, now, refresh_);
+      !refusal.ok()) {
+    Refuse(slot, refusal, now);
+    return;
+  }
+  if (stable_force && app.counters.last_stable_force &&
+      now < *app.counters.last_stable_force + kStableForceSpacing) {
+    ScheduleRequest(slot, *app.counters.last_stable_force + kStableForceSpacing,
+                    slot.next_spend);
     return;
   }
 
-  observer_->OnFetchStarted(app_id, budgets_[app_id].used);
-  const bool force = slot.use_force_next;
-  slot.use_force_next = false;
-  slot.in_flight = true;
-  slot.in_flight_force = force;
-  slot.in_flight_started_clock = false;
-  slot.last_sent = now;
-  if (force) slot.last_force_sent = now;
-  if (Revokes(slot, force) && slot.current && !slot.revocation_clock) {
-    slot.revocation_clock = now;
-    slot.in_flight_started_clock = true;
+  Slot::Request& request = slot.request;
+  request = Slot::Request{};
+  request.spend = slot.next_spend;
+  request.stable_force = stable_force;
+  request.base = slot.next_base;
+  request.access_token = std::move(access_token);
+  request.previous_stable_force = app.counters.last_stable_force;
+  request.day = app.counters.day;
+  if (MayRevoke(slot.api, stable_force) && !slot.state.intent) {
+    slot.state.intent = now;
+    request.set_intent = true;
   }
-  for (Waiter& waiter : slot.pending) slot.joined.push_back(std::move(waiter));
-  slot.pending.clear();
-  // Publish the shortened validity before the request leaves, so no reader
-  // can compute a max_cache from the old bound after WeChat may have rotated.
-  Publish(slot);
-
-  FetchRequest request;
-  request.app_id = app_id;
-  request.api = ApiOf(slot);
-  if (request.api == FetchApi::kTicket) {
-    request.access_token = std::move(access_token);
-    request.ticket_type =
-        slot.kind == TokenKind::kJsapiTicket ? "jsapi" : "wx_card";
-  } else {
-    request.secret = slot.app->secret;
-    request.force_refresh = force;
-  }
-  slot.access_token_used = request.access_token;
-  Slot* target = &slot;
-  upstream_.Start(std::move(request), [this, target](FetchResult result) {
-    OnFetchDone(*target, std::move(result));
+  Charge(app.counters, request.spend, stable_force, now);
+  slot.phase = Slot::Phase::kRecording;
+  ++busy_;
+  // The shortened validity is served from now on, before anything leaves.
+  PublishApp(app);
+  WriteApp(app, [this, target = &slot](absl::Status status) {
+    OnRecorded(*target, status);
   });
 }
 
-void RefreshEngine::OnFetchDone(Slot& slot, FetchResult result) {
-  const absl::Time now = clock_.Now();
-  const absl::Time sent = *slot.last_sent;
-  slot.in_flight = false;
-  slot.settled = true;
-  observer_->OnFetchDone(slot.app->app_id, ApiOf(slot), result);
-  if (result.failure == FailureClass::kNone) {
-    OnFetchSucceeded(slot, result, sent, now);
-  } else {
-    OnFetchFailed(slot, result, now);
+void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
+                           Instant now) {
+  App& app = *slot.app;
+  const bool app_blocked =
+      !CheckSpend(app.counters, Spend::kScheduled, false, now, refresh_).ok();
+  AnswerWaiters(slot, refusal, false);
+  slot.next_stable_force = false;
+  if (!app_blocked) {
+    // Only ForceRefresh's share (or WeChat's stable force limit) is spent:
+    // the value stays, the schedule goes on.
+    ScheduleRequest(slot,
+                    std::max(now, RefreshTime(slot.state, slot.api, refresh_)));
+    return;
   }
-  UpdateHealth(now);
+  slot.failure = FetchResult{};
+  slot.failure.failure = FailureClass::kQuota;
+  slot.failure.detail = std::string(refusal.message());
+  if (!slot.settled) {
+    slot.settled = true;
+    if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
+  }
+  const Instant resume = app.counters.quota_blocked_until &&
+                                 now < *app.counters.quota_blocked_until
+                             ? *app.counters.quota_blocked_until
+                             : NextBeijingDay(now);
+  ScheduleRequest(slot, resume);
+  Log(LogLevel::kError, "not fetching: the day's quota is spent",
+      {{"app_id", app.config->app_id},
+       {"kind", std::string(TokenKindName(slot.kind))},
+       {"reason", std::string(refusal.message())},
+       {"resumes_at", TimeText(resume.wall)}});
+  PublishApp(app);
 }
 
-void RefreshEngine::OnFetchSucceeded(Slot& slot, const FetchResult& result,
-                                     absl::Time sent, absl::Time now) {
-  const std::string& app_id = slot.app->app_id;
-  const bool stable = slot.app->api == AppConfig::Api::kStable;
-  slot.failures = 0;
-  slot.last_failure = FailureClass::kNone;
-  slot.last_errcode = 0;
-  slot.last_detail.clear();
-
-  if (slot.current && result.value == slot.current->value) {
-    // stable_token normal mode answered with the value we hold: WeChat has not
-    // rotated yet. Nothing revoked it, so the clock started for it is void.
-    slot.current->expires_at =
-        std::min(slot.current->expires_at, sent + result.expires_in);
-    if (slot.in_flight_started_clock) slot.revocation_clock.reset();
-    if (!slot.joined.empty() && stable) {
-      // Callers say this value is bad: only force_refresh replaces it.
-      for (Waiter& waiter : slot.joined)
-        slot.pending.push_back(std::move(waiter));
-      slot.joined.clear();
-      slot.use_force_next = true;
-      slot.next_attempt =
-          slot.last_force_sent
-              ? std::max(now, *slot.last_force_sent +
-                                  config_.refresh.force_min_interval)
-              : now;
-    } else {
-      const absl::Time refresh_at =
-          stable ? StableRefreshTime(slot.current->expires_at,
-                                     config_.refresh.overlap)
-                 : ClassicRefreshTime(
-                       slot.current->fetched_at,
-                       slot.current->expires_at - slot.current->fetched_at,
-                       config_.refresh.margin);
-      slot.next_attempt = std::max(
-          refresh_at, now + StableRecheckDelay(config_.refresh.overlap));
+void RefreshEngine::UndoRecording(Slot& slot) {
+  App& app = *slot.app;
+  const Slot::Request& request = slot.request;
+  if (request.set_intent) slot.state.intent.reset();
+  if (app.counters.day == request.day) {
+    app.counters.fetches = std::max(0, app.counters.fetches - 1);
+    if (request.spend == Spend::kForce) {
+      app.counters.force_fetches = std::max(0, app.counters.force_fetches - 1);
     }
-    Publish(slot);
-    ReplyToWaiters(slot.app->app_id, std::move(slot.joined), Serve(slot, now));
-    slot.joined.clear();
+    if (request.stable_force) {
+      app.counters.stable_forces = std::max(0, app.counters.stable_forces - 1);
+    }
+  }
+  if (request.stable_force) {
+    app.counters.last_stable_force = request.previous_stable_force;
+  }
+}
+
+void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
+  if (status.ok() && !shutting_down_) {
+    Send(slot);
+    return;
+  }
+  // Nothing was sent: take back what was recorded for it.
+  App& app = *slot.app;
+  UndoRecording(slot);
+  slot.phase = Slot::Phase::kIdle;
+  --busy_;
+  const Instant now = clock_.InstantNow();
+  if (shutting_down_) {
+    WriteApp(app);
+    PublishApp(app);
+    return;
+  }
+  ++slot.failures;
+  Log(LogLevel::kError,
+      "cannot record the request in the state store; not sending it",
+      {{"app_id", app.config->app_id},
+       {"kind", std::string(TokenKindName(slot.kind))},
+       {"error", std::string(status.message())}});
+  AnswerWaiters(slot,
+                absl::UnavailableError(absl::StrCat(
+                    Label(app.config->app_id, slot.kind),
+                    ": cannot record the refresh in the state store: ",
+                    status.message())),
+                false);
+  ScheduleRequest(slot, RetryTime(slot.state, slot.api, false, slot.failures,
+                                  false, now, refresh_, random01_()));
+  PublishApp(app);
+}
+
+void RefreshEngine::Send(Slot& slot) {
+  App& app = *slot.app;
+  const Instant now = clock_.InstantNow();
+  slot.phase = Slot::Phase::kInFlight;
+  slot.request.sent = now;
+  slot.last_sent = now;
+  observer_->OnRequestSent(app.config->app_id, slot.api, app.counters);
+
+  FetchRequest request;
+  request.app_id = app.config->app_id;
+  request.api = slot.api;
+  request.base_index = slot.request.base;
+  if (slot.api == FetchApi::kTicket) {
+    request.access_token = slot.request.access_token;
+    request.ticket_type = std::string(TicketType(slot.kind));
+  } else {
+    request.secret = app.config->secret;
+    request.force_refresh = slot.request.stable_force;
+  }
+  upstream_.Start(std::move(request),
+                  [this, target = &slot](FetchResult result) {
+                    OnAnswer(*target, std::move(result));
+                  });
+}
+
+void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
+  App& app = *slot.app;
+  const Instant now = clock_.InstantNow();
+  slot.phase = Slot::Phase::kIdle;
+  --busy_;
+  if (!slot.settled) {
+    slot.settled = true;
+    if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
+  }
+  observer_->OnRequestDone(app.config->app_id, slot.api, result);
+  switch (result.failure) {
+    case FailureClass::kNone:
+      OnSuccess(slot, result, now);
+      break;
+    case FailureClass::kTransient:
+      OnTransientFailure(slot, result, now);
+      break;
+    default:
+      OnCleanFailure(slot, result, now);
+      break;
+  }
+  WriteApp(app);
+  PublishApp(app);
+}
+
+void RefreshEngine::OnSuccess(Slot& slot, const FetchResult& result,
+                              Instant now) {
+  ApplySuccess(slot, result, now);
+  // The access token may have become servable again (a new value, or an
+  // intent resolved): tickets waiting for it go now.
+  if (slot.kind == TokenKind::kAccessToken && Servable(slot, now)) {
+    WakeTickets(*slot.app, now);
+  }
+}
+
+void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
+                                 Instant now) {
+  App& app = *slot.app;
+  TokenState& state = slot.state;
+  const Instant sent = slot.request.sent;
+  slot.failure = FetchResult{};
+  slot.failures = 0;
+  slot.next_base = 0;
+  slot.next_stable_force = false;
+  const std::optional<Instant> intent = IntentAfterSuccess(
+      state.intent, slot.request.set_intent, sent, refresh_.overlap);
+
+  if (state.has_value() && result.value == state.value) {
+    // stable_token normal mode answered with the value we hold: WeChat has
+    // not rotated yet. Nothing was issued.
+    state.expires = std::min(state.expires, sent + result.expires_in);
+    state.intent = intent;
+    AnswerWaiters(slot, Serve(slot, now), /*only_satisfied=*/true);
+    if (!slot.waiters.empty() && slot.api == FetchApi::kStable) {
+      // Callers say this value is bad: only force_refresh replaces it.
+      slot.next_stable_force = true;
+      ScheduleRequest(slot, now, Spend::kForce);
+    } else {
+      AnswerWaiters(slot, Serve(slot, now), false);
+      ScheduleRequest(slot,
+                      std::max(RefreshTime(state, slot.api, refresh_),
+                               now + StableRecheckDelay(refresh_.overlap)));
+    }
     return;
   }
 
-  TokenValue value;
-  value.value = result.value;
-  value.fetched_at = sent;
-  value.expires_at = sent + result.expires_in;
-  value.generation = slot.current ? slot.current->generation + 1 : 1;
-  slot.current = value;
-  slot.revocation_clock.reset();
-  slot.next_attempt =
-      stable
-          ? std::max(
-                StableRefreshTime(value.expires_at, config_.refresh.overlap),
-                now + StableRecheckDelay(config_.refresh.overlap))
-          : ClassicRefreshTime(sent, result.expires_in, config_.refresh.margin);
-  Publish(slot);
-  Log(LogLevel::kInfo, "fetched new token",
-      {{"app_id", app_id},
+  state.value = result.value;
+  ++state.generation;
+  state.fetched = sent;
+  state.expires = sent + result.expires_in;
+  state.intent = intent;
+  const Instant refresh_at = RefreshTime(state, slot.api, refresh_);
+  ScheduleRequest(slot, std::max(now, refresh_at));
+  Log(LogLevel::kInfo, "fetched a new token",
+      {{"app_id", app.config->app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
-       {"token", Fingerprint(value.value)},
-       {"generation", absl::StrCat(value.generation)},
+       {"token", Fingerprint(state.value)},
+       {"generation", absl::StrCat(state.generation)},
        {"expires_in", absl::FormatDuration(result.expires_in)},
-       {"next_refresh", TimeText(slot.next_attempt)}});
-
-  absl::Status saved = store_.Save({app_id, slot.kind, value});
-  if (!saved.ok()) {
-    Log(LogLevel::kWarning, "cannot store token; a restart will fetch again",
-        {{"app_id", app_id}, {"error", std::string(saved.message())}});
-  }
-  ReplyToWaiters(slot.app->app_id, std::move(slot.joined), Serve(slot, now));
-  slot.joined.clear();
-  if (slot.kind == TokenKind::kAccessToken) WakeTickets(app_id, now);
+       {"valid_until", TimeText(ValidUntil(state, refresh_.overlap).wall)},
+       {"next_refresh", TimeText(refresh_at.wall)}});
+  AnswerWaiters(slot, Serve(slot, now), false);
 }
 
-void RefreshEngine::WakeTickets(const std::string& app_id, absl::Time now) {
-  for (auto& ticket : slots_) {
-    if (ticket->app->app_id == app_id && ticket->waiting_for_access_token) {
-      ticket->waiting_for_access_token = false;
-      ticket->next_attempt = now;
+void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
+                                       Instant now) {
+  App& app = *slot.app;
+  if (!result.maybe_issued) {
+    slot.state.intent =
+        IntentAfterCleanFailure(slot.state.intent, slot.request.set_intent);
+  }
+  slot.failure = result;
+  const bool failover = slot.request.base + 1 < upstream_.BaseCount();
+  if (failover) {
+    // Same round, next base URL; waiters wait for its answer.
+    slot.next_base = slot.request.base + 1;
+  } else {
+    slot.next_base = 0;
+    ++slot.failures;
+    AnswerWaiters(slot,
+                  absl::UnavailableError(
+                      absl::StrCat(Label(app.config->app_id, slot.kind),
+                                   ": refresh failed: ", result.detail)),
+                  false);
+  }
+  const Instant retry_at =
+      RetryTime(slot.state, slot.api, failover, slot.failures,
+                !slot.waiters.empty(), now, refresh_, random01_());
+  ScheduleRequest(slot, retry_at,
+                  failover ? slot.request.spend : Spend::kScheduled);
+  slot.next_stable_force = failover && slot.request.stable_force;
+  Log(LogLevel::kWarning,
+      failover ? "token fetch failed; trying the next base URL"
+               : "token fetch failed; retrying with backoff",
+      {{"app_id", app.config->app_id},
+       {"kind", std::string(TokenKindName(slot.kind))},
+       {"detail", result.detail},
+       {"maybe_issued", result.maybe_issued ? "true" : "false"},
+       {"failures", absl::StrCat(slot.failures)},
+       {"token_valid_until",
+        TimeText(ValidUntil(slot.state, refresh_.overlap).wall)},
+       {"next_attempt", TimeText(retry_at.wall)}});
+}
+
+void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
+                                   Instant now) {
+  App& app = *slot.app;
+  // WeChat answered with an errcode: it issued nothing, revoked nothing.
+  slot.state.intent =
+      IntentAfterCleanFailure(slot.state.intent, slot.request.set_intent);
+  slot.failure = result;
+  slot.next_base = 0;
+  slot.next_stable_force = false;
+  ++slot.failures;
+  const std::string app_id = app.config->app_id;
+  switch (result.failure) {
+    case FailureClass::kPermanent: {
+      ScheduleRequest(slot, now + refresh_.permanent_retry);
+      AnswerWaiters(slot, UnavailableStatus(slot), false);
+      Log(LogLevel::kError,
+          "WeChat rejected the credentials; fix the AppSecret or the IP "
+          "whitelist",
+          {{"app_id", app_id},
+           {"kind", std::string(TokenKindName(slot.kind))},
+           {"errcode", absl::StrCat(result.errcode)},
+           {"detail", result.detail},
+           {"next_attempt", TimeText((now + refresh_.permanent_retry).wall)}});
+      return;
     }
+    case FailureClass::kQuota: {
+      const Instant resume =
+          QuotaResumeTime(now, slot.failures, refresh_, random01_());
+      app.counters.quota_blocked_until = resume;
+      slot.failure.detail = absl::StrCat(
+          "WeChat's daily quota is reached (errcode 45009); fetching resumes "
+          "at ",
+          TimeText(resume.wall));
+      ScheduleRequest(slot, resume);
+      AnswerWaiters(slot, UnavailableStatus(slot), false);
+      Log(LogLevel::kError, "WeChat's daily quota is reached; not fetching",
+          {{"app_id", app_id},
+           {"kind", std::string(TokenKindName(slot.kind))},
+           {"resumes_at", TimeText(resume.wall)}});
+      return;
+    }
+    case FailureClass::kTokenRejected: {
+      // getticket rejected the access token. The waiters stay for the
+      // ticket fetched with a new one.
+      Log(LogLevel::kWarning,
+          "getticket rejected the access token; refreshing it first",
+          {{"app_id", app_id},
+           {"kind", std::string(TokenKindName(slot.kind))},
+           {"errcode", absl::StrCat(result.errcode)}});
+      RefreshAccessTokenFor(slot);
+      return;
+    }
+    default:
+      return;
   }
 }
 
-void RefreshEngine::RefreshAccessTokenForTicket(Slot& ticket) {
-  // getticket rejected the access token: refresh it the way a caller's
-  // ForceRefresh would (coalesced, rate-limited, budgeted), then the ticket.
-  ticket.waiting_for_access_token = true;
-  ticket.next_attempt = absl::InfiniteFuture();
+void RefreshEngine::RefreshAccessTokenFor(Slot& ticket) {
+  // As a caller's ForceRefresh would: coalesced, rate-limited, budgeted.
+  ticket.awaits_access_token = true;
+  due_.Clear(&ticket);
   ForceRefreshCommand command;
-  command.app_id = ticket.app->app_id;
-  command.stale_value = ticket.access_token_used;
+  command.app_id = ticket.app->config->app_id;
+  command.stale_value = ticket.request.access_token;
   command.done = [this,
                   target = &ticket](absl::StatusOr<ForceRefreshReply> reply) {
-    if (!target->waiting_for_access_token) return;  // woken by the new token
-    target->waiting_for_access_token = false;
-    if (!reply.ok()) {
-      ReplyToWaiters(target->app->app_id, std::move(target->pending),
-                     reply.status());
-      target->pending.clear();
+    if (!target->awaits_access_token) return;  // woken by the new token
+    target->awaits_access_token = false;
+    const Instant now = clock_.InstantNow();
+    if (reply.ok()) {
+      // A newer access token already existed: use it now.
+      ScheduleRequest(*target, now);
+    } else {
+      AnswerWaiters(*target, reply.status(), false);
+      ScheduleRequest(*target, RetryTime(target->state, target->api, false,
+                                         target->failures, false, now, refresh_,
+                                         random01_()));
     }
-    // A newer access token already existed: use it now. No new one: retry
-    // the ticket with backoff, as after any failure.
-    target->next_attempt =
-        clock_.Now() +
-        (reply.ok()
-             ? absl::ZeroDuration()
-             : BackoffDelay(target->failures, config_.refresh.retry_initial,
-                            config_.refresh.retry_max, random01_()));
+    PublishApp(*target->app);
   };
-  // Not ForceRefresh(): this runs inside an upstream completion, where
-  // starting fetches is left to the worker's next RunDue().
-  RequestRefresh(std::move(command));
+  ForceRefresh(std::move(command));
 }
 
-void RefreshEngine::OnFetchFailed(Slot& slot, const FetchResult& result,
-                                  absl::Time now) {
-  const std::string& app_id = slot.app->app_id;
-  if (!result.maybe_issued && slot.in_flight_started_clock) {
-    // WeChat answered with an error: it issued nothing, revoked nothing.
-    slot.revocation_clock.reset();
-  }
-  ++slot.failures;
-  slot.last_failure = result.failure;
-  slot.last_errcode = result.errcode;
-  slot.last_detail = result.detail;
-
-  LogLevel level = LogLevel::kWarning;
-  std::string message = "token fetch failed; retrying with backoff";
-  switch (result.failure) {
-    case FailureClass::kPermanent:
-      level = LogLevel::kError;
-      message =
-          "WeChat rejected the credentials; fix the config (AppSecret, IP "
-          "whitelist)";
-      slot.next_attempt = now + config_.refresh.permanent_retry;
-      break;
-    case FailureClass::kQuota:
-      level = LogLevel::kError;
-      message = "WeChat's daily quota is reached; not fetching until tomorrow";
-      slot.last_detail = "daily fetch quota reached (errcode 45009)";
-      slot.next_attempt = StartOfNextBeijingDay(now);
-      break;
-    default:
-      slot.next_attempt =
-          now + BackoffDelay(slot.failures, config_.refresh.retry_initial,
-                             config_.refresh.retry_max, random01_());
-      break;
-  }
-  if (result.failure == FailureClass::kTokenRejected) {
-    message = "getticket rejected the access token; refreshing it first";
-    // Waiters stay for the ticket fetched with the new token.
-    for (Waiter& waiter : slot.joined)
-      slot.pending.push_back(std::move(waiter));
-    slot.joined.clear();
-    RefreshAccessTokenForTicket(slot);
-  }
-  Publish(slot);
-  Log(level, message,
-      {{"app_id", app_id},
-       {"kind", std::string(TokenKindName(slot.kind))},
-       {"errcode", absl::StrCat(result.errcode)},
-       {"detail", result.detail},
-       {"failures", absl::StrCat(slot.failures)},
-       {"token_valid_until", TimeText(ValidUntil(slot))},
-       {"next_attempt", TimeText(slot.next_attempt)}});
-
-  // Waiters get the failure; GetToken keeps serving a still-valid value.
-  absl::Status status;
-  const std::string label = AppLabel(app_id, slot.kind);
-  switch (result.failure) {
-    case FailureClass::kPermanent:
-    case FailureClass::kQuota:
-      status = UnavailableStatus(slot, now);
-      break;
-    default:
-      status = absl::UnavailableError(
-          absl::StrCat(label, ": refresh failed: ", result.detail));
-  }
-  ReplyToWaiters(slot.app->app_id, std::move(slot.joined), status);
-  slot.joined.clear();
-}
-
-void RefreshEngine::Answer(const std::string& app_id,
-                           ForceRefreshCallback& done,
-                           const absl::StatusOr<Token>& token,
-                           ForceOutcome outcome) {
-  observer_->OnForceRefreshAnswered(app_id, token.status(), outcome);
-  if (!token.ok()) {
-    done(token.status());
-  } else {
-    done(ForceRefreshReply{*token, outcome});
+void RefreshEngine::WakeTickets(App& app, Instant now) {
+  for (Slot* slot : app.slots) {
+    if (slot != nullptr && slot->awaits_access_token) {
+      slot->awaits_access_token = false;
+      ScheduleRequest(*slot, now, slot->next_spend);
+    }
   }
 }
 
-void RefreshEngine::ReplyToWaiters(const std::string& app_id,
-                                   std::vector<Waiter> waiters,
-                                   const absl::StatusOr<Token>& token) {
-  for (Waiter& waiter : waiters) {
-    Answer(app_id, waiter.done, token, waiter.outcome);
+// ---- ForceRefresh
+// -------------------------------------------------------------
+
+absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
+  if (slot.failure.failure == FailureClass::kPermanent) {
+    // Asking again cannot help until the config changes; the scheduled
+    // retry notices when it does.
+    return UnavailableStatus(slot);
   }
+  if (IsTicket(slot.kind) && !Servable(AccessSlot(*slot.app), now)) {
+    const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
+    return absl::Status(
+        access.code(),
+        absl::StrCat(Label(slot.app->config->app_id, slot.kind),
+                     ": needs a valid access token: ", access.message()));
+  }
+  slot.app->counters = CountersToday(slot.app->counters, now);
+  if (absl::Status spend =
+          CheckSpend(slot.app->counters, Spend::kForce, false, now, refresh_);
+      !spend.ok()) {
+    return absl::Status(spend.code(),
+                        absl::StrCat(Label(slot.app->config->app_id, slot.kind),
+                                     ": ", spend.message()));
+  }
+  return absl::OkStatus();
 }
 
 void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
-  RequestRefresh(std::move(command));
-  RunDue();
-}
-
-void RefreshEngine::RequestRefresh(ForceRefreshCommand command) {
+  if (command.IsCancelled()) return;
+  if (absl::Status errcode = ValidateForceErrcode(command.wechat_errcode);
+      !errcode.ok()) {
+    command.done(errcode);
+    return;
+  }
   Slot* slot = FindSlot(command.app_id, command.kind);
   if (slot == nullptr) {
-    // The table words NOT_FOUND for an unknown app or kind.
-    command.done(
-        table_.Get(command.app_id, command.kind, clock_.Now()).status());
+    command.done(table_.CheckKnown(command.app_id, command.kind));
     return;
   }
-  const absl::Time now = clock_.Now();
-  if (slot->last_failure == FailureClass::kPermanent) {
-    // Asking again cannot help until the config changes; the scheduled
-    // retry will notice when it does.
-    Answer(command.app_id, command.done, UnavailableStatus(*slot, now),
+  const Instant now = clock_.InstantNow();
+  if (shutting_down_) {
+    Answer(command.app_id, command, ShuttingDown(), ForceOutcome::kRefreshed);
+    return;
+  }
+  std::erase_if(slot->waiters, [](const Waiter& waiter) {
+    return waiter.command.IsCancelled();
+  });
+
+  ForceView view;
+  view.stale_value = command.stale_value;
+  view.state = &slot->state;
+  view.servable = Servable(*slot, now);
+  view.in_progress = slot->phase != Slot::Phase::kIdle;
+  view.refusal = ForceRefusal(*slot, now);
+  view.last_sent = slot->last_sent;
+  view.now = now;
+  const ForceDecision decision = DecideForceRefresh(view, refresh_);
+  switch (decision.step) {
+    case ForceStep::kAlreadyNewer:
+      Answer(command.app_id, command, Serve(*slot, now),
+             ForceOutcome::kAlreadyNewer);
+      return;
+    case ForceStep::kRefuse:
+      Answer(command.app_id, command, view.refusal, ForceOutcome::kRefreshed);
+      return;
+    case ForceStep::kJoin:
+    case ForceStep::kFetch:
+      break;
+  }
+  if (slot->waiters.size() >= kMaxWaitersPerToken) {
+    Answer(command.app_id, command,
+           absl::ResourceExhaustedError(absl::StrCat(
+               Label(command.app_id, command.kind), ": ", kMaxWaitersPerToken,
+               " ForceRefresh calls are waiting already")),
            ForceOutcome::kRefreshed);
     return;
   }
-  if (!command.stale_value.empty() && slot->current &&
-      command.stale_value != slot->current->value) {
-    Answer(command.app_id, command.done, Serve(*slot, now),
-           ForceOutcome::kAlreadyNewer);
-    return;
-  }
-  Log(LogLevel::kInfo, "force refresh requested",
-      {{"app_id", command.app_id},
-       {"kind", std::string(TokenKindName(command.kind))},
-       {"stale_token", command.stale_value.empty()
-                           ? std::string("(any)")
-                           : Fingerprint(command.stale_value)},
-       {"wechat_errcode", absl::StrCat(command.wechat_errcode)}});
-  if (slot->in_flight) {
-    slot->joined.push_back({std::move(command.done), ForceOutcome::kCoalesced});
-    return;
-  }
-  if (!slot->pending.empty()) {
-    slot->pending.push_back(
-        {std::move(command.done), ForceOutcome::kCoalesced});
-    return;
-  }
-  if ((slot->last_failure == FailureClass::kQuota &&
-       now < slot->next_attempt) ||
-      BudgetLeft(command.app_id, now) <= 0) {
-    if (slot->last_failure != FailureClass::kQuota) {
-      slot->last_failure = FailureClass::kQuota;
-      slot->last_detail = absl::StrCat(
-          "daily budget of ", config_.refresh.daily_budget, " fetches spent");
-      slot->next_attempt = StartOfNextBeijingDay(now);
+  Waiter waiter;
+  waiter.bad_value =
+      command.stale_value.empty() ? slot->state.value : command.stale_value;
+  waiter.outcome = ForceOutcome::kCoalesced;
+  if (decision.step == ForceStep::kFetch && slot->waiters.empty()) {
+    // This caller makes the fetch happen (or brings it forward).
+    waiter.outcome = ForceOutcome::kRefreshed;
+    if (decision.at.steady < due_.When(slot)) {
+      ScheduleRequest(*slot, decision.at, Spend::kForce);
     }
-    Answer(command.app_id, command.done, UnavailableStatus(*slot, now),
-           ForceOutcome::kRefreshed);
-    return;
+    Log(LogLevel::kInfo, "force refresh requested",
+        {{"app_id", command.app_id},
+         {"kind", std::string(TokenKindName(command.kind))},
+         {"stale_token", command.stale_value.empty()
+                             ? std::string("(any)")
+                             : Fingerprint(command.stale_value)},
+         {"wechat_errcode", absl::StrCat(command.wechat_errcode)},
+         {"fetch_at", TimeText(decision.at.wall)}});
   }
-  slot->pending.push_back({std::move(command.done), ForceOutcome::kRefreshed});
-  const absl::Time earliest =
-      slot->last_sent
-          ? std::max(now, *slot->last_sent + config_.refresh.force_min_interval)
-          : now;
-  slot->next_attempt = std::min(slot->next_attempt, earliest);
+  waiter.command = std::move(command);
+  slot->waiters.push_back(std::move(waiter));
 }
 
-void RefreshEngine::FailAllWaiters(const absl::Status& status) {
-  for (auto& slot : slots_) {
-    ReplyToWaiters(slot->app->app_id, std::move(slot->joined), status);
-    slot->joined.clear();
-    ReplyToWaiters(slot->app->app_id, std::move(slot->pending), status);
-    slot->pending.clear();
+void RefreshEngine::Answer(const std::string& app_id,
+                           ForceRefreshCommand& command,
+                           const absl::StatusOr<Token>& answer,
+                           ForceOutcome outcome) {
+  if (command.IsCancelled()) return;
+  observer_->OnForceRefreshAnswered(app_id, answer.status(), outcome);
+  if (!answer.ok()) {
+    command.done(answer.status());
+  } else {
+    command.done(ForceRefreshReply{*answer, outcome});
   }
 }
 
-void RefreshEngine::UpdateHealth(absl::Time now) {
-  bool all = true;
-  for (const auto& slot : slots_) {
-    if (slot->kind != TokenKind::kAccessToken) continue;
-    const bool serving = slot->current && now < ValidUntil(*slot) &&
-                         slot->last_failure != FailureClass::kPermanent;
-    all = all && serving;
-    auto [it, inserted] = app_serving_.try_emplace(slot->app->app_id, serving);
-    if (inserted || it->second != serving) {
-      it->second = serving;
-      health_.SetAppServing(slot->app->app_id, serving);
+void RefreshEngine::AnswerWaiters(Slot& slot,
+                                  const absl::StatusOr<Token>& answer,
+                                  bool only_satisfied) {
+  std::vector<Waiter> waiters;
+  waiters.swap(slot.waiters);
+  for (Waiter& waiter : waiters) {
+    if (only_satisfied && answer.ok() && answer->value == waiter.bad_value) {
+      slot.waiters.push_back(std::move(waiter));
+      continue;
     }
+    Answer(slot.app->config->app_id, waiter.command, answer, waiter.outcome);
   }
-  if (!all_serving_ || *all_serving_ != all) {
+}
+
+// ---- State store and health
+// -----------------------------------------------------
+
+AppRecord RefreshEngine::ToRecord(const App& app) const {
+  AppRecord record;
+  record.app_id = app.config->app_id;
+  for (const Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    const TokenState& state = slot->state;
+    if (!state.has_value() && !state.intent) continue;
+    TokenRecord token;
+    token.kind = slot->kind;
+    token.value = state.value;
+    token.generation = state.generation;
+    token.fetched_at = state.fetched.wall;
+    token.expires_at = state.expires.wall;
+    if (state.intent) token.intent = state.intent->wall;
+    record.tokens.push_back(std::move(token));
+  }
+  const AppCounters& counters = app.counters;
+  record.day = counters.day;
+  record.fetches = counters.fetches;
+  record.force_fetches = counters.force_fetches;
+  record.stable_forces = counters.stable_forces;
+  if (counters.last_stable_force) {
+    record.last_stable_force = counters.last_stable_force->wall;
+  }
+  if (counters.quota_blocked_until) {
+    record.quota_blocked_until = counters.quota_blocked_until->wall;
+  }
+  return record;
+}
+
+void RefreshEngine::WriteApp(App& app, StateStore::WriteDone then) {
+  ++app.writes_in_flight;
+  ++writes_in_flight_;
+  rewrite_due_.Clear(&app);
+  store_.Write(ToRecord(app), [this, target = &app,
+                               then = std::move(then)](absl::Status status) {
+    --target->writes_in_flight;
+    --writes_in_flight_;
+    observer_->OnStateWritten(target->config->app_id, status);
+    if (!status.ok()) {
+      // The stored record is older than what is served: a restart would
+      // trust no value beyond its recorded intent and fetch again.
+      Log(LogLevel::kError, "cannot write the state; retrying",
+          {{"app_id", target->config->app_id},
+           {"error", std::string(status.message())}});
+      if (target->writes_in_flight == 0 && !shutting_down_) {
+        rewrite_due_.Set(target, clock_.SteadyNow() + refresh_.retry_max);
+      }
+    }
+    if (then) then(status);
+  });
+}
+
+void RefreshEngine::UpdateHealth(App& app, Instant now) {
+  const Slot& access = AccessSlot(app);
+  const bool serving = Servable(access, now) &&
+                       access.failure.failure != FailureClass::kPermanent;
+  // Every name starts NOT_SERVING in the sink; only changes are reported.
+  if (serving != app.serving) {
+    apps_serving_ += serving ? 1 : -1;
+    app.serving = serving;
+    health_.SetAppServing(app.config->app_id, serving);
+  }
+  const bool all = apps_serving_ == static_cast<int>(apps_.size());
+  if (all_serving_ != all) {
     all_serving_ = all;
     health_.SetAllAppsServing(all);
   }
   // Tickets do not count: they wait for the access token, whose first
   // attempt is what startup means.
-  if (!startup_reported_ &&
-      std::all_of(slots_.begin(), slots_.end(), [](const auto& slot) {
-        return slot->settled || slot->kind != TokenKind::kAccessToken;
-      })) {
+  if (!startup_reported_ && access_unsettled_ == 0) {
     startup_reported_ = true;
     health_.SetStartupDone();
   }

@@ -1,7 +1,7 @@
 #ifndef WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_H_
 #define WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_H_
 
-#include <cstdint>
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -11,190 +11,196 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/config/config.h"
-#include "server/store/token_store.h"
-#include "server/token/token.h"
+#include "server/token/force_refresh.h"
+#include "server/token/observers.h"
+#include "server/token/refresh_policy.h"
+#include "server/token/schedule.h"
+#include "server/token/state_store.h"
 #include "server/token/token_table.h"
 #include "server/wechat/upstream.h"
 
 namespace wxtoken::server {
 
-// Receives health changes computed by the engine (DESIGN.md "Health").
-class HealthSink {
- public:
-  virtual ~HealthSink() = default;
-  // The app holds a valid access token and has no credential error.
-  virtual void SetAppServing(const std::string& app_id, bool serving) = 0;
-  // Every configured app is serving.
-  virtual void SetAllAppsServing(bool serving) = 0;
-  // Every app has had its first fetch attempt or a stored token. Called once.
-  virtual void SetStartupDone() = 0;
-};
-
-enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };
-
-// Learns what the engine does, for metrics. Called on the worker thread;
-// implementations must not block. The defaults ignore everything.
-class RefreshObserver {
- public:
-  virtual ~RefreshObserver() = default;
-  // An upstream fetch started; `fetches_today` counts it (Beijing day).
-  virtual void OnFetchStarted(const std::string& /*app_id*/,
-                              int /*fetches_today*/) {}
-  // An upstream fetch ended with `result`.
-  virtual void OnFetchDone(const std::string& /*app_id*/, FetchApi /*api*/,
-                           const FetchResult& /*result*/) {}
-  // A ForceRefresh was answered: `outcome` when ok, else the error status.
-  virtual void OnForceRefreshAnswered(const std::string& /*app_id*/,
-                                      const absl::Status& /*status*/,
-                                      ForceOutcome /*outcome*/) {}
-};
-
-struct ForceRefreshReply {
-  Token token;
-  ForceOutcome outcome = ForceOutcome::kRefreshed;
-};
-
-using ForceRefreshCallback =
-    std::function<void(absl::StatusOr<ForceRefreshReply>)>;
-
-struct ForceRefreshCommand {
-  std::string app_id;
-  TokenKind kind = TokenKind::kAccessToken;
-  std::string stale_value;  // empty: whatever is current is bad
-  int wechat_errcode = 0;
-  ForceRefreshCallback done;
-};
-
-// The refresh worker's brain: owns every (app, kind)'s value, schedule,
-// backoff, budget and ForceRefresh waiters, and publishes what GetToken may
-// serve into the TokenTable. Single-threaded and never blocks: the worker
-// thread calls it, and upstream completions arrive through
-// UpstreamClient::Poll() on that same thread. Tests drive it directly with a
-// fake clock and a fake upstream.
+// The refresh worker's brain: owns every (app, kind)'s state, schedule,
+// failures and ForceRefresh waiters, applies refresh_policy.h, and publishes
+// what GetToken may serve into the TokenTable.
+//
+// Each request follows one path: its intent and spend are recorded in the
+// StateStore, only then is it sent, and its answer is recorded again. So
+// after a crash, a restart finds every unanswered request and never serves
+// a value past what WeChat may have done meanwhile.
+//
+// Single-threaded and never blocks: the worker thread calls it, and upstream
+// answers and store completions come back on that same thread. Tests drive
+// it directly with a fake clock, a fake upstream and a fake store.
 class RefreshEngine {
  public:
-  // `random01` returns values in [0, 1] for backoff jitter. All references
-  // must outlive the engine.
+  // Most ForceRefresh calls that may wait on one (app, kind); past it they
+  // are answered RESOURCE_EXHAUSTED at once.
+  static constexpr size_t kMaxWaitersPerToken = 1000;
+
+  // `random01` returns values in [0, 1] for jitter. All references must
+  // outlive the engine.
   RefreshEngine(const Config& config, const Clock& clock,
-                UpstreamClient& upstream, TokenTable& table, TokenStore& store,
+                UpstreamClient& upstream, TokenTable& table, StateStore& store,
                 HealthSink& health, std::function<double()> random01 = {});
+  RefreshEngine(const RefreshEngine&) = delete;
+  RefreshEngine& operator=(const RefreshEngine&) = delete;
 
   // Not owned; must outlive the engine. Set before Start().
   void SetObserver(RefreshObserver* observer) { observer_ = observer; }
-  RefreshEngine(const RefreshEngine&) = delete;
-  RefreshEngine& operator=(const RefreshEngine&) = delete;
 
   // The (app, kind) entries the TokenTable must have for this config.
   static std::vector<TokenTable::Entry> TableEntries(const Config& config);
 
-  // Loads stored values and schedules the first fetches.
+  // Loads the stored state, publishes what is still servable and schedules
+  // the first requests.
   void Start();
 
-  // Starts every fetch that is due and re-evaluates health.
+  // Starts every request that is due, as far as upstream.max_concurrency
+  // allows, and updates health for values whose validity ended.
   void RunDue();
 
-  // When RunDue() next has something to do (a due fetch, or a value whose
-  // validity ends and so changes health).
-  absl::Time NextWakeup() const;
+  // When RunDue() next has something to do.
+  SteadyTime NextWakeup() const;
 
   // DESIGN.md "ForceRefresh": answers through command.done, at once or when
-  // the fetch it waits for ends.
+  // the request it waits for ends.
   void ForceRefresh(ForceRefreshCommand command);
 
-  // Answers every waiting ForceRefresh with `status` (used at shutdown).
-  void FailAllWaiters(const absl::Status& status);
+  // Shutdown: no request starts any more, waiting ForceRefresh calls are
+  // answered UNAVAILABLE; requests in flight finish and are recorded.
+  void BeginShutdown();
+
+  // Nothing is being recorded, in flight or written.
+  bool Quiescent() const;
 
  private:
+  struct App;
+
+  // One ForceRefresh caller waiting for a new value.
   struct Waiter {
-    ForceRefreshCallback done;
-    ForceOutcome outcome;
+    ForceRefreshCommand command;
+    std::string bad_value;  // any other value answers it
+    ForceOutcome outcome = ForceOutcome::kCoalesced;
   };
-  void Answer(const std::string& app_id, ForceRefreshCallback& done,
-              const absl::StatusOr<Token>& token, ForceOutcome outcome);
 
   // Everything the engine knows about one (app, kind).
   struct Slot {
-    const AppConfig* app = nullptr;
+    enum class Phase {
+      kIdle,       // nothing in progress
+      kRecording,  // intent and spend being made durable; nothing sent yet
+      kInFlight,   // sent; waiting for WeChat's answer
+    };
+    // The request being recorded or in flight.
+    struct Request {
+      Spend spend = Spend::kScheduled;
+      bool stable_force = false;  // stable_token force_refresh: true
+      bool set_intent = false;    // it started the intent
+      size_t base = 0;            // which base URL
+      Instant sent;
+      std::string access_token;  // tickets: the token it is sent with
+      std::optional<Instant> previous_stable_force;  // to undo Charge()
+      int64_t day = 0;                               // likewise
+    };
+
+    // Constant after construction.
+    App* app = nullptr;
     TokenKind kind = TokenKind::kAccessToken;
+    FetchApi api = FetchApi::kClassic;
 
-    std::optional<TokenValue> current;
-    // Earliest send time of a fetch that may have made WeChat issue a newer
-    // value we never received: `current` is revoked `overlap` after it.
-    std::optional<absl::Time> revocation_clock;
+    TokenState state;
+    Phase phase = Phase::kIdle;
+    Request request;
+    std::optional<Instant> last_sent;
 
-    bool in_flight = false;
-    bool in_flight_started_clock = false;  // this fetch set revocation_clock
-    bool in_flight_force = false;          // stable force_refresh: true
-    std::vector<Waiter> joined;   // answered when the in-flight fetch ends
-    std::vector<Waiter> pending;  // waiting for the next fetch to start
+    // The next request: who wants it and how it is sent. When it is due
+    // lives in the engine's schedule.
+    Spend next_spend = Spend::kScheduled;
+    bool next_stable_force = false;
+    size_t next_base = 0;  // failover moves along the base URLs
 
-    absl::Time next_attempt = absl::InfinitePast();
-    std::optional<absl::Time> last_sent;
-    std::optional<absl::Time> last_force_sent;  // stable force_refresh only
-    bool use_force_next = false;                // stable only
+    // The last failure, until a request succeeds.
+    FetchResult failure;   // failure.failure == kNone: none
+    int failures = 0;      // consecutive failed rounds
+    bool settled = false;  // first request answered, or stored value loaded
+    bool awaits_access_token = false;  // tickets only
 
-    // Tickets only: fetched once the app's access token is valid again.
-    bool waiting_for_access_token = false;
-    std::string access_token_used;  // by the last ticket fetch
-
-    bool settled = false;  // first attempt done, or stored value loaded
-    int failures = 0;
-    FailureClass last_failure = FailureClass::kNone;
-    int last_errcode = 0;
-    std::string last_detail;
+    std::vector<Waiter> waiters;
   };
 
-  struct Budget {
-    int64_t day = -1;
-    int used = 0;
+  struct App {
+    const AppConfig* config = nullptr;
+    AppCounters counters;
+    std::array<Slot*, kTokenKindCount> slots{};  // null: kind not configured
+    int writes_in_flight = 0;
+    bool serving = false;
   };
 
   Slot* FindSlot(const std::string& app_id, TokenKind kind);
-  static std::vector<TokenKind> KindsOf(const AppConfig& app);
-  static FetchApi ApiOf(const Slot& slot);
-  bool Revokes(const Slot& slot, bool force) const;
-  absl::Time ValidUntil(const Slot& slot) const;
-  absl::Status UnavailableStatus(const Slot& slot, absl::Time now) const;
-  // What GetToken may serve of `slot` at `now`.
-  PublishedToken StateOf(const Slot& slot, absl::Time now) const;
-  absl::StatusOr<Token> Serve(const Slot& slot, absl::Time now) const;
-  void Publish(const Slot& slot);
-  bool SpendBudget(const std::string& app_id, absl::Time now);
-  int BudgetLeft(const std::string& app_id, absl::Time now);
+  Slot& AccessSlot(const App& app) const { return *app.slots[0]; }
+  bool Servable(const Slot& slot, Instant now) const;
 
-  void StartFetch(Slot& slot, absl::Time now);
-  void OnFetchDone(Slot& slot, FetchResult result);
-  void OnFetchSucceeded(Slot& slot, const FetchResult& result, absl::Time sent,
-                        absl::Time now);
-  void OnFetchFailed(Slot& slot, const FetchResult& result, absl::Time now);
-  // ForceRefresh without starting fetches.
-  void RequestRefresh(ForceRefreshCommand command);
-  void WakeTickets(const std::string& app_id, absl::Time now);
-  void RefreshAccessTokenForTicket(Slot& ticket);
-  void ReplyToWaiters(const std::string& app_id, std::vector<Waiter> waiters,
-                      const absl::StatusOr<Token>& token);
-  void UpdateHealth(absl::Time now);
+  // What GetToken serves, and its answer when nothing is servable.
+  PublishedToken MakePublished(const Slot& slot) const;
+  absl::Status UnavailableStatus(const Slot& slot) const;
+  absl::StatusOr<Token> Serve(const Slot& slot, Instant now) const;
+  void PublishApp(App& app);
+
+  void ScheduleRequest(Slot& slot, Instant at, Spend spend = Spend::kScheduled);
+  void StartRequest(Slot& slot, Instant now);
+  void Refuse(Slot& slot, const absl::Status& refusal, Instant now);
+  void OnRecorded(Slot& slot, const absl::Status& status);
+  void UndoRecording(Slot& slot);
+  void Send(Slot& slot);
+  void OnAnswer(Slot& slot, FetchResult result);
+  void OnSuccess(Slot& slot, const FetchResult& result, Instant now);
+  void ApplySuccess(Slot& slot, const FetchResult& result, Instant now);
+  void OnTransientFailure(Slot& slot, const FetchResult& result, Instant now);
+  void OnCleanFailure(Slot& slot, const FetchResult& result, Instant now);
+  void RefreshAccessTokenFor(Slot& ticket);
+  void WakeTickets(App& app, Instant now);
+
+  // Why a ForceRefresh may not fetch now, or OK.
+  absl::Status ForceRefusal(Slot& slot, Instant now);
+  void AnswerWaiters(Slot& slot, const absl::StatusOr<Token>& answer,
+                     bool only_satisfied);
+  void Answer(const std::string& app_id, ForceRefreshCommand& command,
+              const absl::StatusOr<Token>& answer, ForceOutcome outcome);
+
+  void WriteApp(App& app, StateStore::WriteDone then = {});
+  AppRecord ToRecord(const App& app) const;
+  void Load(const AppRecord& record);
+  void UpdateHealth(App& app, Instant now);
 
   // Constant after construction.
   const Config& config_;
+  const RefreshConfig& refresh_;
   const Clock& clock_;
   UpstreamClient& upstream_;
   TokenTable& table_;
-  TokenStore& store_;
+  StateStore& store_;
   HealthSink& health_;
   std::function<double()> random01_;
   RefreshObserver default_observer_;
   RefreshObserver* observer_ = &default_observer_;
 
-  // Slots never move once created (the upstream callbacks hold pointers).
+  // Slots and apps never move once created (callbacks hold pointers).
   std::vector<std::unique_ptr<Slot>> slots_;
-  absl::flat_hash_map<std::string, Budget> budgets_;
-  absl::flat_hash_map<std::string, bool> app_serving_;
-  std::optional<bool> all_serving_;
+  absl::flat_hash_map<std::string, std::unique_ptr<App>> apps_;
+
+  Schedule<Slot> due_;         // the next request of each slot
+  Schedule<App> health_due_;   // when an app's access token stops serving
+  Schedule<App> rewrite_due_;  // retries of failed state writes
+  int busy_ = 0;               // slots recording or in flight
+  int writes_in_flight_ = 0;
+  int apps_serving_ = 0;
+  int access_unsettled_ = 0;
   bool startup_reported_ = false;
+  std::optional<bool> all_serving_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace wxtoken::server

@@ -1,13 +1,124 @@
 #include "server/token/refresh_policy.h"
 
 #include <algorithm>
-#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "server/wechat/errcodes.h"
 
 namespace wxtoken::server {
 namespace {
+
 constexpr int64_t kBeijingOffsetSeconds = 8 * 3600;
 constexpr int64_t kSecondsPerDay = 24 * 3600;
+
+// 45009 is honoured until this long after Beijing midnight, plus up to
+// kQuotaResumeJitter, so that many apps (and replicas) do not all ask at
+// 00:00:00 while WeChat's counters may still be resetting.
+constexpr absl::Duration kQuotaResumeDelay = absl::Minutes(2);
+constexpr absl::Duration kQuotaResumeJitter = absl::Minutes(5);
+// A 45009 this soon after midnight is WeChat's reset lagging (or our clock
+// running ahead), not a spent day.
+constexpr absl::Duration kQuotaResetGrace = absl::Hours(1);
+
+std::string TimeText(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
 }  // namespace
+
+Instant ValidUntil(const TokenState& state, absl::Duration overlap) {
+  if (!state.has_value()) {
+    return {absl::InfinitePast(), SteadyTime::InfinitePast()};
+  }
+  Instant until = state.expires;
+  if (state.intent) {
+    until = std::min(until, std::max(*state.intent, state.fetched) + overlap);
+  }
+  return until;
+}
+
+absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
+                                 const PublishedToken& published,
+                                 SteadyTime now,
+                                 absl::Duration client_max_cache) {
+  if (published.value.empty() || now >= published.valid_until.steady) {
+    return published.unavailable;
+  }
+  Token token;
+  token.app_id = std::string(app_id);
+  token.kind = kind;
+  token.value = published.value;
+  token.fetched_at = published.fetched_at;
+  token.expires_at = published.valid_until.wall;
+  token.generation = published.generation;
+  token.max_cache =
+      std::min(client_max_cache, published.valid_until.steady - now);
+  return token;
+}
+
+bool MayRevoke(FetchApi api, bool force_refresh) {
+  return api != FetchApi::kStable || force_refresh;
+}
+
+absl::Duration UnansweredHorizon(absl::Duration overlap) { return overlap / 2; }
+
+std::optional<Instant> IntentAfterSuccess(std::optional<Instant> intent,
+                                          bool set_by_request, Instant sent,
+                                          absl::Duration overlap) {
+  if (!intent || set_by_request ||
+      *intent <= sent - UnansweredHorizon(overlap)) {
+    return std::nullopt;
+  }
+  return intent;
+}
+
+std::optional<Instant> IntentAfterCleanFailure(std::optional<Instant> intent,
+                                               bool set_by_request) {
+  if (set_by_request) return std::nullopt;
+  return intent;
+}
+
+Instant RefreshTime(const TokenState& state, FetchApi api,
+                    const RefreshConfig& refresh) {
+  if (!state.has_value()) {
+    return {absl::InfinitePast(), SteadyTime::InfinitePast()};
+  }
+  if (state.intent && *state.intent >= state.fetched) {
+    return *state.intent + UnansweredHorizon(refresh.overlap);
+  }
+  const Instant valid = ValidUntil(state, refresh.overlap);
+  if (api == FetchApi::kStable && valid == state.expires) {
+    return state.expires - refresh.overlap * 4 / 5;
+  }
+  const absl::Duration life = valid - state.fetched;
+  if (life < 2 * refresh.margin) return state.fetched + life / 2;
+  return valid - refresh.margin;
+}
+
+absl::Duration StableRecheckDelay(absl::Duration overlap) {
+  return overlap / 10;
+}
+
+absl::Duration BackoffDelay(int failures, absl::Duration initial,
+                            absl::Duration max, double random01) {
+  absl::Duration nominal = initial;
+  for (int i = 1; i < failures && nominal < max; ++i) nominal *= 2;
+  nominal = std::min(nominal, max);
+  random01 = std::clamp(random01, 0.0, 1.0);
+  return nominal / 2 + nominal / 2 * random01;
+}
+
+Instant RetryTime(const TokenState& state, FetchApi api, bool failover,
+                  int failures, bool callers_waiting, Instant now,
+                  const RefreshConfig& refresh, double random01) {
+  Instant at = failover ? now
+                        : now + BackoffDelay(failures, refresh.retry_initial,
+                                             refresh.retry_max, random01);
+  if (!callers_waiting && now < ValidUntil(state, refresh.overlap)) {
+    at = std::max(at, RefreshTime(state, api, refresh));
+  }
+  return at;
+}
 
 int64_t BeijingDay(absl::Time time) {
   const int64_t seconds = absl::ToUnixSeconds(time) + kBeijingOffsetSeconds;
@@ -21,27 +132,94 @@ absl::Time StartOfNextBeijingDay(absl::Time time) {
                                kBeijingOffsetSeconds);
 }
 
-absl::Duration BackoffDelay(int failures, absl::Duration initial,
-                            absl::Duration max, double random01) {
-  absl::Duration nominal = initial;
-  for (int i = 1; i < failures && nominal < max; ++i) nominal *= 2;
-  nominal = std::min(nominal, max);
-  random01 = std::clamp(random01, 0.0, 1.0);
-  return nominal / 2 + nominal / 2 * random01;
+Instant NextBeijingDay(Instant now) {
+  return now + (StartOfNextBeijingDay(now.wall) - now.wall);
 }
 
-absl::Time ClassicRefreshTime(absl::Time sent, absl::Duration expires_in,
-                              absl::Duration margin) {
-  if (expires_in < 2 * margin) return sent + expires_in / 2;
-  return sent + expires_in - margin;
+Instant QuotaResumeTime(Instant now, int failures, const RefreshConfig& refresh,
+                        double random01) {
+  const absl::Time day_start =
+      StartOfNextBeijingDay(now.wall) - absl::Hours(24);
+  if (now.wall - day_start < kQuotaResetGrace) {
+    return now + BackoffDelay(failures, refresh.retry_initial,
+                              refresh.retry_max, random01);
+  }
+  return NextBeijingDay(now) + kQuotaResumeDelay +
+         kQuotaResumeJitter * std::clamp(random01, 0.0, 1.0);
 }
 
-absl::Time StableRefreshTime(absl::Time expires_at, absl::Duration overlap) {
-  return expires_at - overlap * 4 / 5;
+AppCounters CountersToday(AppCounters counters, Instant now) {
+  const int64_t today = BeijingDay(now.wall);
+  if (counters.day != today) {
+    counters.day = today;
+    counters.fetches = 0;
+    counters.force_fetches = 0;
+    counters.stable_forces = 0;
+  }
+  return counters;
 }
 
-absl::Duration StableRecheckDelay(absl::Duration overlap) {
-  return overlap / 10;
+absl::Status CheckSpend(const AppCounters& counters, Spend spend,
+                        bool stable_force, Instant now,
+                        const RefreshConfig& refresh) {
+  if (counters.quota_blocked_until && now < *counters.quota_blocked_until) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "WeChat's daily quota is reached (errcode 45009); fetching resumes at ",
+        TimeText(counters.quota_blocked_until->wall)));
+  }
+  if (counters.fetches >= refresh.daily_budget) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("refresh.daily_budget of ", refresh.daily_budget,
+                     " fetches is spent; fetching resumes at ",
+                     TimeText(StartOfNextBeijingDay(now.wall))));
+  }
+  if (spend == Spend::kForce &&
+      counters.force_fetches >= refresh.force_budget) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("refresh.force_budget of ", refresh.force_budget,
+                     " ForceRefresh fetches is spent for today"));
+  }
+  if (stable_force && counters.stable_forces >= kStableForceDailyLimit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("WeChat allows ", kStableForceDailyLimit,
+                     " stable_token force refreshes a day; all are spent"));
+  }
+  return absl::OkStatus();
+}
+
+void Charge(AppCounters& counters, Spend spend, bool stable_force,
+            Instant now) {
+  ++counters.fetches;
+  if (spend == Spend::kForce) ++counters.force_fetches;
+  if (stable_force) {
+    ++counters.stable_forces;
+    counters.last_stable_force = now;
+  }
+}
+
+absl::Status ValidateForceErrcode(int wechat_errcode) {
+  if (wechat_errcode == 0 || IsRefreshErrcode(wechat_errcode)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "wechat_errcode: ", wechat_errcode,
+      " is not a token error (40001, 40014 or 42001); refreshing the token "
+      "cannot help"));
+}
+
+ForceDecision DecideForceRefresh(const ForceView& view,
+                                 const RefreshConfig& refresh) {
+  if (!view.stale_value.empty() && view.servable &&
+      view.stale_value != view.state->value) {
+    return {ForceStep::kAlreadyNewer, view.now};
+  }
+  if (view.in_progress) return {ForceStep::kJoin, view.now};
+  if (!view.refusal.ok()) return {ForceStep::kRefuse, view.now};
+  Instant at = view.now;
+  if (view.last_sent) {
+    at = std::max(at, *view.last_sent + refresh.force_min_interval);
+  }
+  return {ForceStep::kFetch, at};
 }
 
 }  // namespace wxtoken::server

@@ -2,17 +2,122 @@
 #define WXTOKEN_SERVER_TOKEN_REFRESH_POLICY_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/config/config.h"
+#include "server/token/token.h"
+#include "server/wechat/upstream.h"
 
 namespace wxtoken::server {
 
-// Pure scheduling rules of the refresh worker (DESIGN.md "The refresh
-// worker"), kept apart so each is tested on its own.
+// The whole refresh policy (DESIGN.md "The refresh worker"): how long a value
+// stays servable, when to ask WeChat, backoff, budgets and ForceRefresh's
+// limits, as pure functions of the state and `now`. RefreshEngine applies
+// them; nothing else decides any of this.
 
-// WeChat's quotas reset at midnight Beijing time (UTC+8).
-int64_t BeijingDay(absl::Time time);
-absl::Time StartOfNextBeijingDay(absl::Time time);
+// ---- State ---------------------------------------------------------------
+
+// What the guarantee depends on for one (app, kind).
+struct TokenState {
+  std::string value;  // "" until the first fetch
+  uint64_t generation = 0;
+  Instant fetched;  // when the request that got `value` was sent
+  Instant expires;  // fetched + expires_in
+  // The send time of the earliest possibly-revoking request without a clean
+  // answer: WeChat may have issued a newer value we never saw.
+  std::optional<Instant> intent;
+
+  bool has_value() const { return !value.empty(); }
+};
+
+// What one app spent on one Beijing day, and its blocks.
+struct AppCounters {
+  int64_t day = 0;
+  int fetches = 0;        // every token and ticket request sent
+  int force_fetches = 0;  // of which caused by ForceRefresh
+  int stable_forces = 0;  // stable_token force_refresh: true
+  std::optional<Instant> last_stable_force;
+  std::optional<Instant> quota_blocked_until;  // after errcode 45009
+};
+
+// WeChat's limits on stable_token force_refresh: true.
+inline constexpr int kStableForceDailyLimit = 20;
+inline constexpr absl::Duration kStableForceSpacing = absl::Seconds(30);
+
+// ---- How long a value stays servable -------------------------------------
+
+// Until when `state`'s value may be handed out: its expiry, cut to `overlap`
+// after the intent. When the intent is older than the value (a request sent
+// before the value's own got no answer), `overlap` after the value's own
+// send: a late-processed earlier request revokes the value only after it was
+// issued, so no earlier than that.
+Instant ValidUntil(const TokenState& state, absl::Duration overlap);
+
+// What GetToken may serve of one (app, kind): published by the engine,
+// immutable once published.
+struct PublishedToken {
+  std::string value;  // "" when there is none
+  uint64_t generation = 0;
+  absl::Time fetched_at;
+  Instant valid_until = {absl::InfinitePast(), SteadyTime::InfinitePast()};
+  // GetToken's answer while no value is servable: UNAVAILABLE before the
+  // first fetch, FAILED_PRECONDITION after a credential error, and so on.
+  absl::Status unavailable = absl::UnavailableError("no token fetched yet");
+};
+
+// GetToken's answer at `now`: max_cache = min(client_max_cache,
+// valid_until - now), so a caller that obeys it never holds a revoked value.
+absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
+                                 const PublishedToken& published,
+                                 SteadyTime now,
+                                 absl::Duration client_max_cache);
+
+// ---- What a request does to the state ------------------------------------
+
+// Whether a request to `api` may make WeChat revoke the value it replaces:
+// classic and ticket fetches always, stable_token only with force_refresh.
+// Such a request is sent only once its intent is durable.
+bool MayRevoke(FetchApi api, bool force_refresh);
+
+// How long WeChat is taken to need, at most, to process a request that it
+// processes at all: half the overlap. An unanswered request older than this
+// has done whatever it did, so a later success is WeChat's newest value.
+absl::Duration UnansweredHorizon(absl::Duration overlap);
+
+// The intent once a request sent at `sent` was answered with a value.
+// Cleared when this request set it, or when the intent is past the horizon;
+// kept otherwise: the earlier request may still revoke the new value.
+std::optional<Instant> IntentAfterSuccess(std::optional<Instant> intent,
+                                          bool set_by_request, Instant sent,
+                                          absl::Duration overlap);
+
+// The intent once a request was answered with an errcode (WeChat issued
+// nothing): cleared only when this request set it.
+std::optional<Instant> IntentAfterCleanFailure(std::optional<Instant> intent,
+                                               bool set_by_request);
+
+// ---- When to ask WeChat ---------------------------------------------------
+
+// When a request for `state` should go out while nothing is in flight and
+// nothing failed. No value: at once. A pending intent: once it is past the
+// horizon (the value stays valid until intent + overlap, and the answer is
+// then clean). stable_token: when 4/5 of the overlap remains (inside
+// WeChat's early-issue window even with some clock difference). Otherwise
+// `margin` before the end, or halfway when the servable life is shorter
+// than twice the margin, so the worker never refreshes in a loop. Tickets
+// follow the classic rule whatever the app's token API.
+Instant RefreshTime(const TokenState& state, FetchApi api,
+                    const RefreshConfig& refresh);
+
+// stable_token: how long to wait before asking again when WeChat returned the
+// value we already hold inside its early-issue window.
+absl::Duration StableRecheckDelay(absl::Duration overlap);
 
 // Exponential backoff with "equal jitter": after the n-th consecutive
 // failure (n >= 1) wait d/2 + random01 * d/2 where d = min(max, initial *
@@ -21,22 +126,83 @@ absl::Time StartOfNextBeijingDay(absl::Time time);
 absl::Duration BackoffDelay(int failures, absl::Duration initial,
                             absl::Duration max, double random01);
 
-// Classic API: refresh `margin` before expiry. When the lifetime is shorter
-// than twice the margin (a misconfigured margin, or a sandbox with short
-// lifetimes) refresh at half the lifetime instead, so the worker never
-// refreshes in a loop.
-absl::Time ClassicRefreshTime(absl::Time sent, absl::Duration expires_in,
-                              absl::Duration margin);
+// When to try again after a transient failure: at once on the next base URL
+// (`failover`), else after backoff. While the value is still servable and
+// nobody is waiting for a new one, never before RefreshTime(), so that a
+// retry after an unanswered request gets a clean answer.
+Instant RetryTime(const TokenState& state, FetchApi api, bool failover,
+                  int failures, bool callers_waiting, Instant now,
+                  const RefreshConfig& refresh, double random01);
 
-// stable_token API: WeChat issues the next token when `overlap` remains.
-// Refresh when 4/5 of the overlap remains: inside WeChat's window even when
-// the two clocks differ a little, and early enough that callers' max_cache
-// stays below the remaining lifetime.
-absl::Time StableRefreshTime(absl::Time expires_at, absl::Duration overlap);
+// After errcode 45009 at `now`: a few minutes (jittered) after the next
+// Beijing midnight; but in the first hour of a Beijing day WeChat's reset
+// may lag, so backoff instead of deferring another whole day.
+Instant QuotaResumeTime(Instant now, int failures, const RefreshConfig& refresh,
+                        double random01);
 
-// stable_token API: how long to wait before asking again when WeChat returned
-// the value we already hold inside the window.
-absl::Duration StableRecheckDelay(absl::Duration overlap);
+// WeChat's quotas reset at midnight Beijing time (UTC+8).
+int64_t BeijingDay(absl::Time time);
+absl::Time StartOfNextBeijingDay(absl::Time time);
+// The Instant of the next Beijing midnight, seen from `now`.
+Instant NextBeijingDay(Instant now);
+
+// ---- Budgets ----------------------------------------------------------------
+
+// Who wants a request: the schedule, or a ForceRefresh (which may spend only
+// force_budget of the day's daily_budget, so the schedule always has its
+// share).
+enum class Spend { kScheduled, kForce };
+
+// `counters` as of `now`: another Beijing day starts from zero.
+AppCounters CountersToday(AppCounters counters, Instant now);
+
+// OK when a request may go now; RESOURCE_EXHAUSTED saying which limit
+// otherwise (a 45009 block, daily_budget, force_budget, or WeChat's 20
+// stable force refreshes a day). `counters` must be CountersToday().
+absl::Status CheckSpend(const AppCounters& counters, Spend spend,
+                        bool stable_force, Instant now,
+                        const RefreshConfig& refresh);
+
+// Counts one request about to be sent.
+void Charge(AppCounters& counters, Spend spend, bool stable_force, Instant now);
+
+// ---- ForceRefresh -----------------------------------------------------------
+
+// wechat_errcode must be 0 (not given) or one of WeChat's "this token is
+// bad" codes (40001, 40014, 42001): other errors are not the token's fault.
+absl::Status ValidateForceErrcode(int wechat_errcode);
+
+// What DecideForceRefresh looks at.
+struct ForceView {
+  absl::string_view stale_value;  // "" = whatever is current is bad
+  const TokenState* state = nullptr;
+  bool servable = false;     // state's value may be handed out now
+  bool in_progress = false;  // a request is being recorded or is in flight
+  // Why no request may go now (a credential error, a ticket's unusable
+  // access token, a spent budget), or OK.
+  absl::Status refusal;
+  std::optional<Instant> last_sent;  // the last request for this (app, kind)
+  Instant now;
+};
+
+enum class ForceStep {
+  kAlreadyNewer,  // answer with the current value, no upstream call
+  kJoin,          // wait for the request in progress: COALESCED
+  kRefuse,        // answer the refusal at once
+  kFetch,         // one request at `at`, for everyone waiting by then
+};
+struct ForceDecision {
+  ForceStep step = ForceStep::kFetch;
+  Instant at;
+};
+
+// DESIGN.md's ForceRefresh order, after the errcode and app checks: a stale
+// value that is not current → ALREADY_NEWER (before any failure state); a
+// request in progress → join it; a refusal → at once (waiting out
+// force_min_interval could not change it); else one request, no sooner than
+// force_min_interval after the last.
+ForceDecision DecideForceRefresh(const ForceView& view,
+                                 const RefreshConfig& refresh);
 
 }  // namespace wxtoken::server
 

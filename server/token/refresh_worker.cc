@@ -3,68 +3,72 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/status/status.h"
+
 namespace wxtoken::server {
 namespace {
-// An upper bound on one wait, so a wall-clock jump is noticed within a second.
+// An upper bound on one wait, so that nothing depends on a wakeup alone.
 constexpr absl::Duration kMaxWait = absl::Seconds(1);
 }  // namespace
 
 RefreshWorker::RefreshWorker(RefreshEngine& engine, UpstreamClient& upstream,
-                             const Clock& clock)
-    : engine_(engine), upstream_(upstream), clock_(clock) {}
+                             Inbox& inbox, const Clock& clock)
+    : engine_(engine), upstream_(upstream), inbox_(inbox), clock_(clock) {}
 
-RefreshWorker::~RefreshWorker() { Stop(); }
+RefreshWorker::~RefreshWorker() { Stop(absl::ZeroDuration()); }
 
 void RefreshWorker::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
 void RefreshWorker::Submit(ForceRefreshCommand command) {
-  bool accepted;
-  {
-    absl::MutexLock lock(&mu_);
-    accepted = !stopping_;
-    if (accepted) commands_.push_back(std::move(command));
+  auto shared = std::make_shared<ForceRefreshCommand>(std::move(command));
+  const bool queued =
+      !stop_requested_.load() &&
+      inbox_.TryPost(
+          [this, shared] { engine_.ForceRefresh(std::move(*shared)); },
+          kMaxQueuedCommands);
+  if (!queued) {
+    shared->done(stop_requested_.load()
+                     ? absl::UnavailableError("wxtokend is shutting down")
+                     : absl::ResourceExhaustedError(
+                           "too many ForceRefresh calls are waiting; retry "
+                           "later"));
   }
-  if (!accepted) {
-    command.done(absl::UnavailableError("wxtokend is shutting down"));
-    return;
-  }
-  upstream_.Wakeup();
 }
 
-void RefreshWorker::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
+void RefreshWorker::Stop(absl::Duration drain) {
+  if (!thread_.joinable()) return;
+  drain_ms_.store(absl::ToInt64Milliseconds(drain));
+  stop_requested_.store(true);
   upstream_.Wakeup();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
 void RefreshWorker::Run() {
   engine_.Start();
+  bool draining = false;
+  SteadyTime drain_deadline;
   while (true) {
-    std::deque<ForceRefreshCommand> commands;
-    bool stopping;
-    {
-      absl::MutexLock lock(&mu_);
-      commands.swap(commands_);
-      stopping = stopping_;
+    for (Inbox::Task& task : inbox_.Take()) task();
+    if (!draining && stop_requested_.load()) {
+      draining = true;
+      drain_deadline =
+          clock_.SteadyNow() + absl::Milliseconds(drain_ms_.load());
+      engine_.BeginShutdown();
     }
-    if (stopping) {
-      const absl::Status status =
-          absl::UnavailableError("wxtokend is shutting down");
-      for (ForceRefreshCommand& command : commands) command.done(status);
-      engine_.FailAllWaiters(status);
+    if (draining &&
+        (engine_.Quiescent() || clock_.SteadyNow() >= drain_deadline)) {
+      // Whatever arrived meanwhile is answered (the engine refuses new
+      // work now) rather than left waiting.
+      for (Inbox::Task& task : inbox_.Take()) task();
       return;
     }
-    for (ForceRefreshCommand& command : commands) {
-      engine_.ForceRefresh(std::move(command));
-    }
     engine_.RunDue();
-    const absl::Duration wait = std::clamp(engine_.NextWakeup() - clock_.Now(),
-                                           absl::ZeroDuration(), kMaxWait);
+    SteadyTime until = engine_.NextWakeup();
+    if (draining) until = std::min(until, drain_deadline);
+    const absl::Duration wait =
+        std::clamp(until - clock_.SteadyNow(), absl::ZeroDuration(), kMaxWait);
     upstream_.Poll(wait);
   }
 }

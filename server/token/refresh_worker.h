@@ -1,37 +1,44 @@
 #ifndef WXTOKEN_SERVER_TOKEN_REFRESH_WORKER_H_
 #define WXTOKEN_SERVER_TOKEN_REFRESH_WORKER_H_
 
-#include <deque>
+#include <atomic>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/base/clock.h"
+#include "server/token/force_refresh.h"
+#include "server/token/inbox.h"
 #include "server/token/refresh_engine.h"
 #include "server/wechat/upstream.h"
 
 namespace wxtoken::server {
 
-// The one thread that talks to WeChat. It runs the RefreshEngine and the
-// upstream client's event loop; gRPC handlers hand it ForceRefresh commands
-// and are answered through the command's callback, on this thread.
-// Thread-safe.
+// The one thread that talks to WeChat. It runs the RefreshEngine, the
+// upstream client's event loop and whatever other threads post to the
+// Inbox; gRPC handlers hand it ForceRefresh commands and are answered
+// through the command's callback, on this thread. Thread-safe.
 class RefreshWorker {
  public:
-  // The engine and the upstream client must outlive the worker and must not
-  // be touched by other threads while it runs.
-  RefreshWorker(RefreshEngine& engine, UpstreamClient& upstream,
+  // ForceRefresh commands waiting for the worker; past this a call is
+  // answered RESOURCE_EXHAUSTED at once.
+  static constexpr size_t kMaxQueuedCommands = 10000;
+
+  // Everything must outlive the worker; the engine and the upstream client
+  // must not be touched by other threads while it runs.
+  RefreshWorker(RefreshEngine& engine, UpstreamClient& upstream, Inbox& inbox,
                 const Clock& clock);
-  ~RefreshWorker();  // Stops the thread if still running.
+  ~RefreshWorker();  // Stop() if still running.
 
   void Start();
 
   // Queues a ForceRefresh for the worker thread.
   void Submit(ForceRefreshCommand command);
 
-  // Answers every waiting command with UNAVAILABLE, stops and joins the
-  // thread. Fetches still in flight are abandoned.
-  void Stop();
+  // Starts no more requests and answers waiting ForceRefresh calls
+  // UNAVAILABLE; lets requests in flight finish and records their answers,
+  // for at most `drain`; then stops the thread. Requests still unanswered
+  // then stay recorded as unanswered.
+  void Stop(absl::Duration drain);
 
  private:
   void Run();
@@ -39,12 +46,12 @@ class RefreshWorker {
   // Constant after construction.
   RefreshEngine& engine_;
   UpstreamClient& upstream_;
+  Inbox& inbox_;
   const Clock& clock_;
 
   std::thread thread_;
-  absl::Mutex mu_;
-  std::deque<ForceRefreshCommand> commands_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<int64_t> drain_ms_{0};
 };
 
 }  // namespace wxtoken::server

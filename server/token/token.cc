@@ -18,6 +18,32 @@ absl::string_view TokenKindName(TokenKind kind) {
   return "unknown";
 }
 
+std::optional<TokenKind> TokenKindFromName(absl::string_view name) {
+  for (TokenKind kind : kAllTokenKinds) {
+    if (TokenKindName(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+absl::string_view TicketType(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::kAccessToken:
+      return "";
+    case TokenKind::kJsapiTicket:
+      return "jsapi";
+    case TokenKind::kWxCardTicket:
+      return "wx_card";
+  }
+  return "";
+}
+
+std::optional<TokenKind> TicketKindFromType(absl::string_view type) {
+  for (TokenKind kind : kAllTokenKinds) {
+    if (IsTicket(kind) && TicketType(kind) == type) return kind;
+  }
+  return std::nullopt;
+}
+
 std::string Fingerprint(absl::string_view value) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(value.data()), value.size(),

@@ -2,6 +2,7 @@
 #define WXTOKEN_SERVER_TOKEN_TOKEN_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -9,21 +10,24 @@
 
 namespace wxtoken::server {
 
-// Which credential of an app: mirrors wxtoken.v1.TokenKind without tying the
-// domain code to the generated protobuf types.
+// Which token of an app: wxtoken.v1.TokenKind without tying the domain code
+// to the generated protobuf types.
 enum class TokenKind { kAccessToken = 0, kJsapiTicket = 1, kWxCardTicket = 2 };
 inline constexpr int kTokenKindCount = 3;
+inline constexpr TokenKind kAllTokenKinds[] = {
+    TokenKind::kAccessToken, TokenKind::kJsapiTicket, TokenKind::kWxCardTicket};
 
-// "access_token", "jsapi_ticket", "wx_card_ticket": for logs and file names.
+inline bool IsTicket(TokenKind kind) { return kind != TokenKind::kAccessToken; }
+
+// "access_token", "jsapi_ticket", "wx_card_ticket": for logs, metrics and
+// state files.
 absl::string_view TokenKindName(TokenKind kind);
+std::optional<TokenKind> TokenKindFromName(absl::string_view name);
 
-// One credential value as the refresh worker holds it.
-struct TokenValue {
-  std::string value;
-  absl::Time fetched_at;  // when the request that got it was sent
-  absl::Time expires_at;  // fetched_at + expires_in
-  uint64_t generation = 0;
-};
+// A ticket's `type` in WeChat's getticket API and in the config's `tickets`
+// list: "jsapi" or "wx_card" ("" for the access token).
+absl::string_view TicketType(TokenKind kind);
+std::optional<TokenKind> TicketKindFromType(absl::string_view type);
 
 // What GetToken hands out: a value and how long the caller may keep it.
 struct Token {
@@ -32,7 +36,7 @@ struct Token {
   std::string value;
   absl::Time fetched_at;
   // The conservative end of the value's life: its own expiry, or earlier when
-  // a fetch we sent may already have started WeChat's revocation countdown.
+  // a request we sent may already have started WeChat's revocation countdown.
   absl::Time expires_at;
   absl::Duration max_cache;
   uint64_t generation = 0;

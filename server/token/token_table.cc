@@ -1,6 +1,5 @@
 #include "server/token/token_table.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,7 +13,7 @@ TokenTable::TokenTable(const std::vector<Entry>& entries,
     auto& slot = apps_[entry.app_id].slots[static_cast<int>(entry.kind)];
     slot = std::make_unique<Slot>();
     absl::MutexLock lock(&slot->mu);
-    slot->state = std::make_shared<const PublishedToken>();
+    slot->published = std::make_shared<const PublishedToken>();
   }
 }
 
@@ -28,9 +27,9 @@ TokenTable::Slot* TokenTable::Find(absl::string_view app_id,
 std::vector<TokenTable::Entry> TokenTable::Entries() const {
   std::vector<Entry> entries;
   for (const auto& [app_id, app] : apps_) {
-    for (int kind = 0; kind < kTokenKindCount; ++kind) {
-      if (app.slots[kind] != nullptr) {
-        entries.push_back({app_id, static_cast<TokenKind>(kind)});
+    for (TokenKind kind : kAllTokenKinds) {
+      if (app.slots[static_cast<int>(kind)] != nullptr) {
+        entries.push_back({app_id, kind});
       }
     }
   }
@@ -45,49 +44,36 @@ bool TokenTable::Has(absl::string_view app_id, TokenKind kind) const {
   return Find(app_id, kind) != nullptr;
 }
 
-absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
-                                      absl::Time now) const {
-  const Slot* slot = Find(app_id, kind);
-  if (slot == nullptr) {
-    if (!HasApp(app_id)) {
-      return absl::NotFoundError(
-          absl::StrCat("app_id: unknown app \"", app_id, "\""));
-    }
-    return absl::NotFoundError(absl::StrCat("kind: app \"", app_id,
-                                            "\" has no ", TokenKindName(kind),
-                                            " configured"));
+absl::Status TokenTable::CheckKnown(absl::string_view app_id,
+                                    TokenKind kind) const {
+  if (Has(app_id, kind)) return absl::OkStatus();
+  if (!HasApp(app_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("app_id: unknown app \"", app_id, "\""));
   }
-  std::shared_ptr<const PublishedToken> state;
+  return absl::NotFoundError(absl::StrCat("kind: app \"", app_id, "\" has no ",
+                                          TokenKindName(kind), " configured"));
+}
+
+absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
+                                      SteadyTime now) const {
+  const Slot* slot = Find(app_id, kind);
+  if (slot == nullptr) return CheckKnown(app_id, kind);
+  std::shared_ptr<const PublishedToken> published;
   {
     absl::ReaderMutexLock lock(&slot->mu);
-    state = slot->state;
+    published = slot->published;
   }
-  return ServeToken(app_id, kind, *state, client_max_cache_, now);
+  return ServeToken(app_id, kind, *published, now, client_max_cache_);
 }
 
 void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
-                         PublishedToken state) {
+                         PublishedToken published) {
   Slot* slot = Find(app_id, kind);
   if (slot == nullptr) return;
-  auto published = std::make_shared<const PublishedToken>(std::move(state));
+  auto shared = std::make_shared<const PublishedToken>(std::move(published));
   absl::MutexLock lock(&slot->mu);
-  slot->state = std::move(published);
-}
-
-absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
-                                 const PublishedToken& state,
-                                 absl::Duration client_max_cache,
-                                 absl::Time now) {
-  if (!state.has_value || now >= state.valid_until) return state.unavailable;
-  Token token;
-  token.app_id = std::string(app_id);
-  token.kind = kind;
-  token.value = state.current.value;
-  token.fetched_at = state.current.fetched_at;
-  token.expires_at = state.valid_until;
-  token.generation = state.current.generation;
-  token.max_cache = std::min(client_max_cache, state.valid_until - now);
-  return token;
+  slot->published = std::move(shared);
 }
 
 }  // namespace wxtoken::server

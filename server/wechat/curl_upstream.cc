@@ -13,7 +13,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -50,32 +49,21 @@ std::optional<std::string> UrlEscape(CURL* easy, std::string_view s) {
   return out;
 }
 
-// One Start(): the request, and the state of its current attempt.
+// One Start(). CURLOPT_POSTFIELDS does not copy, so the body lives here
+// until the easy handle is gone.
 struct Fetch {
   FetchRequest request;
   UpstreamClient::Callback done;
-  size_t base_index = 0;
-  bool maybe_issued = false;         // any finished attempt may have issued
-  std::vector<std::string> earlier;  // details of the attempts before
-
-  // The current attempt. CURLOPT_POSTFIELDS does not copy, so the body lives
-  // here until the easy handle is gone.
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   std::string post_body;
   std::string response;
   bool too_large = false;
 
-  void ReleaseAttempt() {
+  ~Fetch() {
     if (easy != nullptr) curl_easy_cleanup(easy);
-    easy = nullptr;
     if (headers != nullptr) curl_slist_free_all(headers);
-    headers = nullptr;
-    post_body.clear();
-    response.clear();
-    too_large = false;
   }
-  ~Fetch() { ReleaseAttempt(); }
 };
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
@@ -114,7 +102,8 @@ void Redact(const FetchRequest& request, std::string* detail) {
 
 class CurlUpstreamClient::Impl {
  public:
-  Impl(std::vector<std::string> base_urls, absl::Duration timeout)
+  Impl(std::vector<std::string> base_urls, absl::Duration timeout,
+       int max_connections)
       : timeout_ms_(std::max<int64_t>(
             1,
             std::min<int64_t>(absl::ToInt64Milliseconds(timeout), LONG_MAX))) {
@@ -127,6 +116,10 @@ class CurlUpstreamClient::Impl {
     }
     base_urls_ = std::move(base_urls);
     multi_ = curl_multi_init();
+    if (multi_ != nullptr) {
+      curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS,
+                        static_cast<long>(std::max(1, max_connections)));
+    }
   }
 
   ~Impl() {
@@ -143,13 +136,15 @@ class CurlUpstreamClient::Impl {
     auto fetch = std::make_unique<Fetch>();
     fetch->request = std::move(request);
     fetch->done = std::move(done);
-    if (base_urls_.empty()) {
+    if (fetch->request.base_index >= base_urls_.size()) {
       Finish(std::move(fetch),
-             TransientResult(false, "no upstream base URLs configured"));
+             TransientResult(false, "no such upstream base URL"));
       return;
     }
-    StartAttempt(std::move(fetch));
+    StartRequest(std::move(fetch));
   }
+
+  size_t BaseCount() const { return base_urls_.size(); }
 
   void Poll(absl::Duration max_wait) {
     if (multi_ != nullptr) {
@@ -181,27 +176,23 @@ class CurlUpstreamClient::Impl {
     return static_cast<int>(absl::ToInt64Milliseconds(rounded));
   }
 
-  // Sets up the attempt at fetch->base_index and hands it to the multi
-  // handle; a setup failure counts as a transient attempt failure.
-  void StartAttempt(std::unique_ptr<Fetch> fetch) {
-    if (multi_ == nullptr) {
-      Advance(std::move(fetch),
-              TransientResult(false, "libcurl multi handle unavailable"));
-      return;
-    }
-    fetch->ReleaseAttempt();
-    fetch->easy = curl_easy_init();
+  // Sets up the request and hands it to the multi handle; a setup failure
+  // is a transient failure that sent nothing.
+  void StartRequest(std::unique_ptr<Fetch> fetch) {
     const char* failure = nullptr;
-    if (fetch->easy == nullptr || !Configure(fetch.get())) {
+    if (multi_ == nullptr) {
+      failure = "libcurl multi handle unavailable";
+    } else if ((fetch->easy = curl_easy_init()) == nullptr ||
+               !Configure(fetch.get())) {
       failure = "could not set up request";
     } else if (curl_multi_add_handle(multi_, fetch->easy) != CURLM_OK) {
       failure = "could not start request";
     }
     if (failure != nullptr) {
-      // Nothing was sent. Build the result before `fetch` is moved from.
+      // Build the result before `fetch` is moved from.
       FetchResult result =
           TransientResult(false, absl::StrCat(failure, " at ", Label(*fetch)));
-      Advance(std::move(fetch), std::move(result));
+      Finish(std::move(fetch), std::move(result));
       return;
     }
     CURL* easy = fetch->easy;
@@ -209,7 +200,7 @@ class CurlUpstreamClient::Impl {
   }
 
   const std::string& Label(const Fetch& fetch) const {
-    return labels_[fetch.base_index];
+    return labels_[fetch.request.base_index];
   }
 
   // Builds URL, body and options for the current attempt. The URL and body
@@ -217,7 +208,7 @@ class CurlUpstreamClient::Impl {
   bool Configure(Fetch* fetch) {
     CURL* easy = fetch->easy;
     const FetchRequest& request = fetch->request;
-    const std::string& base = base_urls_[fetch->base_index];
+    const std::string& base = base_urls_[fetch->request.base_index];
     std::string url;
     switch (request.api) {
       case FetchApi::kClassic: {
@@ -305,14 +296,13 @@ class CurlUpstreamClient::Impl {
       if (it == active_.end()) continue;
       std::unique_ptr<Fetch> fetch = std::move(it->second);
       active_.erase(it);
-      FetchResult result = AttemptResult(*fetch, code);
+      FetchResult result = RequestResult(*fetch, code);
       curl_multi_remove_handle(multi_, easy);
-      fetch->ReleaseAttempt();
-      Advance(std::move(fetch), std::move(result));
+      Finish(std::move(fetch), std::move(result));
     }
   }
 
-  FetchResult AttemptResult(const Fetch& fetch, CURLcode code) const {
+  FetchResult RequestResult(const Fetch& fetch, CURLcode code) const {
     CURL* easy = fetch.easy;
     long http_status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_status);
@@ -391,25 +381,7 @@ class CurlUpstreamClient::Impl {
     }
   }
 
-  // Records one attempt's result and either tries the next base or finishes.
-  void Advance(std::unique_ptr<Fetch> fetch, FetchResult result) {
-    if (result.failure == FailureClass::kTransient &&
-        fetch->base_index + 1 < base_urls_.size()) {
-      fetch->maybe_issued = fetch->maybe_issued || result.maybe_issued;
-      fetch->earlier.push_back(std::move(result.detail));
-      ++fetch->base_index;
-      StartAttempt(std::move(fetch));
-      return;
-    }
-    Finish(std::move(fetch), std::move(result));
-  }
-
   void Finish(std::unique_ptr<Fetch> fetch, FetchResult result) {
-    result.maybe_issued = result.maybe_issued || fetch->maybe_issued;
-    if (!fetch->earlier.empty()) {
-      absl::StrAppend(&result.detail,
-                      " (earlier: ", absl::StrJoin(fetch->earlier, "; "), ")");
-    }
     Redact(fetch->request, &result.detail);
     ready_.emplace_back(std::move(fetch->done), std::move(result));
   }
@@ -439,14 +411,18 @@ class CurlUpstreamClient::Impl {
 };
 
 CurlUpstreamClient::CurlUpstreamClient(std::vector<std::string> base_urls,
-                                       absl::Duration timeout)
-    : impl_(std::make_unique<Impl>(std::move(base_urls), timeout)) {}
+                                       absl::Duration timeout,
+                                       int max_connections)
+    : impl_(std::make_unique<Impl>(std::move(base_urls), timeout,
+                                   max_connections)) {}
 
 CurlUpstreamClient::~CurlUpstreamClient() = default;
 
 void CurlUpstreamClient::Start(FetchRequest request, Callback done) {
   impl_->Start(std::move(request), std::move(done));
 }
+
+size_t CurlUpstreamClient::BaseCount() const { return impl_->BaseCount(); }
 
 void CurlUpstreamClient::Poll(absl::Duration max_wait) {
   impl_->Poll(max_wait);

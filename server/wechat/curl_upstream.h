@@ -11,39 +11,39 @@
 
 namespace wxtoken::server {
 
-// UpstreamClient over libcurl's multi interface: every started fetch runs
+// UpstreamClient over libcurl's multi interface: every started request runs
 // concurrently on the thread that calls Poll(), and nothing blocks longer
-// than Poll()'s max_wait (DNS runs on curl's resolver threads).
+// than Poll()'s max_wait (DNS runs on curl's resolver threads). Connections
+// stay open in the multi handle's pool and are reused by later requests to
+// the same base URL.
 //
-// Each attempt has its own total timeout (connect included), so one Start()
-// takes at most base_urls.size() * timeout. A transient failure (curl error,
-// HTTP error, unreadable body, errcode -1 / 45011 / unknown) moves on to the
-// next base URL; a clean permanent, quota or token-rejected answer does not.
-// The callback gets the last attempt's result, with maybe_issued set if any
-// attempt may have been issued, and a detail naming the bases by index and
-// host (never a URL query: the classic API's query carries the secret).
+// Each request goes to base_urls[request.base_index] and has its own total
+// timeout (connect included). The result's detail names the base by index
+// and host (never a URL query: the classic API's query carries the secret).
 // Redirects are not followed, response bodies past kMaxResponseBytes are
 // refused, and TLS peers are verified.
 //
 // Thread-safety: as UpstreamClient: one thread drives Start()/Poll()/
 // InFlight(); Wakeup() may be called from any thread while the client lives.
 // Callbacks run inside Poll() and may call Start(), but must not destroy the
-// client. Destroying the client abandons in-flight fetches WITHOUT running
+// client. Destroying the client abandons in-flight requests WITHOUT running
 // their callbacks.
 class CurlUpstreamClient final : public UpstreamClient {
  public:
   static constexpr size_t kMaxResponseBytes = 64 * 1024;
 
-  // `base_urls` like "https://api.weixin.qq.com", tried in order; a trailing
-  // '/' is ignored. `timeout` bounds each attempt.
-  CurlUpstreamClient(std::vector<std::string> base_urls,
-                     absl::Duration timeout);
+  // `base_urls` like "https://api.weixin.qq.com" (at least one); a trailing
+  // '/' is ignored. `timeout` bounds each request. Up to `max_connections`
+  // idle connections are kept for reuse.
+  CurlUpstreamClient(std::vector<std::string> base_urls, absl::Duration timeout,
+                     int max_connections = 8);
   ~CurlUpstreamClient() override;
 
   CurlUpstreamClient(const CurlUpstreamClient&) = delete;
   CurlUpstreamClient& operator=(const CurlUpstreamClient&) = delete;
 
   void Start(FetchRequest request, Callback done) override;
+  size_t BaseCount() const override;
   void Poll(absl::Duration max_wait) override;
   void Wakeup() override;
   int InFlight() const override;

@@ -1,6 +1,7 @@
 #ifndef WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
 #define WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,9 +17,12 @@ enum class FetchApi {
   kTicket,   // GET /cgi-bin/ticket/getticket (ticket_type, access_token)
 };
 
+// One request to one of upstream.base_urls. Failover to the next base URL
+// is a new request, decided (and counted against the budget) by the caller.
 struct FetchRequest {
   std::string app_id;
   FetchApi api = FetchApi::kClassic;
+  size_t base_index = 0;       // which of the base URLs
   std::string secret;          // classic and stable; never logged
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket only
@@ -54,9 +58,12 @@ class UpstreamClient {
   using Callback = std::function<void(FetchResult)>;
   virtual ~UpstreamClient() = default;
 
-  // Starts a fetch and returns at once. `done` runs later, inside Poll(),
-  // exactly once. Base URLs are tried in order for transient failures.
+  // Starts one request and returns at once. `done` runs later, inside
+  // Poll(), exactly once.
   virtual void Start(FetchRequest request, Callback done) = 0;
+
+  // How many base URLs there are to fail over between (at least one).
+  virtual size_t BaseCount() const = 0;
 
   // Makes progress on started fetches, waiting at most `max_wait` for
   // something to happen, and runs the callbacks of finished ones.

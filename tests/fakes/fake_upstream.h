@@ -11,8 +11,8 @@
 
 namespace wxtoken::server::testing {
 
-// An upstream whose fetches stay in flight until the test completes them.
-// Single-threaded, like the worker that drives the real one.
+// An upstream whose requests stay in flight until the test answers them,
+// oldest first. Single-threaded, like the worker that drives the real one.
 class FakeUpstream final : public UpstreamClient {
  public:
   struct Call {
@@ -20,39 +20,43 @@ class FakeUpstream final : public UpstreamClient {
     Callback done;
   };
 
+  // Values it issues are `prefix` followed by a count.
+  explicit FakeUpstream(size_t bases = 1, std::string prefix = "token-")
+      : bases_(bases), prefix_(std::move(prefix)) {}
+
   void Start(FetchRequest request, Callback done) override {
     started_.push_back(request);
     in_flight_.push_back({std::move(request), std::move(done)});
   }
+  size_t BaseCount() const override { return bases_; }
   void Poll(absl::Duration) override {}
   void Wakeup() override {}
   int InFlight() const override { return static_cast<int>(in_flight_.size()); }
 
   // Every request ever started, in order.
   const std::vector<FetchRequest>& started() const { return started_; }
+  // The oldest request in flight.
+  const FetchRequest& front() const { return in_flight_.front().request; }
 
-  // Completes the oldest in-flight fetch with `result`.
+  // Answers the oldest request in flight with `result`.
   void Complete(FetchResult result) {
     Call call = std::move(in_flight_.front());
     in_flight_.pop_front();
     call.done(std::move(result));
   }
-  // Completes the oldest in-flight fetch with a fresh token "token-N".
+  // ... with a fresh value `prefix`N.
   std::string Succeed(absl::Duration expires_in = absl::Seconds(7200)) {
-    FetchResult result;
-    result.value = absl::StrCat("token-", ++issued_);
-    result.expires_in = expires_in;
-    std::string value = result.value;
-    Complete(std::move(result));
+    std::string value = absl::StrCat(prefix_, ++issued_);
+    SucceedWith(value, expires_in);
     return value;
   }
-  // Completes the oldest in-flight fetch with the given value.
   void SucceedWith(const std::string& value, absl::Duration expires_in) {
     FetchResult result;
     result.value = value;
     result.expires_in = expires_in;
     Complete(std::move(result));
   }
+  // ... with a failure; `maybe_issued` as for a timeout or a 5xx.
   void Fail(FailureClass failure, int errcode, bool maybe_issued = false) {
     FetchResult result;
     result.failure = failure;
@@ -61,8 +65,11 @@ class FakeUpstream final : public UpstreamClient {
     result.detail = absl::StrCat("injected errcode ", errcode);
     Complete(std::move(result));
   }
+  void TimeOut() { Fail(FailureClass::kTransient, 0, /*maybe_issued=*/true); }
 
  private:
+  const size_t bases_;
+  const std::string prefix_;
   std::deque<Call> in_flight_;
   std::vector<FetchRequest> started_;
   int issued_ = 0;

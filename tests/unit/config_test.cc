@@ -100,11 +100,13 @@ TEST_F(ConfigTest, DefaultsApplied) {
             (std::vector<std::string>{"https://api.weixin.qq.com",
                                       "https://api2.weixin.qq.com"}));
   EXPECT_EQ(config->upstream.timeout, absl::Seconds(5));
+  EXPECT_EQ(config->upstream.max_concurrency, 8);
   EXPECT_EQ(config->refresh.margin, absl::Minutes(10));
   EXPECT_EQ(config->refresh.overlap, absl::Minutes(5));
   EXPECT_EQ(config->refresh.client_max_cache, absl::Minutes(4));
   EXPECT_EQ(config->refresh.force_min_interval, absl::Seconds(30));
   EXPECT_EQ(config->refresh.daily_budget, 1900);
+  EXPECT_EQ(config->refresh.force_budget, 200);
   EXPECT_EQ(config->refresh.retry_initial, absl::Seconds(1));
   EXPECT_EQ(config->refresh.retry_max, absl::Seconds(60));
   EXPECT_EQ(config->refresh.permanent_retry, absl::Minutes(10));
@@ -127,12 +129,14 @@ state_dir: "/var/lib/wxtoken"      # embedded token store; "" = memory only
 upstream:
   base_urls: ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]  # tried in order
   timeout: "5s"
+  max_concurrency: 8               # upstream requests in flight at once, all apps together
 refresh:
   margin: "10m"          # classic API: refresh this long before expiry
   overlap: "5m"          # WeChat keeps a replaced token valid this long
   client_max_cache: "4m" # upper bound of Token.max_cache; must be < overlap
   force_min_interval: "30s"
-  daily_budget: 1900     # upstream token fetches per app per day we allow ourselves
+  daily_budget: 1900     # upstream token + ticket fetches per app per Beijing day
+  force_budget: 200      # of which ForceRefresh may spend at most this many
 apps:
   - app_id: "wx0123456789abcdef"
     api: "classic"                       # or "stable" (POST /cgi-bin/stable_token)
@@ -154,7 +158,7 @@ apps:
   EXPECT_EQ(app.server_token, kServerToken);
   EXPECT_EQ(app.encoding_aes_key, kAesKey);  // surrounding whitespace trimmed
   EXPECT_EQ(app.previous_encoding_aes_key, kPreviousAesKey);
-  EXPECT_EQ(app.tickets, std::vector<std::string>{"jsapi"});
+  EXPECT_EQ(app.tickets, std::vector<TokenKind>{TokenKind::kJsapiTicket});
   EXPECT_EQ(config->refresh.daily_budget, 1900);
 }
 
@@ -167,12 +171,14 @@ TEST_F(ConfigTest, EverythingSet) {
       "upstream:\n"
       "  base_urls: [\"http://127.0.0.1:8080/\", \"https://x.example/wx\"]\n"
       "  timeout: 1500ms\n"
+      "  max_concurrency: 2\n"
       "refresh:\n"
       "  margin: 0s\n"
       "  overlap: 2m\n"
       "  client_max_cache: 1m\n"
       "  force_min_interval: 1s\n"
       "  daily_budget: 10\n"
+      "  force_budget: 0\n"
       "  retry_initial: 100ms\n"
       "  retry_max: 100ms\n"
       "  permanent_retry: 1h\n",
@@ -193,13 +199,16 @@ TEST_F(ConfigTest, EverythingSet) {
   EXPECT_EQ(config->refresh.client_max_cache, absl::Minutes(1));
   EXPECT_EQ(config->refresh.force_min_interval, absl::Seconds(1));
   EXPECT_EQ(config->refresh.daily_budget, 10);
+  EXPECT_EQ(config->refresh.force_budget, 0);
+  EXPECT_EQ(config->upstream.max_concurrency, 2);
   EXPECT_EQ(config->refresh.retry_initial, absl::Milliseconds(100));
   EXPECT_EQ(config->refresh.retry_max, absl::Milliseconds(100));
   EXPECT_EQ(config->refresh.permanent_retry, absl::Hours(1));
   ASSERT_EQ(config->apps.size(), 2u);
   EXPECT_EQ(config->apps[0].api, AppConfig::Api::kStable);
   EXPECT_EQ(config->apps[0].tickets,
-            (std::vector<std::string>{"jsapi", "wx_card"}));
+            (std::vector<TokenKind>{TokenKind::kJsapiTicket,
+                                    TokenKind::kWxCardTicket}));
   EXPECT_EQ(config->apps[1].app_id, "wx_second-app");
   EXPECT_EQ(config->apps[1].secret, kEnvSecret);
 }
@@ -290,6 +299,21 @@ TEST_F(ConfigTest, DailyBudget) {
               "refresh.daily_budget: must be at least 1");
   ExpectError(Minimal() + "refresh:\n  daily_budget: 99999999999\n",
               "refresh.daily_budget: expected an integer");
+}
+
+TEST_F(ConfigTest, ForceBudgetIsAShareOfTheDailyBudget) {
+  ExpectError(Minimal() + "refresh:\n  force_budget: -1\n",
+              "refresh.force_budget: must be at least 0");
+  ExpectError(
+      Minimal() + "refresh:\n  daily_budget: 100\n  force_budget: 101\n",
+      "refresh.force_budget: must not exceed refresh.daily_budget");
+}
+
+TEST_F(ConfigTest, MaxConcurrency) {
+  ExpectError(Minimal() + "upstream:\n  max_concurrency: 0\n",
+              "upstream.max_concurrency: must be at least 1");
+  ExpectError(Minimal() + "upstream:\n  max_concurrency: lots\n",
+              "upstream.max_concurrency: expected an integer");
 }
 
 TEST_F(ConfigTest, SecretFileOrEnvExactlyOne) {

@@ -1,6 +1,11 @@
+// The refresh engine with a fake clock, a fake upstream and a fake store:
+// every scenario of DESIGN.md "The refresh worker" and "State and restarts"
+// that one process can show, restarts included (a new engine over the same
+// durable records, as after kill -9).
 #include "server/token/refresh_engine.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,27 +15,18 @@
 #include "gtest/gtest.h"
 #include "server/token/refresh_policy.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_state_store.h"
 #include "tests/fakes/fake_upstream.h"
 
 namespace wxtoken::server {
 namespace {
 
 using testing::FakeClock;
+using testing::FakeStateStore;
 using testing::FakeUpstream;
 using ::testing::HasSubstr;
 
 constexpr char kApp[] = "wx0123456789abcdef";
-
-class MemoryStore final : public TokenStore {
- public:
-  std::vector<StoredToken> LoadAll() override { return preload; }
-  absl::Status Save(const StoredToken& credential) override {
-    saved.push_back(credential);
-    return absl::OkStatus();
-  }
-  std::vector<StoredToken> preload;
-  std::vector<StoredToken> saved;
-};
 
 class RecordingHealth final : public HealthSink {
  public:
@@ -44,13 +40,15 @@ class RecordingHealth final : public HealthSink {
   int startup_done = 0;
 };
 
-// Collects what a ForceRefresh answered.
+// What a ForceRefresh answered, if anything yet.
 struct ForceResult {
   std::optional<absl::StatusOr<ForceRefreshReply>> reply;
-  ForceRefreshCallback Callback() {
-    return
-        [this](absl::StatusOr<ForceRefreshReply> r) { reply = std::move(r); };
-  }
+  std::shared_ptr<std::atomic<bool>> cancelled =
+      std::make_shared<std::atomic<bool>>(false);
+  bool answered() const { return reply.has_value(); }
+  absl::StatusCode code() const { return reply->status().code(); }
+  const std::string& value() const { return (*reply)->token.value; }
+  ForceOutcome outcome() const { return (*reply)->outcome; }
 };
 
 Config MakeConfig(AppConfig::Api api = AppConfig::Api::kClassic) {
@@ -63,61 +61,131 @@ Config MakeConfig(AppConfig::Api api = AppConfig::Api::kClassic) {
   return config;  // DESIGN.md defaults: margin 10m, overlap 5m, max_cache 4m
 }
 
+Config WithJsapiTicket(Config config) {
+  config.apps[0].tickets = {TokenKind::kJsapiTicket};
+  return config;
+}
+
+// 2024-04-25 16:00:00 UTC is midnight in Beijing.
+constexpr int64_t kBeijingMidnight = 1714060800;
+
 class RefreshEngineTest : public ::testing::Test {
  protected:
-  void Init(Config config) {
+  void Init(Config config, size_t bases = 1) {
     config_ = std::move(config);
+    bases_ = bases;
+    engine_.reset();
+    store_.CompleteAll();
+    store_.durable.clear();
+    Restart();
+  }
+  // A new process over the same durable state: what was in flight is gone,
+  // as after kill -9.
+  void Restart() {
+    engine_.reset();
+    // Every process issues values of its own, like WeChat would.
+    upstream_ = std::make_unique<FakeUpstream>(
+        bases_, absl::StrCat("token-", ++processes_, "-"));
+    store_.CompleteAll(absl::UnavailableError("the process died"));
     table_ = std::make_unique<TokenTable>(RefreshEngine::TableEntries(config_),
                                           config_.refresh.client_max_cache);
-    engine_ = std::make_unique<RefreshEngine>(config_, clock_, upstream_,
+    health_ = RecordingHealth{};
+    engine_ = std::make_unique<RefreshEngine>(config_, clock_, *upstream_,
                                               *table_, store_, health_,
                                               [this] { return random01_; });
   }
-  void StartWithToken() {
+  // Starts the engine and lets it record and send what is due.
+  void Start() {
     engine_->Start();
-    ASSERT_EQ(upstream_.InFlight(), 1);
-    token_ = upstream_.Succeed();
+    Pump();
   }
-  absl::StatusOr<Token> Get() {
-    return table_->Get(kApp, TokenKind::kAccessToken, clock_.Now());
+  // As the worker's loop: store completions, then due work, until quiet.
+  void Pump() {
+    for (int i = 0; i < 100; ++i) {
+      store_.CompleteAll();
+      engine_->RunDue();
+      if (store_.pending() == 0) return;
+    }
+    ADD_FAILURE() << "the engine keeps writing";
   }
-  // Moves the clock to `time` and lets the engine act, as the worker would.
+  void StartWithToken() {
+    Start();
+    ASSERT_EQ(upstream_->InFlight(), 1);
+    token_ = Succeed();
+  }
+  std::string Succeed(absl::Duration expires_in = absl::Seconds(7200)) {
+    std::string value = upstream_->Succeed(expires_in);
+    Pump();
+    return value;
+  }
+  void Fail(FailureClass failure, int errcode, bool maybe_issued = false) {
+    upstream_->Fail(failure, errcode, maybe_issued);
+    Pump();
+  }
+  void TimeOut() {
+    upstream_->TimeOut();
+    Pump();
+  }
+  absl::StatusOr<Token> Get(TokenKind kind = TokenKind::kAccessToken) {
+    return table_->Get(kApp, kind, clock_.SteadyNow());
+  }
+  // The wall time of the engine's next wakeup.
+  absl::Time NextWakeup() {
+    return clock_.Now() + (engine_->NextWakeup() - clock_.SteadyNow());
+  }
   void RunAt(absl::Time time) {
     clock_.SetTime(time);
-    engine_->RunDue();
+    Pump();
   }
-  ForceRefreshCommand Force(ForceResult& result, std::string stale) {
+  void RunToNext() { RunAt(NextWakeup()); }
+  void ForceRefresh(ForceResult& result, std::string stale,
+                    TokenKind kind = TokenKind::kAccessToken,
+                    int errcode = 40001) {
     ForceRefreshCommand command;
     command.app_id = kApp;
+    command.kind = kind;
     command.stale_value = std::move(stale);
-    command.wechat_errcode = 40001;
-    command.done = result.Callback();
-    return command;
+    command.wechat_errcode = errcode;
+    command.done = [&result](absl::StatusOr<ForceRefreshReply> reply) {
+      ASSERT_FALSE(result.answered()) << "answered twice";
+      result.reply = std::move(reply);
+    };
+    command.cancelled = result.cancelled;
+    engine_->ForceRefresh(std::move(command));
+    Pump();
   }
+  const AppRecord& Durable() { return store_.durable.at(kApp); }
+  size_t Sent() const { return upstream_->started().size(); }
 
   Config config_;
+  size_t bases_ = 1;
+  int processes_ = 0;
   FakeClock clock_;
-  FakeUpstream upstream_;
-  MemoryStore store_;
+  FakeStateStore store_;
   RecordingHealth health_;
   double random01_ = 1.0;
+  std::unique_ptr<FakeUpstream> upstream_;
   std::unique_ptr<TokenTable> table_;
   std::unique_ptr<RefreshEngine> engine_;
   std::string token_;
 };
 
-TEST_F(RefreshEngineTest, FirstFetchStartsAtOnceAndIsServedWhenItArrives) {
+// ---- The basic cycle
+// ----------------------------------------------------------
+
+TEST_F(RefreshEngineTest, FirstFetchIsServedWhenItArrives) {
   Init(MakeConfig());
-  engine_->Start();
-  ASSERT_EQ(upstream_.started().size(), 1u);
-  EXPECT_EQ(upstream_.started()[0].api, FetchApi::kClassic);
-  EXPECT_EQ(upstream_.started()[0].secret, "s3cret-value");
+  Start();
+  ASSERT_EQ(Sent(), 1u);
+  EXPECT_EQ(upstream_->started()[0].api, FetchApi::kClassic);
+  EXPECT_EQ(upstream_->started()[0].secret, "s3cret-value");
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Get().status().message(), HasSubstr("first fetch in progress"));
   EXPECT_EQ(health_.startup_done, 0);
 
   const absl::Time sent = clock_.Now();
   clock_.AdvanceTime(absl::Milliseconds(300));
-  const std::string value = upstream_.Succeed();
+  const std::string value = Succeed();
   auto token = Get();
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(token->value, value);
@@ -129,8 +197,9 @@ TEST_F(RefreshEngineTest, FirstFetchStartsAtOnceAndIsServedWhenItArrives) {
   EXPECT_EQ(health_.startup_done, 1);
   EXPECT_TRUE(health_.app[kApp]);
   EXPECT_EQ(health_.all, true);
-  ASSERT_EQ(store_.saved.size(), 1u);
-  EXPECT_EQ(store_.saved[0].value.value, value);
+  ASSERT_EQ(Durable().tokens.size(), 1u);
+  EXPECT_EQ(Durable().tokens[0].value, value);
+  EXPECT_FALSE(Durable().tokens[0].intent);
 }
 
 TEST_F(RefreshEngineTest, RefreshesMarginBeforeExpiry) {
@@ -138,11 +207,11 @@ TEST_F(RefreshEngineTest, RefreshesMarginBeforeExpiry) {
   const absl::Time sent = clock_.Now();
   StartWithToken();
   const absl::Time refresh_at = sent + absl::Seconds(7200) - absl::Minutes(10);
-  EXPECT_EQ(engine_->NextWakeup(), refresh_at);
+  EXPECT_EQ(NextWakeup(), refresh_at);
   RunAt(refresh_at - absl::Seconds(1));
-  EXPECT_EQ(upstream_.started().size(), 1u);
+  EXPECT_EQ(Sent(), 1u);
   RunAt(refresh_at);
-  EXPECT_EQ(upstream_.started().size(), 2u);
+  EXPECT_EQ(Sent(), 2u);
 }
 
 TEST_F(RefreshEngineTest, FetchesEqualRotationsPlusOne) {
@@ -150,32 +219,82 @@ TEST_F(RefreshEngineTest, FetchesEqualRotationsPlusOne) {
   StartWithToken();
   std::string previous = token_;
   for (int rotation = 1; rotation <= 3; ++rotation) {
-    RunAt(engine_->NextWakeup());
-    ASSERT_EQ(upstream_.InFlight(), 1);
+    RunToNext();
+    ASSERT_EQ(upstream_->InFlight(), 1);
     // The old value is still served while the new one is on its way.
     EXPECT_EQ(Get()->value, previous);
-    previous = upstream_.Succeed();
+    previous = Succeed();
     EXPECT_EQ(Get()->value, previous);
     EXPECT_EQ(Get()->generation, static_cast<uint64_t>(rotation + 1));
   }
-  EXPECT_EQ(upstream_.started().size(), 4u);
+  EXPECT_EQ(Sent(), 4u);
+}
+
+TEST_F(RefreshEngineTest, ShortLifetimeRefreshesAtHalfInsteadOfLooping) {
+  Init(MakeConfig());
+  Start();
+  const absl::Time sent = clock_.Now();
+  Succeed(absl::Minutes(8));  // less than twice the 10m margin
+  EXPECT_EQ(NextWakeup(), sent + absl::Minutes(4));
+}
+
+TEST_F(RefreshEngineTest, MaxCacheNeverExceedsRemainingLifetime) {
+  Init(MakeConfig());
+  Start();
+  const absl::Time sent = clock_.Now();
+  Succeed(absl::Seconds(150));  // shorter than client_max_cache
+  EXPECT_EQ(Get()->max_cache, absl::Seconds(150));
+  clock_.SetTime(sent + absl::Seconds(100));
+  EXPECT_EQ(Get()->max_cache, absl::Seconds(50));
+}
+
+// ---- Intents: nothing leaves before it is durable
+// -----------------------------
+
+TEST_F(RefreshEngineTest, TheIntentIsDurableBeforeTheRequestIsSent) {
+  Init(MakeConfig());
+  StartWithToken();
+  const absl::Time refresh_at = NextWakeup();
+  clock_.SetTime(refresh_at);
+  engine_->RunDue();
+  // Recorded, not sent: the write is still pending.
+  EXPECT_EQ(Sent(), 1u);
+  ASSERT_EQ(store_.pending(), 1u);
+  // The shortened validity is served already.
+  EXPECT_EQ(Get()->expires_at, refresh_at + absl::Minutes(5));
+  store_.CompleteOne();
+  EXPECT_EQ(Sent(), 2u);
+  ASSERT_EQ(Durable().tokens.size(), 1u);
+  EXPECT_EQ(Durable().tokens[0].intent, refresh_at);
+  EXPECT_EQ(Durable().fetches, 2);
+}
+
+TEST_F(RefreshEngineTest, NoDurableIntentNoRequest) {
+  Init(MakeConfig());
+  const absl::Time sent = clock_.Now();
+  StartWithToken();
+  clock_.SetTime(NextWakeup());
+  engine_->RunDue();
+  store_.CompleteOne(absl::InternalError("disk full"));
+  EXPECT_EQ(Sent(), 1u) << "nothing is sent without a durable intent";
+  // Nothing was sent, so nothing was revoked: the full lifetime is back.
+  EXPECT_EQ(Get()->expires_at, sent + absl::Seconds(7200));
+  Pump();
+  RunToNext();
+  EXPECT_EQ(Sent(), 2u) << "tried again once the store works";
 }
 
 TEST_F(RefreshEngineTest, RefreshInFlightBoundsMaxCacheByOverlap) {
   Init(MakeConfig());
   StartWithToken();
-  const absl::Time refresh_sent = engine_->NextWakeup();
+  const absl::Time refresh_sent = NextWakeup();
   RunAt(refresh_sent);
-  ASSERT_EQ(upstream_.InFlight(), 1);
+  ASSERT_EQ(upstream_->InFlight(), 1);
   // WeChat may already have issued a successor: the old value dies at most
   // `overlap` after our request was sent.
   clock_.SetTime(refresh_sent + absl::Minutes(2));
-  auto token = Get();
-  ASSERT_TRUE(token.ok());
-  EXPECT_EQ(token->value, token_);
-  EXPECT_EQ(token->expires_at, refresh_sent + absl::Minutes(5));
-  EXPECT_EQ(token->max_cache, absl::Minutes(3));
-  // Every max_cache handed out ends before the revocation.
+  EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(3));
   for (absl::Duration at :
        {absl::Seconds(0), absl::Seconds(90), absl::Seconds(299)}) {
     clock_.SetTime(refresh_sent + at);
@@ -183,7 +302,6 @@ TEST_F(RefreshEngineTest, RefreshInFlightBoundsMaxCacheByOverlap) {
     ASSERT_TRUE(served.ok());
     EXPECT_LE(clock_.Now() + served->max_cache,
               refresh_sent + absl::Minutes(5));
-    EXPECT_LE(served->max_cache, config_.refresh.client_max_cache);
   }
   clock_.SetTime(refresh_sent + absl::Minutes(5));
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
@@ -193,73 +311,275 @@ TEST_F(RefreshEngineTest, CleanErrorAnswerRestoresTheFullLifetime) {
   Init(MakeConfig());
   const absl::Time sent = clock_.Now();
   StartWithToken();
-  RunAt(engine_->NextWakeup());
-  upstream_.Fail(FailureClass::kTransient, -1, /*maybe_issued=*/false);
+  RunToNext();
+  Fail(FailureClass::kTransient, -1, /*maybe_issued=*/false);
   // WeChat said "system busy": it issued nothing, so nothing was revoked.
+  EXPECT_EQ(Get()->expires_at, sent + absl::Seconds(7200));
+  EXPECT_FALSE(Durable().tokens[0].intent);
+}
+
+TEST_F(RefreshEngineTest, UnansweredRequestKeepsTheBoundAndRetriesCleanly) {
+  Init(MakeConfig());
+  StartWithToken();
+  const absl::Time refresh_sent = NextWakeup();
+  RunAt(refresh_sent);
+  TimeOut();
+  EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
+  // The retry waits until the unanswered request is past the horizon
+  // (overlap / 2), so its answer is WeChat's newest value for sure; the old
+  // value is still valid until then.
+  EXPECT_EQ(NextWakeup(), refresh_sent + absl::Seconds(150));
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
+  const absl::Time retry_sent = clock_.Now();
+  const std::string fresh = Succeed();
+  EXPECT_EQ(Get()->value, fresh);
+  EXPECT_EQ(Get()->expires_at, retry_sent + absl::Seconds(7200));
+  EXPECT_EQ(Sent(), 3u);
+}
+
+TEST_F(RefreshEngineTest, SuccessAfterAnUnansweredAttemptIsBoundedUntilSafe) {
+  // No value yet, so failover goes at once: base_urls[0] times out (WeChat
+  // may still process it later), base_urls[1] answers.
+  Init(MakeConfig(), /*bases=*/2);
+  Start();
+  const absl::Time first_sent = clock_.Now();
+  clock_.AdvanceTime(absl::Seconds(5));
+  TimeOut();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->front().base_index, 1u);
+  const absl::Time second_sent = clock_.Now();
+  const std::string value = Succeed();
+  // A late-processed first request could revoke this value overlap after
+  // it was issued: served until then only, and refetched halfway.
+  EXPECT_EQ(Get()->value, value);
+  EXPECT_EQ(Get()->expires_at, second_sent + absl::Minutes(5));
+  EXPECT_LE(Get()->max_cache, absl::Minutes(4));
+  EXPECT_EQ(NextWakeup(), second_sent + absl::Seconds(150));
+  ASSERT_TRUE(Durable().tokens[0].intent);
+  EXPECT_EQ(*Durable().tokens[0].intent, first_sent);
+  RunToNext();
+  const absl::Time third_sent = clock_.Now();
+  const std::string clean = Succeed();
+  // Past the horizon of the first request: the full lifetime.
+  EXPECT_EQ(Get()->value, clean);
+  EXPECT_EQ(Get()->expires_at, third_sent + absl::Seconds(7200));
+  EXPECT_FALSE(Durable().tokens[0].intent);
+  EXPECT_EQ(Durable().fetches, 3) << "every request counts, failover too";
+}
+
+TEST_F(RefreshEngineTest, FailoverWithAValidTokenWaitsForACleanAnswer) {
+  Init(MakeConfig(), /*bases=*/2);
+  StartWithToken();
+  const absl::Time refresh_sent = NextWakeup();
+  RunAt(refresh_sent);
+  TimeOut();
+  // The old token is good until refresh_sent + overlap: no need to race.
+  EXPECT_EQ(NextWakeup(), refresh_sent + absl::Seconds(150));
+  RunToNext();
+  EXPECT_EQ(upstream_->front().base_index, 1u);
+  const absl::Time sent = clock_.Now();
+  Succeed();
   EXPECT_EQ(Get()->expires_at, sent + absl::Seconds(7200));
 }
 
-TEST_F(RefreshEngineTest, UncertainFailureKeepsTheOverlapBound) {
+// ---- Restarts
+// -------------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, RestartAfterATimedOutForceRefreshHonoursTheIntent) {
   Init(MakeConfig());
   StartWithToken();
-  const absl::Time refresh_sent = engine_->NextWakeup();
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult result;
+  ForceRefresh(result, token_);
+  const absl::Time force_sent = clock_.Now();
+  TimeOut();
+  ASSERT_TRUE(result.answered());
+  EXPECT_EQ(result.code(), absl::StatusCode::kUnavailable);
+
+  clock_.AdvanceTime(absl::Seconds(10));
+  Restart();
+  Start();
+  // The restarted server knows the old token may be revoked at
+  // force_sent + overlap, not in two hours.
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_EQ(Get()->expires_at, force_sent + absl::Minutes(5));
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
+  clock_.SetTime(force_sent + absl::Minutes(2));
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(3));
+  // One fetch, sent once the unanswered request is past its horizon.
+  EXPECT_EQ(Sent(), 0u);
+  RunToNext();
+  EXPECT_EQ(clock_.Now(), force_sent + absl::Seconds(150));
+  ASSERT_EQ(Sent(), 1u);
+  const std::string fresh = Succeed();
+  EXPECT_EQ(Get()->value, fresh);
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
+  RunAt(clock_.Now() + absl::Minutes(30));
+  EXPECT_EQ(Sent(), 1u);
+}
+
+TEST_F(RefreshEngineTest, CrashDuringAFetchLeavesTheIntentInForce) {
+  Init(MakeConfig());
+  StartWithToken();
+  const absl::Time refresh_sent = NextWakeup();
   RunAt(refresh_sent);
-  upstream_.Fail(FailureClass::kTransient, 0, /*maybe_issued=*/true);
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  Restart();  // kill -9 with the request in flight
+  Start();
+  EXPECT_EQ(Get()->value, token_);
   EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
-  // A later retry does not move the bound: the first request counts.
-  RunAt(engine_->NextWakeup());
-  ASSERT_EQ(upstream_.InFlight(), 1);
-  EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
 }
 
-TEST_F(RefreshEngineTest, MaxCacheNeverExceedsRemainingLifetime) {
-  Init(MakeConfig());
-  engine_->Start();
-  const absl::Time sent = clock_.Now();
-  upstream_.Succeed(absl::Seconds(150));  // shorter than client_max_cache
-  auto token = Get();
-  ASSERT_TRUE(token.ok());
-  EXPECT_EQ(token->max_cache, absl::Seconds(150));
-  clock_.SetTime(sent + absl::Seconds(100));
-  EXPECT_EQ(Get()->max_cache, absl::Seconds(50));
-}
-
-TEST_F(RefreshEngineTest, ShortLifetimeRefreshesAtHalfInsteadOfLooping) {
-  Init(MakeConfig());
-  engine_->Start();
-  const absl::Time sent = clock_.Now();
-  upstream_.Succeed(absl::Minutes(8));  // less than twice the 10m margin
-  EXPECT_EQ(engine_->NextWakeup(), sent + absl::Minutes(4));
-}
-
-TEST_F(RefreshEngineTest,
-       TransientFailuresBackOffExponentiallyAndKeepTheToken) {
+TEST_F(RefreshEngineTest, FailedWriteAfterAFetchIsRetriedAndBoundsARestart) {
   Init(MakeConfig());
   StartWithToken();
-  RunAt(engine_->NextWakeup());
+  const absl::Time refresh_sent = NextWakeup();
+  clock_.SetTime(refresh_sent);
+  engine_->RunDue();
+  store_.CompleteOne();  // the intent is durable; the request goes
+  upstream_->Succeed();
+  store_.CompleteOne(absl::InternalError("disk full"));
+  const std::string fresh = Get()->value;
+  EXPECT_NE(fresh, token_);
+  // The stored record still has the old value and its intent.
+  EXPECT_EQ(Durable().tokens[0].value, token_);
+  EXPECT_EQ(Durable().tokens[0].intent, refresh_sent);
+  // Written again later.
+  RunAt(clock_.Now() + config_.refresh.retry_max);
+  EXPECT_EQ(Durable().tokens[0].value, fresh);
+  EXPECT_FALSE(Durable().tokens[0].intent);
+}
+
+TEST_F(RefreshEngineTest, RestartAfterAFailedWriteTrustsOnlyTheIntent) {
+  Init(MakeConfig());
+  StartWithToken();
+  const absl::Time refresh_sent = NextWakeup();
+  clock_.SetTime(refresh_sent);
+  engine_->RunDue();
+  store_.CompleteOne();
+  upstream_->Succeed();
+  store_.CompleteOne(absl::InternalError("disk full"));
+  Restart();
+  Start();
+  // The old value was revoked overlap after the request that replaced it.
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
+}
+
+TEST_F(RefreshEngineTest, StoredGoodTokenIsServedWithoutAFetch) {
+  Init(MakeConfig());
+  StartWithToken();
+  clock_.AdvanceTime(absl::Minutes(30));
+  Restart();
+  Start();
+  EXPECT_EQ(Sent(), 0u);
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_EQ(Get()->generation, 1u);
+  EXPECT_EQ(health_.startup_done, 1);
+  EXPECT_TRUE(health_.app[kApp]);
+  EXPECT_EQ(NextWakeup(), clock_.Now() + absl::Minutes(90) - absl::Minutes(10));
+}
+
+TEST_F(RefreshEngineTest, StoredTokenNearExpiryIsServedWhileRefetching) {
+  Init(MakeConfig());
+  StartWithToken();
+  clock_.AdvanceTime(absl::Minutes(115));
+  Restart();
+  Start();
+  EXPECT_EQ(Sent(), 1u);
+  EXPECT_EQ(Get()->value, token_);
+  Succeed();
+  EXPECT_EQ(Get()->generation, 2u);
+}
+
+TEST_F(RefreshEngineTest, ExpiredStoredTokenIsNotServed) {
+  Init(MakeConfig());
+  StartWithToken();
+  clock_.AdvanceTime(absl::Hours(3));
+  Restart();
+  Start();
+  EXPECT_EQ(Sent(), 1u);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  Succeed();
+  EXPECT_EQ(Get()->generation, 2u) << "generations go on from the store";
+}
+
+TEST_F(RefreshEngineTest, StoredStateOfAnUnconfiguredAppIsIgnored) {
+  Init(MakeConfig());
+  AppRecord foreign;
+  foreign.app_id = "wxsomebodyelse";
+  store_.durable[foreign.app_id] = foreign;
+  Start();
+  EXPECT_EQ(Sent(), 1u);
+}
+
+TEST_F(RefreshEngineTest, ACrashLoopWithADeadUpstreamSpendsOnlyTheBudget) {
+  Config config = MakeConfig();
+  config.refresh.daily_budget = 5;
+  config.refresh.force_budget = 2;
+  Init(config);
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 3600));
+  size_t sent = 0;
+  for (int crash = 0; crash < 50; ++crash) {
+    Start();
+    while (upstream_->InFlight() > 0) {
+      upstream_->Fail(FailureClass::kTransient, 0, /*maybe_issued=*/false);
+      Pump();
+      ++sent;
+      RunToNext();
+    }
+    clock_.AdvanceTime(absl::Seconds(3));
+    Restart();
+  }
+  EXPECT_EQ(sent, 5u);
+}
+
+// ---- Wall clock steps
+// -------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, AWallClockStepChangesNoServableWindow) {
+  for (absl::Duration step : {absl::Hours(1), -absl::Hours(1)}) {
+    SCOPED_TRACE(step);
+    Init(MakeConfig());
+    StartWithToken();
+    RunToNext();  // a refresh in flight: the value ends at sent + overlap
+    const absl::Duration max_cache_before = Get()->max_cache;
+    const SteadyTime wakeup_before = engine_->NextWakeup();
+    clock_.StepWall(step);
+    engine_->RunDue();
+    EXPECT_EQ(Get()->max_cache, max_cache_before);
+    EXPECT_EQ(engine_->NextWakeup(), wakeup_before);
+    // The value stops being served when the steady clock says, not before
+    // and not after, whatever the wall clock did.
+    clock_.AdvanceTime(absl::Minutes(5) - absl::Milliseconds(1));
+    EXPECT_TRUE(Get().ok());
+    clock_.AdvanceTime(absl::Milliseconds(1));
+    EXPECT_FALSE(Get().ok());
+    Succeed();
+  }
+}
+
+// ---- Failures
+// ----------------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, TransientFailuresBackOffAndKeepTheToken) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
   absl::Duration expected = absl::Seconds(1);
   for (int failure = 1; failure <= 8; ++failure) {
     const absl::Time failed_at = clock_.Now();
-    upstream_.Fail(FailureClass::kTransient, -1);
+    Fail(FailureClass::kTransient, -1);
     EXPECT_EQ(Get()->value, token_) << "a good token is never dropped";
-    EXPECT_EQ(engine_->NextWakeup() - failed_at, expected) << failure;
-    RunAt(engine_->NextWakeup());
-    ASSERT_EQ(upstream_.InFlight(), 1);
+    EXPECT_EQ(NextWakeup() - failed_at, expected) << failure;
+    RunToNext();
+    ASSERT_EQ(upstream_->InFlight(), 1);
     expected = std::min(expected * 2, config_.refresh.retry_max);
   }
-  upstream_.Succeed();
+  Succeed();
   EXPECT_NE(Get()->value, token_);
-}
-
-TEST_F(RefreshEngineTest, BackoffJitterStaysWithinHalfToFullDelay) {
-  EXPECT_EQ(BackoffDelay(1, absl::Seconds(1), absl::Seconds(60), 0.0),
-            absl::Milliseconds(500));
-  EXPECT_EQ(BackoffDelay(1, absl::Seconds(1), absl::Seconds(60), 1.0),
-            absl::Seconds(1));
-  EXPECT_EQ(BackoffDelay(3, absl::Seconds(1), absl::Seconds(60), 0.5),
-            absl::Seconds(3));
-  EXPECT_EQ(BackoffDelay(40, absl::Seconds(1), absl::Seconds(60), 1.0),
-            absl::Seconds(60));
 }
 
 TEST_F(RefreshEngineTest, TokenExpiresAfterFailuresThenUnavailable) {
@@ -268,28 +588,216 @@ TEST_F(RefreshEngineTest, TokenExpiresAfterFailuresThenUnavailable) {
   StartWithToken();
   random01_ = 0.0;
   while (clock_.Now() < sent + absl::Seconds(7200)) {
-    RunAt(std::min(engine_->NextWakeup(), sent + absl::Seconds(7200)));
-    if (upstream_.InFlight() > 0) {
-      upstream_.Fail(FailureClass::kTransient, -1);
-    }
+    RunAt(std::min(NextWakeup(), sent + absl::Seconds(7200)));
+    if (upstream_->InFlight() > 0) Fail(FailureClass::kTransient, -1);
   }
-  auto token = Get();
-  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(token.status().message(), HasSubstr("injected errcode -1"));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Get().status().message(), HasSubstr("injected errcode -1"));
   EXPECT_FALSE(health_.app[kApp]);
   EXPECT_EQ(health_.all, false);
 }
 
-TEST_F(RefreshEngineTest, ForceRefreshWithOlderValueIsAlreadyNewer) {
+TEST_F(RefreshEngineTest, CredentialErrorIsPermanentNotHammeredAndNamed) {
+  Init(MakeConfig());
+  const absl::Time sent = clock_.Now();
+  StartWithToken();
+  RunToNext();
+  Fail(FailureClass::kPermanent, 40164);
+  // Still a valid token, but the app is unhealthy: someone must act.
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_FALSE(health_.app[kApp]);
+  EXPECT_EQ(NextWakeup() - clock_.Now(), config_.refresh.permanent_retry);
+  while (clock_.Now() < sent + absl::Seconds(7200)) {
+    RunAt(std::min(NextWakeup(), sent + absl::Seconds(7200)));
+    if (upstream_->InFlight() > 0) Fail(FailureClass::kPermanent, 40164);
+  }
+  // One at the refresh time, one permanent_retry (10m) later at expiry.
+  EXPECT_EQ(Sent(), 3u);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Get().status().message(), HasSubstr("40164"));
+}
+
+TEST_F(RefreshEngineTest, StartupIsDoneAfterTheFirstAttemptEvenIfItFailed) {
+  Init(MakeConfig());
+  Start();
+  Fail(FailureClass::kPermanent, 40125);
+  EXPECT_EQ(health_.startup_done, 1);
+  EXPECT_FALSE(health_.app[kApp]);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Get().status().message(), HasSubstr("40125"));
+  EXPECT_THAT(Get().status().message(), ::testing::Not(HasSubstr("s3cret")));
+}
+
+// ---- Budgets and quotas
+// ---------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, DailyBudgetStopsFetchesUntilTheNextBeijingDay) {
+  Config config = MakeConfig();
+  config.refresh.daily_budget = 3;
+  config.refresh.force_budget = 3;
+  Init(config);
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 3600));
+  StartWithToken();
+  for (int i = 0; i < 2; ++i) {
+    clock_.AdvanceTime(absl::Minutes(1));
+    ForceResult result;
+    ForceRefresh(result, "");
+    token_ = Succeed();
+  }
+  EXPECT_EQ(Sent(), 3u);
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult refused;
+  ForceRefresh(refused, "");
+  ASSERT_TRUE(refused.answered());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.reply->status().message(), HasSubstr("daily_budget"));
+  // Scheduled refreshes respect it too, and resume the next Beijing day.
+  RunAt(clock_.Now() + absl::Minutes(110));
+  EXPECT_EQ(Sent(), 3u);
+  EXPECT_EQ(Get()->value, token_);
+  RunAt(absl::FromUnixSeconds(kBeijingMidnight) + absl::Hours(24));
+  EXPECT_EQ(Sent(), 4u);
+}
+
+TEST_F(RefreshEngineTest, ForceRefreshCannotSpendTheScheduledShare) {
+  Config config = MakeConfig();
+  config.refresh.force_budget = 2;
+  Init(config);
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 3600));
+  StartWithToken();
+  // One caller reporting the current value every 30 s.
+  for (int i = 0; i < 2; ++i) {
+    clock_.AdvanceTime(config_.refresh.force_min_interval);
+    ForceResult result;
+    ForceRefresh(result, Get()->value);
+    Succeed();
+    EXPECT_EQ(result.outcome(), ForceOutcome::kRefreshed);
+  }
+  clock_.AdvanceTime(config_.refresh.force_min_interval);
+  ForceResult refused;
+  ForceRefresh(refused, Get()->value);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.reply->status().message(), HasSubstr("force_budget"));
+  EXPECT_EQ(Sent(), 3u);
+  // The scheduled refresh still has its share.
+  RunToNext();
+  EXPECT_EQ(Sent(), 4u);
+}
+
+TEST_F(RefreshEngineTest, QuotaErrorWaitsUntilAfterTheNextBeijingMidnight) {
+  Init(MakeConfig());
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 12 * 3600));
+  StartWithToken();
+  RunToNext();
+  random01_ = 0.5;
+  Fail(FailureClass::kQuota, 45009);
+  const absl::Time next_midnight =
+      absl::FromUnixSeconds(kBeijingMidnight) + absl::Hours(24);
+  ForceResult result;
+  ForceRefresh(result, token_);
+  EXPECT_EQ(result.code(), absl::StatusCode::kResourceExhausted);
+  // The token lives out its life; then GetToken says why there is none.
+  RunAt(clock_.Now() + absl::Minutes(10));
+  EXPECT_EQ(Sent(), 2u);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(Get().status().message(), HasSubstr("45009"));
+  // A few minutes after midnight, jittered: not all apps at 00:00:00.
+  EXPECT_EQ(NextWakeup(),
+            next_midnight + absl::Minutes(2) + absl::Seconds(150));
+  // The block survives a restart.
+  Restart();
+  Start();
+  EXPECT_EQ(Sent(), 0u);
+  RunToNext();
+  EXPECT_EQ(Sent(), 1u);
+  EXPECT_GT(clock_.Now(), next_midnight);
+}
+
+TEST_F(RefreshEngineTest, QuotaErrorJustAfterMidnightIsRetriedWithBackoff) {
+  Init(MakeConfig());
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 10));
+  Start();
+  random01_ = 1.0;
+  Fail(FailureClass::kQuota, 45009);
+  // WeChat's reset may lag ours: not another whole day.
+  EXPECT_EQ(NextWakeup(), clock_.Now() + config_.refresh.retry_initial);
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  Fail(FailureClass::kQuota, 45009);
+  EXPECT_EQ(NextWakeup(), clock_.Now() + 2 * config_.refresh.retry_initial);
+  RunToNext();
+  Succeed();
+  EXPECT_TRUE(Get().ok());
+}
+
+// ---- ForceRefresh
+// ----------------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, ForceRefreshWithAnOlderValueIsAlreadyNewer) {
   Init(MakeConfig());
   StartWithToken();
   ForceResult result;
-  engine_->ForceRefresh(Force(result, "some-older-token"));
-  ASSERT_TRUE(result.reply.has_value());
-  ASSERT_TRUE(result.reply->ok());
-  EXPECT_EQ((*result.reply)->outcome, ForceOutcome::kAlreadyNewer);
-  EXPECT_EQ((*result.reply)->token.value, token_);
-  EXPECT_EQ(upstream_.started().size(), 1u);
+  ForceRefresh(result, "some-older-token");
+  ASSERT_TRUE(result.answered());
+  EXPECT_EQ(result.outcome(), ForceOutcome::kAlreadyNewer);
+  EXPECT_EQ(result.value(), token_);
+  EXPECT_EQ(Sent(), 1u);
+}
+
+TEST_F(RefreshEngineTest, AlreadyNewerComesBeforeAnyFailureState) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  Fail(FailureClass::kPermanent, 40125);  // someone reset the AppSecret
+  ForceResult older;
+  ForceRefresh(older, "some-older-token");
+  EXPECT_EQ(older.outcome(), ForceOutcome::kAlreadyNewer);
+  EXPECT_EQ(older.value(), token_);
+  // The current value: asking WeChat again cannot help; answered at once.
+  ForceResult current;
+  ForceRefresh(current, token_);
+  ASSERT_TRUE(current.answered());
+  EXPECT_EQ(current.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(current.reply->status().message(), HasSubstr("40125"));
+  EXPECT_EQ(Sent(), 2u);
+}
+
+TEST_F(RefreshEngineTest, WechatErrcodeMustBeATokenError) {
+  Init(MakeConfig());
+  StartWithToken();
+  for (int errcode : {0, 40001, 40014, 42001}) {
+    ForceResult result;
+    ForceRefresh(result, "older", TokenKind::kAccessToken, errcode);
+    EXPECT_EQ(result.outcome(), ForceOutcome::kAlreadyNewer) << errcode;
+  }
+  for (int errcode : {45009, 40164, -1, 48001}) {
+    ForceResult result;
+    ForceRefresh(result, token_, TokenKind::kAccessToken, errcode);
+    EXPECT_EQ(result.code(), absl::StatusCode::kInvalidArgument) << errcode;
+    EXPECT_THAT(result.reply->status().message(), HasSubstr("wechat_errcode"));
+  }
+  // Checked before the app: a bad errcode for an unknown app is still
+  // INVALID_ARGUMENT.
+  ForceResult unknown;
+  ForceRefreshCommand command;
+  command.app_id = "wxunknown";
+  command.wechat_errcode = 45009;
+  command.done = [&unknown](auto reply) { unknown.reply = std::move(reply); };
+  engine_->ForceRefresh(std::move(command));
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Sent(), 1u);
+}
+
+TEST_F(RefreshEngineTest, UnknownAppIsNotFound) {
+  Init(MakeConfig());
+  StartWithToken();
+  ForceResult result;
+  ForceRefreshCommand command;
+  command.app_id = "wxunknown";
+  command.done = [&result](auto reply) { result.reply = std::move(reply); };
+  engine_->ForceRefresh(std::move(command));
+  EXPECT_EQ(result.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(result.reply->status().message(), HasSubstr("app_id"));
 }
 
 TEST_F(RefreshEngineTest, ConcurrentForceRefreshesShareOneFetch) {
@@ -297,35 +805,31 @@ TEST_F(RefreshEngineTest, ConcurrentForceRefreshesShareOneFetch) {
   StartWithToken();
   clock_.AdvanceTime(config_.refresh.force_min_interval);
   std::vector<ForceResult> results(100);
-  for (ForceResult& result : results) {
-    engine_->ForceRefresh(Force(result, token_));
-  }
-  EXPECT_EQ(upstream_.started().size(), 2u);
-  const std::string fresh = upstream_.Succeed();
+  for (ForceResult& result : results) ForceRefresh(result, token_);
+  EXPECT_EQ(Sent(), 2u);
+  const std::string fresh = Succeed();
   int refreshed = 0;
   for (ForceResult& result : results) {
-    ASSERT_TRUE(result.reply.has_value());
-    ASSERT_TRUE(result.reply->ok());
-    EXPECT_EQ((*result.reply)->token.value, fresh);
-    if ((*result.reply)->outcome == ForceOutcome::kRefreshed) ++refreshed;
+    ASSERT_TRUE(result.answered());
+    EXPECT_EQ(result.value(), fresh);
+    if (result.outcome() == ForceOutcome::kRefreshed) ++refreshed;
   }
   EXPECT_EQ(refreshed, 1);
-  EXPECT_EQ(upstream_.started().size(), 2u);
+  EXPECT_EQ(Sent(), 2u);
 }
 
 TEST_F(RefreshEngineTest, ForceRefreshJoinsAFetchAlreadyInFlight) {
   Init(MakeConfig());
   StartWithToken();
-  RunAt(engine_->NextWakeup());
-  ASSERT_EQ(upstream_.InFlight(), 1);
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
   ForceResult result;
-  engine_->ForceRefresh(Force(result, token_));
-  EXPECT_FALSE(result.reply.has_value());
-  const std::string fresh = upstream_.Succeed();
-  ASSERT_TRUE(result.reply->ok());
-  EXPECT_EQ((*result.reply)->outcome, ForceOutcome::kCoalesced);
-  EXPECT_EQ((*result.reply)->token.value, fresh);
-  EXPECT_EQ(upstream_.started().size(), 2u);
+  ForceRefresh(result, token_);
+  EXPECT_FALSE(result.answered());
+  const std::string fresh = Succeed();
+  EXPECT_EQ(result.outcome(), ForceOutcome::kCoalesced);
+  EXPECT_EQ(result.value(), fresh);
+  EXPECT_EQ(Sent(), 2u);
 }
 
 TEST_F(RefreshEngineTest, ForceRefreshWaitsForTheMinimumInterval) {
@@ -333,19 +837,18 @@ TEST_F(RefreshEngineTest, ForceRefreshWaitsForTheMinimumInterval) {
   const absl::Time first_sent = clock_.Now();
   StartWithToken();
   ForceResult first, second;
-  engine_->ForceRefresh(Force(first, token_));
-  engine_->ForceRefresh(Force(second, ""));
-  EXPECT_EQ(upstream_.started().size(), 1u);
-  EXPECT_EQ(engine_->NextWakeup(),
-            first_sent + config_.refresh.force_min_interval);
+  ForceRefresh(first, token_);
+  ForceRefresh(second, "");
+  EXPECT_EQ(Sent(), 1u);
+  EXPECT_EQ(NextWakeup(), first_sent + config_.refresh.force_min_interval);
   RunAt(first_sent + config_.refresh.force_min_interval - absl::Seconds(1));
-  EXPECT_EQ(upstream_.started().size(), 1u);
+  EXPECT_EQ(Sent(), 1u);
   RunAt(first_sent + config_.refresh.force_min_interval);
-  EXPECT_EQ(upstream_.started().size(), 2u);
-  const std::string fresh = upstream_.Succeed();
-  EXPECT_EQ((*first.reply)->outcome, ForceOutcome::kRefreshed);
-  EXPECT_EQ((*second.reply)->outcome, ForceOutcome::kCoalesced);
-  EXPECT_EQ((*second.reply)->token.value, fresh);
+  EXPECT_EQ(Sent(), 2u);
+  const std::string fresh = Succeed();
+  EXPECT_EQ(first.outcome(), ForceOutcome::kRefreshed);
+  EXPECT_EQ(second.outcome(), ForceOutcome::kCoalesced);
+  EXPECT_EQ(second.value(), fresh);
 }
 
 TEST_F(RefreshEngineTest, ForceRefreshFailureAnswersWaitersButKeepsToken) {
@@ -353,137 +856,97 @@ TEST_F(RefreshEngineTest, ForceRefreshFailureAnswersWaitersButKeepsToken) {
   StartWithToken();
   clock_.AdvanceTime(absl::Minutes(1));
   ForceResult result;
-  engine_->ForceRefresh(Force(result, token_));
-  upstream_.Fail(FailureClass::kTransient, -1);
-  ASSERT_TRUE(result.reply.has_value());
-  EXPECT_EQ(result.reply->status().code(), absl::StatusCode::kUnavailable);
+  ForceRefresh(result, token_);
+  Fail(FailureClass::kTransient, -1);
+  EXPECT_EQ(result.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(Get()->value, token_);
 }
 
-TEST_F(RefreshEngineTest, UnknownAppIsNotFound) {
+TEST_F(RefreshEngineTest, WaitersAreBoundedAndCancelledOnesDropped) {
   Init(MakeConfig());
   StartWithToken();
-  ForceResult result;
-  ForceRefreshCommand command = Force(result, "");
-  command.app_id = "wxunknown";
-  engine_->ForceRefresh(std::move(command));
-  EXPECT_EQ(result.reply->status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(result.reply->status().message(), HasSubstr("app_id"));
-  EXPECT_EQ(upstream_.started().size(), 1u);
-}
-
-TEST_F(RefreshEngineTest, DailyBudgetStopsFetchesUntilTheNextBeijingDay) {
-  Config config = MakeConfig();
-  config.refresh.daily_budget = 3;
-  Init(config);
-  // 01:00 Beijing time, so the whole test stays within one Beijing day.
-  clock_.SetTime(
-      absl::FromUnixSeconds(1714000000 - 1714000000 % 86400 + 17 * 3600));
-  StartWithToken();
-  for (int i = 0; i < 2; ++i) {
-    clock_.AdvanceTime(absl::Minutes(1));
-    ForceResult result;
-    engine_->ForceRefresh(Force(result, ""));
-    token_ = upstream_.Succeed();
-  }
-  EXPECT_EQ(upstream_.started().size(), 3u);
-  clock_.AdvanceTime(absl::Minutes(1));
+  // All within force_min_interval of the first fetch: they wait.
+  std::vector<ForceResult> waiting(RefreshEngine::kMaxWaitersPerToken);
+  for (ForceResult& result : waiting) ForceRefresh(result, token_);
   ForceResult refused;
-  engine_->ForceRefresh(Force(refused, ""));
-  ASSERT_TRUE(refused.reply.has_value());
-  EXPECT_EQ(refused.reply->status().code(),
-            absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(upstream_.started().size(), 3u);
-  // Proactive refreshes respect it too, and resume the next Beijing day.
-  RunAt(clock_.Now() + absl::Minutes(110));  // past the refresh time
-  EXPECT_EQ(upstream_.started().size(), 3u);
-  EXPECT_EQ(Get()->value, token_);
-  RunAt(StartOfNextBeijingDay(clock_.Now()));
-  EXPECT_EQ(upstream_.started().size(), 4u);
-}
-
-TEST_F(RefreshEngineTest, CredentialErrorIsPermanentNotHammeredAndNamed) {
-  Init(MakeConfig());
-  const absl::Time sent = clock_.Now();
-  StartWithToken();
-  RunAt(engine_->NextWakeup());
-  upstream_.Fail(FailureClass::kPermanent, 40164);
-  // Still a valid token, but the app is unhealthy: someone must act.
-  EXPECT_EQ(Get()->value, token_);
-  EXPECT_FALSE(health_.app[kApp]);
-  EXPECT_EQ(engine_->NextWakeup() - clock_.Now(),
-            config_.refresh.permanent_retry);
-  ForceResult result;
-  engine_->ForceRefresh(Force(result, token_));
-  EXPECT_EQ(result.reply->status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(upstream_.started().size(), 2u);
-  // Retries come only every permanent_retry until the token expires.
-  while (clock_.Now() < sent + absl::Seconds(7200)) {
-    RunAt(std::min(engine_->NextWakeup(), sent + absl::Seconds(7200)));
-    if (upstream_.InFlight() > 0)
-      upstream_.Fail(FailureClass::kPermanent, 40164);
+  ForceRefresh(refused, token_);
+  ASSERT_TRUE(refused.answered());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  // Callers that gave up make room, and are never answered.
+  for (size_t i = 0; i < 10; ++i) waiting[i].cancelled->store(true);
+  ForceResult admitted;
+  ForceRefresh(admitted, token_);
+  EXPECT_FALSE(admitted.answered());
+  RunToNext();
+  const std::string fresh = Succeed();
+  EXPECT_EQ(admitted.value(), fresh);
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    EXPECT_EQ(waiting[i].answered(), i >= 10) << i;
   }
-  // One at the refresh time, one permanent_retry (10m) later at expiry.
-  EXPECT_EQ(upstream_.started().size(), 3u);
-  auto token = Get();
-  EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(token.status().message(), HasSubstr("40164"));
+  EXPECT_EQ(Sent(), 2u);
 }
 
-TEST_F(RefreshEngineTest, QuotaErrorStopsUntilTheNextBeijingDay) {
+TEST_F(RefreshEngineTest, ShutdownAnswersWaitersAndRecordsWhatIsInFlight) {
   Init(MakeConfig());
   StartWithToken();
-  RunAt(engine_->NextWakeup());
-  upstream_.Fail(FailureClass::kQuota, 45009);
-  const absl::Time next_day = StartOfNextBeijingDay(clock_.Now());
-  ForceResult result;
-  engine_->ForceRefresh(Force(result, token_));
-  EXPECT_EQ(result.reply->status().code(),
-            absl::StatusCode::kResourceExhausted);
-  // The token lives out its life; then GetToken says why there is none.
-  RunAt(clock_.Now() + absl::Minutes(10));
-  EXPECT_EQ(upstream_.started().size(), 2u);
-  EXPECT_EQ(Get().status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(Get().status().message(), HasSubstr("45009"));
-  RunAt(next_day);
-  EXPECT_EQ(upstream_.started().size(), 3u);
+  ForceResult waiting;
+  ForceRefresh(waiting, token_);  // waits for force_min_interval
+  clock_.SetTime(NextWakeup());
+  engine_->RunDue();  // its fetch: being recorded, not sent
+  EXPECT_EQ(store_.pending(), 1u);
+  engine_->BeginShutdown();
+  ASSERT_TRUE(waiting.answered());
+  EXPECT_EQ(waiting.code(), absl::StatusCode::kUnavailable);
+  Pump();
+  EXPECT_EQ(Sent(), 1u) << "nothing is sent once shutdown began";
+  EXPECT_FALSE(Durable().tokens[0].intent) << "the unsent intent is undone";
+  EXPECT_TRUE(engine_->Quiescent());
 }
 
-TEST_F(RefreshEngineTest, BeijingDayBoundaries) {
-  // 2024-04-25 16:00:00 UTC is midnight in Beijing.
-  const absl::Time midnight = absl::FromUnixSeconds(1714060800);
-  EXPECT_EQ(BeijingDay(midnight), BeijingDay(midnight - absl::Seconds(1)) + 1);
-  EXPECT_EQ(StartOfNextBeijingDay(midnight - absl::Seconds(1)), midnight);
-  EXPECT_EQ(StartOfNextBeijingDay(midnight), midnight + absl::Hours(24));
+TEST_F(RefreshEngineTest, ShutdownLetsAnInFlightRequestFinishAndRecordsIt) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  engine_->BeginShutdown();
+  EXPECT_FALSE(engine_->Quiescent());
+  const std::string fresh = Succeed();
+  EXPECT_TRUE(engine_->Quiescent());
+  EXPECT_EQ(Durable().tokens[0].value, fresh);
+  EXPECT_FALSE(Durable().tokens[0].intent);
 }
+
+// ---- stable_token
+// ---------------------------------------------------------------------
 
 TEST_F(RefreshEngineTest, StableRefreshesInsideWechatsWindowAndRechecks) {
   Init(MakeConfig(AppConfig::Api::kStable));
-  engine_->Start();
-  ASSERT_EQ(upstream_.started()[0].api, FetchApi::kStable);
-  EXPECT_FALSE(upstream_.started()[0].force_refresh);
+  Start();
+  ASSERT_EQ(upstream_->started()[0].api, FetchApi::kStable);
+  EXPECT_FALSE(upstream_->started()[0].force_refresh);
   const absl::Time sent = clock_.Now();
-  const std::string value = upstream_.Succeed();
+  const std::string value = Succeed();
   const absl::Time expires_at = sent + absl::Seconds(7200);
-  EXPECT_EQ(engine_->NextWakeup(), expires_at - absl::Minutes(4));
+  EXPECT_EQ(NextWakeup(), expires_at - absl::Minutes(4));
 
   // WeChat still returns the same value (its clock is a little behind):
   // ask again shortly, not at expires_at - margin (which would loop).
-  RunAt(engine_->NextWakeup());
-  upstream_.SucceedWith(value, absl::Minutes(4));
+  RunToNext();
+  upstream_->SucceedWith(value, absl::Minutes(4));
+  Pump();
   EXPECT_EQ(Get()->generation, 1u);
-  EXPECT_EQ(engine_->NextWakeup(), clock_.Now() + absl::Seconds(30));
+  EXPECT_EQ(NextWakeup(), clock_.Now() + absl::Seconds(30));
 
-  RunAt(engine_->NextWakeup());
-  const std::string next = upstream_.Succeed();
+  RunToNext();
+  const std::string next = Succeed();
   EXPECT_EQ(Get()->value, next);
   EXPECT_EQ(Get()->generation, 2u);
-  // Normal-mode stable fetches revoke nothing: no overlap bound applies.
-  EXPECT_EQ(upstream_.started().size(), 3u);
-  for (const FetchRequest& request : upstream_.started()) {
+  EXPECT_EQ(Sent(), 3u);
+  for (const FetchRequest& request : upstream_->started()) {
     EXPECT_FALSE(request.force_refresh);
   }
+  // Normal-mode stable requests revoke nothing: no intent is recorded.
+  EXPECT_FALSE(Durable().tokens[0].intent);
 }
 
 TEST_F(RefreshEngineTest, StableForceRefreshTriesNormalModeFirst) {
@@ -491,153 +954,162 @@ TEST_F(RefreshEngineTest, StableForceRefreshTriesNormalModeFirst) {
   StartWithToken();
   clock_.AdvanceTime(absl::Minutes(1));
   ForceResult result;
-  engine_->ForceRefresh(Force(result, token_));
-  ASSERT_EQ(upstream_.started().size(), 2u);
-  EXPECT_FALSE(upstream_.started()[1].force_refresh);
-  upstream_.SucceedWith(token_, absl::Seconds(7000));
+  ForceRefresh(result, token_);
+  ASSERT_EQ(Sent(), 2u);
+  EXPECT_FALSE(upstream_->started()[1].force_refresh);
+  upstream_->SucceedWith(token_, absl::Seconds(7000));
+  Pump();
   // WeChat still hands out the rejected value: only force_refresh helps.
-  EXPECT_FALSE(result.reply.has_value());
-  engine_->RunDue();
-  ASSERT_EQ(upstream_.started().size(), 3u);
-  EXPECT_TRUE(upstream_.started()[2].force_refresh);
-  const std::string fresh = upstream_.Succeed();
-  ASSERT_TRUE(result.reply.has_value());
-  EXPECT_EQ((*result.reply)->token.value, fresh);
-  EXPECT_EQ((*result.reply)->outcome, ForceOutcome::kRefreshed);
+  EXPECT_FALSE(result.answered());
+  ASSERT_EQ(Sent(), 3u);
+  EXPECT_TRUE(upstream_->started()[2].force_refresh);
+  const std::string fresh = Succeed();
+  EXPECT_EQ(result.value(), fresh);
+  EXPECT_EQ(result.outcome(), ForceOutcome::kRefreshed);
+  EXPECT_EQ(Durable().stable_forces, 1);
 }
 
-TEST_F(RefreshEngineTest, StoredGoodTokenIsServedWithoutAFetch) {
-  Init(MakeConfig());
-  StoredToken stored;
-  stored.app_id = kApp;
-  stored.value = {"stored-token", clock_.Now() - absl::Minutes(30),
-                  clock_.Now() + absl::Minutes(90), 7};
-  store_.preload.push_back(stored);
-  engine_->Start();
-  EXPECT_EQ(upstream_.started().size(), 0u);
-  EXPECT_EQ(Get()->value, "stored-token");
-  EXPECT_EQ(Get()->generation, 7u);
-  EXPECT_EQ(health_.startup_done, 1);
-  EXPECT_TRUE(health_.app[kApp]);
-  EXPECT_EQ(engine_->NextWakeup(),
-            clock_.Now() + absl::Minutes(90) - absl::Minutes(10));
-}
-
-TEST_F(RefreshEngineTest, StoredTokenNearExpiryIsServedWhileRefetching) {
-  Init(MakeConfig());
-  StoredToken stored;
-  stored.app_id = kApp;
-  stored.value = {"stored-token", clock_.Now() - absl::Minutes(115),
-                  clock_.Now() + absl::Minutes(5), 7};
-  StoredToken foreign = stored;
-  foreign.app_id = "wxsomebodyelse";
-  store_.preload = {stored, foreign};
-  engine_->Start();
-  EXPECT_EQ(upstream_.started().size(), 1u);
-  EXPECT_EQ(Get()->value, "stored-token");
-  upstream_.Succeed();
-  EXPECT_EQ(Get()->generation, 8u);
-}
-
-TEST_F(RefreshEngineTest, ExpiredStoredTokenIsIgnored) {
-  Init(MakeConfig());
-  StoredToken stored;
-  stored.app_id = kApp;
-  stored.value = {"stored-token", clock_.Now() - absl::Hours(3),
-                  clock_.Now() - absl::Hours(1), 7};
-  store_.preload.push_back(stored);
-  engine_->Start();
-  EXPECT_EQ(upstream_.started().size(), 1u);
-  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
-}
-
-TEST_F(RefreshEngineTest, StartupIsDoneAfterTheFirstAttemptEvenIfItFailed) {
-  Init(MakeConfig());
-  engine_->Start();
-  upstream_.Fail(FailureClass::kPermanent, 40125);
-  EXPECT_EQ(health_.startup_done, 1);
-  EXPECT_FALSE(health_.app[kApp]);
-  auto token = Get();
-  EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(token.status().message(), HasSubstr("40125"));
-  EXPECT_THAT(token.status().message(), ::testing::Not(HasSubstr("s3cret")));
-}
-
-TEST_F(RefreshEngineTest, FailAllWaitersAnswersEveryone) {
-  Init(MakeConfig());
+TEST_F(RefreshEngineTest, StableForceRefreshesAreLimitedToTwentyADay) {
+  Init(MakeConfig(AppConfig::Api::kStable));
+  clock_.SetTime(absl::FromUnixSeconds(kBeijingMidnight + 3600));
   StartWithToken();
-  ForceResult waiting;
-  engine_->ForceRefresh(Force(waiting, token_));  // within the min interval
-  EXPECT_FALSE(waiting.reply.has_value());
-  engine_->FailAllWaiters(absl::UnavailableError("shutting down"));
-  ASSERT_TRUE(waiting.reply.has_value());
-  EXPECT_EQ(waiting.reply->status().code(), absl::StatusCode::kUnavailable);
+  for (int force = 1; force <= 21; ++force) {
+    clock_.AdvanceTime(absl::Seconds(31));
+    ForceResult result;
+    ForceRefresh(result, Get()->value);
+    ASSERT_EQ(upstream_->InFlight(), 1) << force;
+    EXPECT_FALSE(upstream_->front().force_refresh) << "normal mode first";
+    upstream_->SucceedWith(Get()->value, absl::Seconds(7000));
+    Pump();
+    if (force <= 20) {
+      ASSERT_EQ(upstream_->InFlight(), 1) << force;
+      EXPECT_TRUE(upstream_->front().force_refresh);
+      Succeed();
+      EXPECT_EQ(result.outcome(), ForceOutcome::kRefreshed) << force;
+    } else {
+      EXPECT_EQ(upstream_->InFlight(), 0);
+      ASSERT_TRUE(result.answered());
+      EXPECT_EQ(result.code(), absl::StatusCode::kResourceExhausted);
+      EXPECT_THAT(result.reply->status().message(),
+                  HasSubstr("20 stable_token force refreshes"));
+    }
+    if (force == 10) {
+      // The count is durable: a restart does not reset it.
+      Restart();
+      Start();
+    }
+  }
+  EXPECT_EQ(Durable().stable_forces, 20);
+  EXPECT_TRUE(Get().ok()) << "the current value is still served";
 }
 
-Config ConfigWithJsapiTicket() {
-  Config config = MakeConfig();
-  config.apps[0].tickets = {"jsapi"};
-  return config;
-}
+// ---- Tickets
+// ---------------------------------------------------------------------------
 
 TEST_F(RefreshEngineTest, TicketIsFetchedWithTheAccessTokenOnceItArrives) {
-  Init(ConfigWithJsapiTicket());
-  engine_->Start();
-  ASSERT_EQ(upstream_.started().size(), 1u) << "the ticket waits for a token";
+  Init(WithJsapiTicket(MakeConfig()));
+  Start();
+  ASSERT_EQ(Sent(), 1u) << "the ticket waits for a token";
   EXPECT_EQ(health_.startup_done, 0);
-  token_ = upstream_.Succeed();
+  token_ = Succeed();
   EXPECT_EQ(health_.startup_done, 1) << "tickets do not hold up startup";
-  engine_->RunDue();
-  ASSERT_EQ(upstream_.started().size(), 2u);
-  const FetchRequest& request = upstream_.started()[1];
+  ASSERT_EQ(Sent(), 2u);
+  const FetchRequest& request = upstream_->started()[1];
   EXPECT_EQ(request.api, FetchApi::kTicket);
   EXPECT_EQ(request.ticket_type, "jsapi");
   EXPECT_EQ(request.access_token, token_);
   EXPECT_TRUE(request.secret.empty()) << "getticket never needs the secret";
-  const std::string ticket = upstream_.Succeed();
-  auto served = table_->Get(kApp, TokenKind::kJsapiTicket, clock_.Now());
+  const std::string ticket = Succeed();
+  auto served = Get(TokenKind::kJsapiTicket);
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->value, ticket);
   EXPECT_EQ(served->max_cache, absl::Minutes(4));
-  ASSERT_EQ(store_.saved.size(), 2u);
-  EXPECT_EQ(store_.saved[1].kind, TokenKind::kJsapiTicket);
-  EXPECT_EQ(
-      table_->Get(kApp, TokenKind::kWxCardTicket, clock_.Now()).status().code(),
-      absl::StatusCode::kNotFound);
+  EXPECT_EQ(Durable().tokens.size(), 2u);
+  EXPECT_EQ(Get(TokenKind::kWxCardTicket).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RefreshEngineTest, TicketsOfStableAppsFollowTheClassicSchedule) {
+  Init(WithJsapiTicket(MakeConfig(AppConfig::Api::kStable)));
+  Start();
+  Succeed();
+  const absl::Time ticket_sent = clock_.Now();
+  upstream_->SucceedWith("ticket-1", absl::Seconds(7200));
+  Pump();
+  // The token refreshes 4 minutes before expiry (stable), the ticket
+  // `margin` (10 minutes) before.
+  EXPECT_EQ(NextWakeup(),
+            ticket_sent + absl::Seconds(7200) - config_.refresh.margin);
 }
 
 TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
-  Init(ConfigWithJsapiTicket());
-  engine_->Start();
-  token_ = upstream_.Succeed();
-  engine_->RunDue();
-  upstream_.Succeed();  // the first ticket
+  Init(WithJsapiTicket(MakeConfig()));
+  Start();
+  token_ = Succeed();
+  Succeed();  // the first ticket
   clock_.AdvanceTime(absl::Minutes(1));
   ForceResult result;
-  ForceRefreshCommand command = Force(result, "");
-  command.kind = TokenKind::kJsapiTicket;
-  engine_->ForceRefresh(std::move(command));
-  ASSERT_EQ(upstream_.started().size(), 3u);
+  ForceRefresh(result, "", TokenKind::kJsapiTicket);
+  ASSERT_EQ(Sent(), 3u);
   // getticket says the access token is no good (someone else rotated it).
-  upstream_.Fail(FailureClass::kTokenRejected, 40001);
-  engine_->RunDue();
-  ASSERT_EQ(upstream_.started().size(), 4u);
-  EXPECT_EQ(upstream_.started()[3].api, FetchApi::kClassic);
-  const std::string fresh_token = upstream_.Succeed();
+  Fail(FailureClass::kTokenRejected, 40001);
+  ASSERT_EQ(Sent(), 4u);
+  EXPECT_EQ(upstream_->started()[3].api, FetchApi::kClassic);
+  const std::string fresh_token = Succeed();
   EXPECT_EQ(Get()->value, fresh_token);
-  engine_->RunDue();
-  ASSERT_EQ(upstream_.started().size(), 5u);
-  EXPECT_EQ(upstream_.started()[4].api, FetchApi::kTicket);
-  EXPECT_EQ(upstream_.started()[4].access_token, fresh_token);
-  EXPECT_FALSE(result.reply.has_value()) << "waits for the new ticket";
-  const std::string fresh_ticket = upstream_.Succeed();
-  ASSERT_TRUE(result.reply.has_value());
-  ASSERT_TRUE(result.reply->ok());
-  EXPECT_EQ((*result.reply)->token.value, fresh_ticket);
-  EXPECT_EQ(table_->Get(kApp, TokenKind::kJsapiTicket, clock_.Now())->value,
-            fresh_ticket);
-  engine_->RunDue();
-  EXPECT_EQ(upstream_.started().size(), 5u) << "one token and one ticket fetch";
+  ASSERT_EQ(Sent(), 5u);
+  EXPECT_EQ(upstream_->started()[4].api, FetchApi::kTicket);
+  EXPECT_EQ(upstream_->started()[4].access_token, fresh_token);
+  EXPECT_FALSE(result.answered()) << "waits for the new ticket";
+  const std::string fresh_ticket = Succeed();
+  EXPECT_EQ(result.value(), fresh_ticket);
+  EXPECT_EQ(Get(TokenKind::kJsapiTicket)->value, fresh_ticket);
+  Pump();
+  EXPECT_EQ(Sent(), 5u) << "one token and one ticket fetch";
+}
+
+TEST_F(RefreshEngineTest, TicketWithAnUnusableAccessTokenAnswersAtOnce) {
+  Init(WithJsapiTicket(MakeConfig()));
+  Start();
+  Fail(FailureClass::kPermanent, 40125);  // a bad AppSecret
+  // GetToken names the access token's error, not "first fetch".
+  auto ticket = Get(TokenKind::kJsapiTicket);
+  EXPECT_EQ(ticket.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(ticket.status().message(), HasSubstr("40125"));
+  ForceResult result;
+  ForceRefresh(result, "", TokenKind::kJsapiTicket);
+  ASSERT_TRUE(result.answered()) << "never left waiting";
+  EXPECT_EQ(result.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.reply->status().message(), HasSubstr("40125"));
+  EXPECT_EQ(Sent(), 1u);
+}
+
+// ---- Many apps
+// ----------------------------------------------------------------------------
+
+TEST_F(RefreshEngineTest, AtMostMaxConcurrencyRequestsAreInFlight) {
+  Config config = MakeConfig();
+  config.apps.clear();
+  for (int i = 0; i < 20; ++i) {
+    AppConfig app;
+    app.app_id = absl::StrCat("wxapp", i);
+    app.secret = "secret";
+    config.apps.push_back(app);
+  }
+  config.upstream.max_concurrency = 8;
+  Init(config);
+  Start();
+  size_t answered = 0;
+  while (upstream_->InFlight() > 0) {
+    EXPECT_LE(upstream_->InFlight(), 8);
+    upstream_->Succeed();
+    Pump();
+    ++answered;
+  }
+  EXPECT_EQ(answered, 20u);
+  EXPECT_EQ(Sent(), 20u) << "exactly one fetch per app";
+  EXPECT_EQ(health_.all, true);
+  EXPECT_EQ(health_.startup_done, 1);
 }
 
 }  // namespace

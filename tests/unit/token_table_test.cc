@@ -25,17 +25,18 @@ constexpr char kApp[] = "wx0123456789abcdef";
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 const absl::Duration kClientMaxCache = absl::Minutes(4);
 
+const SteadyTime kS0 = SteadyTime::FromSinceBoot(absl::Hours(1000));
+
+// The steady time at wall time `t` (the two clocks agree in this test).
+SteadyTime S(absl::Time t) { return kS0 + (t - kT0); }
+
 PublishedToken Valid(const std::string& value, uint64_t generation,
                      absl::Time fetched_at, absl::Time valid_until) {
   PublishedToken state;
-  state.has_value = true;
-  state.current.value = value;
-  state.current.generation = generation;
-  state.current.fetched_at = fetched_at;
-  // The value's own expiry is later than valid_until: the table must serve
-  // valid_until, the conservative end.
-  state.current.expires_at = valid_until + absl::Minutes(5);
-  state.valid_until = valid_until;
+  state.value = value;
+  state.generation = generation;
+  state.fetched_at = fetched_at;
+  state.valid_until = {valid_until, S(valid_until)};
   return state;
 }
 
@@ -60,7 +61,7 @@ TEST_F(TokenTableTest, HasReflectsConstructionEntries) {
 }
 
 TEST_F(TokenTableTest, UnknownAppIsNotFoundNamingTheApp) {
-  auto token = table_.Get("wxunknown", TokenKind::kAccessToken, kT0);
+  auto token = table_.Get("wxunknown", TokenKind::kAccessToken, S(kT0));
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(token.status().message()),
@@ -69,7 +70,7 @@ TEST_F(TokenTableTest, UnknownAppIsNotFoundNamingTheApp) {
 }
 
 TEST_F(TokenTableTest, UnconfiguredKindIsNotFoundNamingTheKind) {
-  auto token = table_.Get(kApp, TokenKind::kWxCardTicket, kT0);
+  auto token = table_.Get(kApp, TokenKind::kWxCardTicket, S(kT0));
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(token.status().message()),
@@ -81,7 +82,7 @@ TEST_F(TokenTableTest, UnconfiguredKindIsNotFoundNamingTheKind) {
 
 TEST_F(TokenTableTest, BeforeAnyPublishIsUnavailable) {
   for (TokenKind kind : {TokenKind::kAccessToken, TokenKind::kJsapiTicket}) {
-    auto token = table_.Get(kApp, kind, kT0);
+    auto token = table_.Get(kApp, kind, S(kT0));
     ASSERT_FALSE(token.ok());
     EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   }
@@ -93,7 +94,7 @@ TEST_F(TokenTableTest, ServesPublishedValue) {
   table_.Publish(kApp, TokenKind::kAccessToken,
                  Valid("TOKEN", 42, fetched_at, valid_until));
 
-  auto token = table_.Get(kApp, TokenKind::kAccessToken, kT0);
+  auto token = table_.Get(kApp, TokenKind::kAccessToken, S(kT0));
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(token->app_id, kApp);
   EXPECT_EQ(token->kind, TokenKind::kAccessToken);
@@ -104,10 +105,11 @@ TEST_F(TokenTableTest, ServesPublishedValue) {
   EXPECT_EQ(token->max_cache, kClientMaxCache);
 
   // The other kind and the other app are untouched.
-  EXPECT_EQ(table_.Get(kApp, TokenKind::kJsapiTicket, kT0).status().code(),
+  EXPECT_EQ(table_.Get(kApp, TokenKind::kJsapiTicket, S(kT0)).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(table_.Get("wxother", TokenKind::kAccessToken, kT0).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      table_.Get("wxother", TokenKind::kAccessToken, S(kT0)).status().code(),
+      absl::StatusCode::kUnavailable);
 }
 
 TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
@@ -130,7 +132,7 @@ TEST_F(TokenTableTest, MaxCacheIsClientMaxCacheOrRemainingLife) {
       {valid_until - absl::Nanoseconds(1), absl::Nanoseconds(1)},
   };
   for (const Case& c : cases) {
-    auto token = table_.Get(kApp, TokenKind::kAccessToken, c.now);
+    auto token = table_.Get(kApp, TokenKind::kAccessToken, S(c.now));
     ASSERT_TRUE(token.ok()) << c.now << ": " << token.status();
     EXPECT_EQ(token->max_cache, c.max_cache) << c.now;
     EXPECT_EQ(token->expires_at, valid_until) << c.now;
@@ -148,7 +150,7 @@ TEST_F(TokenTableTest, AtAndAfterValidUntilReturnsPublishedUnavailable) {
   for (absl::Time now :
        {valid_until, valid_until + absl::Nanoseconds(1),
         valid_until + absl::Hours(24), absl::InfiniteFuture()}) {
-    auto token = table_.Get(kApp, TokenKind::kAccessToken, now);
+    auto token = table_.Get(kApp, TokenKind::kAccessToken, S(now));
     ASSERT_FALSE(token.ok()) << now;
     EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_EQ(token.status().message(), "errcode 40001: invalid credential");
@@ -157,12 +159,11 @@ TEST_F(TokenTableTest, AtAndAfterValidUntilReturnsPublishedUnavailable) {
 
 TEST_F(TokenTableTest,
        NoValueReturnsPublishedUnavailableEvenIfValidUntilLater) {
-  PublishedToken state;
-  state.has_value = false;
-  state.valid_until = absl::InfiniteFuture();
+  PublishedToken state;  // no value
+  state.valid_until = {absl::InfiniteFuture(), SteadyTime::InfiniteFuture()};
   state.unavailable = absl::ResourceExhaustedError("daily budget spent");
   table_.Publish(kApp, TokenKind::kJsapiTicket, state);
-  auto token = table_.Get(kApp, TokenKind::kJsapiTicket, kT0);
+  auto token = table_.Get(kApp, TokenKind::kJsapiTicket, S(kT0));
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(token.status().message(), "daily budget spent");
@@ -174,7 +175,8 @@ TEST_F(TokenTableTest, PublishReplacesAndCanWithdraw) {
   table_.Publish(
       kApp, TokenKind::kAccessToken,
       Valid("second", 2, kT0 + absl::Hours(1), kT0 + absl::Hours(3)));
-  auto token = table_.Get(kApp, TokenKind::kAccessToken, kT0 + absl::Hours(1));
+  auto token =
+      table_.Get(kApp, TokenKind::kAccessToken, S(kT0 + absl::Hours(1)));
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->value, "second");
   EXPECT_EQ(token->generation, 2u);
@@ -183,7 +185,7 @@ TEST_F(TokenTableTest, PublishReplacesAndCanWithdraw) {
   PublishedToken withdrawn;
   withdrawn.unavailable = absl::UnavailableError("upstream down");
   table_.Publish(kApp, TokenKind::kAccessToken, withdrawn);
-  token = table_.Get(kApp, TokenKind::kAccessToken, kT0 + absl::Hours(1));
+  token = table_.Get(kApp, TokenKind::kAccessToken, S(kT0 + absl::Hours(1)));
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(token.status().message(), "upstream down");
@@ -197,24 +199,24 @@ TEST_F(TokenTableTest, PublishToUnknownEntryIsIgnored) {
   EXPECT_FALSE(table_.HasApp("wxunknown"));
   EXPECT_FALSE(table_.Has(kApp, TokenKind::kWxCardTicket));
   EXPECT_EQ(
-      table_.Get("wxunknown", TokenKind::kAccessToken, kT0).status().code(),
+      table_.Get("wxunknown", TokenKind::kAccessToken, S(kT0)).status().code(),
       absl::StatusCode::kNotFound);
-  EXPECT_EQ(table_.Get(kApp, TokenKind::kWxCardTicket, kT0).status().code(),
+  EXPECT_EQ(table_.Get(kApp, TokenKind::kWxCardTicket, S(kT0)).status().code(),
             absl::StatusCode::kNotFound);
 }
 
-TEST(ServeCredentialTest, AppliesTheSameRuleWithoutATable) {
+TEST(ServeTokenTest, AppliesTheSameRuleWithoutATable) {
   const absl::Time valid_until = kT0 + absl::Minutes(3);
   PublishedToken state = Valid("T", 9, kT0, valid_until);
-  auto token =
-      ServeToken("app", TokenKind::kJsapiTicket, state, absl::Minutes(4), kT0);
+  auto token = ServeToken("app", TokenKind::kJsapiTicket, state, S(kT0),
+                          absl::Minutes(4));
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->app_id, "app");
   EXPECT_EQ(token->kind, TokenKind::kJsapiTicket);
   EXPECT_EQ(token->max_cache, absl::Minutes(3));
   EXPECT_EQ(token->expires_at, valid_until);
-  EXPECT_EQ(ServeToken("app", TokenKind::kJsapiTicket, state, absl::Minutes(4),
-                       valid_until)
+  EXPECT_EQ(ServeToken("app", TokenKind::kJsapiTicket, state, S(valid_until),
+                       absl::Minutes(4))
                 .status()
                 .code(),
             absl::StatusCode::kUnavailable);
@@ -246,7 +248,7 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
     readers.emplace_back([&, r] {
       uint64_t last = 0;
       for (int i = 0; i < kReadsPerReader; ++i) {
-        auto token = table_.Get(kApp, TokenKind::kAccessToken, now);
+        auto token = table_.Get(kApp, TokenKind::kAccessToken, S(now));
         if (!token.ok()) {
           failures.fetch_add(1);
           continue;
@@ -282,7 +284,7 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
     EXPECT_GE(last, 1u);
     EXPECT_LE(last, generation);
   }
-  auto final_token = table_.Get(kApp, TokenKind::kAccessToken, now);
+  auto final_token = table_.Get(kApp, TokenKind::kAccessToken, S(now));
   ASSERT_TRUE(final_token.ok());
   EXPECT_EQ(final_token->generation, generation);
   EXPECT_EQ(final_token->value, absl::StrCat("v", generation));
