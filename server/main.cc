@@ -190,6 +190,9 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
       {{"signal", absl::StrCat(signal_number)},
        {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
   health.SetShuttingDown();
+  // No new upstream request from here on: one cut short by the exit would
+  // only leave an unanswered intent behind.
+  worker.BeginShutdown();
   // Shutdown() waits for in-flight RPCs; a ForceRefresh still waiting on the
   // worker past the drain deadline is answered UNAVAILABLE by Stop().
   absl::Notification drained;

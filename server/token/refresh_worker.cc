@@ -24,12 +24,12 @@ void RefreshWorker::Start() {
 void RefreshWorker::Submit(ForceRefreshCommand command) {
   auto shared = std::make_shared<ForceRefreshCommand>(std::move(command));
   const bool queued =
-      !stop_requested_.load() &&
+      !shutdown_requested_.load() &&
       inbox_.TryPost(
           [this, shared] { engine_.ForceRefresh(std::move(*shared)); },
           kMaxQueuedCommands);
   if (!queued) {
-    shared->done(stop_requested_.load()
+    shared->done(shutdown_requested_.load()
                      ? absl::UnavailableError("wxtokend is shutting down")
                      : absl::ResourceExhaustedError(
                            "too many ForceRefresh calls are waiting; retry "
@@ -37,25 +37,34 @@ void RefreshWorker::Submit(ForceRefreshCommand command) {
   }
 }
 
+void RefreshWorker::BeginShutdown() {
+  shutdown_requested_.store(true);
+  upstream_.Wakeup();
+}
+
 void RefreshWorker::Stop(absl::Duration drain) {
   if (!thread_.joinable()) return;
   drain_ms_.store(absl::ToInt64Milliseconds(drain));
   stop_requested_.store(true);
-  upstream_.Wakeup();
+  BeginShutdown();
   thread_.join();
 }
 
 void RefreshWorker::Run() {
   engine_.Start();
+  bool shutting_down = false;
   bool draining = false;
-  SteadyTime drain_deadline;
+  SteadyTime drain_deadline = SteadyTime::InfiniteFuture();
   while (true) {
     for (Inbox::Task& task : inbox_.Take()) task();
+    if (!shutting_down && shutdown_requested_.load()) {
+      shutting_down = true;
+      engine_.BeginShutdown();
+    }
     if (!draining && stop_requested_.load()) {
       draining = true;
       drain_deadline =
           clock_.SteadyNow() + absl::Milliseconds(drain_ms_.load());
-      engine_.BeginShutdown();
     }
     if (draining &&
         (engine_.Quiescent() || clock_.SteadyNow() >= drain_deadline)) {
@@ -65,8 +74,7 @@ void RefreshWorker::Run() {
       return;
     }
     engine_.RunDue();
-    SteadyTime until = engine_.NextWakeup();
-    if (draining) until = std::min(until, drain_deadline);
+    const SteadyTime until = std::min(engine_.NextWakeup(), drain_deadline);
     const absl::Duration wait =
         std::clamp(until - clock_.SteadyNow(), absl::ZeroDuration(), kMaxWait);
     upstream_.Poll(wait);

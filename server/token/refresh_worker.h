@@ -34,10 +34,14 @@ class RefreshWorker {
   // Queues a ForceRefresh for the worker thread.
   void Submit(ForceRefreshCommand command);
 
-  // Starts no more requests and answers waiting ForceRefresh calls
-  // UNAVAILABLE; lets requests in flight finish and records their answers,
-  // for at most `drain`; then stops the thread. Requests still unanswered
-  // then stay recorded as unanswered.
+  // Shutdown, first step: no request starts any more and waiting
+  // ForceRefresh calls are answered UNAVAILABLE; requests in flight go on.
+  // Returns at once.
+  void BeginShutdown();
+
+  // BeginShutdown(), then lets requests in flight finish and records their
+  // answers, for at most `drain`; then stops the thread. A request still
+  // unanswered then stays recorded as unanswered.
   void Stop(absl::Duration drain);
 
  private:
@@ -50,6 +54,7 @@ class RefreshWorker {
   const Clock& clock_;
 
   std::thread thread_;
+  std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<int64_t> drain_ms_{0};
 };

@@ -1,5 +1,6 @@
 #include "server/wechat/message_crypto.h"
 
+#include <google/protobuf/stubs/common.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -201,6 +202,11 @@ absl::StatusOr<OpenedMessage> OpenMessage(const MessageKey& key,
   return opened;
 }
 
+bool IsUtf8(absl::string_view text) {
+  return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                             text.size());
+}
+
 absl::StatusOr<std::string> DecryptMessage(const MessageKey& key,
                                            absl::string_view expected_app_id,
                                            absl::string_view encrypt_base64) {
@@ -210,6 +216,11 @@ absl::StatusOr<std::string> DecryptMessage(const MessageKey& key,
   if (!opened.ok()) return opened.status();
   if (opened->app_id != expected_app_id) {
     return Invalid("encrypt: app_id does not match");
+  }
+  // A push is XML or JSON text. Bytes that are not UTF-8 are not WeChat's,
+  // and could not travel in the RPC's string field.
+  if (!IsUtf8(opened->message)) {
+    return Invalid("encrypt: the decrypted message is not UTF-8");
   }
   return std::move(opened->message);
 }

@@ -85,13 +85,17 @@ absl::StatusOr<std::string> EncryptMessage(const MessageKey& key,
                                            absl::string_view app_id,
                                            absl::string_view message);
 
+// Whether `text` is well-formed UTF-8.
+bool IsUtf8(absl::string_view text);
+
 // Decrypts `Encrypt` and returns the message when the trailing app_id is
 // `expected_app_id`. Every rejection is INVALID_ARGUMENT with its own reason:
 // "encrypt: empty", "encrypt: too long", "encrypt: not canonical base64",
 // "encrypt: not a multiple of 32 bytes", "encrypt: bad padding",
 // "encrypt: shorter than the random prefix and length",
 // "encrypt: message length runs past the end",
-// "encrypt: app_id does not match" (and "expected app_id is empty").
+// "encrypt: app_id does not match", "encrypt: the decrypted message is not
+// UTF-8" (and "expected app_id is empty").
 // Base64 must be canonical (standard alphabet, '=' padding, no whitespace,
 // zero trailing bits) so that exactly one `Encrypt` string - the one
 // msg_signature covers - maps to each ciphertext.

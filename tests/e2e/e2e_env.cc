@@ -138,6 +138,10 @@ void Controller::Start(const Options& options, const std::string& dir) {
       "  daily_budget: ", options.daily_budget, "\n", "  retry_initial: \"",
       options.retry_initial, "\"\n", "  retry_max: \"", options.retry_max,
       "\"\n", "  permanent_retry: \"", options.permanent_retry, "\"\n",
+      // Only when set, so the harness also drives builds that predate it.
+      options.force_budget != Options{}.force_budget
+          ? absl::StrCat("  force_budget: ", options.force_budget, "\n")
+          : "",
       "apps:\n");
   for (const App& app : options.apps) {
     const std::string secret_file = dir + "/" + app.app_id + ".secret";
@@ -186,6 +190,11 @@ void Controller::Start(const Options& options, const std::string& dir) {
 int Controller::Stop() {
   if (!process_) return -1;
   return process_->Stop(SIGTERM, absl::Seconds(30));
+}
+
+int Controller::Kill() {
+  if (!process_) return -1;
+  return process_->Stop(SIGKILL, absl::Seconds(30));
 }
 
 std::string Controller::Health(const std::string& service) {

@@ -94,6 +94,7 @@ class Controller {
     std::string retry_max = "500ms";
     std::string permanent_retry = "1h";
     int daily_budget = 1900;
+    int force_budget = 200;
     bool metrics = false;  // serve /metrics on a free loopback port
     std::string max_timestamp_skew = "0s";
   };
@@ -103,6 +104,8 @@ class Controller {
   void Start(const Options& options, const std::string& dir);
   // SIGTERM; returns the exit status.
   int Stop();
+  // SIGKILL: a crash, nothing flushed. Returns the exit status (128 + 9).
+  int Kill();
 
   wxtoken::v1::TokenController::Stub& stub() { return *stub_; }
   // grpc.health.v1 Check of `service`: "SERVING", "NOT_SERVING", ... or the

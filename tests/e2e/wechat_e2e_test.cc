@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/wechat/message_crypto.h"
 #include "server/wechat/signature.h"
 #include "tests/e2e/e2e_env.h"
 
@@ -256,6 +257,27 @@ TEST_F(WechatE2eTest, MessageVectorsDecryptThroughTheApi) {
                    &forged);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("msg_signature"));
+}
+
+TEST_F(WechatE2eTest, APlaintextThatIsNotUtf8IsInvalidArgument) {
+  ASSERT_NO_FATAL_FAILURE(Start(VectorApp(kZeroKey, "")));
+  absl::StatusOr<server::MessageKey> key =
+      server::MessageKey::FromEncodingAesKey(kZeroKey);
+  ASSERT_TRUE(key.ok());
+  absl::StatusOr<std::string> encrypt =
+      server::EncryptMessage(*key, kVectorApp, "<xml>caf\xe9</xml>");
+  ASSERT_TRUE(encrypt.ok());
+  const std::string timestamp = "1714112445";
+  const std::string nonce = "415670741";
+  wxtoken::v1::DecryptMessageResponse response;
+  grpc::Status status = Decrypt(
+      WeChatSignature({"AAAAA", timestamp, nonce, *encrypt}), timestamp, nonce,
+      absl::StrCat("<xml><Encrypt><![CDATA[", *encrypt, "]]></Encrypt></xml>"),
+      &response);
+  // Not INTERNAL at the caller, and no protobuf complaint in the log
+  // (TearDown checks every log line is JSON).
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("not UTF-8"));
 }
 
 TEST_F(WechatE2eTest, ReplyRoundTripsAndKeyRotationUsesTheKeyThatWorked) {

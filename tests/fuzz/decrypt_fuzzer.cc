@@ -57,7 +57,8 @@ void CheckDecrypt(const std::string& encrypt) {
   absl::StatusOr<OpenedMessage> opened = OpenMessage(CurrentKey(), encrypt);
   absl::StatusOr<std::string> message =
       DecryptMessage(CurrentKey(), kAppId, encrypt);
-  WXTOKEN_FUZZ_CHECK(message.ok() == (opened.ok() && opened->app_id == kAppId));
+  WXTOKEN_FUZZ_CHECK(message.ok() == (opened.ok() && opened->app_id == kAppId &&
+                                      IsUtf8(opened->message)));
   WXTOKEN_FUZZ_CHECK(!opened.ok() || blocks.ok());
   if (!opened.ok()) return;
   WXTOKEN_FUZZ_CHECK(opened->random.size() == kMessageRandomSize);

@@ -156,7 +156,9 @@ TEST(EncryptMessageTest, RoundTripsEverySizeAndPadsToWholeThirtyTwoBytes) {
   std::vector<std::string> messages;
   for (size_t n : {0, 1, 15, 16, 17, 25, 26, 27, 31, 32, 33, 58, 1000}) {
     std::string message(n, '\0');
-    for (size_t i = 0; i < n; ++i) message[i] = static_cast<char>(i * 7 + n);
+    for (size_t i = 0; i < n; ++i) {
+      message[i] = static_cast<char>(' ' + (i * 7 + n) % 95);
+    }
     messages.push_back(message);
   }
   std::string utf8;
@@ -179,6 +181,25 @@ TEST(EncryptMessageTest, RoundTripsEverySizeAndPadsToWholeThirtyTwoBytes) {
     ASSERT_TRUE(decrypted.ok()) << decrypted.status();
     EXPECT_EQ(*decrypted, message);
   }
+}
+
+TEST(DecryptMessageTest, AMessageThatIsNotUtf8IsRefused) {
+  // What Python's grpcio would fail on with INTERNAL, had it been returned.
+  const MessageKey key = Key(kZeroKey);
+  for (const std::string& message :
+       {std::string("\xff\xfe"), std::string("<xml>\xc3</xml>"),
+        std::string("caf\xe9")}) {
+    absl::StatusOr<std::string> encrypt = EncryptMessage(key, kAppId, message);
+    ASSERT_TRUE(encrypt.ok());
+    absl::StatusOr<std::string> decrypted =
+        DecryptMessage(key, kAppId, *encrypt);
+    ASSERT_FALSE(decrypted.ok());
+    EXPECT_EQ(decrypted.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(decrypted.status().message(),
+              "encrypt: the decrypted message is not UTF-8");
+  }
+  EXPECT_TRUE(
+      DecryptMessage(key, kAppId, *EncryptMessage(key, kAppId, "café")).ok());
 }
 
 TEST(EncryptMessageTest, DrawsAFreshRandomPrefixEachTime) {
@@ -368,6 +389,18 @@ TEST(DecryptWithEitherTest, FailureNamesBothReasonsOrOne) {
 // app_id bytes (odds about 2^-100). The inputs here are fixed, so the test
 // is deterministic. What catches every flip is msg_signature, computed over
 // the base64 text: see the next test.
+// DecryptMessage's framing checks without its UTF-8 rule: a flipped bit
+// garbles a block into arbitrary bytes, which this test is about.
+absl::StatusOr<std::string> OpenFramed(const MessageKey& key,
+                                       absl::string_view encrypt) {
+  absl::StatusOr<OpenedMessage> opened = OpenMessage(key, encrypt);
+  if (!opened.ok()) return opened.status();
+  if (opened->app_id != kAppId) {
+    return absl::InvalidArgumentError("encrypt: app_id does not match");
+  }
+  return opened->message;
+}
+
 TEST(DecryptMessageTest, SingleBitFlipsOfTheCiphertext) {
   const MessageKey key = Key(kZeroKey);
   std::vector<std::string> encrypts = {kPushEncrypt};
@@ -396,7 +429,7 @@ TEST(DecryptMessageTest, SingleBitFlipsOfTheCiphertext) {
         std::string flipped = ciphertext;
         flipped[byte] ^= static_cast<char>(1 << bit);
         const absl::StatusOr<std::string> result =
-            DecryptMessage(key, kAppId, absl::Base64Escape(flipped));
+            OpenFramed(key, absl::Base64Escape(flipped));
         const size_t block_begin = byte / 16 * 16;
         const size_t next_bit_at = byte + 16;  // same bit, next block
         const bool garbled_harmless =
