@@ -112,7 +112,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
 
   SystemClock clock;
   TokenTable table(RefreshEngine::TableEntries(*config),
-                   config->refresh.client_max_cache);
+                   {config->refresh.client_max_cache, config->refresh.overlap});
   CurlUpstreamClient upstream(config->upstream.base_urls,
                               config->upstream.timeout,
                               config->upstream.max_concurrency);

@@ -3,6 +3,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -45,21 +46,36 @@ absl::StatusOr<Token> FromProto(absl::string_view rpc, bool has_token,
   token.value = proto.value();
   token.expires_at = FromProto(proto.expires_at());
   token.max_cache = FromProto(proto.max_cache());
+  // A controller older than the field: no certainty beyond max_cache.
+  token.stale_if_error =
+      proto.has_stale_if_error()
+          ? std::max(token.max_cache, FromProto(proto.stale_if_error()))
+          : token.max_cache;
   token.generation = proto.generation();
   token.fetched_at = FromProto(proto.fetched_at());
   return token;
 }
 
+// Must match server/grpc/metrics_interceptor.h: wxtokend marks the errors
+// it answers itself.
+constexpr char kErrorOriginKey[] = "wxtoken-error-origin";
+
 absl::Status FromGrpc(absl::string_view rpc, const grpc::Status& status,
+                      const grpc::ClientContext& context,
                       absl::Duration rpc_timeout) {
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     // Slow or unreachable is the same to a caller: no answer in time.
-    return absl::UnavailableError(
+    return Unreachable(absl::UnavailableError(
         absl::StrCat(rpc, ": no answer within ",
-                     absl::FormatDuration(rpc_timeout), " (deadline)"));
+                     absl::FormatDuration(rpc_timeout), " (deadline)")));
   }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat(rpc, ": ", status.error_message()));
+  absl::Status converted(static_cast<absl::StatusCode>(status.error_code()),
+                         absl::StrCat(rpc, ": ", status.error_message()));
+  const auto& trailers = context.GetServerTrailingMetadata();
+  if (trailers.find(kErrorOriginKey) == trailers.end()) {
+    return Unreachable(std::move(converted));
+  }
+  return converted;
 }
 
 // One unary RPC answering a Token: `call(context, response)` runs it with the
@@ -71,15 +87,17 @@ absl::StatusOr<Token> CallForToken(absl::string_view rpc,
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   const grpc::Status status = call(&context, &response);
-  if (!status.ok()) return FromGrpc(rpc, status, timeout);
+  if (!status.ok()) return FromGrpc(rpc, status, context, timeout);
   return FromProto(rpc, response.has_token(), response.token());
 }
 
 }  // namespace
 
 GrpcTokenSource::GrpcTokenSource(std::shared_ptr<grpc::Channel> channel,
-                                 absl::Duration rpc_timeout)
+                                 absl::Duration rpc_timeout,
+                                 absl::Duration report_timeout)
     : rpc_timeout_(rpc_timeout),
+      report_timeout_(report_timeout),
       stub_(wxtoken::v1::TokenController::NewStub(std::move(channel))) {}
 
 absl::StatusOr<Token> GrpcTokenSource::GetToken(absl::string_view app_id,
@@ -105,7 +123,7 @@ absl::StatusOr<Token> GrpcTokenSource::ForceRefresh(
   request.set_wechat_errcode(errcode);
   using Response = wxtoken::v1::ForceRefreshResponse;
   return CallForToken<Response>(
-      "wxtokend ForceRefresh", rpc_timeout_,
+      "wxtokend ForceRefresh", report_timeout_,
       [&](grpc::ClientContext* context, Response* response) {
         return stub_->ForceRefresh(context, request, response);
       });

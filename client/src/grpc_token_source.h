@@ -15,13 +15,16 @@
 namespace wxtoken::client_internal {
 
 // TokenSource over wxtoken.v1.TokenController: the only file that knows the
-// generated proto. Every RPC carries a deadline of `rpc_timeout`. A missed
-// deadline becomes UNAVAILABLE, and other statuses keep their gRPC code with
-// the RPC's name in front of the controller's message. Thread-safe.
+// generated proto. GetToken carries a deadline of `rpc_timeout`,
+// ForceRefresh one of `report_timeout`. A missed deadline becomes
+// UNAVAILABLE; other statuses keep their gRPC code with the RPC's name in
+// front of the controller's message. A status without wxtokend's error
+// mark in its trailers did not come from wxtokend: IsUnreachable().
+// Thread-safe.
 class GrpcTokenSource final : public TokenSource {
  public:
   GrpcTokenSource(std::shared_ptr<grpc::Channel> channel,
-                  absl::Duration rpc_timeout);
+                  absl::Duration rpc_timeout, absl::Duration report_timeout);
 
   absl::StatusOr<Token> GetToken(absl::string_view app_id,
                                  TokenKind kind) override;
@@ -31,6 +34,7 @@ class GrpcTokenSource final : public TokenSource {
 
  private:
   const absl::Duration rpc_timeout_;
+  const absl::Duration report_timeout_;
   const std::unique_ptr<wxtoken::v1::TokenController::Stub> stub_;
 };
 

@@ -65,6 +65,8 @@ void PublishedToken::Publish(const Token& token, absl::Time fresh_until) {
                        std::memory_order_relaxed);
   max_cache_ns_.store(absl::ToInt64Nanoseconds(token.max_cache),
                       std::memory_order_relaxed);
+  stale_if_error_ns_.store(absl::ToInt64Nanoseconds(token.stale_if_error),
+                           std::memory_order_relaxed);
   fetched_at_ns_.store(absl::ToUnixNanos(token.fetched_at),
                        std::memory_order_relaxed);
   generation_.store(token.generation, std::memory_order_relaxed);
@@ -122,6 +124,8 @@ std::optional<Token> PublishedToken::ReadIfFresh(absl::Time now) const {
           absl::FromUnixNanos(expires_at_ns_.load(std::memory_order_relaxed));
       token.max_cache =
           absl::Nanoseconds(max_cache_ns_.load(std::memory_order_relaxed));
+      token.stale_if_error =
+          absl::Nanoseconds(stale_if_error_ns_.load(std::memory_order_relaxed));
       token.fetched_at =
           absl::FromUnixNanos(fetched_at_ns_.load(std::memory_order_relaxed));
       token.generation = generation_.load(std::memory_order_relaxed);

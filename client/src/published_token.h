@@ -60,6 +60,7 @@ class PublishedToken {
   std::atomic<int64_t> fresh_until_ns_{INT64_MIN};
   std::atomic<int64_t> expires_at_ns_{0};
   std::atomic<int64_t> max_cache_ns_{0};
+  std::atomic<int64_t> stale_if_error_ns_{0};
   std::atomic<int64_t> fetched_at_ns_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stale_fallback_{false};

@@ -91,14 +91,15 @@ absl::StatusOr<Token> TokenEntry::Fly(bool force_refresh,
   flight->stale_value = std::string(stale_value);
   flight_ = flight;
   mu_.Unlock();
+  // max_cache counts from here: the controller computed it no earlier.
+  const absl::Time sent = context_.now();
   absl::StatusOr<Token> answer =
       force_refresh ? context_.source->ForceRefresh(
                           app_id_, kind_, flight->stale_value, errcode)
                     : context_.source->GetToken(app_id_, kind_);
-  // max_cache counts from here: the answer's arrival.
   const absl::Time received = context_.now();
   mu_.Lock();
-  flight->result = Settle(*flight, std::move(answer), received);
+  flight->result = Settle(*flight, std::move(answer), sent, received);
   flight->done = true;
   flight_ = nullptr;
   return flight->result;
@@ -106,7 +107,7 @@ absl::StatusOr<Token> TokenEntry::Fly(bool force_refresh,
 
 absl::StatusOr<Token> TokenEntry::Settle(const Flight& flight,
                                          absl::StatusOr<Token> answer,
-                                         absl::Time now) {
+                                         absl::Time sent, absl::Time now) {
   if (answer.ok()) {
     answer->app_id = app_id_;
     answer->kind = kind_;
@@ -114,31 +115,50 @@ absl::StatusOr<Token> TokenEntry::Settle(const Flight& flight,
     if (token_.has_value() && token_->value != answer->value) {
       previous_value_ = token_->value;
     }
-    SetCached(*answer, now + answer->max_cache);
+    if (answer->value == rejected_value_) {
+      // The controller has not replaced it yet: hand it out as asked, but
+      // keep asking rather than caching what WeChat rejected.
+      SetCached(std::nullopt, absl::InfinitePast());
+      fallback_until_ = absl::InfinitePast();
+      return answer;
+    }
+    rejected_value_.clear();
+    SetCached(*answer, sent + answer->max_cache);
+    fallback_until_ = sent + answer->stale_if_error;
     return answer;
   }
   if (flight.force_refresh) {
     // WeChat rejected the value: never serve it again, not even as a
-    // fallback.
-    if (token_.has_value() && token_->value == flight.stale_value) {
+    // fallback, until the controller hands out another.
+    rejected_value_ = flight.stale_value.empty() && token_.has_value()
+                          ? token_->value
+                          : flight.stale_value;
+    if (token_.has_value() && token_->value == rejected_value_) {
       previous_value_ = token_->value;
       SetCached(std::nullopt, absl::InfinitePast());
     }
     return answer.status();
   }
-  if (answer.status().code() != absl::StatusCode::kUnavailable) {
+  if (!IsUnreachable(answer.status())) {
+    // The controller answered: it has no valid value to give, or will not.
+    // What it said replaces whatever the cache held.
+    SetCached(std::nullopt, absl::InfinitePast());
     return answer.status();
   }
-  if (token_.has_value() && now < token_->expires_at) {
+  if (answer.status().code() != absl::StatusCode::kUnavailable) {
+    // Not wxtokend's answer, nor a failure to reach it (e.g. a proxy
+    // refusing the call): passed on as it is.
+    return answer.status();
+  }
+  if (token_.has_value() && now < fallback_until_) {
     Token fallback = *token_;
     fallback.stale_fallback = true;
-    const absl::Time retry_at =
-        std::min(now + context_.fallback_retry, fallback.expires_at);
-    SetCached(fallback, retry_at);
+    SetCached(fallback,
+              std::min(now + context_.fallback_retry, fallback_until_));
     return fallback;
   }
   return absl::UnavailableError(absl::StrCat(
-      answer.status().message(), "; no cached token is still valid"));
+      answer.status().message(), "; no cached token is still certainly valid"));
 }
 
 }  // namespace wxtoken::client_internal

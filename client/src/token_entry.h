@@ -74,9 +74,12 @@ class TokenEntry {
   // answer and wakes the waiters. Requires that no flight is in progress.
   absl::StatusOr<Token> Fly(bool force_refresh, absl::string_view stale_value,
                             int errcode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The caller's answer to an RPC's outcome, updating the entry.
+  // The caller's answer to an RPC's outcome, updating the entry. `sent` is
+  // when the RPC was sent: the answer's max_cache and stale_if_error count
+  // from there.
   absl::StatusOr<Token> Settle(const Flight& flight,
-                               absl::StatusOr<Token> answer, absl::Time now)
+                               absl::StatusOr<Token> answer, absl::Time sent,
+                               absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
@@ -93,11 +96,15 @@ class TokenEntry {
   // The controller's last good answer; stale_fallback is set on it while it
   // is served because the controller is unreachable.
   std::optional<Token> token_ ABSL_GUARDED_BY(mu_);
-  // token_ is served from memory while now < fresh_until_; always at or
-  // before token_->expires_at while stale_fallback.
+  // token_ is served from memory while now < fresh_until_.
   absl::Time fresh_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // token_ may be a stale_fallback until then (its stale_if_error).
+  absl::Time fallback_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // The value token_ replaced: reports of it are answered from memory.
   std::string previous_value_ ABSL_GUARDED_BY(mu_);
+  // A value reported invalid whose replacement this entry has not seen:
+  // never cached or served as a fallback.
+  std::string rejected_value_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Flight> flight_ ABSL_GUARDED_BY(mu_);
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
 };

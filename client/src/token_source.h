@@ -1,11 +1,27 @@
 #ifndef WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
 #define WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "wxtoken/client.h"
 
 namespace wxtoken::client_internal {
+
+// The payload a TokenSource puts on a status when the controller gave no
+// answer at all (not reached, or not in time), as opposed to an error the
+// controller answered. Only then may the cache fall back to a value it holds.
+inline constexpr absl::string_view kUnreachablePayload =
+    "type.wxtoken.dev/unreachable";
+
+inline absl::Status Unreachable(absl::Status status) {
+  status.SetPayload(kUnreachablePayload, absl::Cord("1"));
+  return status;
+}
+inline bool IsUnreachable(const absl::Status& status) {
+  return status.GetPayload(kUnreachablePayload).has_value();
+}
 
 // The controller's two token RPCs, as the cache sees them: the gRPC adapter
 // implements it, and keeps gRPC and the generated proto out of the cache.
@@ -15,7 +31,7 @@ class TokenSource {
   virtual ~TokenSource() = default;
 
   // The controller's current token. A controller that cannot be reached in
-  // time is UNAVAILABLE (never DEADLINE_EXCEEDED).
+  // time is UNAVAILABLE (never DEADLINE_EXCEEDED) and IsUnreachable().
   virtual absl::StatusOr<Token> GetToken(absl::string_view app_id,
                                          TokenKind kind) = 0;
 

@@ -24,6 +24,12 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
           static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
       metrics_->RecordRpc(method_, absl::StatusCodeToString(code),
                           absl::Now() - start_);
+      if (code != absl::StatusCode::kOk) {
+        // Tells clients this error is wxtokend's answer, not a failure to
+        // reach it (client libraries fall back only on the latter).
+        methods->GetSendTrailingMetadata()->emplace(kErrorOriginKey,
+                                                    kErrorOriginValue);
+      }
     }
     methods->Proceed();
   }

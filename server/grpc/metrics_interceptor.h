@@ -7,8 +7,15 @@
 
 namespace wxtoken::server {
 
+// Trailing metadata on every error status wxtokend itself sends, so that a
+// client can tell "wxtokend answered UNAVAILABLE" from "wxtokend could not
+// be reached". Part of the client contract: client/src uses the same words.
+inline constexpr char kErrorOriginKey[] = "wxtoken-error-origin";
+inline constexpr char kErrorOriginValue[] = "wxtokend";
+
 // Records every RPC the server answers (ours and grpc.health.v1 alike) into
-// ServerMetrics: method, status code and latency. One interceptor per RPC.
+// ServerMetrics: method, status code and latency; and marks error statuses
+// with kErrorOriginKey. One interceptor per RPC.
 class MetricsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:

@@ -65,6 +65,8 @@ void FillToken(Token served, wxtoken::v1::Token* token) {
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.fetched_at));
   *token->mutable_max_cache() = TimeUtil::NanosecondsToDuration(
       absl::ToInt64Nanoseconds(served.max_cache));
+  *token->mutable_stale_if_error() = TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(served.stale_if_error));
   token->set_generation(served.generation);
 }
 

@@ -143,7 +143,7 @@ PublishedToken RefreshEngine::MakePublished(const Slot& slot) const {
 absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
                                            Instant now) const {
   return ServeToken(slot.app->config->app_id, slot.kind, MakePublished(slot),
-                    now.steady, refresh_.client_max_cache);
+                    now.steady, {refresh_.client_max_cache, refresh_.overlap});
 }
 
 void RefreshEngine::PublishApp(App& app) {

@@ -39,8 +39,7 @@ Instant ValidUntil(const TokenState& state, absl::Duration overlap) {
 
 absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
                                  const PublishedToken& published,
-                                 SteadyTime now,
-                                 absl::Duration client_max_cache) {
+                                 SteadyTime now, const CacheLimits& limits) {
   if (published.value.empty() || now >= published.valid_until.steady) {
     return published.unavailable;
   }
@@ -51,8 +50,9 @@ absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
   token.fetched_at = published.fetched_at;
   token.expires_at = published.valid_until.wall;
   token.generation = published.generation;
-  token.max_cache =
-      std::min(client_max_cache, published.valid_until.steady - now);
+  const absl::Duration remaining = published.valid_until.steady - now;
+  token.max_cache = std::min(limits.client_max_cache, remaining);
+  token.stale_if_error = std::min(limits.overlap, remaining);
   return token;
 }
 

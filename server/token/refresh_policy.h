@@ -71,12 +71,19 @@ struct PublishedToken {
   absl::Status unavailable = absl::UnavailableError("no token fetched yet");
 };
 
+// How long GetToken's answers may be kept (RefreshConfig's values).
+struct CacheLimits {
+  absl::Duration client_max_cache;
+  absl::Duration overlap;
+};
+
 // GetToken's answer at `now`: max_cache = min(client_max_cache,
-// valid_until - now), so a caller that obeys it never holds a revoked value.
+// valid_until - now), so a caller that obeys it never holds a revoked value;
+// stale_if_error = min(overlap, valid_until - now), since a request sent
+// from now on revokes the value no sooner than `overlap` after it.
 absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
                                  const PublishedToken& published,
-                                 SteadyTime now,
-                                 absl::Duration client_max_cache);
+                                 SteadyTime now, const CacheLimits& limits);
 
 // ---- What a request does to the state ------------------------------------
 

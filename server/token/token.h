@@ -39,6 +39,9 @@ struct Token {
   // a request we sent may already have started WeChat's revocation countdown.
   absl::Time expires_at;
   absl::Duration max_cache;
+  // How long the value is certainly valid if the caller cannot ask again:
+  // min(expires_at - now, overlap). At least max_cache.
+  absl::Duration stale_if_error;
   uint64_t generation = 0;
 };
 

@@ -6,9 +6,8 @@
 
 namespace wxtoken::server {
 
-TokenTable::TokenTable(const std::vector<Entry>& entries,
-                       absl::Duration client_max_cache)
-    : client_max_cache_(client_max_cache) {
+TokenTable::TokenTable(const std::vector<Entry>& entries, CacheLimits limits)
+    : limits_(limits) {
   for (const Entry& entry : entries) {
     auto& slot = apps_[entry.app_id].slots[static_cast<int>(entry.kind)];
     slot = std::make_unique<Slot>();
@@ -64,7 +63,7 @@ absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
     absl::ReaderMutexLock lock(&slot->mu);
     published = slot->published;
   }
-  return ServeToken(app_id, kind, *published, now, client_max_cache_);
+  return ServeToken(app_id, kind, *published, now, limits_);
 }
 
 void TokenTable::Publish(absl::string_view app_id, TokenKind kind,

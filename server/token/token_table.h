@@ -29,8 +29,7 @@ class TokenTable {
     TokenKind kind;
   };
 
-  TokenTable(const std::vector<Entry>& entries,
-             absl::Duration client_max_cache);
+  TokenTable(const std::vector<Entry>& entries, CacheLimits limits);
   TokenTable(const TokenTable&) = delete;
   TokenTable& operator=(const TokenTable&) = delete;
 
@@ -66,7 +65,7 @@ class TokenTable {
   Slot* Find(absl::string_view app_id, TokenKind kind) const;
 
   // Constant after construction.
-  const absl::Duration client_max_cache_;
+  const CacheLimits limits_;
   absl::flat_hash_map<std::string, App> apps_;
 };
 

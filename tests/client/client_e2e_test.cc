@@ -78,7 +78,8 @@ class ClientE2eTest : public ::testing::Test {
   // valid `overlap_s` after being replaced, and wxtokend refreshing
   // `margin_s` early and allowing a `max_cache_s` cache. Waits until wxtokend
   // holds a token and makes the client under test on a counting channel.
-  void StartAll(int lifetime_s, int overlap_s, int margin_s, int max_cache_s) {
+  void StartAll(int lifetime_s, int overlap_s, int margin_s, int max_cache_s,
+                int force_min_interval_s = 1) {
     dir_ = MakeTempDir("client");
     Sandbox::Options sandbox_options;
     sandbox_options.lifetime = absl::Seconds(lifetime_s);
@@ -89,6 +90,8 @@ class ClientE2eTest : public ::testing::Test {
     controller_options.overlap = absl::StrCat(overlap_s, "s");
     controller_options.margin = absl::StrCat(margin_s, "s");
     controller_options.client_max_cache = absl::StrCat(max_cache_s, "s");
+    controller_options.force_min_interval =
+        absl::StrCat(force_min_interval_s, "s");
     controller_options.base_url = sandbox_.base_url();
     controller_options.apps = {{kApp, kSecret}};
     ASSERT_NO_FATAL_FAILURE(controller_.Start(controller_options, dir_));
@@ -99,11 +102,10 @@ class ClientE2eTest : public ::testing::Test {
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(std::make_unique<CountingFactory>(&rpcs_));
-    ClientOptions options;
+    ClientOptions options = client_options_;
     options.channel = grpc::experimental::CreateCustomChannelWithInterceptors(
         controller_.address(), grpc::InsecureChannelCredentials(),
         grpc::ChannelArguments(), std::move(interceptors));
-    options.rpc_timeout = absl::Seconds(10);
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
@@ -129,6 +131,12 @@ class ClientE2eTest : public ::testing::Test {
   std::string dir_;
   Sandbox sandbox_;
   Controller controller_;
+  // What StartAll makes the client with (its channel aside).
+  ClientOptions client_options_ = [] {
+    ClientOptions options;
+    options.rpc_timeout = absl::Seconds(10);
+    return options;
+  }();
   RpcCounts rpcs_;
   std::unique_ptr<Client> client_;
   std::set<std::string> seen_;
@@ -192,37 +200,63 @@ TEST_F(ClientE2eTest, GetTokenIsCachedAndReportInvalidRotatesIt) {
   EXPECT_EQ(rpcs_.Get(kForceRefresh), 1);
 }
 
-TEST_F(ClientE2eTest, StoppedControllerKeepsCachedValueUntilExpiresAt) {
-  // Tokens live 8 s; the client may cache an answer for 1 s.
-  ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/8, /*overlap_s=*/3,
+TEST_F(ClientE2eTest, ReportInvalidWaitsOutTheControllersMinimumInterval) {
+  // The controller fetched a token just now and waits force_min_interval
+  // (4 s) before fetching again: longer than GetToken's 2 s deadline.
+  client_options_ = ClientOptions();
+  ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/300, /*overlap_s=*/25,
+                                   /*margin_s=*/10, /*max_cache_s=*/20,
+                                   /*force_min_interval_s=*/4));
+  absl::StatusOr<Token> first = GetToken();
+  ASSERT_TRUE(first.ok()) << first.status();
+  const absl::Time reported = absl::Now();
+  absl::StatusOr<Token> second = client_->ReportInvalid(
+      kApp, TokenKind::kAccessToken, first->value, 40001);
+  ASSERT_TRUE(second.ok()) << second.status();
+  seen_.insert(second->value);
+  EXPECT_NE(second->value, first->value);
+  EXPECT_GE(absl::Now() - reported, absl::Seconds(2))
+      << "the report outlived GetToken's deadline";
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), 2);
+  absl::StatusOr<Token> cached = GetToken();
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->value, second->value);
+}
+
+TEST_F(ClientE2eTest, StoppedControllerKeepsCachedValueForItsStaleIfError) {
+  // Tokens live 12 s, replaced ones 5 s more; the client may cache an
+  // answer for 1 s, and fall back on it for the 5 s the controller
+  // guarantees.
+  ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/12, /*overlap_s=*/5,
                                    /*margin_s=*/2, /*max_cache_s=*/1));
+  const absl::Time asked = absl::Now();
   absl::StatusOr<Token> held = GetToken();
   ASSERT_TRUE(held.ok()) << held.status();
-  ASSERT_GT(held->expires_at, absl::Now());
-  EXPECT_EQ(controller_.Stop(), 0);
+  EXPECT_GE(held->stale_if_error, held->max_cache);
+  EXPECT_LE(held->stale_if_error, absl::Seconds(5));
+  const absl::Time bound = asked + held->stale_if_error;
+  controller_.Kill();
 
-  // Slack around expires_at for a call that straddles it.
+  // Slack around the bound for a call that straddles it.
   constexpr absl::Duration kSlack = absl::Milliseconds(200);
   bool saw_fallback = false;
   bool saw_unavailable = false;
-  const absl::Time give_up = held->expires_at + absl::Seconds(20);
+  const absl::Time give_up = bound + absl::Seconds(20);
   while (!saw_unavailable && absl::Now() < give_up) {
     const absl::Time before = absl::Now();
     absl::StatusOr<Token> token = GetToken();
     const absl::Time after = absl::Now();
-    if (after < held->expires_at - kSlack) {
+    if (after < bound - kSlack) {
       ASSERT_TRUE(token.ok()) << token.status();
       EXPECT_EQ(token->value, held->value);
-      if (token->stale_fallback && !saw_fallback) {
+      if (token->stale_fallback) {
         saw_fallback = true;
-        // Still good at WeChat, as its expires_at promised.
-        if (absl::Now() < held->expires_at - absl::Seconds(1)) {
-          EXPECT_TRUE(sandbox_.IsValid(token->value));
-        }
+        // Still good at WeChat, as the controller promised.
+        EXPECT_TRUE(sandbox_.IsValid(token->value));
       }
-    } else if (before >= held->expires_at) {
+    } else if (before >= bound) {
       EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable)
-          << "a value was served past its expires_at";
+          << "a value was served past its stale_if_error";
       saw_unavailable = !token.ok();
     }
     absl::SleepFor(absl::Milliseconds(100));

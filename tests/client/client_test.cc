@@ -116,6 +116,10 @@ TEST_F(ClientTest, CreateRejectsIncompleteOptions) {
   EXPECT_EQ(Client::Create(options).status().code(),
             absl::StatusCode::kInvalidArgument);
   options.rpc_timeout = absl::Seconds(1);
+  options.report_timeout = absl::ZeroDuration();
+  EXPECT_EQ(Client::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.report_timeout = absl::Seconds(1);
   options.fallback_retry = -absl::Seconds(1);
   EXPECT_EQ(Client::Create(options).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -169,13 +173,14 @@ TEST_F(ClientTest, CacheHitMakesNoRpc) {
   EXPECT_EQ(fake_.Calls("GetToken"), 1);
 }
 
-TEST_F(ClientTest, MaxCacheCountsFromWhenTheAnswerArrived) {
-  // The answer takes 10 s (fake time) to arrive.
+TEST_F(ClientTest, MaxCacheCountsFromWhenTheQuestionWasSent) {
+  // The answer takes 10 s (fake time) to arrive: the controller's max_cache
+  // started no later than the question, so the cache keeps it 50 s more.
   fake_.SetOnCall([this] { clock_.AdvanceTime(absl::Seconds(10)); });
   auto client = NewClient(Options());
   EXPECT_EQ(ValueOf(*client), "token-A");
   fake_.SetToken(MakeFakeToken("token-B", 2));
-  clock_.AdvanceTime(absl::Minutes(1) - absl::Milliseconds(1));
+  clock_.AdvanceTime(absl::Seconds(50) - absl::Milliseconds(1));
   EXPECT_EQ(ValueOf(*client), "token-A");
   EXPECT_EQ(fake_.Calls("GetToken"), 1);
   clock_.AdvanceTime(absl::Milliseconds(1));
@@ -266,6 +271,46 @@ TEST_F(ClientTest, FallbackRetryNeverOutlivesExpiresAt) {
   clock_.SetTime(expires_at);
   EXPECT_EQ(client->GetToken(kApp).status().code(),
             absl::StatusCode::kUnavailable);
+  EXPECT_EQ(fake_.Calls("GetToken"), 3);
+}
+
+TEST_F(ClientTest, FallbackEndsWithStaleIfErrorNotExpiresAt) {
+  // WeChat's own expiry is 10 minutes away, but the controller guarantees
+  // the value only 5 minutes from the question: it may rotate it meanwhile.
+  fake_.SetToken(MakeToken("token-A", clock_.Now() + absl::Minutes(10),
+                           absl::Minutes(1), 1, clock_.Now(),
+                           absl::Minutes(5)));
+  auto client = NewClient(Options());
+  const absl::Time asked = clock_.Now();
+  absl::StatusOr<Token> first = client->GetToken(kApp);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->stale_if_error, absl::Minutes(5));
+  fake_.SetError(grpc::StatusCode::UNAVAILABLE);
+  clock_.SetTime(asked + absl::Minutes(5) - absl::Milliseconds(1));
+  absl::StatusOr<Token> token = client->GetToken(kApp);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_TRUE(token->stale_fallback);
+  clock_.SetTime(asked + absl::Minutes(5));
+  token = client->GetToken(kApp);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(token.status().message(), HasSubstr("certainly valid"));
+}
+
+TEST_F(ClientTest, TheControllersOwnUnavailableIsNeverAFallback) {
+  auto client = NewClient(Options());
+  EXPECT_EQ(ValueOf(*client), "token-A");
+  // wxtokend answers UNAVAILABLE: e.g. the token's validity was cut short by
+  // a refresh WeChat never answered. The cached value may be revoked.
+  fake_.SetControllerError(grpc::StatusCode::UNAVAILABLE);
+  clock_.AdvanceTime(absl::Minutes(2));
+  absl::StatusOr<Token> token = client->GetToken(kApp);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(token.status().message(), HasSubstr("fake controller error"));
+  // Nor later, once the controller is unreachable: the value was dropped.
+  fake_.SetError(grpc::StatusCode::UNAVAILABLE);
+  clock_.AdvanceTime(absl::Seconds(2));
+  token = client->GetToken(kApp);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(fake_.Calls("GetToken"), 3);
 }
 
@@ -363,7 +408,7 @@ TEST_F(ClientTest, ControllerErrorsPassThroughWithoutFallback) {
   for (grpc::StatusCode code :
        {grpc::StatusCode::NOT_FOUND, grpc::StatusCode::FAILED_PRECONDITION,
         grpc::StatusCode::PERMISSION_DENIED}) {
-    fake_.SetError(code);
+    fake_.SetControllerError(code);
     absl::StatusOr<Token> token = client->GetToken(kApp);
     EXPECT_EQ(static_cast<int>(token.status().code()), static_cast<int>(code));
     EXPECT_THAT(token.status().message(), HasSubstr("fake controller error"));
@@ -414,6 +459,26 @@ TEST_F(ClientTest, FailedReportNeverServesTheRejectedValue) {
   EXPECT_EQ(ValueOf(*client), "token-B");
 }
 
+TEST_F(ClientTest, ARejectedValueIsNeverCachedAgain) {
+  auto client = NewClient(Options());
+  EXPECT_EQ(ValueOf(*client), "token-A");
+  // The report does not get through (say, its deadline passed).
+  fake_.SetError(grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(
+      client->ReportInvalid(kApp, TokenKind::kAccessToken, "token-A", 40001)
+          .ok());
+  fake_.ClearError();
+  // The controller still hands out token-A (its refresh is on the way): the
+  // client returns it as asked, but does not cache it.
+  EXPECT_EQ(ValueOf(*client), "token-A");
+  EXPECT_EQ(ValueOf(*client), "token-A");
+  EXPECT_EQ(fake_.Calls("GetToken"), 3);
+  fake_.SetToken(MakeFakeToken("token-B", 2));
+  EXPECT_EQ(ValueOf(*client), "token-B");
+  EXPECT_EQ(ValueOf(*client), "token-B");
+  EXPECT_EQ(fake_.Calls("GetToken"), 4) << "a new value is cached again";
+}
+
 TEST_F(ClientTest, ConcurrentReportsOfOneValueShareOneRpc) {
   auto client = NewClient(Options());
   EXPECT_EQ(ValueOf(*client), "token-A");
@@ -430,9 +495,10 @@ TEST_F(ClientTest, ConcurrentReportsOfOneValueShareOneRpc) {
   }
 }
 
-TEST_F(ClientTest, EveryRpcCarriesTheDeadline) {
+TEST_F(ClientTest, EveryRpcCarriesItsDeadline) {
   ClientOptions options = Options();
-  options.rpc_timeout = ClientOptions().rpc_timeout;  // the default, 2 s
+  options.rpc_timeout = ClientOptions().rpc_timeout;        // the default, 2 s
+  options.report_timeout = ClientOptions().report_timeout;  // 45 s
   auto client = NewClient(options);
   EXPECT_EQ(ValueOf(*client), "token-A");
   EXPECT_TRUE(
@@ -443,9 +509,12 @@ TEST_F(ClientTest, EveryRpcCarriesTheDeadline) {
   const std::vector<FakeCall> calls = fake_.AllCalls();
   ASSERT_EQ(calls.size(), 3u);
   for (const FakeCall& call : calls) {
-    EXPECT_GT(call.deadline_left, absl::ZeroDuration()) << call.method;
-    // gRPC rounds the timeout it sends up to a coarser unit.
-    EXPECT_LE(call.deadline_left, absl::Seconds(2) + absl::Milliseconds(250))
+    // A ForceRefresh may wait out force_min_interval (30 s) and the fetch:
+    // it gets the longer deadline. gRPC rounds the timeout it sends up.
+    const absl::Duration timeout =
+        call.method == "ForceRefresh" ? absl::Seconds(45) : absl::Seconds(2);
+    EXPECT_GT(call.deadline_left, timeout - absl::Seconds(1)) << call.method;
+    EXPECT_LE(call.deadline_left, timeout + absl::Milliseconds(250))
         << call.method;
   }
 }

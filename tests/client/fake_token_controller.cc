@@ -15,13 +15,17 @@ using ::google::protobuf::util::TimeUtil;
 
 wxtoken::v1::Token MakeToken(const std::string& value, absl::Time expires_at,
                              absl::Duration max_cache, uint64_t generation,
-                             absl::Time fetched_at) {
+                             absl::Time fetched_at,
+                             std::optional<absl::Duration> stale_if_error) {
   wxtoken::v1::Token token;
   token.set_value(value);
   *token.mutable_expires_at() =
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(expires_at));
   *token.mutable_max_cache() =
       TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(max_cache));
+  *token.mutable_stale_if_error() =
+      TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(
+          stale_if_error.value_or(expires_at - fetched_at)));
   token.set_generation(generation);
   *token.mutable_fetched_at() =
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(fetched_at));
@@ -67,6 +71,13 @@ void FakeTokenController::QueueRefreshToken(const wxtoken::v1::Token& token) {
 void FakeTokenController::SetError(grpc::StatusCode code) {
   absl::MutexLock lock(&mu_);
   error_ = code;
+  error_marked_ = false;
+}
+
+void FakeTokenController::SetControllerError(grpc::StatusCode code) {
+  absl::MutexLock lock(&mu_);
+  error_ = code;
+  error_marked_ = true;
 }
 
 void FakeTokenController::ClearError() { SetError(grpc::StatusCode::OK); }
@@ -146,8 +157,19 @@ grpc::ServerUnaryReactor* FakeTokenController::Handle(
     on_call = on_call_;
   }
   if (on_call) on_call();
-  std::function<void()> finish = [reactor, answer = std::move(answer)] {
-    reactor->Finish(answer());
+  std::function<void()> finish = [this, context, reactor,
+                                  answer = std::move(answer)] {
+    const grpc::Status status = answer();
+    bool marked;
+    {
+      absl::MutexLock lock(&mu_);
+      marked = error_marked_;
+    }
+    // As server/grpc/metrics_interceptor.h marks wxtokend's own errors.
+    if (!status.ok() && marked) {
+      context->AddTrailingMetadata("wxtoken-error-origin", "wxtokend");
+    }
+    reactor->Finish(status);
   };
   {
     absl::MutexLock lock(&mu_);

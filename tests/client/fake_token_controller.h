@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,12 @@ class FakeTokenController final
   // Each ForceRefresh takes the next of these as the current token (when
   // none is left it answers the current one).
   void QueueRefreshToken(const wxtoken::v1::Token& token);
-  // Every call answers `code` until ClearError().
+  // Every call answers `code` until ClearError(), as a proxy or a broken
+  // network would: without wxtokend's error mark, so the client takes the
+  // controller as unreachable.
   void SetError(grpc::StatusCode code);
+  // The same, as wxtokend itself answers errors: with its mark.
+  void SetControllerError(grpc::StatusCode code);
   void ClearError();
   // Calls are held unanswered until Release(), which answers them with the
   // state at that moment and stops holding.
@@ -96,16 +101,19 @@ class FakeTokenController final
   wxtoken::v1::Token token_ ABSL_GUARDED_BY(mu_);
   std::deque<wxtoken::v1::Token> refresh_tokens_ ABSL_GUARDED_BY(mu_);
   grpc::StatusCode error_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  bool error_marked_ ABSL_GUARDED_BY(mu_) = false;
   bool holding_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_call_ ABSL_GUARDED_BY(mu_);
   std::vector<FakeCall> calls_ ABSL_GUARDED_BY(mu_);
 };
 
-// A wxtoken.v1.Token of the fake's clock.
-wxtoken::v1::Token MakeToken(const std::string& value, absl::Time expires_at,
-                             absl::Duration max_cache, uint64_t generation,
-                             absl::Time fetched_at);
+// A wxtoken.v1.Token of the fake's clock. `stale_if_error` defaults to the
+// time left until expires_at as of fetched_at.
+wxtoken::v1::Token MakeToken(
+    const std::string& value, absl::Time expires_at, absl::Duration max_cache,
+    uint64_t generation, absl::Time fetched_at,
+    std::optional<absl::Duration> stale_if_error = std::nullopt);
 
 }  // namespace wxtoken::testing
 

@@ -87,8 +87,9 @@ class RefreshEngineTest : public ::testing::Test {
     upstream_ = std::make_unique<FakeUpstream>(
         bases_, absl::StrCat("token-", ++processes_, "-"));
     store_.CompleteAll(absl::UnavailableError("the process died"));
-    table_ = std::make_unique<TokenTable>(RefreshEngine::TableEntries(config_),
-                                          config_.refresh.client_max_cache);
+    table_ = std::make_unique<TokenTable>(
+        RefreshEngine::TableEntries(config_),
+        CacheLimits{config_.refresh.client_max_cache, config_.refresh.overlap});
     health_ = RecordingHealth{};
     engine_ = std::make_unique<RefreshEngine>(config_, clock_, *upstream_,
                                               *table_, store_, health_,

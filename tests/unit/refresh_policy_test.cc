@@ -63,17 +63,21 @@ TEST(ServeTokenTest, MaxCacheIsTheSmallerOfClientMaxCacheAndWhatRemains) {
   published.value = "V";
   published.generation = 3;
   published.valid_until = At(absl::Minutes(10));
+  const CacheLimits limits = {absl::Minutes(4), absl::Minutes(5)};
   auto early = ServeToken("app", TokenKind::kAccessToken, published,
-                          At({}).steady, absl::Minutes(4));
+                          At({}).steady, limits);
   ASSERT_TRUE(early.ok());
   EXPECT_EQ(early->max_cache, absl::Minutes(4));
+  // A later request revokes it no sooner than the overlap after it is sent.
+  EXPECT_EQ(early->stale_if_error, absl::Minutes(5));
   EXPECT_EQ(early->expires_at, published.valid_until.wall);
   auto late = ServeToken("app", TokenKind::kAccessToken, published,
-                         At(absl::Minutes(9)).steady, absl::Minutes(4));
+                         At(absl::Minutes(9)).steady, limits);
   EXPECT_EQ(late->max_cache, absl::Minutes(1));
+  EXPECT_EQ(late->stale_if_error, absl::Minutes(1));
   published.unavailable = absl::FailedPreconditionError("errcode 40125");
   auto past = ServeToken("app", TokenKind::kAccessToken, published,
-                         At(absl::Minutes(10)).steady, absl::Minutes(4));
+                         At(absl::Minutes(10)).steady, limits);
   EXPECT_EQ(past.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

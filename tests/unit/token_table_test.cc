@@ -45,7 +45,7 @@ class TokenTableTest : public ::testing::Test {
   TokenTable table_{{{kApp, TokenKind::kAccessToken},
                      {kApp, TokenKind::kJsapiTicket},
                      {"wxother", TokenKind::kAccessToken}},
-                    kClientMaxCache};
+                    {kClientMaxCache, absl::Minutes(5)}};
 };
 
 TEST_F(TokenTableTest, HasReflectsConstructionEntries) {
@@ -209,14 +209,14 @@ TEST(ServeTokenTest, AppliesTheSameRuleWithoutATable) {
   const absl::Time valid_until = kT0 + absl::Minutes(3);
   PublishedToken state = Valid("T", 9, kT0, valid_until);
   auto token = ServeToken("app", TokenKind::kJsapiTicket, state, S(kT0),
-                          absl::Minutes(4));
+                          {absl::Minutes(4), absl::Minutes(5)});
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->app_id, "app");
   EXPECT_EQ(token->kind, TokenKind::kJsapiTicket);
   EXPECT_EQ(token->max_cache, absl::Minutes(3));
   EXPECT_EQ(token->expires_at, valid_until);
   EXPECT_EQ(ServeToken("app", TokenKind::kJsapiTicket, state, S(valid_until),
-                       absl::Minutes(4))
+                       {absl::Minutes(4), absl::Minutes(5)})
                 .status()
                 .code(),
             absl::StatusCode::kUnavailable);

@@ -7,11 +7,15 @@
 //   absl::StatusOr<wxtoken::Token> token = (*client)->GetToken("wx0123...");
 //
 // The client keeps, per (app_id, kind), the last answer of the controller and
-// serves it from memory for the answer's `max_cache` (counted from when the
-// answer arrived, so clock skew between hosts does not matter). When that runs
-// out, one RPC asks again while concurrent callers of the same entry wait for
-// it. When the controller cannot be reached, the cached value keeps being
-// served, flagged `stale_fallback`, until its `expires_at` and never beyond.
+// serves it from memory for the answer's `max_cache`, counted from when the
+// question was sent (so neither the network's delay nor clock skew between
+// hosts matters). When that runs out, one RPC asks again while concurrent
+// callers of the same entry wait for it. When the controller cannot be
+// reached at all, the cached value keeps being served, flagged
+// `stale_fallback`, for the answer's `stale_if_error` and never beyond: the
+// controller guarantees it valid that long. When the controller answers an
+// error (e.g. UNAVAILABLE: its own token's validity was cut short), that
+// answer is returned: the controller knows better than the cache.
 // The library logs nothing itself and throws no exceptions.
 #ifndef WXTOKEN_CLIENT_INCLUDE_WXTOKEN_CLIENT_H_
 #define WXTOKEN_CLIENT_INCLUDE_WXTOKEN_CLIENT_H_
@@ -48,15 +52,19 @@ struct Token {
   // When WeChat stops accepting the value at the latest (controller's clock).
   absl::Time expires_at = absl::InfinitePast();
   // How long the controller allowed this answer to be reused without asking
-  // again; the client counts it from when the answer arrived.
+  // again; the client counts it from when it asked.
   absl::Duration max_cache = absl::ZeroDuration();
+  // How long the value is certainly valid, counted from when the client
+  // asked, should the controller become unreachable: the bound of
+  // stale_fallback. At least max_cache.
+  absl::Duration stale_if_error = absl::ZeroDuration();
   // Grows by one each time the controller fetches a new value.
   uint64_t generation = 0;
   // When the controller's request that fetched the value was sent.
   absl::Time fetched_at = absl::InfinitePast();
   // True when the controller could not be reached and this is the last value
-  // it gave, past its max_cache but still before expires_at. Usually still
-  // accepted by WeChat; worth a metric or a log line in the caller.
+  // it gave, past its max_cache but within its stale_if_error: still valid
+  // at WeChat; worth a metric or a log line in the caller.
   bool stale_fallback = false;
 };
 
@@ -84,16 +92,21 @@ struct ClientOptions {
   // channel); null means "create one to `target`". Shared, never closed by
   // the client.
   std::shared_ptr<grpc::Channel> channel;
-  // Deadline of every RPC to the controller. Default 2s; must be positive.
+  // Deadline of GetToken's RPC to the controller. Default 2s; must be
+  // positive.
   absl::Duration rpc_timeout = absl::Seconds(2);
+  // Deadline of ReportInvalid's RPC (ForceRefresh), which may wait out the
+  // controller's force_min_interval (30 s by default) and its requests to
+  // WeChat. Default 45s; must be positive.
+  absl::Duration report_timeout = absl::Seconds(45);
   // While serving a stale_fallback value, how long to serve it from memory
-  // before trying the controller again (never past the value's expires_at).
+  // before trying the controller again (never past its stale_if_error).
   // Default 1s; must not be negative.
   absl::Duration fallback_retry = absl::Seconds(1);
-  // The clock the cache's freshness and expiry are measured with; null means
-  // the wall clock (what absl::Now reads). Tests pass a fake; RPC deadlines
-  // always use the real clock. Must be thread-safe and cheap: every GetToken
-  // reads it.
+  // The clock the cache's freshness is measured with: only its differences
+  // matter. Null means the monotonic clock, which a wall-clock step does not
+  // move. Tests pass a fake; RPC deadlines always use the real clock. Must be
+  // thread-safe and cheap: every GetToken reads it.
   std::function<absl::Time()> now;
 };
 
@@ -109,9 +122,9 @@ struct ClientOptions {
 //                       locally, no RPC), or the controller refused the
 //                       app_id's shape.
 //   NOT_FOUND           the controller does not know the app.
-//   UNAVAILABLE         the controller could not be reached within
-//                       rpc_timeout (or had no valid token itself) and no
-//                       cached value is still before its expires_at.
+//   UNAVAILABLE         the controller had no valid token itself, or it could
+//                       not be reached in time and no cached value is still
+//                       within its stale_if_error.
 //   FAILED_PRECONDITION WeChat rejected the controller's credentials for the
 //                       app; the message carries WeChat's errcode.
 //   RESOURCE_EXHAUSTED  the app's fetch quota is spent (ReportInvalid).
@@ -145,9 +158,10 @@ class Client {
   // current") and returns the value to use instead, which also replaces the
   // cached one. Concurrent reports of the same stale
   // value share one RPC, and a report of a value this client already saw
-  // replaced is answered from memory. Controller unreachable → UNAVAILABLE
-  // (a value WeChat rejected is never handed out as a fallback); the cached
-  // entry is then asked for again on the next GetToken.
+  // replaced is answered from memory. Controller unreachable or too slow
+  // (report_timeout) → UNAVAILABLE. Either way the rejected value is never
+  // cached or handed out as a fallback again: until the controller hands out
+  // another one, every GetToken asks it.
   virtual absl::StatusOr<Token> ReportInvalid(absl::string_view app_id,
                                               TokenKind kind,
                                               absl::string_view stale_value,
