@@ -5,13 +5,18 @@
 #   1. GetToken vs grpc.health.v1 Health/Check (the empty-RPC baseline),
 #      side by side with the same settings, and their throughput ratio;
 #   2. a ForceRefresh storm: N concurrent callers -> upstream fetches;
-#   3. the C++ client library's cached GetToken, ns per call (1 and 2 threads).
+#   3. the C++ client library's cached GetToken, ns per call (1 and 2 threads);
+#   4. a ForceRefresh flood (FLOOD_SECONDS, default 60): answers, wxtokend's
+#      RSS and the upstream fetches it caused (bench/flood.sh);
+#   5. start at scale (SCALE_APPS, default "1000 10000"): time to all
+#      SERVING, fetches per app, timeouts, RSS, and the same for a restart on
+#      the stored tokens (bench/scale.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export BUILD_DIR=${BUILD_DIR:-build-bench}
-TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load client_cache_benchmark" \
+TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood client_cache_benchmark" \
   ./scripts/build.sh >/dev/null
 build="$PWD/$BUILD_DIR"
 source scripts/lib/local-stack.sh
@@ -42,3 +47,13 @@ if [ -x "$build/bench/client_cache_benchmark" ]; then
   echo "## wxtoken::client cached GetToken"
   "$build/bench/client_cache_benchmark" --benchmark_min_time=0.5
 fi
+
+echo
+echo "## ForceRefresh flood (${FLOOD_SECONDS:-60} s)"
+bench/flood.sh "$build" "${FLOOD_SECONDS:-60}"
+
+echo
+echo "## Start at scale"
+for apps in ${SCALE_APPS:-1000 10000}; do
+  bench/scale.sh "$build" "$apps"
+done

@@ -71,6 +71,16 @@ class RestartE2eTest : public ::testing::Test {
     return token;
   }
 
+  // Waits until the sandbox has seen `calls` token requests: the ForceRefresh
+  // is on its way to WeChat.
+  void WaitForTokenCalls(int calls) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (sandbox_.TokenCalls(kApp) < calls && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_EQ(sandbox_.TokenCalls(kApp), calls);
+  }
+
   // Sends a ForceRefresh and does not wait for its answer.
   void ForceRefreshInBackground(const std::string& stale) {
     background_ = std::thread([this, stale] {
@@ -154,12 +164,8 @@ TEST_F(RestartE2eTest, SigtermDuringAFetchWaitsForItAndStoresTheAnswer) {
   // upstream requests (up to upstream.timeout) waits for it.
   sandbox_.InjectFault("slow", 1, "delay_ms=3500");
   ForceRefreshInBackground(first.value());
-  // Wait until the request is in flight, then SIGTERM.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (sandbox_.TokenCalls(kApp) < 2 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_EQ(sandbox_.TokenCalls(kApp), 2);
+  // Once the request is in flight, SIGTERM.
+  ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(2));
   EXPECT_EQ(controller_.Stop(), 0);
   JoinBackground();
 
@@ -179,11 +185,7 @@ TEST_F(RestartE2eTest, KillDuringAFetchThenRestart) {
   const wxtoken::v1::Token first = WaitForToken();
   sandbox_.InjectFault("slow", 1, "delay_ms=3000");
   ForceRefreshInBackground(first.value());
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (sandbox_.TokenCalls(kApp) < 2 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_EQ(sandbox_.TokenCalls(kApp), 2);
+  ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(2));
   EXPECT_EQ(controller_.Kill(), 128 + SIGKILL);
   JoinBackground();
 
@@ -204,10 +206,7 @@ TEST_F(RestartE2eTest, FailedStateWriteThenCrashThenRestart) {
   const wxtoken::v1::Token first = WaitForToken();
   sandbox_.InjectFault("slow", 1, "delay_ms=1500");
   ForceRefreshInBackground(first.value());
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (sandbox_.TokenCalls(kApp) < 2 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(2));
   // The request is on its way with its intent stored; now the disk fails:
   // a directory where the state file's temporary copy goes.
   const std::string blocker = options_.state_dir + "/" + kApp + ".json.tmp";

@@ -191,6 +191,15 @@ TEST_F(TokenE2eTest, ConcurrentForceRefreshesCauseOneFetch) {
   EXPECT_EQ(refreshed, 1);
   EXPECT_EQ(sandbox_.TokenCalls(kApp), 2);
   EXPECT_TRUE(sandbox_.IsValid(*values.begin()));
+  // One log line for the fetch, none for the 99 calls that joined it.
+  const std::string logs = controller_.Logs();
+  size_t requested = 0;
+  for (size_t at = logs.find("force refresh requested");
+       at != std::string::npos;
+       at = logs.find("force refresh requested", at + 1)) {
+    ++requested;
+  }
+  EXPECT_EQ(requested, 1u);
 
   // Reporting the old value again costs nothing.
   wxtoken::v1::ForceRefreshResponse late;

@@ -1,6 +1,7 @@
 #include "tests/sandbox/command_line.h"
 
 #include <cstddef>
+#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace wxtoken::sandbox {
 
@@ -72,6 +74,22 @@ absl::StatusOr<std::map<std::string, std::string>> ParseApps(
     return absl::InvalidArgumentError("--app: give at least one APPID:SECRET");
   }
   return apps;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadAppsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--apps_file: cannot read \"", path, "\""));
+  }
+  std::vector<std::string> entries;
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view entry = absl::StripAsciiWhitespace(line);
+    if (entry.empty() || absl::StartsWith(entry, "#")) continue;
+    entries.emplace_back(entry);
+  }
+  return entries;
 }
 
 absl::StatusOr<ListenAddress> ParseListen(absl::string_view text) {

@@ -22,6 +22,11 @@ std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
 absl::StatusOr<std::map<std::string, std::string>> ParseApps(
     const std::vector<std::string>& entries);
 
+// The entries of an apps file: one `APPID:SECRET` a line; blank lines and
+// lines starting with '#' are skipped. For thousands of apps, which do not
+// fit a command line.
+absl::StatusOr<std::vector<std::string>> ReadAppsFile(const std::string& path);
+
 struct ListenAddress {
   std::string host;  // as written, e.g. "127.0.0.1" or "[::1]"
   int port = 0;      // 0 = any free port

@@ -1,5 +1,6 @@
 #include "tests/sandbox/command_line.h"
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,15 @@ TEST(SandboxCommandLineTest, ParsesApps) {
   EXPECT_THAT(
       std::string(ParseApps({"wx1:a", "wx1:topsecret"}).status().message()),
       ::testing::Not(::testing::HasSubstr("topsecret")));
+}
+
+TEST(SandboxCommandLineTest, ReadsAnAppsFile) {
+  const std::string path = ::testing::TempDir() + "/sandbox_apps.txt";
+  std::ofstream(path) << "# bench apps\nwxa:one\n\n  wxb:two  \n";
+  absl::StatusOr<std::vector<std::string>> entries = ReadAppsFile(path);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  EXPECT_THAT(*entries, ElementsAre("wxa:one", "wxb:two"));
+  EXPECT_FALSE(ReadAppsFile(path + ".missing").ok());
 }
 
 TEST(SandboxCommandLineTest, ParsesListen) {

@@ -2,6 +2,7 @@
 // end-to-end tests and the demo. Never point production at it.
 //
 //   wechat-sandbox --listen 127.0.0.1:0 --app APPID:SECRET [--app ...]
+//       [--apps_file FILE] [--threads 64]
 //       [--lifetime 7200s] [--overlap 300s] [--daily_quota 2000]
 //       [--ticket_lifetime 7200s] [--force_daily_limit 20]
 //       [--force_min_interval 30s]
@@ -35,6 +36,12 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0",
 ABSL_FLAG(std::vector<std::string>, app, {},
           "APPID:SECRET of an emulated app; repeat the flag or separate "
           "entries with commas.");
+ABSL_FLAG(std::string, apps_file, "",
+          "A file of APPID:SECRET lines, for more apps than a command line "
+          "holds; adds to --app.");
+ABSL_FLAG(int, threads, 64,
+          "Requests served at once. WeChat serves many clients; every "
+          "keep-alive connection holds a thread while it is open.");
 ABSL_FLAG(absl::Duration, lifetime, absl::Seconds(7200),
           "Lifetime of an access token (classic and stable).");
 ABSL_FLAG(absl::Duration, overlap, absl::Seconds(300),
@@ -109,8 +116,14 @@ int Main(int argc, char** argv) {
   absl::StatusOr<ListenAddress> listen =
       ParseListen(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) return Fail(listen.status());
+  std::vector<std::string> app_entries = absl::GetFlag(FLAGS_app);
+  if (const std::string file = absl::GetFlag(FLAGS_apps_file); !file.empty()) {
+    absl::StatusOr<std::vector<std::string>> more = ReadAppsFile(file);
+    if (!more.ok()) return Fail(more.status());
+    app_entries.insert(app_entries.end(), more->begin(), more->end());
+  }
   absl::StatusOr<std::map<std::string, std::string>> apps =
-      ParseApps(absl::GetFlag(FLAGS_app));
+      ParseApps(app_entries);
   if (!apps.ok()) return Fail(apps.status());
   absl::StatusOr<SandboxOptions> options = OptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
@@ -127,7 +140,11 @@ int Main(int argc, char** argv) {
 
   SandboxState state(*options, *std::move(apps));
   FaultQueue faults;
-  SandboxServer server(&state, &faults);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 1)
+    return Fail(absl::InvalidArgumentError("--threads: at least 1"));
+  SandboxServer server(
+      &state, &faults, [] { return absl::Now(); }, threads);
   absl::StatusOr<int> port = server.Start(listen->host, listen->port);
   if (!port.ok()) return Fail(port.status());
   std::cout << "listening " << listen->host << ":" << *port << std::endl;

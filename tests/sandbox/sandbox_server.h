@@ -32,10 +32,11 @@ class SandboxServer {
  public:
   using NowFunction = std::function<absl::Time()>;
 
-  // `state` and `faults` must outlive the server.
+  // `state` and `faults` must outlive the server. `threads` requests are
+  // served at once.
   SandboxServer(
       SandboxState* state, FaultQueue* faults,
-      NowFunction now = [] { return absl::Now(); });
+      NowFunction now = [] { return absl::Now(); }, int threads = 64);
   ~SandboxServer();
 
   SandboxServer(const SandboxServer&) = delete;
