@@ -6,6 +6,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
+#include "server/token/state_record.h"
 
 namespace wxtoken::server {
 namespace {
@@ -170,23 +171,11 @@ void RefreshEngine::Load(const AppRecord& record) {
     return;
   }
   App& app = *it->second;
-  auto instant = [this](std::optional<absl::Time> wall) {
-    return wall ? std::optional<Instant>(clock_.FromWall(*wall)) : std::nullopt;
-  };
-  app.counters.day = record.day;
-  app.counters.fetches = record.fetches;
-  app.counters.force_fetches = record.force_fetches;
-  app.counters.stable_forces = record.stable_forces;
-  app.counters.last_stable_force = instant(record.last_stable_force);
-  app.counters.quota_blocked_until = instant(record.quota_blocked_until);
+  app.counters = CountersFromRecord(record, clock_);
   for (const TokenRecord& token : record.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
-    slot->state.value = token.value;
-    slot->state.generation = token.generation;
-    slot->state.fetched = clock_.FromWall(token.fetched_at);
-    slot->state.expires = clock_.FromWall(token.expires_at);
-    slot->state.intent = instant(token.intent);
+    slot->state = FromTokenRecord(token, clock_);
     const Instant valid = ValidUntil(slot->state, refresh_.overlap);
     if (slot->state.has_value() && clock_.InstantNow() < valid) {
       slot->settled = true;
@@ -764,28 +753,11 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
   record.app_id = app.config->app_id;
   for (const Slot* slot : app.slots) {
     if (slot == nullptr) continue;
-    const TokenState& state = slot->state;
-    if (!state.has_value() && !state.intent) continue;
-    TokenRecord token;
-    token.kind = slot->kind;
-    token.value = state.value;
-    token.generation = state.generation;
-    token.fetched_at = state.fetched.wall;
-    token.expires_at = state.expires.wall;
-    if (state.intent) token.intent = state.intent->wall;
-    record.tokens.push_back(std::move(token));
+    // Nothing to keep before the first request.
+    if (!slot->state.has_value() && !slot->state.intent) continue;
+    record.tokens.push_back(ToTokenRecord(slot->kind, slot->state));
   }
-  const AppCounters& counters = app.counters;
-  record.day = counters.day;
-  record.fetches = counters.fetches;
-  record.force_fetches = counters.force_fetches;
-  record.stable_forces = counters.stable_forces;
-  if (counters.last_stable_force) {
-    record.last_stable_force = counters.last_stable_force->wall;
-  }
-  if (counters.quota_blocked_until) {
-    record.quota_blocked_until = counters.quota_blocked_until->wall;
-  }
+  PutCounters(app.counters, record);
   return record;
 }
 

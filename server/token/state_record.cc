@@ -1,0 +1,62 @@
+#include "server/token/state_record.h"
+
+#include <optional>
+
+namespace wxtoken::server {
+namespace {
+
+std::optional<absl::Time> WallOf(const std::optional<Instant>& instant) {
+  if (!instant) return std::nullopt;
+  return instant->wall;
+}
+
+std::optional<Instant> InstantOf(const std::optional<absl::Time>& wall,
+                                 const Clock& clock) {
+  if (!wall) return std::nullopt;
+  return clock.FromWall(*wall);
+}
+
+}  // namespace
+
+TokenRecord ToTokenRecord(TokenKind kind, const TokenState& state) {
+  TokenRecord record;
+  record.kind = kind;
+  record.value = state.value;
+  record.generation = state.generation;
+  record.fetched_at = state.fetched.wall;
+  record.expires_at = state.expires.wall;
+  record.intent = WallOf(state.intent);
+  return record;
+}
+
+TokenState FromTokenRecord(const TokenRecord& record, const Clock& clock) {
+  TokenState state;
+  state.value = record.value;
+  state.generation = record.generation;
+  state.fetched = clock.FromWall(record.fetched_at);
+  state.expires = clock.FromWall(record.expires_at);
+  state.intent = InstantOf(record.intent, clock);
+  return state;
+}
+
+void PutCounters(const AppCounters& counters, AppRecord& record) {
+  record.day = counters.day;
+  record.fetches = counters.fetches;
+  record.force_fetches = counters.force_fetches;
+  record.stable_forces = counters.stable_forces;
+  record.last_stable_force = WallOf(counters.last_stable_force);
+  record.quota_blocked_until = WallOf(counters.quota_blocked_until);
+}
+
+AppCounters CountersFromRecord(const AppRecord& record, const Clock& clock) {
+  AppCounters counters;
+  counters.day = record.day;
+  counters.fetches = record.fetches;
+  counters.force_fetches = record.force_fetches;
+  counters.stable_forces = record.stable_forces;
+  counters.last_stable_force = InstantOf(record.last_stable_force, clock);
+  counters.quota_blocked_until = InstantOf(record.quota_blocked_until, clock);
+  return counters;
+}
+
+}  // namespace wxtoken::server
