@@ -14,7 +14,7 @@
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh curl bc
 export BUILD_DIR=${BUILD_DIR:-build-bench}
 TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood client_cache_benchmark" \
   ./scripts/build.sh >/dev/null
