@@ -98,6 +98,10 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenStore(const Config& config,
   auto post = [&inbox](std::function<void()> task) {
     inbox.Post(std::move(task));
   };
+  if (config.store.redis) {
+    return absl::UnimplementedError(
+        "store.redis: the Redis store is not built into this wxtokend yet");
+  }
   if (config.state_dir.empty()) {
     return std::make_unique<VolatileStateStore>(post);
   }

@@ -436,6 +436,84 @@ absl::StatusOr<Secret> ReadSecret(const Entries& entries,
   return secret;
 }
 
+absl::Status ParseRedis(const YAML::Node& node, RedisConfig* redis) {
+  const std::string path = "store.redis";
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      if (entry.first.IsScalar() && entry.first.Scalar() == "password") {
+        return KeyError(JoinPath(path, "password"),
+                        "literal secrets are not allowed; use password_file "
+                        "or password_env");
+      }
+    }
+  }
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path,
+              {"addresses", "master_name", "password_file", "password_env",
+               "key_prefix", "lease_ttl", "wait_replicas"});
+  if (!entries.ok()) return entries.status();
+  const std::string addresses_path = JoinPath(path, "addresses");
+  const std::optional<YAML::Node> addresses = Find(*entries, "addresses");
+  if (!addresses || !addresses->IsSequence() || addresses->size() == 0) {
+    return KeyError(addresses_path,
+                    "required: a list of host:port (one Redis server, or "
+                    "the Sentinels)");
+  }
+  for (size_t i = 0; i < addresses->size(); ++i) {
+    const std::string address_path = IndexPath(addresses_path, i);
+    absl::StatusOr<std::string> address =
+        GetString((*addresses)[i], address_path);
+    if (!address.ok()) return address.status();
+    if (absl::Status s = CheckHostPort(address_path, *address); !s.ok()) {
+      return s;
+    }
+    redis->addresses.push_back(*std::move(address));
+  }
+  absl::Status status =
+      ReadString(*entries, path, "master_name", &redis->master_name);
+  if (!status.ok()) return status;
+  status = ReadString(*entries, path, "key_prefix", &redis->key_prefix);
+  if (!status.ok()) return status;
+  if (redis->key_prefix.empty()) {
+    return KeyError(JoinPath(path, "key_prefix"), "must not be empty");
+  }
+  status = ReadDuration(*entries, path, "lease_ttl", Zero::kRefused,
+                        &redis->lease_ttl);
+  if (!status.ok()) return status;
+  status = ReadInt(*entries, path, "wait_replicas", 0, &redis->wait_replicas);
+  if (!status.ok()) return status;
+  if (!redis->master_name.empty() && redis->wait_replicas < 1) {
+    return KeyError(JoinPath(path, "wait_replicas"),
+                    "must be at least 1 with master_name (Sentinel): an "
+                    "intent lost in a failover would let a replica serve a "
+                    "revoked token");
+  }
+  absl::StatusOr<Secret> password =
+      ReadSecret(*entries, path, "password", /*required=*/false);
+  if (!password.ok()) return password.status();
+  redis->password = std::move(password->value);
+  return absl::OkStatus();
+}
+
+absl::Status ParseStore(const YAML::Node& node, StoreConfig* store) {
+  const std::string path = "store";
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path, {"redis", "advertise_address"});
+  if (!entries.ok()) return entries.status();
+  absl::Status status = ReadString(*entries, path, "advertise_address",
+                                   &store->advertise_address);
+  if (!status.ok()) return status;
+  if (!store->advertise_address.empty()) {
+    status = CheckHostPort(JoinPath(path, "advertise_address"),
+                           store->advertise_address);
+    if (!status.ok()) return status;
+  }
+  const std::optional<YAML::Node> redis = Find(*entries, "redis");
+  if (!redis) return KeyError(JoinPath(path, "redis"), "required");
+  store->redis.emplace();
+  return ParseRedis(*redis, &*store->redis);
+}
+
 constexpr absl::string_view kLiteralSecretKeys[] = {
     "secret", "server_token", "encoding_aes_key", "previous_encoding_aes_key"};
 
@@ -610,6 +688,15 @@ absl::Status CheckConsistency(const Config& config) {
         absl::StrCat("must not exceed refresh.daily_budget (",
                      refresh.force_budget, " > ", refresh.daily_budget, ")"));
   }
+  if (config.store.redis &&
+      config.store.redis->lease_ttl < 2 * config.upstream.timeout) {
+    return KeyError(
+        "store.redis.lease_ttl",
+        absl::StrCat("must be at least twice upstream.timeout (",
+                     absl::FormatDuration(config.store.redis->lease_ttl),
+                     " < 2 x ", absl::FormatDuration(config.upstream.timeout),
+                     "): a leader must finish a request inside its lease"));
+  }
   if (refresh.retry_initial > refresh.retry_max) {
     return KeyError(
         "refresh.retry_initial",
@@ -624,7 +711,8 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   absl::StatusOr<Entries> entries =
       ReadMap(root, "",
               {"listen", "metrics_listen", "state_dir", "drain_timeout",
-               "max_timestamp_skew", "upstream", "refresh", "apps"});
+               "shutdown_delay", "max_timestamp_skew", "store", "upstream",
+               "refresh", "apps"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -642,6 +730,9 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   status = ReadDuration(*entries, "", "drain_timeout", Zero::kRefused,
                         &config.drain_timeout);
   if (!status.ok()) return status;
+  status = ReadDuration(*entries, "", "shutdown_delay", Zero::kAllowed,
+                        &config.shutdown_delay);
+  if (!status.ok()) return status;
   status = ReadDuration(*entries, "", "max_timestamp_skew", Zero::kAllowed,
                         &config.max_timestamp_skew);
   if (!status.ok()) return status;
@@ -651,6 +742,16 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   }
   if (std::optional<YAML::Node> refresh = Find(*entries, "refresh")) {
     status = ParseRefresh(*refresh, &config.refresh);
+    if (!status.ok()) return status;
+  }
+  if (std::optional<YAML::Node> store = Find(*entries, "store")) {
+    if (Find(*entries, "state_dir")) {
+      return KeyError("state_dir",
+                      "not used with store (replicas keep their state in "
+                      "Redis); remove one of them");
+    }
+    config.state_dir.clear();
+    status = ParseStore(*store, &config.store);
     if (!status.ok()) return status;
   }
   status = CheckConsistency(config);

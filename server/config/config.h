@@ -1,6 +1,7 @@
 #ifndef WXTOKEN_SERVER_CONFIG_CONFIG_H_
 #define WXTOKEN_SERVER_CONFIG_CONFIG_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,11 +52,38 @@ struct RefreshConfig {
   absl::Duration permanent_retry = absl::Minutes(10);
 };
 
+// store.redis: replicas share their state and a leader lease through Redis
+// (DESIGN.md "Replicas").
+struct RedisConfig {
+  // One server, or Sentinels when master_name is set; host:port each.
+  std::vector<std::string> addresses;
+  std::string master_name;  // "" = addresses[0] is the server
+  std::string password;     // from password_file / password_env; "" = none
+  std::string key_prefix = "wxtoken:";
+  // The leader lease; renewed every lease_ttl / 3. At least twice
+  // upstream.timeout, so a leader can finish a request inside it.
+  absl::Duration lease_ttl = absl::Seconds(10);
+  // Redis replicas that must have an intent (WAIT) before the request that
+  // it records is sent. At least 1 with Sentinel: an intent lost in a
+  // failover would let a replica serve a revoked value.
+  int wait_replicas = 0;
+};
+
+struct StoreConfig {
+  std::optional<RedisConfig> redis;  // nullopt: the file store (state_dir)
+  // host:port the other replicas forward ForceRefresh to (the pod's IP).
+  std::string advertise_address;
+};
+
 struct Config {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9464";      // "" disables
   std::string state_dir = "/var/lib/wxtoken";       // "" = memory only
   absl::Duration drain_timeout = absl::Seconds(5);  // SIGTERM: in-flight RPCs
+  // SIGTERM: keep serving, NOT_SERVING, this long before the drain, so that
+  // load balancers stop sending calls first.
+  absl::Duration shutdown_delay = absl::ZeroDuration();
+  StoreConfig store;
   // VerifySignature / DecryptMessage refuse a push whose timestamp is further
   // than this from our clock. Zero turns the check off (WeChat documents no
   // window, and retries a push with its original timestamp).

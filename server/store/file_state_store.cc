@@ -148,7 +148,7 @@ std::vector<AppRecord> FileStateStore::Load() {
   return loaded;
 }
 
-void FileStateStore::Write(AppRecord record, WriteDone done) {
+void FileStateStore::Write(AppRecord record, WriteMode, WriteDone done) {
   absl::MutexLock lock(&mu_);
   pending_.push_back({std::move(record), std::move(done)});
 }
@@ -167,9 +167,13 @@ void FileStateStore::Run() {
     }
     std::vector<absl::Status> statuses = WriteBatch(batch);
     for (size_t i = 0; i < batch.size(); ++i) {
-      post_([done = std::move(batch[i].done), status = statuses[i]] {
-        done(status);
-      });
+      absl::StatusOr<AppRecord> result =
+          statuses[i].ok()
+              ? absl::StatusOr<AppRecord>(std::move(batch[i].record))
+              : absl::StatusOr<AppRecord>(statuses[i]);
+      post_(
+          [done = std::move(batch[i].done),
+           result = std::move(result)]() mutable { done(std::move(result)); });
     }
   }
 }

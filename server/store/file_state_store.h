@@ -35,7 +35,8 @@ class FileStateStore final : public StateStore {
   ~FileStateStore() override;
 
   std::vector<AppRecord> Load() override;
-  void Write(AppRecord record, WriteDone done) override;
+  // A store of one: both modes replace the record.
+  void Write(AppRecord record, WriteMode mode, WriteDone done) override;
 
  private:
   struct PendingWrite {
@@ -65,8 +66,10 @@ class VolatileStateStore final : public StateStore {
   explicit VolatileStateStore(Post post) : post_(std::move(post)) {}
 
   std::vector<AppRecord> Load() override { return {}; }
-  void Write(AppRecord, WriteDone done) override {
-    post_([done = std::move(done)] { done(absl::OkStatus()); });
+  void Write(AppRecord record, WriteMode, WriteDone done) override {
+    post_([done = std::move(done), record = std::move(record)]() mutable {
+      done(std::move(record));
+    });
   }
 
  private:

@@ -20,6 +20,8 @@ class HealthSink {
   virtual void SetAllAppsServing(bool serving) = 0;
   // Every app has had its first fetch attempt or a stored token. Called once.
   virtual void SetStartupDone() = 0;
+  // This replica holds the leader lease (always, with a store of one).
+  virtual void SetLeader(bool /*leader*/) {}
 };
 
 enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };

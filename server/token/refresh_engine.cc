@@ -31,6 +31,14 @@ absl::Status ShuttingDown() {
   return absl::UnavailableError("wxtokend is shutting down");
 }
 
+absl::Status NotTheLeader() {
+  return absl::UnavailableError(
+      "this replica does not hold the leader lease; ask again");
+}
+
+// How soon a leader asks again when its lease does not outlive a request.
+constexpr absl::Duration kLeaseRecheck = absl::Milliseconds(200);
+
 }  // namespace
 
 RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
@@ -44,7 +52,9 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       table_(table),
       store_(store),
       health_(health),
-      random01_(std::move(random01)) {
+      random01_(std::move(random01)),
+      shared_(store.Shared()),
+      leader_(!store.Shared()) {
   if (!random01_) {
     random01_ = [gen = std::make_shared<absl::BitGen>()] {
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
@@ -66,6 +76,12 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
     slots_.push_back(std::move(slot));
   }
   access_unsettled_ = static_cast<int>(apps_.size());
+  if (shared_) {
+    // Nothing is confirmed until the first read.
+    for (auto& [app_id, app] : apps_)
+      app->confirmed = SteadyTime::InfinitePast();
+    store_.SetListener(this);
+  }
 }
 
 std::vector<TokenTable::Entry> RefreshEngine::TableEntries(
@@ -86,8 +102,13 @@ RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
   return it->second->slots[static_cast<int>(kind)];
 }
 
+Instant RefreshEngine::ServableUntil(const Slot& slot, Instant now) const {
+  return ReplicaValidUntil(slot.state, slot.app->confirmed, refresh_.overlap,
+                           now);
+}
+
 bool RefreshEngine::Servable(const Slot& slot, Instant now) const {
-  return now < ValidUntil(slot.state, refresh_.overlap);
+  return now < ServableUntil(slot, now);
 }
 
 // ---- What GetToken serves ---------------------------------------------------
@@ -131,31 +152,32 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
   return absl::UnavailableError(absl::StrCat(label, ": no valid token"));
 }
 
-PublishedToken RefreshEngine::MakePublished(const Slot& slot) const {
+PublishedToken RefreshEngine::MakePublished(const Slot& slot,
+                                            Instant now) const {
   PublishedToken published;
   published.value = slot.state.value;
   published.generation = slot.state.generation;
   published.fetched_at = slot.state.fetched.wall;
-  published.valid_until = ValidUntil(slot.state, refresh_.overlap);
+  published.valid_until = ServableUntil(slot, now);
   published.unavailable = UnavailableStatus(slot);
   return published;
 }
 
 absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
                                            Instant now) const {
-  return ServeToken(slot.app->config->app_id, slot.kind, MakePublished(slot),
-                    now.steady, {refresh_.client_max_cache, refresh_.overlap});
+  return ServeToken(slot.app->config->app_id, slot.kind,
+                    MakePublished(slot, now), now.steady,
+                    {refresh_.client_max_cache, refresh_.overlap});
 }
 
 void RefreshEngine::PublishApp(App& app) {
+  const Instant now = clock_.InstantNow();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
-    table_.Publish(app.config->app_id, slot->kind, MakePublished(*slot));
+    table_.Publish(app.config->app_id, slot->kind, MakePublished(*slot, now));
   }
   // Health changes when the access token stops being servable.
-  const Instant now = clock_.InstantNow();
-  const SteadyTime end =
-      ValidUntil(AccessSlot(app).state, refresh_.overlap).steady;
+  const SteadyTime end = ServableUntil(AccessSlot(app), now).steady;
   health_due_.Set(&app, end > now.steady ? end : SteadyTime::InfiniteFuture());
   UpdateHealth(app, now);
 }
@@ -192,16 +214,34 @@ void RefreshEngine::Load(const AppRecord& record) {
 }
 
 void RefreshEngine::Start() {
+  const SteadyTime load_start = clock_.SteadyNow();
   for (const AppRecord& record : store_.Load()) Load(record);
   const Instant now = clock_.InstantNow();
   for (auto& slot : slots_) {
+    // A replica's start is its first read, whatever it found: fetching is
+    // the leader's, once it holds the lease.
+    if (shared_) slot->settled = true;
     if (slot->kind == TokenKind::kAccessToken && slot->settled) {
       --access_unsettled_;
     }
-    ScheduleRequest(
-        *slot, std::max(now, RefreshTime(slot->state, slot->api, refresh_)));
+  }
+  if (shared_) {
+    for (auto& [app_id, app] : apps_) app->confirmed = load_start;
+  } else {
+    ScheduleAll(now);
   }
   for (auto& [app_id, app] : apps_) PublishApp(*app);
+}
+
+void RefreshEngine::ScheduleAll(Instant now) {
+  const Instant earliest = {now.wall + (first_request_at_ - now.steady),
+                            first_request_at_};
+  for (auto& slot : slots_) {
+    if (slot->phase != Slot::Phase::kIdle) continue;
+    ScheduleRequest(*slot,
+                    std::max({now, earliest,
+                              RefreshTime(slot->state, slot->api, refresh_)}));
+  }
 }
 
 SteadyTime RefreshEngine::NextWakeup() const {
@@ -242,6 +282,12 @@ void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
 
 void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   App& app = *slot.app;
+  if (!leader_) return;  // a follower sends nothing; OnLeader reschedules
+  if (!store_.MaySend(now.steady, config_.upstream.timeout)) {
+    // The lease is about to be renewed, or lost: ask again shortly.
+    ScheduleRequest(slot, now + kLeaseRecheck, slot.next_spend);
+    return;
+  }
   std::string access_token;
   if (IsTicket(slot.kind)) {
     const Slot& access = AccessSlot(app);
@@ -345,7 +391,10 @@ void RefreshEngine::UndoRecording(Slot& slot) {
 }
 
 void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
-  if (status.ok() && !shutting_down_) {
+  const Instant now = clock_.InstantNow();
+  const bool may_send =
+      leader_ && store_.MaySend(now.steady, config_.upstream.timeout);
+  if (status.ok() && !shutting_down_ && may_send) {
     Send(slot);
     return;
   }
@@ -354,9 +403,15 @@ void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   UndoRecording(slot);
   slot.phase = Slot::Phase::kIdle;
   --busy_;
-  const Instant now = clock_.InstantNow();
   if (shutting_down_) {
     WriteApp(app);
+    PublishApp(app);
+    return;
+  }
+  if (status.ok()) {
+    // Durable, but the lease no longer outlives the request. The stored
+    // intent stays until the next write: conservative.
+    if (leader_) ScheduleRequest(slot, now + kLeaseRecheck, slot.request.spend);
     PublishApp(app);
     return;
   }
@@ -407,6 +462,14 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   const Instant now = clock_.InstantNow();
   slot.phase = Slot::Phase::kIdle;
   --busy_;
+  if (!leader_) {
+    // The lease was lost meanwhile: the new leader goes by the stored
+    // intent, and this answer could not be stored (fenced) anyway.
+    Log(LogLevel::kWarning, "answer after losing the leader lease; discarded",
+        {{"app_id", app.config->app_id},
+         {"kind", std::string(TokenKindName(slot.kind))}});
+    return;
+  }
   if (!slot.settled) {
     slot.settled = true;
     if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
@@ -662,6 +725,10 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
     Answer(command.app_id, command, ShuttingDown(), ForceOutcome::kRefreshed);
     return;
   }
+  if (!leader_) {
+    Answer(command.app_id, command, NotTheLeader(), ForceOutcome::kRefreshed);
+    return;
+  }
   std::erase_if(slot->waiters, [](const Waiter& waiter) {
     return waiter.command.IsCancelled();
   });
@@ -761,27 +828,166 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
   return record;
 }
 
-void RefreshEngine::WriteApp(App& app, StateStore::WriteDone then) {
+void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
   ++app.writes_in_flight;
   ++writes_in_flight_;
   rewrite_due_.Clear(&app);
-  store_.Write(ToRecord(app), [this, target = &app,
-                               then = std::move(then)](absl::Status status) {
-    --target->writes_in_flight;
-    --writes_in_flight_;
-    observer_->OnStateWritten(target->config->app_id, status);
-    if (!status.ok()) {
-      // The stored record is older than what is served: a restart would
-      // trust no value beyond its recorded intent and fetch again.
-      Log(LogLevel::kError, "cannot write the state; retrying",
-          {{"app_id", target->config->app_id},
-           {"error", std::string(status.message())}});
-      if (target->writes_in_flight == 0 && !shutting_down_) {
-        rewrite_due_.Set(target, clock_.SteadyNow() + refresh_.retry_max);
-      }
+  const StateStore::WriteMode mode =
+      leader_ ? StateStore::WriteMode::kLeader : StateStore::WriteMode::kHeal;
+  store_.Write(ToRecord(app), mode,
+               [this, target = &app,
+                then = std::move(then)](absl::StatusOr<AppRecord> written) {
+                 --target->writes_in_flight;
+                 --writes_in_flight_;
+                 const absl::Status status = written.status();
+                 observer_->OnStateWritten(target->config->app_id, status);
+                 if (written.ok()) AdoptGenerations(*target, *written);
+                 if (!status.ok()) {
+                   // The stored record is older than what is served: a restart
+                   // would trust no value beyond its recorded intent and fetch
+                   // again.
+                   Log(LogLevel::kError, "cannot write the state; retrying",
+                       {{"app_id", target->config->app_id},
+                        {"error", std::string(status.message())}});
+                   if (target->writes_in_flight == 0 && !shutting_down_) {
+                     rewrite_due_.Set(target,
+                                      clock_.SteadyNow() + refresh_.retry_max);
+                   }
+                 }
+                 if (then) then(status);
+               });
+}
+
+void RefreshEngine::AdoptGenerations(App& app, const AppRecord& written) {
+  bool changed = false;
+  for (const TokenRecord& token : written.tokens) {
+    Slot* slot = app.slots[static_cast<int>(token.kind)];
+    if (slot == nullptr || slot->state.value != token.value ||
+        slot->state.generation == token.generation) {
+      continue;
     }
-    if (then) then(status);
-  });
+    slot->state.generation = token.generation;
+    changed = true;
+  }
+  if (changed) PublishApp(app);
+}
+
+// ---- Replicas
+// -------------------------------------------------------------------
+
+bool RefreshEngine::Adopt(const AppRecord& record) {
+  auto it = apps_.find(record.app_id);
+  if (it == apps_.end()) return false;
+  App& app = *it->second;
+  bool store_lacks = false;
+  const AppCounters stored = CountersFromRecord(record, clock_);
+  if (stored.day > app.counters.day) {
+    app.counters = stored;
+  } else if (stored.day == app.counters.day) {
+    // Counts only grow within a day; blocks only lengthen.
+    store_lacks = app.counters.fetches > stored.fetches ||
+                  app.counters.force_fetches > stored.force_fetches ||
+                  app.counters.stable_forces > stored.stable_forces;
+    app.counters.fetches = std::max(app.counters.fetches, stored.fetches);
+    app.counters.force_fetches =
+        std::max(app.counters.force_fetches, stored.force_fetches);
+    app.counters.stable_forces =
+        std::max(app.counters.stable_forces, stored.stable_forces);
+    if (stored.quota_blocked_until &&
+        (!app.counters.quota_blocked_until ||
+         *app.counters.quota_blocked_until < *stored.quota_blocked_until)) {
+      app.counters.quota_blocked_until = stored.quota_blocked_until;
+    }
+    if (stored.last_stable_force &&
+        (!app.counters.last_stable_force ||
+         *app.counters.last_stable_force < *stored.last_stable_force)) {
+      app.counters.last_stable_force = stored.last_stable_force;
+    }
+  } else {
+    store_lacks = true;
+  }
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    const TokenRecord* found = nullptr;
+    for (const TokenRecord& token : record.tokens) {
+      if (token.kind == slot->kind) found = &token;
+    }
+    if (found == nullptr) {
+      store_lacks = store_lacks || slot->state.has_value() ||
+                    slot->state.intent.has_value();
+      continue;
+    }
+    if (found->generation < slot->state.generation) {
+      store_lacks = true;  // the store lost what this replica holds
+      continue;
+    }
+    // The same generation or newer: the leader's copy is the truth, intent
+    // included (it may have been cleared by a clean answer).
+    slot->state = FromTokenRecord(*found, clock_);
+  }
+  return store_lacks;
+}
+
+void RefreshEngine::OnLeader(std::vector<AppRecord> records,
+                             SteadyTime read_start,
+                             SteadyTime first_request_at) {
+  leader_ = true;
+  first_request_at_ = first_request_at;
+  std::vector<App*> to_write;
+  for (const AppRecord& record : records) {
+    if (Adopt(record)) to_write.push_back(apps_[record.app_id].get());
+  }
+  for (auto& [app_id, app] : apps_) app->confirmed = read_start;
+  health_.SetLeader(true);
+  Log(LogLevel::kInfo, "this replica holds the leader lease",
+      {{"apps", absl::StrCat(apps_.size())}});
+  ScheduleAll(clock_.InstantNow());
+  for (App* app : to_write) WriteApp(*app);
+  for (auto& [app_id, app] : apps_) PublishApp(*app);
+}
+
+void RefreshEngine::OnFollower() {
+  if (!leader_) return;
+  leader_ = false;
+  health_.SetLeader(false);
+  Log(LogLevel::kWarning,
+      "this replica lost the leader lease; no request goes out from here");
+  for (auto& slot : slots_) {
+    due_.Clear(slot.get());
+    AnswerWaiters(*slot, NotTheLeader(), false);
+  }
+}
+
+void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool all,
+                              SteadyTime read_start) {
+  if (leader_) return;  // the leader's own copy is the truth
+  absl::flat_hash_map<std::string, bool> seen;
+  for (const AppRecord& record : records) {
+    auto it = apps_.find(record.app_id);
+    if (it == apps_.end()) continue;
+    seen[record.app_id] = true;
+    App& app = *it->second;
+    // Re-write what the store lost (a failover, a restart empty).
+    if (Adopt(record)) WriteApp(app);
+    app.confirmed = read_start;
+    PublishApp(app);
+  }
+  if (!all) return;
+  for (auto& [app_id, app] : apps_) {
+    if (seen.contains(app_id)) continue;
+    app->confirmed = read_start;
+    AppRecord none;  // the store has nothing of this app
+    none.app_id = app_id;
+    if (Adopt(none)) WriteApp(*app);
+    PublishApp(*app);
+  }
+}
+
+void RefreshEngine::OnConfirmed(SteadyTime read_start) {
+  for (auto& [app_id, app] : apps_) {
+    app->confirmed = read_start;
+    PublishApp(*app);
+  }
 }
 
 void RefreshEngine::UpdateHealth(App& app, Instant now) {

@@ -32,10 +32,14 @@ namespace wxtoken::server {
 // after a crash, a restart finds every unanswered request and never serves
 // a value past what WeChat may have done meanwhile.
 //
+// With a shared store (replicas) only the lease holder sends requests; the
+// others mirror the leader's records, and every replica serves a value only
+// while its last confirming read says it may (ReplicaValidUntil).
+//
 // Single-threaded and never blocks: the worker thread calls it, and upstream
 // answers and store completions come back on that same thread. Tests drive
 // it directly with a fake clock, a fake upstream and a fake store.
-class RefreshEngine {
+class RefreshEngine final : public ReplicaListener {
  public:
   // Most ForceRefresh calls that may wait on one (app, kind); past it they
   // are answered RESOURCE_EXHAUSTED at once.
@@ -76,6 +80,14 @@ class RefreshEngine {
 
   // Nothing is being recorded, in flight or written.
   bool Quiescent() const;
+
+  // ReplicaListener: what a shared store learns (called on this thread).
+  void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
+                SteadyTime first_request_at) override;
+  void OnFollower() override;
+  void OnRecords(std::vector<AppRecord> records, bool all,
+                 SteadyTime read_start) override;
+  void OnConfirmed(SteadyTime read_start) override;
 
  private:
   struct App;
@@ -135,16 +147,21 @@ class RefreshEngine {
     const AppConfig* config = nullptr;
     AppCounters counters;
     std::array<Slot*, kTokenKindCount> slots{};  // null: kind not configured
+    // When the last read that confirmed this replica's copy started
+    // (ReplicaValidUntil); InfiniteFuture() with a store of one.
+    SteadyTime confirmed = SteadyTime::InfiniteFuture();
     int writes_in_flight = 0;
     bool serving = false;
   };
 
   Slot* FindSlot(const std::string& app_id, TokenKind kind);
   Slot& AccessSlot(const App& app) const { return *app.slots[0]; }
+  // Until when the slot's value may be handed out here.
+  Instant ServableUntil(const Slot& slot, Instant now) const;
   bool Servable(const Slot& slot, Instant now) const;
 
   // What GetToken serves, and its answer when nothing is servable.
-  PublishedToken MakePublished(const Slot& slot) const;
+  PublishedToken MakePublished(const Slot& slot, Instant now) const;
   absl::Status UnavailableStatus(const Slot& slot) const;
   absl::StatusOr<Token> Serve(const Slot& slot, Instant now) const;
   void PublishApp(App& app);
@@ -170,9 +187,16 @@ class RefreshEngine {
   void Answer(const std::string& app_id, ForceRefreshCommand& command,
               const absl::StatusOr<Token>& answer, ForceOutcome outcome);
 
-  void WriteApp(App& app, StateStore::WriteDone then = {});
+  void WriteApp(App& app, std::function<void(absl::Status)> then = {});
+  // A shared store may have assigned a generation: take it.
+  void AdoptGenerations(App& app, const AppRecord& written);
   AppRecord ToRecord(const App& app) const;
   void Load(const AppRecord& record);
+  // Takes the store's copy of `record`'s app where it is newer, or the same
+  // generation; true when this replica holds something the store lacks.
+  bool Adopt(const AppRecord& record);
+  // Leader: every slot's next request, no sooner than first_request_at_.
+  void ScheduleAll(Instant now);
   void UpdateHealth(App& app, Instant now);
 
   // Constant after construction.
@@ -201,6 +225,10 @@ class RefreshEngine {
   bool startup_reported_ = false;
   std::optional<bool> all_serving_;
   bool shutting_down_ = false;
+  // A store of one: always the leader. Shared: as the store says.
+  const bool shared_;
+  bool leader_;
+  SteadyTime first_request_at_ = SteadyTime::InfinitePast();
 };
 
 }  // namespace wxtoken::server

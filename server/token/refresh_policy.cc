@@ -37,6 +37,14 @@ Instant ValidUntil(const TokenState& state, absl::Duration overlap) {
   return until;
 }
 
+Instant ReplicaValidUntil(const TokenState& state, SteadyTime confirmed,
+                          absl::Duration overlap, Instant now) {
+  const Instant valid = ValidUntil(state, overlap);
+  if (confirmed == SteadyTime::InfiniteFuture()) return valid;
+  const SteadyTime bound = confirmed + overlap - kReplicaSafety;
+  return std::min(valid, Instant{now.wall + (bound - now.steady), bound});
+}
+
 absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
                                  const PublishedToken& published,
                                  SteadyTime now, const CacheLimits& limits) {

@@ -59,6 +59,19 @@ inline constexpr absl::Duration kStableForceSpacing = absl::Seconds(30);
 // issued, so no earlier than that.
 Instant ValidUntil(const TokenState& state, absl::Duration overlap);
 
+// A replica sharing a store may miss an intent written after its last read
+// that confirmed the record; but that intent's request was sent after the
+// read began, so the value stays valid at least `overlap` after the read's
+// start (DESIGN.md "Replicas"). This margin covers clocks that tick at
+// slightly different rates.
+inline constexpr absl::Duration kReplicaSafety = absl::Seconds(1);
+
+// ValidUntil(), and for a replica whose last confirming read started at
+// `confirmed`, no later than confirmed + overlap - kReplicaSafety.
+// `confirmed` is SteadyTime::InfiniteFuture() for a store of one.
+Instant ReplicaValidUntil(const TokenState& state, SteadyTime confirmed,
+                          absl::Duration overlap, Instant now);
+
 // What GetToken may serve of one (app, kind): published by the engine,
 // immutable once published.
 struct PublishedToken {

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/base/clock.h"
 #include "server/token/token.h"
 
 namespace wxtoken::server {
@@ -44,22 +46,63 @@ struct AppRecord {
   std::optional<absl::Time> quota_blocked_until;
 };
 
-// Where the refresh worker keeps AppRecords across restarts (and, with
-// replicas, shares them). Used by the worker's thread only, except that
+// What a shared store (replicas, DESIGN.md "Replicas") tells the refresh
+// engine. Calls come on the worker's thread, in the order they happened.
+class ReplicaListener {
+ public:
+  virtual ~ReplicaListener() = default;
+  // This replica now holds the lease. `records` were read after taking it,
+  // by a read that started at `read_start`; requests may be sent from
+  // `first_request_at` on (once the other replicas could re-write what a
+  // lost write took away).
+  virtual void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
+                        SteadyTime first_request_at) = 0;
+  // This replica does not hold the lease (any more).
+  virtual void OnFollower() = 0;
+  // Records as read by a read that started at `read_start`: of every app
+  // when `all`, else of the apps in `records`.
+  virtual void OnRecords(std::vector<AppRecord> records, bool all,
+                         SteadyTime read_start) = 0;
+  // The leader renewed its lease, by a request sent at `read_start`: no
+  // other replica can have sent anything since before then.
+  virtual void OnConfirmed(SteadyTime read_start) = 0;
+};
+
+// Where the refresh worker keeps AppRecords across restarts and, shared,
+// between replicas. Used by the worker's thread only, except that
 // implementations may run writes elsewhere.
 class StateStore {
  public:
-  using WriteDone = std::function<void(absl::Status)>;
+  // kLeader: this replica's own state, fenced by its lease in a shared
+  // store (refused when it does not hold it). kHeal: a copy a replica holds
+  // that the store lost (a failover, a restart empty): merged in, never
+  // replacing a newer generation or clearing an intent.
+  enum class WriteMode { kLeader, kHeal };
+  // OK with the record as stored (a shared store may assign a generation),
+  // or why the write failed.
+  using WriteDone = std::function<void(absl::StatusOr<AppRecord>)>;
   virtual ~StateStore() = default;
 
   // Every readable record, once, at start (it may block). Corrupt or foreign
   // records are reported (logged) and skipped, never fatal.
   virtual std::vector<AppRecord> Load() = 0;
 
-  // Durably replaces the app's record. `done` runs later on the worker's
-  // thread (never inside Write) with OK once the record is durable, or the
-  // error; writes of one app take effect in the order they were made.
-  virtual void Write(AppRecord record, WriteDone done) = 0;
+  // Durably replaces (kLeader) or merges into (kHeal) the app's record.
+  // `done` runs later on the worker's thread (never inside Write); writes of
+  // one app take effect in the order they were made.
+  virtual void Write(AppRecord record, WriteMode mode, WriteDone done) = 0;
+
+  // Whether replicas share this store. A store of one (the file store) is
+  // not shared: its only user is always the leader.
+  virtual bool Shared() const { return false; }
+  // Whether a request that takes up to `duration` may be sent at `now`: the
+  // lease is this replica's and outlives it. Thread-safe.
+  virtual bool MaySend(SteadyTime /*now*/, absl::Duration /*duration*/) const {
+    return true;
+  }
+  // Where a shared store reports leadership and the leader's records. Set
+  // once, before Load(); must outlive the store's use.
+  virtual void SetListener(ReplicaListener* /*listener*/) {}
 };
 
 }  // namespace wxtoken::server

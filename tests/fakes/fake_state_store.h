@@ -22,9 +22,16 @@ class FakeStateStore final : public StateStore {
     for (const auto& [app_id, record] : durable) records.push_back(record);
     return records;
   }
-  void Write(AppRecord record, WriteDone done) override {
+  void Write(AppRecord record, WriteMode mode, WriteDone done) override {
+    modes.push_back(mode);
     pending_.push_back({std::move(record), std::move(done)});
   }
+
+  // A shared store (replicas): MaySend() says `may_send`, and the engine
+  // registers itself as `listener`.
+  bool Shared() const override { return shared; }
+  bool MaySend(SteadyTime, absl::Duration) const override { return may_send; }
+  void SetListener(ReplicaListener* l) override { listener = l; }
 
   size_t pending() const { return pending_.size(); }
   // Completes the oldest pending write; OK makes it durable.
@@ -33,8 +40,20 @@ class FakeStateStore final : public StateStore {
     pending_.pop_front();
     if (status.ok()) durable[record.app_id] = record;
     ++writes;
-    done(status);
+    if (status.ok()) {
+      done(std::move(record));
+    } else {
+      done(status);
+    }
   }
+  // The oldest pending write will be stored with this generation for
+  // `kind`, as a shared store does when it holds one the writer never saw.
+  void AssignGeneration(TokenKind kind, uint64_t generation) {
+    for (TokenRecord& token : pending_.front().first.tokens) {
+      if (token.kind == kind) token.generation = generation;
+    }
+  }
+
   // Completes every pending write, including those the completions make.
   void CompleteAll(absl::Status status = absl::OkStatus()) {
     while (!pending_.empty()) CompleteOne(status);
@@ -42,6 +61,10 @@ class FakeStateStore final : public StateStore {
 
   std::map<std::string, AppRecord> durable;
   int writes = 0;
+  bool shared = false;
+  bool may_send = true;
+  ReplicaListener* listener = nullptr;
+  std::vector<WriteMode> modes;  // of every write, in order
 
  private:
   std::deque<std::pair<AppRecord, WriteDone>> pending_;

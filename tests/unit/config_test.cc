@@ -316,6 +316,66 @@ TEST_F(ConfigTest, MaxConcurrency) {
               "upstream.max_concurrency: expected an integer");
 }
 
+TEST_F(ConfigTest, RedisStore) {
+  setenv("WXTOKEN_TEST_REDIS_PASSWORD", "redis-pass-71c", 1);
+  absl::StatusOr<Config> config =
+      ParseConfig(Minimal() +
+                  "shutdown_delay: 3s\n"
+                  "store:\n"
+                  "  advertise_address: \"10.0.0.7:50051\"\n"
+                  "  redis:\n"
+                  "    addresses: [\"127.0.0.1:26379\", \"127.0.0.1:26380\"]\n"
+                  "    master_name: wxtoken\n"
+                  "    password_env: WXTOKEN_TEST_REDIS_PASSWORD\n"
+                  "    key_prefix: \"test:\"\n"
+                  "    lease_ttl: 12s\n"
+                  "    wait_replicas: 1\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->shutdown_delay, absl::Seconds(3));
+  EXPECT_EQ(config->state_dir, "") << "the file store is not used";
+  EXPECT_EQ(config->store.advertise_address, "10.0.0.7:50051");
+  ASSERT_TRUE(config->store.redis);
+  const RedisConfig& redis = *config->store.redis;
+  EXPECT_EQ(redis.addresses,
+            (std::vector<std::string>{"127.0.0.1:26379", "127.0.0.1:26380"}));
+  EXPECT_EQ(redis.master_name, "wxtoken");
+  EXPECT_EQ(redis.password, "redis-pass-71c");
+  EXPECT_EQ(redis.key_prefix, "test:");
+  EXPECT_EQ(redis.lease_ttl, absl::Seconds(12));
+  EXPECT_EQ(redis.wait_replicas, 1);
+
+  absl::StatusOr<Config> defaults = ParseConfig(
+      Minimal() + "store:\n  redis:\n    addresses: [\"r:6379\"]\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->store.redis->key_prefix, "wxtoken:");
+  EXPECT_EQ(defaults->store.redis->lease_ttl, absl::Seconds(10));
+  EXPECT_EQ(defaults->store.redis->wait_replicas, 0);
+  EXPECT_EQ(defaults->store.redis->password, "");
+  EXPECT_FALSE(ParseConfig(Minimal())->store.redis) << "the file store";
+}
+
+TEST_F(ConfigTest, RedisStoreErrors) {
+  const std::string redis = "store:\n  redis:\n    addresses: [\"r:6379\"]\n";
+  ExpectError(Minimal() + "state_dir: /tmp/x\n" + redis,
+              "state_dir: not used with store");
+  ExpectError(Minimal() + "store:\n  redis: {}\n",
+              "store.redis.addresses: required");
+  ExpectError(Minimal() + "store:\n  redis:\n    addresses: [\"nohost\"]\n",
+              "store.redis.addresses[0]: expected host:port");
+  ExpectError(Minimal() + redis + "    master_name: m\n",
+              "store.redis.wait_replicas: must be at least 1 with master_name");
+  ExpectError(Minimal() + redis + "    password: hunter2\n",
+              "store.redis.password: literal secrets are not allowed");
+  ExpectError(Minimal() + redis + "    lease_ttl: 9s\n",
+              "store.redis.lease_ttl: must be at least twice upstream.timeout");
+  ExpectError(Minimal() + redis + "    leases: 1\n",
+              "unknown key \"store.redis.leases\"");
+  ExpectError(Minimal() + "store:\n  advertise_address: x\n" +
+                  "  redis:\n    addresses: [\"r:6379\"]\n",
+              "store.advertise_address: expected host:port");
+  ExpectError(Minimal() + "store: {}\n", "store.redis: required");
+}
+
 TEST_F(ConfigTest, SecretFileOrEnvExactlyOne) {
   ExpectError("apps:\n  - app_id: wx1\n", "apps[0].secret_file: required");
   ExpectError(Minimal("    secret_env: WXTOKEN_TEST_SECRET\n"),

@@ -197,10 +197,11 @@ class FileStateStoreTest : public ::testing::Test {
   absl::Status WriteAndWait(AppRecord record) {
     absl::Status result = absl::UnknownError("not completed");
     bool done = false;
-    store_->Write(std::move(record), [&](absl::Status status) {
-      result = status;
-      done = true;
-    });
+    store_->Write(std::move(record), StateStore::WriteMode::kLeader,
+                  [&](absl::StatusOr<AppRecord> written) {
+                    result = written.status();
+                    done = true;
+                  });
     RunCompletionsUntil([&] { return done; });
     return result;
   }
@@ -267,8 +268,9 @@ TEST_F(FileStateStoreTest, TheNewestWriteOfAnAppWins) {
   int answered = 0;
   for (int i = 0; i < 20; ++i) {
     store_->Write(MakeRecord("wxapp", absl::StrCat("v", i)),
-                  [&answered](absl::Status status) {
-                    EXPECT_TRUE(status.ok());
+                  StateStore::WriteMode::kLeader,
+                  [&answered](absl::StatusOr<AppRecord> written) {
+                    EXPECT_TRUE(written.ok());
                     ++answered;
                   });
   }
@@ -314,7 +316,8 @@ TEST_F(FileStateStoreTest, CorruptAndForeignFilesAreSkipped) {
 
 TEST_F(FileStateStoreTest, DestroyingTheStoreFinishesPendingWrites) {
   Open();
-  store_->Write(MakeRecord("wxapp", "last"), [](absl::Status) {});
+  store_->Write(MakeRecord("wxapp", "last"), StateStore::WriteMode::kLeader,
+                [](absl::StatusOr<AppRecord>) {});
   store_.reset();
   Open();
   std::vector<AppRecord> loaded = store_->Load();

@@ -1,0 +1,238 @@
+// The refresh engine as one of several replicas sharing a store (DESIGN.md
+// "Replicas"): followers send nothing and serve what they read only while
+// their last read says they may; the leader sends only while its lease
+// outlives the request; a store that lost writes gets them back.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/state_record.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_state_store.h"
+#include "tests/fakes/fake_upstream.h"
+
+namespace wxtoken::server {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeStateStore;
+using testing::FakeUpstream;
+using ::testing::HasSubstr;
+
+constexpr char kApp[] = "wx0123456789abcdef";
+
+class Health final : public HealthSink {
+ public:
+  void SetAppServing(const std::string&, bool serving) override {
+    app = serving;
+  }
+  void SetAllAppsServing(bool) override {}
+  void SetStartupDone() override { ++startup_done; }
+  void SetLeader(bool is_leader) override { leader = is_leader; }
+  bool app = false;
+  int startup_done = 0;
+  std::optional<bool> leader;
+};
+
+class ReplicaEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AppConfig app;
+    app.app_id = kApp;
+    app.secret = "s";
+    config_.apps.push_back(app);
+    store_.shared = true;
+    table_ = std::make_unique<TokenTable>(
+        RefreshEngine::TableEntries(config_),
+        CacheLimits{config_.refresh.client_max_cache, config_.refresh.overlap});
+    engine_ =
+        std::make_unique<RefreshEngine>(config_, clock_, upstream_, *table_,
+                                        store_, health_, [] { return 1.0; });
+  }
+  void Pump() {
+    for (int i = 0; i < 100 && (store_.pending() > 0 || i == 0); ++i) {
+      store_.CompleteAll();
+      engine_->RunDue();
+    }
+  }
+  // What the leader wrote: a record of kApp with one access token.
+  AppRecord Record(const std::string& value, uint64_t generation,
+                   absl::Duration age = absl::Minutes(1)) {
+    AppRecord record;
+    record.app_id = kApp;
+    TokenState state;
+    state.value = value;
+    state.generation = generation;
+    state.fetched = clock_.InstantNow() - age;
+    state.expires = state.fetched + absl::Hours(2);
+    record.tokens.push_back(ToTokenRecord(TokenKind::kAccessToken, state));
+    return record;
+  }
+  absl::StatusOr<Token> Get() {
+    return table_->Get(kApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  }
+
+  Config config_;
+  FakeClock clock_;
+  FakeUpstream upstream_;
+  FakeStateStore store_;
+  Health health_;
+  std::unique_ptr<TokenTable> table_;
+  std::unique_ptr<RefreshEngine> engine_;
+};
+
+TEST_F(ReplicaEngineTest, AFollowerSendsNothingAndServesWhatItRead) {
+  store_.durable[kApp] = Record("from-the-leader", 4);
+  engine_->Start();
+  Pump();
+  EXPECT_EQ(store_.listener, engine_.get());
+  EXPECT_EQ(upstream_.started().size(), 0u);
+  EXPECT_EQ(health_.startup_done, 1) << "a replica's start is its first read";
+  auto token = Get();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, "from-the-leader");
+  EXPECT_EQ(token->generation, 4u);
+  EXPECT_EQ(token->max_cache, absl::Minutes(4));
+  // Hours later, with no refresh of its own, it still sends nothing.
+  clock_.AdvanceTime(absl::Hours(3));
+  engine_->RunDue();
+  EXPECT_EQ(upstream_.started().size(), 0u);
+}
+
+TEST_F(ReplicaEngineTest, AFollowerCutOffRunsItsMaxCacheDown) {
+  engine_->Start();
+  const SteadyTime read = clock_.SteadyNow();
+  engine_->OnRecords({Record("v", 1)}, /*all=*/true, read);
+  ASSERT_TRUE(Get().ok());
+  // No read confirms the record any more (Redis unreachable): the value it
+  // read stays valid for overlap after the read began, less a margin.
+  clock_.AdvanceTime(absl::Minutes(2));
+  EXPECT_EQ(Get()->max_cache,
+            config_.refresh.overlap - kReplicaSafety - absl::Minutes(2));
+  clock_.AdvanceTime(config_.refresh.overlap - kReplicaSafety -
+                     absl::Minutes(2) - absl::Milliseconds(1));
+  EXPECT_TRUE(Get().ok());
+  clock_.AdvanceTime(absl::Milliseconds(1));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  engine_->RunDue();
+  EXPECT_FALSE(health_.app) << "the app's health follows the token";
+  // A new read brings it back.
+  engine_->OnRecords({Record("v", 1)}, true, clock_.SteadyNow());
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
+  EXPECT_TRUE(health_.app);
+}
+
+TEST_F(ReplicaEngineTest, ANewLeaderWaitsThenRefreshesOnlyWhileItsLeaseAllows) {
+  engine_->Start();
+  const SteadyTime now = clock_.SteadyNow();
+  // A token past its refresh time: due at once, but not before
+  // first_request_at.
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, now,
+                    now + absl::Seconds(3));
+  EXPECT_EQ(health_.leader, true);
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 0u);
+  clock_.AdvanceTime(absl::Seconds(3));
+  store_.may_send = false;  // the lease would end before the answer
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 0u);
+  store_.may_send = true;
+  clock_.AdvanceTime(absl::Milliseconds(200));
+  Pump();
+  ASSERT_EQ(upstream_.started().size(), 1u);
+  upstream_.Succeed();
+  Pump();
+  EXPECT_EQ(Get()->generation, 3u);
+  EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kLeader);
+}
+
+TEST_F(ReplicaEngineTest, LosingTheLeaseStopsRequestsAndDiscardsLateAnswers) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  ForceRefreshCommand command;
+  command.app_id = kApp;
+  std::optional<absl::Status> answer;
+  command.done = [&](absl::StatusOr<ForceRefreshReply> reply) {
+    answer = reply.status();
+  };
+  engine_->ForceRefresh(std::move(command));  // joins the request in flight
+  EXPECT_FALSE(answer);
+  const int writes = store_.writes;
+  engine_->OnFollower();
+  EXPECT_EQ(health_.leader, false);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->code(), absl::StatusCode::kUnavailable);
+  upstream_.Succeed();  // the late answer
+  Pump();
+  EXPECT_EQ(store_.writes, writes) << "nothing written without the lease";
+  EXPECT_EQ(Get()->value, "old");
+  clock_.AdvanceTime(absl::Hours(1));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 1u);
+}
+
+TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
+  engine_->Start();
+  engine_->OnRecords({Record("v", 7)}, true, clock_.SteadyNow());
+  Pump();
+  const int writes = store_.writes;
+  // Redis restarted empty: the next read finds nothing.
+  engine_->OnRecords({}, true, clock_.SteadyNow());
+  ASSERT_EQ(store_.pending(), 1u);
+  EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
+  store_.CompleteAll();
+  EXPECT_EQ(store_.writes, writes + 1);
+  ASSERT_EQ(store_.durable.at(kApp).tokens.size(), 1u);
+  EXPECT_EQ(store_.durable.at(kApp).tokens[0].generation, 7u);
+  // A newer record from the leader is simply taken.
+  engine_->OnRecords({Record("w", 8)}, true, clock_.SteadyNow());
+  EXPECT_EQ(store_.pending(), 0u);
+  EXPECT_EQ(Get()->value, "w");
+}
+
+TEST_F(ReplicaEngineTest, TheLeadersRenewalsKeepItsMaxCacheFull) {
+  engine_->Start();
+  engine_->OnLeader({Record("v", 1)}, clock_.SteadyNow(), clock_.SteadyNow());
+  clock_.AdvanceTime(absl::Minutes(3));
+  EXPECT_LT(Get()->max_cache, absl::Minutes(4));
+  engine_->OnConfirmed(clock_.SteadyNow());
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
+}
+
+TEST_F(ReplicaEngineTest, AGenerationTheStoreAssignedIsTaken) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  upstream_.SucceedWith("new", absl::Hours(2));
+  ASSERT_EQ(store_.pending(), 1u);
+  // The store held a generation this replica never saw: it assigns 9.
+  store_.AssignGeneration(TokenKind::kAccessToken, 9);
+  store_.CompleteAll();
+  EXPECT_EQ(Get()->value, "new");
+  EXPECT_EQ(Get()->generation, 9u);
+}
+
+TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
+  engine_->Start();
+  ForceRefreshCommand command;
+  command.app_id = kApp;
+  std::optional<absl::Status> answer;
+  command.done = [&](absl::StatusOr<ForceRefreshReply> reply) {
+    answer = reply.status();
+  };
+  engine_->ForceRefresh(std::move(command));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(answer->message(), HasSubstr("leader"));
+}
+
+}  // namespace
+}  // namespace wxtoken::server
