@@ -39,6 +39,7 @@ RUN apt-get update \
     libgrpc++1.51 \
     libgrpc29 \
     libgssapi-krb5-2 \
+    libhiredis0.14 \
     libhogweed6 \
     libidn2-0 \
     libk5crypto3 \

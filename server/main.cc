@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -19,15 +20,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/config/config.h"
 #include "server/grpc/health_sink.h"
+#include "server/grpc/leader_forwarder.h"
 #include "server/grpc/metrics_interceptor.h"
 #include "server/grpc/token_service.h"
 #include "server/metrics/server_metrics.h"
 #include "server/store/file_state_store.h"
+#include "server/store/redis_state_store.h"
 #include "server/token/inbox.h"
 #include "server/token/refresh_engine.h"
 #include "server/token/refresh_worker.h"
@@ -92,22 +96,43 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
   return exposer;
 }
 
-// Write completions run on the refresh worker's thread, through its Inbox.
-absl::StatusOr<std::unique_ptr<StateStore>> OpenStore(const Config& config,
-                                                      Inbox& inbox) {
+// How often a follower reads the shared store at the least (pub/sub
+// wakes it sooner). Its max_cache shrinks by the time since its last read,
+// so reads come well inside overlap - client_max_cache; more often than
+// every 50 ms buys nothing, less often than every second saves nothing.
+absl::Duration FollowerPollInterval(const RefreshConfig& refresh) {
+  return std::clamp(
+      (refresh.overlap - refresh.client_max_cache - absl::Seconds(1)) / 4,
+      absl::Milliseconds(50), absl::Seconds(1));
+}
+
+struct OpenedStore {
+  std::unique_ptr<StateStore> store;
+  const LeaderDirectory* leaders = nullptr;  // replicas only
+};
+
+// Write completions and what a shared store learns run on the refresh
+// worker's thread, through its Inbox.
+absl::StatusOr<OpenedStore> OpenStore(const Config& config, const Clock& clock,
+                                      Inbox& inbox) {
   auto post = [&inbox](std::function<void()> task) {
     inbox.Post(std::move(task));
   };
+  OpenedStore opened;
   if (config.store.redis) {
-    return absl::UnimplementedError(
-        "store.redis: the Redis store is not built into this wxtokend yet");
+    auto redis = std::make_unique<RedisStateStore>(
+        *config.store.redis, config.store.advertise_address,
+        FollowerPollInterval(config.refresh), clock, post);
+    opened.leaders = redis.get();
+    opened.store = std::move(redis);
+  } else if (config.state_dir.empty()) {
+    opened.store = std::make_unique<VolatileStateStore>(post);
+  } else {
+    auto store = FileStateStore::Open(config.state_dir, post);
+    if (!store.ok()) return store.status();
+    opened.store = *std::move(store);
   }
-  if (config.state_dir.empty()) {
-    return std::make_unique<VolatileStateStore>(post);
-  }
-  auto store = FileStateStore::Open(config.state_dir, post);
-  if (!store.ok()) return store.status();
-  return std::unique_ptr<StateStore>(*std::move(store));
+  return opened;
 }
 
 int Run(const std::string& config_path, const sigset_t& stop_signals) {
@@ -121,7 +146,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
                               config->upstream.timeout,
                               config->upstream.max_concurrency);
   Inbox inbox([&upstream] { upstream.Wakeup(); });
-  absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStore(*config, inbox);
+  absl::StatusOr<OpenedStore> store = OpenStore(*config, clock, inbox);
   if (!store.ok()) return Fail(std::string(store.status().message()));
 
   std::vector<std::string> app_ids;
@@ -140,15 +165,24 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   // it, so `grpcurl list` and `buf curl --list-methods` work.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   GrpcHealthSink health(app_ids);
-  RefreshEngine engine(*config, clock, upstream, table, **store, health);
-  ServerMetrics metrics(*config, table, clock);
+  RefreshEngine engine(*config, clock, upstream, table, *store->store, health);
+  ServerMetrics metrics(*config, table, clock, store->store.get());
   engine.SetObserver(&metrics);
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       StartMetrics(*config, metrics);
   if (!exposer.ok()) return Fail(std::string(exposer.status().message()));
   RefreshWorker worker(engine, upstream, inbox, clock);
+  // Replicas: a follower passes ForceRefresh on to the leader.
+  std::unique_ptr<LeaderForwarder> forwarder;
+  if (store->leaders != nullptr) {
+    forwarder = std::make_unique<LeaderForwarder>(
+        *store->leaders, [&metrics](grpc::StatusCode code) {
+          metrics.RecordForwarded(
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+        });
+  }
   TokenControllerService service(table, worker, *push_messages, page_signer,
-                                 clock);
+                                 clock, forwarder.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -194,6 +228,13 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
       {{"signal", absl::StrCat(signal_number)},
        {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
   health.SetShuttingDown();
+  // Still answering, NOT_SERVING: load balancers and Kubernetes endpoints
+  // move callers elsewhere before the listener closes, so no call is cut.
+  if (config->shutdown_delay > absl::ZeroDuration()) {
+    Log(LogLevel::kInfo, "serving NOT_SERVING before closing",
+        {{"shutdown_delay", absl::FormatDuration(config->shutdown_delay)}});
+    absl::SleepFor(config->shutdown_delay);
+  }
   // No new upstream request from here on: one cut short by the exit would
   // only leave an unanswered intent behind.
   worker.BeginShutdown();

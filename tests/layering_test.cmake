@@ -6,7 +6,7 @@ cmake_minimum_required(VERSION 3.25)
 set(may_include_wechat wechat)
 set(may_include_base base)
 set(may_include_token base token config wechat)
-set(may_include_store base token store)
+set(may_include_store base token config store)
 set(may_include_config base token config wechat)
 set(may_include_messages base token config messages wechat)
 set(may_include_metrics base token config metrics wechat)
@@ -17,7 +17,7 @@ set(private_headers
   "^<(grpc|grpcpp)/|^\"(wxtoken/v1|grpc/health)/" "^server/(grpc/|main\\.cc)"
   "^<curl/" "^server/wechat/curl_upstream\\.cc$"
   "^<prometheus/" "^server/(metrics/|main\\.cc)"
-  "^<hiredis/" "^server/store/redis_")
+  "^<hiredis/" "^server/store/redis_connection\\.cc$")
 
 file(GLOB_RECURSE sources RELATIVE ${SOURCE_DIR}
   ${SOURCE_DIR}/server/*.cc ${SOURCE_DIR}/server/*.h)

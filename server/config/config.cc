@@ -554,6 +554,13 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
                                  "-): ",
                                  Quote(*id)));
   }
+  // Health names an app wxtoken.v1.TokenController/<app_id>; this one
+  // names the leader.
+  if (*id == "leader") {
+    return KeyError(app_id_path,
+                    "\"leader\" is reserved (the health service "
+                    "wxtoken.v1.TokenController/leader)");
+  }
   app.app_id = *std::move(id);
 
   std::string api = "classic";

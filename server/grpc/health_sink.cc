@@ -3,11 +3,18 @@
 #include "absl/strings/str_cat.h"
 
 namespace wxtoken::server {
+namespace {
+
+// The config refuses an app called "leader".
+std::string LeaderService() { return absl::StrCat(kServiceName, "/leader"); }
+
+}  // namespace
 
 GrpcHealthSink::GrpcHealthSink(const std::vector<std::string>& app_ids) {
   absl::MutexLock lock(&mu_);
   Set("", false);
   Set(kServiceName, false);
+  Set(LeaderService(), false);
   for (const std::string& app_id : app_ids) {
     Set(absl::StrCat(kServiceName, "/", app_id), false);
   }
@@ -40,6 +47,11 @@ void GrpcHealthSink::SetAllAppsServing(bool serving) {
 void GrpcHealthSink::SetStartupDone() {
   absl::MutexLock lock(&mu_);
   Set("", true);
+}
+
+void GrpcHealthSink::SetLeader(bool leader) {
+  absl::MutexLock lock(&mu_);
+  Set(LeaderService(), leader);
 }
 
 void GrpcHealthSink::SetShuttingDown() {

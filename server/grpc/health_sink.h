@@ -19,6 +19,7 @@ inline constexpr char kServiceName[] = "wxtoken.v1.TokenController";
 //   ""                                  SERVING after startup, until shutdown
 //   "wxtoken.v1.TokenController"        SERVING while every app has a token
 //   "wxtoken.v1.TokenController/<app>"  SERVING while that app has one
+//   "wxtoken.v1.TokenController/leader" SERVING while this replica fetches
 // The gRPC health service exists only once the server is built, so statuses
 // are kept here and applied on Attach(). Thread-safe.
 class GrpcHealthSink final : public HealthSink {
@@ -32,6 +33,7 @@ class GrpcHealthSink final : public HealthSink {
   void SetAppServing(const std::string& app_id, bool serving) override;
   void SetAllAppsServing(bool serving) override;
   void SetStartupDone() override;
+  void SetLeader(bool leader) override;
 
   // Shutdown: every service NOT_SERVING from now on.
   void SetShuttingDown();

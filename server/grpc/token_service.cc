@@ -32,12 +32,13 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker,
     const PushMessages& push_messages, const PageSigner& page_signer,
-    const Clock& clock)
+    const Clock& clock, LeaderForwarder* forwarder)
     : table_(table),
       worker_(worker),
       push_messages_(push_messages),
       page_signer_(page_signer),
-      clock_(clock) {}
+      clock_(clock),
+      forwarder_(forwarder) {}
 
 grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     grpc::CallbackServerContext* context,
@@ -71,6 +72,10 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
   }
   if (absl::Status s = table_.CheckKnown(request->app_id(), *kind); !s.ok()) {
     return Finish(context, s);
+  }
+  // Only the leader fetches; what reaches a follower goes on to it.
+  if (forwarder_ != nullptr && forwarder_->ShouldForward(*context)) {
+    return forwarder_->Forward(context, request, response);
   }
   auto* reactor = new ForceRefreshReactor(response);
   ForceRefreshCommand command;

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "server/base/clock.h"
+#include "server/grpc/leader_forwarder.h"
 #include "server/messages/page_signatures.h"
 #include "server/messages/push_messages.h"
 #include "server/token/refresh_worker.h"
@@ -22,10 +23,12 @@ namespace wxtoken::server {
 class TokenControllerService final
     : public wxtoken::v1::TokenController::CallbackService {
  public:
-  // All references must outlive the service.
+  // All references must outlive the service. `forwarder`: replicas only
+  // (nullptr: this replica answers every ForceRefresh itself).
   TokenControllerService(const TokenTable& table, RefreshWorker& worker,
                          const PushMessages& push_messages,
-                         const PageSigner& page_signer, const Clock& clock);
+                         const PageSigner& page_signer, const Clock& clock,
+                         LeaderForwarder* forwarder = nullptr);
 
   grpc::ServerUnaryReactor* GetToken(
       grpc::CallbackServerContext* context,
@@ -69,6 +72,7 @@ class TokenControllerService final
   const PushMessages& push_messages_;
   const PageSigner& page_signer_;
   const Clock& clock_;
+  LeaderForwarder* const forwarder_;
 };
 
 }  // namespace wxtoken::server

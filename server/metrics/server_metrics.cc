@@ -3,6 +3,8 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -57,13 +59,60 @@ std::string OutcomeName(ForceOutcome outcome) {
   return "unknown";
 }
 
-// wxtoken_token_expiry_seconds, read from the table when Prometheus scrapes.
+prometheus::MetricFamily OneValue(const char* name, const char* help,
+                                  prometheus::MetricType type, double value) {
+  prometheus::MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = type;
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
+// wxtoken_token_expiry_seconds, read from the table, and the replica's
+// standing, read from the store, when Prometheus scrapes.
 class TokenGauges final : public prometheus::Collectable {
  public:
-  TokenGauges(const TokenTable& table, const Clock& clock)
-      : table_(table), clock_(clock) {}
+  TokenGauges(const TokenTable& table, const Clock& clock,
+              const StateStore* store)
+      : table_(table), clock_(clock), store_(store) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> families = {CollectTokens()};
+    const std::optional<ReplicaStatus> replica =
+        store_ != nullptr ? store_->Replica() : std::nullopt;
+    if (!replica) return families;
+    using prometheus::MetricType;
+    families.push_back(OneValue("wxtoken_replica_leader",
+                                "1 while this replica holds the leader lease",
+                                MetricType::Gauge, replica->leader ? 1 : 0));
+    families.push_back(
+        OneValue("wxtoken_replica_epoch",
+                 "Fencing epoch of the leader lease this replica saw last",
+                 MetricType::Gauge, static_cast<double>(replica->epoch)));
+    families.push_back(OneValue(
+        "wxtoken_store_errors_total",
+        "Failed commands to the shared store (Redis) since start",
+        MetricType::Counter, static_cast<double>(replica->store_errors)));
+    families.push_back(OneValue(
+        "wxtoken_replica_read_age_seconds",
+        "Seconds since the start of the last read that confirmed this "
+        "replica's copy; max_cache shrinks by it (+Inf before the first)",
+        MetricType::Gauge,
+        replica->confirmed == SteadyTime::InfinitePast()
+            ? std::numeric_limits<double>::infinity()
+            : absl::ToDoubleSeconds(clock_.SteadyNow() - replica->confirmed)));
+    return families;
+  }
+
+ private:
+  prometheus::MetricFamily CollectTokens() const {
     prometheus::MetricFamily family;
     family.name = "wxtoken_token_expiry_seconds";
     family.help =
@@ -81,20 +130,20 @@ class TokenGauges final : public prometheus::Collectable {
           token.ok() ? absl::ToDoubleSeconds(token->expires_at - wall) : 0.0;
       family.metric.push_back(std::move(metric));
     }
-    return {std::move(family)};
+    return family;
   }
 
- private:
   const TokenTable& table_;
   const Clock& clock_;
+  const StateStore* const store_;
 };
 
 }  // namespace
 
 ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
-                             const Clock& clock)
+                             const Clock& clock, const StateStore* store)
     : registry_(std::make_shared<prometheus::Registry>()),
-      token_gauges_(std::make_shared<TokenGauges>(table, clock)),
+      token_gauges_(std::make_shared<TokenGauges>(table, clock, store)),
       rpc_requests_(prometheus::BuildCounter()
                         .Name("wxtoken_rpc_requests_total")
                         .Help("gRPC requests served, by method and status code")
@@ -127,6 +176,11 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                          .Name("wxtoken_force_refresh_total")
                          .Help("ForceRefresh answers, by outcome or error code")
                          .Register(*registry_)),
+      forwarded_(prometheus::BuildCounter()
+                     .Name("wxtoken_force_refresh_forwarded_total")
+                     .Help("ForceRefresh calls a follower forwarded to the "
+                           "leader, by the leader's status code")
+                     .Register(*registry_)),
       state_write_failures_(
           prometheus::BuildCounter()
               .Name("wxtoken_state_write_failures_total")
@@ -146,6 +200,10 @@ void ServerMetrics::RecordRpc(const std::string& method,
   rpc_requests_.Add({{"method", method}, {"code", code}}).Increment();
   rpc_duration_.Add({{"method", method}}, kRpcBuckets)
       .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void ServerMetrics::RecordForwarded(const std::string& code) {
+  forwarded_.Add({{"code", code}}).Increment();
 }
 
 void ServerMetrics::OnRequestSent(const std::string& app_id, FetchApi,

@@ -14,6 +14,7 @@
 #include "server/base/clock.h"
 #include "server/config/config.h"
 #include "server/token/observers.h"
+#include "server/token/state_store.h"
 #include "server/token/token_table.h"
 
 namespace wxtoken::server {
@@ -28,12 +29,18 @@ namespace wxtoken::server {
 //   wxtoken_state_write_failures_total{app_id}
 //   wxtoken_force_refresh_total{app_id,outcome}
 //   wxtoken_token_expiry_seconds{app_id,kind}            0 when none is valid
-// The token gauges are computed from the TokenTable at scrape time, so they
-// cost nothing between scrapes. Thread-safe.
+// and, for replicas (store.redis):
+//   wxtoken_replica_leader, wxtoken_replica_epoch
+//   wxtoken_replica_read_age_seconds                     follower staleness
+//   wxtoken_store_errors_total
+//   wxtoken_force_refresh_forwarded_total{code}
+// The gauges are computed from the TokenTable and the store at scrape time,
+// so they cost nothing between scrapes. Thread-safe.
 class ServerMetrics final : public RefreshObserver {
  public:
+  // `store`: whose Replica() standing is exported; may be nullptr.
   ServerMetrics(const Config& config, const TokenTable& table,
-                const Clock& clock);
+                const Clock& clock, const StateStore* store = nullptr);
 
   // What an Exposer serves: the registry and the token gauges.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
@@ -44,6 +51,9 @@ class ServerMetrics final : public RefreshObserver {
   // One finished RPC; `code` is the gRPC status code name (e.g. "OK").
   void RecordRpc(const std::string& method, const std::string& code,
                  absl::Duration latency);
+
+  // A ForceRefresh forwarded to the leader, answered with `code`.
+  void RecordForwarded(const std::string& code);
 
   void OnRequestSent(const std::string& app_id, FetchApi api,
                      const AppCounters& today) override;
@@ -65,6 +75,7 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Gauge>& force_fetches_today_;
   prometheus::Family<prometheus::Gauge>& daily_budget_;
   prometheus::Family<prometheus::Counter>& force_refresh_;
+  prometheus::Family<prometheus::Counter>& forwarded_;
   prometheus::Family<prometheus::Counter>& state_write_failures_;
 };
 

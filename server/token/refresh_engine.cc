@@ -228,6 +228,7 @@ void RefreshEngine::Start() {
   if (shared_) {
     for (auto& [app_id, app] : apps_) app->confirmed = load_start;
   } else {
+    health_.SetLeader(true);  // the only replica is the one that fetches
     ScheduleAll(now);
   }
   for (auto& [app_id, app] : apps_) PublishApp(*app);
@@ -439,6 +440,12 @@ void RefreshEngine::Send(Slot& slot) {
   slot.request.sent = now;
   slot.last_sent = now;
   observer_->OnRequestSent(app.config->app_id, slot.api, app.counters);
+  // One line per request WeChat counts: what the quota and any revocation
+  // are traced back to.
+  Log(LogLevel::kInfo, "sending a request to WeChat",
+      {{"app_id", app.config->app_id},
+       {"kind", std::string(TokenKindName(slot.kind))},
+       {"base_url_index", absl::StrCat(slot.request.base)}});
 
   FetchRequest request;
   request.app_id = app.config->app_id;
@@ -958,7 +965,7 @@ void RefreshEngine::OnFollower() {
   }
 }
 
-void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool all,
+void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool complete,
                               SteadyTime read_start) {
   if (leader_) return;  // the leader's own copy is the truth
   absl::flat_hash_map<std::string, bool> seen;
@@ -966,19 +973,16 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool all,
     auto it = apps_.find(record.app_id);
     if (it == apps_.end()) continue;
     seen[record.app_id] = true;
-    App& app = *it->second;
     // Re-write what the store lost (a failover, a restart empty).
-    if (Adopt(record)) WriteApp(app);
-    app.confirmed = read_start;
-    PublishApp(app);
+    if (Adopt(record)) WriteApp(*it->second);
   }
-  if (!all) return;
   for (auto& [app_id, app] : apps_) {
-    if (seen.contains(app_id)) continue;
+    if (complete && !seen.contains(app_id)) {
+      AppRecord none;  // the store has nothing of this app
+      none.app_id = app_id;
+      if (Adopt(none)) WriteApp(*app);
+    }
     app->confirmed = read_start;
-    AppRecord none;  // the store has nothing of this app
-    none.app_id = app_id;
-    if (Adopt(none)) WriteApp(*app);
     PublishApp(*app);
   }
 }

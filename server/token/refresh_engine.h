@@ -85,7 +85,7 @@ class RefreshEngine final : public ReplicaListener {
   void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
                 SteadyTime first_request_at) override;
   void OnFollower() override;
-  void OnRecords(std::vector<AppRecord> records, bool all,
+  void OnRecords(std::vector<AppRecord> records, bool complete,
                  SteadyTime read_start) override;
   void OnConfirmed(SteadyTime read_start) override;
 

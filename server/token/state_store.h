@@ -59,13 +59,24 @@ class ReplicaListener {
                         SteadyTime first_request_at) = 0;
   // This replica does not hold the lease (any more).
   virtual void OnFollower() = 0;
-  // Records as read by a read that started at `read_start`: of every app
-  // when `all`, else of the apps in `records`.
-  virtual void OnRecords(std::vector<AppRecord> records, bool all,
+  // A read that started at `read_start` found `records`: those written
+  // since the last read, or, when `complete`, all there are. Either way it
+  // confirms this replica's copy of every app as of `read_start`.
+  virtual void OnRecords(std::vector<AppRecord> records, bool complete,
                          SteadyTime read_start) = 0;
   // The leader renewed its lease, by a request sent at `read_start`: no
   // other replica can have sent anything since before then.
   virtual void OnConfirmed(SteadyTime read_start) = 0;
+};
+
+// How a replica of a shared store stands, for metrics.
+struct ReplicaStatus {
+  bool leader = false;
+  int64_t epoch = 0;         // of the lease last seen; 0 before any
+  int64_t store_errors = 0;  // failed store commands since start
+  // The start of the last read (or lease renewal) that confirmed this
+  // replica's copy: a follower's max_cache shrinks with the time since.
+  SteadyTime confirmed = SteadyTime::InfinitePast();
 };
 
 // Where the refresh worker keeps AppRecords across restarts and, shared,
@@ -103,6 +114,8 @@ class StateStore {
   // Where a shared store reports leadership and the leader's records. Set
   // once, before Load(); must outlive the store's use.
   virtual void SetListener(ReplicaListener* /*listener*/) {}
+  // A shared store's standing; nullopt for a store of one. Thread-safe.
+  virtual std::optional<ReplicaStatus> Replica() const { return std::nullopt; }
 };
 
 }  // namespace wxtoken::server

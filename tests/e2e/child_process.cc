@@ -1,8 +1,11 @@
 #include "tests/e2e/child_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +118,10 @@ int ChildProcess::Stop(int signal, absl::Duration timeout) {
   return -1;
 }
 
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0 && !exit_status_) kill(pid_, signal);
+}
+
 std::string ChildProcess::Stdout() const { return ReadAll(out_path_); }
 std::string ChildProcess::Stderr() const { return ReadAll(err_path_); }
 
@@ -135,6 +142,24 @@ void WriteFile(const std::string& path, const std::string& contents) {
   out << contents;
   out.close();
   chmod(path.c_str(), 0600);
+}
+
+int PickFreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (fd >= 0 &&
+      bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  if (fd >= 0) close(fd);
+  EXPECT_NE(port, 0) << "no free port on 127.0.0.1";
+  return port;
 }
 
 }  // namespace wxtoken::testing

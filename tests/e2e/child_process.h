@@ -33,6 +33,9 @@ class ChildProcess {
   // status (or -1 if it had to be killed, 128+N if a signal ended it).
   int Stop(int signal, absl::Duration timeout);
 
+  // Sends `signal` and returns at once (SIGSTOP, SIGCONT).
+  void Signal(int signal);
+
   // Waits up to `timeout` for the process to exit by itself.
   std::optional<int> WaitForExit(absl::Duration timeout);
 
@@ -51,6 +54,11 @@ std::string MakeTempDir(const std::string& name);
 
 // Writes `contents` to `path` (mode 0600), replacing it.
 void WriteFile(const std::string& path, const std::string& contents);
+
+// A TCP port on 127.0.0.1 that nothing listened on a moment ago, for
+// programs that cannot pick their own (redis-server) or must know theirs
+// before they start (a replica's advertise_address).
+int PickFreePort();
 
 }  // namespace wxtoken::testing
 

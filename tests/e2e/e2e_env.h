@@ -97,6 +97,15 @@ class Controller {
     int force_budget = 200;
     bool metrics = false;  // serve /metrics on a free loopback port
     std::string max_timestamp_skew = "0s";
+    std::string drain_timeout = "2s";
+    std::string shutdown_delay = "0s";
+    // store.redis (replicas): a Redis server's address, or Sentinels'
+    // (comma-separated) with redis_master_name. The replica listens on a
+    // port picked free (kept across restarts) and advertises it.
+    std::string redis_addresses;
+    std::string redis_master_name;
+    int redis_wait_replicas = 0;
+    std::string lease_ttl = "3s";
   };
 
   // Writes the config and secret files into `dir` and starts wxtokend;
@@ -106,6 +115,10 @@ class Controller {
   int Stop();
   // SIGKILL: a crash, nothing flushed. Returns the exit status (128 + 9).
   int Kill();
+  // SIGSTOP / SIGCONT: a process that stops dead (a GC pause, a partition)
+  // and wakes again.
+  void Pause();
+  void Resume();
 
   wxtoken::v1::TokenController::Stub& stub() { return *stub_; }
   // grpc.health.v1 Check of `service`: "SERVING", "NOT_SERVING", ... or the
@@ -129,6 +142,7 @@ class Controller {
   std::string logs_of_earlier_runs_;
   std::string address_;
   int metrics_port_ = 0;
+  int listen_port_ = 0;  // replicas: fixed, so it can be advertised
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wxtoken::v1::TokenController::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

@@ -462,6 +462,9 @@ TEST_F(ConfigTest, AppId) {
                              "\n    secret_file: ", secret_file_, "\n"),
                 "apps[0].app_id: not a WeChat AppID");
   }
+  ExpectError(absl::StrCat("apps:\n  - app_id: leader\n    secret_file: ",
+                           secret_file_, "\n"),
+              "apps[0].app_id: \"leader\" is reserved");
   EXPECT_THAT(ExpectError(Minimal() + "  - app_id: wx0123456789abcdef\n"
                                       "    secret_env: WXTOKEN_TEST_SECRET\n",
                           "apps[1].app_id: duplicate app_id"),

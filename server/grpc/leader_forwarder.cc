@@ -1,0 +1,97 @@
+#include "server/grpc/leader_forwarder.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace wxtoken::server {
+namespace {
+
+// One forwarded call: the client side of it lives as long as the server
+// side, and the server side finishes once, with the client side's answer.
+class ForwardReactor final : public grpc::ServerUnaryReactor {
+ public:
+  ForwardReactor(grpc::CallbackServerContext* context,
+                 std::function<void(grpc::StatusCode)> on_forwarded)
+      // The leader gets the caller's deadline, and a cancellation.
+      : client_(grpc::ClientContext::FromCallbackServerContext(*context)),
+        on_forwarded_(std::move(on_forwarded)) {
+    client_->AddMetadata(kForwardedKey, "1");
+  }
+
+  void Start(wxtoken::v1::TokenController::Stub& stub,
+             const wxtoken::v1::ForceRefreshRequest& request,
+             wxtoken::v1::ForceRefreshResponse* response, std::string leader) {
+    leader_ = std::move(leader);
+    // `response` is gRPC's and outlives the reactor: the leader's answer
+    // goes straight into it.
+    stub.async()->ForceRefresh(
+        client_.get(), &request, response, [this](grpc::Status status) {
+          on_forwarded_(status.error_code());
+          if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+              status.error_message().empty()) {
+            status = grpc::Status(
+                grpc::StatusCode::UNAVAILABLE,
+                absl::StrCat("the leader at ", leader_, " is unreachable"));
+          }
+          Finish(status);
+        });
+  }
+
+  // The client call then ends CANCELLED and finishes the RPC.
+  void OnCancel() override { client_->TryCancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::unique_ptr<grpc::ClientContext> client_;
+  const std::function<void(grpc::StatusCode)> on_forwarded_;
+  std::string leader_;
+};
+
+}  // namespace
+
+LeaderForwarder::LeaderForwarder(
+    const LeaderDirectory& directory,
+    std::function<void(grpc::StatusCode)> on_forwarded)
+    : directory_(directory), on_forwarded_(std::move(on_forwarded)) {}
+
+bool LeaderForwarder::ShouldForward(
+    const grpc::CallbackServerContext& context) const {
+  if (directory_.IsLeader()) return false;
+  // Forwarded once already: answered here (the engine refuses it when this
+  // replica is no leader), never passed on in a loop.
+  return context.client_metadata().find(kForwardedKey) ==
+         context.client_metadata().end();
+}
+
+wxtoken::v1::TokenController::Stub* LeaderForwarder::StubFor(
+    const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<wxtoken::v1::TokenController::Stub>& stub = stubs_[address];
+  if (stub == nullptr) {
+    stub = wxtoken::v1::TokenController::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  }
+  return stub.get();
+}
+
+grpc::ServerUnaryReactor* LeaderForwarder::Forward(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::ForceRefreshRequest* request,
+    wxtoken::v1::ForceRefreshResponse* response) {
+  const std::string leader = directory_.LeaderAddress();
+  if (leader.empty()) {
+    on_forwarded_(grpc::StatusCode::UNAVAILABLE);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "no replica holds the leader lease (or it advertises no address); "
+        "nothing was fetched, ask again"));
+    return reactor;
+  }
+  auto* reactor = new ForwardReactor(context, on_forwarded_);
+  reactor->Start(*StubFor(leader), *request, response, leader);
+  return reactor;
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,55 @@
+#ifndef WXTOKEN_SERVER_GRPC_LEADER_FORWARDER_H_
+#define WXTOKEN_SERVER_GRPC_LEADER_FORWARDER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/store/redis_state_store.h"
+#include "wxtoken/v1/token_controller.grpc.pb.h"
+
+namespace wxtoken::server {
+
+// Marks a ForceRefresh one replica forwarded to another, so the receiver
+// answers it itself or refuses it, and never forwards it again.
+inline constexpr char kForwardedKey[] = "wxtoken-forwarded";
+
+// Sends a ForceRefresh that reached a follower on to the leader's
+// advertised address (DESIGN.md "Replicas"), with the caller's deadline and
+// cancellation, so callers spread over every replica still cause one fetch.
+// Thread-safe.
+class LeaderForwarder {
+ public:
+  // `on_forwarded` is told the gRPC code of each forwarded call's answer.
+  LeaderForwarder(const LeaderDirectory& directory,
+                  std::function<void(grpc::StatusCode)> on_forwarded);
+
+  // Whether this replica should forward the call instead of answering it.
+  bool ShouldForward(const grpc::CallbackServerContext& context) const;
+
+  // Forwards the call; the reactor finishes it with the leader's answer, or
+  // UNAVAILABLE naming why no leader could answer (nothing was fetched).
+  grpc::ServerUnaryReactor* Forward(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::ForceRefreshRequest* request,
+      wxtoken::v1::ForceRefreshResponse* response);
+
+ private:
+  wxtoken::v1::TokenController::Stub* StubFor(const std::string& address);
+
+  const LeaderDirectory& directory_;
+  const std::function<void(grpc::StatusCode)> on_forwarded_;
+  absl::Mutex mu_;
+  // One channel per leader address seen; leaders are few.
+  std::map<std::string, std::unique_ptr<wxtoken::v1::TokenController::Stub>>
+      stubs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_GRPC_LEADER_FORWARDER_H_

@@ -1,0 +1,87 @@
+#include "server/store/redis_records.h"
+
+#include <map>
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace wxtoken::server {
+namespace {
+
+std::string Micros(absl::Time time) {
+  return absl::StrCat(absl::ToUnixMicros(time));
+}
+std::string Micros(const std::optional<absl::Time>& time) {
+  return time ? Micros(*time) : "";
+}
+
+}  // namespace
+
+std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
+  std::vector<std::string> args = {absl::StrCat(record.tokens.size())};
+  for (const TokenRecord& token : record.tokens) {
+    args.push_back(std::string(TokenKindName(token.kind)));
+    args.push_back(token.value);
+    args.push_back(absl::StrCat(token.generation));
+    args.push_back(Micros(token.fetched_at));
+    args.push_back(Micros(token.expires_at));
+    args.push_back(Micros(token.intent));
+  }
+  args.push_back(absl::StrCat(record.day));
+  args.push_back(absl::StrCat(record.fetches));
+  args.push_back(absl::StrCat(record.force_fetches));
+  args.push_back(absl::StrCat(record.stable_forces));
+  args.push_back(Micros(record.last_stable_force));
+  args.push_back(Micros(record.quota_blocked_until));
+  return args;
+}
+
+absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
+                                      const std::vector<std::string>& fields) {
+  std::map<std::string, std::string> hash;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    hash[fields[i]] = fields[i + 1];
+  }
+  absl::Status error;
+  auto integer = [&](const std::string& field, auto* out) {
+    auto it = hash.find(field);
+    if (it == hash.end()) return;
+    if (!absl::SimpleAtoi(it->second, out) && error.ok()) {
+      error = absl::InvalidArgumentError(
+          absl::StrCat("field \"", field, "\" is not a number"));
+    }
+  };
+  auto time = [&](const std::string& field) -> std::optional<absl::Time> {
+    int64_t micros = 0;
+    if (!hash.contains(field)) return std::nullopt;
+    integer(field, &micros);
+    return absl::FromUnixMicros(micros);
+  };
+  AppRecord record;
+  record.app_id = app_id;
+  integer("day", &record.day);
+  integer("fetches", &record.fetches);
+  integer("force_fetches", &record.force_fetches);
+  integer("stable_forces", &record.stable_forces);
+  record.last_stable_force = time("last_stable_force");
+  record.quota_blocked_until = time("quota_blocked_until");
+  for (TokenKind kind : kAllTokenKinds) {
+    const std::string name(TokenKindName(kind));
+    const bool has_value = hash.contains(name + ".value");
+    const bool has_intent = hash.contains(name + ".intent");
+    if (!has_value && !has_intent) continue;
+    TokenRecord token;
+    token.kind = kind;
+    if (has_value) token.value = hash[name + ".value"];
+    integer(name + ".generation", &token.generation);
+    token.fetched_at = time(name + ".fetched_at").value_or(absl::UnixEpoch());
+    token.expires_at = time(name + ".expires_at").value_or(absl::UnixEpoch());
+    token.intent = time(name + ".intent");
+    record.tokens.push_back(std::move(token));
+  }
+  if (!error.ok()) return error;
+  return record;
+}
+
+}  // namespace wxtoken::server

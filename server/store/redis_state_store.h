@@ -1,0 +1,134 @@
+#ifndef WXTOKEN_SERVER_STORE_REDIS_STATE_STORE_H_
+#define WXTOKEN_SERVER_STORE_REDIS_STATE_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/base/clock.h"
+#include "server/config/config.h"
+#include "server/store/redis_connection.h"
+#include "server/token/state_store.h"
+
+namespace wxtoken::server {
+
+// Who leads a group of replicas, for the gRPC adapters (forwarding
+// ForceRefresh, health). Thread-safe.
+class LeaderDirectory {
+ public:
+  virtual ~LeaderDirectory() = default;
+  virtual bool IsLeader() const = 0;
+  // The leader's store.advertise_address, "" when unknown.
+  virtual std::string LeaderAddress() const = 0;
+};
+
+// The shared store of replicas (store.redis, DESIGN.md "Replicas"): state
+// and the leader lease in one Redis server, or in the master Sentinel
+// names. One thread owns the connection: it takes and renews the lease
+// (compare-and-extend every lease_ttl / 3), runs the fenced writes and WAITs
+// for wait_replicas, and, on a follower, reads what changed (woken by
+// pub/sub, polled as a backstop) for the engine. A second thread listens on
+// pub/sub. What the engine must learn is posted through `post` (its Inbox).
+// Thread-safe.
+class RedisStateStore final : public StateStore, public LeaderDirectory {
+ public:
+  using Post = std::function<void(std::function<void()>)>;
+
+  // `poll_interval`: how often a follower reads at the least.
+  RedisStateStore(const RedisConfig& config, std::string advertise_address,
+                  absl::Duration poll_interval, const Clock& clock, Post post);
+  // Releases the lease (a successor need not wait out its TTL) and stops.
+  ~RedisStateStore() override;
+
+  // A full read, then starts the threads. Unreachable Redis: nothing.
+  std::vector<AppRecord> Load() override;
+  void Write(AppRecord record, WriteMode mode, WriteDone done) override;
+  bool Shared() const override { return true; }
+  bool MaySend(SteadyTime now, absl::Duration duration) const override;
+  void SetListener(ReplicaListener* listener) override { listener_ = listener; }
+
+  std::optional<ReplicaStatus> Replica() const override;
+
+  bool IsLeader() const override { return leader_.load(); }
+  std::string LeaderAddress() const override;
+
+ private:
+  struct PendingWrite {
+    AppRecord record;
+    WriteMode mode;
+    WriteDone done;
+  };
+
+  void Run();
+  void Listen();
+  absl::Status EnsureConnected();
+  absl::StatusOr<std::string> AskSentinels();
+  void TryAcquire(SteadyTime now);
+  void Renew(SteadyTime now);
+  void LoseLease(const std::string& why);
+  void Poll();
+  void RunWrites(std::vector<PendingWrite> writes);
+  absl::StatusOr<AppRecord> RunWrite(const PendingWrite& write);
+  // Reads what changed since `since` (everything when 0). Returns the
+  // records, and whether they are complete (the store reset or first read).
+  absl::StatusOr<std::pair<std::vector<AppRecord>, bool>> Read(
+      int64_t* version);
+  absl::StatusOr<RedisValue> Eval(const char* script,
+                                  const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args);
+  void Disconnect(const absl::Status& why);
+  void PostToEngine(std::function<void(ReplicaListener&)> call);
+
+  // Constant after construction.
+  const RedisConfig config_;
+  const std::string advertise_address_;
+  const absl::Duration poll_interval_;
+  const absl::Duration command_timeout_;
+  const Clock& clock_;
+  const Post post_;
+  const std::string holder_;  // random: this replica in the lease
+  const std::string lease_key_, epoch_key_, version_key_, changed_key_,
+      app_prefix_, channel_;
+  ReplicaListener* listener_ = nullptr;
+
+  // What MaySend() and the adapters read.
+  std::atomic<bool> leader_{false};
+  std::atomic<int64_t> lease_until_ns_{INT64_MIN};  // steady
+  // What Replica() reads.
+  std::atomic<int64_t> epoch_{0};
+  std::atomic<int64_t> errors_{0};
+  std::atomic<int64_t> confirmed_ns_{INT64_MIN};  // steady
+
+  // The store thread's own.
+  std::unique_ptr<RedisConnection> master_;
+  std::unique_ptr<RedisConnection> sentinel_;
+  std::string lease_value_;
+  int64_t known_epoch_ = 0;
+  int64_t version_ = 0;
+  SteadyTime next_lease_step_ = SteadyTime::InfinitePast();
+  SteadyTime next_poll_ = SteadyTime::InfinitePast();
+  absl::Duration reconnect_delay_ = absl::ZeroDuration();
+
+  mutable absl::Mutex mu_;
+  std::deque<PendingWrite> pending_ ABSL_GUARDED_BY(mu_);
+  bool read_now_ ABSL_GUARDED_BY(mu_) = false;  // pub/sub saw a change
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string master_address_ ABSL_GUARDED_BY(mu_);
+  std::string leader_address_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar wake_;
+
+  std::thread runner_;
+  std::thread listener_thread_;
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_STORE_REDIS_STATE_STORE_H_

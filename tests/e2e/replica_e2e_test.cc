@@ -1,0 +1,406 @@
+// End-to-end: wxtokend replicas on one real redis-server (or Sentinel-
+// managed pair), the real sandbox, real gRPC, real signals (DESIGN.md
+// "Replicas"). Every answer any replica gives must be valid at the sandbox
+// for its whole max_cache, and fetches must not multiply with replicas or
+// faults.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_env.h"
+#include "tests/e2e/redis_process.h"
+
+namespace wxtoken::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kApp[] = "wxreplica000000001";
+constexpr char kSecret[] = "replica-app-secret-5e2a";
+constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
+constexpr int kReplicas = 3;
+// The lease the tests run with, and how long a takeover may take beyond
+// it: the successor's next attempt (lease_ttl / 3), its poll interval, and
+// slack for a loaded 2-core machine.
+constexpr absl::Duration kLeaseTtl = absl::Seconds(3);
+constexpr absl::Duration kTakeoverSlack = absl::Seconds(5);
+
+// The line wxtokend logs for each request it sends to WeChat.
+int RequestsIn(const std::string& logs) {
+  int count = 0;
+  for (size_t at = logs.find("sending a request to WeChat");
+       at != std::string::npos;
+       at = logs.find("sending a request to WeChat", at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+class ReplicaE2eTest : public ::testing::Test {
+ protected:
+  // Redis, the sandbox (tokens living `lifetime`) and three replicas.
+  void StartAll(absl::Duration lifetime, Controller::Options options = {}) {
+    dir_ = MakeTempDir("replicas");
+    if (redis_addresses_.empty()) {
+      ASSERT_NO_FATAL_FAILURE(redis_.StartServer(MakeTempDir("redis")));
+      redis_addresses_ = redis_.address();
+    }
+    Sandbox::Options sandbox;
+    sandbox.apps = {{kApp, kSecret}};
+    sandbox.lifetime = lifetime;
+    sandbox.overlap = absl::Seconds(5);
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+    options.base_url = sandbox_.base_url();
+    options.apps = {{kApp, kSecret}};
+    options.overlap = "5s";
+    options.margin = "2s";
+    options.client_max_cache = "1s";
+    options.force_min_interval = "1s";
+    options.redis_addresses = redis_addresses_;
+    options.lease_ttl = absl::FormatDuration(kLeaseTtl);
+    options_ = options;
+    for (int i = 0; i < kReplicas; ++i) {
+      dirs_.push_back(MakeTempDir(absl::StrCat("replica", i)));
+      ASSERT_NO_FATAL_FAILURE(replicas_[i].Start(options_, dirs_[i]));
+    }
+    ASSERT_GE(WaitForLeader(kStartTimeout), 0);
+    ASSERT_TRUE(WaitForTokenEverywhere());
+  }
+
+  void TearDown() override {
+    for (int i = 0; i < kReplicas; ++i) {
+      replicas_[i].Resume();
+      if (!HasFailure()) {
+        ExpectJsonLogLines(replicas_[i].Logs());
+        EXPECT_THAT(replicas_[i].Logs(), ::testing::Not(HasSubstr(kSecret)));
+      }
+      replicas_[i].Stop();
+    }
+    sandbox_.Stop();
+  }
+
+  // The replica whose leader health is SERVING, skipping `except`; -1 when
+  // none is after `timeout`.
+  int WaitForLeader(absl::Duration timeout, int except = -1) {
+    const absl::Time deadline = absl::Now() + timeout;
+    do {
+      for (int i = 0; i < kReplicas; ++i) {
+        if (i != except && replicas_[i].Health(kLeaderHealth) == "SERVING") {
+          return i;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    } while (absl::Now() < deadline);
+    return -1;
+  }
+
+  bool WaitForTokenEverywhere() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (int i = 0; i < kReplicas; ++i) {
+      wxtoken::v1::Token token;
+      while (!replicas_[i].GetToken(kApp, &token).ok()) {
+        if (absl::Now() > deadline) return false;
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    }
+    return true;
+  }
+
+  // GetToken at every replica but `skip` every 30 ms for `duration`; each
+  // answer is checked at the sandbox while its max_cache lasts. Returns the
+  // answers.
+  int Observe(absl::Duration duration, int skip = -1) {
+    const absl::Time deadline = absl::Now() + duration;
+    int answers = 0;
+    while (absl::Now() < deadline) {
+      for (int i = 0; i < kReplicas; ++i) {
+        if (i == skip) continue;
+        wxtoken::v1::Token token;
+        if (replicas_[i].GetToken(kApp, &token).ok()) {
+          checker_.Record(token, absl::Now());
+          seen_.insert(token.value());
+          ++answers;
+        }
+      }
+      checks_ += checker_.CheckAll(sandbox_);
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+    return answers;
+  }
+
+  wxtoken::v1::Token TokenAt(int replica) {
+    wxtoken::v1::Token token;
+    EXPECT_TRUE(replicas_[replica].GetToken(kApp, &token).ok());
+    return token;
+  }
+
+  // Requests every replica's runs logged, all together.
+  int RequestsLogged() {
+    int total = 0;
+    for (Controller& replica : replicas_) total += RequestsIn(replica.Logs());
+    return total;
+  }
+
+  // A ForceRefresh at `replica`, not waited for.
+  std::thread ForceRefreshInBackground(int replica, const std::string& stale) {
+    return std::thread([this, replica, stale] {
+      grpc::ClientContext context;
+      SetDeadline(context, absl::Seconds(10));
+      wxtoken::v1::ForceRefreshRequest request;
+      request.set_app_id(kApp);
+      request.set_stale_value(stale);
+      request.set_wechat_errcode(40001);
+      wxtoken::v1::ForceRefreshResponse response;
+      (void)replicas_[replica].stub().ForceRefresh(&context, request,
+                                                   &response);
+    });
+  }
+
+  void WaitForTokenCalls(int calls) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (sandbox_.TokenCalls(kApp) < calls && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_EQ(sandbox_.TokenCalls(kApp), calls);
+  }
+
+  std::string dir_;
+  std::string redis_addresses_;  // set before StartAll: Sentinels
+  RedisProcess redis_;
+  Sandbox sandbox_;
+  Controller replicas_[kReplicas];
+  std::vector<std::string> dirs_;
+  Controller::Options options_;
+  MaxCacheChecker checker_;
+  std::set<std::string> seen_;
+  int checks_ = 0;
+};
+
+// Must show 1: rotations with short lifetimes, three replicas, one fetch
+// per rotation.
+TEST_F(ReplicaE2eTest, RotationsAreFetchedOnceWhateverTheReplicaCount) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(7)));
+  EXPECT_GT(Observe(absl::Seconds(16)), 0);
+  EXPECT_GT(checks_, 0);
+  const int calls = sandbox_.TokenCalls(kApp);
+  EXPECT_GE(calls, 3) << "the test saw too few rotations";
+  // Every fetched value was handed out (no fetch wasted), and all came
+  // from the one leader's requests.
+  EXPECT_EQ(static_cast<int>(seen_.size()), calls);
+  EXPECT_EQ(RequestsLogged(), calls);
+  for (int i = 0; i < kReplicas; ++i) {
+    EXPECT_EQ(TokenAt(i).value(), TokenAt(0).value());
+  }
+}
+
+// Must show 2: ForceRefresh from 100 callers spread over the replicas.
+TEST_F(ReplicaE2eTest, AHundredForceRefreshesOverAllReplicasCauseOneFetch) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(120)));
+  const std::string stale = TokenAt(0).value();
+  for (int i = 0; i < kReplicas; ++i) ASSERT_EQ(TokenAt(i).value(), stale);
+  const int before = sandbox_.TokenCalls(kApp);
+
+  constexpr int kCalls = 100;
+  struct Call {
+    grpc::ClientContext context;
+    wxtoken::v1::ForceRefreshRequest request;
+    wxtoken::v1::ForceRefreshResponse response;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::Mutex mu;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    auto call = std::make_unique<Call>();
+    SetDeadline(call->context, absl::Seconds(20));
+    call->request.set_app_id(kApp);
+    call->request.set_stale_value(stale);
+    call->request.set_wechat_errcode(40001);
+    Call* raw = call.get();
+    calls.push_back(std::move(call));
+    replicas_[i % kReplicas].stub().async()->ForceRefresh(
+        &raw->context, &raw->request, &raw->response,
+        [raw, &mu, &done](grpc::Status status) {
+          absl::MutexLock lock(&mu);
+          raw->status = std::move(status);
+          ++done;
+        });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(
+                                +[](int* d) { return *d == kCalls; }, &done),
+                            absl::Seconds(60)));
+  }
+  std::set<std::string> values;
+  for (const auto& call : calls) {
+    EXPECT_TRUE(call->status.ok()) << call->status.error_message();
+    values.insert(call->response.token().value());
+  }
+  EXPECT_EQ(values.size(), 1u);
+  EXPECT_EQ(values.count(stale), 0u);
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), before + 1);
+  for (int i = 0; i < kReplicas; ++i) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (TokenAt(i).value() == stale && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_EQ(TokenAt(i).value(), *values.begin()) << "replica " << i;
+  }
+}
+
+// Must show 3: the leader killed with a request in flight, twice.
+TEST_F(ReplicaE2eTest, KillingTheLeaderMidFetchHandsOverWithoutRevokedAnswers) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(120)));
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const int leader = WaitForLeader(kStartTimeout);
+    ASSERT_GE(leader, 0);
+    const int before = sandbox_.TokenCalls(kApp);
+    sandbox_.InjectFault("slow", 1, "delay_ms=2000");
+    std::thread force =
+        ForceRefreshInBackground(leader, TokenAt(leader).value());
+    ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(before + 1));
+    replicas_[leader].Kill();
+    const absl::Time killed = absl::Now();
+    force.join();
+    const int successor = WaitForLeader(kLeaseTtl + kTakeoverSlack, leader);
+    ASSERT_GE(successor, 0) << "no replica took over";
+    EXPECT_LT(absl::Now() - killed, kLeaseTtl + kTakeoverSlack);
+    // The killed request may revoke what the replicas hold: the successor
+    // fetches once, and nobody serves a revoked value meanwhile.
+    EXPECT_GT(Observe(absl::Seconds(8), leader), 0);
+    EXPECT_LE(sandbox_.TokenCalls(kApp), before + 2);
+    ASSERT_NO_FATAL_FAILURE(replicas_[leader].Start(options_, dirs_[leader]));
+    ASSERT_TRUE(WaitForTokenEverywhere());
+  }
+  EXPECT_GT(checks_, 0);
+}
+
+// Must show 4: the leader stopped dead (SIGSTOP) past its lease with a
+// request in flight, then woken.
+TEST_F(ReplicaE2eTest, APausedLeaderSendsNothingAfterWakingAndIsFencedOff) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(120)));
+  const int leader = WaitForLeader(kStartTimeout);
+  ASSERT_GE(leader, 0);
+  const int before = sandbox_.TokenCalls(kApp);
+  sandbox_.InjectFault("slow", 1, "delay_ms=1000");
+  std::thread force = ForceRefreshInBackground(leader, TokenAt(leader).value());
+  ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(before + 1));
+  replicas_[leader].Pause();
+  const int sent_before = RequestsIn(replicas_[leader].Logs());
+  const int successor = WaitForLeader(kLeaseTtl + kTakeoverSlack, leader);
+  ASSERT_GE(successor, 0);
+  EXPECT_GT(Observe(absl::Seconds(2), leader), 0);
+  replicas_[leader].Resume();
+  force.join();
+  // Its answer arrives after it lost the lease: refused by the epoch, and
+  // nothing it serves is revoked inside its max_cache.
+  EXPECT_GT(Observe(absl::Seconds(8)), 0);
+  EXPECT_EQ(RequestsIn(replicas_[leader].Logs()), sent_before);
+  EXPECT_THAT(replicas_[leader].Logs(), HasSubstr("lost the leader lease"));
+  EXPECT_EQ(WaitForLeader(absl::Seconds(1)), successor);
+  EXPECT_LE(sandbox_.TokenCalls(kApp), before + 2);
+  EXPECT_GT(checks_, 0);
+}
+
+// Must show 5: Redis gone for longer than the overlap, then back empty.
+TEST_F(ReplicaE2eTest, RedisDownNobodyFetchesEveryoneServesWithinBounds) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(120)));
+  const int before = sandbox_.TokenCalls(kApp);
+  const std::string value = TokenAt(0).value();
+  redis_.Kill();
+  const absl::Time down = absl::Now();
+  // Every replica serves what it holds until its bound runs out:
+  // overlap (5 s) after its last confirming read.
+  absl::Time last_answer;
+  const absl::Time deadline = down + absl::Seconds(8);
+  while (absl::Now() < deadline) {
+    for (int i = 0; i < kReplicas; ++i) {
+      wxtoken::v1::Token token;
+      grpc::Status status = replicas_[i].GetToken(kApp, &token);
+      if (status.ok()) {
+        checker_.Record(token, absl::Now());
+        EXPECT_EQ(token.value(), value);
+        const absl::Duration max_cache =
+            absl::Seconds(token.max_cache().seconds()) +
+            absl::Nanoseconds(token.max_cache().nanos());
+        last_answer = std::max(last_answer, absl::Now() + max_cache);
+      } else {
+        EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+      }
+    }
+    checks_ += checker_.CheckAll(sandbox_);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GT(last_answer, down) << "nobody served while Redis was down";
+  EXPECT_LE(last_answer, down + absl::Seconds(5))
+      << "a replica served past overlap after its last read";
+  for (int i = 0; i < kReplicas; ++i) {
+    EXPECT_EQ(replicas_[i].Health(""), "SERVING");
+  }
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), before);
+  // Back, empty: the replicas re-write what they hold, one leads again,
+  // and the value (still valid at WeChat) is served without a fetch.
+  redis_.Restart();
+  ASSERT_GE(WaitForLeader(kLeaseTtl + kTakeoverSlack), 0);
+  ASSERT_TRUE(WaitForTokenEverywhere());
+  for (int i = 0; i < kReplicas; ++i) EXPECT_EQ(TokenAt(i).value(), value);
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), before);
+  auto stored = redis_.Command(
+      {"HGET", absl::StrCat("wxtoken:app:", kApp), "access_token.value"});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->string, value);
+}
+
+// Must show 6: Redis's master killed (kill -9) during rotations; Sentinel
+// promotes a replica.
+TEST_F(ReplicaE2eTest, ASentinelFailoverDuringRotationsServesNothingRevoked) {
+  RedisProcess master, replica1, replica2, sentinel;
+  ASSERT_NO_FATAL_FAILURE(master.StartServer(MakeTempDir("master")));
+  ASSERT_NO_FATAL_FAILURE(
+      replica1.StartServer(MakeTempDir("redis-replica1"), master.address()));
+  ASSERT_NO_FATAL_FAILURE(
+      replica2.StartServer(MakeTempDir("redis-replica2"), master.address()));
+  ASSERT_NO_FATAL_FAILURE(sentinel.StartSentinel(MakeTempDir("sentinel"),
+                                                 master.address(), "wxmaster"));
+  redis_addresses_ = sentinel.address();
+  Controller::Options options;
+  options.redis_master_name = "wxmaster";
+  options.redis_wait_replicas = 1;
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(7), options));
+  EXPECT_GT(Observe(absl::Seconds(6)), 0);
+  const int before = sandbox_.TokenCalls(kApp);
+  master.Kill();
+  EXPECT_GT(Observe(absl::Seconds(16)), 0);
+  auto promoted =
+      sentinel.Command({"SENTINEL", "get-master-addr-by-name", "wxmaster"});
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_NE(
+      absl::StrCat(promoted->array[0].string, ":", promoted->array[1].string),
+      master.address())
+      << "no failover happened";
+  EXPECT_GT(checks_, 0);
+  // Rotations went on after the failover, one fetch each (at most one
+  // more for a request whose answer the failover cut off).
+  EXPECT_GT(sandbox_.TokenCalls(kApp), before);
+  EXPECT_TRUE(sandbox_.IsValid(TokenAt(0).value()));
+  EXPECT_LE(sandbox_.TokenCalls(kApp), static_cast<int>(seen_.size()) + 1);
+  for (int i = 0; i < kReplicas; ++i) replicas_[i].Stop();
+}
+
+}  // namespace
+}  // namespace wxtoken::testing

@@ -1,0 +1,395 @@
+// The Redis store against a real redis-server (and redis-sentinel) on
+// loopback: the lease, fenced writes, the max-generation register, what
+// followers read, and what a Redis restarted empty or a failover does.
+#include "server/store/redis_state_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/base/clock.h"
+#include "server/token/inbox.h"
+#include "tests/e2e/redis_process.h"
+
+namespace wxtoken::server {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using wxtoken::testing::MakeTempDir;
+using wxtoken::testing::RedisProcess;
+
+// Bounds for a loaded 2-core machine; a good run is far quicker.
+constexpr absl::Duration kWait = absl::Seconds(20);
+constexpr absl::Duration kLeaseTtl = absl::Seconds(1);
+
+// What a store tells the engine, as the engine would see it.
+struct Heard : ReplicaListener {
+  int leader = 0;
+  int follower = 0;
+  int reads = 0;
+  int complete_reads = 0;
+  int confirmed = 0;
+  std::vector<AppRecord> records;  // of the last read or OnLeader
+
+  void OnLeader(std::vector<AppRecord> read, SteadyTime, SteadyTime) override {
+    ++leader;
+    records = std::move(read);
+  }
+  void OnFollower() override { ++follower; }
+  void OnRecords(std::vector<AppRecord> read, bool complete,
+                 SteadyTime) override {
+    ++reads;
+    complete_reads += complete ? 1 : 0;
+    records = std::move(read);
+  }
+  void OnConfirmed(SteadyTime) override { ++confirmed; }
+};
+
+// One replica's store, with its listener and the tasks it posts, run on
+// the test's thread as the worker would run them.
+class Replica {
+ public:
+  Replica(const RedisConfig& config, const std::string& address)
+      : inbox_([] {}),
+        store_(std::make_unique<RedisStateStore>(
+            config, address, absl::Milliseconds(100), clock_,
+            [this](std::function<void()> task) {
+              inbox_.Post(std::move(task));
+            })) {
+    store_->SetListener(&heard);
+  }
+  ~Replica() { Stop(); }
+
+  std::vector<AppRecord> Load() { return store_->Load(); }
+  void Stop() {
+    store_.reset();
+    RunPosted();
+  }
+
+  // Runs what the store posted until `done()`; false after kWait.
+  bool RunUntil(const std::function<bool()>& done) {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (true) {
+      RunPosted();
+      if (done()) return true;
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+
+  // A write, waited for.
+  absl::StatusOr<AppRecord> Write(const AppRecord& record,
+                                  StateStore::WriteMode mode) {
+    std::optional<absl::StatusOr<AppRecord>> result;
+    store_->Write(record, mode,
+                  [&](absl::StatusOr<AppRecord> r) { result = std::move(r); });
+    EXPECT_TRUE(RunUntil([&] { return result.has_value(); }));
+    if (!result) return absl::DeadlineExceededError("no answer");
+    return *std::move(result);
+  }
+
+  RedisStateStore& store() { return *store_; }
+  bool MaySend() const {
+    return store_->MaySend(clock_.SteadyNow(), absl::Milliseconds(100));
+  }
+
+  Heard heard;
+
+ private:
+  void RunPosted() {
+    for (auto& task : inbox_.Take()) task();
+  }
+
+  SystemClock clock_;
+  Inbox inbox_;
+  std::unique_ptr<RedisStateStore> store_;
+};
+
+AppRecord Record(const std::string& value, uint64_t generation,
+                 std::optional<absl::Time> intent = std::nullopt) {
+  AppRecord record;
+  record.app_id = "wx0123456789abcdef";
+  record.day = 20261201;
+  record.fetches = 3;
+  TokenRecord token;
+  token.value = value;
+  token.generation = generation;
+  token.fetched_at = absl::FromUnixSeconds(1764547200);
+  token.expires_at = token.fetched_at + absl::Hours(2);
+  token.intent = intent;
+  record.tokens.push_back(token);
+  return record;
+}
+
+class RedisStateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis_.StartServer(MakeTempDir("redis"));
+    config_.addresses = {redis_.address()};
+    config_.lease_ttl = kLeaseTtl;
+  }
+
+  std::string Field(const std::string& field) {
+    auto value =
+        redis_.Command({"HGET", "wxtoken:app:wx0123456789abcdef", field});
+    return value.ok() ? value->string : "(error)";
+  }
+
+  // Makes two replicas; returns them as (leader, follower).
+  std::pair<std::unique_ptr<Replica>, std::unique_ptr<Replica>> Pair() {
+    auto a = std::make_unique<Replica>(config_, "127.0.0.1:1001");
+    auto b = std::make_unique<Replica>(config_, "127.0.0.1:1002");
+    a->Load();
+    b->Load();
+    EXPECT_TRUE(a->RunUntil([&] {
+      b->RunUntil([] { return true; });
+      return a->store().IsLeader() || b->store().IsLeader();
+    }));
+    if (b->store().IsLeader()) std::swap(a, b);
+    return {std::move(a), std::move(b)};
+  }
+
+  RedisProcess redis_;
+  RedisConfig config_;
+};
+
+TEST_F(RedisStateStoreTest, ExactlyOneReplicaLeadsAndSendsTheOthersKnowIt) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  EXPECT_TRUE(leader->MaySend());
+  EXPECT_FALSE(follower->store().IsLeader());
+  EXPECT_FALSE(follower->MaySend());
+  // It learns the leader's address at its next attempt on the lease.
+  EXPECT_TRUE(follower->RunUntil(
+      [&] { return follower->store().LeaderAddress() == "127.0.0.1:1001"; }));
+  // Renewals keep it; each confirms the leader's copy.
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.confirmed >= 3; }));
+  EXPECT_TRUE(leader->store().IsLeader());
+  EXPECT_FALSE(follower->store().IsLeader());
+  EXPECT_EQ(follower->heard.leader, 0);
+}
+
+TEST_F(RedisStateStoreTest, FollowersReadTheLeadersWrites) {
+  auto [leader, follower] = Pair();
+  absl::StatusOr<AppRecord> stored =
+      leader->Write(Record("A", 1), StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->tokens[0].generation, 1u);
+  ASSERT_TRUE(follower->RunUntil([&] {
+    return !follower->heard.records.empty() &&
+           follower->heard.records[0].tokens[0].value == "A";
+  }));
+  const AppRecord& read = follower->heard.records[0];
+  EXPECT_EQ(read.tokens[0].generation, 1u);
+  EXPECT_EQ(read.tokens[0].expires_at, Record("A", 1).tokens[0].expires_at);
+  EXPECT_EQ(read.fetches, 3);
+  EXPECT_EQ(read.day, 20261201);
+}
+
+TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(
+      leader->Write(Record("A", 5), StateStore::WriteMode::kLeader).ok());
+  // A leader that never saw generation 5 (a healer put it there) still
+  // never reuses it.
+  absl::StatusOr<AppRecord> stored =
+      leader->Write(Record("B", 3), StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->tokens[0].generation, 6u);
+  EXPECT_EQ(Field("access_token.value"), "B");
+  EXPECT_EQ(Field("access_token.generation"), "6");
+}
+
+TEST_F(RedisStateStoreTest, AHealNeverReplacesANewerTokenAndMergesIntents) {
+  auto [leader, follower] = Pair();
+  const absl::Time early = absl::FromUnixSeconds(1764547300);
+  const absl::Time late = early + absl::Minutes(1);
+  ASSERT_TRUE(
+      leader->Write(Record("B", 2, late), StateStore::WriteMode::kLeader).ok());
+  // An older generation: kept out.
+  absl::StatusOr<AppRecord> stale =
+      follower->Write(Record("A", 1, early), StateStore::WriteMode::kHeal);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->tokens[0].generation, 2u);
+  EXPECT_EQ(Field("access_token.value"), "B");
+  EXPECT_EQ(Field("access_token.intent"),
+            absl::StrCat(absl::ToUnixMicros(late)));
+  // The same token with an earlier intent: the earliest wins.
+  ASSERT_TRUE(
+      follower->Write(Record("B", 2, early), StateStore::WriteMode::kHeal)
+          .ok());
+  EXPECT_EQ(Field("access_token.intent"),
+            absl::StrCat(absl::ToUnixMicros(early)));
+  ASSERT_TRUE(
+      follower->Write(Record("B", 2, late), StateStore::WriteMode::kHeal).ok());
+  EXPECT_EQ(Field("access_token.intent"),
+            absl::StrCat(absl::ToUnixMicros(early)));
+  // A higher generation than the store's: what a lost write took away.
+  ASSERT_TRUE(
+      follower->Write(Record("C", 3), StateStore::WriteMode::kHeal).ok());
+  EXPECT_EQ(Field("access_token.value"), "C");
+}
+
+TEST_F(RedisStateStoreTest,
+       ADeposedLeadersWritesAreFencedOffAndItStopsSending) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  ASSERT_TRUE(
+      leader->Write(Record("A", 1), StateStore::WriteMode::kLeader).ok());
+  // Another holder took the lease (as after a pause longer than its TTL).
+  ASSERT_TRUE(redis_.Command({"SET", "wxtoken:lease", "intruder 99 x"}).ok());
+  absl::StatusOr<AppRecord> late =
+      leader->Write(Record("Z", 1), StateStore::WriteMode::kLeader);
+  EXPECT_FALSE(late.ok());
+  EXPECT_THAT(late.status().message(), HasSubstr("FENCED"));
+  EXPECT_EQ(Field("access_token.value"), "A");
+  EXPECT_FALSE(leader->store().IsLeader());
+  EXPECT_FALSE(leader->MaySend());
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.follower == 1; }));
+  // And it knows the new holder.
+  ASSERT_TRUE(
+      leader->RunUntil([&] { return leader->store().LeaderAddress() == "x"; }));
+}
+
+TEST_F(RedisStateStoreTest, ALapsedRenewalStopsSendingBeforeTheLeaseExpires) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  ASSERT_TRUE(leader->MaySend());
+  redis_.Pause();  // no renewal gets through
+  // MaySend() turns false while Redis still holds the lease for us: the
+  // margin covers a request sent at the last moment.
+  const absl::Time paused = absl::Now();
+  ASSERT_TRUE(leader->RunUntil([&] { return !leader->MaySend(); }));
+  EXPECT_LT(absl::Now() - paused, kLeaseTtl);
+  redis_.Resume();
+}
+
+TEST_F(RedisStateStoreTest, ACleanStopHandsTheLeaseOverAtOnce) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  leader->Stop();
+  // Released: gone, or the follower's already (it may ask at any moment);
+  // never the stopped leader's, which it would be for most of a TTL.
+  absl::StatusOr<RedisValue> lease = redis_.Command({"GET", "wxtoken:lease"});
+  ASSERT_TRUE(lease.ok());
+  EXPECT_THAT(lease->string, Not(HasSubstr("127.0.0.1:1001")));
+  ASSERT_TRUE(follower->RunUntil([&] { return follower->heard.leader == 1; }));
+  EXPECT_EQ(follower->store().LeaderAddress(), "127.0.0.1:1002");
+}
+
+TEST_F(RedisStateStoreTest,
+       ARedisRestartedEmptyIsReadWholeAndEpochsNeverRepeat) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  ASSERT_TRUE(
+      leader->Write(Record("A", 1), StateStore::WriteMode::kLeader).ok());
+  const std::string epoch = redis_.Command({"GET", "wxtoken:epoch"})->string;
+  ASSERT_TRUE(follower->RunUntil([&] { return follower->heard.reads > 0; }));
+  const int complete_before = follower->heard.complete_reads;
+  redis_.Kill();
+  redis_.Restart();
+  // The follower reads everything again (nothing: the replicas' engines
+  // re-write what they hold), and whoever leads next has a higher epoch.
+  ASSERT_TRUE(follower->RunUntil(
+      [&] { return follower->heard.complete_reads > complete_before; }));
+  ASSERT_TRUE(leader->RunUntil([&] {
+    follower->RunUntil([] { return true; });
+    auto now = redis_.Command({"GET", "wxtoken:epoch"});
+    return now.ok() && !now->is_nil() && now->string != epoch &&
+           (leader->store().IsLeader() || follower->store().IsLeader());
+  }));
+  int64_t before = 0, after = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(epoch, &before));
+  ASSERT_TRUE(absl::SimpleAtoi(redis_.Command({"GET", "wxtoken:epoch"})->string,
+                               &after));
+  EXPECT_GT(after, before);
+}
+
+TEST_F(RedisStateStoreTest, AnIntentWaitsForTheRedisReplicasItAsksFor) {
+  config_.wait_replicas = 1;
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  absl::StatusOr<AppRecord> alone =
+      leader->Write(Record("A", 1), StateStore::WriteMode::kLeader);
+  EXPECT_FALSE(alone.ok());
+  EXPECT_THAT(alone.status().message(), HasSubstr("reached 0 of the 1"));
+  RedisProcess replica;
+  replica.StartServer(MakeTempDir("replica"), redis_.address());
+  ASSERT_TRUE(leader->RunUntil([&] {
+    return leader->Write(Record("B", 2), StateStore::WriteMode::kLeader).ok();
+  }));
+  EXPECT_EQ(replica
+                .Command({"HGET", "wxtoken:app:wx0123456789abcdef",
+                          "access_token.value"})
+                ->string,
+            "B");
+}
+
+TEST(RedisStoreAuthTest, APasswordIsSentAndAWrongOneNamesNoPassword) {
+  RedisProcess redis;
+  redis.StartServer(MakeTempDir("redis"), "", "s3cret-pass");
+  RedisConfig config;
+  config.addresses = {redis.address()};
+  config.lease_ttl = kLeaseTtl;
+  config.password = "s3cret-pass";
+  Replica good(config, "127.0.0.1:1001");
+  good.Load();
+  ASSERT_TRUE(good.RunUntil([&] { return good.heard.leader == 1; }));
+
+  auto wrong =
+      RedisConnection::Connect(redis.address(), absl::Seconds(2), "wrong-pass");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(), Not(HasSubstr("wrong-pass")));
+  EXPECT_THAT(wrong.status().message(), HasSubstr(redis.address()));
+}
+
+TEST(RedisSentinelStoreTest,
+     TheStoreFollowsAFailoverAndNeverWritesADeadMaster) {
+  RedisProcess master, replica1, replica2, sentinel;
+  master.StartServer(MakeTempDir("master"));
+  replica1.StartServer(MakeTempDir("replica1"), master.address());
+  replica2.StartServer(MakeTempDir("replica2"), master.address());
+  sentinel.StartSentinel(MakeTempDir("sentinel"), master.address(), "wxmaster");
+  RedisConfig config;
+  config.addresses = {sentinel.address()};
+  config.master_name = "wxmaster";
+  config.wait_replicas = 1;
+  config.lease_ttl = kLeaseTtl;
+  Replica one(config, "127.0.0.1:1001");
+  one.Load();
+  ASSERT_TRUE(one.RunUntil([&] { return one.heard.leader == 1; }));
+  ASSERT_TRUE(one.RunUntil([&] {
+    return one.Write(Record("A", 1), StateStore::WriteMode::kLeader).ok();
+  }));
+  // Sentinel promotes a replica; the store finds it and writes there.
+  master.Kill();
+  ASSERT_TRUE(one.RunUntil([&] {
+    return one.store().IsLeader() &&
+           one.Write(Record("B", 2), StateStore::WriteMode::kLeader).ok();
+  }));
+  auto promoted =
+      sentinel.Command({"SENTINEL", "get-master-addr-by-name", "wxmaster"});
+  ASSERT_TRUE(promoted.ok());
+  const std::string address =
+      absl::StrCat(promoted->array[0].string, ":", promoted->array[1].string);
+  ASSERT_NE(address, master.address());
+  RedisProcess& now_master =
+      address == replica1.address() ? replica1 : replica2;
+  EXPECT_EQ(now_master
+                .Command({"HGET", "wxtoken:app:wx0123456789abcdef",
+                          "access_token.value"})
+                ->string,
+            "B");
+}
+
+}  // namespace
+}  // namespace wxtoken::server
