@@ -126,9 +126,12 @@ void Sandbox::ClearFaults() {
 void Controller::Start(const Options& options, const std::string& dir) {
   const std::string binary = BinaryPath("WXTOKEND");
   ASSERT_FALSE(binary.empty()) << "WXTOKEND is not set";
+  if ((options.keep_port || !options.redis_addresses.empty()) &&
+      listen_port_ == 0) {
+    listen_port_ = PickFreePort();
+  }
   std::string store;
   if (!options.redis_addresses.empty()) {
-    if (listen_port_ == 0) listen_port_ = PickFreePort();
     std::vector<std::string> addresses =
         absl::StrSplit(options.redis_addresses, ',');
     store = absl::StrCat(

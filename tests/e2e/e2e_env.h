@@ -106,6 +106,9 @@ class Controller {
     std::string redis_master_name;
     int redis_wait_replicas = 0;
     std::string lease_ttl = "3s";
+    // Listen on one port picked free, kept across restarts (as a
+    // Kubernetes Service keeps its address); replicas always do.
+    bool keep_port = false;
   };
 
   // Writes the config and secret files into `dir` and starts wxtokend;

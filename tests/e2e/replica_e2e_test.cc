@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -21,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_env.h"
 #include "tests/e2e/redis_process.h"
+#include "tests/e2e/token_load.h"
 
 namespace wxtoken::testing {
 namespace {
@@ -400,6 +402,35 @@ TEST_F(ReplicaE2eTest, ASentinelFailoverDuringRotationsServesNothingRevoked) {
   EXPECT_TRUE(sandbox_.IsValid(TokenAt(0).value()));
   EXPECT_LE(sandbox_.TokenCalls(kApp), static_cast<int>(seen_.size()) + 1);
   for (int i = 0; i < kReplicas; ++i) replicas_[i].Stop();
+}
+
+// Must show 7: a rolling restart of every replica under GetToken load, at
+// a client that balances over them and watches their health.
+TEST_F(ReplicaE2eTest, ARollingRestartUnderLoadFailsNoCallAndFetchesNothing) {
+  Controller::Options options;
+  options.shutdown_delay = "1s";
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(120), options));
+  const int before = sandbox_.TokenCalls(kApp);
+  std::vector<std::string> addresses;
+  for (Controller& replica : replicas_) addresses.push_back(replica.address());
+  TokenLoad load(TokenLoad::BalancedChannel(addresses), kApp, {});
+  for (int i = 0; i < kReplicas; ++i) {
+    absl::SleepFor(absl::Milliseconds(500));
+    EXPECT_EQ(replicas_[i].Stop(), 0);
+    ASSERT_NO_FATAL_FAILURE(replicas_[i].Start(options_, dirs_[i]));
+    ASSERT_TRUE(WaitForTokenEverywhere());
+    ASSERT_TRUE(replicas_[i].WaitForHealth("", "SERVING", kStartTimeout));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  std::map<std::string, int> codes = load.Stop();
+  EXPECT_GT(codes["OK"], 100);
+  for (const auto& [code, count] : codes) {
+    EXPECT_EQ(code, "OK") << count << " calls ended " << code
+                          << ", the first with \"" << load.FirstMessage(code)
+                          << "\"";
+  }
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), before);
+  EXPECT_GE(WaitForLeader(kLeaseTtl + kTakeoverSlack), 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/token_load.h"
 
 namespace wxtoken::testing {
 namespace {
@@ -258,6 +260,37 @@ TEST_F(RestartE2eTest, CrashLoopWithAStoredTokenSpendsNothing) {
     ASSERT_NO_FATAL_FAILURE(Restart());
     wxtoken::v1::Token token = WaitForToken();
     EXPECT_EQ(token.value(), first.value());
+  }
+  EXPECT_EQ(sandbox_.TokenCalls(kApp), 1);
+}
+
+// SIGTERM under GetToken load, four times, at a client that watches
+// health (gRPC client-side health checking; a Kubernetes Service does the
+// same with endpoints): shutdown_delay turns it away before the listener
+// closes, and the drain finishes every call accepted. A call that finds
+// wxtokend down fails UNAVAILABLE, which a client retries; none ends
+// CANCELLED, which it does not. (A client that ignores health can still see
+// CANCELLED for a call racing Server::Shutdown: grpc/grpc#41785.)
+TEST_F(RestartE2eTest, SigtermUnderLoadCancelsNoCall) {
+  Controller::Options options;
+  options.keep_port = true;
+  options.shutdown_delay = "1s";
+  ASSERT_NO_FATAL_FAILURE(StartBoth(options));
+  WaitForToken();
+  TokenLoad load(TokenLoad::BalancedChannel({controller_.address()}), kApp, {});
+  for (int restart = 0; restart < 4; ++restart) {
+    absl::SleepFor(absl::Milliseconds(500));
+    EXPECT_EQ(controller_.Stop(), 0);
+    ASSERT_NO_FATAL_FAILURE(Restart());
+    WaitForToken();
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  std::map<std::string, int> codes = load.Stop();
+  EXPECT_GT(codes["OK"], 100);
+  for (const auto& [code, count] : codes) {
+    EXPECT_THAT(code, ::testing::AnyOf("OK", "UNAVAILABLE"))
+        << count << " calls ended " << code << ", the first with \""
+        << load.FirstMessage(code) << "\"";
   }
   EXPECT_EQ(sandbox_.TokenCalls(kApp), 1);
 }
