@@ -72,7 +72,7 @@ RUN apt-get update \
 COPY --from=build /out/wxtokend /out/wxtoken /usr/local/bin/
 
 # A numeric user, so Kubernetes' runAsNonRoot can verify it without
-# /etc/passwd; the same ids as deploy/deployment.yaml's securityContext.
+# /etc/passwd; the same ids as deploy/base/deployment.yaml's securityContext.
 USER 65532:65532
 # gRPC (`listen`) and Prometheus /metrics (`metrics_listen`).
 EXPOSE 50051 9464

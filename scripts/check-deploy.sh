@@ -5,9 +5,10 @@
 #      the binaries built the same way load only libraries whose Debian
 #      packages the runtime stage installs (ldd, dpkg -S), and it installs no
 #      other; dockerfilelint finds nothing;
-#   2. deploy/ rendered by `kubectl kustomize` (or, without kubectl, the files
-#      its kustomization.yaml lists) matches Kubernetes' schemas and wxtoken's
-#      invariants (tools/deploy-check/invariants.js).
+#   2. deploy/base and deploy/overlays/ha rendered by `kubectl kustomize` (or,
+#      without kubectl, the files their kustomization.yaml lists, patched)
+#      match Kubernetes' schemas and wxtoken's invariants
+#      (tools/deploy-check/invariants.js).
 # Needs node and npm (the checkers are pinned in tools/deploy-check).
 # Environment: IMAGE_BUILD_DIR (default build-image), where the binaries are
 # built as the image builds them.
@@ -82,19 +83,30 @@ echo "== Dockerfile: dockerfilelint"
   { cat "$work/lint.log"; fail "dockerfilelint Dockerfile"; }
 echo "dockerfilelint: clean"
 
-echo "== deploy/: schemas and invariants"
-manifest_args=(--secret-example deploy/secret.example.yaml --dockerfile Dockerfile)
-if command -v kubectl >/dev/null; then
-  kubectl kustomize deploy >"$work/rendered.yaml" || fail "kubectl kustomize deploy"
-  echo "rendered with kubectl kustomize"
-  node "$tools/check-manifests.js" --rendered "$work/rendered.yaml" "${manifest_args[@]}" ||
-    fail "deploy/ (see above)"
-else
-  echo "kubectl is not on PATH: checking the resources deploy/kustomization.yaml" \
-    "lists as they are, without kustomize's labels and image edits"
-  node "$tools/check-manifests.js" --kustomization deploy "${manifest_args[@]}" ||
-    fail "deploy/ (see above)"
-fi
+# Each kustomization with its Secret examples: the one-replica base, and the
+# replicas on Redis.
+check_kustomization() {
+  local dir=$1
+  shift
+  local manifest_args=(--dockerfile Dockerfile)
+  for example in "$@"; do manifest_args+=(--secret-example "$example"); done
+  echo "== $dir: schemas and invariants"
+  if command -v kubectl >/dev/null; then
+    kubectl kustomize "$dir" >"$work/rendered.yaml" || fail "kubectl kustomize $dir"
+    echo "rendered with kubectl kustomize"
+    node "$tools/check-manifests.js" --rendered "$work/rendered.yaml" "${manifest_args[@]}" ||
+      fail "$dir (see above)"
+  else
+    echo "kubectl is not on PATH: checking the resources $dir/kustomization.yaml" \
+      "lists with its patches, without kustomize's labels and image edits"
+    node "$tools/check-manifests.js" --kustomization "$dir" "${manifest_args[@]}" ||
+      fail "$dir (see above)"
+  fi
+}
+check_kustomization deploy/base deploy/base/secret.example.yaml
+check_kustomization deploy/overlays/ha deploy/base/secret.example.yaml \
+  deploy/overlays/ha/redis-secret.example.yaml
 
-# The checkers' own tests, plus the Dockerfile, dockerfilelint and deploy/.
-echo "check-deploy: $((checker_tests + 3)) passed, 0 failed"
+# The checkers' own tests, plus the Dockerfile, dockerfilelint and the two
+# kustomizations.
+echo "check-deploy: $((checker_tests + 4)) passed, 0 failed"

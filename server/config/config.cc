@@ -497,15 +497,35 @@ absl::Status ParseRedis(const YAML::Node& node, RedisConfig* redis) {
 
 absl::Status ParseStore(const YAML::Node& node, StoreConfig* store) {
   const std::string path = "store";
-  absl::StatusOr<Entries> entries =
-      ReadMap(node, path, {"redis", "advertise_address"});
+  absl::StatusOr<Entries> entries = ReadMap(
+      node, path, {"redis", "advertise_address", "advertise_address_env"});
   if (!entries.ok()) return entries.status();
   absl::Status status = ReadString(*entries, path, "advertise_address",
                                    &store->advertise_address);
   if (!status.ok()) return status;
+  std::string key = "advertise_address";
+  // Kubernetes gives the pod's IP through the environment (the downward
+  // API: "$(POD_IP):50051").
+  std::string variable;
+  status = ReadString(*entries, path, "advertise_address_env", &variable);
+  if (!status.ok()) return status;
+  if (!variable.empty()) {
+    key = "advertise_address_env";
+    if (!store->advertise_address.empty()) {
+      return KeyError(JoinPath(path, key),
+                      "set only one of advertise_address or "
+                      "advertise_address_env");
+    }
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr || *value == '\0') {
+      return KeyError(JoinPath(path, key),
+                      absl::StrCat("the environment variable ", Quote(variable),
+                                   " is not set"));
+    }
+    store->advertise_address = value;
+  }
   if (!store->advertise_address.empty()) {
-    status = CheckHostPort(JoinPath(path, "advertise_address"),
-                           store->advertise_address);
+    status = CheckHostPort(JoinPath(path, key), store->advertise_address);
     if (!status.ok()) return status;
   }
   const std::optional<YAML::Node> redis = Find(*entries, "redis");

@@ -71,7 +71,8 @@ struct RedisConfig {
 
 struct StoreConfig {
   std::optional<RedisConfig> redis;  // nullopt: the file store (state_dir)
-  // host:port the other replicas forward ForceRefresh to (the pod's IP).
+  // host:port the other replicas forward ForceRefresh to (the pod's IP):
+  // advertise_address, or the variable advertise_address_env names.
   std::string advertise_address;
 };
 

@@ -24,8 +24,12 @@ using ::wxtoken::server::Config;
 using ::wxtoken::server::ParseConfig;
 
 // WXTOKEN_SOURCE_DIR comes from tests/CMakeLists.txt.
-constexpr char kDeploymentFile[] = WXTOKEN_SOURCE_DIR "/deploy/deployment.yaml";
-constexpr char kConfigMapFile[] = WXTOKEN_SOURCE_DIR "/deploy/configmap.yaml";
+constexpr char kDeploymentFile[] =
+    WXTOKEN_SOURCE_DIR "/deploy/base/deployment.yaml";
+constexpr char kConfigMapFile[] =
+    WXTOKEN_SOURCE_DIR "/deploy/base/configmap.yaml";
+constexpr char kHaConfigMapFile[] =
+    WXTOKEN_SOURCE_DIR "/deploy/overlays/ha/configmap-patch.yaml";
 constexpr char kConfigKey[] = "config.yaml";
 constexpr char kApp[] = "wxprobe00000000001";
 constexpr char kSecret[] = "probe-app-secret-5d2e";
@@ -101,27 +105,32 @@ int PortOf(absl::string_view address) {
   return port;
 }
 
-// The ConfigMap's config with every *_file pointed at a placeholder file in
-// `dir` (the real ones are the Secret mounted in the pod), parsed by
-// wxtokend's own parser.
-absl::StatusOr<Config> ParseConfigMapConfig(const std::string& dir) {
-  const YAML::Node config_map = LoadYamlFile(kConfigMapFile);
+// The config of the ConfigMap in `file` with every *_file pointed at a
+// placeholder file in `dir` (the real ones are the Secrets mounted in the
+// pod), parsed by wxtokend's own parser.
+absl::StatusOr<Config> ParseConfigMapConfig(const std::string& dir,
+                                            const char* file = kConfigMapFile) {
+  const YAML::Node config_map = LoadYamlFile(file);
   YAML::Node config;
   try {
     config = YAML::Load(config_map["data"][kConfigKey].as<std::string>());
   } catch (const YAML::Exception& error) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kConfigMapFile, " data.", kConfigKey, ": ", error.what()));
+        absl::StrCat(file, " data.", kConfigKey, ": ", error.what()));
   }
   int files = 0;
-  for (YAML::Node app : config["apps"]) {
-    for (auto entry : app) {
+  auto placeholders = [&](YAML::Node map) {
+    for (auto entry : map) {
       const std::string key = entry.first.as<std::string>();
       if (!absl::EndsWith(key, "_file")) continue;
       const std::string path = absl::StrCat(dir, "/", files++);
       WriteFile(path, absl::StrCat("placeholder-", files, "\n"));
       entry.second = path;
     }
+  };
+  for (YAML::Node app : config["apps"]) placeholders(app);
+  if (config["store"] && config["store"]["redis"]) {
+    placeholders(config["store"]["redis"]);
   }
   EXPECT_GT(files, 0) << "the ConfigMap's apps read no secret file";
   YAML::Emitter out;
@@ -135,6 +144,22 @@ TEST(ProbeE2eTest, ConfigMapConfigIsAcceptedByWxtokend) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->apps.empty());
   EXPECT_EQ(PortOf(config->metrics_listen), ContainerPort("metrics"));
+  EXPECT_EQ(PortOf(config->listen), ContainerPort("grpc"));
+}
+
+// deploy/overlays/ha: replicas on Sentinel-managed Redis, advertising the
+// pod IP the downward API puts in the environment.
+TEST(ProbeE2eTest, HaConfigMapConfigIsAcceptedByWxtokend) {
+  setenv("WXTOKEN_ADVERTISE_ADDRESS", "10.0.0.7:50051", 1);
+  const absl::StatusOr<Config> config =
+      ParseConfigMapConfig(MakeTempDir("secrets"), kHaConfigMapFile);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->store.redis);
+  EXPECT_EQ(config->store.advertise_address, "10.0.0.7:50051");
+  EXPECT_FALSE(config->store.redis->master_name.empty());
+  EXPECT_GE(config->store.redis->wait_replicas, 1);
+  EXPECT_FALSE(config->store.redis->password.empty());
+  EXPECT_GT(config->shutdown_delay, absl::ZeroDuration());
   EXPECT_EQ(PortOf(config->listen), ContainerPort("grpc"));
 }
 

@@ -376,6 +376,31 @@ TEST_F(ConfigTest, RedisStoreErrors) {
   ExpectError(Minimal() + "store: {}\n", "store.redis: required");
 }
 
+TEST_F(ConfigTest, AdvertiseAddressFromTheEnvironment) {
+  const std::string redis = "  redis:\n    addresses: [\"r:6379\"]\n";
+  setenv("WXTOKEN_TEST_ADVERTISE", "10.1.2.3:50051", 1);
+  absl::StatusOr<Config> config = ParseConfig(
+      Minimal() + "store:\n  advertise_address_env: WXTOKEN_TEST_ADVERTISE\n" +
+      redis);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.advertise_address, "10.1.2.3:50051");
+  ExpectError(Minimal() +
+                  "store:\n  advertise_address_env: WXTOKEN_TEST_UNSET\n" +
+                  redis,
+              "store.advertise_address_env: the environment variable "
+              "\"WXTOKEN_TEST_UNSET\" is not set");
+  setenv("WXTOKEN_TEST_ADVERTISE", "10.1.2.3", 1);
+  ExpectError(Minimal() +
+                  "store:\n  advertise_address_env: WXTOKEN_TEST_ADVERTISE\n" +
+                  redis,
+              "store.advertise_address_env: expected host:port");
+  ExpectError(Minimal() +
+                  "store:\n  advertise_address: \"a:1\"\n"
+                  "  advertise_address_env: WXTOKEN_TEST_ADVERTISE\n" +
+                  redis,
+              "store.advertise_address_env: set only one");
+}
+
 TEST_F(ConfigTest, SecretFileOrEnvExactlyOne) {
   ExpectError("apps:\n  - app_id: wx1\n", "apps[0].secret_file: required");
   ExpectError(Minimal("    secret_env: WXTOKEN_TEST_SECRET\n"),

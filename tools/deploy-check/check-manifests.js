@@ -1,7 +1,7 @@
 // Validates the deploy/ manifests offline: every object against Kubernetes'
 // schemas, then wxtoken's invariants (invariants.js).
 //   node check-manifests.js (--rendered FILE | --kustomization DIR)
-//        --secret-example FILE --dockerfile FILE
+//        --secret-example FILE [--secret-example FILE...] --dockerfile FILE
 // --rendered: `kubectl kustomize` output; --kustomization: the listed
 // resource files as they are (when kubectl is missing). Prints the problems
 // and exits 1, or prints a summary.
@@ -17,11 +17,15 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i += 2) {
     const name = /^--([a-z-]+)$/.exec(argv[i]);
     if (!name || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
-    args[name[1]] = argv[i + 1];
+    if (name[1] === "secret-example") {
+      args[name[1]] = [...(args[name[1]] || []), argv[i + 1]];
+    } else {
+      args[name[1]] = argv[i + 1];
+    }
   }
   const missing = ["secret-example", "dockerfile"].filter((name) => !args[name]);
   if (missing.length > 0 || !args.rendered === !args.kustomization) {
-    throw new Error("usage: (--rendered FILE | --kustomization DIR) --secret-example FILE --dockerfile FILE");
+    throw new Error("usage: (--rendered FILE | --kustomization DIR) --secret-example FILE... --dockerfile FILE");
   }
   return args;
 }
@@ -34,7 +38,7 @@ function main() {
   try {
     args = parseArgs(process.argv.slice(2));
     entries = args.rendered ? readObjects(args.rendered) : kustomizationResources(args.kustomization);
-    secretEntries = readObjects(args["secret-example"]);
+    secretEntries = args["secret-example"].flatMap((file) => readObjects(file));
     docker = runtimeFacts(parseDockerfile(fs.readFileSync(args.dockerfile, "utf8")));
   } catch (error) {
     console.error(`check-manifests: ${error.message}`);
@@ -43,7 +47,7 @@ function main() {
   const problems = validateSchemas([...entries, ...secretEntries]);
   try {
     problems.push(...checkInvariants(entries.map((e) => e.object), {
-      secretExample: secretEntries.length === 1 ? secretEntries[0].object : undefined,
+      secretExamples: secretEntries.map((e) => e.object),
       docker,
       kustomized: Boolean(args.rendered),
     }));
@@ -56,7 +60,7 @@ function main() {
     process.exit(1);
   }
   console.log(`deploy: ${entries.length} objects (${entries.map((e) => describe(e).split(": ")[1]).join(", ")}) ` +
-    "and the Secret example match Kubernetes' schemas and wxtoken's invariants");
+    "and the Secret examples match Kubernetes' schemas and wxtoken's invariants");
 }
 
 main();

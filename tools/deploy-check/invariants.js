@@ -14,6 +14,8 @@ const kPrometheusLabels = { [kNameLabel]: "prometheus" };
 // SIGTERM handling takes drain_timeout, then stopping the worker and flushing
 // the store (server/main.cc): leave it this much more before SIGKILL.
 const kGraceBeyondDrainMs = 5000;
+// server/config.h's default state_dir.
+const kDefaultStateDir = "/var/lib/wxtoken";
 
 function sameLabels(a, b) {
   const keys = Object.keys(a || {});
@@ -61,13 +63,33 @@ function checkObjects(c, { kustomized }) {
     "a Secret is among the applied objects: `kubectl apply -k` would overwrite the real one");
 }
 
-function checkDeploymentShape(c, deployment) {
+// Replicas share Redis (store.redis), or the one pod keeps its own store.
+function isReplicated(config) {
+  return Boolean(config.store && config.store.redis);
+}
+
+function checkDeploymentShape(c, deployment, config) {
   const spec = deployment.spec || {};
-  c.expect(spec.replicas === 1,
-    `Deployment: replicas must be 1 (one live token per app; per-pod store), got ${spec.replicas}`);
-  c.expect(spec.strategy && spec.strategy.type === "Recreate" && !spec.strategy.rollingUpdate,
-    "Deployment: strategy must be Recreate, so two pods never run at once");
   const pod = spec.template || {};
+  if (isReplicated(config)) {
+    c.expect(spec.replicas >= 2,
+      `Deployment: with store.redis, run at least 2 replicas (high availability), got ${spec.replicas}`);
+    const rolling = (spec.strategy && spec.strategy.rollingUpdate) || {};
+    c.expect(spec.strategy && spec.strategy.type === "RollingUpdate" && rolling.maxUnavailable === 0,
+      "Deployment: with store.redis, strategy must be RollingUpdate with maxUnavailable 0, " +
+      "so a rollout never takes a serving replica away first");
+    const spread = ((pod.spec && pod.spec.topologySpreadConstraints) || []).find(
+      (t) => t.topologyKey === "kubernetes.io/hostname");
+    c.expect(spread && spread.maxSkew === 1 &&
+        selects(spread.labelSelector && spread.labelSelector.matchLabels, pod.metadata && pod.metadata.labels),
+      "Deployment: replicas must spread over nodes (topologySpreadConstraints on kubernetes.io/hostname " +
+      "selecting wxtoken's pods, maxSkew 1): one node failure must not take them all");
+  } else {
+    c.expect(spec.replicas === 1,
+      `Deployment: replicas must be 1 (one live token per app; per-pod store), got ${spec.replicas}`);
+    c.expect(spec.strategy && spec.strategy.type === "Recreate" && !spec.strategy.rollingUpdate,
+      "Deployment: strategy must be Recreate, so two pods never run at once");
+  }
   c.expect(selects(spec.selector && spec.selector.matchLabels, pod.metadata && pod.metadata.labels),
     "Deployment: selector does not match the pod template's labels");
   const containers = (pod.spec && pod.spec.containers) || [];
@@ -128,11 +150,18 @@ function checkFiles(c, pod, container, config, configMap, docker) {
       configVolume.configMap.name === configMap.metadata.name && configMount.subPath === kConfigKey,
     `the image's config ${configPath} must be mounted from ConfigMap ${configMap.metadata.name} key ${kConfigKey}`);
 
-  const stateMount = mounts.find((m) => m.mountPath === config.state_dir);
-  c.expect(stateMount && !stateMount.readOnly,
-    `state_dir ${config.state_dir} must be a writable volume mount (the root filesystem is read-only)`);
-  c.expect(docker.volumes.includes(config.state_dir),
-    `state_dir ${config.state_dir} is not the image's VOLUME ${docker.volumes}`);
+  if (isReplicated(config)) {
+    c.expect(config.state_dir === undefined,
+      "config: state_dir must not be set with store.redis (wxtokend refuses both)");
+    checkAdvertiseAddress(c, container, config);
+  } else {
+    const stateDir = config.state_dir ?? kDefaultStateDir;
+    const stateMount = mounts.find((m) => m.mountPath === stateDir);
+    c.expect(stateMount && !stateMount.readOnly,
+      `state_dir ${stateDir} must be a writable volume mount (the root filesystem is read-only)`);
+    c.expect(docker.volumes.includes(stateDir),
+      `state_dir ${stateDir} is not the image's VOLUME ${docker.volumes}`);
+  }
 
   const files = secretFiles(config);
   c.expect(files.length > 0, "config: no app reads a secret file");
@@ -146,6 +175,42 @@ function checkFiles(c, pod, container, config, configMap, docker) {
     file.secretName = mount ? volumes.get(mount.name).secret.secretName : undefined;
   }
   return files;
+}
+
+// Replicas forward ForceRefresh to the leader's advertised address: the
+// pod's own IP (the downward API) and the gRPC port.
+function checkAdvertiseAddress(c, container, config) {
+  const variable = config.store.advertise_address_env;
+  if (!c.expect(typeof variable === "string" && variable !== "",
+    "config: with store.redis, set store.advertise_address_env (the pod IP), so followers can forward to the leader")) {
+    return;
+  }
+  const env = new Map((container.env || []).map((e) => [e.name, e]));
+  const advertised = env.get(variable);
+  const grpcPort = portOf(config.listen);
+  const ipVariable = advertised && /^\$\(([A-Z_][A-Z0-9_]*)\):(\d+)$/.exec(advertised.value || "");
+  if (!c.expect(ipVariable && Number(ipVariable[2]) === grpcPort,
+    `container env ${variable} must be "$(POD_IP):${grpcPort}" (advertise_address_env)`)) return;
+  const ip = env.get(ipVariable[1]);
+  const field = ip && ip.valueFrom && ip.valueFrom.fieldRef && ip.valueFrom.fieldRef.fieldPath;
+  c.expect(field === "status.podIP",
+    `container env ${ipVariable[1]} must come from fieldRef status.podIP (the downward API)`);
+  const order = (container.env || []).map((e) => e.name);
+  c.expect(order.indexOf(ipVariable[1]) < order.indexOf(variable),
+    `container env ${ipVariable[1]} must come before ${variable}, or $(${ipVariable[1]}) is not expanded`);
+}
+
+// Replicas: a drain or an eviction takes one at a time.
+function checkDisruptionBudget(c, budget, deployment) {
+  const pod = deployment.spec.template;
+  if (!c.expect(budget, "with store.redis, a PodDisruptionBudget must keep replicas serving during drains")) return;
+  const spec = budget.spec || {};
+  c.expect(selects(spec.selector && spec.selector.matchLabels, pod.metadata && pod.metadata.labels) &&
+      Object.keys((spec.selector && spec.selector.matchLabels) || {}).length > 0,
+    "PodDisruptionBudget: selector must select wxtoken's pods");
+  const replicas = deployment.spec.replicas;
+  c.expect(spec.minAvailable === replicas - 1 || spec.maxUnavailable === 1,
+    `PodDisruptionBudget: must allow exactly one disruption (minAvailable ${replicas - 1} or maxUnavailable 1)`);
 }
 
 function checkPorts(c, pod, container, service, config, docker) {
@@ -181,13 +246,19 @@ function checkPorts(c, pod, container, service, config, docker) {
 
 // Only labelled clients reach gRPC, only Prometheus reaches /metrics, and
 // nothing reaches anything else.
-function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort) {
+function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated) {
   const spec = policy.spec || {};
   c.expect(selects(spec.podSelector && spec.podSelector.matchLabels, pod.metadata && pod.metadata.labels) &&
       Object.keys((spec.podSelector && spec.podSelector.matchLabels) || {}).length > 0,
     "NetworkPolicy: podSelector must select wxtoken's pods (and only them)");
   c.expect((spec.policyTypes || []).includes("Ingress"), "NetworkPolicy: policyTypes must include Ingress");
-  const allowed = { [grpcPort]: kClientLabels, [metricsPort]: kPrometheusLabels };
+  // Replicas reach each other's gRPC port: a follower forwards ForceRefresh.
+  const ownLabels = { [kNameLabel]: kName };
+  const allowed = {
+    [grpcPort]: replicated ? [kClientLabels, ownLabels] : [kClientLabels],
+    [metricsPort]: [kPrometheusLabels],
+  };
+  const admitted = new Set();
   const covered = new Set();
   for (const [i, rule] of (spec.ingress || []).entries()) {
     const ports = rule.ports || [];
@@ -200,34 +271,46 @@ function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort) {
         `NetworkPolicy: ingress[${i}] opens port ${port.port}; only ${grpcPort} and ${metricsPort} may be open`)) continue;
       covered.add(port.port);
       for (const peer of from) {
-        c.expect(!peer.ipBlock && peer.podSelector && sameLabels(peer.podSelector.matchLabels, want),
-          `NetworkPolicy: ingress[${i}] port ${port.port} must admit only pods labelled ${JSON.stringify(want)}`);
+        const labels = peer.podSelector && want.find((w) => sameLabels(peer.podSelector.matchLabels, w));
+        c.expect(!peer.ipBlock && labels,
+          `NetworkPolicy: ingress[${i}] port ${port.port} must admit only pods labelled ` +
+          want.map((w) => JSON.stringify(w)).join(" or "));
+        if (labels) admitted.add(`${port.port} ${JSON.stringify(labels)}`);
       }
     }
   }
   c.expect(covered.has(grpcPort) && covered.has(metricsPort),
     `NetworkPolicy: must admit clients to ${grpcPort} and Prometheus to ${metricsPort}`);
+  if (replicated) {
+    c.expect(admitted.has(`${grpcPort} ${JSON.stringify(ownLabels)}`),
+      `NetworkPolicy: with store.redis, wxtoken's own pods must reach port ${grpcPort} (ForceRefresh forwarding)`);
+  }
 }
 
-function checkSecretExample(c, secret, files) {
-  if (!c.expect(secret && secret.kind === "Secret", "the Secret example is missing")) return;
-  c.expect(secret.data === undefined, "Secret example: use stringData placeholders, not data");
-  const values = secret.stringData || {};
-  for (const [key, value] of Object.entries(values)) {
-    c.expect(typeof value === "string" && value.startsWith("REPLACE_ME"),
-      `Secret example: ${key} must be a REPLACE_ME placeholder, never a real value`);
+function checkSecretExamples(c, secrets, files) {
+  if (!c.expect(secrets.length > 0 && secrets.every((s) => s && s.kind === "Secret"),
+    "the Secret example is missing")) return;
+  for (const secret of secrets) {
+    c.expect(secret.data === undefined, "Secret example: use stringData placeholders, not data");
+    for (const [key, value] of Object.entries(secret.stringData || {})) {
+      c.expect(typeof value === "string" && value.startsWith("REPLACE_ME"),
+        `Secret example: ${key} must be a REPLACE_ME placeholder, never a real value`);
+    }
   }
   for (const file of files.filter((f) => f.secretName !== undefined)) {
-    c.expect(file.secretName === secret.metadata.name,
-      `config: ${file.path} comes from Secret ${file.secretName}, the example is ${secret.metadata.name}`);
-    c.expect(Object.prototype.hasOwnProperty.call(values, path.posix.basename(file.path)),
-      `Secret example: no key ${path.posix.basename(file.path)} for app ${file.appId} ${file.key}`);
+    const secret = secrets.find((s) => s.metadata.name === file.secretName);
+    if (!c.expect(secret,
+      `config: ${file.path} comes from Secret ${file.secretName}, and no example shows it ` +
+      `(examples: ${secrets.map((s) => s.metadata.name).join(", ")})`)) continue;
+    c.expect(Object.prototype.hasOwnProperty.call(secret.stringData || {}, path.posix.basename(file.path)),
+      `Secret example: no key ${path.posix.basename(file.path)} for ${file.appId ? `app ${file.appId}` : "the store"} ${file.key}`);
   }
 }
 
-// objects: the rendered objects; secretExample: deploy/secret.example.yaml's
-// object; docker: dockerfile.runtimeFacts(); kustomized: rendered by kustomize.
-function checkInvariants(objects, { secretExample, docker, kustomized }) {
+// objects: the rendered objects; secretExamples: the objects of the Secret
+// examples (deploy/base/secret.example.yaml, and an overlay's); docker:
+// dockerfile.runtimeFacts(); kustomized: rendered by kustomize.
+function checkInvariants(objects, { secretExamples, docker, kustomized }) {
   const c = new Checker(objects);
   checkObjects(c, { kustomized });
   const deployment = c.single("Deployment");
@@ -244,19 +327,34 @@ function checkInvariants(objects, { secretExample, docker, kustomized }) {
     c.fail(`ConfigMap ${configMap.metadata.name}: ${error.message}`);
     return c.problems;
   }
-  const { pod, container } = checkDeploymentShape(c, deployment);
+  const replicated = isReplicated(config);
+  const { pod, container } = checkDeploymentShape(c, deployment, config);
   const { grpcPort, metricsPort } = checkPorts(c, pod, container, service, config, docker);
   checkProbes(c, container, grpcPort);
   checkSecurity(c, pod, container, docker);
   const files = checkFiles(c, pod, container, config, configMap, docker);
-  checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort);
-  checkSecretExample(c, secretExample, files);
+  checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated);
+  checkSecretExamples(c, secretExamples || [], files);
+  const budgets = objects.filter((o) => o.kind === "PodDisruptionBudget");
+  if (replicated) {
+    checkDisruptionBudget(c, budgets[0], deployment);
+    c.expect(durationMs(config.shutdown_delay) > 0,
+      "config: with store.redis, shutdown_delay must be above 0s, so endpoints move callers to the " +
+      "other replicas before the listener closes");
+  } else {
+    c.expect(budgets.length === 0,
+      "a PodDisruptionBudget on one replica would block every node drain");
+  }
 
+  // SIGTERM: shutdown_delay, then the drain, then in-flight upstream
+  // requests (upstream.timeout) and the store flush.
   const drainMs = durationMs(config.drain_timeout);
+  const delayMs = durationMs(config.shutdown_delay);
   const graceMs = 1000 * (pod.spec.terminationGracePeriodSeconds ?? 30);
-  c.expect(drainMs + kGraceBeyondDrainMs <= graceMs,
-    `terminationGracePeriodSeconds (${graceMs / 1000}s) must exceed drain_timeout ` +
-    `(${config.drain_timeout}) by at least ${kGraceBeyondDrainMs / 1000}s`);
+  c.expect(delayMs + drainMs + kGraceBeyondDrainMs <= graceMs,
+    `terminationGracePeriodSeconds (${graceMs / 1000}s) must exceed shutdown_delay ` +
+    `(${config.shutdown_delay}) plus drain_timeout (${config.drain_timeout}) by at least ` +
+    `${kGraceBeyondDrainMs / 1000}s`);
 
   c.expect(account.automountServiceAccountToken === false,
     "ServiceAccount: automountServiceAccountToken must be false (wxtokend never calls the API)");

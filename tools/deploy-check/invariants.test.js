@@ -12,26 +12,36 @@ const { kustomizationResources, readObjects, validateSchemas } = require("./mani
 
 const root = path.join(__dirname, "..", "..");
 
-function fixture() {
-  const objects = kustomizationResources(path.join(root, "deploy")).map((e) => e.object);
+// deploy/base, or with `ha` deploy/overlays/ha (patched as kustomize would).
+function fixture(ha = false) {
+  const dir = path.join(root, "deploy", ha ? "overlays/ha" : "base");
+  const objects = kustomizationResources(dir).map((e) => e.object);
   const find = (kind) => objects.find((o) => o.kind === kind);
+  const examples = [path.join(root, "deploy", "base", "secret.example.yaml")];
+  if (ha) examples.push(path.join(dir, "redis-secret.example.yaml"));
   return {
     objects,
     deployment: find("Deployment"),
     configMap: find("ConfigMap"),
     policy: find("NetworkPolicy"),
+    budget: find("PodDisruptionBudget"),
     container: find("Deployment").spec.template.spec.containers[0],
-    secretExample: readObjects(path.join(root, "deploy", "secret.example.yaml"))[0].object,
+    secretExamples: examples.map((file) => readObjects(file)[0].object),
     docker: runtimeFacts(parseDockerfile(fs.readFileSync(path.join(root, "Dockerfile"), "utf8"))),
   };
 }
 
 function problems(f) {
   return checkInvariants(f.objects, {
-    secretExample: f.secretExample,
+    secretExamples: f.secretExamples,
     docker: f.docker,
     kustomized: false,
   });
+}
+
+function editConfig(f, from, to) {
+  assert.ok(f.configMap.data["config.yaml"].includes(from), from);
+  f.configMap.data["config.yaml"] = f.configMap.data["config.yaml"].replace(from, to);
 }
 
 // Exactly one problem, matching `pattern`.
@@ -41,7 +51,7 @@ function assertOneProblem(f, pattern) {
   assert.match(found[0], pattern);
 }
 
-test("deploy/ as it is passes", () => {
+test("deploy/base as it is passes", () => {
   const f = fixture();
   assert.deepEqual(problems(f), []);
   assert.deepEqual(validateSchemas(f.objects.map((object) => ({ object, source: "t" }))), []);
@@ -78,7 +88,7 @@ test("a drain_timeout too close to the grace period is refused", () => {
   const f = fixture();
   f.configMap.data["config.yaml"] = f.configMap.data["config.yaml"].replace(
     'drain_timeout: "10s"', 'drain_timeout: "28s"');
-  assertOneProblem(f, /terminationGracePeriodSeconds \(30s\) must exceed drain_timeout \(28s\)/);
+  assertOneProblem(f, /terminationGracePeriodSeconds \(30s\) must exceed shutdown_delay \(0s\) plus drain_timeout \(28s\)/);
 });
 
 test("a writable root filesystem is refused", () => {
@@ -107,7 +117,7 @@ test("an ingress rule without peers is refused", () => {
 
 test("a real value in the Secret example is refused", () => {
   const f = fixture();
-  f.secretExample.stringData["wx0123456789abcdef.secret"] = "0123456789abcdef0123456789abcdef";
+  f.secretExamples[0].stringData["wx0123456789abcdef.secret"] = "0123456789abcdef0123456789abcdef";
   assertOneProblem(f, /must be a REPLACE_ME placeholder/);
 });
 
@@ -120,7 +130,7 @@ test("a secret file outside the mounted Secret is refused", () => {
 
 test("a Secret among the applied objects is refused", () => {
   const f = fixture();
-  f.objects.push(f.secretExample);
+  f.objects.push(f.secretExamples[0]);
   assertOneProblem(f, /a Secret is among the applied objects/);
 });
 
@@ -138,4 +148,68 @@ test("schemas refuse wrong types and unknown kinds", () => {
   assert.equal(found.length, 2, found.join("\n"));
   assert.match(found[0], /livenessProbe\/grpc\/port must be integer/);
   assert.match(found[1], /unknown apiVersion\/kind v1\/Affinity/);
+});
+
+test("deploy/overlays/ha as it is passes", () => {
+  const f = fixture(true);
+  assert.deepEqual(problems(f), []);
+  assert.deepEqual(validateSchemas(f.objects.map((object) => ({ object, source: "t" }))), []);
+  assert.equal(f.deployment.spec.replicas, 3);
+});
+
+test("replicas on Redis with a Recreate strategy are refused", () => {
+  const f = fixture(true);
+  f.deployment.spec.strategy = { type: "Recreate" };
+  assertOneProblem(f, /RollingUpdate with maxUnavailable 0/);
+});
+
+test("replicas on Redis that may all land on one node are refused", () => {
+  const f = fixture(true);
+  delete f.deployment.spec.template.spec.topologySpreadConstraints;
+  assertOneProblem(f, /must spread over nodes/);
+});
+
+test("replicas on Redis without a disruption budget are refused", () => {
+  const f = fixture(true);
+  f.objects = f.objects.filter((o) => o.kind !== "PodDisruptionBudget");
+  assertOneProblem(f, /a PodDisruptionBudget must keep replicas serving/);
+});
+
+test("a disruption budget on the single replica is refused", () => {
+  const f = fixture();
+  f.objects.push(fixture(true).budget);
+  assertOneProblem(f, /would block every node drain/);
+});
+
+test("an advertised address not from the pod IP is refused", () => {
+  const f = fixture(true);
+  f.container.env = f.container.env.filter((e) => e.name !== "POD_IP");
+  assertOneProblem(f, /POD_IP must come from fieldRef status.podIP/);
+  const g = fixture(true);
+  g.container.env.reverse();
+  assertOneProblem(g, /POD_IP must come before WXTOKEN_ADVERTISE_ADDRESS/);
+});
+
+test("replicas that cannot reach each other's gRPC port are refused", () => {
+  const f = fixture(true);
+  f.policy.spec.ingress.splice(1, 1);
+  assertOneProblem(f, /wxtoken's own pods must reach port 50051/);
+});
+
+test("replicas on Redis without a shutdown_delay are refused", () => {
+  const f = fixture(true);
+  editConfig(f, 'shutdown_delay: "5s"', 'shutdown_delay: "0s"');
+  assertOneProblem(f, /shutdown_delay must be above 0s/);
+});
+
+test("a Redis password file outside a mounted Secret is refused", () => {
+  const f = fixture(true);
+  editConfig(f, "/etc/wxtoken/redis/password", "/etc/other/password");
+  assertOneProblem(f, /store.redis.password_file \/etc\/other\/password is not in a mounted Secret/);
+});
+
+test("a Redis password Secret without an example is refused", () => {
+  const f = fixture(true);
+  f.secretExamples.pop();
+  assertOneProblem(f, /comes from Secret wxtoken-redis, and no example shows it/);
 });

@@ -26,19 +26,82 @@ function readObjects(file) {
   return parseObjects(fs.readFileSync(file, "utf8"), file);
 }
 
-// Without kubectl: the files a kustomization lists, as they are.
+// Kubernetes' merge keys of the lists our patches touch (strategic merge
+// patch): a list without one is replaced whole, as kustomize does.
+const kMergeKeys = {
+  containers: "name",
+  env: "name",
+  ports: "containerPort",
+  topologySpreadConstraints: "topologyKey",
+  volumeMounts: "mountPath",
+  volumes: "name",
+};
+// Fields whose patch replaces the object (patchStrategy retainKeys).
+const kRetainKeys = new Set(["strategy"]);
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+// `patch` merged into `target` the way `kubectl kustomize` merges a
+// strategic merge patch, for the shapes deploy/ uses.
+function strategicMerge(target, patch) {
+  const merged = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    const mergeKey = kMergeKeys[key];
+    if (Array.isArray(value) && mergeKey && Array.isArray(target[key])) {
+      let list = [...target[key]];
+      const added = [];
+      for (const item of value) {
+        const at = list.findIndex((t) => isObject(t) && t[mergeKey] === item[mergeKey]);
+        if (item.$patch === "delete") {
+          if (at >= 0) list.splice(at, 1);
+        } else if (at >= 0) {
+          list[at] = strategicMerge(list[at], item);
+        } else {
+          added.push(item);
+        }
+      }
+      // kustomize puts the patch's new items first.
+      list = [...added, ...list];
+      merged[key] = list;
+    } else if (isObject(value) && isObject(target[key]) && !kRetainKeys.has(key)) {
+      merged[key] = strategicMerge(target[key], value);
+    } else {
+      merged[key] = value;
+    }
+  }
+  return merged;
+}
+
+// Without kubectl: the objects a kustomization's resources hold (files, and
+// directories with their own kustomization), with its `patches` applied;
+// kustomize's labels and image edits are not.
 function kustomizationResources(directory) {
   const file = path.join(directory, "kustomization.yaml");
   const kustomization = YAML.parse(fs.readFileSync(file, "utf8"), kYamlOptions);
   const resources = kustomization.resources || [];
   if (resources.length === 0) throw new Error(`${file}: no resources`);
-  return resources.flatMap((resource) => {
+  const entries = resources.flatMap((resource) => {
     const resourcePath = path.join(directory, resource);
+    if (fs.existsSync(path.join(resourcePath, "kustomization.yaml"))) {
+      return kustomizationResources(resourcePath);
+    }
     if (!fs.existsSync(resourcePath) || !fs.statSync(resourcePath).isFile()) {
-      throw new Error(`${file}: resource ${resource} is not a file here`);
+      throw new Error(`${file}: resource ${resource} is not a file or kustomization here`);
     }
     return readObjects(resourcePath);
   });
+  for (const { path: patchFile } of kustomization.patches || []) {
+    for (const { object: patch } of readObjects(path.join(directory, patchFile))) {
+      const entry = entries.find((e) => e.object.kind === patch.kind &&
+        e.object.metadata.name === patch.metadata.name);
+      if (!entry) throw new Error(`${file}: patch ${patchFile} matches no resource`);
+      entry.object = strategicMerge(entry.object, patch);
+      entry.source = `${entry.source} + ${patchFile}`;
+    }
+  }
+  return entries;
 }
 
 function describe({ object, source }) {

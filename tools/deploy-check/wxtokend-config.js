@@ -8,8 +8,8 @@ const YAML = require("yaml");
 const kDefaults = {
   listen: "0.0.0.0:50051",
   metrics_listen: "0.0.0.0:9464",
-  state_dir: "/var/lib/wxtoken",
   drain_timeout: "5s",
+  shutdown_delay: "0s",
 };
 
 const kUnitMs = { ms: 1, s: 1000, m: 60 * 1000, h: 60 * 60 * 1000 };
@@ -38,13 +38,18 @@ function readConfig(configMap, key) {
   return { ...kDefaults, ...config };
 }
 
-// Every *_file path the config reads a secret from.
+// Every *_file path the config reads a secret from: the apps', and the
+// Redis password.
 function secretFiles(config) {
   const files = [];
   for (const app of config.apps || []) {
     for (const [key, value] of Object.entries(app)) {
       if (key.endsWith("_file")) files.push({ appId: app.app_id, key, path: value });
     }
+  }
+  const redis = config.store && config.store.redis;
+  if (redis && redis.password_file) {
+    files.push({ appId: undefined, key: "store.redis.password_file", path: redis.password_file });
   }
   return files;
 }
