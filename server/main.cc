@@ -122,7 +122,8 @@ absl::StatusOr<OpenedStore> OpenStore(const Config& config, const Clock& clock,
   if (config.store.redis) {
     auto redis = std::make_unique<RedisStateStore>(
         *config.store.redis, config.store.advertise_address,
-        FollowerPollInterval(config.refresh), clock, post);
+        FollowerPollInterval(config.refresh), config.upstream.timeout, clock,
+        post);
     opened.leaders = redis.get();
     opened.store = std::move(redis);
   } else if (config.state_dir.empty()) {
@@ -251,6 +252,9 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   // In-flight upstream requests may finish (each is bounded by
   // upstream.timeout) and their answers are recorded.
   worker.Stop(config->upstream.timeout + absl::Seconds(1));
+  // The answers are stored; a replica hands the lease over now rather than
+  // hold it, fetching nothing, while the last RPCs finish.
+  store->store->Close();
   shutdown.join();
   server->Wait();
   Log(LogLevel::kInfo, "stopped");

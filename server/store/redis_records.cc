@@ -27,6 +27,7 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
     args.push_back(Micros(token.fetched_at));
     args.push_back(Micros(token.expires_at));
     args.push_back(Micros(token.intent));
+    args.push_back(Micros(token.seen_intent));
   }
   args.push_back(absl::StrCat(record.day));
   args.push_back(absl::StrCat(record.fetches));
@@ -35,6 +36,30 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
   args.push_back(Micros(record.last_stable_force));
   args.push_back(Micros(record.quota_blocked_until));
   return args;
+}
+
+absl::StatusOr<TokenRecord> RedisStoredToken(
+    TokenKind kind, const std::vector<std::string>& fields) {
+  if (fields.size() != 5) {
+    return absl::InternalError("unexpected answer to the write script");
+  }
+  std::vector<std::string> named = {
+      "value",   fields[0],    "generation", fields[1], "fetched_at",
+      fields[2], "expires_at", fields[3],    "intent",  fields[4]};
+  std::vector<std::string> present;  // as HGETALL would list them
+  for (size_t i = 0; i < named.size(); i += 2) {
+    if (named[i + 1].empty()) continue;
+    present.push_back(absl::StrCat(TokenKindName(kind), ".", named[i]));
+    present.push_back(named[i + 1]);
+  }
+  absl::StatusOr<AppRecord> record = RedisRecord("", present);
+  if (!record.ok()) return record.status();
+  if (record->tokens.empty()) {
+    TokenRecord none;
+    none.kind = kind;
+    return none;
+  }
+  return record->tokens[0];
 }
 
 absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,

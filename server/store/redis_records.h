@@ -21,6 +21,11 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record);
 absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
                                       const std::vector<std::string>& fields);
 
+// One token of kWrite's answer: {value, generation, fetched_at, expires_at,
+// intent} as stored.
+absl::StatusOr<TokenRecord> RedisStoredToken(
+    TokenKind kind, const std::vector<std::string>& fields);
+
 }  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_STORE_REDIS_RECORDS_H_

@@ -16,15 +16,24 @@ namespace wxtoken::server::redis_scripts {
 
 // KEYS: lease, epoch. ARGV: holder, ttl_ms, address, known_epoch.
 // Returns {epoch, lease value} when acquired, {0, current holder's value}
-// when someone holds it. An epoch counter below what a replica has seen
-// (Redis restarted empty) is raised first: epochs never repeat.
+// when someone else holds it. A lease still ours (we stopped trusting it
+// after lost renewal answers) is extended and returned as acquired, with
+// its epoch. An epoch counter below what a replica has seen (Redis
+// restarted empty) is raised first: epochs never repeat.
 inline constexpr char kAcquire[] = R"lua(
 local known = tonumber(ARGV[4])
 if known > tonumber(redis.call('GET', KEYS[2]) or '0') then
   redis.call('SET', KEYS[2], known)
 end
 local current = redis.call('GET', KEYS[1])
-if current then return {0, current} end
+if current then
+  local holder, epoch = string.match(current, '^(%S+) (%d+)')
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {tonumber(epoch), current}
+  end
+  return {0, current}
+end
 local epoch = redis.call('INCR', KEYS[2])
 local value = ARGV[1] .. ' ' .. epoch .. ' ' .. ARGV[3]
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
@@ -52,87 +61,92 @@ return 0
 
 // KEYS: lease, app hash, version, changed. ARGV: our lease value ("" for a
 // heal), app_id, channel, kinds n, then n times (kind, value, generation,
-// fetched_at, expires_at, intent), then day, fetches, force_fetches,
-// stable_forces, last_stable_force, quota_blocked_until.
+// fetched_at, expires_at, intent, seen_intent), then day, fetches,
+// force_fetches, stable_forces, last_stable_force, quota_blocked_until.
 //
-// Leader (fenced: refused unless the lease is the writer's): the same value
-// keeps its generation and takes the leader's times and intent (which a
-// clean answer may have cleared); a new value with a higher generation is
-// stored as it is; a new value whose generation the store already has is a
-// newer fetch than what a healing replica put there: it gets stored + 1.
-// Heal: a higher generation replaces the token; the same value merges its
-// intent as the earliest; anything else is kept as it is.
+// The token record is a register that survives lost writes (DESIGN.md
+// "Replicas"):
+// - The leader (fenced: refused unless the lease is the writer's) stores its
+//   token; the same value keeps its generation, another takes at least
+//   stored + 1, so a deposed leader can never reuse a generation.
+// - A heal (a replica re-writing what the store lost) replaces the token only
+//   with one fetched later; an older copy never overwrites a newer fetch, even
+//   of a higher generation (generations restart when Redis lost them).
+// - Intents merge as the earliest, except that the leader's own is
+//   authoritative (it may clear it after a clean answer) while the stored
+//   intent is still the one it last saw (seen_intent): an intent a healer
+//   put there meanwhile is never erased by a leader that never knew it.
 // Counters of a later day replace, of the same day take the maximum.
-// Returns the generation stored for each of the n tokens.
+// Returns, per token, {value, generation, fetched_at, expires_at, intent} as
+// stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
 local leader = ARGV[1] ~= ''
 if leader and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply("FENCED the lease is not the writer's")
 end
 local key = KEYS[2]
-local function get(field) return redis.call('HGET', key, field) end
+local function get(field) return redis.call('HGET', key, field) or '' end
 local function put(field, value)
   if value == '' then redis.call('HDEL', key, field)
   else redis.call('HSET', key, field, value) end
 end
+local function earliest(a, b)
+  if a == '' then return b end
+  if b == '' or tonumber(a) < tonumber(b) then return a end
+  return b
+end
 local n = tonumber(ARGV[4])
-local stored = {}
+local out = {}
 local i = 5
 for t = 1, n do
-  local kind, value, gen = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local fetched, expires, intent = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  i = i + 6
-  local old_gen = tonumber(get(kind .. '.generation') or '0')
-  local old_value = get(kind .. '.value') or ''
-  local whole = false
-  if leader then
-    if value == old_value then
-      gen = old_gen
-      put(kind .. '.fetched_at', fetched)
-      put(kind .. '.expires_at', expires)
-      put(kind .. '.intent', intent)
-    else
-      if gen <= old_gen then gen = old_gen + 1 end
-      whole = true
-    end
-  else
-    if gen > old_gen then
-      whole = true
-    elseif gen == old_gen and value == old_value then
-      local old_intent = get(kind .. '.intent') or ''
-      if intent ~= '' and (old_intent == '' or
-                           tonumber(intent) < tonumber(old_intent)) then
-        put(kind .. '.intent', intent)
-      end
-    else
-      gen = old_gen
-    end
+  local kind = ARGV[i]
+  local value, gen = ARGV[i + 1], tonumber(ARGV[i + 2])
+  local fetched, expires = ARGV[i + 3], ARGV[i + 4]
+  local intent, seen = ARGV[i + 5], ARGV[i + 6]
+  i = i + 7
+  local function field(name) return kind .. '.' .. name end
+  local old_value = get(field('value'))
+  local old_gen = tonumber(get(field('generation'))) or 0
+  local old_fetched = get(field('fetched_at'))
+  local old_intent = get(field('intent'))
+  local replace = false
+  if value ~= '' and value ~= old_value then
+    replace = leader or old_fetched == '' or
+              tonumber(fetched) > tonumber(old_fetched)
   end
-  if whole then
-    put(kind .. '.value', value)
-    put(kind .. '.generation', tostring(gen))
-    put(kind .. '.fetched_at', fetched)
-    put(kind .. '.expires_at', expires)
-    put(kind .. '.intent', intent)
+  if replace then
+    if gen <= old_gen then gen = old_gen + 1 end
+    put(field('value'), value)
+    put(field('generation'), tostring(gen))
+    put(field('fetched_at'), fetched)
+    put(field('expires_at'), expires)
+  elseif value ~= '' and value == old_value and leader then
+    gen = old_gen
+    put(field('fetched_at'), fetched)
+    put(field('expires_at'), expires)
   end
-  stored[t] = gen
+  local final = earliest(old_intent, intent)
+  if leader and old_intent == seen then final = intent end
+  put(field('intent'), final)
+  out[t] = {get(field('value')), tonumber(get(field('generation'))) or 0,
+            get(field('fetched_at')), get(field('expires_at')), final}
 end
 local day = tonumber(ARGV[i])
-local old_day = tonumber(get('day') or '-1')
+local old_day = tonumber(get('day')) or -1
 local counters = {'fetches', 'force_fetches', 'stable_forces'}
 if day > old_day then
   put('day', ARGV[i])
   for c = 1, 3 do put(counters[c], ARGV[i + c]) end
 elseif day == old_day then
   for c = 1, 3 do
-    local old = tonumber(get(counters[c]) or '0')
+    local old = tonumber(get(counters[c])) or 0
     if tonumber(ARGV[i + c]) > old then put(counters[c], ARGV[i + c]) end
   end
 end
 local times = {'last_stable_force', 'quota_blocked_until'}
 for c = 1, 2 do
   local new = ARGV[i + 3 + c]
-  local old = get(times[c]) or ''
+  local old = get(times[c])
   if new ~= '' and (old == '' or tonumber(new) > tonumber(old)) then
     put(times[c], new)
   end
@@ -140,7 +154,7 @@ end
 local version = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[4], version, ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
-return stored
+return out
 )lua";
 
 // KEYS: version, changed. ARGV: the version last read, the app hash prefix.

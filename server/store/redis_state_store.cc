@@ -31,6 +31,11 @@ SteadyTime FromNanos(int64_t ns) {
 
 int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 
+// How often the store asks Sentinel where the master is.
+constexpr absl::Duration kSentinelCheckInterval = absl::Milliseconds(500);
+// How soon a renewal whose answer was lost is tried again.
+constexpr absl::Duration kRenewRetry = absl::Milliseconds(100);
+
 // "HOLDER EPOCH ADDRESS" -> epoch and address.
 void ParseLease(const std::string& value, int64_t* epoch,
                 std::string* address) {
@@ -45,10 +50,16 @@ void ParseLease(const std::string& value, int64_t* epoch,
 RedisStateStore::RedisStateStore(const RedisConfig& config,
                                  std::string advertise_address,
                                  absl::Duration poll_interval,
+                                 absl::Duration request_timeout,
                                  const Clock& clock, Post post)
     : config_(config),
       advertise_address_(std::move(advertise_address)),
       poll_interval_(poll_interval),
+      // Re-written records land within a poll interval; the predecessor's
+      // last request (it may not know yet that it lost the lease: Redis
+      // restarted empty) ends within its timeout.
+      handover_wait_(
+          std::max(poll_interval, request_timeout + config.lease_ttl / 10)),
       // A blocking command must not hold up a renewal for long.
       command_timeout_(std::min(absl::Seconds(1), config.lease_ttl / 5)),
       clock_(clock),
@@ -61,7 +72,7 @@ RedisStateStore::RedisStateStore(const RedisConfig& config,
       app_prefix_(config.key_prefix + "app:"),
       channel_(config.key_prefix + "changes") {}
 
-RedisStateStore::~RedisStateStore() {
+void RedisStateStore::Close() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -137,12 +148,18 @@ absl::StatusOr<std::string> RedisStateStore::AskSentinels() {
 absl::Status RedisStateStore::EnsureConnected() {
   if (master_ != nullptr && !master_->broken()) {
     if (config_.master_name.empty()) return absl::OkStatus();
-    // Follow Sentinel: a failover moves the master elsewhere.
+    // Follow Sentinel: a failover moves the master elsewhere. (A demoted
+    // master also answers writes READONLY, which drops the connection.)
+    const SteadyTime now = clock_.SteadyNow();
+    if (now < next_sentinel_check_) return absl::OkStatus();
+    next_sentinel_check_ = now + kSentinelCheckInterval;
     absl::StatusOr<std::string> address = AskSentinels();
-    if (address.ok() && *address == master_->address()) {
+    // No Sentinel answering says nothing against the master we have.
+    if (!address.ok() || *address == master_->address()) {
       return absl::OkStatus();
     }
-    Disconnect(absl::UnavailableError("Sentinel names another master"));
+    Disconnect(absl::UnavailableError(
+        absl::StrCat("Sentinel names another master, ", *address)));
   }
   absl::StatusOr<std::string> address =
       config_.master_name.empty() ? config_.addresses[0] : AskSentinels();
@@ -163,6 +180,8 @@ absl::Status RedisStateStore::EnsureConnected() {
   // from an older snapshot, or a failover lost writes), and the version
   // counter may have climbed back past ours: the next read is complete.
   version_ = 0;
+  // Whatever the lease did meanwhile, learn it now.
+  next_lease_step_ = SteadyTime::InfinitePast();
   {
     absl::MutexLock lock(&mu_);
     master_address_ = *address;
@@ -286,12 +305,17 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
   lease_value_ = value;
   lease_until_ns_.store(Nanos(now + config_.lease_ttl));
   // What every replica re-wrote after a lost write is in place only after a
-  // follower poll: read now, send from one poll interval on.
+  // follower poll, and the predecessor's last request may be in flight:
+  // read now (and keep reading), send from handover_wait_ on.
   const SteadyTime read_start = clock_.SteadyNow();
   int64_t version = 0;
   auto read = Read(&version);
   if (!read.ok()) {
+    // Without the read it cannot lead: let another replica.
     lease_until_ns_.store(INT64_MIN);
+    if (master_ != nullptr) {
+      (void)Eval(redis_scripts::kRelease, {lease_key_}, {lease_value_});
+    }
     return;
   }
   version_ = version;
@@ -301,7 +325,7 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
       {{"epoch", absl::StrCat(epoch)}, {"advertise_address", address}});
   PostToEngine(
       [records = std::move(read->first), read_start,
-       first = read_start + poll_interval_](ReplicaListener& listener) mutable {
+       first = read_start + handover_wait_](ReplicaListener& listener) mutable {
         listener.OnLeader(std::move(records), read_start, first);
       });
 }
@@ -312,7 +336,9 @@ void RedisStateStore::Renew(SteadyTime now) {
       Eval(redis_scripts::kRenew, {lease_key_},
            {lease_value_, absl::StrCat(Millis(config_.lease_ttl))});
   if (!reply.ok()) {
-    // Not renewed: the lease runs out by itself; MaySend() sees it.
+    // Perhaps renewed, perhaps not: the lease runs out by itself (MaySend()
+    // sees it), unless a retry soon gets an answer.
+    next_lease_step_ = clock_.SteadyNow() + kRenewRetry;
     if (clock_.SteadyNow() >= FromNanos(lease_until_ns_.load())) {
       LoseLease(std::string(reply.status().message()));
     }
@@ -367,12 +393,24 @@ absl::StatusOr<AppRecord> RedisStateStore::RunWrite(const PendingWrite& write) {
     return reply.status();
   }
   AppRecord stored = write.record;
-  for (size_t i = 0; i < stored.tokens.size() && i < reply->array.size(); ++i) {
-    stored.tokens[i].generation =
-        static_cast<uint64_t>(reply->array[i].integer);
+  if (reply->array.size() != stored.tokens.size()) {
+    return absl::InternalError("unexpected answer to the write script");
   }
-  if (fenced && config_.wait_replicas > 0) {
-    // An intent that a failover could lose is no intent.
+  for (size_t i = 0; i < stored.tokens.size(); ++i) {
+    std::vector<std::string> fields;
+    for (const RedisValue& field : reply->array[i].array) {
+      fields.push_back(field.type == RedisValue::Type::kInteger
+                           ? absl::StrCat(field.integer)
+                           : field.string);
+    }
+    absl::StatusOr<TokenRecord> token =
+        RedisStoredToken(stored.tokens[i].kind, fields);
+    if (!token.ok()) return token.status();
+    stored.tokens[i] = *std::move(token);
+  }
+  if (config_.wait_replicas > 0) {
+    // An intent that a failover could lose is no intent (and a re-written
+    // one is no better).
     // WAIT's own timeout ends before the socket's, so a missing replica
     // is an answer (too few acks), not a broken connection.
     absl::StatusOr<RedisValue> acked = master_->Command(
@@ -392,6 +430,11 @@ absl::StatusOr<AppRecord> RedisStateStore::RunWrite(const PendingWrite& write) {
 
 void RedisStateStore::RunWrites(std::vector<PendingWrite> writes) {
   for (PendingWrite& write : writes) {
+    // Many writes, each waiting for replicas, must not starve the lease.
+    const SteadyTime now = clock_.SteadyNow();
+    if (leader_.load() && master_ != nullptr && now >= next_lease_step_) {
+      Renew(now);
+    }
     absl::StatusOr<AppRecord> result = RunWrite(write);
     post_([done = std::move(write.done), result = std::move(result)]() mutable {
       done(std::move(result));
@@ -432,17 +475,16 @@ void RedisStateStore::Run() {
         leader_.load() ? Renew(now) : TryAcquire(now);
       }
       RunWrites(std::move(writes));
-      if (!leader_.load() && master_ != nullptr &&
-          (read_now || now >= next_poll_)) {
+      // The leader reads too: what another replica re-wrote after a lost
+      // write (an intent it never saw) is the leader's to know.
+      if (master_ != nullptr && (read_now || now >= next_poll_)) {
         next_poll_ = now + poll_interval_;
         Poll();
       }
     }
     absl::MutexLock lock(&mu_);
     if (stopping_ || !pending_.empty() || read_now_) continue;
-    const SteadyTime next =
-        std::min(next_lease_step_,
-                 leader_.load() ? SteadyTime::InfiniteFuture() : next_poll_);
+    const SteadyTime next = std::min(next_lease_step_, next_poll_);
     absl::Duration wait = std::max(next - clock_.SteadyNow(), reconnect_delay_);
     wake_.WaitWithTimeout(
         &mu_, std::clamp(wait, absl::ZeroDuration(), absl::Seconds(1)));

@@ -43,10 +43,12 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   using Post = std::function<void(std::function<void()>)>;
 
   // `poll_interval`: how often a follower reads at the least.
+  // `request_timeout`: how long a request to WeChat may take; a new leader
+  // sends nothing before its predecessor's last one has ended.
   RedisStateStore(const RedisConfig& config, std::string advertise_address,
-                  absl::Duration poll_interval, const Clock& clock, Post post);
-  // Releases the lease (a successor need not wait out its TTL) and stops.
-  ~RedisStateStore() override;
+                  absl::Duration poll_interval, absl::Duration request_timeout,
+                  const Clock& clock, Post post);
+  ~RedisStateStore() override { Close(); }
 
   // A full read, then starts the threads. Unreachable Redis: nothing.
   std::vector<AppRecord> Load() override;
@@ -54,6 +56,9 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   bool Shared() const override { return true; }
   bool MaySend(SteadyTime now, absl::Duration duration) const override;
   void SetListener(ReplicaListener* listener) override { listener_ = listener; }
+  // Stores the pending writes, releases the lease (a successor need not
+  // wait out its TTL) and stops the threads. Idempotent.
+  void Close() override;
 
   std::optional<ReplicaStatus> Replica() const override;
 
@@ -91,6 +96,7 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   const RedisConfig config_;
   const std::string advertise_address_;
   const absl::Duration poll_interval_;
+  const absl::Duration handover_wait_;  // before a new leader's first request
   const absl::Duration command_timeout_;
   const Clock& clock_;
   const Post post_;
@@ -115,6 +121,7 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   int64_t version_ = 0;
   SteadyTime next_lease_step_ = SteadyTime::InfinitePast();
   SteadyTime next_poll_ = SteadyTime::InfinitePast();
+  SteadyTime next_sentinel_check_ = SteadyTime::InfinitePast();
   absl::Duration reconnect_delay_ = absl::ZeroDuration();
 
   mutable absl::Mutex mu_;

@@ -39,6 +39,55 @@ absl::Status NotTheLeader() {
 // How soon a leader asks again when its lease does not outlive a request.
 constexpr absl::Duration kLeaseRecheck = absl::Milliseconds(200);
 
+// Stores keep times to the microsecond: compare at that precision.
+std::optional<int64_t> Micros(const std::optional<absl::Time>& time) {
+  if (!time) return std::nullopt;
+  return absl::ToUnixMicros(*time);
+}
+std::optional<int64_t> Micros(const std::optional<Instant>& instant) {
+  if (!instant) return std::nullopt;
+  return absl::ToUnixMicros(instant->wall);
+}
+
+// Whether intent `a` is earlier than `b` (none is the latest of all).
+bool Earlier(const std::optional<int64_t>& a, const std::optional<int64_t>& b) {
+  return a && (!b || *a < *b);
+}
+
+// Takes the store's copy of one token into `state` (RefreshEngine::Adopt);
+// true when `state` holds something the store lacks.
+bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
+                      TokenState& state) {
+  if (found.value != state.value) {
+    if (found.value.empty() ||
+        (state.has_value() && found.fetched_at <= state.fetched.wall)) {
+      return true;  // the store lost our later token
+    }
+    // A later fetch than ours replaces it. Merging, our intent stays in
+    // force: it may be of a request that revokes the later token too.
+    const std::optional<Instant> ours = state.intent;
+    state = FromTokenRecord(found, clock);
+    if (!latest && Earlier(Micros(ours), Micros(state.intent))) {
+      state.intent = ours;
+      return true;
+    }
+    return false;
+  }
+  // The same token.
+  if (latest) {
+    // The leader's copy is the truth: it may have cleared the intent.
+    state = FromTokenRecord(found, clock);
+    return false;
+  }
+  state.generation = std::max(state.generation, found.generation);
+  if (Earlier(Micros(found.intent), Micros(state.intent))) {
+    state.intent = clock.FromWall(*found.intent);
+  } else if (Earlier(Micros(state.intent), Micros(found.intent))) {
+    return true;  // an intent the store lost
+  }
+  return false;
+}
+
 }  // namespace
 
 RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
@@ -198,6 +247,7 @@ void RefreshEngine::Load(const AppRecord& record) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
     slot->state = FromTokenRecord(token, clock_);
+    slot->seen_intent = token.intent;
     const Instant valid = ValidUntil(slot->state, refresh_.overlap);
     if (slot->state.has_value() && clock_.InstantNow() < valid) {
       slot->settled = true;
@@ -235,14 +285,7 @@ void RefreshEngine::Start() {
 }
 
 void RefreshEngine::ScheduleAll(Instant now) {
-  const Instant earliest = {now.wall + (first_request_at_ - now.steady),
-                            first_request_at_};
-  for (auto& slot : slots_) {
-    if (slot->phase != Slot::Phase::kIdle) continue;
-    ScheduleRequest(*slot,
-                    std::max({now, earliest,
-                              RefreshTime(slot->state, slot->api, refresh_)}));
-  }
+  for (auto& [app_id, app] : apps_) ScheduleApp(*app, now);
 }
 
 SteadyTime RefreshEngine::NextWakeup() const {
@@ -284,6 +327,14 @@ void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
 void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   App& app = *slot.app;
   if (!leader_) return;  // a follower sends nothing; OnLeader reschedules
+  if (now.steady < first_request_at_) {
+    // A new leader: re-written records are not all in place yet, and a
+    // request of the one before may still be in flight.
+    ScheduleRequest(
+        slot, {now.wall + (first_request_at_ - now.steady), first_request_at_},
+        slot.next_spend);
+    return;
+  }
   if (!store_.MaySend(now.steady, config_.upstream.timeout)) {
     // The lease is about to be renewed, or lost: ask again shortly.
     ScheduleRequest(slot, now + kLeaseRecheck, slot.next_spend);
@@ -438,6 +489,7 @@ void RefreshEngine::Send(Slot& slot) {
   const Instant now = clock_.InstantNow();
   slot.phase = Slot::Phase::kInFlight;
   slot.request.sent = now;
+  slot.request.term = term_;
   slot.last_sent = now;
   observer_->OnRequestSent(app.config->app_id, slot.api, app.counters);
   // One line per request WeChat counts: what the quota and any revocation
@@ -469,9 +521,10 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   const Instant now = clock_.InstantNow();
   slot.phase = Slot::Phase::kIdle;
   --busy_;
-  if (!leader_) {
-    // The lease was lost meanwhile: the new leader goes by the stored
-    // intent, and this answer could not be stored (fenced) anyway.
+  if (!leader_ || slot.request.term != term_) {
+    // The lease was lost meanwhile (and perhaps taken again): the leader
+    // since goes by the stored intent, and this answer could not be stored
+    // (fenced) or would undo a newer token.
     Log(LogLevel::kWarning, "answer after losing the leader lease; discarded",
         {{"app_id", app.config->app_id},
          {"kind", std::string(TokenKindName(slot.kind))}});
@@ -841,14 +894,24 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
   rewrite_due_.Clear(&app);
   const StateStore::WriteMode mode =
       leader_ ? StateStore::WriteMode::kLeader : StateStore::WriteMode::kHeal;
-  store_.Write(ToRecord(app), mode,
-               [this, target = &app,
+  AppRecord record = ToRecord(app);
+  for (TokenRecord& token : record.tokens) {
+    Slot& slot = *app.slots[static_cast<int>(token.kind)];
+    token.seen_intent = slot.seen_intent;
+    // What the store holds once this lands, unless a replica re-wrote an
+    // intent meanwhile (the answer says).
+    slot.seen_intent = token.intent;
+  }
+  AppRecord sent = record;
+  store_.Write(std::move(record), mode,
+               [this, target = &app, sent = std::move(sent),
                 then = std::move(then)](absl::StatusOr<AppRecord> written) {
                  --target->writes_in_flight;
                  --writes_in_flight_;
+                 target->last_write_done = clock_.SteadyNow();
                  const absl::Status status = written.status();
                  observer_->OnStateWritten(target->config->app_id, status);
-                 if (written.ok()) AdoptGenerations(*target, *written);
+                 if (written.ok()) AdoptWritten(*target, sent, *written);
                  if (!status.ok()) {
                    // The stored record is older than what is served: a restart
                    // would trust no value beyond its recorded intent and fetch
@@ -865,24 +928,47 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
                });
 }
 
-void RefreshEngine::AdoptGenerations(App& app, const AppRecord& written) {
+void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
+                                 const AppRecord& stored) {
   bool changed = false;
-  for (const TokenRecord& token : written.tokens) {
+  for (const TokenRecord& token : stored.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
-    if (slot == nullptr || slot->state.value != token.value ||
-        slot->state.generation == token.generation) {
+    if (slot == nullptr) continue;
+    const TokenRecord* mine = nullptr;
+    for (const TokenRecord& t : sent.tokens) {
+      if (t.kind == token.kind) mine = &t;
+    }
+    if (mine == nullptr) continue;
+    TokenState& state = slot->state;
+    if (token.value != mine->value) {
+      // A heal the store refused: it holds a token fetched later. Take it,
+      // unless this replica has moved past both meanwhile.
+      if (!token.value.empty() && token.fetched_at > state.fetched.wall) {
+        state = FromTokenRecord(token, clock_);
+        slot->seen_intent = token.intent;
+        changed = true;
+      }
       continue;
     }
-    slot->state.generation = token.generation;
-    changed = true;
+    if (state.value == token.value && state.generation != token.generation) {
+      state.generation = token.generation;
+      changed = true;
+    }
+    if (Micros(token.intent) != Micros(mine->intent)) {
+      // Another replica's intent was there: the earliest holds.
+      if (Earlier(Micros(token.intent), Micros(state.intent))) {
+        state.intent = clock_.FromWall(*token.intent);
+        changed = true;
+      }
+      if (app.writes_in_flight == 0) slot->seen_intent = token.intent;
+    }
   }
-  if (changed) PublishApp(app);
+  if (!changed) return;
+  if (leader_) ScheduleApp(app, clock_.InstantNow());
+  PublishApp(app);
 }
 
-// ---- Replicas
-// -------------------------------------------------------------------
-
-bool RefreshEngine::Adopt(const AppRecord& record) {
+bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) return false;
   App& app = *it->second;
@@ -919,32 +1005,53 @@ bool RefreshEngine::Adopt(const AppRecord& record) {
     for (const TokenRecord& token : record.tokens) {
       if (token.kind == slot->kind) found = &token;
     }
+    TokenState& state = slot->state;
     if (found == nullptr) {
-      store_lacks = store_lacks || slot->state.has_value() ||
-                    slot->state.intent.has_value();
+      store_lacks = store_lacks || state.has_value() || state.intent;
       continue;
     }
-    if (found->generation < slot->state.generation) {
-      store_lacks = true;  // the store lost what this replica holds
-      continue;
+    slot->seen_intent = found->intent;
+    const TokenState before = state;
+    store_lacks =
+        MergeStoredToken(*found, latest, clock_, state) || store_lacks;
+    if (changed != nullptr && (state.value != before.value ||
+                               Micros(state.intent) != Micros(before.intent))) {
+      *changed = true;
     }
-    // The same generation or newer: the leader's copy is the truth, intent
-    // included (it may have been cleared by a clean answer).
-    slot->state = FromTokenRecord(*found, clock_);
   }
   return store_lacks;
+}
+
+void RefreshEngine::ScheduleApp(App& app, Instant now) {
+  const Instant earliest = {now.wall + (first_request_at_ - now.steady),
+                            first_request_at_};
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr || slot->phase != Slot::Phase::kIdle) continue;
+    ScheduleRequest(*slot,
+                    std::max({now, earliest,
+                              RefreshTime(slot->state, slot->api, refresh_)}));
+  }
 }
 
 void RefreshEngine::OnLeader(std::vector<AppRecord> records,
                              SteadyTime read_start,
                              SteadyTime first_request_at) {
   leader_ = true;
+  ++term_;
   first_request_at_ = first_request_at;
+  // The read is complete: an app it lacks is one the store lost.
+  absl::flat_hash_map<std::string, const AppRecord*> stored;
+  for (const AppRecord& record : records) stored[record.app_id] = &record;
   std::vector<App*> to_write;
-  for (const AppRecord& record : records) {
-    if (Adopt(record)) to_write.push_back(apps_[record.app_id].get());
+  for (auto& [app_id, app] : apps_) {
+    AppRecord none;
+    none.app_id = app_id;
+    auto it = stored.find(app_id);
+    if (Adopt(it != stored.end() ? *it->second : none, /*latest=*/false)) {
+      to_write.push_back(app.get());
+    }
+    app->confirmed = read_start;
   }
-  for (auto& [app_id, app] : apps_) app->confirmed = read_start;
   health_.SetLeader(true);
   Log(LogLevel::kInfo, "this replica holds the leader lease",
       {{"apps", absl::StrCat(apps_.size())}});
@@ -967,20 +1074,28 @@ void RefreshEngine::OnFollower() {
 
 void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool complete,
                               SteadyTime read_start) {
-  if (leader_) return;  // the leader's own copy is the truth
-  absl::flat_hash_map<std::string, bool> seen;
-  for (const AppRecord& record : records) {
-    auto it = apps_.find(record.app_id);
-    if (it == apps_.end()) continue;
-    seen[record.app_id] = true;
-    // Re-write what the store lost (a failover, a restart empty).
-    if (Adopt(record)) WriteApp(*it->second);
-  }
+  // A follower's incremental read brings the leader's latest; anything else
+  // is merged (a complete read may follow lost writes; what the leader reads
+  // differs from its own only by what another replica re-wrote).
+  const bool latest = !leader_ && !complete;
+  const Instant now = clock_.InstantNow();
+  absl::flat_hash_map<std::string, const AppRecord*> stored;
+  for (const AppRecord& record : records) stored[record.app_id] = &record;
   for (auto& [app_id, app] : apps_) {
-    if (complete && !seen.contains(app_id)) {
-      AppRecord none;  // the store has nothing of this app
+    // The leader's own writes since the read began may be missing from it.
+    const bool current = !leader_ || (app->writes_in_flight == 0 &&
+                                      app->last_write_done < read_start);
+    auto it = stored.find(app_id);
+    if (current && (it != stored.end() || complete)) {
+      AppRecord none;  // a complete read without it: the store has nothing
       none.app_id = app_id;
-      if (Adopt(none)) WriteApp(*app);
+      bool changed = false;
+      // Re-write what the store lost (a failover, a restart empty).
+      if (Adopt(it != stored.end() ? *it->second : none, latest, &changed)) {
+        WriteApp(*app);
+      }
+      // Only a change: a slot backing off keeps its schedule.
+      if (leader_ && changed) ScheduleApp(*app, now);
     }
     app->confirmed = read_start;
     PublishApp(*app);

@@ -116,6 +116,7 @@ class RefreshEngine final : public ReplicaListener {
       std::string access_token;  // tickets: the token it is sent with
       std::optional<Instant> previous_stable_force;  // to undo Charge()
       int64_t day = 0;                               // likewise
+      uint64_t term = 0;  // the lease term it was sent in (term_)
     };
 
     // Constant after construction.
@@ -124,6 +125,9 @@ class RefreshEngine final : public ReplicaListener {
     FetchApi api = FetchApi::kClassic;
 
     TokenState state;
+    // A shared store: the intent last seen there (written or read), which
+    // the next leader write names as its seen_intent.
+    std::optional<absl::Time> seen_intent;
     Phase phase = Phase::kIdle;
     Request request;
     std::optional<Instant> last_sent;
@@ -151,6 +155,7 @@ class RefreshEngine final : public ReplicaListener {
     // (ReplicaValidUntil); InfiniteFuture() with a store of one.
     SteadyTime confirmed = SteadyTime::InfiniteFuture();
     int writes_in_flight = 0;
+    SteadyTime last_write_done = SteadyTime::InfinitePast();
     bool serving = false;
   };
 
@@ -188,13 +193,20 @@ class RefreshEngine final : public ReplicaListener {
               const absl::StatusOr<Token>& answer, ForceOutcome outcome);
 
   void WriteApp(App& app, std::function<void(absl::Status)> then = {});
-  // A shared store may have assigned a generation: take it.
-  void AdoptGenerations(App& app, const AppRecord& written);
+  // What a shared store kept of a write (`sent`): a generation it assigned,
+  // an intent it merged in, a later token it kept.
+  void AdoptWritten(App& app, const AppRecord& sent, const AppRecord& stored);
   AppRecord ToRecord(const App& app) const;
   void Load(const AppRecord& record);
-  // Takes the store's copy of `record`'s app where it is newer, or the same
-  // generation; true when this replica holds something the store lacks.
-  bool Adopt(const AppRecord& record);
+  // Takes in the store's copy of `record`'s app: a token fetched later
+  // replaces ours; for the same token the store's intent is taken as it is
+  // when `latest` (a follower's incremental read: the leader may have
+  // cleared it), else merged as the earliest. True when this replica holds
+  // something the store lacks (a lost write), to be re-written; sets
+  // `*changed` when a value or an intent changed here.
+  bool Adopt(const AppRecord& record, bool latest, bool* changed = nullptr);
+  // Leader: the app's idle slots scheduled again after their state changed.
+  void ScheduleApp(App& app, Instant now);
   // Leader: every slot's next request, no sooner than first_request_at_.
   void ScheduleAll(Instant now);
   void UpdateHealth(App& app, Instant now);
@@ -229,6 +241,9 @@ class RefreshEngine final : public ReplicaListener {
   const bool shared_;
   bool leader_;
   SteadyTime first_request_at_ = SteadyTime::InfinitePast();
+  // Counts lease terms: an answer to a request of an earlier term is not
+  // this term's to store.
+  uint64_t term_ = 0;
 };
 
 }  // namespace wxtoken::server

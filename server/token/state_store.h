@@ -28,6 +28,10 @@ struct TokenRecord {
   // clean answer (DESIGN.md "The refresh worker"): `value` is revoked no
   // earlier than `overlap` after it.
   std::optional<absl::Time> intent;
+  // A leader's write to a shared store only: the intent it last saw stored
+  // (written or read). Its own intent replaces that one; any other one found
+  // there (a replica re-wrote what the store lost) merges as the earliest.
+  std::optional<absl::Time> seen_intent;
 };
 
 // One app's durable state: its tokens and what it spent today. Written as a
@@ -89,8 +93,9 @@ class StateStore {
   // that the store lost (a failover, a restart empty): merged in, never
   // replacing a newer generation or clearing an intent.
   enum class WriteMode { kLeader, kHeal };
-  // OK with the record as stored (a shared store may assign a generation),
-  // or why the write failed.
+  // OK with the record as stored (a shared store may have kept a newer
+  // token, merged an intent or assigned a generation), or why the write
+  // failed.
   using WriteDone = std::function<void(absl::StatusOr<AppRecord>)>;
   virtual ~StateStore() = default;
 
@@ -114,6 +119,10 @@ class StateStore {
   // Where a shared store reports leadership and the leader's records. Set
   // once, before Load(); must outlive the store's use.
   virtual void SetListener(ReplicaListener* /*listener*/) {}
+  // Called once the worker has stopped: a shared store gives up what it
+  // holds for the others (the leader lease). Writes made before it are
+  // still stored.
+  virtual void Close() {}
   // A shared store's standing; nullopt for a store of one. Thread-safe.
   virtual std::optional<ReplicaStatus> Replica() const { return std::nullopt; }
 };

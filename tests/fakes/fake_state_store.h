@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,15 @@ class FakeStateStore final : public StateStore {
   void CompleteOne(absl::Status status = absl::OkStatus()) {
     auto [record, done] = std::move(pending_.front());
     pending_.pop_front();
+    if (merge_) {
+      for (TokenRecord& token : record.tokens) {
+        if (token.kind != merge_->first) continue;
+        if (!token.intent || merge_->second < *token.intent) {
+          token.intent = merge_->second;
+        }
+      }
+      merge_.reset();
+    }
     if (status.ok()) durable[record.app_id] = record;
     ++writes;
     if (status.ok()) {
@@ -54,6 +64,13 @@ class FakeStateStore final : public StateStore {
     }
   }
 
+  // The oldest pending write will be answered with `intent` merged into
+  // `kind`'s as the earliest, as a shared store does when another replica
+  // re-wrote an intent there.
+  void MergeIntent(TokenKind kind, absl::Time intent) {
+    merge_ = {kind, intent};
+  }
+
   // Completes every pending write, including those the completions make.
   void CompleteAll(absl::Status status = absl::OkStatus()) {
     while (!pending_.empty()) CompleteOne(status);
@@ -68,6 +85,7 @@ class FakeStateStore final : public StateStore {
 
  private:
   std::deque<std::pair<AppRecord, WriteDone>> pending_;
+  std::optional<std::pair<TokenKind, absl::Time>> merge_;
 };
 
 }  // namespace wxtoken::server::testing

@@ -61,8 +61,8 @@ class Replica {
   Replica(const RedisConfig& config, const std::string& address)
       : inbox_([] {}),
         store_(std::make_unique<RedisStateStore>(
-            config, address, absl::Milliseconds(100), clock_,
-            [this](std::function<void()> task) {
+            config, address, absl::Milliseconds(100), absl::Milliseconds(100),
+            clock_, [this](std::function<void()> task) {
               inbox_.Post(std::move(task));
             })) {
     store_->SetListener(&heard);
@@ -114,8 +114,11 @@ class Replica {
   std::unique_ptr<RedisStateStore> store_;
 };
 
+// A record of one access token fetched `fetched_after` past a fixed time.
 AppRecord Record(const std::string& value, uint64_t generation,
-                 std::optional<absl::Time> intent = std::nullopt) {
+                 std::optional<absl::Time> intent = std::nullopt,
+                 absl::Duration fetched_after = absl::ZeroDuration(),
+                 std::optional<absl::Time> seen_intent = std::nullopt) {
   AppRecord record;
   record.app_id = "wx0123456789abcdef";
   record.day = 20261201;
@@ -123,11 +126,16 @@ AppRecord Record(const std::string& value, uint64_t generation,
   TokenRecord token;
   token.value = value;
   token.generation = generation;
-  token.fetched_at = absl::FromUnixSeconds(1764547200);
+  token.fetched_at = absl::FromUnixSeconds(1764547200) + fetched_after;
   token.expires_at = token.fetched_at + absl::Hours(2);
   token.intent = intent;
+  token.seen_intent = seen_intent;
   record.tokens.push_back(token);
   return record;
+}
+
+std::string MicrosText(absl::Time time) {
+  return absl::StrCat(absl::ToUnixMicros(time));
 }
 
 class RedisStateStoreTest : public ::testing::Test {
@@ -209,34 +217,60 @@ TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
   EXPECT_EQ(Field("access_token.generation"), "6");
 }
 
-TEST_F(RedisStateStoreTest, AHealNeverReplacesANewerTokenAndMergesIntents) {
+TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithALaterFetchWhatever) {
+  auto [leader, follower] = Pair();
+  ASSERT_TRUE(
+      leader->Write(Record("B", 1), StateStore::WriteMode::kLeader).ok());
+  // A replica's copy from before Redis lost its data: a higher generation,
+  // but fetched earlier. It never overwrites the newer fetch.
+  absl::StatusOr<AppRecord> older =
+      follower->Write(Record("A", 11, std::nullopt, -absl::Minutes(1)),
+                      StateStore::WriteMode::kHeal);
+  ASSERT_TRUE(older.ok());
+  EXPECT_EQ(older->tokens[0].value, "B") << "the writer learns what is kept";
+  EXPECT_EQ(Field("access_token.value"), "B");
+  // A copy fetched later (a leader's write the store lost) is put back,
+  // with a generation above the stored one.
+  absl::StatusOr<AppRecord> later =
+      follower->Write(Record("C", 1, std::nullopt, absl::Minutes(1)),
+                      StateStore::WriteMode::kHeal);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(Field("access_token.value"), "C");
+  EXPECT_EQ(later->tokens[0].generation, 2u);
+}
+
+TEST_F(RedisStateStoreTest,
+       IntentsMergeAsTheEarliestOnlyTheLeaderClearsItsOwn) {
   auto [leader, follower] = Pair();
   const absl::Time early = absl::FromUnixSeconds(1764547300);
   const absl::Time late = early + absl::Minutes(1);
   ASSERT_TRUE(
-      leader->Write(Record("B", 2, late), StateStore::WriteMode::kLeader).ok());
-  // An older generation: kept out.
-  absl::StatusOr<AppRecord> stale =
-      follower->Write(Record("A", 1, early), StateStore::WriteMode::kHeal);
-  ASSERT_TRUE(stale.ok());
-  EXPECT_EQ(stale->tokens[0].generation, 2u);
-  EXPECT_EQ(Field("access_token.value"), "B");
-  EXPECT_EQ(Field("access_token.intent"),
-            absl::StrCat(absl::ToUnixMicros(late)));
-  // The same token with an earlier intent: the earliest wins.
+      leader->Write(Record("B", 1, late), StateStore::WriteMode::kLeader).ok());
+  EXPECT_EQ(Field("access_token.intent"), MicrosText(late));
+  // A replica re-writes an earlier intent the store lost: the earliest holds.
   ASSERT_TRUE(
-      follower->Write(Record("B", 2, early), StateStore::WriteMode::kHeal)
+      follower->Write(Record("B", 1, early), StateStore::WriteMode::kHeal)
           .ok());
-  EXPECT_EQ(Field("access_token.intent"),
-            absl::StrCat(absl::ToUnixMicros(early)));
+  EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
   ASSERT_TRUE(
-      follower->Write(Record("B", 2, late), StateStore::WriteMode::kHeal).ok());
-  EXPECT_EQ(Field("access_token.intent"),
-            absl::StrCat(absl::ToUnixMicros(early)));
-  // A higher generation than the store's: what a lost write took away.
+      follower->Write(Record("B", 1, late), StateStore::WriteMode::kHeal).ok());
+  EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
+  // The leader, after a clean answer, clears what it last saw there (late):
+  // the re-written one is not its to clear, and the answer says so.
+  absl::StatusOr<AppRecord> cleared =
+      leader->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), late),
+                    StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
+  ASSERT_TRUE(cleared->tokens[0].intent.has_value());
+  EXPECT_EQ(*cleared->tokens[0].intent, early);
+  // Once it knows it, it may.
   ASSERT_TRUE(
-      follower->Write(Record("C", 3), StateStore::WriteMode::kHeal).ok());
-  EXPECT_EQ(Field("access_token.value"), "C");
+      leader
+          ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), early),
+                  StateStore::WriteMode::kLeader)
+          .ok());
+  EXPECT_EQ(Field("access_token.intent"), "");
 }
 
 TEST_F(RedisStateStoreTest,

@@ -61,7 +61,8 @@ class ReplicaEngineTest : public ::testing::Test {
   }
   // What the leader wrote: a record of kApp with one access token.
   AppRecord Record(const std::string& value, uint64_t generation,
-                   absl::Duration age = absl::Minutes(1)) {
+                   absl::Duration age = absl::Minutes(1),
+                   std::optional<absl::Duration> intent_age = std::nullopt) {
     AppRecord record;
     record.app_id = kApp;
     TokenState state;
@@ -69,6 +70,7 @@ class ReplicaEngineTest : public ::testing::Test {
     state.generation = generation;
     state.fetched = clock_.InstantNow() - age;
     state.expires = state.fetched + absl::Hours(2);
+    if (intent_age) state.intent = clock_.InstantNow() - *intent_age;
     record.tokens.push_back(ToTokenRecord(TokenKind::kAccessToken, state));
     return record;
   }
@@ -191,8 +193,9 @@ TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
   EXPECT_EQ(store_.writes, writes + 1);
   ASSERT_EQ(store_.durable.at(kApp).tokens.size(), 1u);
   EXPECT_EQ(store_.durable.at(kApp).tokens[0].generation, 7u);
-  // A newer record from the leader is simply taken.
-  engine_->OnRecords({Record("w", 8)}, true, clock_.SteadyNow());
+  // A later fetch from the leader is simply taken.
+  engine_->OnRecords({Record("w", 8, absl::Seconds(30))}, true,
+                     clock_.SteadyNow());
   EXPECT_EQ(store_.pending(), 0u);
   EXPECT_EQ(Get()->value, "w");
 }
@@ -232,6 +235,90 @@ TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(answer->message(), HasSubstr("leader"));
+}
+
+// After lost writes generations restart: the fetch that came later wins,
+// whatever its generation, and the earlier one is never put back.
+TEST_F(ReplicaEngineTest, ALaterFetchWinsOverAHigherGeneration) {
+  engine_->Start();
+  engine_->OnRecords({Record("x", 11, absl::Minutes(2))}, true,
+                     clock_.SteadyNow());
+  engine_->OnRecords({Record("y", 1, absl::Seconds(30))}, true,
+                     clock_.SteadyNow());
+  EXPECT_EQ(Get()->value, "y");
+  EXPECT_EQ(store_.pending(), 0u);
+  // A store holding the earlier fetch lost ours: we write ours back.
+  engine_->OnRecords({Record("x", 11, absl::Minutes(2))}, true,
+                     clock_.SteadyNow());
+  EXPECT_EQ(Get()->value, "y");
+  ASSERT_EQ(store_.pending(), 1u);
+  EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
+}
+
+// A replica re-wrote an intent the new leader never read: the leader takes
+// it from its next read and refreshes in time.
+TEST_F(ReplicaEngineTest, TheLeaderTakesAnIntentAnotherReplicaRewrote) {
+  engine_->Start();
+  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 0u) << "v is fresh";
+  clock_.AdvanceTime(absl::Seconds(1));
+  engine_->OnRecords({Record("v", 1, absl::Minutes(4), absl::Minutes(3))},
+                     false, clock_.SteadyNow());
+  // Revoked 5 minutes after the intent: 2 minutes from now.
+  EXPECT_LE(Get()->max_cache, absl::Minutes(2));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 1u);
+}
+
+// The store merged another replica's intent into a leader write: the
+// leader takes it, and its next write names it as seen.
+TEST_F(ReplicaEngineTest, ALeaderTakesAnIntentTheStoreMergedIntoItsWrite) {
+  engine_->Start();
+  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  const absl::Time foreign = clock_.Now() - absl::Minutes(3);
+  ForceRefreshCommand command;
+  command.app_id = kApp;
+  command.stale_value = "v";
+  command.wechat_errcode = 40001;
+  command.done = [](absl::StatusOr<ForceRefreshReply>) {};
+  engine_->ForceRefresh(std::move(command));
+  engine_->RunDue();
+  ASSERT_EQ(store_.pending(), 1u) << "the intent of the ForceRefresh";
+  store_.CompleteAll();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  // A clean errcode: nothing issued, the intent is lifted.
+  upstream_.Fail(FailureClass::kTransient, -1);
+  ASSERT_EQ(store_.pending(), 1u) << "the intent lifted";
+  store_.MergeIntent(TokenKind::kAccessToken, foreign);
+  store_.CompleteAll();
+  // Revoked 5 minutes after the merged intent: 2 minutes from now.
+  EXPECT_LE(Get()->max_cache, absl::Minutes(2));
+  // The retry's write names it as what it saw stored.
+  clock_.AdvanceTime(absl::Seconds(2));
+  Pump();
+  ASSERT_TRUE(store_.durable.at(kApp).tokens[0].seen_intent.has_value());
+  EXPECT_EQ(absl::ToUnixMicros(*store_.durable.at(kApp).tokens[0].seen_intent),
+            absl::ToUnixMicros(foreign));
+}
+
+// Lease lost and taken again while a request was in flight: its answer
+// belongs to the earlier term and is not stored over what came since.
+TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  engine_->OnFollower();
+  engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  upstream_.Succeed();
+  Pump();
+  EXPECT_EQ(Get()->value, "other");
 }
 
 }  // namespace
