@@ -24,10 +24,16 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
     args.push_back(std::string(TokenKindName(token.kind)));
     args.push_back(token.value);
     args.push_back(absl::StrCat(token.generation));
+    args.push_back(absl::StrCat(token.epoch));
     args.push_back(Micros(token.fetched_at));
     args.push_back(Micros(token.expires_at));
     args.push_back(Micros(token.intent));
-    args.push_back(Micros(token.seen_intent));
+    // " 123 - ": each intent the writer may have seen, "-" for none.
+    std::string seen = " ";
+    for (const std::optional<absl::Time>& intent : token.seen_intents) {
+      absl::StrAppend(&seen, intent ? Micros(*intent) : "-", " ");
+    }
+    args.push_back(seen);
   }
   args.push_back(absl::StrCat(record.day));
   args.push_back(absl::StrCat(record.fetches));
@@ -40,12 +46,13 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
 
 absl::StatusOr<TokenRecord> RedisStoredToken(
     TokenKind kind, const std::vector<std::string>& fields) {
-  if (fields.size() != 5) {
+  if (fields.size() != 6) {
     return absl::InternalError("unexpected answer to the write script");
   }
-  std::vector<std::string> named = {
-      "value",   fields[0],    "generation", fields[1], "fetched_at",
-      fields[2], "expires_at", fields[3],    "intent",  fields[4]};
+  std::vector<std::string> named = {"value",      fields[0],    "generation",
+                                    fields[1],    "fetched_at", fields[2],
+                                    "expires_at", fields[3],    "intent",
+                                    fields[4],    "epoch",      fields[5]};
   std::vector<std::string> present;  // as HGETALL would list them
   for (size_t i = 0; i < named.size(); i += 2) {
     if (named[i + 1].empty()) continue;
@@ -100,6 +107,7 @@ absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
     token.kind = kind;
     if (has_value) token.value = hash[name + ".value"];
     integer(name + ".generation", &token.generation);
+    integer(name + ".epoch", &token.epoch);
     token.fetched_at = time(name + ".fetched_at").value_or(absl::UnixEpoch());
     token.expires_at = time(name + ".expires_at").value_or(absl::UnixEpoch());
     token.intent = time(name + ".intent");

@@ -22,7 +22,7 @@ absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
                                       const std::vector<std::string>& fields);
 
 // One token of kWrite's answer: {value, generation, fetched_at, expires_at,
-// intent} as stored.
+// intent, epoch} as stored.
 absl::StatusOr<TokenRecord> RedisStoredToken(
     TokenKind kind, const std::vector<std::string>& fields);
 

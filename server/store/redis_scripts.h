@@ -10,7 +10,8 @@ namespace wxtoken::server::redis_scripts {
 //   P version   incremented by every record write
 //   P changed   sorted set: app_id by the version of its last write
 //   P app:ID    hash: the app's counters, and per token kind K the fields
-//               K.value K.generation K.fetched_at K.expires_at K.intent
+//               K.value K.generation K.epoch K.fetched_at K.expires_at
+//               K.intent
 // Times are Unix microseconds (exact in Lua's doubles); "" is none.
 // Every record write publishes the app_id on channel P changes.
 
@@ -61,38 +62,42 @@ return 0
 
 // KEYS: lease, app hash, version, changed. ARGV: our lease value ("" for a
 // heal), app_id, channel, kinds n, then n times (kind, value, generation,
-// fetched_at, expires_at, intent, seen_intent), then day, fetches,
+// epoch, fetched_at, expires_at, intent, seen_intents), then day, fetches,
 // force_fetches, stable_forces, last_stable_force, quota_blocked_until.
 //
 // The token record is a register that survives lost writes (DESIGN.md
 // "Replicas"):
 // - The leader (fenced: refused unless the lease is the writer's) stores its
-//   token; the same value keeps its generation, another takes at least
-//   stored + 1, so a deposed leader can never reuse a generation.
-// - A heal (a replica re-writing what the store lost) replaces the token only
-//   with one fetched later; an older copy never overwrites a newer fetch, even
-//   of a higher generation (generations restart when Redis lost them).
+//   token, tagged with its epoch; the same value keeps its generation,
+//   another takes at least stored + 1, so no generation is used twice.
+// - A heal (a replica writing back what the store lost) replaces the token
+//   only with one fetched later both by the clock (fetched_at) and by the
+//   leases (epoch, then generation): after lost writes generations and even
+//   epochs may restart, and clocks may disagree; when the two disagree the
+//   stored token stands.
 // - Intents merge as the earliest, except that the leader's own is
 //   authoritative (it may clear it after a clean answer) while the stored
-//   intent is still the one it last saw (seen_intent): an intent a healer
-//   put there meanwhile is never erased by a leader that never knew it.
+//   intent is one it knows (seen_intents, " 123 - ", "-" for none): an
+//   intent a healer put back is never erased by a leader that never saw it.
 // Counters of a later day replace, of the same day take the maximum.
-// Returns, per token, {value, generation, fetched_at, expires_at, intent} as
-// stored, for the writer to adopt.
+// Returns, per token, {value, generation, fetched_at, expires_at, intent,
+// epoch} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
 local leader = ARGV[1] ~= ''
 if leader and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply("FENCED the lease is not the writer's")
 end
+local lease_epoch = leader and string.match(ARGV[1], '^%S+ (%d+)') or ''
 local key = KEYS[2]
 local function get(field) return redis.call('HGET', key, field) or '' end
 local function put(field, value)
   if value == '' then redis.call('HDEL', key, field)
   else redis.call('HSET', key, field, value) end
 end
+local function num(text) return tonumber(text) or 0 end
 local function earliest(a, b)
   if a == '' then return b end
-  if b == '' or tonumber(a) < tonumber(b) then return a end
+  if b == '' or num(a) < num(b) then return a end
   return b
 end
 local n = tonumber(ARGV[4])
@@ -100,36 +105,41 @@ local out = {}
 local i = 5
 for t = 1, n do
   local kind = ARGV[i]
-  local value, gen = ARGV[i + 1], tonumber(ARGV[i + 2])
-  local fetched, expires = ARGV[i + 3], ARGV[i + 4]
-  local intent, seen = ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+  local value, gen, epoch = ARGV[i + 1], num(ARGV[i + 2]), num(ARGV[i + 3])
+  local fetched, expires = ARGV[i + 4], ARGV[i + 5]
+  local intent, seen = ARGV[i + 6], ARGV[i + 7]
+  i = i + 8
   local function field(name) return kind .. '.' .. name end
   local old_value = get(field('value'))
-  local old_gen = tonumber(get(field('generation'))) or 0
+  local old_gen = num(get(field('generation')))
+  local old_epoch = num(get(field('epoch')))
   local old_fetched = get(field('fetched_at'))
   local old_intent = get(field('intent'))
   local replace = false
   if value ~= '' and value ~= old_value then
-    replace = leader or old_fetched == '' or
-              tonumber(fetched) > tonumber(old_fetched)
+    replace = leader or old_value == '' or
+              (num(fetched) > num(old_fetched) and
+               (epoch > old_epoch or (epoch == old_epoch and gen > old_gen)))
   end
   if replace then
     if gen <= old_gen then gen = old_gen + 1 end
+    if leader then epoch = num(lease_epoch) end
     put(field('value'), value)
     put(field('generation'), tostring(gen))
+    put(field('epoch'), tostring(epoch))
     put(field('fetched_at'), fetched)
     put(field('expires_at'), expires)
   elseif value ~= '' and value == old_value and leader then
-    gen = old_gen
     put(field('fetched_at'), fetched)
     put(field('expires_at'), expires)
   end
   local final = earliest(old_intent, intent)
-  if leader and old_intent == seen then final = intent end
+  local known = ' ' .. (old_intent == '' and '-' or old_intent) .. ' '
+  if leader and string.find(seen, known, 1, true) then final = intent end
   put(field('intent'), final)
-  out[t] = {get(field('value')), tonumber(get(field('generation'))) or 0,
-            get(field('fetched_at')), get(field('expires_at')), final}
+  out[t] = {get(field('value')), num(get(field('generation'))),
+            get(field('fetched_at')), get(field('expires_at')), final,
+            num(get(field('epoch')))}
 end
 local day = tonumber(ARGV[i])
 local old_day = tonumber(get('day')) or -1

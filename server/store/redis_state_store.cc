@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "server/base/log.h"
 #include "server/store/redis_records.h"
 #include "server/store/redis_scripts.h"
@@ -35,6 +37,16 @@ int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 constexpr absl::Duration kSentinelCheckInterval = absl::Milliseconds(500);
 // How soon a renewal whose answer was lost is tried again.
 constexpr absl::Duration kRenewRetry = absl::Milliseconds(100);
+
+// master_replid from INFO replication's "key:value" lines; "" if absent.
+std::string ReplicationId(const std::string& info) {
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    if (absl::ConsumePrefix(&line, "master_replid:")) {
+      return std::string(absl::StripAsciiWhitespace(line));
+    }
+  }
+  return "";
+}
 
 // "HOLDER EPOCH ADDRESS" -> epoch and address.
 void ParseLease(const std::string& value, int64_t* epoch,
@@ -175,6 +187,16 @@ absl::Status RedisStateStore::EnsureConnected() {
     return absl::UnavailableError(
         absl::StrCat("Redis at ", *address, " is not a master"));
   }
+  // A master's replication id changes when it restarts or is promoted:
+  // then writes may have been lost.
+  absl::StatusOr<RedisValue> info =
+      (*connection)->Command({"INFO", "replication"});
+  if (!info.ok()) return info.status();
+  const std::string replid = ReplicationId(info->string);
+  if (replid != replication_id_) {
+    loss_suspected_ = loss_suspected_ || !replication_id_.empty();
+    replication_id_ = replid;
+  }
   master_ = *std::move(connection);
   // What this replica read before may be gone (Redis restarted, perhaps
   // from an older snapshot, or a failover lost writes), and the version
@@ -274,9 +296,19 @@ void RedisStateStore::Poll() {
   auto read = Read(&version_);
   if (!read.ok()) return;
   confirmed_ns_.store(Nanos(start));
-  PostToEngine([records = std::move(read->first), complete = read->second,
+  // A complete read follows a new connection. Whether the store lost writes
+  // meanwhile: another master or a restarted one (a new replication id), or
+  // a version counter below what this replica read before.
+  ReadKind kind = ReadKind::kChanges;
+  if (read->second) {
+    kind = loss_suspected_ || version_ < last_version_ ? ReadKind::kAfterLoss
+                                                       : ReadKind::kAll;
+    loss_suspected_ = false;
+  }
+  last_version_ = version_;
+  PostToEngine([records = std::move(read->first), kind,
                 start](ReplicaListener& listener) mutable {
-    listener.OnRecords(std::move(records), complete, start);
+    listener.OnRecords(std::move(records), kind, start);
   });
 }
 
@@ -319,6 +351,9 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
     return;
   }
   version_ = version;
+  // The new leader merges all it read (OnLeader): a loss is accounted for.
+  last_version_ = version;
+  loss_suspected_ = false;
   confirmed_ns_.store(Nanos(read_start));
   leader_.store(true);
   Log(LogLevel::kInfo, "took the leader lease",

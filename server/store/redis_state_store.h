@@ -118,7 +118,10 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   std::unique_ptr<RedisConnection> sentinel_;
   std::string lease_value_;
   int64_t known_epoch_ = 0;
-  int64_t version_ = 0;
+  int64_t version_ = 0;         // of the last read on this connection
+  int64_t last_version_ = 0;    // of the last poll, across connections
+  std::string replication_id_;  // of the master last connected to
+  bool loss_suspected_ = false;
   SteadyTime next_lease_step_ = SteadyTime::InfinitePast();
   SteadyTime next_poll_ = SteadyTime::InfinitePast();
   SteadyTime next_sentinel_check_ = SteadyTime::InfinitePast();

@@ -1,7 +1,9 @@
 #include "server/token/refresh_engine.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -54,38 +56,66 @@ bool Earlier(const std::optional<int64_t>& a, const std::optional<int64_t>& b) {
   return a && (!b || *a < *b);
 }
 
+std::optional<Instant> EarliestIntent(const std::optional<Instant>& a,
+                                      const std::optional<Instant>& b) {
+  return Earlier(Micros(b), Micros(a)) ? b : a;
+}
+
+// Whether `a`'s value came from a later fetch than `b`'s by both things
+// replicas can compare: the send time (their clocks) and the lease that
+// fetched it (epoch, then generation). After lost writes generations and
+// even epochs may restart, and clocks may disagree: neither alone decides.
+// The Redis write script orders heals the same way.
+bool FetchedLater(const TokenState& a, const TokenState& b) {
+  return absl::ToUnixMicros(a.fetched.wall) >
+             absl::ToUnixMicros(b.fetched.wall) &&
+         std::tie(a.epoch, a.generation) > std::tie(b.epoch, b.generation);
+}
+
 // Takes the store's copy of one token into `state` (RefreshEngine::Adopt);
 // true when `state` holds something the store lacks.
 bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
                       TokenState& state) {
-  if (found.value != state.value) {
-    if (found.value.empty() ||
-        (state.has_value() && found.fetched_at <= state.fetched.wall)) {
-      return true;  // the store lost our later token
-    }
-    // A later fetch than ours replaces it. Merging, our intent stays in
-    // force: it may be of a request that revokes the later token too.
-    const std::optional<Instant> ours = state.intent;
-    state = FromTokenRecord(found, clock);
-    if (!latest && Earlier(Micros(ours), Micros(state.intent))) {
-      state.intent = ours;
-      return true;
-    }
-    return false;
-  }
-  // The same token.
+  TokenState stored = FromTokenRecord(found, clock);
   if (latest) {
     // The leader's copy is the truth: it may have cleared the intent.
-    state = FromTokenRecord(found, clock);
+    state = std::move(stored);
     return false;
   }
-  state.generation = std::max(state.generation, found.generation);
-  if (Earlier(Micros(found.intent), Micros(state.intent))) {
-    state.intent = clock.FromWall(*found.intent);
-  } else if (Earlier(Micros(state.intent), Micros(found.intent))) {
-    return true;  // an intent the store lost
+  // Merging: every intent either side knows stays in force (it may be of a
+  // request that revokes whichever value is kept).
+  std::optional<Instant> intent = EarliestIntent(state.intent, stored.intent);
+  bool store_lacks = false;
+  if (stored.value == state.value) {
+    state.generation = std::max(state.generation, stored.generation);
+    state.epoch = std::max(state.epoch, stored.epoch);
+    state.expires = std::min(state.expires, stored.expires);
+  } else if (state.has_value() &&
+             (!stored.has_value() || FetchedLater(state, stored))) {
+    store_lacks = true;  // the store lost our later token
+  } else {
+    if (state.has_value() && !FetchedLater(stored, state)) {
+      // Clocks and leases disagree on which came later: the store's value
+      // stands (as the script keeps it), and our fetch, which WeChat may
+      // have answered after the store's, counts as a request that revokes
+      // it.
+      intent = EarliestIntent(intent, state.fetched);
+    }
+    state = std::move(stored);
   }
-  return false;
+  state.intent = intent;
+  return store_lacks || Earlier(Micros(intent), Micros(found.intent));
+}
+
+// Notes that the store may hold `intent` (TokenRecord::seen_intents).
+void NoteSeen(std::vector<std::optional<absl::Time>>& seen,
+              const std::optional<absl::Time>& intent) {
+  if (!seen.empty() && Micros(seen.back()) == Micros(intent)) return;
+  seen.push_back(intent);
+  // Forgetting the oldest only makes a leader's write merge it as the
+  // earliest instead of replacing it: conservative.
+  constexpr size_t kMaxSeen = 8;
+  if (seen.size() > kMaxSeen) seen.erase(seen.begin());
 }
 
 }  // namespace
@@ -247,7 +277,7 @@ void RefreshEngine::Load(const AppRecord& record) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
     slot->state = FromTokenRecord(token, clock_);
-    slot->seen_intent = token.intent;
+    slot->seen_intents = {token.intent};
     const Instant valid = ValidUntil(slot->state, refresh_.overlap);
     if (slot->state.has_value() && clock_.InstantNow() < valid) {
       slot->settled = true;
@@ -286,6 +316,11 @@ void RefreshEngine::Start() {
 
 void RefreshEngine::ScheduleAll(Instant now) {
   for (auto& [app_id, app] : apps_) ScheduleApp(*app, now);
+}
+
+Instant RefreshEngine::EarliestSend(Instant now) const {
+  return std::max(now, Instant{now.wall + (first_request_at_ - now.steady),
+                               first_request_at_});
 }
 
 SteadyTime RefreshEngine::NextWakeup() const {
@@ -330,9 +365,7 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   if (now.steady < first_request_at_) {
     // A new leader: re-written records are not all in place yet, and a
     // request of the one before may still be in flight.
-    ScheduleRequest(
-        slot, {now.wall + (first_request_at_ - now.steady), first_request_at_},
-        slot.next_spend);
+    ScheduleRequest(slot, EarliestSend(now), slot.next_spend);
     return;
   }
   if (!store_.MaySend(now.steady, config_.upstream.timeout)) {
@@ -376,6 +409,8 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   request.access_token = std::move(access_token);
   request.previous_stable_force = app.counters.last_stable_force;
   request.day = app.counters.day;
+  request.recorded = now;
+  request.term = term_;
   if (MayRevoke(slot.api, stable_force) && !slot.state.intent) {
     slot.state.intent = now;
     request.set_intent = true;
@@ -427,7 +462,12 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
 void RefreshEngine::UndoRecording(Slot& slot) {
   App& app = *slot.app;
   const Slot::Request& request = slot.request;
-  if (request.set_intent) slot.state.intent.reset();
+  // Only its own: a read while it was recorded may have merged in an
+  // earlier intent of another request.
+  if (request.set_intent &&
+      Micros(slot.state.intent) == absl::ToUnixMicros(request.recorded.wall)) {
+    slot.state.intent.reset();
+  }
   if (app.counters.day == request.day) {
     app.counters.fetches = std::max(0, app.counters.fetches - 1);
     if (request.spend == Spend::kForce) {
@@ -444,8 +484,11 @@ void RefreshEngine::UndoRecording(Slot& slot) {
 
 void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   const Instant now = clock_.InstantNow();
-  const bool may_send =
-      leader_ && store_.MaySend(now.steady, config_.upstream.timeout);
+  // The lease may have been lost, or lost and taken again, while it was
+  // recorded: a new term waits for its first_request_at_.
+  const bool may_send = leader_ && slot.request.term == term_ &&
+                        now.steady >= first_request_at_ &&
+                        store_.MaySend(now.steady, config_.upstream.timeout);
   if (status.ok() && !shutting_down_ && may_send) {
     Send(slot);
     return;
@@ -463,7 +506,10 @@ void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   if (status.ok()) {
     // Durable, but the lease no longer outlives the request. The stored
     // intent stays until the next write: conservative.
-    if (leader_) ScheduleRequest(slot, now + kLeaseRecheck, slot.request.spend);
+    if (leader_) {
+      ScheduleRequest(slot, EarliestSend(now + kLeaseRecheck),
+                      slot.request.spend);
+    }
     PublishApp(app);
     return;
   }
@@ -528,6 +574,17 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     Log(LogLevel::kWarning, "answer after losing the leader lease; discarded",
         {{"app_id", app.config->app_id},
          {"kind", std::string(TokenKindName(slot.kind))}});
+    if (leader_) {
+      // Leading again: the new term scheduled only idle slots, and callers
+      // may have joined this request since.
+      const Instant at =
+          slot.waiters.empty()
+              ? std::max(EarliestSend(now),
+                         RefreshTime(slot.state, slot.api, refresh_))
+              : EarliestSend(now);
+      ScheduleRequest(slot, at,
+                      slot.waiters.empty() ? Spend::kScheduled : Spend::kForce);
+    }
     return;
   }
   if (!slot.settled) {
@@ -880,8 +937,15 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
   record.app_id = app.config->app_id;
   for (const Slot* slot : app.slots) {
     if (slot == nullptr) continue;
-    // Nothing to keep before the first request.
-    if (!slot->state.has_value() && !slot->state.intent) continue;
+    // Nothing to keep before the first request, unless a shared store may
+    // still hold an intent this clears.
+    const bool clears_intent =
+        shared_ &&
+        std::any_of(slot->seen_intents.begin(), slot->seen_intents.end(),
+                    [](const auto& seen) { return seen.has_value(); });
+    if (!slot->state.has_value() && !slot->state.intent && !clears_intent) {
+      continue;
+    }
     record.tokens.push_back(ToTokenRecord(slot->kind, slot->state));
   }
   PutCounters(app.counters, record);
@@ -897,10 +961,10 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
   AppRecord record = ToRecord(app);
   for (TokenRecord& token : record.tokens) {
     Slot& slot = *app.slots[static_cast<int>(token.kind)];
-    token.seen_intent = slot.seen_intent;
-    // What the store holds once this lands, unless a replica re-wrote an
-    // intent meanwhile (the answer says).
-    slot.seen_intent = token.intent;
+    token.seen_intents = slot.seen_intents;
+    // What the store may hold once this lands (unless a replica re-wrote an
+    // intent meanwhile: the answer says).
+    NoteSeen(slot.seen_intents, token.intent);
   }
   AppRecord sent = record;
   store_.Write(std::move(record), mode,
@@ -931,6 +995,7 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
 void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
                                  const AppRecord& stored) {
   bool changed = false;
+  bool store_lacks = false;
   for (const TokenRecord& token : stored.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
@@ -940,31 +1005,38 @@ void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
     }
     if (mine == nullptr) continue;
     TokenState& state = slot->state;
+    const TokenState before = state;
     if (token.value != mine->value) {
-      // A heal the store refused: it holds a token fetched later. Take it,
-      // unless this replica has moved past both meanwhile.
-      if (!token.value.empty() && token.fetched_at > state.fetched.wall) {
-        state = FromTokenRecord(token, clock_);
-        slot->seen_intent = token.intent;
-        changed = true;
+      // A heal the store refused (it holds another token), or a write
+      // without a value: merged in as a read would be.
+      store_lacks = MergeStoredToken(token, /*latest=*/false, clock_, state) ||
+                    store_lacks;
+    } else {
+      if (state.value == token.value) {
+        state.generation = token.generation;
+        state.epoch = token.epoch;
       }
-      continue;
-    }
-    if (state.value == token.value && state.generation != token.generation) {
-      state.generation = token.generation;
-      changed = true;
-    }
-    if (Micros(token.intent) != Micros(mine->intent)) {
       // Another replica's intent was there: the earliest holds.
       if (Earlier(Micros(token.intent), Micros(state.intent))) {
         state.intent = clock_.FromWall(*token.intent);
-        changed = true;
       }
-      if (app.writes_in_flight == 0) slot->seen_intent = token.intent;
+    }
+    if (app.writes_in_flight == 0) {
+      slot->seen_intents = {token.intent};
+    } else {
+      NoteSeen(slot->seen_intents, token.intent);
+    }
+    if (state.value != before.value || state.generation != before.generation ||
+        Micros(state.intent) != Micros(before.intent)) {
+      changed = true;
     }
   }
+  if (store_lacks && app.writes_in_flight == 0) WriteApp(app);
   if (!changed) return;
-  if (leader_) ScheduleApp(app, clock_.InstantNow());
+  const Instant now = clock_.InstantNow();
+  for (Slot* slot : app.slots) {
+    if (slot != nullptr) RescheduleEarlier(*slot, now);
+  }
   PublishApp(app);
 }
 
@@ -1010,7 +1082,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
       store_lacks = store_lacks || state.has_value() || state.intent;
       continue;
     }
-    slot->seen_intent = found->intent;
+    slot->seen_intents = {found->intent};
     const TokenState before = state;
     store_lacks =
         MergeStoredToken(*found, latest, clock_, state) || store_lacks;
@@ -1023,14 +1095,19 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
 }
 
 void RefreshEngine::ScheduleApp(App& app, Instant now) {
-  const Instant earliest = {now.wall + (first_request_at_ - now.steady),
-                            first_request_at_};
   for (Slot* slot : app.slots) {
     if (slot == nullptr || slot->phase != Slot::Phase::kIdle) continue;
     ScheduleRequest(*slot,
-                    std::max({now, earliest,
-                              RefreshTime(slot->state, slot->api, refresh_)}));
+                    std::max(EarliestSend(now),
+                             RefreshTime(slot->state, slot->api, refresh_)));
   }
+}
+
+void RefreshEngine::RescheduleEarlier(Slot& slot, Instant now) {
+  if (!leader_ || slot.phase != Slot::Phase::kIdle) return;
+  const Instant at =
+      std::max(EarliestSend(now), RefreshTime(slot.state, slot.api, refresh_));
+  if (at.steady < due_.When(&slot)) due_.Set(&slot, at.steady);
 }
 
 void RefreshEngine::OnLeader(std::vector<AppRecord> records,
@@ -1072,12 +1149,14 @@ void RefreshEngine::OnFollower() {
   }
 }
 
-void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool complete,
+void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
                               SteadyTime read_start) {
-  // A follower's incremental read brings the leader's latest; anything else
-  // is merged (a complete read may follow lost writes; what the leader reads
-  // differs from its own only by what another replica re-wrote).
-  const bool latest = !leader_ && !complete;
+  // A follower reading a store that lost nothing reads the leader's latest
+  // (which may have cleared an intent); anything else is merged: after lost
+  // writes what replicas hold goes back, and what the leader reads differs
+  // from its own only by what another replica wrote back.
+  const bool latest = !leader_ && kind != ReadKind::kAfterLoss;
+  const bool complete = kind != ReadKind::kChanges;
   const Instant now = clock_.InstantNow();
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
@@ -1094,8 +1173,13 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, bool complete,
       if (Adopt(it != stored.end() ? *it->second : none, latest, &changed)) {
         WriteApp(*app);
       }
-      // Only a change: a slot backing off keeps its schedule.
-      if (leader_ && changed) ScheduleApp(*app, now);
+      // Only a change, and only sooner: a slot backing off keeps its
+      // schedule, a ForceRefresh its caller.
+      if (changed) {
+        for (Slot* slot : app->slots) {
+          if (slot != nullptr) RescheduleEarlier(*slot, now);
+        }
+      }
     }
     app->confirmed = read_start;
     PublishApp(*app);

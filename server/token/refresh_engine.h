@@ -85,7 +85,7 @@ class RefreshEngine final : public ReplicaListener {
   void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
                 SteadyTime first_request_at) override;
   void OnFollower() override;
-  void OnRecords(std::vector<AppRecord> records, bool complete,
+  void OnRecords(std::vector<AppRecord> records, ReadKind kind,
                  SteadyTime read_start) override;
   void OnConfirmed(SteadyTime read_start) override;
 
@@ -112,11 +112,12 @@ class RefreshEngine final : public ReplicaListener {
       bool stable_force = false;  // stable_token force_refresh: true
       bool set_intent = false;    // it started the intent
       size_t base = 0;            // which base URL
+      Instant recorded;  // when recording began (and its intent, if it set one)
       Instant sent;
       std::string access_token;  // tickets: the token it is sent with
       std::optional<Instant> previous_stable_force;  // to undo Charge()
       int64_t day = 0;                               // likewise
-      uint64_t term = 0;  // the lease term it was sent in (term_)
+      uint64_t term = 0;  // the lease term it was recorded in (term_)
     };
 
     // Constant after construction.
@@ -125,9 +126,10 @@ class RefreshEngine final : public ReplicaListener {
     FetchApi api = FetchApi::kClassic;
 
     TokenState state;
-    // A shared store: the intent last seen there (written or read), which
-    // the next leader write names as its seen_intent.
-    std::optional<absl::Time> seen_intent;
+    // A shared store: the intents it may hold as far as this replica knows
+    // (the last one read, and those written since), which the next leader
+    // write names as seen (TokenRecord::seen_intents).
+    std::vector<std::optional<absl::Time>> seen_intents;
     Phase phase = Phase::kIdle;
     Request request;
     std::optional<Instant> last_sent;
@@ -193,20 +195,24 @@ class RefreshEngine final : public ReplicaListener {
               const absl::StatusOr<Token>& answer, ForceOutcome outcome);
 
   void WriteApp(App& app, std::function<void(absl::Status)> then = {});
-  // What a shared store kept of a write (`sent`): a generation it assigned,
-  // an intent it merged in, a later token it kept.
+  // What a shared store kept of a write (`sent`): a generation and epoch it
+  // assigned, an intent it merged in, a token it kept instead of a heal's.
   void AdoptWritten(App& app, const AppRecord& sent, const AppRecord& stored);
   AppRecord ToRecord(const App& app) const;
   void Load(const AppRecord& record);
-  // Takes in the store's copy of `record`'s app: a token fetched later
-  // replaces ours; for the same token the store's intent is taken as it is
-  // when `latest` (a follower's incremental read: the leader may have
-  // cleared it), else merged as the earliest. True when this replica holds
-  // something the store lacks (a lost write), to be re-written; sets
+  // Takes in the store's copy of `record`'s app. When `latest` (a follower
+  // reading a store that lost nothing) it is the leader's and taken as it
+  // is; else merged (MergeStoredToken). True when this replica holds
+  // something the store lacks (a lost write), to be written back; sets
   // `*changed` when a value or an intent changed here.
   bool Adopt(const AppRecord& record, bool latest, bool* changed = nullptr);
-  // Leader: the app's idle slots scheduled again after their state changed.
+  // Leader: the app's idle slots scheduled again from their state.
   void ScheduleApp(App& app, Instant now);
+  // Leader: an idle slot's next request brought forward when its state
+  // (changed by a read) calls for it sooner; who asked for it stays.
+  void RescheduleEarlier(Slot& slot, Instant now);
+  // The soonest a leader may send: not before first_request_at_.
+  Instant EarliestSend(Instant now) const;
   // Leader: every slot's next request, no sooner than first_request_at_.
   void ScheduleAll(Instant now);
   void UpdateHealth(App& app, Instant now);

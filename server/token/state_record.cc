@@ -23,6 +23,7 @@ TokenRecord ToTokenRecord(TokenKind kind, const TokenState& state) {
   record.kind = kind;
   record.value = state.value;
   record.generation = state.generation;
+  record.epoch = state.epoch;
   record.fetched_at = state.fetched.wall;
   record.expires_at = state.expires.wall;
   record.intent = WallOf(state.intent);
@@ -33,6 +34,7 @@ TokenState FromTokenRecord(const TokenRecord& record, const Clock& clock) {
   TokenState state;
   state.value = record.value;
   state.generation = record.generation;
+  state.epoch = record.epoch;
   state.fetched = clock.FromWall(record.fetched_at);
   state.expires = clock.FromWall(record.expires_at);
   state.intent = InstantOf(record.intent, clock);

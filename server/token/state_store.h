@@ -22,16 +22,20 @@ struct TokenRecord {
   TokenKind kind = TokenKind::kAccessToken;
   std::string value;  // "" when none was fetched yet
   uint64_t generation = 0;
+  // Replicas: the fencing epoch of the leader that fetched it; 0 unknown.
+  uint64_t epoch = 0;
   absl::Time fetched_at;  // when the request that got `value` was sent
   absl::Time expires_at;  // fetched_at + expires_in
   // The send time of the earliest possibly-revoking request that has had no
   // clean answer (DESIGN.md "The refresh worker"): `value` is revoked no
   // earlier than `overlap` after it.
   std::optional<absl::Time> intent;
-  // A leader's write to a shared store only: the intent it last saw stored
-  // (written or read). Its own intent replaces that one; any other one found
-  // there (a replica re-wrote what the store lost) merges as the earliest.
-  std::optional<absl::Time> seen_intent;
+  // A leader's write to a shared store only: the intents the store may hold
+  // as far as this replica knows (the last one read, and those it wrote
+  // since; nullopt: none). Its own intent replaces one of those; any other
+  // found there (a replica re-wrote what the store lost) merges as the
+  // earliest.
+  std::vector<std::optional<absl::Time>> seen_intents;
 };
 
 // One app's durable state: its tokens and what it spent today. Written as a
@@ -50,6 +54,14 @@ struct AppRecord {
   std::optional<absl::Time> quota_blocked_until;
 };
 
+// What a read of a shared store brought.
+enum class ReadKind {
+  kChanges,    // the records written since the last read
+  kAll,        // every record (a new connection); nothing was lost
+  kAfterLoss,  // every record, and the store may have lost writes (Redis
+               // restarted, a failover): replicas write back what they hold
+};
+
 // What a shared store (replicas, DESIGN.md "Replicas") tells the refresh
 // engine. Calls come on the worker's thread, in the order they happened.
 class ReplicaListener {
@@ -63,10 +75,9 @@ class ReplicaListener {
                         SteadyTime first_request_at) = 0;
   // This replica does not hold the lease (any more).
   virtual void OnFollower() = 0;
-  // A read that started at `read_start` found `records`: those written
-  // since the last read, or, when `complete`, all there are. Either way it
-  // confirms this replica's copy of every app as of `read_start`.
-  virtual void OnRecords(std::vector<AppRecord> records, bool complete,
+  // A read that started at `read_start` found `records` (of `kind`). Either
+  // way it confirms this replica's copy of every app as of `read_start`.
+  virtual void OnRecords(std::vector<AppRecord> records, ReadKind kind,
                          SteadyTime read_start) = 0;
   // The leader renewed its lease, by a request sent at `read_start`: no
   // other replica can have sent anything since before then.

@@ -37,6 +37,7 @@ struct Heard : ReplicaListener {
   int follower = 0;
   int reads = 0;
   int complete_reads = 0;
+  int after_loss_reads = 0;
   int confirmed = 0;
   // Of OnLeader or the last read that returned any: a poll that finds no
   // change posts an empty read, and one may land right after the read the
@@ -48,10 +49,11 @@ struct Heard : ReplicaListener {
     if (!read.empty()) records = std::move(read);
   }
   void OnFollower() override { ++follower; }
-  void OnRecords(std::vector<AppRecord> read, bool complete,
+  void OnRecords(std::vector<AppRecord> read, ReadKind kind,
                  SteadyTime) override {
     ++reads;
-    complete_reads += complete ? 1 : 0;
+    complete_reads += kind != ReadKind::kChanges ? 1 : 0;
+    after_loss_reads += kind == ReadKind::kAfterLoss ? 1 : 0;
     if (!read.empty()) records = std::move(read);
   }
   void OnConfirmed(SteadyTime) override { ++confirmed; }
@@ -121,7 +123,8 @@ class Replica {
 AppRecord Record(const std::string& value, uint64_t generation,
                  std::optional<absl::Time> intent = std::nullopt,
                  absl::Duration fetched_after = absl::ZeroDuration(),
-                 std::optional<absl::Time> seen_intent = std::nullopt) {
+                 std::vector<std::optional<absl::Time>> seen_intents = {},
+                 uint64_t epoch = 0) {
   AppRecord record;
   record.app_id = "wx0123456789abcdef";
   record.day = 20261201;
@@ -129,10 +132,11 @@ AppRecord Record(const std::string& value, uint64_t generation,
   TokenRecord token;
   token.value = value;
   token.generation = generation;
+  token.epoch = epoch;
   token.fetched_at = absl::FromUnixSeconds(1764547200) + fetched_after;
   token.expires_at = token.fetched_at + absl::Hours(2);
   token.intent = intent;
-  token.seen_intent = seen_intent;
+  token.seen_intents = std::move(seen_intents);
   record.tokens.push_back(token);
   return record;
 }
@@ -220,26 +224,40 @@ TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
   EXPECT_EQ(Field("access_token.generation"), "6");
 }
 
-TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithALaterFetchWhatever) {
+TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
   auto [leader, follower] = Pair();
-  ASSERT_TRUE(
-      leader->Write(Record("B", 1), StateStore::WriteMode::kLeader).ok());
+  absl::StatusOr<AppRecord> written =
+      leader->Write(Record("B", 1), StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(written.ok());
+  // The leader's write carries its lease's epoch, whatever it was sent.
+  const uint64_t epoch = written->tokens[0].epoch;
+  EXPECT_EQ(absl::StrCat(epoch), Field("access_token.epoch"));
+  ASSERT_GT(epoch, 0u);
   // A replica's copy from before Redis lost its data: a higher generation,
   // but fetched earlier. It never overwrites the newer fetch.
-  absl::StatusOr<AppRecord> older =
-      follower->Write(Record("A", 11, std::nullopt, -absl::Minutes(1)),
-                      StateStore::WriteMode::kHeal);
+  absl::StatusOr<AppRecord> older = follower->Write(
+      Record("A", 11, std::nullopt, -absl::Minutes(1), {}, epoch + 1),
+      StateStore::WriteMode::kHeal);
   ASSERT_TRUE(older.ok());
   EXPECT_EQ(older->tokens[0].value, "B") << "the writer learns what is kept";
   EXPECT_EQ(Field("access_token.value"), "B");
-  // A copy fetched later (a leader's write the store lost) is put back,
+  // Later by its clock but of an earlier lease (its clock runs ahead):
+  // the stored one stands.
+  ASSERT_TRUE(
+      follower
+          ->Write(Record("S", 5, std::nullopt, absl::Minutes(1), {}, epoch - 1),
+                  StateStore::WriteMode::kHeal)
+          .ok());
+  EXPECT_EQ(Field("access_token.value"), "B");
+  // A copy later by both (a leader's write the store lost) is put back,
   // with a generation above the stored one.
-  absl::StatusOr<AppRecord> later =
-      follower->Write(Record("C", 1, std::nullopt, absl::Minutes(1)),
-                      StateStore::WriteMode::kHeal);
+  absl::StatusOr<AppRecord> later = follower->Write(
+      Record("C", 1, std::nullopt, absl::Minutes(1), {}, epoch + 1),
+      StateStore::WriteMode::kHeal);
   ASSERT_TRUE(later.ok());
   EXPECT_EQ(Field("access_token.value"), "C");
   EXPECT_EQ(later->tokens[0].generation, 2u);
+  EXPECT_EQ(later->tokens[0].epoch, epoch + 1);
 }
 
 TEST_F(RedisStateStoreTest,
@@ -261,7 +279,7 @@ TEST_F(RedisStateStoreTest,
   // The leader, after a clean answer, clears what it last saw there (late):
   // the re-written one is not its to clear, and the answer says so.
   absl::StatusOr<AppRecord> cleared =
-      leader->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), late),
+      leader->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), {late}),
                     StateStore::WriteMode::kLeader);
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
@@ -270,7 +288,7 @@ TEST_F(RedisStateStoreTest,
   // Once it knows it, it may.
   ASSERT_TRUE(
       leader
-          ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), early),
+          ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), {early}),
                   StateStore::WriteMode::kLeader)
           .ok());
   EXPECT_EQ(Field("access_token.intent"), "");
@@ -330,14 +348,24 @@ TEST_F(RedisStateStoreTest,
   ASSERT_TRUE(
       leader->Write(Record("A", 1), StateStore::WriteMode::kLeader).ok());
   const std::string epoch = redis_.Command({"GET", "wxtoken:epoch"})->string;
-  ASSERT_TRUE(follower->RunUntil([&] { return follower->heard.reads > 0; }));
-  const int complete_before = follower->heard.complete_reads;
+  ASSERT_TRUE(
+      follower->RunUntil([&] { return !follower->heard.records.empty(); }));
+  const int leads_before = leader->heard.leader + follower->heard.leader;
+  EXPECT_EQ(follower->heard.after_loss_reads, 0);
   redis_.Kill();
   redis_.Restart();
-  // The follower reads everything again (nothing: the replicas' engines
-  // re-write what they hold), and whoever leads next has a higher epoch.
-  ASSERT_TRUE(follower->RunUntil(
-      [&] { return follower->heard.complete_reads > complete_before; }));
+  // Each replica knows the store lost writes (a new replication id, a
+  // version gone back) and merges what it holds into what it reads,
+  // writing back what is missing: in a read after the loss, or as a new
+  // leader. Whoever leads next has a higher epoch.
+  ASSERT_TRUE(follower->RunUntil([&] {
+    leader->RunUntil([] { return true; });
+    const int new_leads =
+        leader->heard.leader + follower->heard.leader - leads_before;
+    return new_leads + leader->heard.after_loss_reads +
+               follower->heard.after_loss_reads >=
+           2;
+  }));
   ASSERT_TRUE(leader->RunUntil([&] {
     follower->RunUntil([] { return true; });
     auto now = redis_.Command({"GET", "wxtoken:epoch"});
@@ -402,16 +430,43 @@ TEST(RedisSentinelStoreTest,
   config.wait_replicas = 1;
   config.lease_ttl = kLeaseTtl;
   Replica one(config, "127.0.0.1:1001");
+  Replica two(config, "127.0.0.1:1002");
   one.Load();
-  ASSERT_TRUE(one.RunUntil([&] { return one.heard.leader == 1; }));
-  ASSERT_TRUE(one.RunUntil([&] {
-    return one.Write(Record("A", 1), StateStore::WriteMode::kLeader).ok();
-  }));
+  two.Load();
+  // Runs both until `done`; the one holding the lease, or null after kWait.
+  auto leader_once = [&](const std::function<bool(Replica&)>& done) {
+    Replica* found = nullptr;
+    one.RunUntil([&] {
+      two.RunUntil([] { return true; });
+      for (Replica* replica : {&one, &two}) {
+        if (replica->store().IsLeader() && done(*replica)) found = replica;
+      }
+      return found != nullptr;
+    });
+    return found;
+  };
+  auto writes = [](const char* value, uint64_t generation) {
+    return [=](Replica& replica) {
+      return replica
+          .Write(Record(value, generation), StateStore::WriteMode::kLeader)
+          .ok();
+    };
+  };
+  ASSERT_NE(leader_once(writes("A", 1)), nullptr);
+  const int leads_before = one.heard.leader + two.heard.leader;
+  EXPECT_EQ(one.heard.after_loss_reads + two.heard.after_loss_reads, 0);
   // Sentinel promotes a replica; the store finds it and writes there.
   master.Kill();
+  ASSERT_NE(leader_once(writes("B", 2)), nullptr);
+  // A promoted master (a new replication id) may lack the last writes:
+  // a replica that does not take the lease knows its read follows a loss
+  // (and merges what it holds); one that does merges as a new leader.
   ASSERT_TRUE(one.RunUntil([&] {
-    return one.store().IsLeader() &&
-           one.Write(Record("B", 2), StateStore::WriteMode::kLeader).ok();
+    two.RunUntil([] { return true; });
+    const int new_leads = one.heard.leader + two.heard.leader - leads_before;
+    return new_leads + one.heard.after_loss_reads +
+               two.heard.after_loss_reads >=
+           2;
   }));
   auto promoted =
       sentinel.Command({"SENTINEL", "get-master-addr-by-name", "wxmaster"});

@@ -62,12 +62,14 @@ class ReplicaEngineTest : public ::testing::Test {
   // What the leader wrote: a record of kApp with one access token.
   AppRecord Record(const std::string& value, uint64_t generation,
                    absl::Duration age = absl::Minutes(1),
-                   std::optional<absl::Duration> intent_age = std::nullopt) {
+                   std::optional<absl::Duration> intent_age = std::nullopt,
+                   uint64_t epoch = 0) {
     AppRecord record;
     record.app_id = kApp;
     TokenState state;
     state.value = value;
     state.generation = generation;
+    state.epoch = epoch;
     state.fetched = clock_.InstantNow() - age;
     state.expires = state.fetched + absl::Hours(2);
     if (intent_age) state.intent = clock_.InstantNow() - *intent_age;
@@ -108,7 +110,7 @@ TEST_F(ReplicaEngineTest, AFollowerSendsNothingAndServesWhatItRead) {
 TEST_F(ReplicaEngineTest, AFollowerCutOffRunsItsMaxCacheDown) {
   engine_->Start();
   const SteadyTime read = clock_.SteadyNow();
-  engine_->OnRecords({Record("v", 1)}, /*all=*/true, read);
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, read);
   ASSERT_TRUE(Get().ok());
   // No read confirms the record any more (Redis unreachable): the value it
   // read stays valid for overlap after the read began, less a margin.
@@ -123,7 +125,7 @@ TEST_F(ReplicaEngineTest, AFollowerCutOffRunsItsMaxCacheDown) {
   engine_->RunDue();
   EXPECT_FALSE(health_.app) << "the app's health follows the token";
   // A new read brings it back.
-  engine_->OnRecords({Record("v", 1)}, true, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow());
   EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
   EXPECT_TRUE(health_.app);
 }
@@ -182,11 +184,11 @@ TEST_F(ReplicaEngineTest, LosingTheLeaseStopsRequestsAndDiscardsLateAnswers) {
 
 TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
   engine_->Start();
-  engine_->OnRecords({Record("v", 7)}, true, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 7)}, ReadKind::kAll, clock_.SteadyNow());
   Pump();
   const int writes = store_.writes;
   // Redis restarted empty: the next read finds nothing.
-  engine_->OnRecords({}, true, clock_.SteadyNow());
+  engine_->OnRecords({}, ReadKind::kAfterLoss, clock_.SteadyNow());
   ASSERT_EQ(store_.pending(), 1u);
   EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
   store_.CompleteAll();
@@ -194,7 +196,7 @@ TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
   ASSERT_EQ(store_.durable.at(kApp).tokens.size(), 1u);
   EXPECT_EQ(store_.durable.at(kApp).tokens[0].generation, 7u);
   // A later fetch from the leader is simply taken.
-  engine_->OnRecords({Record("w", 8, absl::Seconds(30))}, true,
+  engine_->OnRecords({Record("w", 8, absl::Seconds(30))}, ReadKind::kChanges,
                      clock_.SteadyNow());
   EXPECT_EQ(store_.pending(), 0u);
   EXPECT_EQ(Get()->value, "w");
@@ -237,22 +239,82 @@ TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
   EXPECT_THAT(answer->message(), HasSubstr("leader"));
 }
 
-// After lost writes generations restart: the fetch that came later wins,
-// whatever its generation, and the earlier one is never put back.
+// After lost writes generations restart (epochs never do): the fetch that
+// came later by the clock and the lease wins, whatever its generation, and
+// the earlier one is never put back.
 TEST_F(ReplicaEngineTest, ALaterFetchWinsOverAHigherGeneration) {
   engine_->Start();
-  engine_->OnRecords({Record("x", 11, absl::Minutes(2))}, true,
-                     clock_.SteadyNow());
-  engine_->OnRecords({Record("y", 1, absl::Seconds(30))}, true,
-                     clock_.SteadyNow());
+  engine_->OnRecords({Record("x", 11, absl::Minutes(2), std::nullopt, 1)},
+                     ReadKind::kAfterLoss, clock_.SteadyNow());
+  engine_->OnRecords({Record("y", 1, absl::Seconds(30), std::nullopt, 2)},
+                     ReadKind::kAfterLoss, clock_.SteadyNow());
   EXPECT_EQ(Get()->value, "y");
   EXPECT_EQ(store_.pending(), 0u);
   // A store holding the earlier fetch lost ours: we write ours back.
-  engine_->OnRecords({Record("x", 11, absl::Minutes(2))}, true,
-                     clock_.SteadyNow());
+  engine_->OnRecords({Record("x", 11, absl::Minutes(2), std::nullopt, 1)},
+                     ReadKind::kAfterLoss, clock_.SteadyNow());
   EXPECT_EQ(Get()->value, "y");
   ASSERT_EQ(store_.pending(), 1u);
   EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
+  EXPECT_FALSE(store_.durable.count(kApp) == 1 &&
+               store_.durable.at(kApp).tokens[0].intent.has_value());
+}
+
+// Clocks and leases disagree on which fetch came later (a replica's clock
+// runs ahead): the store's value stands, and ours, which WeChat may have
+// issued after it, counts as a request that revokes it.
+TEST_F(ReplicaEngineTest, WhenClockAndLeaseDisagreeTheOtherFetchIsAnIntent) {
+  engine_->Start();
+  engine_->OnRecords({Record("mine", 3, absl::Seconds(30), std::nullopt, 1)},
+                     ReadKind::kAll, clock_.SteadyNow());
+  const absl::Time mine_fetched = clock_.Now() - absl::Seconds(30);
+  // Fetched earlier by our clock, under a later lease.
+  engine_->OnRecords({Record("theirs", 1, absl::Minutes(1), std::nullopt, 2)},
+                     ReadKind::kAfterLoss, clock_.SteadyNow());
+  auto token = Get();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, "theirs");
+  // Valid until our fetch + overlap at the latest, less the safety margin.
+  EXPECT_LE(clock_.Now() + token->max_cache,
+            mine_fetched + config_.refresh.overlap);
+  // The intent goes to the store.
+  ASSERT_EQ(store_.pending(), 1u);
+  store_.CompleteAll();
+  ASSERT_TRUE(store_.durable.at(kApp).tokens[0].intent.has_value());
+  EXPECT_EQ(absl::ToUnixMicros(*store_.durable.at(kApp).tokens[0].intent),
+            absl::ToUnixMicros(mine_fetched));
+  EXPECT_EQ(store_.durable.at(kApp).tokens[0].value, "theirs");
+}
+
+// A follower reading a store that lost nothing takes the leader's copy as
+// it is: an intent the leader lifted is not written back.
+TEST_F(ReplicaEngineTest, AFollowersCompleteReadTakesTheLeadersClearedIntent) {
+  engine_->Start();
+  engine_->OnRecords({Record("v", 1, absl::Minutes(1), absl::Seconds(40))},
+                     ReadKind::kChanges, clock_.SteadyNow());
+  EXPECT_LE(Get()->max_cache, absl::Minutes(4));
+  // Reconnected (a complete read), the intent is gone: lifted by the leader.
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow());
+  EXPECT_EQ(store_.pending(), 0u) << "nothing written back";
+  EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
+  // Only a read after lost writes merges.
+  engine_->OnRecords({Record("v", 1, absl::Minutes(1), absl::Seconds(40))},
+                     ReadKind::kChanges, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAfterLoss,
+                     clock_.SteadyNow());
+  EXPECT_EQ(store_.pending(), 1u) << "the intent written back";
+}
+
+// A follower's incremental read brings the leader's newer token even when
+// this replica's own clock would call it older.
+TEST_F(ReplicaEngineTest, AFollowerTakesTheLeadersTokenWhateverItsClockSays) {
+  engine_->Start();
+  engine_->OnRecords({Record("a", 1, absl::Seconds(10), std::nullopt, 1)},
+                     ReadKind::kAll, clock_.SteadyNow());
+  engine_->OnRecords({Record("b", 2, absl::Seconds(20), std::nullopt, 1)},
+                     ReadKind::kChanges, clock_.SteadyNow());
+  EXPECT_EQ(Get()->value, "b");
+  EXPECT_EQ(store_.pending(), 0u);
 }
 
 // A replica re-wrote an intent the new leader never read: the leader takes
@@ -265,7 +327,7 @@ TEST_F(ReplicaEngineTest, TheLeaderTakesAnIntentAnotherReplicaRewrote) {
   EXPECT_EQ(upstream_.started().size(), 0u) << "v is fresh";
   clock_.AdvanceTime(absl::Seconds(1));
   engine_->OnRecords({Record("v", 1, absl::Minutes(4), absl::Minutes(3))},
-                     false, clock_.SteadyNow());
+                     ReadKind::kChanges, clock_.SteadyNow());
   // Revoked 5 minutes after the intent: 2 minutes from now.
   EXPECT_LE(Get()->max_cache, absl::Minutes(2));
   Pump();
@@ -300,9 +362,10 @@ TEST_F(ReplicaEngineTest, ALeaderTakesAnIntentTheStoreMergedIntoItsWrite) {
   // The retry's write names it as what it saw stored.
   clock_.AdvanceTime(absl::Seconds(2));
   Pump();
-  ASSERT_TRUE(store_.durable.at(kApp).tokens[0].seen_intent.has_value());
-  EXPECT_EQ(absl::ToUnixMicros(*store_.durable.at(kApp).tokens[0].seen_intent),
-            absl::ToUnixMicros(foreign));
+  const auto& seen = store_.durable.at(kApp).tokens[0].seen_intents;
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [&](const auto& intent) {
+    return intent && absl::ToUnixMicros(*intent) == absl::ToUnixMicros(foreign);
+  }));
 }
 
 // Lease lost and taken again while a request was in flight: its answer
@@ -319,6 +382,74 @@ TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
   upstream_.Succeed();
   Pump();
   EXPECT_EQ(Get()->value, "other");
+  // The slot is scheduled again: "other" is refreshed in its time.
+  clock_.AdvanceTime(absl::Hours(2));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 2u);
+}
+
+// A ForceRefresh that joined a request of an earlier term is answered by
+// a request of this one.
+TEST_F(ReplicaEngineTest, AJoinedForceRefreshOutlivesADiscardedAnswer) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  engine_->OnFollower();
+  engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  ForceRefreshCommand command;
+  command.app_id = kApp;
+  command.stale_value = "other";
+  std::optional<absl::StatusOr<ForceRefreshReply>> answer;
+  command.done = [&](absl::StatusOr<ForceRefreshReply> reply) {
+    answer = std::move(reply);
+  };
+  engine_->ForceRefresh(std::move(command));
+  upstream_.Succeed();  // the earlier term's answer: discarded
+  Pump();
+  EXPECT_FALSE(answer);
+  clock_.AdvanceTime(config_.refresh.force_min_interval);
+  Pump();
+  ASSERT_EQ(upstream_.started().size(), 2u);
+  upstream_.SucceedWith("newest", absl::Hours(2));
+  Pump();
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(answer->ok()) << answer->status();
+  EXPECT_EQ(Get()->value, "newest");
+}
+
+// Recording the request took so long that the lease was lost and taken
+// again: it goes only once the new term may send.
+TEST_F(ReplicaEngineTest, ARequestRecordedInAnEarlierTermWaitsForTheNewOne) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  engine_->RunDue();
+  ASSERT_EQ(store_.pending(), 1u) << "the intent being recorded";
+  engine_->OnFollower();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
+                    clock_.SteadyNow() + absl::Seconds(3));
+  store_.CompleteAll();
+  EXPECT_EQ(upstream_.started().size(), 0u);
+  clock_.AdvanceTime(absl::Seconds(3));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 1u);
+}
+
+// A first request that failed cleanly lifts its intent in the store too,
+// though there is no value to write.
+TEST_F(ReplicaEngineTest, ALiftedIntentWithoutAValueReachesTheStore) {
+  engine_->Start();
+  engine_->OnLeader({}, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  ASSERT_TRUE(store_.durable.at(kApp).tokens[0].intent.has_value());
+  upstream_.Fail(FailureClass::kTransient, -1);  // a clean errcode
+  Pump();
+  ASSERT_EQ(store_.durable.at(kApp).tokens.size(), 1u);
+  EXPECT_FALSE(store_.durable.at(kApp).tokens[0].intent.has_value());
 }
 
 }  // namespace
