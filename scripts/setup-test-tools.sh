@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond scripts/setup.sh: Redis (tests/redis,
-# the replica end-to-end tests), Debian's gRPC for /usr/bin/python3, node
+# the replica end-to-end tests), the openssl command (tests/e2e/test_certs
+# makes certificates at test time), Debian's gRPC for /usr/bin/python3, node
 # and npm (only when missing: a newer node may already be installed), and
 # the Node test's pinned npm packages. Idempotent: apt-get runs only when a package is
 # missing, npm ci only when node_modules is missing or stale.
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # redis-server and redis-sentinel: the Redis tests start their own on free
 # loopback ports (never the system service the package may start).
-packages=(python3-grpcio python3-grpc-tools redis-server redis-sentinel)
+packages=(python3-grpcio python3-grpc-tools redis-server redis-sentinel openssl)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 # setup.sh's installer, with these as its further packages.

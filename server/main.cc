@@ -25,8 +25,10 @@
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/config/config.h"
+#include "server/grpc/caller_authorizer.h"
 #include "server/grpc/health_sink.h"
 #include "server/grpc/leader_forwarder.h"
+#include "server/grpc/listener_setup.h"
 #include "server/grpc/metrics_interceptor.h"
 #include "server/grpc/token_service.h"
 #include "server/metrics/server_metrics.h"
@@ -50,6 +52,8 @@ constexpr int kExitBadConfig = 2;
 
 // gRPC resource limits (see where they are set).
 constexpr int kMaxRequestBytes = 2 * 1024 * 1024;
+// A health check names one service: a short string.
+constexpr int kMaxHealthRequestBytes = 4 * 1024;
 constexpr int kMaxConcurrentStreams = 1000;
 constexpr size_t kGrpcMemoryQuota = 256 * 1024 * 1024;
 
@@ -182,14 +186,17 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
               absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
         });
   }
+  const CallerAuthorizer authorizer(config->callers);
   TokenControllerService service(table, worker, *push_messages, page_signer,
-                                 clock, forwarder.get());
+                                 clock, authorizer, forwarder.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(config->listen, ListenerCredentials(*config), &port);
   builder.RegisterService(&service);
+  if (!config->reflection) {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
   // Bounds, so a flood of calls is refused rather than grown into memory:
   // requests are small (a push body at most kMaxEncryptLength), and gRPC's
   // own buffers share one quota.
@@ -202,7 +209,8 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&metrics));
+  interceptors.push_back(
+      std::make_unique<MetricsInterceptorFactory>(&metrics, &authorizer));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -212,11 +220,35 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   // The default health service answers SERVING for "" until told
   // otherwise; Attach() corrects that right after the listener is up.
   health.Attach(server->GetHealthCheckService());
+  // The kubelet's gRPC probes speak no TLS: under mTLS they get a plaintext
+  // listener that serves grpc.health.v1 and nothing else.
+  HealthOnlyService health_only;
+  std::unique_ptr<grpc::Server> health_server;
+  int health_port = 0;
+  if (!config->health_listen.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(
+        config->health_listen, grpc::InsecureServerCredentials(), &health_port);
+    health_builder.SetOption(std::make_unique<WithoutReflection>());
+    health_builder.RegisterCallbackGenericService(&health_only);
+    health_builder.SetMaxReceiveMessageSize(kMaxHealthRequestBytes);
+    health_builder.SetResourceQuota(quota);
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr || health_port == 0) {
+      return Fail(absl::StrCat("health_listen: cannot listen on \"",
+                               config->health_listen, "\""));
+    }
+    health.Attach(health_server->GetHealthCheckService());
+  }
   const std::vector<int> metrics_ports =
       *exposer ? (*exposer)->GetListeningPorts() : std::vector<int>{};
   Log(LogLevel::kInfo, "listening",
       {{"listen", config->listen},
        {"grpc_port", absl::StrCat(port)},
+       {"health_port", health_port != 0 ? absl::StrCat(health_port) : ""},
+       {"tls", !config->tls                          ? "off"
+               : config->tls->client_ca_file.empty() ? "tls"
+                                                     : "mtls"},
        {"metrics_port",
         metrics_ports.empty() ? "" : absl::StrCat(metrics_ports.front())},
        {"apps", absl::StrCat(config->apps.size())},
@@ -257,6 +289,10 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   store->store->Close();
   shutdown.join();
   server->Wait();
+  if (health_server != nullptr) {
+    health_server->Shutdown(std::chrono::system_clock::now());
+    health_server->Wait();
+  }
   Log(LogLevel::kInfo, "stopped");
   return 0;
 }

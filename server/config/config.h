@@ -76,8 +76,37 @@ struct StoreConfig {
   std::string advertise_address;
 };
 
+// tls: the gRPC listener's certificate, reloaded when its files change.
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // set: client certificates required (mTLS)
+};
+
+// One entry of `callers` (DESIGN.md "Security"): what a principal may call.
+struct CallerGrant {
+  // A certificate's URI SAN ("spiffe://..."), "dns:" + a DNS SAN, or "*"
+  // (any caller that passed mTLS).
+  std::string principal;
+  std::vector<std::string> apps;     // app_ids, or "*"
+  std::vector<std::string> methods;  // TokenController method names, or "*"
+};
+
+// The TokenController methods a grant may name (the proto's names).
+inline constexpr const char* kTokenControllerMethods[] = {
+    "GetToken", "ForceRefresh",   "VerifySignature", "SignJsapi",
+    "SignCard", "DecryptMessage", "EncryptReply"};
+
 struct Config {
   std::string listen = "0.0.0.0:50051";
+  // A plaintext listener serving grpc.health.v1 only (the kubelet's probes
+  // speak no TLS); "" = none.
+  std::string health_listen;
+  bool reflection = true;        // gRPC server reflection on `listen`
+  std::optional<TlsConfig> tls;  // nullopt: `listen` is plaintext
+  // nullopt: no authorization (whoever reaches the listener may call
+  // anything). Present, even empty: anyone not granted is denied.
+  std::optional<std::vector<CallerGrant>> callers;
   std::string metrics_listen = "0.0.0.0:9464";      // "" disables
   std::string state_dir = "/var/lib/wxtoken";       // "" = memory only
   absl::Duration drain_timeout = absl::Seconds(5);  // SIGTERM: in-flight RPCs

@@ -22,16 +22,19 @@ GrpcHealthSink::GrpcHealthSink(const std::vector<std::string>& app_ids) {
 
 void GrpcHealthSink::Attach(grpc::HealthCheckServiceInterface* health) {
   absl::MutexLock lock(&mu_);
-  health_ = health;
+  health_.push_back(health);
   for (const auto& [service, serving] : serving_) {
-    health_->SetServingStatus(service, serving);
+    health->SetServingStatus(service, serving);
   }
+  if (shutting_down_) health->Shutdown();
 }
 
 void GrpcHealthSink::Set(const std::string& service, bool serving) {
   serving = serving && !shutting_down_;
   serving_[service] = serving;
-  if (health_ != nullptr) health_->SetServingStatus(service, serving);
+  for (grpc::HealthCheckServiceInterface* health : health_) {
+    health->SetServingStatus(service, serving);
+  }
 }
 
 void GrpcHealthSink::SetAppServing(const std::string& app_id, bool serving) {
@@ -60,7 +63,9 @@ void GrpcHealthSink::SetShuttingDown() {
   for (auto& [service, serving] : serving_) Set(service, false);
   // Also makes the default health service answer NOT_SERVING for names never
   // registered, and end Watch streams.
-  if (health_ != nullptr) health_->Shutdown();
+  for (grpc::HealthCheckServiceInterface* health : health_) {
+    health->Shutdown();
+  }
 }
 
 }  // namespace wxtoken::server

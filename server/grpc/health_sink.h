@@ -27,7 +27,8 @@ class GrpcHealthSink final : public HealthSink {
   // Every service starts NOT_SERVING.
   explicit GrpcHealthSink(const std::vector<std::string>& app_ids);
 
-  // Applies the statuses so far and every later change to `health`.
+  // Applies the statuses so far and every later change to `health` (one
+  // per listener: `listen`, and health_listen's).
   void Attach(grpc::HealthCheckServiceInterface* health);
 
   void SetAppServing(const std::string& app_id, bool serving) override;
@@ -43,7 +44,7 @@ class GrpcHealthSink final : public HealthSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
-  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<grpc::HealthCheckServiceInterface*> health_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, bool> serving_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };

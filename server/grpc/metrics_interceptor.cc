@@ -11,8 +11,12 @@ namespace {
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(grpc::experimental::ServerRpcInfo* info,
-                     ServerMetrics* metrics)
-      : method_(info->method()), metrics_(metrics), start_(absl::Now()) {}
+                     ServerMetrics* metrics, const CallerAuthorizer* authorizer)
+      : info_(info),
+        method_(info->method()),
+        metrics_(metrics),
+        authorizer_(authorizer),
+        start_(absl::Now()) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -23,6 +27,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
       const auto code =
           static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
       metrics_->RecordRpc(method_, absl::StatusCodeToString(code),
+                          authorizer_->CallerLabel(*info_->server_context()),
                           absl::Now() - start_);
       if (code != absl::StatusCode::kOk) {
         // Tells clients this error is wxtokend's answer, not a failure to
@@ -35,8 +40,10 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  grpc::experimental::ServerRpcInfo* const info_;
   const std::string method_;
   ServerMetrics* const metrics_;
+  const CallerAuthorizer* const authorizer_;
   const absl::Time start_;
 };
 
@@ -45,7 +52,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor*
 MetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new MetricsInterceptor(info, metrics_);
+  return new MetricsInterceptor(info, metrics_, authorizer_);
 }
 
 }  // namespace wxtoken::server

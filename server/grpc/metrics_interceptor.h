@@ -3,6 +3,7 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include "server/grpc/caller_authorizer.h"
 #include "server/metrics/server_metrics.h"
 
 namespace wxtoken::server {
@@ -14,20 +15,22 @@ inline constexpr char kErrorOriginKey[] = "wxtoken-error-origin";
 inline constexpr char kErrorOriginValue[] = "wxtokend";
 
 // Records every RPC the server answers (ours and grpc.health.v1 alike) into
-// ServerMetrics: method, status code and latency; and marks error statuses
-// with kErrorOriginKey. One interceptor per RPC.
+// ServerMetrics: method, status code, caller and latency; and marks error
+// statuses with kErrorOriginKey. One interceptor per RPC.
 class MetricsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  // `metrics` must outlive the server.
-  explicit MetricsInterceptorFactory(ServerMetrics* metrics)
-      : metrics_(metrics) {}
+  // Both must outlive the server.
+  MetricsInterceptorFactory(ServerMetrics* metrics,
+                            const CallerAuthorizer* authorizer)
+      : metrics_(metrics), authorizer_(authorizer) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   ServerMetrics* const metrics_;
+  const CallerAuthorizer* const authorizer_;
 };
 
 }  // namespace wxtoken::server

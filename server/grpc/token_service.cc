@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/base/log.h"
 #include "server/grpc/force_refresh_reactor.h"
 #include "server/grpc/request_validation.h"
 #include "server/grpc/token_proto.h"
@@ -32,13 +33,30 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker,
     const PushMessages& push_messages, const PageSigner& page_signer,
-    const Clock& clock, LeaderForwarder* forwarder)
+    const Clock& clock, const CallerAuthorizer& authorizer,
+    LeaderForwarder* forwarder)
     : table_(table),
       worker_(worker),
       push_messages_(push_messages),
       page_signer_(page_signer),
       clock_(clock),
+      authorizer_(authorizer),
       forwarder_(forwarder) {}
+
+absl::Status TokenControllerService::Authorize(
+    const grpc::CallbackServerContext& context, absl::string_view method,
+    absl::string_view app_id, bool audited) const {
+  absl::Status allowed = authorizer_.Check(context, method, app_id);
+  if (allowed.ok() && audited) {
+    // Who spent quota, read a push or spoke for the account.
+    Log(LogLevel::kInfo, "audit",
+        {{"method", std::string(method)},
+         {"app_id", std::string(app_id)},
+         {"caller", CallerAuthorizer::Describe(context)},
+         {"peer", context.peer()}});
+  }
+  return allowed;
+}
 
 grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     grpc::CallbackServerContext* context,
@@ -47,6 +65,11 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
   absl::StatusOr<TokenKind> kind =
       ValidateTokenRequest(request->app_id(), request->kind());
   if (!kind.ok()) return Finish(context, kind.status());
+  if (absl::Status s = Authorize(*context, "GetToken", request->app_id(),
+                                 /*audited=*/false);
+      !s.ok()) {
+    return Finish(context, s);
+  }
   absl::StatusOr<Token> token =
       table_.Get(request->app_id(), *kind, clock_.SteadyNow());
   if (!token.ok()) return Finish(context, token.status());
@@ -67,6 +90,11 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
     return Finish(context, s);
   }
   if (absl::Status s = ValidateForceErrcode(request->wechat_errcode());
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = Authorize(*context, "ForceRefresh", request->app_id(),
+                                 /*audited=*/true);
       !s.ok()) {
     return Finish(context, s);
   }
@@ -95,6 +123,11 @@ grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
     return Finish(context, s);
   }
+  if (absl::Status s = Authorize(*context, "VerifySignature", request->app_id(),
+                                 /*audited=*/false);
+      !s.ok()) {
+    return Finish(context, s);
+  }
   if (absl::Status s =
           ValidateSignatureFields(request->signature(), request->timestamp(),
                                   request->nonce(), request->encrypt());
@@ -117,6 +150,11 @@ grpc::ServerUnaryReactor* TokenControllerService::SignJsapi(
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
     return Finish(context, s);
   }
+  if (absl::Status s = Authorize(*context, "SignJsapi", request->app_id(),
+                                 /*audited=*/true);
+      !s.ok()) {
+    return Finish(context, s);
+  }
   absl::StatusOr<PageSigner::Signed> signed_page =
       page_signer_.SignJsapi(request->app_id(), request->url(),
                              request->noncestr(), request->timestamp());
@@ -135,6 +173,11 @@ grpc::ServerUnaryReactor* TokenControllerService::SignCard(
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
     return Finish(context, s);
   }
+  if (absl::Status s = Authorize(*context, "SignCard", request->app_id(),
+                                 /*audited=*/true);
+      !s.ok()) {
+    return Finish(context, s);
+  }
   absl::StatusOr<PageSigner::Signed> signed_card = page_signer_.SignCard(
       request->app_id(), request->card_id(), request->code(), request->openid(),
       request->nonce_str(), request->timestamp());
@@ -150,6 +193,11 @@ grpc::ServerUnaryReactor* TokenControllerService::DecryptMessage(
     const wxtoken::v1::DecryptMessageRequest* request,
     wxtoken::v1::DecryptMessageResponse* response) {
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = Authorize(*context, "DecryptMessage", request->app_id(),
+                                 /*audited=*/true);
+      !s.ok()) {
     return Finish(context, s);
   }
   if (absl::Status s = ValidateSignatureFields(
@@ -174,6 +222,11 @@ grpc::ServerUnaryReactor* TokenControllerService::EncryptReply(
     const wxtoken::v1::EncryptReplyRequest* request,
     wxtoken::v1::EncryptReplyResponse* response) {
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = Authorize(*context, "EncryptReply", request->app_id(),
+                                 /*audited=*/true);
+      !s.ok()) {
     return Finish(context, s);
   }
   absl::StatusOr<PushMessages::Reply> reply = push_messages_.EncryptReply(

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "server/base/clock.h"
+#include "server/grpc/caller_authorizer.h"
 #include "server/grpc/leader_forwarder.h"
 #include "server/messages/page_signatures.h"
 #include "server/messages/push_messages.h"
@@ -28,6 +29,7 @@ class TokenControllerService final
   TokenControllerService(const TokenTable& table, RefreshWorker& worker,
                          const PushMessages& push_messages,
                          const PageSigner& page_signer, const Clock& clock,
+                         const CallerAuthorizer& authorizer,
                          LeaderForwarder* forwarder = nullptr);
 
   grpc::ServerUnaryReactor* GetToken(
@@ -66,12 +68,19 @@ class TokenControllerService final
       wxtoken::v1::EncryptReplyResponse* response) override;
 
  private:
+  // Whether the caller may call `method` on `app_id` (a well-formed one);
+  // the calls DESIGN.md "Security" audits are logged with the caller.
+  absl::Status Authorize(const grpc::CallbackServerContext& context,
+                         absl::string_view method, absl::string_view app_id,
+                         bool audited) const;
+
   // Constant after construction.
   const TokenTable& table_;
   RefreshWorker& worker_;
   const PushMessages& push_messages_;
   const PageSigner& page_signer_;
   const Clock& clock_;
+  const CallerAuthorizer& authorizer_;
   LeaderForwarder* const forwarder_;
 };
 

@@ -196,8 +196,11 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
 }
 
 void ServerMetrics::RecordRpc(const std::string& method,
-                              const std::string& code, absl::Duration latency) {
-  rpc_requests_.Add({{"method", method}, {"code", code}}).Increment();
+                              const std::string& code,
+                              const std::string& caller,
+                              absl::Duration latency) {
+  rpc_requests_.Add({{"method", method}, {"code", code}, {"caller", caller}})
+      .Increment();
   rpc_duration_.Add({{"method", method}}, kRpcBuckets)
       .Observe(absl::ToDoubleSeconds(latency));
 }

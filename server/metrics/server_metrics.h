@@ -20,7 +20,7 @@
 namespace wxtoken::server {
 
 // Everything wxtokend exports to Prometheus (README "Metrics"):
-//   wxtoken_rpc_requests_total{method,code}
+//   wxtoken_rpc_requests_total{method,code,caller}
 //   wxtoken_rpc_duration_seconds{method}                 histogram
 //   wxtoken_upstream_requests_total{app_id,api,result,errcode}
 //   wxtoken_upstream_fetches_today{app_id}               Beijing day
@@ -48,9 +48,10 @@ class ServerMetrics final : public RefreshObserver {
     return token_gauges_;
   }
 
-  // One finished RPC; `code` is the gRPC status code name (e.g. "OK").
+  // One finished RPC; `code` is the gRPC status code name (e.g. "OK"),
+  // `caller` CallerAuthorizer::CallerLabel's (bounded by the config).
   void RecordRpc(const std::string& method, const std::string& code,
-                 absl::Duration latency);
+                 const std::string& caller, absl::Duration latency);
 
   // A ForceRefresh forwarded to the leader, answered with `code`.
   void RecordForwarded(const std::string& code);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -143,6 +144,7 @@ void Controller::Start(const Options& options, const std::string& dir) {
   }
   std::string yaml = absl::StrCat(
       "listen: \"127.0.0.1:", listen_port_, "\"\n", store,
+      options.security_yaml,
       // Only when set, so the harness also drives builds that predate it.
       options.shutdown_delay != Options{}.shutdown_delay
           ? absl::StrCat("shutdown_delay: \"", options.shutdown_delay, "\"\n")
@@ -199,13 +201,28 @@ void Controller::Start(const Options& options, const std::string& dir) {
   ASSERT_TRUE(port.has_value())
       << "wxtokend did not start: " << process_->Stderr();
   address_ = "127.0.0.1:" + *port;
+  health_address_.clear();
+  if (absl::StrContains(options.security_yaml, "health_listen:")) {
+    auto health_port =
+        process_->WaitForNumberAfter("\"health_port\":\"", kStartTimeout);
+    ASSERT_TRUE(health_port.has_value());
+    health_address_ = "127.0.0.1:" + *health_port;
+  }
   if (options.metrics) {
     auto metrics_port =
         process_->WaitForNumberAfter("\"metrics_port\":\"", kStartTimeout);
     ASSERT_TRUE(metrics_port.has_value());
     ASSERT_TRUE(absl::SimpleAtoi(*metrics_port, &metrics_port_));
   }
-  channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  if (options.credentials != nullptr) {
+    grpc::ChannelArguments arguments;
+    arguments.SetSslTargetNameOverride(options.tls_server_name);
+    channel_ =
+        grpc::CreateCustomChannel(address_, options.credentials, arguments);
+  } else {
+    channel_ =
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  }
   stub_ = wxtoken::v1::TokenController::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }

@@ -109,6 +109,13 @@ class Controller {
     // Listen on one port picked free, kept across restarts (as a
     // Kubernetes Service keeps its address); replicas always do.
     bool keep_port = false;
+    // Security (DESIGN.md "Security"): top-level YAML for tls, callers,
+    // health_listen and reflection, as it goes into the config; and what
+    // the harness's own channel uses (plaintext when null), expecting
+    // `tls_server_name` in the server's certificate.
+    std::string security_yaml;
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    std::string tls_server_name;
   };
 
   // Writes the config and secret files into `dir` and starts wxtokend;
@@ -139,11 +146,14 @@ class Controller {
   // Everything wxtokend wrote to stderr (its log) across every run.
   std::string Logs() const;
   std::string address() const { return address_; }
+  // health_listen's address ("" when the config has none).
+  std::string health_address() const { return health_address_; }
 
  private:
   std::unique_ptr<ChildProcess> process_;
   std::string logs_of_earlier_runs_;
   std::string address_;
+  std::string health_address_;
   int metrics_port_ = 0;
   int listen_port_ = 0;  // replicas: fixed, so it can be advertised
   std::shared_ptr<grpc::Channel> channel_;

@@ -30,7 +30,7 @@ double Value(const std::string& metrics, const std::string& series) {
 }
 
 std::string Rpc(const std::string& method, const std::string& code) {
-  return absl::StrCat("wxtoken_rpc_requests_total{code=\"", code,
+  return absl::StrCat("wxtoken_rpc_requests_total{caller=\"any\",code=\"", code,
                       "\",method=\"/wxtoken.v1.TokenController/", method,
                       "\"}");
 }

@@ -376,6 +376,105 @@ TEST_F(ConfigTest, RedisStoreErrors) {
   ExpectError(Minimal() + "store: {}\n", "store.redis: required");
 }
 
+// DESIGN.md "Security": the listener's TLS, who may call what, the health
+// listener and reflection.
+TEST_F(ConfigTest, SecurityKeys) {
+  const std::string cert =
+      WriteFile("server.crt", "-----BEGIN CERTIFICATE-----\nx\n");
+  const std::string key =
+      WriteFile("server.key", "-----BEGIN PRIVATE KEY-----\nx\n");
+  absl::StatusOr<Config> plain = ParseConfig(Minimal());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->tls.has_value());
+  EXPECT_FALSE(plain->callers.has_value()) << "no callers: no authorization";
+  EXPECT_TRUE(plain->reflection);
+  EXPECT_EQ(plain->health_listen, "");
+
+  const std::string tls =
+      absl::StrCat("tls:\n  cert_file: \"", cert, "\"\n  key_file: \"", key,
+                   "\"\n  client_ca_file: \"", cert, "\"\n");
+  absl::StatusOr<Config> config = ParseConfig(absl::StrCat(
+      Minimal(), tls, "reflection: false\n",
+      "health_listen: \"0.0.0.0:8081\"\n", "callers:\n",
+      "  - principal: \"spiffe://cluster.local/ns/shop/sa/orders\"\n",
+      "    apps: [\"wx0123456789abcdef\"]\n",
+      "    methods: [\"GetToken\", \"ForceRefresh\"]\n",
+      "  - principal: \"dns:billing.internal\"\n    apps: [\"*\"]\n",
+      "    methods: [\"*\"]\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->tls.has_value());
+  EXPECT_EQ(config->tls->cert_file, cert);
+  EXPECT_EQ(config->tls->key_file, key);
+  EXPECT_EQ(config->tls->client_ca_file, cert);
+  EXPECT_FALSE(config->reflection);
+  EXPECT_EQ(config->health_listen, "0.0.0.0:8081");
+  ASSERT_TRUE(config->callers.has_value());
+  ASSERT_EQ(config->callers->size(), 2u);
+  EXPECT_EQ((*config->callers)[0].principal,
+            "spiffe://cluster.local/ns/shop/sa/orders");
+  EXPECT_EQ((*config->callers)[0].methods,
+            (std::vector<std::string>{"GetToken", "ForceRefresh"}));
+  EXPECT_EQ((*config->callers)[1].apps, std::vector<std::string>{"*"});
+  // `callers: []` denies every call: present, empty.
+  absl::StatusOr<Config> none = ParseConfig(Minimal() + tls + "callers: []\n");
+  ASSERT_TRUE(none.ok()) << none.status();
+  ASSERT_TRUE(none->callers.has_value());
+  EXPECT_TRUE(none->callers->empty());
+}
+
+TEST_F(ConfigTest, SecurityKeyErrors) {
+  const std::string cert =
+      WriteFile("server.crt", "-----BEGIN CERTIFICATE-----\nx\n");
+  const std::string key =
+      WriteFile("server.key", "-----BEGIN PRIVATE KEY-----\nx\n");
+  const std::string tls = absl::StrCat("tls:\n  cert_file: \"", cert,
+                                       "\"\n  key_file: \"", key, "\"\n");
+  const std::string mtls =
+      absl::StrCat(tls, "  client_ca_file: \"", cert, "\"\n");
+  auto grant = [](const std::string& principal, const std::string& apps,
+                  const std::string& methods) {
+    return absl::StrCat("callers:\n  - principal: \"", principal, "\"\n",
+                        "    apps: ", apps, "\n    methods: ", methods, "\n");
+  };
+  ExpectError(Minimal() + "tls:\n  cert_file: \"" + cert + "\"\n",
+              "tls.key_file: required");
+  ExpectError(Minimal() + "tls:\n  cert_file: \"" + cert +
+                  "\"\n  key_file: \"" + dir_ + "/missing.key\"\n",
+              "tls.key_file: cannot read");
+  ExpectError(Minimal() + "tls:\n  cert_file: \"" + key + "\"\n  key_file: \"" +
+                  key + "\"\n",
+              "tls.cert_file: \"" + key + "\" holds no PEM certificate");
+  ExpectError(Minimal() + tls + "  ca_file: x\n",
+              "unknown key \"tls.ca_file\"");
+  ExpectError(Minimal() + tls + "callers: []\n",
+              "callers: needs tls.client_ca_file");
+  ExpectError(Minimal() + mtls + grant("orders", "[\"*\"]", "[\"*\"]"),
+              "callers[0].principal: expected a URI SAN");
+  ExpectError(Minimal() + mtls + grant("dns:", "[\"*\"]", "[\"*\"]"),
+              "callers[0].principal: expected a URI SAN");
+  ExpectError(Minimal() + mtls + grant("*", "[\"*\"]", "[\"Refresh\"]"),
+              "callers[0].methods[0]: unknown method \"Refresh\"");
+  ExpectError(Minimal() + mtls + grant("*", "[]", "[\"*\"]"),
+              "callers[0].apps: expected a non-empty list");
+  ExpectError(
+      Minimal() + mtls + grant("*", "[\"wx1111111111111111\"]", "[\"*\"]"),
+      "callers[0].apps[0]: no app \"wx1111111111111111\" is configured");
+  ExpectError(Minimal() + mtls + "callers:\n" +
+                  "  - principal: \"*\"\n    apps: [\"*\"]\n" +
+                  "    methods: [\"*\"]\n" +
+                  "  - principal: \"*\"\n    apps: [\"*\"]\n" +
+                  "    methods: [\"*\"]\n",
+              "callers[1].principal: duplicate principal \"*\" (also "
+              "callers[0])");
+  ExpectError(Minimal() + "reflection: maybe\n",
+              "reflection: expected true or false, got \"maybe\"");
+  ExpectError(Minimal() + "health_listen: \"8081\"\n",
+              "health_listen: expected host:port");
+  ExpectError(
+      Minimal() + tls + "store:\n  redis:\n    addresses: [\"r:6379\"]\n",
+      "tls: not supported together with store.redis yet");
+}
+
 TEST_F(ConfigTest, AdvertiseAddressFromTheEnvironment) {
   const std::string redis = "  redis:\n    addresses: [\"r:6379\"]\n";
   setenv("WXTOKEN_TEST_ADVERTISE", "10.1.2.3:50051", 1);

@@ -1,0 +1,206 @@
+#include "server/config/security_config.h"
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "server/config/yaml_fields.h"
+
+namespace wxtoken::server {
+namespace {
+
+using config_yaml::Describe;
+using config_yaml::Entries;
+using config_yaml::Find;
+using config_yaml::GetString;
+using config_yaml::IndexPath;
+using config_yaml::JoinPath;
+using config_yaml::KeyError;
+using config_yaml::Quote;
+using config_yaml::ReadMap;
+using config_yaml::ReadSmallFile;
+using config_yaml::ReadString;
+
+// Reads entries[key] as the path of a readable PEM file (`marker` names
+// what it must hold); "" when absent and not required.
+absl::Status ReadPemFile(const Entries& entries, absl::string_view path,
+                         absl::string_view key, bool required,
+                         absl::string_view marker, std::string* out) {
+  const std::string key_path = JoinPath(path, key);
+  absl::Status status = ReadString(entries, path, key, out);
+  if (!status.ok()) return status;
+  if (out->empty()) {
+    return required ? KeyError(key_path, "required") : absl::OkStatus();
+  }
+  absl::StatusOr<std::string> content = ReadSmallFile(*out);
+  if (!content.ok()) {
+    return KeyError(key_path, absl::StrCat("cannot read ", Quote(*out), ": ",
+                                           content.status().message()));
+  }
+  if (!absl::StrContains(*content, "-----BEGIN ") ||
+      !absl::StrContains(*content, marker)) {
+    return KeyError(key_path, absl::StrCat(Quote(*out), " holds no PEM ",
+                                           absl::AsciiStrToLower(marker)));
+  }
+  return absl::OkStatus();
+}
+
+// "*", "dns:NAME", or a URI ("spiffe://trust-domain/path").
+bool IsPrincipal(absl::string_view principal) {
+  if (principal == "*") return true;
+  auto printable = [](absl::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+      return absl::ascii_isgraph(static_cast<unsigned char>(c));
+    });
+  };
+  absl::string_view rest = principal;
+  if (absl::ConsumePrefix(&rest, "dns:")) return printable(rest);
+  const size_t scheme_end = principal.find("://");
+  if (scheme_end == absl::string_view::npos || scheme_end == 0) return false;
+  for (char c : principal.substr(0, scheme_end)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' &&
+        c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return printable(principal.substr(scheme_end + 3));
+}
+
+// A non-empty list of strings, each accepted by `check` (an error message,
+// or "" when fine).
+absl::Status ReadNames(
+    const Entries& entries, absl::string_view path, absl::string_view key,
+    const std::function<std::string(const std::string&)>& check,
+    std::vector<std::string>* out) {
+  const std::string key_path = JoinPath(path, key);
+  std::optional<YAML::Node> node = Find(entries, key);
+  if (!node) return KeyError(key_path, "required");
+  if (!node->IsSequence() || node->size() == 0) {
+    return KeyError(key_path, absl::StrCat("expected a non-empty list, got ",
+                                           Describe(*node)));
+  }
+  for (size_t i = 0; i < node->size(); ++i) {
+    const std::string item_path = IndexPath(key_path, i);
+    absl::StatusOr<std::string> name = GetString((*node)[i], item_path);
+    if (!name.ok()) return name.status();
+    if (std::string problem = check(*name); !problem.empty()) {
+      return KeyError(item_path, problem);
+    }
+    out->push_back(*std::move(name));
+  }
+  return absl::OkStatus();
+}
+
+std::string CheckMethod(const std::string& method) {
+  if (method == "*") return "";
+  for (const char* known : kTokenControllerMethods) {
+    if (method == known) return "";
+  }
+  std::string message =
+      absl::StrCat("unknown method ", Quote(method), " (TokenController has");
+  for (const char* known : kTokenControllerMethods) {
+    absl::StrAppend(&message, " ", known);
+  }
+  return absl::StrCat(message, ", or \"*\")");
+}
+
+}  // namespace
+
+absl::Status ParseTls(const YAML::Node& node, TlsConfig* tls) {
+  const std::string path = "tls";
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path, {"cert_file", "key_file", "client_ca_file"});
+  if (!entries.ok()) return entries.status();
+  absl::Status status = ReadPemFile(*entries, path, "cert_file", true,
+                                    "CERTIFICATE", &tls->cert_file);
+  if (!status.ok()) return status;
+  status = ReadPemFile(*entries, path, "key_file", true, "PRIVATE KEY",
+                       &tls->key_file);
+  if (!status.ok()) return status;
+  return ReadPemFile(*entries, path, "client_ca_file", false, "CERTIFICATE",
+                     &tls->client_ca_file);
+}
+
+absl::Status ParseCallers(const YAML::Node& node,
+                          const std::optional<TlsConfig>& tls,
+                          std::vector<CallerGrant>* callers) {
+  const std::string path = "callers";
+  if (!tls || tls->client_ca_file.empty()) {
+    return KeyError(path,
+                    "needs tls.client_ca_file: a caller is known only by its "
+                    "client certificate");
+  }
+  if (!node.IsSequence()) {
+    return KeyError(path, absl::StrCat("expected a list (write [] to deny "
+                                       "every caller), got ",
+                                       Describe(node)));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string entry_path = IndexPath(path, i);
+    absl::StatusOr<Entries> entries =
+        ReadMap(node[i], entry_path, {"principal", "apps", "methods"});
+    if (!entries.ok()) return entries.status();
+    CallerGrant grant;
+    const std::string principal_path = JoinPath(entry_path, "principal");
+    absl::Status status =
+        ReadString(*entries, entry_path, "principal", &grant.principal);
+    if (!status.ok()) return status;
+    if (grant.principal.empty()) return KeyError(principal_path, "required");
+    if (!IsPrincipal(grant.principal)) {
+      return KeyError(principal_path,
+                      absl::StrCat("expected a URI SAN (spiffe://...), "
+                                   "\"dns:NAME\" or \"*\", got ",
+                                   Quote(grant.principal)));
+    }
+    for (size_t j = 0; j < callers->size(); ++j) {
+      if ((*callers)[j].principal == grant.principal) {
+        return KeyError(
+            principal_path,
+            absl::StrCat("duplicate principal ", Quote(grant.principal),
+                         " (also ", IndexPath(path, j), ")"));
+      }
+    }
+    status = ReadNames(
+        *entries, entry_path, "apps",
+        [](const std::string& app) {
+          return app.empty() ? std::string("empty app_id") : std::string();
+        },
+        &grant.apps);
+    if (!status.ok()) return status;
+    status =
+        ReadNames(*entries, entry_path, "methods", CheckMethod, &grant.methods);
+    if (!status.ok()) return status;
+    callers->push_back(std::move(grant));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCallers(const Config& config) {
+  if (!config.callers) return absl::OkStatus();
+  for (size_t i = 0; i < config.callers->size(); ++i) {
+    const CallerGrant& grant = (*config.callers)[i];
+    for (size_t j = 0; j < grant.apps.size(); ++j) {
+      const std::string& app = grant.apps[j];
+      if (app == "*") continue;
+      const bool known = std::any_of(config.apps.begin(), config.apps.end(),
+                                     [&](const AppConfig& configured) {
+                                       return configured.app_id == app;
+                                     });
+      if (!known) {
+        return KeyError(IndexPath(JoinPath(IndexPath("callers", i), "apps"), j),
+                        absl::StrCat("no app ", Quote(app), " is configured"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,106 @@
+#include "server/grpc/caller_authorizer.h"
+
+#include <grpc/grpc_security_constants.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/log.h"
+
+namespace wxtoken::server {
+namespace {
+
+std::vector<std::string> Values(const grpc::AuthContext& auth,
+                                const char* property) {
+  std::vector<std::string> values;
+  for (const grpc::string_ref& value : auth.FindPropertyValues(property)) {
+    values.emplace_back(value.data(), value.size());
+  }
+  return values;
+}
+
+bool HasCertificate(const grpc::AuthContext& auth) {
+  return !auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty();
+}
+
+bool Names(const std::vector<std::string>& names, absl::string_view name) {
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+    return n == "*" || n == name;
+  });
+}
+
+}  // namespace
+
+CallerAuthorizer::CallerAuthorizer(
+    std::optional<std::vector<CallerGrant>> callers)
+    : callers_(std::move(callers)) {}
+
+std::vector<std::string> CallerAuthorizer::Principals(
+    const grpc::AuthContext& auth) {
+  // gRPC lists the SANs of the certificate it verified, in order.
+  std::vector<std::string> uris = Values(auth, GRPC_PEER_URI_PROPERTY_NAME);
+  if (!uris.empty()) return {uris.front()};
+  std::vector<std::string> principals;
+  for (const std::string& dns : Values(auth, GRPC_PEER_DNS_PROPERTY_NAME)) {
+    principals.push_back(absl::StrCat("dns:", dns));
+  }
+  return principals;
+}
+
+std::vector<const CallerGrant*> CallerAuthorizer::GrantsFor(
+    const std::vector<std::string>& principals, bool has_certificate) const {
+  std::vector<const CallerGrant*> grants;
+  const CallerGrant* any = nullptr;
+  for (const CallerGrant& grant : *callers_) {
+    if (grant.principal == "*") {
+      if (has_certificate) any = &grant;
+    } else if (std::find(principals.begin(), principals.end(),
+                         grant.principal) != principals.end()) {
+      grants.push_back(&grant);
+    }
+  }
+  if (any != nullptr) grants.push_back(any);
+  return grants;
+}
+
+absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
+                                     absl::string_view method,
+                                     absl::string_view app_id) const {
+  if (!callers_) return absl::OkStatus();
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  const std::vector<std::string> principals = Principals(*auth);
+  for (const CallerGrant* grant :
+       GrantsFor(principals, HasCertificate(*auth))) {
+    if (Names(grant->methods, method) && Names(grant->apps, app_id)) {
+      return absl::OkStatus();
+    }
+  }
+  const std::string caller = Describe(context);
+  Log(LogLevel::kWarning, "permission denied",
+      {{"caller", caller},
+       {"method", std::string(method)},
+       {"app_id", std::string(app_id)},
+       {"peer", context.peer()}});
+  return absl::PermissionDeniedError(
+      absl::StrCat(caller, " may not call ", method, " on ", app_id));
+}
+
+std::string CallerAuthorizer::CallerLabel(
+    const grpc::ServerContextBase& context) const {
+  if (!callers_) return "any";
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<const CallerGrant*> grants =
+      GrantsFor(Principals(*auth), HasCertificate(*auth));
+  return grants.empty() ? "unlisted" : grants.front()->principal;
+}
+
+std::string CallerAuthorizer::Describe(const grpc::ServerContextBase& context) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<std::string> principals = Principals(*auth);
+  if (!principals.empty()) return principals.front();
+  return HasCertificate(*auth) ? "(a certificate without URI or DNS SAN)"
+                               : "anonymous";
+}
+
+}  // namespace wxtoken::server

@@ -1,0 +1,54 @@
+#ifndef WXTOKEN_SERVER_GRPC_CALLER_AUTHORIZER_H_
+#define WXTOKEN_SERVER_GRPC_CALLER_AUTHORIZER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/config/config.h"
+
+namespace wxtoken::server {
+
+// Who may call what (DESIGN.md "Security"): a caller is the client
+// certificate gRPC verified (mTLS), its principal the certificate's first
+// URI SAN or else "dns:" + each DNS SAN (never the subject CN), and
+// `callers` grants methods on apps. The app_id lives in the request body,
+// so the service asks here once it has read it. Thread-safe; constant.
+class CallerAuthorizer {
+ public:
+  // nullopt: no `callers` key, every call is allowed.
+  explicit CallerAuthorizer(std::optional<std::vector<CallerGrant>> callers);
+
+  // The principals of the verified client certificate; empty without one.
+  static std::vector<std::string> Principals(const grpc::AuthContext& auth);
+
+  // OK, or PERMISSION_DENIED "<principal> may not call <method> on
+  // <app_id>" (logged). `method` is the proto's name ("GetToken").
+  absl::Status Check(const grpc::ServerContextBase& context,
+                     absl::string_view method, absl::string_view app_id) const;
+
+  // The metrics label of the caller, bounded by the config: the principal
+  // of the grant it falls under ("*" included), "unlisted" for a principal
+  // no grant names, "any" without `callers`.
+  std::string CallerLabel(const grpc::ServerContextBase& context) const;
+
+  // The caller as audit lines name it: its principal, "anonymous" without a
+  // certificate.
+  static std::string Describe(const grpc::ServerContextBase& context);
+
+ private:
+  // The grants that apply to a caller with `principals`: those naming one
+  // of them, then "*" when it has a certificate.
+  std::vector<const CallerGrant*> GrantsFor(
+      const std::vector<std::string>& principals, bool has_certificate) const;
+
+  const std::optional<std::vector<CallerGrant>> callers_;
+};
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_GRPC_CALLER_AUTHORIZER_H_
