@@ -5,11 +5,14 @@
 // Exit codes: 0 success; 1 a clean "no" (verify: invalid signature; health:
 // not SERVING); 2 the RPC failed; 64 usage error (EX_USAGE).
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +21,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -27,6 +32,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "wxtoken/client.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "wxtokend's gRPC address");
@@ -34,7 +40,15 @@ ABSL_FLAG(bool, json, false, "print the whole response as JSON");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "deadline of the RPC");
 ABSL_FLAG(std::string, kind, "access_token",
           "access_token, jsapi_ticket or wx_card_ticket");
-ABSL_FLAG(std::string, stale, "", "refresh: the value WeChat rejected");
+ABSL_FLAG(std::string, stale, "",
+          "refresh: the value WeChat rejected; - reads it from stdin, @FILE "
+          "from a file");
+ABSL_FLAG(std::string, tls_ca, "",
+          "TLS: the CA certificates (PEM) of wxtokend's certificate");
+ABSL_FLAG(std::string, tls_cert, "", "mTLS: this client's certificate (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "mTLS: this client's private key (PEM)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "TLS: the name wxtokend's certificate carries, if not --addr's host");
 ABSL_FLAG(int32_t, errcode, 0, "refresh: the errcode WeChat answered");
 ABSL_FLAG(std::string, signature, "", "verify: signature or msg_signature");
 ABSL_FLAG(std::string, timestamp, "", "verify: timestamp query parameter");
@@ -55,9 +69,11 @@ constexpr char kUsage[] =
 commands:
   get APP_ID [--kind KIND]
       print the current token value (only the value, one line)
-  refresh APP_ID [--stale VALUE] [--errcode N] [--kind KIND]
+  refresh APP_ID [--stale VALUE|-|@FILE] [--errcode N] [--kind KIND]
       ForceRefresh; print "<outcome> <value>", outcome one of
-      refreshed, already_newer, coalesced
+      refreshed, already_newer, coalesced. --stale - reads the rejected
+      value from stdin, --stale @FILE from a file: a token need not appear
+      on a command line
   verify APP_ID --signature S --timestamp T --nonce N [--encrypt E]
       print "valid" or "invalid: <reason>"
   health [SERVICE]
@@ -68,6 +84,11 @@ flags (before or after the command):
   --json             print the whole response as JSON
   --timeout D        deadline of the RPC, e.g. 500ms, 5s (default 5s)
   --kind KIND        access_token (default), jsapi_ticket, wx_card_ticket
+  --tls-ca FILE      speak TLS, trusting these CAs for wxtokend's certificate
+  --tls-cert FILE    with --tls-key: present this client certificate (mTLS)
+  --tls-key FILE
+  --tls-server-name NAME
+                     the name wxtokend's certificate carries, if not --addr's
 
 exit status: 0 ok; 1 invalid signature / not SERVING; 2 RPC failed;
 64 usage error
@@ -105,18 +126,20 @@ absl::Status ParseArgs(int argc, char** argv, CommandLine* out) {
       continue;
     }
     absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
-    absl::string_view name = body;
+    std::string name(body);
     absl::string_view value;
     bool has_value = false;
     if (size_t eq = body.find('='); eq != absl::string_view::npos) {
-      name = body.substr(0, eq);
+      name = std::string(body.substr(0, eq));
       value = body.substr(eq + 1);
       has_value = true;
     }
+    // --tls-ca and --tls_ca alike: flag names are C++ identifiers.
+    std::replace(name.begin(), name.end(), '-', '_');
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
       // --nojson
-      flag = absl::FindCommandLineFlag(name.substr(2));
+      flag = absl::FindCommandLineFlag(absl::string_view(name).substr(2));
       if (flag != nullptr && flag->IsOfType<bool>()) {
         value = "false";
         has_value = true;
@@ -220,12 +243,33 @@ int Get(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
   return kExitOk;
 }
 
-int Refresh(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
+// --stale's value: as given, or read from stdin ("-") or a file ("@FILE"),
+// without the line's end. No token is "-" or starts with "@".
+absl::StatusOr<std::string> StaleValue() {
+  const std::string flag = absl::GetFlag(FLAGS_stale);
+  std::string value;
+  if (flag == "-") {
+    std::getline(std::cin, value);
+  } else if (absl::StartsWith(flag, "@")) {
+    std::ifstream in(flag.substr(1));
+    if (!in.is_open()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--stale: cannot read \"", flag.substr(1), "\""));
+    }
+    std::getline(in, value);
+  } else {
+    return flag;
+  }
+  return std::string(absl::StripAsciiWhitespace(value));
+}
+
+int Refresh(const Context& ctx, const std::string& app_id, v1::TokenKind kind,
+            const std::string& stale) {
   auto stub = v1::TokenController::NewStub(ctx.channel);
   v1::ForceRefreshRequest request;
   request.set_app_id(app_id);
   request.set_kind(kind);
-  request.set_stale_value(absl::GetFlag(FLAGS_stale));
+  request.set_stale_value(stale);
   request.set_wechat_errcode(absl::GetFlag(FLAGS_errcode));
   v1::ForceRefreshResponse response;
   grpc::ClientContext context;
@@ -323,8 +367,9 @@ int Run(int argc, char** argv) {
       command != "health") {
     return usage_error(absl::StrCat("unknown command \"", command, "\""));
   }
-  static const auto* const kGlobal =
-      new std::set<std::string>{"addr", "json", "timeout"};
+  static const auto* const kGlobal = new std::set<std::string>{
+      "addr",     "json",    "timeout",        "tls_ca",
+      "tls_cert", "tls_key", "tls_server_name"};
   const std::set<std::string>& allowed = CommandFlags(command);
   for (const std::string& flag : line.flags) {
     if (!kGlobal->count(flag) && !allowed.count(flag)) {
@@ -363,9 +408,25 @@ int Run(int argc, char** argv) {
     }
   }
 
-  ctx.channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  std::optional<TlsOptions> tls;
+  if (line.flags.count("tls_ca") || line.flags.count("tls_cert") ||
+      line.flags.count("tls_key") || line.flags.count("tls_server_name")) {
+    tls.emplace();
+    tls->ca_file = absl::GetFlag(FLAGS_tls_ca);
+    tls->cert_file = absl::GetFlag(FLAGS_tls_cert);
+    tls->key_file = absl::GetFlag(FLAGS_tls_key);
+    tls->server_name = absl::GetFlag(FLAGS_tls_server_name);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      CreateChannel(addr, tls ? &*tls : nullptr);
+  if (!channel.ok()) return usage_error(channel.status().message());
+  ctx.channel = *std::move(channel);
   if (command == "get") return Get(ctx, positional[0], kind);
-  if (command == "refresh") return Refresh(ctx, positional[0], kind);
+  if (command == "refresh") {
+    absl::StatusOr<std::string> stale = StaleValue();
+    if (!stale.ok()) return usage_error(stale.status().message());
+    return Refresh(ctx, positional[0], kind, *stale);
+  }
   if (command == "verify") return Verify(ctx, positional[0]);
   return Health(ctx, positional.empty() ? "" : positional[0]);
 }

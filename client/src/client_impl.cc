@@ -91,8 +91,10 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
   }
   std::shared_ptr<grpc::Channel> channel = std::move(options.channel);
   if (channel == nullptr) {
-    channel =
-        grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> created =
+        CreateChannel(options.target, options.tls ? &*options.tls : nullptr);
+    if (!created.ok()) return created.status();
+    channel = *std::move(created);
   }
   std::function<absl::Time()> now = std::move(options.now);
   if (!now) now = MonotonicNow;

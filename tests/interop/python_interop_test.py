@@ -149,7 +149,8 @@ class PythonInteropTest(unittest.TestCase):
         port = sandbox.wait_for_line(sandbox_port, START_TIMEOUT_S)
         self.assertIsNotNone(port, "wechat-sandbox did not print its port")
 
-        config = self._write_config(f"http://127.0.0.1:{port}", secret)
+        config = self._write_config(f"http://127.0.0.1:{port}", secret,
+                                    self._security_config())
         wxtokend = self._start(
             [BINARIES["wxtokend"], "--config", config], "stderr")
         grpc_port = wxtokend.wait_for_line(wxtokend_port, START_TIMEOUT_S)
@@ -157,10 +158,18 @@ class PythonInteropTest(unittest.TestCase):
             grpc_port, "wxtokend did not log its port:\n" +
             "\n".join(wxtokend.seen))
 
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        self.address = f"127.0.0.1:{grpc_port}"
+        self.channel = self._channel()
         self.addCleanup(self.channel.close)
         self.stub = pb_grpc.TokenControllerStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _security_config(self):
+        """Top-level config lines for tls and callers; none in plaintext."""
+        return ""
+
+    def _channel(self):
+        return grpc.insecure_channel(self.address)
 
     def _start(self, argv, stream):
         child = Child(argv, stream)
@@ -178,7 +187,7 @@ class PythonInteropTest(unittest.TestCase):
         os.chmod(path, 0o600)
         return path
 
-    def _write_config(self, base_url, secret):
+    def _write_config(self, base_url, secret, security):
         secret_file = self._write_secret_file("app.secret", secret)
         token_file = self._write_secret_file("app.server_token", SERVER_TOKEN)
         config = os.path.join(self.dir.name, "wxtokend.yaml")
@@ -187,7 +196,7 @@ class PythonInteropTest(unittest.TestCase):
 listen: "127.0.0.1:0"
 metrics_listen: ""
 state_dir: ""
-upstream:
+{security}upstream:
   base_urls: ["{base_url}"]
 apps:
   - app_id: "{APP_ID}"
@@ -273,6 +282,97 @@ apps:
             self.stub.GetToken(pb.GetTokenRequest(app_id="wxunknownapp00000"),
                                timeout=RPC_DEADLINE_S)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+
+def openssl(*args):
+    subprocess.run(["/usr/bin/openssl", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=START_TIMEOUT_S)
+
+
+NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes"]
+
+
+class TestCa:
+    """A CA made with openssl at test time, issuing leaf certificates."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.cert = os.path.join(directory, "ca.crt")
+        self.key = os.path.join(directory, "ca.key")
+        openssl("req", "-x509", *NEW_KEY, "-keyout", self.key, "-out",
+                self.cert, "-days", "1", "-subj", "/CN=interop-ca",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def issue(self, name, san):
+        cert = os.path.join(self.dir, name + ".crt")
+        key = os.path.join(self.dir, name + ".key")
+        csr = os.path.join(self.dir, name + ".csr")
+        ext = os.path.join(self.dir, name + ".ext")
+        openssl("req", *NEW_KEY, "-keyout", key, "-out", csr, "-subj",
+                "/CN=" + name)
+        with open(ext, "w", encoding="ascii") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n"
+                    f"subjectAltName={san}\n")
+        openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey",
+                self.key, "-CAcreateserial", "-days", "1", "-extfile", ext,
+                "-out", cert)
+        return cert, key
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+SERVER_NAME = "wxtokend.test"
+PRINCIPAL = "spiffe://test.local/ns/shop/sa/python"
+
+
+class PythonMtlsInteropTest(PythonInteropTest):
+    """Every test above again, over mTLS, as a caller `callers` grants."""
+
+    def _security_config(self):
+        self.ca = TestCa(self.dir.name)
+        server_cert, server_key = self.ca.issue("server",
+                                                "DNS:" + SERVER_NAME)
+        self.client_cert, self.client_key = self.ca.issue(
+            "client", "URI:" + PRINCIPAL)
+        return f"""\
+tls:
+  cert_file: "{server_cert}"
+  key_file: "{server_key}"
+  client_ca_file: "{self.ca.cert}"
+callers:
+  - principal: "{PRINCIPAL}"
+    apps: ["*"]
+    methods: ["*"]
+"""
+
+    def _channel(self, with_certificate=True):
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca.cert),
+            private_key=read(self.client_key) if with_certificate else None,
+            certificate_chain=(read(self.client_cert)
+                               if with_certificate else None))
+        return grpc.secure_channel(
+            self.address, credentials,
+            options=[("grpc.ssl_target_name_override", SERVER_NAME)])
+
+    def test_plaintext_and_no_certificate_are_refused(self):
+        self._get_token()
+        for channel in (grpc.insecure_channel(self.address),
+                        self._channel(with_certificate=False)):
+            with channel:
+                stub = pb_grpc.TokenControllerStub(channel)
+                with self.assertRaises(grpc.RpcError) as raised:
+                    stub.GetToken(pb.GetTokenRequest(app_id=APP_ID),
+                                  timeout=RPC_DEADLINE_S)
+                self.assertEqual(raised.exception.code(),
+                                 grpc.StatusCode.UNAVAILABLE)
 
 
 def main():

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -82,12 +83,35 @@ inline bool IsInvalidTokenErrcode(int errcode) {
          errcode == kWeChatAccessTokenExpired;
 }
 
+// TLS to wxtokend (its `tls` config). The files are PEM and are read again
+// every few seconds: renewed certificates (cert-manager) serve new
+// connections without a restart.
+struct TlsOptions {
+  // The CAs that sign wxtokend's certificate. Required.
+  std::string ca_file;
+  // This service's certificate and key, for mTLS: both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // The DNS name wxtokend's certificate must carry, when it is not the
+  // target's host (e.g. connecting to an IP).
+  std::string server_name;
+};
+
+// A channel to `target` ("host:port"): plaintext when `tls` is null, else TLS
+// as it says. What ClientOptions.tls uses; for callers that make their own
+// stubs on the same terms. INVALID_ARGUMENT naming the option when a file
+// cannot be read or holds no PEM.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
+    const std::string& target, const TlsOptions* tls = nullptr);
+
 // How a Client reaches wxtokend and keeps time. Every field has its default
 // here.
 struct ClientOptions {
-  // wxtokend's gRPC address, e.g. "wxtokend.infra:50051"; an insecure channel
-  // is created to it. Ignored when `channel` is set.
+  // wxtokend's gRPC address, e.g. "wxtokend.infra:50051"; a channel is
+  // created to it, plaintext or as `tls` says. Ignored when `channel` is set.
   std::string target;
+  // TLS (and mTLS) to `target`; unset: plaintext.
+  std::optional<TlsOptions> tls;
   // A channel made by the caller (TLS credentials, interceptors, a shared
   // channel); null means "create one to `target`". Shared, never closed by
   // the client.
@@ -135,7 +159,7 @@ class Client {
  public:
   // Creates a client; no connection is made until the first RPC.
   // INVALID_ARGUMENT when neither target nor channel is given, rpc_timeout is
-  // not positive or fallback_retry is negative.
+  // not positive, fallback_retry is negative, or a TLS file cannot be read.
   static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
 
   virtual ~Client() = default;

@@ -8,10 +8,12 @@
 //
 // ctest runs `node --test interop.test.js` with the binaries' paths in
 // WXTOKEND and WECHAT_SANDBOX; `npm ci` here (scripts/setup-test-tools.sh)
-// installs the pinned packages.
+// installs the pinned packages. With WXTOKEN_INTEROP_MTLS=1 (the test
+// node_interop_mtls) every test runs over mTLS instead: certificates made
+// with openssl at test time, the client granted by `callers`.
 
 const assert = require('node:assert/strict');
-const {spawn} = require('node:child_process');
+const {execFileSync, spawn} = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -38,6 +40,9 @@ const RPC_DEADLINE_MS = 10000;
 const STOP_TIMEOUT_MS = 30000;
 
 const APP_ID = 'wxinteropnode0001';
+const MTLS = process.env.WXTOKEN_INTEROP_MTLS === '1';
+const SERVER_NAME = 'wxtokend.test';
+const PRINCIPAL = 'spiffe://test.local/ns/shop/sa/node';
 const PROTO_DIR = path.resolve(__dirname, '../../../proto');
 
 function binary(envName) {
@@ -111,11 +116,43 @@ function call(client, method, request) {
   });
 }
 
+function openssl(...args) {
+  execFileSync('/usr/bin/openssl', args,
+               {stdio: 'ignore', timeout: START_TIMEOUT_MS});
+}
+
+const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                 '-nodes'];
+
+// A CA and two leaf certificates (the server's, this client's) in `dir`.
+function makeCertificates(dir) {
+  const file = (name) => path.join(dir, name);
+  openssl('req', '-x509', ...NEW_KEY, '-keyout', file('ca.key'), '-out',
+          file('ca.crt'), '-days', '1', '-subj', '/CN=interop-ca', '-addext',
+          'basicConstraints=critical,CA:TRUE', '-addext',
+          'keyUsage=critical,keyCertSign,cRLSign');
+  for (const [name, san] of [['server', `DNS:${SERVER_NAME}`],
+                             ['client', `URI:${PRINCIPAL}`]]) {
+    openssl('req', ...NEW_KEY, '-keyout', file(`${name}.key`), '-out',
+            file(`${name}.csr`), '-subj', `/CN=${name}`);
+    fs.writeFileSync(file(`${name}.ext`),
+                     'basicConstraints=CA:FALSE\n' +
+                         'extendedKeyUsage=serverAuth,clientAuth\n' +
+                         `subjectAltName=${san}\n`);
+    openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.crt'),
+            '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1',
+            '-extfile', file(`${name}.ext`), '-out', file(`${name}.crt`));
+  }
+  return file;
+}
+
 const children = [];
 const clients = [];
 let workDir;
 let tokenController;
 let health;
+let address;
+let loaded;
 
 // Last resort should `after` never run: no child outlives the test process.
 process.on('exit', () => {
@@ -131,7 +168,7 @@ before(async () => {
         enums: String,    // 'TOKEN_KIND_ACCESS_TOKEN', 'SERVING'
         defaults: true,
       });
-  const loaded = grpc.loadPackageDefinition(definition);
+  loaded = grpc.loadPackageDefinition(definition);
 
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxtoken-interop-node-'));
   const secret = crypto.randomBytes(16).toString('hex');  // never printed
@@ -147,11 +184,23 @@ before(async () => {
   fs.writeFileSync(secretFile, secret + '\n', {mode: 0o600});
   const serverTokenFile = path.join(workDir, 'app.server_token');
   fs.writeFileSync(serverTokenFile, 'AAAAA\n', {mode: 0o600});
+  const certificate = MTLS ? makeCertificates(workDir) : null;
+  const security = !MTLS ? [] : [
+    'tls:',
+    `  cert_file: "${certificate('server.crt')}"`,
+    `  key_file: "${certificate('server.key')}"`,
+    `  client_ca_file: "${certificate('ca.crt')}"`,
+    'callers:',
+    `  - principal: "${PRINCIPAL}"`,
+    '    apps: ["*"]',
+    '    methods: ["*"]',
+  ];
   const config = path.join(workDir, 'wxtokend.yaml');
   fs.writeFileSync(config, [
     'listen: "127.0.0.1:0"',
     'metrics_listen: ""',
     'state_dir: ""',
+    ...security,
     'upstream:',
     `  base_urls: ["http://127.0.0.1:${sandboxListens}"]`,
     'apps:',
@@ -167,10 +216,16 @@ before(async () => {
   const grpcPort = await waitForLine(
       wxtokend.stderr, wxtokendPort, START_TIMEOUT_MS, 'wxtokend port');
 
-  const address = `127.0.0.1:${grpcPort}`;
-  const insecure = grpc.credentials.createInsecure();
-  tokenController = new loaded.wxtoken.v1.TokenController(address, insecure);
-  health = new loaded.grpc.health.v1.Health(address, insecure);
+  address = `127.0.0.1:${grpcPort}`;
+  const credentials = !MTLS ? grpc.credentials.createInsecure() :
+                              grpc.credentials.createSsl(
+                                  fs.readFileSync(certificate('ca.crt')),
+                                  fs.readFileSync(certificate('client.key')),
+                                  fs.readFileSync(certificate('client.crt')));
+  const options = MTLS ? {'grpc.ssl_target_name_override': SERVER_NAME} : {};
+  tokenController =
+      new loaded.wxtoken.v1.TokenController(address, credentials, options);
+  health = new loaded.grpc.health.v1.Health(address, credentials, options);
   clients.push(tokenController, health);
 });
 
@@ -221,4 +276,15 @@ test('GetToken of an unknown app is NOT_FOUND', async () => {
   await assert.rejects(
       call(tokenController, 'GetToken', {app_id: 'wxunknownapp00000'}),
       (error) => error.code === grpc.status.NOT_FOUND);
+});
+
+// Only in the mTLS run (registered only there: no skipped test).
+if (MTLS) test('mTLS: plaintext is refused', async () => {
+  assert.equal(await waitForServing(), 'SERVING');
+  const plaintext = new loaded.wxtoken.v1.TokenController(
+      address, grpc.credentials.createInsecure());
+  clients.push(plaintext);
+  await assert.rejects(
+      call(plaintext, 'GetToken', {app_id: APP_ID}),
+      (error) => error.code === grpc.status.UNAVAILABLE);
 });
