@@ -30,6 +30,7 @@
 #include "server/grpc/leader_forwarder.h"
 #include "server/grpc/listener_setup.h"
 #include "server/grpc/metrics_interceptor.h"
+#include "server/grpc/peer_credentials.h"
 #include "server/grpc/token_service.h"
 #include "server/metrics/server_metrics.h"
 #include "server/store/file_state_store.h"
@@ -177,16 +178,33 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
       StartMetrics(*config, metrics);
   if (!exposer.ok()) return Fail(std::string(exposer.status().message()));
   RefreshWorker worker(engine, upstream, inbox, clock);
+  // Replicas know each other by their shared certificate.
+  std::vector<std::string> replica_principals;
+  if (store->leaders != nullptr && config->tls) {
+    absl::StatusOr<std::vector<std::string>> principals =
+        CertificatePrincipals(config->tls->cert_file);
+    if (!principals.ok()) {
+      return Fail(
+          absl::StrCat("tls.cert_file: ", principals.status().message()));
+    }
+    if (principals->empty()) {
+      return Fail(
+          "tls.cert_file: the certificate has no URI or DNS SAN, which "
+          "replicas know each other by");
+    }
+    replica_principals = *std::move(principals);
+  }
   // Replicas: a follower passes ForceRefresh on to the leader.
   std::unique_ptr<LeaderForwarder> forwarder;
   if (store->leaders != nullptr) {
     forwarder = std::make_unique<LeaderForwarder>(
-        *store->leaders, [&metrics](grpc::StatusCode code) {
+        *store->leaders, PeerCredentials(*config, replica_principals),
+        [&metrics](grpc::StatusCode code) {
           metrics.RecordForwarded(
               absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
         });
   }
-  const CallerAuthorizer authorizer(config->callers);
+  const CallerAuthorizer authorizer(config->callers, replica_principals);
   TokenControllerService service(table, worker, *push_messages, page_signer,
                                  clock, authorizer, forwarder.get());
 

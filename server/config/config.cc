@@ -583,12 +583,12 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
     config.state_dir.clear();
     status = ParseStore(*store, &config.store);
     if (!status.ok()) return status;
-    if (config.tls) {
-      // Replicas forward ForceRefresh to the leader over plaintext gRPC
-      // today: a TLS listener would refuse it.
-      return KeyError("tls",
-                      "not supported together with store.redis yet (replicas "
-                      "forward ForceRefresh to the leader in plaintext)");
+    if (config.tls && config.tls->client_ca_file.empty()) {
+      // Followers forward ForceRefresh to the leader with their own
+      // certificate, verified against it.
+      return KeyError("tls.client_ca_file",
+                      "required with store.redis: replicas verify each "
+                      "other's certificates against it");
     }
   }
   status = CheckConsistency(config);

@@ -33,8 +33,9 @@ bool Names(const std::vector<std::string>& names, absl::string_view name) {
 }  // namespace
 
 CallerAuthorizer::CallerAuthorizer(
-    std::optional<std::vector<CallerGrant>> callers)
-    : callers_(std::move(callers)) {}
+    std::optional<std::vector<CallerGrant>> callers,
+    std::vector<std::string> replicas)
+    : callers_(std::move(callers)), replicas_(std::move(replicas)) {}
 
 std::vector<std::string> CallerAuthorizer::Principals(
     const grpc::AuthContext& auth) {
@@ -70,6 +71,15 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
   if (!callers_) return absl::OkStatus();
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   const std::vector<std::string> principals = Principals(*auth);
+  const bool forwarded = context.client_metadata().count(kForwardedKey) > 0;
+  if (forwarded && std::any_of(principals.begin(), principals.end(),
+                               [&](const std::string& principal) {
+                                 return std::find(replicas_.begin(),
+                                                  replicas_.end(),
+                                                  principal) != replicas_.end();
+                               })) {
+    return absl::OkStatus();  // checked by the replica it reached first
+  }
   for (const CallerGrant* grant :
        GrantsFor(principals, HasCertificate(*auth))) {
     if (Names(grant->methods, method) && Names(grant->apps, app_id)) {

@@ -13,6 +13,10 @@
 
 namespace wxtoken::server {
 
+// Marks a ForceRefresh one replica forwarded to another, so the receiver
+// answers it itself or refuses it, and never forwards it again.
+inline constexpr char kForwardedKey[] = "wxtoken-forwarded";
+
 // Who may call what (DESIGN.md "Security"): a caller is the client
 // certificate gRPC verified (mTLS), its principal the certificate's first
 // URI SAN or else "dns:" + each DNS SAN (never the subject CN), and
@@ -20,8 +24,12 @@ namespace wxtoken::server {
 // so the service asks here once it has read it. Thread-safe; constant.
 class CallerAuthorizer {
  public:
-  // nullopt: no `callers` key, every call is allowed.
-  explicit CallerAuthorizer(std::optional<std::vector<CallerGrant>> callers);
+  // nullopt: no `callers` key, every call is allowed. `replicas`: the
+  // principals of this replica's own certificate (replicas share theirs): a
+  // call one of them forwarded (kForwardedKey) was authorized where it came
+  // in, and is allowed here.
+  explicit CallerAuthorizer(std::optional<std::vector<CallerGrant>> callers,
+                            std::vector<std::string> replicas = {});
 
   // The principals of the verified client certificate; empty without one.
   static std::vector<std::string> Principals(const grpc::AuthContext& auth);
@@ -47,6 +55,7 @@ class CallerAuthorizer {
       const std::vector<std::string>& principals, bool has_certificate) const;
 
   const std::optional<std::vector<CallerGrant>> callers_;
+  const std::vector<std::string> replicas_;
 };
 
 }  // namespace wxtoken::server

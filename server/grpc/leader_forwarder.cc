@@ -52,8 +52,11 @@ class ForwardReactor final : public grpc::ServerUnaryReactor {
 
 LeaderForwarder::LeaderForwarder(
     const LeaderDirectory& directory,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
     std::function<void(grpc::StatusCode)> on_forwarded)
-    : directory_(directory), on_forwarded_(std::move(on_forwarded)) {}
+    : directory_(directory),
+      credentials_(std::move(credentials)),
+      on_forwarded_(std::move(on_forwarded)) {}
 
 bool LeaderForwarder::ShouldForward(
     const grpc::CallbackServerContext& context) const {
@@ -70,7 +73,7 @@ wxtoken::v1::TokenController::Stub* LeaderForwarder::StubFor(
   std::unique_ptr<wxtoken::v1::TokenController::Stub>& stub = stubs_[address];
   if (stub == nullptr) {
     stub = wxtoken::v1::TokenController::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(address, credentials_));
   }
   return stub.get();
 }

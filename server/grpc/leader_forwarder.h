@@ -10,14 +10,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/grpc/caller_authorizer.h"
 #include "server/store/redis_state_store.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
 namespace wxtoken::server {
-
-// Marks a ForceRefresh one replica forwarded to another, so the receiver
-// answers it itself or refuses it, and never forwards it again.
-inline constexpr char kForwardedKey[] = "wxtoken-forwarded";
 
 // Sends a ForceRefresh that reached a follower on to the leader's
 // advertised address (DESIGN.md "Replicas"), with the caller's deadline and
@@ -25,8 +22,10 @@ inline constexpr char kForwardedKey[] = "wxtoken-forwarded";
 // Thread-safe.
 class LeaderForwarder {
  public:
-  // `on_forwarded` is told the gRPC code of each forwarded call's answer.
+  // `on_forwarded` is told the gRPC code of each forwarded call's answer;
+  // `credentials` are the replicas' own (PeerCredentials).
   LeaderForwarder(const LeaderDirectory& directory,
+                  std::shared_ptr<grpc::ChannelCredentials> credentials,
                   std::function<void(grpc::StatusCode)> on_forwarded);
 
   // Whether this replica should forward the call instead of answering it.
@@ -43,6 +42,7 @@ class LeaderForwarder {
   wxtoken::v1::TokenController::Stub* StubFor(const std::string& address);
 
   const LeaderDirectory& directory_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const std::function<void(grpc::StatusCode)> on_forwarded_;
   absl::Mutex mu_;
   // One channel per leader address seen; leaders are few.

@@ -472,7 +472,7 @@ TEST_F(ConfigTest, SecurityKeyErrors) {
               "health_listen: expected host:port");
   ExpectError(
       Minimal() + tls + "store:\n  redis:\n    addresses: [\"r:6379\"]\n",
-      "tls: not supported together with store.redis yet");
+      "tls.client_ca_file: required with store.redis");
 }
 
 TEST_F(ConfigTest, AdvertiseAddressFromTheEnvironment) {
