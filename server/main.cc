@@ -17,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -187,10 +188,12 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
       return Fail(
           absl::StrCat("tls.cert_file: ", principals.status().message()));
     }
-    if (principals->empty()) {
+    // A URI SAN (a SPIFFE ID) names this workload alone; DNS names are
+    // often shared with others (a Service's, localhost).
+    if (principals->empty() || absl::StartsWith(principals->front(), "dns:")) {
       return Fail(
-          "tls.cert_file: the certificate has no URI or DNS SAN, which "
-          "replicas know each other by");
+          "tls.cert_file: replicas know each other by their certificate's "
+          "URI SAN (e.g. a SPIFFE ID), and this one has none");
     }
     replica_principals = *std::move(principals);
   }

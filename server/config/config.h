@@ -92,10 +92,12 @@ struct CallerGrant {
   std::vector<std::string> methods;  // TokenController method names, or "*"
 };
 
-// The TokenController methods a grant may name (the proto's names).
+// The TokenController methods a grant may name: the proto's names, and
+// WatchToken, which DESIGN.md's API has (and its example config grants)
+// before the proto does.
 inline constexpr const char* kTokenControllerMethods[] = {
     "GetToken", "ForceRefresh",   "VerifySignature", "SignJsapi",
-    "SignCard", "DecryptMessage", "EncryptReply"};
+    "SignCard", "DecryptMessage", "EncryptReply",    "WatchToken"};
 
 struct Config {
   std::string listen = "0.0.0.0:50051";

@@ -1,5 +1,11 @@
 #include "server/config/security_config.h"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <functional>
 #include <optional>
@@ -29,11 +35,47 @@ using config_yaml::ReadMap;
 using config_yaml::ReadSmallFile;
 using config_yaml::ReadString;
 
-// Reads entries[key] as the path of a readable PEM file (`marker` names
-// what it must hold); "" when absent and not required.
+// Whether `pem` holds what `marker` names, as OpenSSL reads it: a
+// certificate, or a private key (`key`, set then).
+bool ParsesAs(const std::string& pem, absl::string_view marker,
+              EVP_PKEY** key) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  bool parsed = false;
+  if (marker == "CERTIFICATE") {
+    X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    parsed = certificate != nullptr;
+    X509_free(certificate);
+  } else {
+    *key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    parsed = *key != nullptr;
+  }
+  BIO_free(bio);
+  ERR_clear_error();
+  return parsed;
+}
+
+// Whether the first certificate in `cert_pem` is the public half of `key`.
+bool CertificateMatchesKey(const std::string& cert_pem, EVP_PKEY* key) {
+  BIO* bio =
+      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  if (bio == nullptr) return false;
+  X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  const bool matches =
+      certificate != nullptr && X509_check_private_key(certificate, key) == 1;
+  X509_free(certificate);
+  ERR_clear_error();
+  return matches;
+}
+
+// Reads entries[key] as the path of a readable PEM file that OpenSSL
+// parses as `marker` ("CERTIFICATE", "PRIVATE KEY"); "" when absent and
+// not required. `content` gets the file.
 absl::Status ReadPemFile(const Entries& entries, absl::string_view path,
                          absl::string_view key, bool required,
-                         absl::string_view marker, std::string* out) {
+                         absl::string_view marker, std::string* out,
+                         std::string* content_out = nullptr) {
   const std::string key_path = JoinPath(path, key);
   absl::Status status = ReadString(entries, path, key, out);
   if (!status.ok()) return status;
@@ -45,11 +87,14 @@ absl::Status ReadPemFile(const Entries& entries, absl::string_view path,
     return KeyError(key_path, absl::StrCat("cannot read ", Quote(*out), ": ",
                                            content.status().message()));
   }
-  if (!absl::StrContains(*content, "-----BEGIN ") ||
-      !absl::StrContains(*content, marker)) {
+  EVP_PKEY* parsed_key = nullptr;
+  const bool parsed = ParsesAs(*content, marker, &parsed_key);
+  EVP_PKEY_free(parsed_key);
+  if (!parsed) {
     return KeyError(key_path, absl::StrCat(Quote(*out), " holds no PEM ",
                                            absl::AsciiStrToLower(marker)));
   }
+  if (content_out != nullptr) *content_out = *std::move(content);
   return absl::OkStatus();
 }
 
@@ -119,12 +164,27 @@ absl::Status ParseTls(const YAML::Node& node, TlsConfig* tls) {
   absl::StatusOr<Entries> entries =
       ReadMap(node, path, {"cert_file", "key_file", "client_ca_file"});
   if (!entries.ok()) return entries.status();
-  absl::Status status = ReadPemFile(*entries, path, "cert_file", true,
-                                    "CERTIFICATE", &tls->cert_file);
+  std::string certificate;
+  absl::Status status =
+      ReadPemFile(*entries, path, "cert_file", true, "CERTIFICATE",
+                  &tls->cert_file, &certificate);
   if (!status.ok()) return status;
+  std::string key;
   status = ReadPemFile(*entries, path, "key_file", true, "PRIVATE KEY",
-                       &tls->key_file);
+                       &tls->key_file, &key);
   if (!status.ok()) return status;
+  // A pair that does not match would start a listener every handshake
+  // fails on, while health says SERVING.
+  EVP_PKEY* private_key = nullptr;
+  ParsesAs(key, "PRIVATE KEY", &private_key);
+  const bool matches = CertificateMatchesKey(certificate, private_key);
+  EVP_PKEY_free(private_key);
+  if (!matches) {
+    return KeyError(JoinPath(path, "key_file"),
+                    absl::StrCat(Quote(tls->key_file),
+                                 " is not the key of tls.cert_file's "
+                                 "certificate"));
+  }
   return ReadPemFile(*entries, path, "client_ca_file", false, "CERTIFICATE",
                      &tls->client_ca_file);
 }

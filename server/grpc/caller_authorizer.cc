@@ -20,8 +20,16 @@ std::vector<std::string> Values(const grpc::AuthContext& auth,
   return values;
 }
 
-bool HasCertificate(const grpc::AuthContext& auth) {
-  return !auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty();
+// A context outside a call has no auth context: no certificate, no
+// principal.
+bool HasCertificate(const grpc::AuthContext* auth) {
+  return auth != nullptr &&
+         !auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty();
+}
+
+std::vector<std::string> PrincipalsOf(const grpc::AuthContext* auth) {
+  if (auth == nullptr) return {};
+  return CallerAuthorizer::Principals(*auth);
 }
 
 bool Names(const std::vector<std::string>& names, absl::string_view name) {
@@ -70,8 +78,10 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
                                      absl::string_view app_id) const {
   if (!callers_) return absl::OkStatus();
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  const std::vector<std::string> principals = Principals(*auth);
-  const bool forwarded = context.client_metadata().count(kForwardedKey) > 0;
+  const std::vector<std::string> principals = PrincipalsOf(auth.get());
+  // Replicas forward ForceRefresh only, each checked where it came in.
+  const bool forwarded = method == "ForceRefresh" &&
+                         context.client_metadata().count(kForwardedKey) > 0;
   if (forwarded && std::any_of(principals.begin(), principals.end(),
                                [&](const std::string& principal) {
                                  return std::find(replicas_.begin(),
@@ -81,7 +91,7 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
     return absl::OkStatus();  // checked by the replica it reached first
   }
   for (const CallerGrant* grant :
-       GrantsFor(principals, HasCertificate(*auth))) {
+       GrantsFor(principals, HasCertificate(auth.get()))) {
     if (Names(grant->methods, method) && Names(grant->apps, app_id)) {
       return absl::OkStatus();
     }
@@ -101,16 +111,16 @@ std::string CallerAuthorizer::CallerLabel(
   if (!callers_) return "any";
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   std::vector<const CallerGrant*> grants =
-      GrantsFor(Principals(*auth), HasCertificate(*auth));
+      GrantsFor(PrincipalsOf(auth.get()), HasCertificate(auth.get()));
   return grants.empty() ? "unlisted" : grants.front()->principal;
 }
 
 std::string CallerAuthorizer::Describe(const grpc::ServerContextBase& context) {
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  std::vector<std::string> principals = Principals(*auth);
+  std::vector<std::string> principals = PrincipalsOf(auth.get());
   if (!principals.empty()) return principals.front();
-  return HasCertificate(*auth) ? "(a certificate without URI or DNS SAN)"
-                               : "anonymous";
+  return HasCertificate(auth.get()) ? "(a certificate without URI or DNS SAN)"
+                                    : "anonymous";
 }
 
 }  // namespace wxtoken::server

@@ -4,6 +4,7 @@
 // certificate's forwarding and nobody else's. Real redis-server, real
 // wxtokend replicas, the real sandbox, certificates made with openssl.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -57,7 +58,8 @@ class ReplicaTlsE2eTest : public ::testing::Test {
   }
   void TearDown() override {
     for (Controller& replica : replicas_) {
-      if (!HasFailure()) {
+      // (The refused-certificate test starts no replica: no logs.)
+      if (!HasFailure() && !replica.Logs().empty()) {
         ExpectJsonLogLines(replica.Logs());
         EXPECT_THAT(replica.Logs(), Not(HasSubstr(kSecret)));
       }
@@ -107,14 +109,19 @@ class ReplicaTlsE2eTest : public ::testing::Test {
     return first_.empty() ? -1 : leader;
   }
 
-  grpc::Status ForceRefresh(Controller& replica, const CertFiles& as,
-                            bool claim_forwarded = false) {
+  std::unique_ptr<wxtoken::v1::TokenController::Stub> StubAs(
+      Controller& replica, const CertFiles& as) {
     grpc::ChannelArguments arguments;
     arguments.SetSslTargetNameOverride(kServerName);
     static int channels = 0;
     arguments.SetInt("wxtoken.test.channel", ++channels);
-    auto stub = wxtoken::v1::TokenController::NewStub(grpc::CreateCustomChannel(
+    return wxtoken::v1::TokenController::NewStub(grpc::CreateCustomChannel(
         replica.address(), Mtls(*ca_, as), arguments));
+  }
+
+  grpc::Status ForceRefresh(Controller& replica, const CertFiles& as,
+                            bool claim_forwarded = false) {
+    auto stub = StubAs(replica, as);
     grpc::ClientContext context;
     SetDeadline(context, absl::Seconds(15));
     if (claim_forwarded) context.AddMetadata("wxtoken-forwarded", "1");
@@ -153,12 +160,28 @@ TEST_F(ReplicaTlsE2eTest, AFollowerForwardsOnlyWhatTheCallerMayOverMtls) {
   denied = ForceRefresh(leader, viewer_, /*claim_forwarded=*/true);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(sandbox_.TokenCalls(kApp), calls);
+  // Replicas forward ForceRefresh only: the replicas' own certificate gets
+  // no other method that way.
+  {
+    auto stub = StubAs(leader, replica_);
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Seconds(10));
+    context.AddMetadata("wxtoken-forwarded", "1");
+    wxtoken::v1::GetTokenRequest request;
+    request.set_app_id(kApp);
+    wxtoken::v1::GetTokenResponse response;
+    EXPECT_EQ(stub->GetToken(&context, request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
 
   // Granted: the follower forwards it to the leader over mTLS with the
   // replicas' certificate, and the leader fetches once.
   grpc::Status refreshed = ForceRefresh(follower, orders_);
   ASSERT_TRUE(refreshed.ok()) << refreshed.error_message();
   EXPECT_EQ(sandbox_.TokenCalls(kApp), calls + 1);
+  // It went through the leader: audited there as the replicas' principal.
+  EXPECT_THAT(leader.Logs(),
+              HasSubstr(absl::StrCat("\"caller\":\"", kReplica, "\"")));
   EXPECT_THAT(follower.Logs(),
               HasSubstr(absl::StrCat("\"caller\":\"", kOrders, "\"")));
 }
@@ -180,6 +203,33 @@ TEST_F(ReplicaTlsE2eTest, ALeaderOfAnotherPrincipalIsNotTrusted) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
   EXPECT_EQ(sandbox_.TokenCalls(kApp), calls);
+}
+
+// DNS names are often shared (a Service's, localhost): replicas know each
+// other only by a URI SAN, and one without refuses to start.
+TEST_F(ReplicaTlsE2eTest, AReplicaCertificateWithoutAUriSanIsRefused) {
+  const CertFiles dns_only =
+      ca_->Issue("dns-only", {absl::StrCat("DNS:", kServerName)});
+  WriteFile(dir_ + "/secret", kSecret);
+  const std::string config = dir_ + "/dns-only.yaml";
+  WriteFile(
+      config,
+      absl::StrCat("listen: \"127.0.0.1:0\"\nmetrics_listen: \"\"\n",
+                   "store:\n  advertise_address: \"127.0.0.1:1\"\n",
+                   "  redis:\n    addresses: [\"", redis_.address(), "\"]\n",
+                   "tls:\n  cert_file: \"", dns_only.cert, "\"\n  key_file: \"",
+                   dns_only.key, "\"\n  client_ca_file: \"", ca_->cert(),
+                   "\"\n", "apps:\n  - app_id: \"", kApp, "\"\n",
+                   "    secret_file: \"", dir_, "/secret\"\n"));
+  ChildProcess wxtokend({BinaryPath("WXTOKEND"), "--config", config},
+                        dir_ + "/dns-only");
+  ASSERT_TRUE(wxtokend.started());
+  std::optional<int> status = wxtokend.WaitForExit(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << "it must not start";
+  EXPECT_EQ(*status, 2);
+  EXPECT_THAT(wxtokend.Stderr(),
+              HasSubstr("wxtokend: tls.cert_file: replicas know each other by "
+                        "their certificate's URI SAN"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // Who may call what (callers), the audit trail, certificates replaced
 // while running, the plaintext health listener and config errors.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -241,7 +242,13 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
       "    methods: [\"*\"]\n", "  - principal: \"", kOrders, "\"\n",
       "    apps: [\"", kAppA, "\"]\n", "    methods: [\"GetToken\"]\n",
       "  - principal: \"dns:billing.internal\"\n", "    apps: [\"", kAppB,
-      "\"]\n", "    methods: [\"GetToken\", \"ForceRefresh\"]\n");
+      "\"]\n", "    methods: [\"GetToken\", \"ForceRefresh\"]\n",
+      // Neither a DNS SAN of a certificate that has a URI SAN, nor a
+      // subject CN, is ever a principal.
+      "  - principal: \"dns:orders.shop.svc\"\n", "    apps: [\"*\"]\n",
+      "    methods: [\"*\"]\n", "  - principal: \"dns:cn-only-cn\"\n",
+      "    apps: [\"*\"]\n", "    methods: [\"*\"]\n");
+  const CertFiles cn_only = ca_->Issue("cn-only", {});
   ASSERT_NO_FATAL_FAILURE(
       StartController(TlsYaml(true) + callers, &admin_, /*metrics=*/true));
   const wxtoken::v1::Token a = WaitForToken(kAppA);
@@ -271,6 +278,15 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
       denied.error_message(),
       absl::StrCat("dns:billing.internal may not call GetToken on ", kAppA));
 
+  auto cn =
+      NewChannel(controller_.address(), Credentials(ca_->cert(), &cn_only));
+  denied = CallGetToken(cn, kAppA);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            absl::StrCat("(a certificate without URI or DNS SAN) may not call "
+                         "GetToken on ",
+                         kAppA));
+
   // Nothing was fetched and nothing changed.
   EXPECT_EQ(sandbox_.TokenCalls(kAppA), calls_a);
   EXPECT_EQ(sandbox_.TokenCalls(kAppB), calls_b);
@@ -284,6 +300,19 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
                            "wxtoken_rpc_requests_total{caller=\"", kOrders,
                            "\",code=\"PERMISSION_DENIED\",method=\"/"
                            "wxtoken.v1.TokenController/ForceRefresh\"} 1")));
+}
+
+TEST_F(SecurityE2eTest, EmptyCallersDenyEveryTokenControllerCall) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartController(TlsYaml(true) + "callers: []\n", &admin_));
+  grpc::Status denied = CallGetToken(
+      NewChannel(controller_.address(), Credentials(ca_->cert(), &admin_)),
+      kAppA);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            absl::StrCat(kAdmin, " may not call GetToken on ", kAppA));
+  // Health stays open to any caller that passed mTLS.
+  EXPECT_TRUE(controller_.WaitForHealth("", "SERVING", absl::Seconds(20)));
 }
 
 TEST_F(SecurityE2eTest, AForceRefreshIsAuditedWithItsCallersPrincipal) {
@@ -323,11 +352,20 @@ TEST_F(SecurityE2eTest, AForceRefreshIsAuditedWithItsCallersPrincipal) {
 
 TEST_F(SecurityE2eTest,
        ReplacedCertificatesServeNewConnectionsWithoutARestart) {
-  // The server's files, replaced later the way the kubelet does it: new
-  // files renamed into place.
-  const CertFiles live = {dir_ + "/live.crt", dir_ + "/live.key"};
-  WriteFile(live.cert, ReadFileText(server_.cert));
-  WriteFile(live.key, ReadFileText(server_.key));
+  // The server's files, replaced later the way the kubelet swaps a Secret:
+  // both files in a new directory, a symlink to it renamed into place, so
+  // the watcher never sees a key of one pair with the other's certificate.
+  auto pair_directory = [&](const std::string& name, const CertFiles& from) {
+    const std::string directory = dir_ + "/" + name;
+    ::mkdir(directory.c_str(), 0700);
+    WriteFile(directory + "/tls.crt", ReadFileText(from.cert));
+    WriteFile(directory + "/tls.key", ReadFileText(from.key));
+    return directory;
+  };
+  const std::string live_dir = dir_ + "/live";
+  ASSERT_EQ(
+      ::symlink(pair_directory("pair1", server_).c_str(), live_dir.c_str()), 0);
+  const CertFiles live = {live_dir + "/tls.crt", live_dir + "/tls.key"};
   ASSERT_NO_FATAL_FAILURE(StartController(
       absl::StrCat("tls:\n  cert_file: \"", live.cert, "\"\n  key_file: \"",
                    live.key, "\"\n  client_ca_file: \"", ca_->cert(), "\"\n"),
@@ -341,10 +379,11 @@ TEST_F(SecurityE2eTest,
 
   const CertFiles renewed =
       ca_->Issue("renewed", {absl::StrCat("DNS:", kServerName)});
-  WriteFile(live.key + ".new", ReadFileText(renewed.key));
-  WriteFile(live.cert + ".new", ReadFileText(renewed.cert));
-  ASSERT_EQ(std::rename((live.key + ".new").c_str(), live.key.c_str()), 0);
-  ASSERT_EQ(std::rename((live.cert + ".new").c_str(), live.cert.c_str()), 0);
+  const std::string next_link = dir_ + "/live.next";
+  ASSERT_EQ(
+      ::symlink(pair_directory("pair2", renewed).c_str(), next_link.c_str()),
+      0);
+  ASSERT_EQ(std::rename(next_link.c_str(), live_dir.c_str()), 0);
 
   // New connections get the renewed certificate within the watcher's
   // interval (with slack); the existing channel never fails meanwhile.
@@ -449,7 +488,7 @@ TEST_F(SecurityE2eTest, BadSecurityConfigRefusesToStartNamingTheKey) {
                     "    apps: [\"*\"]\n    methods: [\"getToken\"]\n"),
        "wxtokend: callers[0].methods[0]: unknown method \"getToken\" "
        "(TokenController has GetToken ForceRefresh VerifySignature SignJsapi "
-       "SignCard DecryptMessage EncryptReply, or \"*\")\n"},
+       "SignCard DecryptMessage EncryptReply WatchToken, or \"*\")\n"},
   };
   for (const auto& [yaml, line, end] : cases) {
     const std::string config = dir_ + "/bad.yaml";

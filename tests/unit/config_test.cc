@@ -1,10 +1,15 @@
 #include "server/config/config.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -376,13 +381,53 @@ TEST_F(ConfigTest, RedisStoreErrors) {
   ExpectError(Minimal() + "store: {}\n", "store.redis: required");
 }
 
+// A certificate and its key (PEM), made in memory with OpenSSL: the config
+// parses what it is given.
+struct SelfSigned {
+  std::string cert;
+  std::string key;
+};
+SelfSigned MakeSelfSigned() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* certificate = X509_new();
+  X509_set_version(certificate, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(certificate), 1);
+  X509_gmtime_adj(X509_getm_notBefore(certificate), 0);
+  X509_gmtime_adj(X509_getm_notAfter(certificate), 3600);
+  X509_set_pubkey(certificate, key);
+  X509_NAME* name = X509_get_subject_name(certificate);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("test"), -1,
+                             -1, 0);
+  X509_set_issuer_name(certificate, name);
+  X509_sign(certificate, key, EVP_sha256());
+  auto pem = [](const std::function<int(BIO*)>& write) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    write(bio);
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio, &data);
+    std::string text(data, static_cast<size_t>(size));
+    BIO_free(bio);
+    return text;
+  };
+  SelfSigned pair;
+  pair.cert =
+      pem([&](BIO* bio) { return PEM_write_bio_X509(bio, certificate); });
+  pair.key = pem([&](BIO* bio) {
+    return PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr,
+                                    nullptr);
+  });
+  X509_free(certificate);
+  EVP_PKEY_free(key);
+  return pair;
+}
+
 // DESIGN.md "Security": the listener's TLS, who may call what, the health
 // listener and reflection.
 TEST_F(ConfigTest, SecurityKeys) {
-  const std::string cert =
-      WriteFile("server.crt", "-----BEGIN CERTIFICATE-----\nx\n");
-  const std::string key =
-      WriteFile("server.key", "-----BEGIN PRIVATE KEY-----\nx\n");
+  const SelfSigned pair = MakeSelfSigned();
+  const std::string cert = WriteFile("server.crt", pair.cert);
+  const std::string key = WriteFile("server.key", pair.key);
   absl::StatusOr<Config> plain = ParseConfig(Minimal());
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_FALSE(plain->tls.has_value());
@@ -423,10 +468,9 @@ TEST_F(ConfigTest, SecurityKeys) {
 }
 
 TEST_F(ConfigTest, SecurityKeyErrors) {
-  const std::string cert =
-      WriteFile("server.crt", "-----BEGIN CERTIFICATE-----\nx\n");
-  const std::string key =
-      WriteFile("server.key", "-----BEGIN PRIVATE KEY-----\nx\n");
+  const SelfSigned pair = MakeSelfSigned();
+  const std::string cert = WriteFile("server.crt", pair.cert);
+  const std::string key = WriteFile("server.key", pair.key);
   const std::string tls = absl::StrCat("tls:\n  cert_file: \"", cert,
                                        "\"\n  key_file: \"", key, "\"\n");
   const std::string mtls =
@@ -444,6 +488,16 @@ TEST_F(ConfigTest, SecurityKeyErrors) {
   ExpectError(Minimal() + "tls:\n  cert_file: \"" + key + "\"\n  key_file: \"" +
                   key + "\"\n",
               "tls.cert_file: \"" + key + "\" holds no PEM certificate");
+  const std::string other_key = WriteFile("other.key", MakeSelfSigned().key);
+  ExpectError(Minimal() + "tls:\n  cert_file: \"" + cert +
+                  "\"\n  key_file: \"" + other_key + "\"\n",
+              "tls.key_file: \"" + other_key +
+                  "\" is not the key of tls.cert_file's certificate");
+  const std::string garbage =
+      WriteFile("garbage.crt", "-----BEGIN CERTIFICATE-----\nx\n");
+  ExpectError(Minimal() + "tls:\n  cert_file: \"" + garbage +
+                  "\"\n  key_file: \"" + key + "\"\n",
+              "tls.cert_file: \"" + garbage + "\" holds no PEM certificate");
   ExpectError(Minimal() + tls + "  ca_file: x\n",
               "unknown key \"tls.ca_file\"");
   ExpectError(Minimal() + tls + "callers: []\n",
