@@ -28,8 +28,8 @@ struct TokenState {
   std::string value;  // "" until the first fetch
   uint64_t generation = 0;
   uint64_t epoch = 0;  // replicas: the lease term that fetched it; 0 unknown
-  Instant fetched;  // when the request that got `value` was sent
-  Instant expires;  // fetched + expires_in
+  Instant fetched;     // when the request that got `value` was sent
+  Instant expires;     // fetched + expires_in
   // The send time of the earliest possibly-revoking request without a clean
   // answer: WeChat may have issued a newer value we never saw.
   std::optional<Instant> intent;

@@ -76,6 +76,18 @@ class ReplicaEngineTest : public ::testing::Test {
     record.tokens.push_back(ToTokenRecord(TokenKind::kAccessToken, state));
     return record;
   }
+  // Leads, sends a refresh of "old", loses the lease and takes it again
+  // (reading "other") while that request is in flight.
+  void LeadAgainWithARequestInFlight() {
+    engine_->Start();
+    engine_->OnLeader({Record("old", 2, absl::Minutes(115))},
+                      clock_.SteadyNow(), clock_.SteadyNow());
+    Pump();
+    ASSERT_EQ(upstream_.InFlight(), 1);
+    engine_->OnFollower();
+    engine_->OnLeader({Record("other", 5, absl::Seconds(1))},
+                      clock_.SteadyNow(), clock_.SteadyNow());
+  }
   absl::StatusOr<Token> Get() {
     return table_->Get(kApp, TokenKind::kAccessToken, clock_.SteadyNow());
   }
@@ -371,14 +383,7 @@ TEST_F(ReplicaEngineTest, ALeaderTakesAnIntentTheStoreMergedIntoItsWrite) {
 // Lease lost and taken again while a request was in flight: its answer
 // belongs to the earlier term and is not stored over what came since.
 TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
-  engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
-  Pump();
-  ASSERT_EQ(upstream_.InFlight(), 1);
-  engine_->OnFollower();
-  engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  ASSERT_NO_FATAL_FAILURE(LeadAgainWithARequestInFlight());
   upstream_.Succeed();
   Pump();
   EXPECT_EQ(Get()->value, "other");
@@ -391,14 +396,7 @@ TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
 // A ForceRefresh that joined a request of an earlier term is answered by
 // a request of this one.
 TEST_F(ReplicaEngineTest, AJoinedForceRefreshOutlivesADiscardedAnswer) {
-  engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
-  Pump();
-  ASSERT_EQ(upstream_.InFlight(), 1);
-  engine_->OnFollower();
-  engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  ASSERT_NO_FATAL_FAILURE(LeadAgainWithARequestInFlight());
   ForceRefreshCommand command;
   command.app_id = kApp;
   command.stale_value = "other";
