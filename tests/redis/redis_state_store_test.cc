@@ -178,7 +178,9 @@ class RedisStateStoreTest : public ::testing::Test {
 };
 
 TEST_F(RedisStateStoreTest, ExactlyOneReplicaLeadsAndSendsTheOthersKnowIt) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   EXPECT_TRUE(leader->MaySend());
   EXPECT_FALSE(follower->store().IsLeader());
@@ -194,7 +196,9 @@ TEST_F(RedisStateStoreTest, ExactlyOneReplicaLeadsAndSendsTheOthersKnowIt) {
 }
 
 TEST_F(RedisStateStoreTest, FollowersReadTheLeadersWrites) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   absl::StatusOr<AppRecord> stored =
       leader->Write(Record("A", 1), StateStore::WriteMode::kLeader);
   ASSERT_TRUE(stored.ok()) << stored.status();
@@ -211,7 +215,8 @@ TEST_F(RedisStateStoreTest, FollowersReadTheLeadersWrites) {
 }
 
 TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
   ASSERT_TRUE(
       leader->Write(Record("A", 5), StateStore::WriteMode::kLeader).ok());
   // A leader that never saw generation 5 (a healer put it there) still
@@ -225,7 +230,9 @@ TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
 }
 
 TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   absl::StatusOr<AppRecord> written =
       leader->Write(Record("B", 1), StateStore::WriteMode::kLeader);
   ASSERT_TRUE(written.ok());
@@ -262,7 +269,9 @@ TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
 
 TEST_F(RedisStateStoreTest,
        IntentsMergeAsTheEarliestOnlyTheLeaderClearsItsOwn) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   const absl::Time early = absl::FromUnixSeconds(1764547300);
   const absl::Time late = early + absl::Minutes(1);
   ASSERT_TRUE(
@@ -296,7 +305,8 @@ TEST_F(RedisStateStoreTest,
 
 TEST_F(RedisStateStoreTest,
        ADeposedLeadersWritesAreFencedOffAndItStopsSending) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   ASSERT_TRUE(
       leader->Write(Record("A", 1), StateStore::WriteMode::kLeader).ok());
@@ -316,7 +326,8 @@ TEST_F(RedisStateStoreTest,
 }
 
 TEST_F(RedisStateStoreTest, ALapsedRenewalStopsSendingBeforeTheLeaseExpires) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   ASSERT_TRUE(leader->MaySend());
   redis_.Pause();  // no renewal gets through
@@ -329,7 +340,9 @@ TEST_F(RedisStateStoreTest, ALapsedRenewalStopsSendingBeforeTheLeaseExpires) {
 }
 
 TEST_F(RedisStateStoreTest, ACleanStopHandsTheLeaseOverAtOnce) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   leader->Stop();
   // Released: gone, or the follower's already (it may ask at any moment);
@@ -343,7 +356,9 @@ TEST_F(RedisStateStoreTest, ACleanStopHandsTheLeaseOverAtOnce) {
 
 TEST_F(RedisStateStoreTest,
        ARedisRestartedEmptyIsReadWholeAndEpochsNeverRepeat) {
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   ASSERT_TRUE(
       leader->Write(Record("A", 1), StateStore::WriteMode::kLeader).ok());
@@ -381,7 +396,8 @@ TEST_F(RedisStateStoreTest,
 
 TEST_F(RedisStateStoreTest, AnIntentWaitsForTheRedisReplicasItAsksFor) {
   config_.wait_replicas = 1;
-  auto [leader, follower] = Pair();
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
   absl::StatusOr<AppRecord> alone =
       leader->Write(Record("A", 1), StateStore::WriteMode::kLeader);
