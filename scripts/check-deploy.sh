@@ -5,9 +5,10 @@
 #      the binaries built the same way load only libraries whose Debian
 #      packages the runtime stage installs (ldd, dpkg -S), and it installs no
 #      other; dockerfilelint finds nothing;
-#   2. deploy/base and deploy/overlays/ha rendered by `kubectl kustomize` (or,
-#      without kubectl, the files their kustomization.yaml lists, patched)
-#      match Kubernetes' schemas and wxtoken's invariants
+#   2. deploy/base, deploy/overlays/ha and deploy/overlays/mtls rendered by
+#      `kubectl kustomize` (or, without kubectl, the files their
+#      kustomization.yaml lists, patched) match Kubernetes' schemas (a
+#      Certificate: cert-manager's required fields) and wxtoken's invariants
 #      (tools/deploy-check/invariants.js).
 # Needs node and npm (the checkers are pinned in tools/deploy-check).
 # Environment: IMAGE_BUILD_DIR (default build-image), where the binaries are
@@ -83,8 +84,8 @@ echo "== Dockerfile: dockerfilelint"
   { cat "$work/lint.log"; fail "dockerfilelint Dockerfile"; }
 echo "dockerfilelint: clean"
 
-# Each kustomization with its Secret examples: the one-replica base, and the
-# replicas on Redis.
+# Each kustomization with its Secret examples: the one-replica base, the
+# replicas on Redis, and mTLS with cert-manager.
 check_kustomization() {
   local dir=$1
   shift
@@ -106,7 +107,8 @@ check_kustomization() {
 check_kustomization deploy/base deploy/base/secret.example.yaml
 check_kustomization deploy/overlays/ha deploy/base/secret.example.yaml \
   deploy/overlays/ha/redis-secret.example.yaml
+check_kustomization deploy/overlays/mtls deploy/base/secret.example.yaml
 
-# The checkers' own tests, plus the Dockerfile, dockerfilelint and the two
+# The checkers' own tests, plus the Dockerfile, dockerfilelint and the three
 # kustomizations.
-echo "check-deploy: $((checker_tests + 4)) passed, 0 failed"
+echo "check-deploy: $((checker_tests + 5)) passed, 0 failed"

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "server/config/config.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/test_certs.h"
 
 namespace wxtoken::testing {
 namespace {
@@ -30,6 +31,10 @@ constexpr char kConfigMapFile[] =
     WXTOKEN_SOURCE_DIR "/deploy/base/configmap.yaml";
 constexpr char kHaConfigMapFile[] =
     WXTOKEN_SOURCE_DIR "/deploy/overlays/ha/configmap-patch.yaml";
+constexpr char kMtlsConfigMapFile[] =
+    WXTOKEN_SOURCE_DIR "/deploy/overlays/mtls/configmap-patch.yaml";
+constexpr char kMtlsDeploymentPatchFile[] =
+    WXTOKEN_SOURCE_DIR "/deploy/overlays/mtls/deployment-patch.yaml";
 constexpr char kConfigKey[] = "config.yaml";
 constexpr char kApp[] = "wxprobe00000000001";
 constexpr char kSecret[] = "probe-app-secret-5d2e";
@@ -108,8 +113,12 @@ int PortOf(absl::string_view address) {
 // The config of the ConfigMap in `file` with every *_file pointed at a
 // placeholder file in `dir` (the real ones are the Secrets mounted in the
 // pod), parsed by wxtokend's own parser.
+// `tls`: certificate files to stand in for the Secret cert-manager keeps
+// (the parser checks they are PEM and match); null when the config has
+// none.
 absl::StatusOr<Config> ParseConfigMapConfig(const std::string& dir,
-                                            const char* file = kConfigMapFile) {
+                                            const char* file = kConfigMapFile,
+                                            const TestCa* ca = nullptr) {
   const YAML::Node config_map = LoadYamlFile(file);
   YAML::Node config;
   try {
@@ -131,6 +140,12 @@ absl::StatusOr<Config> ParseConfigMapConfig(const std::string& dir,
   for (YAML::Node app : config["apps"]) placeholders(app);
   if (config["store"] && config["store"]["redis"]) {
     placeholders(config["store"]["redis"]);
+  }
+  if (config["tls"] && ca != nullptr) {
+    const CertFiles server = ca->Issue("server", {"DNS:wxtoken"});
+    config["tls"]["cert_file"] = server.cert;
+    config["tls"]["key_file"] = server.key;
+    config["tls"]["client_ca_file"] = ca->cert();
   }
   EXPECT_GT(files, 0) << "the ConfigMap's apps read no secret file";
   YAML::Emitter out;
@@ -161,6 +176,29 @@ TEST(ProbeE2eTest, HaConfigMapConfigIsAcceptedByWxtokend) {
   EXPECT_FALSE(config->store.redis->password.empty());
   EXPECT_GT(config->shutdown_delay, absl::ZeroDuration());
   EXPECT_EQ(PortOf(config->listen), ContainerPort("grpc"));
+}
+
+// deploy/overlays/mtls: TLS from cert-manager's Secret, callers, and the
+// probes on the plaintext health_listen port.
+TEST(ProbeE2eTest, MtlsConfigMapConfigIsAcceptedByWxtokend) {
+  const std::string dir = MakeTempDir("secrets");
+  const TestCa ca(dir, "ca");
+  const absl::StatusOr<Config> config =
+      ParseConfigMapConfig(dir, kMtlsConfigMapFile, &ca);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->tls.has_value());
+  EXPECT_FALSE(config->tls->client_ca_file.empty());
+  ASSERT_TRUE(config->callers.has_value());
+  EXPECT_FALSE(config->callers->empty());
+  const YAML::Node patch = LoadYamlFile(kMtlsDeploymentPatchFile);
+  const YAML::Node container =
+      patch["spec"]["template"]["spec"]["containers"][0];
+  for (const char* probe :
+       {"startupProbe", "livenessProbe", "readinessProbe"}) {
+    EXPECT_EQ(container[probe]["grpc"]["port"].as<int>(-1),
+              PortOf(config->health_listen))
+        << probe << " must ask health_listen: the kubelet speaks no TLS";
+  }
 }
 
 TEST(ProbeE2eTest, ProbesAskTheListenPort) {

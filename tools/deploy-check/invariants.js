@@ -97,13 +97,15 @@ function checkDeploymentShape(c, deployment, config) {
   return { pod, container: containers[0] || {} };
 }
 
-function checkProbes(c, container, grpcPort) {
+// `port`: listen's, or under TLS health_listen's (the kubelet's gRPC
+// probes speak no TLS).
+function checkProbes(c, container, port, portKey) {
   for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
     const p = container[probe];
     if (!c.expect(p && p.grpc, `${probe}: must be a native gRPC probe`)) continue;
     c.expect(!p.httpGet && !p.tcpSocket && !p.exec, `${probe}: only the grpc handler`);
-    c.expect(p.grpc.port === grpcPort,
-      `${probe}: grpc.port ${p.grpc.port} is not the config's listen port ${grpcPort}`);
+    c.expect(p.grpc.port === port,
+      `${probe}: grpc.port ${p.grpc.port} is not the config's ${portKey} port ${port}`);
     // Kubernetes defaults an absent service to "", but say it: "" is the
     // server-level status (DESIGN.md "Health").
     c.expect(p.grpc.service === "", `${probe}: grpc.service must be "" (the server as a whole)`);
@@ -220,6 +222,10 @@ function checkPorts(c, pod, container, service, config, docker) {
   c.expect(containerPorts.get("grpc") === grpcPort, `container port grpc must be listen's ${grpcPort}`);
   c.expect(containerPorts.get("metrics") === metricsPort,
     `container port metrics must be metrics_listen's ${metricsPort}`);
+  if (config.health_listen) {
+    c.expect(containerPorts.get("health") === portOf(config.health_listen),
+      `container port health must be health_listen's ${portOf(config.health_listen)}`);
+  }
   const exposed = [...docker.exposedPorts].sort().join(",");
   c.expect(exposed === [grpcPort, metricsPort].sort().join(","),
     `the image EXPOSEs ${exposed}, the config listens on ${grpcPort} and ${metricsPort}`);
@@ -287,6 +293,40 @@ function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated) {
   }
 }
 
+// Under TLS: the certificate files come from a Secret cert-manager keeps
+// (a Certificate's secretName), by the names it writes; an example caller's
+// Certificate names a principal `callers` grants.
+const kCertManagerKeys = new Set(["tls.crt", "tls.key", "ca.crt"]);
+function checkTls(c, pod, container, config, certificates) {
+  if (!config.tls) {
+    c.expect(certificates.length === 0, "Certificates without tls in the config: nothing would use them");
+    return;
+  }
+  c.expect(typeof config.health_listen === "string" && config.health_listen !== "",
+    "config: with tls, set health_listen: the kubelet's gRPC probes speak no TLS");
+  const volumes = new Map(((pod.spec && pod.spec.volumes) || []).map((v) => [v.name, v]));
+  const mounts = container.volumeMounts || [];
+  for (const key of ["cert_file", "key_file", "client_ca_file"]) {
+    const file = config.tls[key];
+    if (file === undefined) continue;
+    const mount = mounts.find((m) => path.posix.dirname(file) === m.mountPath && !m.subPath);
+    const volume = mount && volumes.get(mount.name);
+    const certificate = volume && volume.secret &&
+      certificates.find((cert) => cert.spec.secretName === volume.secret.secretName);
+    if (!c.expect(certificate,
+      `config: tls.${key} ${file} must be in a mounted Secret that a Certificate keeps (renewed, re-read)`)) continue;
+    c.expect(kCertManagerKeys.has(path.posix.basename(file)),
+      `config: tls.${key} ${file}: cert-manager writes only ${[...kCertManagerKeys].join(", ")}`);
+  }
+  const granted = new Set((config.callers || []).map((caller) => caller.principal));
+  const callers = certificates.filter((cert) => !(cert.spec.usages || []).includes("server auth"));
+  for (const certificate of callers) {
+    const uri = (certificate.spec.uris || [])[0];
+    c.expect(uri && granted.has(uri),
+      `Certificate/${certificate.metadata.name}: its URI ${uri} is no principal in the config's callers`);
+  }
+}
+
 function checkSecretExamples(c, secrets, files) {
   if (!c.expect(secrets.length > 0 && secrets.every((s) => s && s.kind === "Secret"),
     "the Secret example is missing")) return;
@@ -330,7 +370,12 @@ function checkInvariants(objects, { secretExamples, docker, kustomized }) {
   const replicated = isReplicated(config);
   const { pod, container } = checkDeploymentShape(c, deployment, config);
   const { grpcPort, metricsPort } = checkPorts(c, pod, container, service, config, docker);
-  checkProbes(c, container, grpcPort);
+  if (config.tls && config.health_listen) {
+    checkProbes(c, container, portOf(config.health_listen), "health_listen");
+  } else {
+    checkProbes(c, container, grpcPort, "listen");
+  }
+  checkTls(c, pod, container, config, objects.filter((o) => o.kind === "Certificate"));
   checkSecurity(c, pod, container, docker);
   const files = checkFiles(c, pod, container, config, configMap, docker);
   checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated);

@@ -12,9 +12,12 @@ const { kustomizationResources, readObjects, validateSchemas } = require("./mani
 
 const root = path.join(__dirname, "..", "..");
 
-// deploy/base, or with `ha` deploy/overlays/ha (patched as kustomize would).
+// deploy/base, or with `ha` deploy/overlays/ha, or with "mtls"
+// deploy/overlays/mtls (patched as kustomize would).
 function fixture(ha = false) {
-  const dir = path.join(root, "deploy", ha ? "overlays/ha" : "base");
+  const overlay = ha === "mtls" ? "overlays/mtls" : ha ? "overlays/ha" : "base";
+  const dir = path.join(root, "deploy", overlay);
+  ha = ha === true;
   const objects = kustomizationResources(dir).map((e) => e.object);
   const find = (kind) => objects.find((o) => o.kind === kind);
   const examples = [path.join(root, "deploy", "base", "secret.example.yaml")];
@@ -212,4 +215,47 @@ test("a Redis password Secret without an example is refused", () => {
   const f = fixture(true);
   f.secretExamples.pop();
   assertOneProblem(f, /comes from Secret wxtoken-redis, and no example shows it/);
+});
+
+test("deploy/overlays/mtls as it is passes", () => {
+  const f = fixture("mtls");
+  assert.deepEqual(problems(f), []);
+  assert.deepEqual(validateSchemas(f.objects.map((object) => ({ object, source: "t" }))), []);
+});
+
+test("mtls: probes on the TLS port are refused", () => {
+  const f = fixture("mtls");
+  f.container.readinessProbe.grpc.port = 50051;
+  assertOneProblem(f, /readinessProbe: grpc.port 50051 is not the config's health_listen port 8081/);
+});
+
+test("mtls: a certificate file no Certificate keeps is refused", () => {
+  const f = fixture("mtls");
+  const volume = f.deployment.spec.template.spec.volumes.find((v) => v.name === "tls");
+  volume.secret.secretName = "hand-made-tls";
+  const found = problems(f);
+  assert.ok(found.length >= 1 && found.every((p) => /must be in a mounted Secret that a Certificate keeps/.test(p)),
+    found.join("\n"));
+});
+
+test("mtls: an example caller that callers does not grant is refused", () => {
+  const f = fixture("mtls");
+  editConfig(f, "spiffe://cluster.local/ns/shop/sa/orders", "spiffe://cluster.local/ns/shop/sa/other");
+  assertOneProblem(f, /Certificate\/wxtoken-client-orders: its URI .* is no principal/);
+});
+
+test("mtls: tls without health_listen is refused", () => {
+  const f = fixture("mtls");
+  editConfig(f, 'health_listen: "0.0.0.0:8081"\n', "");
+  const found = problems(f);
+  assert.ok(found.some((p) => /with tls, set health_listen/.test(p)), found.join("\n"));
+});
+
+test("a Certificate without a secretName fails its schema", () => {
+  const f = fixture("mtls");
+  const certificate = f.objects.find((o) => o.kind === "Certificate");
+  delete certificate.spec.secretName;
+  const found = validateSchemas(f.objects.map((object) => ({ object, source: "t" })));
+  assert.equal(found.length, 1, found.join("\n"));
+  assert.match(found[0], /spec.secretName is required/);
 });
