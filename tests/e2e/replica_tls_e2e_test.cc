@@ -29,15 +29,6 @@ constexpr char kReplica[] = "spiffe://test.local/ns/infra/sa/wxtokend";
 constexpr char kOrders[] = "spiffe://test.local/ns/shop/sa/orders";
 constexpr char kViewer[] = "spiffe://test.local/ns/shop/sa/viewer";
 
-std::shared_ptr<grpc::ChannelCredentials> Mtls(const TestCa& ca,
-                                               const CertFiles& client) {
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = ReadFileText(ca.cert());
-  options.pem_cert_chain = ReadFileText(client.cert);
-  options.pem_private_key = ReadFileText(client.key);
-  return grpc::SslCredentials(options);
-}
-
 class ReplicaTlsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -83,7 +74,7 @@ class ReplicaTlsE2eTest : public ::testing::Test {
         "    methods: [\"GetToken\", \"ForceRefresh\"]\n", "  - principal: \"",
         kViewer, "\"\n    apps: [\"*\"]\n", "    methods: [\"GetToken\"]\n");
     // The harness's own calls (health, GetToken) go as `orders`.
-    options.credentials = Mtls(*ca_, orders_);
+    options.credentials = TlsCredentials(ca_->cert(), &orders_);
     options.tls_server_name = kServerName;
     if (dirs_[i].empty()) dirs_[i] = MakeTempDir(absl::StrCat("r", i));
     ASSERT_NO_FATAL_FAILURE(replicas_[i].Start(options, dirs_[i]));
@@ -116,7 +107,7 @@ class ReplicaTlsE2eTest : public ::testing::Test {
     static int channels = 0;
     arguments.SetInt("wxtoken.test.channel", ++channels);
     return wxtoken::v1::TokenController::NewStub(grpc::CreateCustomChannel(
-        replica.address(), Mtls(*ca_, as), arguments));
+        replica.address(), TlsCredentials(ca_->cert(), &as), arguments));
   }
 
   grpc::Status ForceRefresh(Controller& replica, const CertFiles& as,

@@ -38,17 +38,6 @@ constexpr char kServerName[] = "wxtokend.test";
 constexpr char kOrders[] = "spiffe://test.local/ns/shop/sa/orders";
 constexpr char kAdmin[] = "spiffe://test.local/ns/ops/sa/admin";
 
-std::shared_ptr<grpc::ChannelCredentials> Credentials(
-    const std::string& ca, const CertFiles* client = nullptr) {
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = ReadFileText(ca);
-  if (client != nullptr) {
-    options.pem_cert_chain = ReadFileText(client->cert);
-    options.pem_private_key = ReadFileText(client->key);
-  }
-  return grpc::SslCredentials(options);
-}
-
 // A channel of its own connection: gRPC shares connections between
 // channels of equal arguments, and a test of handshakes needs new ones.
 std::shared_ptr<grpc::Channel> NewChannel(
@@ -164,7 +153,7 @@ class SecurityE2eTest : public ::testing::Test {
     options.base_url = sandbox_.base_url();
     options.apps = {{kAppA, kSecretA}, {kAppB, kSecretB}};
     options.security_yaml = security_yaml;
-    options.credentials = Credentials(ca_->cert(), harness_client);
+    options.credentials = TlsCredentials(ca_->cert(), harness_client);
     options.tls_server_name = kServerName;
     options.metrics = metrics;
     ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
@@ -202,7 +191,8 @@ TEST_F(SecurityE2eTest, TlsRefusesPlaintextAndMtlsRefusesForeignCertificates) {
   WaitForToken(kAppA);
   const std::string address = controller_.address();
   EXPECT_TRUE(
-      CallGetToken(NewChannel(address, Credentials(ca_->cert())), kAppA).ok());
+      CallGetToken(NewChannel(address, TlsCredentials(ca_->cert())), kAppA)
+          .ok());
   EXPECT_EQ(CallGetToken(grpc::CreateChannel(
                              address, grpc::InsecureChannelCredentials()),
                          kAppA)
@@ -210,29 +200,29 @@ TEST_F(SecurityE2eTest, TlsRefusesPlaintextAndMtlsRefusesForeignCertificates) {
             grpc::StatusCode::UNAVAILABLE)
       << "plaintext reaches a TLS listener";
   // A client that does not trust the server's CA refuses it.
-  EXPECT_EQ(
-      CallGetToken(NewChannel(address, Credentials(other_ca_->cert())), kAppA)
-          .error_code(),
-      grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CallGetToken(NewChannel(address, TlsCredentials(other_ca_->cert())),
+                         kAppA)
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
   controller_.Stop();
 
   ASSERT_NO_FATAL_FAILURE(StartController(TlsYaml(/*mtls=*/true), &admin_));
   WaitForToken(kAppA);
   const std::string mtls_address = controller_.address();
-  EXPECT_TRUE(
-      CallGetToken(NewChannel(mtls_address, Credentials(ca_->cert(), &orders_)),
-                   kAppA)
-          .ok());
+  EXPECT_TRUE(CallGetToken(NewChannel(mtls_address,
+                                      TlsCredentials(ca_->cert(), &orders_)),
+                           kAppA)
+                  .ok());
   EXPECT_EQ(
-      CallGetToken(NewChannel(mtls_address, Credentials(ca_->cert())), kAppA)
+      CallGetToken(NewChannel(mtls_address, TlsCredentials(ca_->cert())), kAppA)
           .error_code(),
       grpc::StatusCode::UNAVAILABLE)
       << "no client certificate passes the handshake";
-  EXPECT_EQ(
-      CallGetToken(
-          NewChannel(mtls_address, Credentials(ca_->cert(), &stranger_)), kAppA)
-          .error_code(),
-      grpc::StatusCode::UNAVAILABLE)
+  EXPECT_EQ(CallGetToken(NewChannel(mtls_address,
+                                    TlsCredentials(ca_->cert(), &stranger_)),
+                         kAppA)
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE)
       << "a certificate of another CA passes the handshake";
 }
 
@@ -256,7 +246,7 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
   const int calls_a = sandbox_.TokenCalls(kAppA);
   const int calls_b = sandbox_.TokenCalls(kAppB);
   auto orders =
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &orders_));
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &orders_));
 
   wxtoken::v1::Token token;
   ASSERT_TRUE(CallGetToken(orders, kAppA, &token).ok());
@@ -271,7 +261,7 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
             absl::StrCat(kOrders, " may not call ForceRefresh on ", kAppA));
   // A certificate without a URI SAN is known by its DNS SANs.
   auto billing =
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &billing_));
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &billing_));
   EXPECT_TRUE(CallGetToken(billing, kAppB).ok());
   denied = CallGetToken(billing, kAppA);
   EXPECT_EQ(
@@ -279,7 +269,7 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
       absl::StrCat("dns:billing.internal may not call GetToken on ", kAppA));
 
   auto cn =
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &cn_only));
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &cn_only));
   denied = CallGetToken(cn, kAppA);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(denied.error_message(),
@@ -306,7 +296,7 @@ TEST_F(SecurityE2eTest, EmptyCallersDenyEveryTokenControllerCall) {
   ASSERT_NO_FATAL_FAILURE(
       StartController(TlsYaml(true) + "callers: []\n", &admin_));
   grpc::Status denied = CallGetToken(
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &admin_)),
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &admin_)),
       kAppA);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(denied.error_message(),
@@ -325,7 +315,7 @@ TEST_F(SecurityE2eTest, AForceRefreshIsAuditedWithItsCallersPrincipal) {
       StartController(TlsYaml(true) + callers, &admin_, /*metrics=*/true));
   const wxtoken::v1::Token a = WaitForToken(kAppA);
   auto orders =
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &orders_));
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &orders_));
   ASSERT_TRUE(CallForceRefresh(orders, kAppA, a.value()).ok());
   const wxtoken::v1::Token fresh = WaitForToken(kAppA);
   ASSERT_NE(fresh.value(), a.value());
@@ -372,7 +362,7 @@ TEST_F(SecurityE2eTest,
       &admin_));
   WaitForToken(kAppA);
   auto existing =
-      NewChannel(controller_.address(), Credentials(ca_->cert(), &orders_));
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &orders_));
   std::string presented;
   ASSERT_TRUE(CallGetToken(existing, kAppA, nullptr, &presented).ok());
   EXPECT_EQ(presented, ReadFileText(server_.cert));
@@ -394,9 +384,10 @@ TEST_F(SecurityE2eTest,
     EXPECT_TRUE(CallGetToken(existing, kAppA).ok());
     ++existing_calls;
     std::string now_presented;
-    grpc::Status status = CallGetToken(
-        NewChannel(controller_.address(), Credentials(ca_->cert(), &orders_)),
-        kAppA, nullptr, &now_presented);
+    grpc::Status status =
+        CallGetToken(NewChannel(controller_.address(),
+                                TlsCredentials(ca_->cert(), &orders_)),
+                     kAppA, nullptr, &now_presented);
     EXPECT_TRUE(status.ok()) << status.error_message();
     renewed_seen = now_presented == ReadFileText(renewed.cert);
     absl::SleepFor(absl::Milliseconds(100));
@@ -442,7 +433,7 @@ TEST_F(SecurityE2eTest, TheHealthListenerIsPlaintextAndServesHealthOnly) {
   // Reflection stays on the main listener (reflection: true by default),
   // open to any caller that passed mTLS.
   EXPECT_EQ(ReflectionAnswer(NewChannel(controller_.address(),
-                                        Credentials(ca_->cert(), &orders_))),
+                                        TlsCredentials(ca_->cert(), &orders_))),
             grpc::StatusCode::OK);
   // The main listener stays TLS-only.
   EXPECT_EQ(
@@ -458,7 +449,7 @@ TEST_F(SecurityE2eTest, ReflectionFalseTurnsReflectionOff) {
       StartController(TlsYaml(false) + "reflection: false\n", nullptr));
   WaitForToken(kAppA);
   EXPECT_EQ(ReflectionAnswer(
-                NewChannel(controller_.address(), Credentials(ca_->cert()))),
+                NewChannel(controller_.address(), TlsCredentials(ca_->cert()))),
             grpc::StatusCode::UNIMPLEMENTED);
 }
 

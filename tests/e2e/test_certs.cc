@@ -69,6 +69,17 @@ CertFiles TestCa::Issue(const std::string& name,
   return leaf;
 }
 
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(
+    const std::string& ca_file, const CertFiles* client) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFileText(ca_file);
+  if (client != nullptr) {
+    options.pem_cert_chain = ReadFileText(client->cert);
+    options.pem_private_key = ReadFileText(client->key);
+  }
+  return grpc::SslCredentials(options);
+}
+
 std::string ReadFileText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;

@@ -1,6 +1,9 @@
 #ifndef WXTOKEN_TESTS_E2E_TEST_CERTS_H_
 #define WXTOKEN_TESTS_E2E_TEST_CERTS_H_
 
+#include <grpcpp/security/credentials.h>
+
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,11 @@ class TestCa {
 
 // The whole content of a (small) file; "" if unreadable.
 std::string ReadFileText(const std::string& path);
+
+// TLS credentials of a client trusting `ca_file`, presenting `client`'s
+// certificate when given (mTLS).
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(
+    const std::string& ca_file, const CertFiles* client = nullptr);
 
 }  // namespace wxtoken::testing
 
