@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,67 +36,56 @@ using config_yaml::ReadMap;
 using config_yaml::ReadSmallFile;
 using config_yaml::ReadString;
 
-// Whether `pem` holds what `marker` names, as OpenSSL reads it: a
-// certificate, or a private key (`key`, set then).
-bool ParsesAs(const std::string& pem, absl::string_view marker,
-              EVP_PKEY** key) {
+using Certificate = std::unique_ptr<X509, decltype(&X509_free)>;
+using PrivateKey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+// The first certificate, or key, of `pem` as OpenSSL reads it; null when
+// it holds none.
+Certificate ReadCertificate(const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return false;
-  bool parsed = false;
-  if (marker == "CERTIFICATE") {
-    X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    parsed = certificate != nullptr;
-    X509_free(certificate);
-  } else {
-    *key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    parsed = *key != nullptr;
-  }
+  Certificate certificate(
+      bio != nullptr ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)
+                     : nullptr,
+      X509_free);
   BIO_free(bio);
   ERR_clear_error();
-  return parsed;
+  return certificate;
 }
-
-// Whether the first certificate in `cert_pem` is the public half of `key`.
-bool CertificateMatchesKey(const std::string& cert_pem, EVP_PKEY* key) {
-  BIO* bio =
-      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
-  if (bio == nullptr) return false;
-  X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+PrivateKey ReadPrivateKey(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  PrivateKey key(bio != nullptr
+                     ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr)
+                     : nullptr,
+                 EVP_PKEY_free);
   BIO_free(bio);
-  const bool matches =
-      certificate != nullptr && X509_check_private_key(certificate, key) == 1;
-  X509_free(certificate);
   ERR_clear_error();
-  return matches;
+  return key;
 }
 
-// Reads entries[key] as the path of a readable PEM file that OpenSSL
-// parses as `marker` ("CERTIFICATE", "PRIVATE KEY"); "" when absent and
-// not required. `content` gets the file.
-absl::Status ReadPemFile(const Entries& entries, absl::string_view path,
-                         absl::string_view key, bool required,
-                         absl::string_view marker, std::string* out,
-                         std::string* content_out = nullptr) {
+// Reads entries[key], a file's path, into *out and returns the file; ""
+// when the key is absent and not required.
+absl::StatusOr<std::string> ReadTlsFile(const Entries& entries,
+                                        absl::string_view path,
+                                        absl::string_view key, bool required,
+                                        std::string* out) {
   const std::string key_path = JoinPath(path, key);
   absl::Status status = ReadString(entries, path, key, out);
   if (!status.ok()) return status;
   if (out->empty()) {
-    return required ? KeyError(key_path, "required") : absl::OkStatus();
+    if (required) return KeyError(key_path, "required");
+    return std::string();
   }
   absl::StatusOr<std::string> content = ReadSmallFile(*out);
   if (!content.ok()) {
     return KeyError(key_path, absl::StrCat("cannot read ", Quote(*out), ": ",
                                            content.status().message()));
   }
-  EVP_PKEY* parsed_key = nullptr;
-  const bool parsed = ParsesAs(*content, marker, &parsed_key);
-  EVP_PKEY_free(parsed_key);
-  if (!parsed) {
-    return KeyError(key_path, absl::StrCat(Quote(*out), " holds no PEM ",
-                                           absl::AsciiStrToLower(marker)));
-  }
-  if (content_out != nullptr) *content_out = *std::move(content);
-  return absl::OkStatus();
+  return content;
+}
+
+absl::Status NoPem(absl::string_view key_path, const std::string& file,
+                   absl::string_view what) {
+  return KeyError(key_path, absl::StrCat(Quote(file), " holds no PEM ", what));
 }
 
 // "*", "dns:NAME", or a URI ("spiffe://trust-domain/path").
@@ -164,29 +154,37 @@ absl::Status ParseTls(const YAML::Node& node, TlsConfig* tls) {
   absl::StatusOr<Entries> entries =
       ReadMap(node, path, {"cert_file", "key_file", "client_ca_file"});
   if (!entries.ok()) return entries.status();
-  std::string certificate;
-  absl::Status status =
-      ReadPemFile(*entries, path, "cert_file", true, "CERTIFICATE",
-                  &tls->cert_file, &certificate);
-  if (!status.ok()) return status;
-  std::string key;
-  status = ReadPemFile(*entries, path, "key_file", true, "PRIVATE KEY",
-                       &tls->key_file, &key);
-  if (!status.ok()) return status;
+  absl::StatusOr<std::string> cert_pem =
+      ReadTlsFile(*entries, path, "cert_file", true, &tls->cert_file);
+  if (!cert_pem.ok()) return cert_pem.status();
+  const Certificate certificate = ReadCertificate(*cert_pem);
+  if (!certificate) {
+    return NoPem(JoinPath(path, "cert_file"), tls->cert_file, "certificate");
+  }
+  absl::StatusOr<std::string> key_pem =
+      ReadTlsFile(*entries, path, "key_file", true, &tls->key_file);
+  if (!key_pem.ok()) return key_pem.status();
+  const PrivateKey key = ReadPrivateKey(*key_pem);
+  if (!key) {
+    return NoPem(JoinPath(path, "key_file"), tls->key_file, "private key");
+  }
   // A pair that does not match would start a listener every handshake
   // fails on, while health says SERVING.
-  EVP_PKEY* private_key = nullptr;
-  ParsesAs(key, "PRIVATE KEY", &private_key);
-  const bool matches = CertificateMatchesKey(certificate, private_key);
-  EVP_PKEY_free(private_key);
-  if (!matches) {
+  if (X509_check_private_key(certificate.get(), key.get()) != 1) {
+    ERR_clear_error();
     return KeyError(JoinPath(path, "key_file"),
                     absl::StrCat(Quote(tls->key_file),
                                  " is not the key of tls.cert_file's "
                                  "certificate"));
   }
-  return ReadPemFile(*entries, path, "client_ca_file", false, "CERTIFICATE",
-                     &tls->client_ca_file);
+  absl::StatusOr<std::string> ca_pem = ReadTlsFile(
+      *entries, path, "client_ca_file", false, &tls->client_ca_file);
+  if (!ca_pem.ok()) return ca_pem.status();
+  if (!tls->client_ca_file.empty() && !ReadCertificate(*ca_pem)) {
+    return NoPem(JoinPath(path, "client_ca_file"), tls->client_ca_file,
+                 "certificate");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseCallers(const YAML::Node& node,
