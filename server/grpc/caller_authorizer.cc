@@ -48,11 +48,16 @@ CallerAuthorizer::CallerAuthorizer(
 std::vector<std::string> CallerAuthorizer::Principals(
     const grpc::AuthContext& auth) {
   // gRPC lists the SANs of the certificate it verified, in order.
-  std::vector<std::string> uris = Values(auth, GRPC_PEER_URI_PROPERTY_NAME);
+  return PrincipalsOfNames(Values(auth, GRPC_PEER_URI_PROPERTY_NAME),
+                           Values(auth, GRPC_PEER_DNS_PROPERTY_NAME));
+}
+
+std::vector<std::string> CallerAuthorizer::PrincipalsOfNames(
+    const std::vector<std::string>& uris, const std::vector<std::string>& dns) {
   if (!uris.empty()) return {uris.front()};
   std::vector<std::string> principals;
-  for (const std::string& dns : Values(auth, GRPC_PEER_DNS_PROPERTY_NAME)) {
-    principals.push_back(absl::StrCat("dns:", dns));
+  for (const std::string& name : dns) {
+    principals.push_back(absl::StrCat("dns:", name));
   }
   return principals;
 }

@@ -34,6 +34,12 @@ class CallerAuthorizer {
   // The principals of the verified client certificate; empty without one.
   static std::vector<std::string> Principals(const grpc::AuthContext& auth);
 
+  // The rule itself, for any certificate: its first URI SAN, or else "dns:"
+  // + each DNS SAN (`uris` and `dns` in the certificate's order).
+  static std::vector<std::string> PrincipalsOfNames(
+      const std::vector<std::string>& uris,
+      const std::vector<std::string>& dns);
+
   // OK, or PERMISSION_DENIED "<principal> may not call <method> on
   // <app_id>" (logged). `method` is the proto's name ("GetToken").
   absl::Status Check(const grpc::ServerContextBase& context,

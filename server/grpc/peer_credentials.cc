@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc/caller_authorizer.h"
 
 namespace wxtoken::server {
 namespace {
@@ -29,17 +30,15 @@ class SelfVerifier final
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)>,
               grpc::Status* sync_status) override {
-    std::vector<std::string> principals;
-    for (const grpc::string_ref& uri : request->uri_names()) {
-      principals.emplace_back(uri.data(), uri.size());
-      break;  // the first URI SAN only, as for callers
-    }
-    if (principals.empty()) {
-      for (const grpc::string_ref& dns : request->dns_names()) {
-        principals.push_back(
-            absl::StrCat("dns:", absl::string_view(dns.data(), dns.size())));
-      }
-    }
+    auto strings = [](const std::vector<grpc::string_ref>& refs) {
+      std::vector<std::string> out;
+      for (const grpc::string_ref& ref : refs)
+        out.emplace_back(ref.data(), ref.size());
+      return out;
+    };
+    const std::vector<std::string> principals =
+        CallerAuthorizer::PrincipalsOfNames(strings(request->uri_names()),
+                                            strings(request->dns_names()));
     const bool ours = std::any_of(
         principals.begin(), principals.end(), [&](const std::string& p) {
           return std::find(self_.begin(), self_.end(), p) != self_.end();
@@ -89,12 +88,7 @@ absl::StatusOr<std::vector<std::string>> CertificatePrincipals(
   }
   GENERAL_NAMES_free(names);
   X509_free(certificate);
-  if (!uris.empty()) return std::vector<std::string>{uris.front()};
-  std::vector<std::string> principals;
-  for (const std::string& name : dns) {
-    principals.push_back(absl::StrCat("dns:", name));
-  }
-  return principals;
+  return CallerAuthorizer::PrincipalsOfNames(uris, dns);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> PeerCredentials(
