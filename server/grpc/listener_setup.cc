@@ -10,10 +10,6 @@
 namespace wxtoken::server {
 namespace {
 
-// How often the certificate files are read again. A renewal reaches new
-// connections within this (DESIGN.md: within 5 s of the file change).
-constexpr unsigned int kCertificateRefreshSeconds = 2;
-
 // Finishes at once; deletes itself when gRPC is done with it.
 class Unimplemented final : public grpc::ServerGenericBidiReactor {
  public:

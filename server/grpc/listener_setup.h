@@ -12,6 +12,11 @@
 
 namespace wxtoken::server {
 
+// How often this replica's certificate files are read again (the
+// listener's and the ones it forwards with). A renewal reaches new
+// connections within this (DESIGN.md: within 5 s of the file change).
+inline constexpr unsigned int kCertificateRefreshSeconds = 2;
+
 // The gRPC listener's credentials (DESIGN.md "Security"): plaintext without
 // `tls`; else TLS whose certificate files gRPC's file watcher reloads when
 // they change (cert-manager renewals, no restart), and with

@@ -12,12 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc/caller_authorizer.h"
+#include "server/grpc/listener_setup.h"
 
 namespace wxtoken::server {
 namespace {
-
-// As the listener's (listener_setup.cc).
-constexpr unsigned int kCertificateRefreshSeconds = 2;
 
 // Accepts the leader only when its (chain-verified) certificate carries one
 // of this replica's own principals.
