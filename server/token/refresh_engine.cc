@@ -315,7 +315,12 @@ void RefreshEngine::Start() {
 }
 
 void RefreshEngine::ScheduleAll(Instant now) {
-  for (auto& [app_id, app] : apps_) ScheduleApp(*app, now);
+  for (auto& slot : slots_) {
+    if (slot->phase != Slot::Phase::kIdle) continue;
+    ScheduleRequest(*slot,
+                    std::max(EarliestSend(now),
+                             RefreshTime(slot->state, slot->api, refresh_)));
+  }
 }
 
 Instant RefreshEngine::EarliestSend(Instant now) const {
@@ -1092,15 +1097,6 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
     }
   }
   return store_lacks;
-}
-
-void RefreshEngine::ScheduleApp(App& app, Instant now) {
-  for (Slot* slot : app.slots) {
-    if (slot == nullptr || slot->phase != Slot::Phase::kIdle) continue;
-    ScheduleRequest(*slot,
-                    std::max(EarliestSend(now),
-                             RefreshTime(slot->state, slot->api, refresh_)));
-  }
 }
 
 void RefreshEngine::RescheduleEarlier(Slot& slot, Instant now) {

@@ -206,14 +206,13 @@ class RefreshEngine final : public ReplicaListener {
   // something the store lacks (a lost write), to be written back; sets
   // `*changed` when a value or an intent changed here.
   bool Adopt(const AppRecord& record, bool latest, bool* changed = nullptr);
-  // Leader: the app's idle slots scheduled again from their state.
-  void ScheduleApp(App& app, Instant now);
   // Leader: an idle slot's next request brought forward when its state
   // (changed by a read) calls for it sooner; who asked for it stays.
   void RescheduleEarlier(Slot& slot, Instant now);
   // The soonest a leader may send: not before first_request_at_.
   Instant EarliestSend(Instant now) const;
-  // Leader: every slot's next request, no sooner than first_request_at_.
+  // Leader: every idle slot's next request from its state, no sooner than
+  // first_request_at_.
   void ScheduleAll(Instant now);
   void UpdateHealth(App& app, Instant now);
 
