@@ -40,6 +40,7 @@
 #include "server/token/refresh_engine.h"
 #include "server/token/refresh_worker.h"
 #include "server/token/token_table.h"
+#include "server/token/token_watch_hub.h"
 #include "server/wechat/curl_upstream.h"
 
 ABSL_FLAG(std::string, config, "", "path of the YAML configuration file");
@@ -164,6 +165,16 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
     return Fail(std::string(push_messages.status().message()));
   }
   PageSigner page_signer(table, clock);
+  // WatchToken: what the worker publishes reaches the streams through the
+  // hub's thread; each message is renewed at half its max_cache at the
+  // latest, leaving the other half for delivery.
+  TokenWatchHub watch_hub(
+      table, clock,
+      {config->refresh.client_max_cache / 2, config->watch.max_stream_age});
+  table.SetPublishListener(
+      [&watch_hub](absl::string_view app_id, TokenKind kind) {
+        watch_hub.OnPublished(app_id, kind);
+      });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -208,8 +219,9 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
         });
   }
   const CallerAuthorizer authorizer(config->callers, replica_principals);
-  TokenControllerService service(table, worker, *push_messages, page_signer,
-                                 clock, authorizer, forwarder.get());
+  TokenControllerService service(table, worker, watch_hub, *push_messages,
+                                 page_signer, clock, authorizer,
+                                 forwarder.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -274,6 +286,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
         metrics_ports.empty() ? "" : absl::StrCat(metrics_ports.front())},
        {"apps", absl::StrCat(config->apps.size())},
        {"state_dir", config->state_dir}});
+  watch_hub.Start();
   worker.Start();
 
   int signal_number = 0;
@@ -292,6 +305,8 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   // No new upstream request from here on: one cut short by the exit would
   // only leave an unanswered intent behind.
   worker.BeginShutdown();
+  // Watchers move to another replica now, rather than hold the drain open.
+  watch_hub.Shutdown(absl::UnavailableError("wxtokend is shutting down"));
   // Shutdown() waits for in-flight RPCs; a ForceRefresh still waiting on the
   // worker past the drain deadline is answered UNAVAILABLE by Stop().
   absl::Notification drained;
@@ -310,6 +325,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   store->store->Close();
   shutdown.join();
   server->Wait();
+  watch_hub.Stop();
   if (health_server != nullptr) {
     health_server->Shutdown(std::chrono::system_clock::now());
     health_server->Wait();

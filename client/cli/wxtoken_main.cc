@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -27,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/json_util.h"
@@ -74,6 +76,10 @@ commands:
       refreshed, already_newer, coalesced. --stale - reads the rejected
       value from stdin, --stale @FILE from a file: a token need not appear
       on a command line
+  watch APP_ID [--kind KIND]
+      WatchToken: print each new value (or, with --json, each change as
+      one JSON line) until interrupted; reconnects when the stream ends,
+      and gives up when wxtokend stays unreachable for --timeout
   verify APP_ID --signature S --timestamp T --nonce N [--encrypt E]
       print "valid" or "invalid: <reason>"
   health [SERVICE]
@@ -96,7 +102,7 @@ exit status: 0 ok; 1 invalid signature / not SERVING; 2 RPC failed;
 
 constexpr char kShortUsage[] =
     "usage: wxtoken [--addr host:port] [--json] [--timeout 5s] "
-    "get|refresh|verify|health [args]\n"
+    "get|refresh|watch|verify|health [args]\n"
     "run \"wxtoken --help\" for the commands and flags\n";
 
 struct CommandLine {
@@ -285,6 +291,52 @@ int Refresh(const Context& ctx, const std::string& app_id, v1::TokenKind kind,
   return kExitOk;
 }
 
+// Follows WatchToken across stream ends (watch.max_stream_age, a restart),
+// printing what changed: a new value, or with --json also a shortened
+// validity; renewals of the same Token are not changes.
+int Watch(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
+  auto stub = v1::TokenController::NewStub(ctx.channel);
+  uint64_t generation = 0;
+  google::protobuf::Timestamp expires_at;
+  absl::Time reachable_at = absl::Now();
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    v1::WatchTokenRequest request;
+    request.set_app_id(app_id);
+    request.set_kind(kind);
+    request.set_known_generation(generation);
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::WatchTokenResponse>> reader =
+        stub->WatchToken(&context, request);
+    v1::WatchTokenResponse response;
+    while (reader->Read(&response)) {
+      reachable_at = absl::Now();
+      backoff = absl::Milliseconds(100);
+      const v1::Token& token = response.token();
+      const bool new_value = token.generation() != generation;
+      const bool shortened =
+          !new_value && token.expires_at().seconds() < expires_at.seconds();
+      generation = token.generation();
+      expires_at = token.expires_at();
+      if (ctx.json && (new_value || shortened)) {
+        std::cout << ToJson(response) << std::endl;
+      } else if (!ctx.json && new_value) {
+        std::cout << token.value() << std::endl;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return RpcError("WatchToken", status);
+    }
+    if (absl::Now() - reachable_at > ctx.timeout) {
+      return RpcError("WatchToken", status);
+    }
+    // Jittered, so the callers of a restarted server do not return at once.
+    absl::SleepFor(backoff * (0.5 + 0.5 * std::rand() / RAND_MAX));
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
 int Verify(const Context& ctx, const std::string& app_id) {
   auto stub = v1::TokenController::NewStub(ctx.channel);
   v1::VerifySignatureRequest request;
@@ -339,6 +391,7 @@ const std::set<std::string>& CommandFlags(const std::string& command) {
       new std::map<std::string, std::set<std::string>>{
           {"get", {"kind"}},
           {"refresh", {"kind", "stale", "errcode"}},
+          {"watch", {"kind"}},
           {"verify", {"signature", "timestamp", "nonce", "encrypt"}},
           {"health", {}},
       };
@@ -363,8 +416,8 @@ int Run(int argc, char** argv) {
   const std::string& command = line.args[0];
   std::vector<std::string> positional(line.args.begin() + 1, line.args.end());
 
-  if (command != "get" && command != "refresh" && command != "verify" &&
-      command != "health") {
+  if (command != "get" && command != "refresh" && command != "watch" &&
+      command != "verify" && command != "health") {
     return usage_error(absl::StrCat("unknown command \"", command, "\""));
   }
   static const auto* const kGlobal = new std::set<std::string>{
@@ -427,6 +480,7 @@ int Run(int argc, char** argv) {
     if (!stale.ok()) return usage_error(stale.status().message());
     return Refresh(ctx, positional[0], kind, *stale);
   }
+  if (command == "watch") return Watch(ctx, positional[0], kind);
   if (command == "verify") return Verify(ctx, positional[0]);
   return Health(ctx, positional.empty() ? "" : positional[0]);
 }

@@ -512,11 +512,11 @@ absl::Status CheckConsistency(const Config& config) {
 }
 
 absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
-  absl::StatusOr<Entries> entries =
-      ReadMap(root, "",
-              {"listen", "health_listen", "metrics_listen", "reflection", "tls",
-               "callers", "state_dir", "drain_timeout", "shutdown_delay",
-               "max_timestamp_skew", "store", "upstream", "refresh", "apps"});
+  absl::StatusOr<Entries> entries = ReadMap(
+      root, "",
+      {"listen", "health_listen", "metrics_listen", "reflection", "tls",
+       "callers", "state_dir", "drain_timeout", "shutdown_delay",
+       "max_timestamp_skew", "store", "upstream", "refresh", "watch", "apps"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -572,6 +572,14 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   }
   if (std::optional<YAML::Node> refresh = Find(*entries, "refresh")) {
     status = ParseRefresh(*refresh, &config.refresh);
+    if (!status.ok()) return status;
+  }
+  if (std::optional<YAML::Node> watch = Find(*entries, "watch")) {
+    absl::StatusOr<Entries> watch_entries =
+        ReadMap(*watch, "watch", {"max_stream_age"});
+    if (!watch_entries.ok()) return watch_entries.status();
+    status = ReadDuration(*watch_entries, "watch", "max_stream_age",
+                          Zero::kRefused, &config.watch.max_stream_age);
     if (!status.ok()) return status;
   }
   if (std::optional<YAML::Node> store = Find(*entries, "store")) {

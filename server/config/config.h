@@ -52,6 +52,12 @@ struct RefreshConfig {
   absl::Duration permanent_retry = absl::Minutes(10);
 };
 
+struct WatchConfig {
+  // WatchToken streams end after this (±10 % jitter), so callers spread
+  // over the replicas again.
+  absl::Duration max_stream_age = absl::Minutes(30);
+};
+
 // store.redis: replicas share their state and a leader lease through Redis
 // (DESIGN.md "Replicas").
 struct RedisConfig {
@@ -92,9 +98,7 @@ struct CallerGrant {
   std::vector<std::string> methods;  // TokenController method names, or "*"
 };
 
-// The TokenController methods a grant may name: the proto's names, and
-// WatchToken, which DESIGN.md's API has (and its example config grants)
-// before the proto does.
+// The TokenController methods a grant may name: the proto's names.
 inline constexpr const char* kTokenControllerMethods[] = {
     "GetToken", "ForceRefresh",   "VerifySignature", "SignJsapi",
     "SignCard", "DecryptMessage", "EncryptReply",    "WatchToken"};
@@ -122,6 +126,7 @@ struct Config {
   absl::Duration max_timestamp_skew = absl::ZeroDuration();
   UpstreamConfig upstream;
   RefreshConfig refresh;
+  WatchConfig watch;
   std::vector<AppConfig> apps;
 };
 

@@ -7,6 +7,7 @@
 #include "server/grpc/force_refresh_reactor.h"
 #include "server/grpc/request_validation.h"
 #include "server/grpc/token_proto.h"
+#include "server/grpc/watch_token_reactor.h"
 #include "server/token/refresh_policy.h"
 #include "server/token/token.h"
 #include "server/wechat/message_crypto.h"
@@ -31,12 +32,13 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 }  // namespace
 
 TokenControllerService::TokenControllerService(
-    const TokenTable& table, RefreshWorker& worker,
+    const TokenTable& table, RefreshWorker& worker, TokenWatchHub& watch_hub,
     const PushMessages& push_messages, const PageSigner& page_signer,
     const Clock& clock, const CallerAuthorizer& authorizer,
     LeaderForwarder* forwarder)
     : table_(table),
       worker_(worker),
+      watch_hub_(watch_hub),
       push_messages_(push_messages),
       page_signer_(page_signer),
       clock_(clock),
@@ -114,6 +116,22 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
   reactor->Bind(command);
   worker_.Submit(std::move(command));
   return reactor;
+}
+
+grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse>*
+TokenControllerService::WatchToken(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::WatchTokenRequest* request) {
+  absl::StatusOr<TokenKind> kind =
+      ValidateTokenRequest(request->app_id(), request->kind());
+  if (!kind.ok()) return WatchTokenReactor::Refuse(kind.status());
+  if (absl::Status s = Authorize(*context, "WatchToken", request->app_id(),
+                                 /*audited=*/false);
+      !s.ok()) {
+    return WatchTokenReactor::Refuse(s);
+  }
+  return WatchTokenReactor::Start(watch_hub_, table_, clock_, request->app_id(),
+                                  *kind, request->known_generation());
 }
 
 grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(

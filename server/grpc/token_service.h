@@ -13,12 +13,14 @@
 #include "server/messages/push_messages.h"
 #include "server/token/refresh_worker.h"
 #include "server/token/token_table.h"
+#include "server/token/token_watch_hub.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
 namespace wxtoken::server {
 
 // The gRPC face of wxtokend: a thin adapter that validates requests, reads
-// the TokenTable for GetToken, hands ForceRefresh to the refresh worker, and
+// the TokenTable for GetToken, hands ForceRefresh to the refresh worker and
+// WatchToken streams to the TokenWatchHub, and
 // leaves signatures and message crypto to PushMessages and PageSigner. Handlers
 // never block and never do upstream I/O. Thread-safe.
 class TokenControllerService final
@@ -27,6 +29,7 @@ class TokenControllerService final
   // All references must outlive the service. `forwarder`: replicas only
   // (nullptr: this replica answers every ForceRefresh itself).
   TokenControllerService(const TokenTable& table, RefreshWorker& worker,
+                         TokenWatchHub& watch_hub,
                          const PushMessages& push_messages,
                          const PageSigner& page_signer, const Clock& clock,
                          const CallerAuthorizer& authorizer,
@@ -41,6 +44,10 @@ class TokenControllerService final
       grpc::CallbackServerContext* context,
       const wxtoken::v1::ForceRefreshRequest* request,
       wxtoken::v1::ForceRefreshResponse* response) override;
+
+  grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse>* WatchToken(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::WatchTokenRequest* request) override;
 
   grpc::ServerUnaryReactor* VerifySignature(
       grpc::CallbackServerContext* context,
@@ -77,6 +84,7 @@ class TokenControllerService final
   // Constant after construction.
   const TokenTable& table_;
   RefreshWorker& worker_;
+  TokenWatchHub& watch_hub_;
   const PushMessages& push_messages_;
   const PageSigner& page_signer_;
   const Clock& clock_;

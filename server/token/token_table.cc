@@ -71,8 +71,11 @@ void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
   Slot* slot = Find(app_id, kind);
   if (slot == nullptr) return;
   auto shared = std::make_shared<const PublishedToken>(std::move(published));
-  absl::MutexLock lock(&slot->mu);
-  slot->published = std::move(shared);
+  {
+    absl::MutexLock lock(&slot->mu);
+    slot->published = std::move(shared);
+  }
+  if (listener_) listener_(app_id, kind);
 }
 
 }  // namespace wxtoken::server

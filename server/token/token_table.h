@@ -2,8 +2,10 @@
 #define WXTOKEN_SERVER_TOKEN_TOKEN_TABLE_H_
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,9 +49,18 @@ class TokenTable {
   absl::StatusOr<Token> Get(absl::string_view app_id, TokenKind kind,
                             SteadyTime now) const;
 
-  // Replaces the published state of an existing entry.
+  // Replaces the published state of an existing entry, then tells the
+  // listener.
   void Publish(absl::string_view app_id, TokenKind kind,
                PublishedToken published);
+
+  // Called after each Publish(), on the publishing thread; must be cheap.
+  // Set once, before anything is published.
+  using PublishListener =
+      std::function<void(absl::string_view app_id, TokenKind kind)>;
+  void SetPublishListener(PublishListener listener) {
+    listener_ = std::move(listener);
+  }
 
  private:
   struct Slot {
@@ -67,6 +78,7 @@ class TokenTable {
   // Constant after construction.
   const CacheLimits limits_;
   absl::flat_hash_map<std::string, App> apps_;
+  PublishListener listener_;
 };
 
 }  // namespace wxtoken::server

@@ -167,6 +167,10 @@ void Controller::Start(const Options& options, const std::string& dir) {
       options.force_budget != Options{}.force_budget
           ? absl::StrCat("  force_budget: ", options.force_budget, "\n")
           : "",
+      options.watch_max_stream_age.empty()
+          ? ""
+          : absl::StrCat("watch:\n  max_stream_age: \"",
+                         options.watch_max_stream_age, "\"\n"),
       "apps:\n");
   for (const App& app : options.apps) {
     const std::string secret_file = dir + "/" + app.app_id + ".secret";

@@ -95,7 +95,8 @@ class Controller {
     std::string permanent_retry = "1h";
     int daily_budget = 1900;
     int force_budget = 200;
-    bool metrics = false;  // serve /metrics on a free loopback port
+    bool metrics = false;              // serve /metrics on a free loopback port
+    std::string watch_max_stream_age;  // "" = the default
     std::string max_timestamp_skew = "0s";
     std::string drain_timeout = "2s";
     std::string shutdown_delay = "0s";

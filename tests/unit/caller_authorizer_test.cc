@@ -25,8 +25,6 @@ TEST(CallerAuthorizerTest, GrantableMethodsAreTheServicesMethods) {
   }
   std::set<std::string> grantable(std::begin(kTokenControllerMethods),
                                   std::end(kTokenControllerMethods));
-  // WatchToken is DESIGN.md's before it is the proto's (issue 11).
-  if (!in_proto.count("WatchToken")) grantable.erase("WatchToken");
   EXPECT_EQ(grantable, in_proto);
 }
 

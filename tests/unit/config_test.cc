@@ -321,6 +321,18 @@ TEST_F(ConfigTest, MaxConcurrency) {
               "upstream.max_concurrency: expected an integer");
 }
 
+TEST_F(ConfigTest, WatchMaxStreamAge) {
+  EXPECT_EQ(ParseConfig(Minimal())->watch.max_stream_age, absl::Minutes(30));
+  absl::StatusOr<Config> config =
+      ParseConfig(Minimal() + "watch:\n  max_stream_age: 90s\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->watch.max_stream_age, absl::Seconds(90));
+  ExpectError(Minimal() + "watch:\n  max_stream_age: 0s\n",
+              "watch.max_stream_age: must be greater than 0");
+  ExpectError(Minimal() + "watch:\n  max_age: 1m\n",
+              "unknown key \"watch.max_age\"");
+}
+
 TEST_F(ConfigTest, RedisStore) {
   setenv("WXTOKEN_TEST_REDIS_PASSWORD", "redis-pass-71c", 1);
   absl::StatusOr<Config> config =
