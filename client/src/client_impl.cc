@@ -40,9 +40,9 @@ absl::Time MonotonicNow() {
 
 ClientImpl::ClientImpl(std::unique_ptr<TokenSource> source,
                        std::function<absl::Time()> now,
-                       absl::Duration fallback_retry)
+                       absl::Duration fallback_retry, bool watch)
     : source_(std::move(source)),
-      context_{source_.get(), std::move(now), fallback_retry},
+      context_{source_.get(), std::move(now), fallback_retry, watch},
       entries_(&context_) {}
 
 absl::StatusOr<Token> ClientImpl::DoGetToken(absl::string_view app_id,
@@ -101,7 +101,7 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
   return std::make_unique<ClientImpl>(
       std::make_unique<GrpcTokenSource>(std::move(channel), options.rpc_timeout,
                                         options.report_timeout),
-      std::move(now), options.fallback_retry);
+      std::move(now), options.fallback_retry, options.watch);
 }
 
 }  // namespace client_internal

@@ -19,7 +19,8 @@ namespace wxtoken::client_internal {
 class ClientImpl final : public Client {
  public:
   ClientImpl(std::unique_ptr<TokenSource> source,
-             std::function<absl::Time()> now, absl::Duration fallback_retry);
+             std::function<absl::Time()> now, absl::Duration fallback_retry,
+             bool watch);
 
   absl::StatusOr<Token> ReportInvalid(absl::string_view app_id, TokenKind kind,
                                       absl::string_view stale_value,

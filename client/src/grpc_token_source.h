@@ -20,7 +20,7 @@ namespace wxtoken::client_internal {
 // UNAVAILABLE; other statuses keep their gRPC code with the RPC's name in
 // front of the controller's message. A status without wxtokend's error
 // mark in its trailers did not come from wxtokend: IsUnreachable().
-// Thread-safe.
+// Watch() keeps one stream, on one thread, per entry. Thread-safe.
 class GrpcTokenSource final : public TokenSource {
  public:
   GrpcTokenSource(std::shared_ptr<grpc::Channel> channel,
@@ -31,6 +31,8 @@ class GrpcTokenSource final : public TokenSource {
   absl::StatusOr<Token> ForceRefresh(absl::string_view app_id, TokenKind kind,
                                      absl::string_view stale_value,
                                      int errcode) override;
+  std::unique_ptr<TokenWatch> Watch(absl::string_view app_id, TokenKind kind,
+                                    WatchHandlers handlers) override;
 
  private:
   const absl::Duration rpc_timeout_;

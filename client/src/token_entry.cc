@@ -19,6 +19,7 @@ absl::StatusOr<Token> TokenEntry::Get() {
     return *std::move(hit);
   }
   absl::MutexLock lock(&mu_);
+  TendWatch(context_.now());
   // Every pass returns, or follows another caller's finished RPC.
   while (true) {
     if (std::optional<Token> fresh = FreshCopy(context_.now())) {
@@ -58,6 +59,43 @@ bool TokenEntry::AwaitWaitersForTesting(int count, absl::Duration timeout) {
     return waiters_ >= count;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+void TokenEntry::TendWatch(absl::Time now) {
+  if (!context_.watch) return;
+  if (watch_ == nullptr) {
+    watch_ = context_.source->Watch(
+        app_id_, kind_,
+        {[this](Token token) { OnPushed(std::move(token)); },
+         [this](const absl::Status& status, bool /*final*/) {
+           OnStreamEnd(status);
+         }});
+    return;
+  }
+  if (cached_from_stream_ && now >= fresh_until_) {
+    cached_from_stream_ = false;
+    watch_->Restart();
+  }
+}
+
+void TokenEntry::OnPushed(Token token) {
+  absl::MutexLock lock(&mu_);
+  // DESIGN.md: a message's max_cache counts from its arrival.
+  Accept(std::move(token), context_.now());
+  cached_from_stream_ = true;
+}
+
+void TokenEntry::OnStreamEnd(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  cached_from_stream_ = false;
+  // The controller said the token is not servable (a credential error, an
+  // app removed): it knows better than the cache, as for GetToken. An
+  // unreachable controller, or a stream closed for its age or a shutdown,
+  // leaves the last value to its max_cache.
+  if (!IsUnreachable(status) &&
+      status.code() != absl::StatusCode::kUnavailable) {
+    SetCached(std::nullopt, absl::InfinitePast());
+  }
 }
 
 std::optional<Token> TokenEntry::FreshCopy(absl::Time now) const {
@@ -105,27 +143,32 @@ absl::StatusOr<Token> TokenEntry::Fly(bool force_refresh,
   return flight->result;
 }
 
+Token TokenEntry::Accept(Token answer, absl::Time counted_from) {
+  answer.app_id = app_id_;
+  answer.kind = kind_;
+  answer.stale_fallback = false;
+  if (token_.has_value() && token_->value != answer.value) {
+    previous_value_ = token_->value;
+  }
+  if (answer.value == rejected_value_) {
+    // The controller has not replaced it yet: hand it out as asked, but
+    // keep asking rather than caching what WeChat rejected.
+    SetCached(std::nullopt, absl::InfinitePast());
+    fallback_until_ = absl::InfinitePast();
+    return answer;
+  }
+  rejected_value_.clear();
+  SetCached(answer, counted_from + answer.max_cache);
+  fallback_until_ = counted_from + answer.stale_if_error;
+  return answer;
+}
+
 absl::StatusOr<Token> TokenEntry::Settle(const Flight& flight,
                                          absl::StatusOr<Token> answer,
                                          absl::Time sent, absl::Time now) {
   if (answer.ok()) {
-    answer->app_id = app_id_;
-    answer->kind = kind_;
-    answer->stale_fallback = false;
-    if (token_.has_value() && token_->value != answer->value) {
-      previous_value_ = token_->value;
-    }
-    if (answer->value == rejected_value_) {
-      // The controller has not replaced it yet: hand it out as asked, but
-      // keep asking rather than caching what WeChat rejected.
-      SetCached(std::nullopt, absl::InfinitePast());
-      fallback_until_ = absl::InfinitePast();
-      return answer;
-    }
-    rejected_value_.clear();
-    SetCached(*answer, sent + answer->max_cache);
-    fallback_until_ = sent + answer->stale_if_error;
-    return answer;
+    cached_from_stream_ = false;
+    return Accept(*std::move(answer), sent);
   }
   if (flight.force_refresh) {
     // WeChat rejected the value: never serve it again, not even as a

@@ -22,6 +22,7 @@ struct EntryContext {
   TokenSource* source = nullptr;
   std::function<absl::Time()> now;
   absl::Duration fallback_retry;
+  bool watch = true;  // ClientOptions::watch
 };
 
 // The cache of one (app_id, kind): the controller's last answer, how long it
@@ -29,7 +30,9 @@ struct EntryContext {
 // Thread-safe. A hit only reads `published_` (no lock, no shared write), so
 // hitting threads never wait for each other or for an RPC. A miss takes
 // `mu_`, and at most one caller at a time makes an RPC, without holding
-// `mu_`, while the other callers wait for its outcome.
+// `mu_`, while the other callers wait for its outcome. With a watch, the
+// first miss opens a WatchToken stream whose messages refresh the cache as
+// they arrive, so while it is healthy every Get is a hit.
 class TokenEntry {
  public:
   // `context` must outlive the entry.
@@ -74,6 +77,16 @@ class TokenEntry {
   // answer and wakes the waiters. Requires that no flight is in progress.
   absl::StatusOr<Token> Fly(bool force_refresh, absl::string_view stale_value,
                             int errcode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the stream on the first miss; restarts one that let the value it
+  // pushed run out (it should have renewed it at half its max_cache).
+  void TendWatch(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stream's message: the controller's current token, arrived now.
+  void OnPushed(Token token) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStreamEnd(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Caches a good answer whose max_cache and stale_if_error count from
+  // `counted_from`; returns what the caller gets.
+  Token Accept(Token answer, absl::Time counted_from)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The caller's answer to an RPC's outcome, updating the entry. `sent` is
   // when the RPC was sent: the answer's max_cache and stale_if_error count
   // from there.
@@ -107,6 +120,10 @@ class TokenEntry {
   std::string rejected_value_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Flight> flight_ ABSL_GUARDED_BY(mu_);
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // token_ came from the stream (not an RPC) and is what fresh_until_ is of.
+  bool cached_from_stream_ ABSL_GUARDED_BY(mu_) = false;
+  // Last, so it is destroyed first: its thread calls back into the entry.
+  std::unique_ptr<TokenWatch> watch_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wxtoken::client_internal

@@ -1,6 +1,9 @@
 #ifndef WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
 #define WXTOKEN_CLIENT_SRC_TOKEN_SOURCE_H_
 
+#include <functional>
+#include <memory>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
@@ -23,7 +26,29 @@ inline bool IsUnreachable(const absl::Status& status) {
   return status.GetPayload(kUnreachablePayload).has_value();
 }
 
-// The controller's two token RPCs, as the cache sees them: the gRPC adapter
+// A WatchToken stream a TokenSource keeps open for one entry, reconnecting
+// with jittered backoff when it ends. Destroying it ends it and waits until
+// no handler runs any more.
+class TokenWatch {
+ public:
+  virtual ~TokenWatch() = default;
+  // The stream failed to renew the last value in time (a silent connection):
+  // drop it and connect again.
+  virtual void Restart() = 0;
+};
+
+// What a TokenWatch tells its entry, on the watch's own thread.
+struct WatchHandlers {
+  // A message, as it arrives: the controller's current token.
+  std::function<void(Token)> on_token;
+  // The stream ended with `status` (statuses as for GetToken). The watch
+  // connects again, unless `final`: the controller cannot or will not
+  // stream to this client (UNIMPLEMENTED, PERMISSION_DENIED,
+  // UNAUTHENTICATED), and polling is all that is left.
+  std::function<void(const absl::Status& status, bool final)> on_end;
+};
+
+// The controller's token RPCs, as the cache sees them: the gRPC adapter
 // implements it, and keeps gRPC and the generated proto out of the cache.
 // Implementations are thread-safe and bound every call in time.
 class TokenSource {
@@ -41,6 +66,11 @@ class TokenSource {
                                              TokenKind kind,
                                              absl::string_view stale_value,
                                              int errcode) = 0;
+
+  // WatchToken for (app_id, kind), kept open until the result is destroyed.
+  virtual std::unique_ptr<TokenWatch> Watch(absl::string_view app_id,
+                                            TokenKind kind,
+                                            WatchHandlers handlers) = 0;
 };
 
 }  // namespace wxtoken::client_internal

@@ -6,7 +6,14 @@ namespace wxtoken::server {
 
 WatchCursor::Action WatchCursor::Next(const absl::StatusOr<Token>& current,
                                       bool resend) {
-  if (!current.ok()) return Action::kEnd;
+  if (!current.ok()) {
+    // Before the first value (a controller just started) the stream waits
+    // for it rather than send its callers into a reconnect loop; a token
+    // that stopped being servable, or never will be, ends the stream.
+    const bool first_not_yet_fetched =
+        !sent_ && current.status().code() == absl::StatusCode::kUnavailable;
+    return first_not_yet_fetched ? Action::kNothing : Action::kEnd;
+  }
   bool send;
   if (!started_) {
     started_ = true;

@@ -13,8 +13,9 @@ namespace wxtoken::server {
 // What one WatchToken stream has told its caller, and so what it must tell
 // next (DESIGN.md "API", WatchToken): a message when the generation changes
 // or the validity shrinks, or when the last message is due again; the end,
-// with GetToken's status, when the token stops being servable. Pure; not
-// thread-safe.
+// with GetToken's status, when the token stops being servable. A stream
+// that has sent nothing waits out UNAVAILABLE (no value fetched yet) for
+// the first value. Pure; not thread-safe.
 class WatchCursor {
  public:
   enum class Action { kNothing, kSend, kEnd };

@@ -31,6 +31,7 @@ constexpr char kApp[] = "wxclient0e2e000001";
 constexpr char kSecret[] = "client-e2e-secret-7d2b";
 constexpr char kGetToken[] = "/wxtoken.v1.TokenController/GetToken";
 constexpr char kForceRefresh[] = "/wxtoken.v1.TokenController/ForceRefresh";
+constexpr char kWatchToken[] = "/wxtoken.v1.TokenController/WatchToken";
 
 // RPCs started on a channel, by method. Thread-safe.
 class RpcCounts {
@@ -94,6 +95,8 @@ class ClientE2eTest : public ::testing::Test {
         absl::StrCat(force_min_interval_s, "s");
     controller_options.base_url = sandbox_.base_url();
     controller_options.apps = {{kApp, kSecret}};
+    controller_options.keep_port = true;  // a restart keeps the address
+    controller_options_ = controller_options;
     ASSERT_NO_FATAL_FAILURE(controller_.Start(controller_options, dir_));
     ASSERT_TRUE(controller_.WaitForHealth("wxtoken.v1.TokenController",
                                           "SERVING", absl::Seconds(30)));
@@ -131,6 +134,7 @@ class ClientE2eTest : public ::testing::Test {
   std::string dir_;
   Sandbox sandbox_;
   Controller controller_;
+  Controller::Options controller_options_;
   // What StartAll makes the client with (its channel aside).
   ClientOptions client_options_ = [] {
     ClientOptions options;
@@ -226,7 +230,8 @@ TEST_F(ClientE2eTest, ReportInvalidWaitsOutTheControllersMinimumInterval) {
 TEST_F(ClientE2eTest, StoppedControllerKeepsCachedValueForItsStaleIfError) {
   // Tokens live 12 s, replaced ones 5 s more; the client may cache an
   // answer for 1 s, and fall back on it for the 5 s the controller
-  // guarantees.
+  // guarantees. Polling: the bound is the one answer's.
+  client_options_.watch = false;
   ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/12, /*overlap_s=*/5,
                                    /*margin_s=*/2, /*max_cache_s=*/1));
   const absl::Time asked = absl::Now();
@@ -263,6 +268,80 @@ TEST_F(ClientE2eTest, StoppedControllerKeepsCachedValueForItsStaleIfError) {
   }
   EXPECT_TRUE(saw_fallback);
   EXPECT_TRUE(saw_unavailable);
+}
+
+TEST_F(ClientE2eTest, WatchedRotationsReachTheCacheWithoutRpcs) {
+  // A rotation every ~2 s and a 1 s max_cache: polling would ask about once
+  // a second; the stream pushes each value and renews it every half second.
+  ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/4, /*overlap_s=*/3,
+                                   /*margin_s=*/2, /*max_cache_s=*/1));
+  std::set<uint64_t> generations;
+  int calls = 0;
+  const absl::Time end = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < end) {
+    absl::StatusOr<Token> token = GetToken();
+    ASSERT_TRUE(token.ok()) << token.status();
+    ++calls;
+    if (generations.insert(token->generation).second) {
+      EXPECT_TRUE(sandbox_.IsValid(token->value));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GE(generations.size(), 4u) << "rotations seen";
+  EXPECT_GT(calls, 100);
+  EXPECT_EQ(rpcs_.Get(kWatchToken), 1);
+  // The first call's, and at most a couple more on a machine so loaded that
+  // a renewal came late.
+  EXPECT_LE(rpcs_.Get(kGetToken), 3);
+}
+
+TEST_F(ClientE2eTest, WatchingClientServesWithinBoundsAndReconnects) {
+  ASSERT_NO_FATAL_FAILURE(StartAll(/*lifetime_s=*/12, /*overlap_s=*/5,
+                                   /*margin_s=*/2, /*max_cache_s=*/1));
+  absl::StatusOr<Token> held = GetToken();
+  ASSERT_TRUE(held.ok()) << held.status();
+  controller_.Kill();
+  // Whatever it serves meanwhile is still good at WeChat; after the
+  // overlap nothing is certain and it says UNAVAILABLE.
+  bool saw_unavailable = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!saw_unavailable && absl::Now() < give_up) {
+    absl::StatusOr<Token> token = GetToken();
+    if (token.ok()) {
+      EXPECT_EQ(token->value, held->value);
+      EXPECT_TRUE(sandbox_.IsValid(token->value));
+    } else {
+      EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+      saw_unavailable = true;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(saw_unavailable);
+
+  const int watches = rpcs_.Get(kWatchToken);
+  ASSERT_NO_FATAL_FAILURE(controller_.Start(controller_options_, dir_));
+  absl::StatusOr<Token> back;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    absl::SleepFor(absl::Milliseconds(100));
+    back = GetToken();
+  } while (!back.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(sandbox_.IsValid(back->value));
+  // Reconnected: served from the stream again, not asked.
+  const absl::Time reconnect_deadline = absl::Now() + absl::Seconds(30);
+  while (rpcs_.Get(kWatchToken) == watches &&
+         absl::Now() < reconnect_deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GT(rpcs_.Get(kWatchToken), watches);
+  absl::SleepFor(absl::Milliseconds(500));  // the new stream's first message
+  const int asked = rpcs_.Get(kGetToken);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(GetToken().ok());
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_LE(rpcs_.Get(kGetToken) - asked, 1) << "2 s on a 1 s max_cache";
 }
 
 }  // namespace

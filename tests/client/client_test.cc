@@ -64,6 +64,8 @@ class ClientTest : public ::testing::Test {
     options.target = fake_.address();
     options.rpc_timeout = kRpcTimeout;
     options.now = [this] { return clock_.Now(); };
+    // The polling cache; client_watch_test.cc covers the stream.
+    options.watch = false;
     return options;
   }
 

@@ -32,6 +32,69 @@ wxtoken::v1::Token MakeToken(const std::string& value, absl::Time expires_at,
   return token;
 }
 
+// One WatchToken stream of the fake: messages are written one at a time,
+// in order; End() finishes it once they are written.
+class FakeTokenController::WatchStream final
+    : public grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse> {
+ public:
+  WatchStream(FakeTokenController& fake, grpc::CallbackServerContext* context)
+      : fake_(fake), context_(context) {}
+
+  void Send(const wxtoken::v1::Token& token) {
+    absl::MutexLock lock(&mu_);
+    wxtoken::v1::WatchTokenResponse response;
+    *response.mutable_token() = token;
+    queue_.push_back(std::move(response));
+    Advance();
+  }
+  void End(grpc::StatusCode code, bool marked) {
+    absl::MutexLock lock(&mu_);
+    if (marked)
+      context_->AddTrailingMetadata("wxtoken-error-origin", "wxtokend");
+    end_ = grpc::Status(code, "fake controller ended the stream");
+    Advance();
+  }
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    queue_.pop_front();
+    if (!ok) end_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+    Advance();
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (!end_) end_ = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    queue_.clear();
+    Advance();
+  }
+  void OnDone() override {
+    fake_.RemoveStream(this);
+    delete this;
+  }
+
+ private:
+  void Advance() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+      return;
+    }
+    if (end_) {
+      finished_ = true;
+      Finish(*end_);
+    }
+  }
+
+  FakeTokenController& fake_;
+  grpc::CallbackServerContext* const context_;
+  absl::Mutex mu_;
+  std::deque<wxtoken::v1::WatchTokenResponse> queue_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 FakeTokenController::FakeTokenController() = default;
 
 FakeTokenController::~FakeTokenController() { Stop(); }
@@ -115,6 +178,59 @@ bool FakeTokenController::AwaitCalls(const std::string& method, int count,
     return seen >= count;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
+}
+
+void FakeTokenController::EnableWatch() {
+  absl::MutexLock lock(&mu_);
+  watch_enabled_ = true;
+}
+
+void FakeTokenController::Push(const wxtoken::v1::Token& token) {
+  absl::MutexLock lock(&mu_);
+  token_ = token;
+  for (WatchStream* stream : streams_) stream->Send(token);
+}
+
+void FakeTokenController::EndWatches(grpc::StatusCode code, bool marked) {
+  absl::MutexLock lock(&mu_);
+  for (WatchStream* stream : streams_) stream->End(code, marked);
+}
+
+bool FakeTokenController::AwaitWatchers(int count,
+                                        absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto open = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<int>(streams_.size()) >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&open), timeout);
+}
+
+void FakeTokenController::RemoveStream(WatchStream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse>*
+FakeTokenController::WatchToken(grpc::CallbackServerContext* context,
+                                const wxtoken::v1::WatchTokenRequest* request) {
+  auto* stream = new WatchStream(*this, context);
+  absl::MutexLock lock(&mu_);
+  FakeCall call;
+  call.method = "WatchToken";
+  call.app_id = request->app_id();
+  call.kind = request->kind();
+  calls_.push_back(std::move(call));
+  if (!watch_enabled_) {
+    stream->End(grpc::StatusCode::UNIMPLEMENTED, /*marked=*/false);
+    return stream;
+  }
+  if (error_ != grpc::StatusCode::OK) {
+    stream->End(error_, error_marked_);
+    return stream;
+  }
+  streams_.insert(stream);
+  stream->Send(token_);
+  return stream;
 }
 
 grpc::ServerUnaryReactor* FakeTokenController::GetToken(

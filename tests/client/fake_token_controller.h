@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace wxtoken::testing {
 
 // What one RPC to the fake looked like.
 struct FakeCall {
-  std::string method;  // "GetToken" or "ForceRefresh"
+  std::string method;  // "GetToken", "ForceRefresh" or "WatchToken"
   std::string app_id;
   wxtoken::v1::TokenKind kind = wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
   std::string stale_value;  // ForceRefresh
@@ -76,16 +77,32 @@ class FakeTokenController final
   bool AwaitCalls(const std::string& method, int count,
                   absl::Duration timeout) const;
 
+  // WatchToken: UNIMPLEMENTED (an older wxtokend) until EnableWatch().
+  // Streams then get the current token at once and each Push()ed one.
+  void EnableWatch();
+  // Makes `token` current and sends it on every open stream.
+  void Push(const wxtoken::v1::Token& token);
+  // Ends every open stream with `code`, marked as wxtokend's own error when
+  // `marked` (as its max-age and shutdown ends are).
+  void EndWatches(grpc::StatusCode code, bool marked);
+  // Waits until `count` streams are open or `timeout` passed.
+  bool AwaitWatchers(int count, absl::Duration timeout) const;
+
   grpc::ServerUnaryReactor* GetToken(
       grpc::CallbackServerContext* context,
       const wxtoken::v1::GetTokenRequest* request,
       wxtoken::v1::GetTokenResponse* response) override;
+  grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse>* WatchToken(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::WatchTokenRequest* request) override;
   grpc::ServerUnaryReactor* ForceRefresh(
       grpc::CallbackServerContext* context,
       const wxtoken::v1::ForceRefreshRequest* request,
       wxtoken::v1::ForceRefreshResponse* response) override;
 
  private:
+  class WatchStream;
+
   // Records the call, then answers it through `answer` now or on Release().
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* context,
                                    FakeCall call,
@@ -93,6 +110,7 @@ class FakeTokenController final
   grpc::Status AnswerGetToken(wxtoken::v1::GetTokenResponse* response);
   grpc::Status AnswerForceRefresh(wxtoken::v1::ForceRefreshResponse* response);
   void ReleaseAll();
+  void RemoveStream(WatchStream* stream);
 
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -106,6 +124,8 @@ class FakeTokenController final
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_call_ ABSL_GUARDED_BY(mu_);
   std::vector<FakeCall> calls_ ABSL_GUARDED_BY(mu_);
+  bool watch_enabled_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<WatchStream*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 // A wxtoken.v1.Token of the fake's clock. `stale_if_error` defaults to the

@@ -194,8 +194,19 @@ TEST_F(TokenWatchTest, ACredentialErrorEndsTheStreamWithGetTokensStatus) {
   EXPECT_THAT(watcher->generations, ElementsAre(1));
 }
 
-TEST_F(TokenWatchTest, NoTokenYetEndsAtOnceWithUnavailable) {
+TEST_F(TokenWatchTest, BeforeTheFirstValueTheStreamWaitsForIt) {
   auto watcher = Watch();
+  clock_.AdvanceTime(kResend);
+  hub_.RunDue();
+  EXPECT_FALSE(watcher->ended) << "no reconnect loop while wxtokend starts";
+  EXPECT_THAT(watcher->generations, IsEmpty());
+  Publish(1);
+  hub_.RunDue();
+  EXPECT_THAT(watcher->generations, ElementsAre(1));
+  // Once it sent a value, losing it ends the stream.
+  PublishedToken gone;  // UNAVAILABLE, as after a failed refresh
+  table_.Publish(kApp, TokenKind::kAccessToken, gone);
+  hub_.RunDue();
   ASSERT_TRUE(watcher->ended);
   EXPECT_EQ(watcher->ended->code(), absl::StatusCode::kUnavailable);
 }
@@ -286,6 +297,11 @@ TEST(WatchCursorTest, SendsChangesAndResendsOnly) {
   token.expires_at += absl::Hours(1);
   EXPECT_EQ(cursor.Next(token, false), WatchCursor::Action::kSend);
   EXPECT_EQ(cursor.Next(absl::UnavailableError("gone"), false),
+            WatchCursor::Action::kEnd);
+  WatchCursor waiting(/*known_generation=*/0);
+  EXPECT_EQ(waiting.Next(absl::UnavailableError("none yet"), false),
+            WatchCursor::Action::kNothing);
+  EXPECT_EQ(waiting.Next(absl::FailedPreconditionError("40125"), false),
             WatchCursor::Action::kEnd);
 }
 

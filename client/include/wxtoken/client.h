@@ -9,14 +9,15 @@
 // The client keeps, per (app_id, kind), the last answer of the controller and
 // serves it from memory for the answer's `max_cache`, counted from when the
 // question was sent (so neither the network's delay nor clock skew between
-// hosts matters). When that runs out, one RPC asks again while concurrent
-// callers of the same entry wait for it. When the controller cannot be
-// reached at all, the cached value keeps being served, flagged
-// `stale_fallback`, for the answer's `stale_if_error` and never beyond: the
-// controller guarantees it valid that long. When the controller answers an
-// error (e.g. UNAVAILABLE: its own token's validity was cut short), that
-// answer is returned: the controller knows better than the cache.
-// The library logs nothing itself and throws no exceptions.
+// hosts matters). A WatchToken stream per entry (ClientOptions::watch) keeps
+// that answer current: each new value is pushed as it is fetched. When that
+// runs out, one RPC asks again while concurrent callers of the same entry wait
+// for it. When the controller cannot be reached at all, the cached value keeps
+// being served, flagged `stale_fallback`, for the answer's `stale_if_error` and
+// never beyond: the controller guarantees it valid that long. When the
+// controller answers an error (e.g. UNAVAILABLE: its own token's validity was
+// cut short), that answer is returned: the controller knows better than the
+// cache. The library logs nothing itself and throws no exceptions.
 #ifndef WXTOKEN_CLIENT_INCLUDE_WXTOKEN_CLIENT_H_
 #define WXTOKEN_CLIENT_INCLUDE_WXTOKEN_CLIENT_H_
 
@@ -127,6 +128,16 @@ struct ClientOptions {
   // before trying the controller again (never past its stale_if_error).
   // Default 1s; must not be negative.
   absl::Duration fallback_retry = absl::Seconds(1);
+  // Follow each entry with a WatchToken stream, opened on its first
+  // GetToken: the controller pushes every new value, and renews the current
+  // one before its max_cache runs out, so while the stream is healthy
+  // GetToken never waits on an RPC and a rotation reaches the cache at once.
+  // A broken stream is reconnected with jittered backoff; meanwhile the
+  // cache works as without it (ask when max_cache runs out, fall back within
+  // stale_if_error). One stream and one thread per entry. False: poll only.
+  // A controller without WatchToken, or one that does not grant it to this
+  // caller, is polled. Default true.
+  bool watch = true;
   // The clock the cache's freshness is measured with: only its differences
   // matter. Null means the monotonic clock, which a wall-clock step does not
   // move. Tests pass a fake; RPC deadlines always use the real clock. Must be
