@@ -198,6 +198,8 @@ metrics_listen: ""
 state_dir: ""
 {security}upstream:
   base_urls: ["{base_url}"]
+refresh:
+  force_min_interval: "1s"  # ForceRefresh waits less than a deadline
 apps:
   - app_id: "{APP_ID}"
     secret_file: "{secret_file}"
@@ -276,6 +278,33 @@ apps:
         response = self._verify(changed)
         self.assertFalse(response.valid)
         self.assertNotEqual(response.reason, "")
+
+    def test_watch_token_streams_the_current_then_the_refreshed_token(self):
+        current = self._get_token()
+        stream = self.stub.WatchToken(pb.WatchTokenRequest(app_id=APP_ID),
+                                      timeout=RPC_DEADLINE_S)
+        self.addCleanup(stream.cancel)
+        first = next(stream).token
+        self.assertEqual(first.value, current.value)
+        self.assertEqual(first.generation, current.generation)
+        fresh = self.stub.ForceRefresh(
+            pb.ForceRefreshRequest(app_id=APP_ID, stale_value=current.value,
+                                   wechat_errcode=40001),
+            timeout=RPC_DEADLINE_S).token
+        # Renewals and the refresh's shortened validity may come first.
+        for response in stream:
+            if response.token.generation != current.generation:
+                self.assertEqual(response.token.value, fresh.value)
+                self.assertEqual(response.token.generation, fresh.generation)
+                break
+
+    def test_watch_token_of_an_unknown_app_is_not_found(self):
+        stream = self.stub.WatchToken(
+            pb.WatchTokenRequest(app_id="wxunknownapp00000"),
+            timeout=RPC_DEADLINE_S)
+        with self.assertRaises(grpc.RpcError) as raised:
+            next(stream)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
 
     def test_unknown_app_is_not_found(self):
         with self.assertRaises(grpc.RpcError) as raised:

@@ -203,6 +203,9 @@ before(async () => {
     ...security,
     'upstream:',
     `  base_urls: ["http://127.0.0.1:${sandboxListens}"]`,
+    // ForceRefresh waits no longer than a deadline allows.
+    'refresh:',
+    '  force_min_interval: "1s"',
     'apps:',
     `  - app_id: "${APP_ID}"`,
     `    secret_file: "${secretFile}"`,
@@ -270,6 +273,32 @@ test('GetToken returns the first token', async () => {
   const {seconds, nanos} = token.max_cache;
   const maxCacheNanos = BigInt(seconds) * 1000000000n + BigInt(nanos);
   assert.ok(maxCacheNanos > 0n, `max_cache ${JSON.stringify(token.max_cache)}`);
+});
+
+test('WatchToken streams the current token, then the refreshed one', async () => {
+  assert.equal(await waitForServing(), 'SERVING');
+  const {token: current} =
+      await call(tokenController, 'GetToken', {app_id: APP_ID});
+  const stream = tokenController.WatchToken(
+      {app_id: APP_ID}, {deadline: Date.now() + RPC_DEADLINE_MS});
+  const seen = [];
+  const refreshed = new Promise((resolve, reject) => {
+    stream.on('data', ({token}) => {
+      seen.push(token);
+      if (token.generation !== current.generation) resolve(token);
+    });
+    stream.on('error', reject);
+  });
+  // The first message, at once: the Token GetToken gave.
+  await new Promise((resolve) => stream.once('data', resolve));
+  assert.equal(seen[0].value, current.value);
+  assert.equal(seen[0].generation, current.generation);
+  const {token: fresh} = await call(tokenController, 'ForceRefresh', {
+    app_id: APP_ID, stale_value: current.value, wechat_errcode: 40001});
+  const pushed = await refreshed;
+  assert.equal(pushed.value, fresh.value);
+  assert.equal(pushed.generation, fresh.generation);
+  stream.cancel();
 });
 
 test('GetToken of an unknown app is NOT_FOUND', async () => {
