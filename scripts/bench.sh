@@ -10,13 +10,16 @@
 #      RSS and the upstream fetches it caused (bench/flood.sh);
 #   5. start at scale (SCALE_APPS, default "1000 10000"): time to all
 #      SERVING, fetches per app, timeouts, RSS, and the same for a restart on
-#      the stored tokens (bench/scale.sh).
+#      the stored tokens (bench/scale.sh);
+#   6. WatchToken fan-out to WATCHERS (default 10000) streams: time from a
+#      rotation to the last stream, RSS, GetToken throughput meanwhile
+#      (bench/watch.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh curl bc
 export BUILD_DIR=${BUILD_DIR:-build-bench}
-TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood client_cache_benchmark" \
+TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood wxtoken-watch-fanout client_cache_benchmark" \
   ./scripts/build.sh >/dev/null
 build="$PWD/$BUILD_DIR"
 source scripts/lib/local-stack.sh
@@ -57,3 +60,7 @@ echo "## Start at scale"
 for apps in ${SCALE_APPS:-1000 10000}; do
   bench/scale.sh "$build" "$apps"
 done
+
+echo
+echo "## WatchToken fan-out"
+bench/watch.sh "$build" "${WATCHERS:-10000}"
