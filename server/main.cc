@@ -184,7 +184,7 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   GrpcHealthSink health(app_ids);
   RefreshEngine engine(*config, clock, upstream, table, *store->store, health);
-  ServerMetrics metrics(*config, table, clock, store->store.get());
+  ServerMetrics metrics(*config, table, clock, store->store.get(), &watch_hub);
   engine.SetObserver(&metrics);
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       StartMetrics(*config, metrics);

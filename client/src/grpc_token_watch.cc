@@ -66,6 +66,7 @@ void GrpcTokenWatch::Run() {
       if (stopping_) return;
       context_ = &context;
     }
+    handlers_.on_open();
     std::unique_ptr<grpc::ClientReader<wxtoken::v1::WatchTokenResponse>>
         reader = stub_.WatchToken(&context, request);
     wxtoken::v1::WatchTokenResponse response;
@@ -73,7 +74,10 @@ void GrpcTokenWatch::Run() {
       backoff = kFirstBackoff;
       absl::StatusOr<Token> token =
           TokenFromProto(kRpc, response.has_token(), response.token());
-      if (token.ok()) handlers_.on_token(*std::move(token));
+      if (token.ok()) {
+        handlers_.on_token(*std::move(token),
+                           TokenDurationFromProto(response.stream_age()));
+      }
     }
     const grpc::Status status = reader->Finish();
     {

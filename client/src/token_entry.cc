@@ -66,7 +66,13 @@ void TokenEntry::TendWatch(absl::Time now) {
   if (watch_ == nullptr) {
     watch_ = context_.source->Watch(
         app_id_, kind_,
-        {[this](Token token) { OnPushed(std::move(token)); },
+        {[this] {
+           absl::MutexLock lock(&mu_);
+           stream_opened_at_ = context_.now();
+         },
+         [this](Token token, absl::Duration stream_age) {
+           OnPushed(std::move(token), stream_age);
+         },
          [this](const absl::Status& status, bool /*final*/) {
            OnStreamEnd(status);
          }});
@@ -78,10 +84,13 @@ void TokenEntry::TendWatch(absl::Time now) {
   }
 }
 
-void TokenEntry::OnPushed(Token token) {
+void TokenEntry::OnPushed(Token token, absl::Duration stream_age) {
   absl::MutexLock lock(&mu_);
-  // DESIGN.md: a message's max_cache counts from its arrival.
-  Accept(std::move(token), context_.now());
+  // A message's max_cache counts from its arrival (DESIGN.md), unless it
+  // was made earlier than that by our clock: it may have waited in buffers
+  // while this process or its connection stalled.
+  const absl::Time made_by = stream_opened_at_ + stream_age;
+  Accept(std::move(token), std::min(context_.now(), made_by));
   cached_from_stream_ = true;
 }
 

@@ -80,8 +80,10 @@ class TokenEntry {
   // Opens the stream on the first miss; restarts one that let the value it
   // pushed run out (it should have renewed it at half its max_cache).
   void TendWatch(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The stream's message: the controller's current token, arrived now.
-  void OnPushed(Token token) ABSL_LOCKS_EXCLUDED(mu_);
+  // The stream's message: the controller's current token, made
+  // `stream_age` into the stream, arrived now.
+  void OnPushed(Token token, absl::Duration stream_age)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnStreamEnd(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // Caches a good answer whose max_cache and stale_if_error count from
   // `counted_from`; returns what the caller gets.
@@ -122,6 +124,8 @@ class TokenEntry {
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
   // token_ came from the stream (not an RPC) and is what fresh_until_ is of.
   bool cached_from_stream_ ABSL_GUARDED_BY(mu_) = false;
+  // When the stream open now was requested.
+  absl::Time stream_opened_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Last, so it is destroyed first: its thread calls back into the entry.
   std::unique_ptr<TokenWatch> watch_ ABSL_GUARDED_BY(mu_);
 };

@@ -37,6 +37,10 @@ wxtoken::v1::TokenKind ToProto(TokenKind kind) {
   return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
 }
 
+absl::Duration TokenDurationFromProto(const google::protobuf::Duration& d) {
+  return FromProto(d);
+}
+
 absl::StatusOr<Token> TokenFromProto(absl::string_view rpc, bool has_token,
                                      const wxtoken::v1::Token& proto) {
   if (!has_token || proto.value().empty()) {

@@ -17,6 +17,8 @@ namespace wxtoken::client_internal {
 
 wxtoken::v1::TokenKind ToProto(TokenKind kind);
 
+absl::Duration TokenDurationFromProto(const google::protobuf::Duration& d);
+
 // A Token without app_id and kind (the entry that asked fills them in);
 // INTERNAL when the answer carries no value.
 absl::StatusOr<Token> TokenFromProto(absl::string_view rpc, bool has_token,

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "wxtoken/client.h"
 
 namespace wxtoken::client_internal {
@@ -39,8 +40,12 @@ class TokenWatch {
 
 // What a TokenWatch tells its entry, on the watch's own thread.
 struct WatchHandlers {
-  // A message, as it arrives: the controller's current token.
-  std::function<void(Token)> on_token;
+  // A stream is about to be requested: its messages' stream_age counts
+  // from no earlier than now.
+  std::function<void()> on_open;
+  // A message, as it arrives: the controller's current token, made
+  // `stream_age` after the controller began the stream.
+  std::function<void(Token token, absl::Duration stream_age)> on_token;
   // The stream ended with `status` (statuses as for GetToken). The watch
   // connects again, unless `final`: the controller cannot or will not
   // stream to this client (UNIMPLEMENTED, PERMISSION_DENIED,

@@ -55,6 +55,10 @@ wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome) {
   return wxtoken::v1::REFRESH_OUTCOME_UNSPECIFIED;
 }
 
+google::protobuf::Duration ToProtoDuration(absl::Duration duration) {
+  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(duration));
+}
+
 void FillToken(Token served, wxtoken::v1::Token* token) {
   token->set_app_id(std::move(served.app_id));
   token->set_kind(ToProtoKind(served.kind));
@@ -63,10 +67,8 @@ void FillToken(Token served, wxtoken::v1::Token* token) {
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.expires_at));
   *token->mutable_fetched_at() =
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.fetched_at));
-  *token->mutable_max_cache() = TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(served.max_cache));
-  *token->mutable_stale_if_error() = TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(served.stale_if_error));
+  *token->mutable_max_cache() = ToProtoDuration(served.max_cache);
+  *token->mutable_stale_if_error() = ToProtoDuration(served.stale_if_error);
   token->set_generation(served.generation);
 }
 

@@ -21,6 +21,8 @@ absl::StatusOr<TokenKind> FromProtoKind(wxtoken::v1::TokenKind kind);
 wxtoken::v1::TokenKind ToProtoKind(TokenKind kind);
 wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome);
 
+google::protobuf::Duration ToProtoDuration(absl::Duration duration);
+
 // Moves the strings: GetToken copies the value once, out of the table.
 void FillToken(Token token, wxtoken::v1::Token* proto);
 

@@ -21,6 +21,7 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
         clock_(clock),
         app_id_(std::move(app_id)),
         kind_(kind),
+        started_(clock.SteadyNow()),
         cursor_(known_generation) {}
 
   // The hub's id for this stream. After OnDone the stream is unwatched at
@@ -86,8 +87,8 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
     const bool resend = resend_;
     notified_ = false;
     resend_ = false;
-    absl::StatusOr<Token> current =
-        table_.Get(app_id_, kind_, clock_.SteadyNow());
+    const SteadyTime now = clock_.SteadyNow();
+    absl::StatusOr<Token> current = table_.Get(app_id_, kind_, now);
     switch (cursor_.Next(current, resend)) {
       case WatchCursor::Action::kNothing:
         return;
@@ -97,6 +98,9 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
         return;
       case WatchCursor::Action::kSend:
         FillToken(*std::move(current), response_.mutable_token());
+        // The caller counts max_cache from no later than its request's
+        // send time + this, whatever buffers held the message.
+        *response_.mutable_stream_age() = ToProtoDuration(now - started_);
         writing_ = true;
         reactor_->StartWrite(&response_);
         return;
@@ -109,6 +113,7 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
   const Clock& clock_;
   const std::string app_id_;
   const TokenKind kind_;
+  const SteadyTime started_;
 
   absl::Mutex mu_;
   WatchCursor cursor_ ABSL_GUARDED_BY(mu_);

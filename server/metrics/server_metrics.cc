@@ -80,11 +80,17 @@ prometheus::MetricFamily OneValue(const char* name, const char* help,
 class TokenGauges final : public prometheus::Collectable {
  public:
   TokenGauges(const TokenTable& table, const Clock& clock,
-              const StateStore* store)
-      : table_(table), clock_(clock), store_(store) {}
+              const StateStore* store, const TokenWatchHub* watch_hub)
+      : table_(table), clock_(clock), store_(store), watch_hub_(watch_hub) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> families = {CollectTokens()};
+    if (watch_hub_ != nullptr) {
+      families.push_back(
+          OneValue("wxtoken_watch_streams", "WatchToken streams open now",
+                   prometheus::MetricType::Gauge,
+                   static_cast<double>(watch_hub_->WatcherCount())));
+    }
     const std::optional<ReplicaStatus> replica =
         store_ != nullptr ? store_->Replica() : std::nullopt;
     if (!replica) return families;
@@ -136,14 +142,17 @@ class TokenGauges final : public prometheus::Collectable {
   const TokenTable& table_;
   const Clock& clock_;
   const StateStore* const store_;
+  const TokenWatchHub* const watch_hub_;
 };
 
 }  // namespace
 
 ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
-                             const Clock& clock, const StateStore* store)
+                             const Clock& clock, const StateStore* store,
+                             const TokenWatchHub* watch_hub)
     : registry_(std::make_shared<prometheus::Registry>()),
-      token_gauges_(std::make_shared<TokenGauges>(table, clock, store)),
+      token_gauges_(
+          std::make_shared<TokenGauges>(table, clock, store, watch_hub)),
       rpc_requests_(prometheus::BuildCounter()
                         .Name("wxtoken_rpc_requests_total")
                         .Help("gRPC requests served, by method and status code")

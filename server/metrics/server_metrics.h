@@ -16,6 +16,7 @@
 #include "server/token/observers.h"
 #include "server/token/state_store.h"
 #include "server/token/token_table.h"
+#include "server/token/token_watch_hub.h"
 
 namespace wxtoken::server {
 
@@ -34,13 +35,16 @@ namespace wxtoken::server {
 //   wxtoken_replica_read_age_seconds                     follower staleness
 //   wxtoken_store_errors_total
 //   wxtoken_force_refresh_forwarded_total{code}
+//   wxtoken_watch_streams
 // The gauges are computed from the TokenTable and the store at scrape time,
 // so they cost nothing between scrapes. Thread-safe.
 class ServerMetrics final : public RefreshObserver {
  public:
-  // `store`: whose Replica() standing is exported; may be nullptr.
+  // `store`: whose Replica() standing is exported; `watch_hub`: whose open
+  // streams are counted. Either may be nullptr.
   ServerMetrics(const Config& config, const TokenTable& table,
-                const Clock& clock, const StateStore* store = nullptr);
+                const Clock& clock, const StateStore* store = nullptr,
+                const TokenWatchHub* watch_hub = nullptr);
 
   // What an Exposer serves: the registry and the token gauges.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }

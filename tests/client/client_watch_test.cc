@@ -29,6 +29,7 @@ class ClientWatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(fake_.Start());
+    fake_.SetClock([this] { return clock_.Now(); });
     fake_.EnableWatch();
     fake_.SetToken(Make("token-A", 1));
   }
@@ -102,6 +103,24 @@ TEST_F(ClientWatchTest, RenewalsKeepTheCacheFreshPastTheFirstMaxCache) {
     clock_.AdvanceTime(absl::Seconds(50));
   }
   EXPECT_EQ(fake_.Calls("GetToken"), 1) << "150 s on a 1 min max_cache";
+}
+
+TEST_F(ClientWatchTest, AMessageThatWaitedInBuffersCountsFromWhenItWasMade) {
+  auto client = NewClient();
+  ASSERT_TRUE(client->GetToken(kApp).ok());
+  ASSERT_TRUE(fake_.AwaitWatchers(1, kWaitLimit));
+  // Made as the stream began, read 30 s later (a stalled process): its 40 s
+  // max_cache has 10 s left, not 40.
+  clock_.AdvanceTime(absl::Seconds(30));
+  fake_.Push(Make("token-B", 2, absl::Seconds(40)), absl::ZeroDuration());
+  ASSERT_TRUE(GetUntil(*client, [](const auto& t) {
+                return t.ok() && t->value == "token-B";
+              }).ok());
+  EXPECT_EQ(fake_.Calls("GetToken"), 1) << "pushed, not asked";
+  clock_.AdvanceTime(absl::Seconds(15));
+  EXPECT_TRUE(client->GetToken(kApp).ok());
+  EXPECT_EQ(fake_.Calls("GetToken"), 2)
+      << "served 45 s after it was made, on a 40 s max_cache";
 }
 
 TEST_F(ClientWatchTest, AStreamEndKeepsTheValueAndReconnects) {

@@ -37,13 +37,18 @@ wxtoken::v1::Token MakeToken(const std::string& value, absl::Time expires_at,
 class FakeTokenController::WatchStream final
     : public grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse> {
  public:
-  WatchStream(FakeTokenController& fake, grpc::CallbackServerContext* context)
-      : fake_(fake), context_(context) {}
+  WatchStream(FakeTokenController& fake, grpc::CallbackServerContext* context,
+              absl::Time started)
+      : fake_(fake), context_(context), started_(started) {}
 
-  void Send(const wxtoken::v1::Token& token) {
+  // `made`: when the fake made the message, on its clock.
+  void Send(const wxtoken::v1::Token& token, absl::Time made,
+            std::optional<absl::Duration> stream_age) {
     absl::MutexLock lock(&mu_);
     wxtoken::v1::WatchTokenResponse response;
     *response.mutable_token() = token;
+    *response.mutable_stream_age() = TimeUtil::NanosecondsToDuration(
+        absl::ToInt64Nanoseconds(stream_age.value_or(made - started_)));
     queue_.push_back(std::move(response));
     Advance();
   }
@@ -88,6 +93,7 @@ class FakeTokenController::WatchStream final
 
   FakeTokenController& fake_;
   grpc::CallbackServerContext* const context_;
+  const absl::Time started_;
   absl::Mutex mu_;
   std::deque<wxtoken::v1::WatchTokenResponse> queue_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
@@ -185,10 +191,18 @@ void FakeTokenController::EnableWatch() {
   watch_enabled_ = true;
 }
 
-void FakeTokenController::Push(const wxtoken::v1::Token& token) {
+void FakeTokenController::Push(const wxtoken::v1::Token& token,
+                               std::optional<absl::Duration> stream_age) {
   absl::MutexLock lock(&mu_);
   token_ = token;
-  for (WatchStream* stream : streams_) stream->Send(token);
+  for (WatchStream* stream : streams_) {
+    stream->Send(token, now_(), stream_age);
+  }
+}
+
+void FakeTokenController::SetClock(std::function<absl::Time()> now) {
+  absl::MutexLock lock(&mu_);
+  now_ = std::move(now);
 }
 
 void FakeTokenController::EndWatches(grpc::StatusCode code, bool marked) {
@@ -213,8 +227,8 @@ void FakeTokenController::RemoveStream(WatchStream* stream) {
 grpc::ServerWriteReactor<wxtoken::v1::WatchTokenResponse>*
 FakeTokenController::WatchToken(grpc::CallbackServerContext* context,
                                 const wxtoken::v1::WatchTokenRequest* request) {
-  auto* stream = new WatchStream(*this, context);
   absl::MutexLock lock(&mu_);
+  auto* stream = new WatchStream(*this, context, now_());
   FakeCall call;
   call.method = "WatchToken";
   call.app_id = request->app_id();
@@ -229,7 +243,7 @@ FakeTokenController::WatchToken(grpc::CallbackServerContext* context,
     return stream;
   }
   streams_.insert(stream);
-  stream->Send(token_);
+  stream->Send(token_, now_(), std::nullopt);
   return stream;
 }
 

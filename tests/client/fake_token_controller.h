@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
@@ -80,8 +81,12 @@ class FakeTokenController final
   // WatchToken: UNIMPLEMENTED (an older wxtokend) until EnableWatch().
   // Streams then get the current token at once and each Push()ed one.
   void EnableWatch();
-  // Makes `token` current and sends it on every open stream.
-  void Push(const wxtoken::v1::Token& token);
+  // Makes `token` current and sends it on every open stream, with the
+  // stream_age of the clock SetClock() gave (absl::Now by default), or
+  // `stream_age` when given (a message that waited in buffers).
+  void Push(const wxtoken::v1::Token& token,
+            std::optional<absl::Duration> stream_age = std::nullopt);
+  void SetClock(std::function<absl::Time()> now);
   // Ends every open stream with `code`, marked as wxtokend's own error when
   // `marked` (as its max-age and shutdown ends are).
   void EndWatches(grpc::StatusCode code, bool marked);
@@ -125,6 +130,9 @@ class FakeTokenController final
   std::function<void()> on_call_ ABSL_GUARDED_BY(mu_);
   std::vector<FakeCall> calls_ ABSL_GUARDED_BY(mu_);
   bool watch_enabled_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<absl::Time()> now_ ABSL_GUARDED_BY(mu_) = [] {
+    return absl::Now();
+  };
   std::set<WatchStream*> streams_ ABSL_GUARDED_BY(mu_);
 };
 

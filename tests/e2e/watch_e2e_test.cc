@@ -300,9 +300,16 @@ TEST_F(WatchE2eTest, AShortenedValidityIsPushedBeforeTheRequestIsAnswered) {
 }
 
 TEST_F(WatchE2eTest, UnknownAppAndMissingTicketAreNotFoundAtOnce) {
-  ASSERT_NO_FATAL_FAILURE(StartBoth({}, {}));
+  Controller::Options controller;
+  controller.metrics = true;
+  ASSERT_NO_FATAL_FAILURE(StartBoth({}, controller));
   WaitForToken();
   {
+    WatchRecorder open(controller_);
+    ASSERT_TRUE(open.WaitFor([](const wxtoken::v1::Token&) { return true; },
+                             absl::Seconds(10)));
+    EXPECT_THAT(controller_.ScrapeMetrics(),
+                ::testing::HasSubstr("\nwxtoken_watch_streams 1\n"));
     WatchRecorder unknown(controller_, 0, "wxunknown000000001");
     std::optional<grpc::Status> status = unknown.WaitForEnd(absl::Seconds(10));
     ASSERT_TRUE(status);
