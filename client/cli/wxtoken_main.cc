@@ -328,6 +328,11 @@ int Watch(const Context& ctx, const std::string& app_id, v1::TokenKind kind) {
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
       return RpcError("WatchToken", status);
     }
+    // wxtokend itself ended the stream (its max age, a shutdown): it was
+    // reachable until now. --timeout counts only failures to reach it.
+    if (context.GetServerTrailingMetadata().count("wxtoken-error-origin")) {
+      reachable_at = absl::Now();
+    }
     if (absl::Now() - reachable_at > ctx.timeout) {
       return RpcError("WatchToken", status);
     }

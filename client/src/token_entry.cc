@@ -64,18 +64,21 @@ bool TokenEntry::AwaitWaitersForTesting(int count, absl::Duration timeout) {
 void TokenEntry::TendWatch(absl::Time now) {
   if (!context_.watch) return;
   if (watch_ == nullptr) {
-    watch_ = context_.source->Watch(
-        app_id_, kind_,
-        {[this] {
-           absl::MutexLock lock(&mu_);
-           stream_opened_at_ = context_.now();
-         },
-         [this](Token token, absl::Duration stream_age) {
-           OnPushed(std::move(token), stream_age);
-         },
-         [this](const absl::Status& status, bool /*final*/) {
-           OnStreamEnd(status);
-         }});
+    watch_ =
+        context_.source->Watch(app_id_, kind_,
+                               {[this] {
+                                  absl::MutexLock lock(&mu_);
+                                  stream_opened_at_ = context_.now();
+                                },
+                                [this](Token token, absl::Duration stream_age) {
+                                  OnPushed(std::move(token), stream_age);
+                                },
+                                [this](const absl::Status& status, bool final) {
+                                  // Refused for good (UNIMPLEMENTED,
+                                  // PERMISSION_DENIED): says nothing about the
+                                  // token; polling goes on as before.
+                                  if (!final) OnStreamEnd(status);
+                                }});
     return;
   }
   if (cached_from_stream_ && now >= fresh_until_) {
@@ -91,7 +94,9 @@ void TokenEntry::OnPushed(Token token, absl::Duration stream_age) {
   // while this process or its connection stalled.
   const absl::Time made_by = stream_opened_at_ + stream_age;
   Accept(std::move(token), std::min(context_.now(), made_by));
-  cached_from_stream_ = true;
+  // Not when Accept refused it (a value reported rejected): a miss then is
+  // no sign of a stuck stream.
+  cached_from_stream_ = token_.has_value();
 }
 
 void TokenEntry::OnStreamEnd(const absl::Status& status) {

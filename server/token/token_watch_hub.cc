@@ -28,8 +28,9 @@ absl::StatusOr<uint64_t> TokenWatchHub::Watch(
       entry->key = std::move(key);
       resends_.Set(entry.get(),
                    ResendAt(entry->key, now + options_.resend_interval, now));
-      wake_ = true;
     }
+    // Its end may come before anything the hub's thread waits for.
+    wake_ = true;
     id = next_id_++;
     auto stream = std::make_unique<Stream>(Stream{id, entry.get(), watcher});
     const double jitter = absl::Uniform(jitter_, 0.9, 1.1);
@@ -93,16 +94,20 @@ SteadyTime TokenWatchHub::RunDue() {
   {
     absl::MutexLock lock(&mu_);
     wake_ = false;
+    // A renewal tells of a change too: an entry due and changed is
+    // notified once.
+    absl::flat_hash_set<Entry*> renewed;
+    while (Entry* entry = resends_.PopDue(now)) {
+      CollectEntry(*entry, Delivery::Kind::kResend, now, deliveries);
+      renewed.insert(entry);
+    }
     for (const EntryKey& key : changed_) {
       auto it = entries_.find(key);
-      if (it != entries_.end()) {
+      if (it != entries_.end() && !renewed.contains(it->second.get())) {
         CollectEntry(*it->second, Delivery::Kind::kChanged, now, deliveries);
       }
     }
     changed_.clear();
-    while (Entry* entry = resends_.PopDue(now)) {
-      CollectEntry(*entry, Delivery::Kind::kResend, now, deliveries);
-    }
     while (Stream* stream = ends_.PopDue(now)) {
       deliveries.push_back({stream->watcher, Delivery::Kind::kEnd});
       RemoveStream(stream);

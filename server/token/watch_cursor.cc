@@ -11,7 +11,7 @@ WatchCursor::Action WatchCursor::Next(const absl::StatusOr<Token>& current,
     // for it rather than send its callers into a reconnect loop; a token
     // that stopped being servable, or never will be, ends the stream.
     const bool first_not_yet_fetched =
-        !sent_ && current.status().code() == absl::StatusCode::kUnavailable;
+        !holds_ && current.status().code() == absl::StatusCode::kUnavailable;
     return first_not_yet_fetched ? Action::kNothing : Action::kEnd;
   }
   bool send;
@@ -27,6 +27,7 @@ WatchCursor::Action WatchCursor::Next(const absl::StatusOr<Token>& current,
   }
   generation_ = current->generation;
   expires_at_ = std::min(expires_at_, current->expires_at);
+  holds_ = true;
   if (!send) return Action::kNothing;
   sent_ = true;
   expires_at_ = current->expires_at;

@@ -33,6 +33,8 @@ class WatchCursor {
   const uint64_t known_generation_;
   bool started_ = false;  // Next() was called
   bool sent_ = false;     // a message was sent
+  // The caller holds a value: one sent, or the known generation.
+  bool holds_ = false;
   // What the caller holds: the last message's, or the known generation's
   // at the start; a shorter validity than this is news.
   uint64_t generation_ = 0;

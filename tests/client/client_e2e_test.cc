@@ -289,9 +289,9 @@ TEST_F(ClientE2eTest, WatchedRotationsReachTheCacheWithoutRpcs) {
   }
   EXPECT_GE(generations.size(), 4u) << "rotations seen";
   EXPECT_GT(calls, 100);
-  EXPECT_EQ(rpcs_.Get(kWatchToken), 1);
   // The first call's, and at most a couple more on a machine so loaded that
-  // a renewal came late.
+  // a renewal came late (which also restarts the stream).
+  EXPECT_LE(rpcs_.Get(kWatchToken), 3);
   EXPECT_LE(rpcs_.Get(kGetToken), 3);
 }
 

@@ -69,7 +69,8 @@ class FakeTokenController::WatchStream final
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
     if (!end_) end_ = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    queue_.clear();
+    // The message being written stays until OnWriteDone.
+    queue_.erase(writing_ ? queue_.begin() + 1 : queue_.begin(), queue_.end());
     Advance();
   }
   void OnDone() override {

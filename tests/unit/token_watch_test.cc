@@ -298,6 +298,12 @@ TEST(WatchCursorTest, SendsChangesAndResendsOnly) {
   EXPECT_EQ(cursor.Next(token, false), WatchCursor::Action::kSend);
   EXPECT_EQ(cursor.Next(absl::UnavailableError("gone"), false),
             WatchCursor::Action::kEnd);
+  // A caller holding the known generation hears that it is gone.
+  WatchCursor known(/*known_generation=*/7);
+  token.generation = 7;
+  EXPECT_EQ(known.Next(token, false), WatchCursor::Action::kNothing);
+  EXPECT_EQ(known.Next(absl::UnavailableError("gone"), false),
+            WatchCursor::Action::kEnd);
   WatchCursor waiting(/*known_generation=*/0);
   EXPECT_EQ(waiting.Next(absl::UnavailableError("none yet"), false),
             WatchCursor::Action::kNothing);
