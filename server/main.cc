@@ -25,8 +25,10 @@
 #include "grpc/health/v1/health.pb.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
+#include "server/base/swappable.h"
 #include "server/config/config.h"
 #include "server/grpc/caller_authorizer.h"
+#include "server/grpc/config_reloader.h"
 #include "server/grpc/health_sink.h"
 #include "server/grpc/leader_forwarder.h"
 #include "server/grpc/listener_setup.h"
@@ -143,7 +145,12 @@ absl::StatusOr<OpenedStore> OpenStore(const Config& config, const Clock& clock,
   return opened;
 }
 
-int Run(const std::string& config_path, const sigset_t& stop_signals) {
+// How often the config and its secret files are read again between signals
+// (DESIGN.md: a file change is applied within 5 s).
+constexpr absl::Duration kConfigPollInterval = absl::Seconds(2);
+
+// `signals`: SIGTERM and SIGINT stop, SIGHUP reloads.
+int Run(const std::string& config_path, const sigset_t& signals) {
   absl::StatusOr<Config> config = LoadConfig(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
 
@@ -159,11 +166,14 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
 
   std::vector<std::string> app_ids;
   for (const AppConfig& app : config->apps) app_ids.push_back(app.app_id);
-  absl::StatusOr<PushMessages> push_messages =
+  absl::StatusOr<PushMessages> created_push_messages =
       PushMessages::Create(*config, clock);
-  if (!push_messages.ok()) {
-    return Fail(std::string(push_messages.status().message()));
+  if (!created_push_messages.ok()) {
+    return Fail(std::string(created_push_messages.status().message()));
   }
+  // Server tokens and EncodingAESKeys: replaced by config reloads.
+  Swappable<PushMessages> push_messages(
+      std::make_shared<const PushMessages>(*std::move(created_push_messages)));
   PageSigner page_signer(table, clock);
   // WatchToken: what the worker publishes reaches the streams through the
   // hub's thread; each message is renewed at half its max_cache at the
@@ -218,8 +228,11 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
               absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
         });
   }
-  const CallerAuthorizer authorizer(config->callers, replica_principals);
-  TokenControllerService service(table, worker, watch_hub, *push_messages,
+  // Callers: replaced by config reloads.
+  Swappable<CallerAuthorizer> authorizer(
+      std::make_shared<const CallerAuthorizer>(config->callers,
+                                               replica_principals));
+  TokenControllerService service(table, worker, watch_hub, push_messages,
                                  page_signer, clock, authorizer,
                                  forwarder.get());
 
@@ -289,18 +302,34 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   watch_hub.Start();
   worker.Start();
 
+  // Until SIGTERM or SIGINT: SIGHUP reloads the config at once, and every
+  // tick between signals notices edited or swapped files.
+  ConfigReloader reloader(config_path, *config,
+                          {inbox, engine, push_messages, authorizer,
+                           replica_principals, metrics, clock});
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (true) {
+    const timespec tick = {absl::ToInt64Seconds(kConfigPollInterval), 0};
+    signal_number = sigtimedwait(&signals, nullptr, &tick);
+    if (signal_number == SIGHUP) {
+      reloader.Reload("SIGHUP");
+    } else if (signal_number < 0) {  // the tick (EAGAIN), or EINTR
+      reloader.ReloadIfChanged();
+    } else {
+      break;
+    }
+  }
+  const Config& live = reloader.running();
   Log(LogLevel::kInfo, "shutting down",
       {{"signal", absl::StrCat(signal_number)},
-       {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
+       {"drain_timeout", absl::FormatDuration(live.drain_timeout)}});
   health.SetShuttingDown();
   // Still answering, NOT_SERVING: load balancers and Kubernetes endpoints
   // move callers elsewhere before the listener closes, so no call is cut.
-  if (config->shutdown_delay > absl::ZeroDuration()) {
+  if (live.shutdown_delay > absl::ZeroDuration()) {
     Log(LogLevel::kInfo, "serving NOT_SERVING before closing",
-        {{"shutdown_delay", absl::FormatDuration(config->shutdown_delay)}});
-    absl::SleepFor(config->shutdown_delay);
+        {{"shutdown_delay", absl::FormatDuration(live.shutdown_delay)}});
+    absl::SleepFor(live.shutdown_delay);
   }
   // No new upstream request from here on: one cut short by the exit would
   // only leave an unanswered intent behind.
@@ -312,11 +341,10 @@ int Run(const std::string& config_path, const sigset_t& stop_signals) {
   absl::Notification drained;
   std::thread shutdown([&] {
     server->Shutdown(std::chrono::system_clock::now() +
-                     absl::ToChronoSeconds(config->drain_timeout));
+                     absl::ToChronoSeconds(live.drain_timeout));
     drained.Notify();
   });
-  drained.WaitForNotificationWithTimeout(config->drain_timeout +
-                                         absl::Seconds(1));
+  drained.WaitForNotificationWithTimeout(live.drain_timeout + absl::Seconds(1));
   // In-flight upstream requests may finish (each is bounded by
   // upstream.timeout) and their answers are recorded.
   worker.Stop(config->upstream.timeout + absl::Seconds(1));
@@ -361,12 +389,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wxtokend: --config FILE is required\n");
     return 2;
   }
-  // Block the stop signals in every thread (threads inherit the mask), so
-  // only the sigwait() in Run() receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  return wxtoken::server::Run(config_path, stop_signals);
+  // Block the signals in every thread (threads inherit the mask), so only
+  // the sigtimedwait() in Run() receives them: SIGTERM and SIGINT stop,
+  // SIGHUP reloads the config.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return wxtoken::server::Run(config_path, signals);
 }

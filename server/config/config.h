@@ -25,6 +25,8 @@ struct AppConfig {
   std::vector<TokenKind> tickets;         // "jsapi", "wx_card" in the file
   std::string encoding_aes_key;           // from encoding_aes_key_file / _env
   std::string previous_encoding_aes_key;  // optional
+
+  friend bool operator==(const AppConfig&, const AppConfig&) = default;
 };
 
 struct UpstreamConfig {
@@ -33,6 +35,9 @@ struct UpstreamConfig {
   absl::Duration timeout = absl::Seconds(5);
   // Upstream requests in flight at once, all apps together.
   int max_concurrency = 8;
+
+  friend bool operator==(const UpstreamConfig&,
+                         const UpstreamConfig&) = default;
 };
 
 struct RefreshConfig {
@@ -50,12 +55,16 @@ struct RefreshConfig {
   absl::Duration retry_max = absl::Seconds(60);
   // Wait after a credential/whitelist error before trying again.
   absl::Duration permanent_retry = absl::Minutes(10);
+
+  friend bool operator==(const RefreshConfig&, const RefreshConfig&) = default;
 };
 
 struct WatchConfig {
   // WatchToken streams end after this (±10 % jitter), so callers spread
   // over the replicas again.
   absl::Duration max_stream_age = absl::Minutes(30);
+
+  friend bool operator==(const WatchConfig&, const WatchConfig&) = default;
 };
 
 // store.redis: replicas share their state and a leader lease through Redis
@@ -73,6 +82,8 @@ struct RedisConfig {
   // it records is sent. At least 1 with Sentinel: an intent lost in a
   // failover would let a replica serve a revoked value.
   int wait_replicas = 0;
+
+  friend bool operator==(const RedisConfig&, const RedisConfig&) = default;
 };
 
 struct StoreConfig {
@@ -80,6 +91,8 @@ struct StoreConfig {
   // host:port the other replicas forward ForceRefresh to (the pod's IP):
   // advertise_address, or the variable advertise_address_env names.
   std::string advertise_address;
+
+  friend bool operator==(const StoreConfig&, const StoreConfig&) = default;
 };
 
 // tls: the gRPC listener's certificate, reloaded when its files change.
@@ -87,6 +100,8 @@ struct TlsConfig {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;  // set: client certificates required (mTLS)
+
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
 };
 
 // One entry of `callers` (DESIGN.md "Security"): what a principal may call.
@@ -96,6 +111,8 @@ struct CallerGrant {
   std::string principal;
   std::vector<std::string> apps;     // app_ids, or "*"
   std::vector<std::string> methods;  // TokenController method names, or "*"
+
+  friend bool operator==(const CallerGrant&, const CallerGrant&) = default;
 };
 
 // The TokenController methods a grant may name: the proto's names.
@@ -128,6 +145,8 @@ struct Config {
   RefreshConfig refresh;
   WatchConfig watch;
   std::vector<AppConfig> apps;
+
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 // Parses "500ms", "30s", "5m", "1h", "1m30s". Rejects negatives and bare

@@ -11,7 +11,8 @@ namespace {
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(grpc::experimental::ServerRpcInfo* info,
-                     ServerMetrics* metrics, const CallerAuthorizer* authorizer)
+                     ServerMetrics* metrics,
+                     const Swappable<CallerAuthorizer>* authorizer)
       : info_(info),
         method_(info->method()),
         metrics_(metrics),
@@ -26,9 +27,10 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
       // gRPC's codes are absl's codes.
       const auto code =
           static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
-      metrics_->RecordRpc(method_, absl::StatusCodeToString(code),
-                          authorizer_->CallerLabel(*info_->server_context()),
-                          absl::Now() - start_);
+      metrics_->RecordRpc(
+          method_, absl::StatusCodeToString(code),
+          authorizer_->Get()->CallerLabel(*info_->server_context()),
+          absl::Now() - start_);
       if (code != absl::StatusCode::kOk) {
         // Tells clients this error is wxtokend's answer, not a failure to
         // reach it (client libraries fall back only on the latter).
@@ -43,7 +45,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   grpc::experimental::ServerRpcInfo* const info_;
   const std::string method_;
   ServerMetrics* const metrics_;
-  const CallerAuthorizer* const authorizer_;
+  const Swappable<CallerAuthorizer>* const authorizer_;
   const absl::Time start_;
 };
 

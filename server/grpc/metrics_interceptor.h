@@ -3,6 +3,7 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include "server/base/swappable.h"
 #include "server/grpc/caller_authorizer.h"
 #include "server/metrics/server_metrics.h"
 
@@ -22,7 +23,7 @@ class MetricsInterceptorFactory final
  public:
   // Both must outlive the server.
   MetricsInterceptorFactory(ServerMetrics* metrics,
-                            const CallerAuthorizer* authorizer)
+                            const Swappable<CallerAuthorizer>* authorizer)
       : metrics_(metrics), authorizer_(authorizer) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
@@ -30,7 +31,7 @@ class MetricsInterceptorFactory final
 
  private:
   ServerMetrics* const metrics_;
-  const CallerAuthorizer* const authorizer_;
+  const Swappable<CallerAuthorizer>* const authorizer_;
 };
 
 }  // namespace wxtoken::server

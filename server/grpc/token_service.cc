@@ -33,8 +33,8 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 
 TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker, TokenWatchHub& watch_hub,
-    const PushMessages& push_messages, const PageSigner& page_signer,
-    const Clock& clock, const CallerAuthorizer& authorizer,
+    const Swappable<PushMessages>& push_messages, const PageSigner& page_signer,
+    const Clock& clock, const Swappable<CallerAuthorizer>& authorizer,
     LeaderForwarder* forwarder)
     : table_(table),
       worker_(worker),
@@ -48,7 +48,7 @@ TokenControllerService::TokenControllerService(
 absl::Status TokenControllerService::Authorize(
     const grpc::CallbackServerContext& context, absl::string_view method,
     absl::string_view app_id, bool audited) const {
-  absl::Status allowed = authorizer_.Check(context, method, app_id);
+  absl::Status allowed = authorizer_.Get()->Check(context, method, app_id);
   if (allowed.ok() && audited) {
     // Who spent quota, read a push or spoke for the account.
     Log(LogLevel::kInfo, "audit",
@@ -152,7 +152,7 @@ grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(
       !s.ok()) {
     return Finish(context, s);
   }
-  absl::StatusOr<SignatureCheck> check = push_messages_.Verify(
+  absl::StatusOr<SignatureCheck> check = push_messages_.Get()->Verify(
       request->app_id(), request->signature(), request->timestamp(),
       request->nonce(), request->encrypt());
   if (!check.ok()) return Finish(context, check.status());
@@ -223,9 +223,10 @@ grpc::ServerUnaryReactor* TokenControllerService::DecryptMessage(
       !s.ok()) {
     return Finish(context, s);
   }
-  absl::StatusOr<PushMessages::Decrypted> message = push_messages_.Decrypt(
-      request->app_id(), request->msg_signature(), request->timestamp(),
-      request->nonce(), request->body());
+  absl::StatusOr<PushMessages::Decrypted> message =
+      push_messages_.Get()->Decrypt(request->app_id(), request->msg_signature(),
+                                    request->timestamp(), request->nonce(),
+                                    request->body());
   if (!message.ok()) return Finish(context, message.status());
   response->set_plaintext(std::move(message->plaintext));
   response->set_key(message->key == WhichKey::kCurrent
@@ -247,14 +248,16 @@ grpc::ServerUnaryReactor* TokenControllerService::EncryptReply(
       !s.ok()) {
     return Finish(context, s);
   }
-  absl::StatusOr<PushMessages::Reply> reply = push_messages_.EncryptReply(
-      request->app_id(), request->plaintext(), request->timestamp(),
-      request->nonce(),
-      request->key() == wxtoken::v1::MESSAGE_KEY_PREVIOUS ? WhichKey::kPrevious
-                                                          : WhichKey::kCurrent,
-      request->format() == wxtoken::v1::REPLY_FORMAT_JSON
-          ? PushMessages::Format::kJson
-          : PushMessages::Format::kXml);
+  absl::StatusOr<PushMessages::Reply> reply =
+      push_messages_.Get()->EncryptReply(
+          request->app_id(), request->plaintext(), request->timestamp(),
+          request->nonce(),
+          request->key() == wxtoken::v1::MESSAGE_KEY_PREVIOUS
+              ? WhichKey::kPrevious
+              : WhichKey::kCurrent,
+          request->format() == wxtoken::v1::REPLY_FORMAT_JSON
+              ? PushMessages::Format::kJson
+              : PushMessages::Format::kXml);
   if (!reply.ok()) return Finish(context, reply.status());
   response->set_envelope(std::move(reply->envelope));
   response->set_encrypt(std::move(reply->encrypt));

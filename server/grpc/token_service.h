@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "server/base/clock.h"
+#include "server/base/swappable.h"
 #include "server/grpc/caller_authorizer.h"
 #include "server/grpc/leader_forwarder.h"
 #include "server/messages/page_signatures.h"
@@ -30,9 +31,9 @@ class TokenControllerService final
   // (nullptr: this replica answers every ForceRefresh itself).
   TokenControllerService(const TokenTable& table, RefreshWorker& worker,
                          TokenWatchHub& watch_hub,
-                         const PushMessages& push_messages,
+                         const Swappable<PushMessages>& push_messages,
                          const PageSigner& page_signer, const Clock& clock,
-                         const CallerAuthorizer& authorizer,
+                         const Swappable<CallerAuthorizer>& authorizer,
                          LeaderForwarder* forwarder = nullptr);
 
   grpc::ServerUnaryReactor* GetToken(
@@ -85,10 +86,11 @@ class TokenControllerService final
   const TokenTable& table_;
   RefreshWorker& worker_;
   TokenWatchHub& watch_hub_;
-  const PushMessages& push_messages_;
+  // Replaced by config reloads (server tokens, keys, callers).
+  const Swappable<PushMessages>& push_messages_;
   const PageSigner& page_signer_;
   const Clock& clock_;
-  const CallerAuthorizer& authorizer_;
+  const Swappable<CallerAuthorizer>& authorizer_;
   LeaderForwarder* const forwarder_;
 };
 

@@ -194,7 +194,19 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
           prometheus::BuildCounter()
               .Name("wxtoken_state_write_failures_total")
               .Help("Writes of an app's state to the store that failed")
-              .Register(*registry_)) {
+              .Register(*registry_)),
+      reloads_applied_(prometheus::BuildCounter()
+                           .Name("wxtoken_config_reloads_total")
+                           .Help("Config reloads applied (SIGHUP or a file "
+                                 "change)")
+                           .Register(*registry_)
+                           .Add({})),
+      reload_failures_(prometheus::BuildCounter()
+                           .Name("wxtoken_config_reload_failures_total")
+                           .Help("Config reloads refused: the new config was "
+                                 "invalid and the old one kept running")
+                           .Register(*registry_)
+                           .Add({})) {
   for (const AppConfig& app : config.apps) {
     daily_budget_.Add({{"app_id", app.app_id}})
         .Set(config.refresh.daily_budget);
@@ -212,6 +224,10 @@ void ServerMetrics::RecordRpc(const std::string& method,
       .Increment();
   rpc_duration_.Add({{"method", method}}, kRpcBuckets)
       .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void ServerMetrics::RecordConfigReload(bool ok) {
+  (ok ? reloads_applied_ : reload_failures_).Increment();
 }
 
 void ServerMetrics::RecordForwarded(const std::string& code) {

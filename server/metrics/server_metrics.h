@@ -35,6 +35,7 @@ namespace wxtoken::server {
 //   wxtoken_replica_read_age_seconds                     follower staleness
 //   wxtoken_store_errors_total
 //   wxtoken_force_refresh_forwarded_total{code}
+//   wxtoken_config_reloads_total{result}, wxtoken_config_reload_failures_total
 //   wxtoken_watch_streams
 // The gauges are computed from the TokenTable and the store at scrape time,
 // so they cost nothing between scrapes. Thread-safe.
@@ -59,6 +60,8 @@ class ServerMetrics final : public RefreshObserver {
 
   // A ForceRefresh forwarded to the leader, answered with `code`.
   void RecordForwarded(const std::string& code);
+  // A config reload: applied (`ok`), or refused as invalid.
+  void RecordConfigReload(bool ok);
 
   void OnRequestSent(const std::string& app_id, FetchApi api,
                      const AppCounters& today) override;
@@ -82,6 +85,8 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Counter>& force_refresh_;
   prometheus::Family<prometheus::Counter>& forwarded_;
   prometheus::Family<prometheus::Counter>& state_write_failures_;
+  prometheus::Counter& reloads_applied_;
+  prometheus::Counter& reload_failures_;
 };
 
 }  // namespace wxtoken::server

@@ -146,6 +146,7 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       for (const AppConfig& app_config : config_.apps) {
         if (app_config.app_id == entry.app_id) app->config = &app_config;
       }
+      app->secret = app->config->secret;
     }
     auto slot = std::make_unique<Slot>();
     slot->app = app.get();
@@ -349,6 +350,23 @@ void RefreshEngine::RunDue() {
 
 bool RefreshEngine::Quiescent() const {
   return busy_ == 0 && writes_in_flight_ == 0;
+}
+
+void RefreshEngine::UpdateSecret(const std::string& app_id,
+                                 const std::string& secret) {
+  auto it = apps_.find(app_id);
+  if (it == apps_.end() || it->second->secret == secret) return;
+  App& app = *it->second;
+  app.secret = secret;
+  ++app.secret_version;
+  Log(LogLevel::kInfo, "the AppSecret was rotated; the next fetch uses it",
+      {{"app_id", app_id}});
+  Slot& access = AccessSlot(app);
+  if (access.phase == Slot::Phase::kIdle &&
+      access.failure.failure == FailureClass::kPermanent) {
+    // Rejected with the old secret: no reason to wait permanent_retry.
+    ScheduleRequest(access, clock_.InstantNow());
+  }
 }
 
 void RefreshEngine::BeginShutdown() {
@@ -558,7 +576,8 @@ void RefreshEngine::Send(Slot& slot) {
     request.access_token = slot.request.access_token;
     request.ticket_type = std::string(TicketType(slot.kind));
   } else {
-    request.secret = app.config->secret;
+    request.secret = app.secret;
+    slot.request.secret_version = app.secret_version;
     request.force_refresh = slot.request.stable_force;
   }
   upstream_.Start(std::move(request),
@@ -724,7 +743,13 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
   const std::string app_id = app.config->app_id;
   switch (result.failure) {
     case FailureClass::kPermanent: {
-      ScheduleRequest(slot, now + refresh_.permanent_retry);
+      // Sent with a secret a reload has replaced since: the new one may be
+      // good, so it is tried now rather than after permanent_retry.
+      const bool stale_secret =
+          slot.api != FetchApi::kTicket &&
+          slot.request.secret_version != app.secret_version;
+      ScheduleRequest(slot,
+                      stale_secret ? now : now + refresh_.permanent_retry);
       AnswerWaiters(slot, UnavailableStatus(slot), false);
       Log(LogLevel::kError,
           "WeChat rejected the credentials; fix the AppSecret or the IP "

@@ -81,6 +81,12 @@ class RefreshEngine final : public ReplicaListener {
   // Nothing is being recorded, in flight or written.
   bool Quiescent() const;
 
+  // A config reload rotated the app's AppSecret: the next fetch uses
+  // `secret`, and a credential error (of a request sent with the old one,
+  // or answered meanwhile) is retried at once instead of after
+  // permanent_retry.
+  void UpdateSecret(const std::string& app_id, const std::string& secret);
+
   // ReplicaListener: what a shared store learns (called on this thread).
   void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
                 SteadyTime first_request_at) override;
@@ -117,7 +123,8 @@ class RefreshEngine final : public ReplicaListener {
       std::string access_token;  // tickets: the token it is sent with
       std::optional<Instant> previous_stable_force;  // to undo Charge()
       int64_t day = 0;                               // likewise
-      uint64_t term = 0;  // the lease term it was recorded in (term_)
+      uint64_t term = 0;            // the lease term it was recorded in (term_)
+      uint64_t secret_version = 0;  // the app's when it was sent
     };
 
     // Constant after construction.
@@ -151,6 +158,9 @@ class RefreshEngine final : public ReplicaListener {
 
   struct App {
     const AppConfig* config = nullptr;
+    // config->secret until a reload rotates it; counted by version.
+    std::string secret;
+    uint64_t secret_version = 0;
     AppCounters counters;
     std::array<Slot*, kTokenKindCount> slots{};  // null: kind not configured
     // When the last read that confirmed this replica's copy started

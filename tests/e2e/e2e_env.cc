@@ -124,6 +124,14 @@ void Sandbox::ClearFaults() {
   ASSERT_TRUE(response && response->status == 200);
 }
 
+void Sandbox::ResetSecret(const std::string& app_id,
+                          const std::string& secret) {
+  httplib::Client client("127.0.0.1", port_);
+  auto response = client.Post(
+      absl::StrCat("/sandbox/secret?appid=", app_id, "&secret=", secret));
+  ASSERT_TRUE(response && response->status == 200);
+}
+
 void Controller::Start(const Options& options, const std::string& dir) {
   const std::string binary = BinaryPath("WXTOKEND");
   ASSERT_FALSE(binary.empty()) << "WXTOKEND is not set";
@@ -173,7 +181,7 @@ void Controller::Start(const Options& options, const std::string& dir) {
                          options.watch_max_stream_age, "\"\n"),
       "apps:\n");
   for (const App& app : options.apps) {
-    const std::string secret_file = dir + "/" + app.app_id + ".secret";
+    const std::string secret_file = SecretPath(dir, app.app_id);
     WriteFile(secret_file, app.secret + "\n");
     absl::StrAppend(&yaml, "  - app_id: \"", app.app_id, "\"\n", "    api: \"",
                     app.api, "\"\n", "    secret_file: \"", secret_file,
@@ -193,7 +201,9 @@ void Controller::Start(const Options& options, const std::string& dir) {
                       "]\n");
     }
   }
-  const std::string config_path = dir + "/wxtokend.yaml";
+  config_path_ = options.config_path.empty() ? dir + "/wxtokend.yaml"
+                                             : options.config_path;
+  const std::string& config_path = config_path_;
   WriteFile(config_path, yaml);
 
   if (process_) logs_of_earlier_runs_ += process_->Stderr();
@@ -239,6 +249,10 @@ int Controller::Stop() {
 int Controller::Kill() {
   if (!process_) return -1;
   return process_->Stop(SIGKILL, absl::Seconds(30));
+}
+
+void Controller::Reload() {
+  if (process_) process_->Signal(SIGHUP);
 }
 
 void Controller::Pause() {

@@ -53,6 +53,8 @@ class Sandbox {
   void InjectFault(const std::string& kind, int count,
                    const std::string& extra = "");
   void ClearFaults();
+  // The console's "reset AppSecret": the old secret is 40125 from now on.
+  void ResetSecret(const std::string& app_id, const std::string& secret);
 
  private:
   int Count(const std::string& app_id, const std::string& counter);
@@ -97,6 +99,9 @@ class Controller {
     int force_budget = 200;
     bool metrics = false;              // serve /metrics on a free loopback port
     std::string watch_max_stream_age;  // "" = the default
+    // Where the config is written (through a symlink, if it is one);
+    // "" = DIR/wxtokend.yaml.
+    std::string config_path;
     std::string max_timestamp_skew = "0s";
     std::string drain_timeout = "2s";
     std::string shutdown_delay = "0s";
@@ -126,6 +131,15 @@ class Controller {
   int Stop();
   // SIGKILL: a crash, nothing flushed. Returns the exit status (128 + 9).
   int Kill();
+  // SIGHUP: read the config again.
+  void Reload();
+  // The config file wxtokend was started with.
+  const std::string& config_path() const { return config_path_; }
+  // The path of `app_id`'s secret file.
+  static std::string SecretPath(const std::string& dir,
+                                const std::string& app_id) {
+    return dir + "/" + app_id + ".secret";
+  }
   // SIGSTOP / SIGCONT: a process that stops dead (a GC pause, a partition)
   // and wakes again.
   void Pause();
@@ -154,6 +168,7 @@ class Controller {
   std::unique_ptr<ChildProcess> process_;
   std::string logs_of_earlier_runs_;
   std::string address_;
+  std::string config_path_;
   std::string health_address_;
   int metrics_port_ = 0;
   int listen_port_ = 0;  // replicas: fixed, so it can be advertised

@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -303,6 +306,41 @@ TEST_F(SecurityE2eTest, EmptyCallersDenyEveryTokenControllerCall) {
             absl::StrCat(kAdmin, " may not call GetToken on ", kAppA));
   // Health stays open to any caller that passed mTLS.
   EXPECT_TRUE(controller_.WaitForHealth("", "SERVING", absl::Seconds(20)));
+}
+
+// Live configuration: grants replaced under a running wxtokend.
+TEST_F(SecurityE2eTest, CallersAreReplacedByAReloadWithoutARestart) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartController(TlsYaml(true) + "callers: []\n", &admin_));
+  auto admin =
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &admin_));
+  ASSERT_EQ(CallGetToken(admin, kAppA).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  std::ifstream in(controller_.config_path());
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string granted = absl::StrReplaceAll(
+      text.str(),
+      {{"callers: []\n",
+        absl::StrCat("callers:\n  - principal: \"", kAdmin,
+                     "\"\n    apps: [\"*\"]\n    methods: [\"GetToken\"]\n")}});
+  ASSERT_NE(granted, text.str());
+  const std::string staged = controller_.config_path() + ".staged";
+  WriteFile(staged, granted);
+  ASSERT_EQ(rename(staged.c_str(), controller_.config_path().c_str()), 0);
+  controller_.Reload();
+  grpc::Status status;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    absl::SleepFor(absl::Milliseconds(50));
+    status = CallGetToken(admin, kAppA);
+  } while (status.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+           absl::Now() < deadline);
+  EXPECT_NE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << "the new grant was not applied";
+  // Only what was granted: ForceRefresh stays denied.
+  EXPECT_EQ(CallForceRefresh(admin, kAppA, "stale").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(SecurityE2eTest, AForceRefreshIsAuditedWithItsCallersPrincipal) {

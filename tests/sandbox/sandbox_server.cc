@@ -207,6 +207,13 @@ void SandboxServer::Route() {
   server_.Post("/sandbox/fault", fault).Get("/sandbox/fault", fault);
   server_.Post("/sandbox/fault/clear", clear)
       .Get("/sandbox/fault/clear", clear);
+  // POST /sandbox/secret?appid=...&secret=...: the console's "reset
+  // AppSecret".
+  const auto reset = [this](const httplib::Request& req,
+                            httplib::Response& res) {
+    HandleResetSecret(req, res);
+  };
+  server_.Post("/sandbox/secret", reset).Get("/sandbox/secret", reset);
   server_.Get("/sandbox/stats",
               [this](const httplib::Request& req, httplib::Response& res) {
                 HandleStats(req, res);
@@ -314,6 +321,19 @@ void SandboxServer::HandleFault(const httplib::Request& req,
   faults_->Add(*std::move(fault));
   SetBool(body, "ok", true);
   SetNumber(body, "queued", static_cast<double>(faults_->size()));
+  WriteJson(res, body);
+}
+
+void SandboxServer::HandleResetSecret(const httplib::Request& req,
+                                      httplib::Response& res) {
+  const bool ok = state_->ResetSecret(req.get_param_value("appid"),
+                                      req.get_param_value("secret"));
+  Struct body;
+  SetBool(body, "ok", ok);
+  if (!ok) {
+    SetString(body, "error", "appid: unknown app, or secret: empty");
+    res.status = 400;
+  }
   WriteJson(res, body);
 }
 

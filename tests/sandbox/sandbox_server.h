@@ -60,6 +60,7 @@ class SandboxServer {
   void HandleFaultClear(const httplib::Request& req, httplib::Response& res);
   void HandleStats(const httplib::Request& req, httplib::Response& res);
   void HandleValid(const httplib::Request& req, httplib::Response& res);
+  void HandleResetSecret(const httplib::Request& req, httplib::Response& res);
 
   // The fault for this request, if one answers it instead of the state
   // (every kind but slow). A slow fault comes back through `slow`.

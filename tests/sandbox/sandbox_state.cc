@@ -98,6 +98,14 @@ SandboxState::App* SandboxState::FindApp(absl::string_view appid) {
   return it == apps_.end() ? nullptr : &it->second;
 }
 
+bool SandboxState::ResetSecret(absl::string_view appid, std::string secret) {
+  absl::MutexLock lock(&mu_);
+  App* app = FindApp(appid);
+  if (app == nullptr || secret.empty()) return false;
+  app->secret = std::move(secret);
+  return true;
+}
+
 AppStats& SandboxState::StatsFor(absl::string_view appid) {
   if (App* app = FindApp(appid)) return app->stats;
   unknown_counted_ = true;

@@ -109,6 +109,11 @@ class SandboxState {
       ABSL_LOCKS_EXCLUDED(mu_);
   void CountTicketCall(absl::string_view access_token) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The AppSecret reset in the console: the old one is refused (40125)
+  // from now on. False for an unknown app.
+  bool ResetSecret(absl::string_view appid, std::string secret)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Whether `value` (a token or a ticket) is accepted at `now`.
   Validity Check(absl::string_view value, absl::Time now) const
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -618,6 +618,48 @@ TEST_F(RefreshEngineTest, CredentialErrorIsPermanentNotHammeredAndNamed) {
   EXPECT_THAT(Get().status().message(), HasSubstr("40164"));
 }
 
+// A reload rotated the AppSecret (DESIGN.md "Configuration", Live changes).
+TEST_F(RefreshEngineTest, ARotatedSecretRetriesACredentialErrorAtOnce) {
+  Init(MakeConfig());
+  Start();
+  Fail(FailureClass::kPermanent, 40125);  // someone reset the AppSecret
+  ASSERT_EQ(NextWakeup() - clock_.Now(), config_.refresh.permanent_retry);
+  engine_->UpdateSecret(kApp, "the-new-secret");
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1) << "not after permanent_retry";
+  EXPECT_EQ(upstream_->started().back().secret, "the-new-secret");
+  const std::string value = Succeed();
+  EXPECT_EQ(Get()->value, value);
+}
+
+TEST_F(RefreshEngineTest,
+       ACredentialErrorOfTheOldSecretInFlightIsRetriedAtOnce) {
+  Init(MakeConfig());
+  Start();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->started().back().secret, "s3cret-value");
+  // Rotated while the request with the old secret is out; WeChat refuses it.
+  engine_->UpdateSecret(kApp, "the-new-secret");
+  Fail(FailureClass::kPermanent, 40125);
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->started().back().secret, "the-new-secret");
+  // The new secret refused too: that one waits permanent_retry.
+  Fail(FailureClass::kPermanent, 40125);
+  EXPECT_EQ(upstream_->InFlight(), 0);
+  EXPECT_EQ(NextWakeup() - clock_.Now(), config_.refresh.permanent_retry);
+}
+
+TEST_F(RefreshEngineTest, AnUnchangedOrUnknownSecretUpdateChangesNothing) {
+  Init(MakeConfig());
+  Start();
+  Fail(FailureClass::kPermanent, 40125);
+  engine_->UpdateSecret(kApp, "s3cret-value");  // the same
+  engine_->UpdateSecret("wxunknown", "x");
+  Pump();
+  EXPECT_EQ(upstream_->InFlight(), 0);
+  EXPECT_EQ(NextWakeup() - clock_.Now(), config_.refresh.permanent_retry);
+}
+
 TEST_F(RefreshEngineTest, StartupIsDoneAfterTheFirstAttemptEvenIfItFailed) {
   Init(MakeConfig());
   Start();

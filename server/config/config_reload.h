@@ -1,0 +1,41 @@
+#ifndef WXTOKEN_SERVER_CONFIG_CONFIG_RELOAD_H_
+#define WXTOKEN_SERVER_CONFIG_CONFIG_RELOAD_H_
+
+#include <string>
+#include <vector>
+
+#include "server/config/config.h"
+
+namespace wxtoken::server {
+
+// What a reload of a valid config changes in a running wxtokend (DESIGN.md
+// "Configuration", Live changes): the config to run from now on, which is
+// the running one with every key that can change live taken from the new
+// one, and what the rest of the server must be told.
+struct ReloadPlan {
+  Config config;  // what runs from now on
+  // Keys that changed but keep their old value until a restart, e.g.
+  // "listen", "apps: wxabc added"; for the log, one line each. Never a
+  // secret.
+  std::vector<std::string> restart_keys;
+  // Apps whose AppSecret changed: their next fetch uses the new one.
+  std::vector<std::string> rotated_secrets;
+  bool callers_changed = false;
+  // Server tokens, EncodingAESKeys or max_timestamp_skew changed: the push
+  // messages' keys are rebuilt.
+  bool messages_changed = false;
+  // Nothing at all differs.
+  bool unchanged = false;
+};
+
+// Plans the move from `running` to `next`, both valid. Live: each app's
+// secret, server token and EncodingAESKeys, callers, max_timestamp_skew,
+// drain_timeout and shutdown_delay. Restart only: listen, health_listen,
+// metrics_listen, reflection, tls file paths, state_dir and store (DESIGN.md),
+// and in this version also upstream, refresh, watch, and the set of apps
+// with their api and tickets: the refresh worker's slots are fixed at start.
+ReloadPlan PlanReload(const Config& running, const Config& next);
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_CONFIG_CONFIG_RELOAD_H_

@@ -1,0 +1,94 @@
+#include "server/grpc/config_reloader.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/base/log.h"
+#include "server/config/config_reload.h"
+
+namespace wxtoken::server {
+namespace {
+
+bool SameRead(const absl::StatusOr<Config>& a,
+              const absl::StatusOr<Config>& b) {
+  if (a.ok() != b.ok()) return false;
+  return a.ok() ? *a == *b : a.status() == b.status();
+}
+
+}  // namespace
+
+ConfigReloader::ConfigReloader(std::string path, Config running,
+                               Targets targets)
+    : path_(std::move(path)),
+      targets_(std::move(targets)),
+      running_(running),
+      last_read_(std::move(running)) {}
+
+void ConfigReloader::Reload(absl::string_view trigger) {
+  Apply(LoadConfig(path_), trigger);
+}
+
+void ConfigReloader::ReloadIfChanged() {
+  absl::StatusOr<Config> next = LoadConfig(path_);
+  if (SameRead(next, last_read_)) return;
+  Apply(std::move(next), "file change");
+}
+
+void ConfigReloader::Apply(absl::StatusOr<Config> next,
+                           absl::string_view trigger) {
+  last_read_ = next;
+  if (!next.ok()) {
+    // The message names the key, never a secret (ParseConfig's contract).
+    Log(LogLevel::kError, "config reload refused; the running config stays",
+        {{"trigger", std::string(trigger)},
+         {"error", std::string(next.status().message())}});
+    targets_.metrics.RecordConfigReload(false);
+    return;
+  }
+  ReloadPlan plan = PlanReload(running_, *next);
+  for (const std::string& key : plan.restart_keys) {
+    Log(LogLevel::kWarning,
+        "config change needs a restart; the running value stays",
+        {{"key", key}});
+  }
+  if (plan.messages_changed) {
+    absl::StatusOr<PushMessages> messages =
+        PushMessages::Create(plan.config, targets_.clock);
+    if (!messages.ok()) {
+      Log(LogLevel::kError, "config reload refused; the running config stays",
+          {{"trigger", std::string(trigger)},
+           {"error", std::string(messages.status().message())}});
+      targets_.metrics.RecordConfigReload(false);
+      return;
+    }
+    targets_.push_messages.Set(
+        std::make_shared<const PushMessages>(*std::move(messages)));
+  }
+  if (plan.callers_changed) {
+    targets_.authorizer.Set(std::make_shared<const CallerAuthorizer>(
+        plan.config.callers, targets_.replica_principals));
+  }
+  for (const std::string& app_id : plan.rotated_secrets) {
+    std::string secret;
+    for (const AppConfig& app : plan.config.apps) {
+      if (app.app_id == app_id) secret = app.secret;
+    }
+    RefreshEngine& engine = targets_.engine;
+    targets_.inbox.Post([&engine, app_id, secret = std::move(secret)] {
+      engine.UpdateSecret(app_id, secret);
+    });
+  }
+  running_ = std::move(plan.config);
+  targets_.metrics.RecordConfigReload(true);
+  Log(LogLevel::kInfo,
+      plan.unchanged ? "config reloaded; nothing changed" : "config reloaded",
+      {{"trigger", std::string(trigger)},
+       {"rotated_secrets", absl::StrJoin(plan.rotated_secrets, ",")},
+       {"callers", plan.callers_changed ? "replaced" : "unchanged"},
+       {"push_keys", plan.messages_changed ? "replaced" : "unchanged"},
+       {"needs_restart", absl::StrCat(plan.restart_keys.size())}});
+}
+
+}  // namespace wxtoken::server

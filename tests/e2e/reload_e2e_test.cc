@@ -1,0 +1,281 @@
+// Live configuration end to end (DESIGN.md "Configuration", Live changes):
+// files edited under a running wxtokend, with SIGHUP and without, and
+// swapped the way Kubernetes swaps a ConfigMap or Secret mount. Files are
+// replaced atomically (rename), as Kubernetes and careful tools do.
+#include <stdio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_env.h"
+
+namespace wxtoken::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kApp[] = "wxe2ereload0000001";
+constexpr char kOldSecret[] = "reload-old-secret-1a";
+constexpr char kNewSecret[] = "reload-new-secret-2b";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Replaces `path` in one step: a reader sees the old file or the new one.
+void WriteAtomically(const std::string& path, const std::string& contents) {
+  const std::string staged = path + ".staged";
+  WriteFile(staged, contents);
+  ASSERT_EQ(rename(staged.c_str(), path.c_str()), 0) << path;
+}
+
+// GetToken calls on their own thread for as long as it lives: a reload must
+// not fail one.
+class GetTokenLoop {
+ public:
+  explicit GetTokenLoop(Controller& controller)
+      : thread_([this, &controller] {
+          while (!stop_) {
+            wxtoken::v1::Token token;
+            grpc::Status status = controller.GetToken(kApp, &token);
+            (status.ok() ? ok_ : failed_)++;
+            absl::SleepFor(absl::Milliseconds(10));
+          }
+        }) {}
+  ~GetTokenLoop() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0};
+  std::atomic<int> failed_{0};
+  std::thread thread_;
+};
+
+class ReloadE2eTest : public ::testing::Test {
+ protected:
+  void StartBoth(Controller::Options options = {}) {
+    if (dir_.empty()) dir_ = MakeTempDir("reload");
+    Sandbox::Options sandbox;
+    sandbox.apps = {{kApp, kOldSecret}};
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+    options.base_url = sandbox_.base_url();
+    options.apps = {{kApp, kOldSecret}};
+    options.metrics = true;
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+  }
+  void TearDown() override {
+    const std::string logs = controller_.Logs();
+    EXPECT_THAT(logs, Not(HasSubstr(kOldSecret)));
+    EXPECT_THAT(logs, Not(HasSubstr(kNewSecret)));
+    ExpectJsonLogLines(logs);
+    controller_.Stop();
+    sandbox_.Stop();
+  }
+  wxtoken::v1::Token WaitForToken(uint64_t after_generation = 0) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    wxtoken::v1::Token token;
+    while (absl::Now() < deadline) {
+      if (controller_.GetToken(kApp, &token).ok() &&
+          token.generation() > after_generation) {
+        return token;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "no token after generation " << after_generation;
+    return token;
+  }
+  // The value of an unlabelled counter or gauge on /metrics.
+  int Metric(const std::string& name) {
+    const std::string text = controller_.ScrapeMetrics();
+    const std::string line = "\n" + name + " ";
+    const size_t at = text.find(line);
+    if (at == std::string::npos) return -1;
+    return std::stoi(text.substr(at + line.size()));
+  }
+  bool WaitForMetric(const std::string& name, int want,
+                     absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (Metric(name) != want && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return Metric(name) == want;
+  }
+  // Someone resets the AppSecret in WeChat's console; the next fetch with
+  // the old one is refused (40125).
+  void ResetSecretAtWeChat(const wxtoken::v1::Token& current) {
+    sandbox_.ResetSecret(kApp, kNewSecret);
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Seconds(20));
+    wxtoken::v1::ForceRefreshRequest request;
+    request.set_app_id(kApp);
+    request.set_stale_value(current.value());
+    request.set_wechat_errcode(40001);
+    wxtoken::v1::ForceRefreshResponse response;
+    absl::SleepFor(absl::Milliseconds(1100));  // force_min_interval: 1s
+    grpc::Status status =
+        controller_.stub().ForceRefresh(&context, request, &response);
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << status.error_message();
+    ASSERT_THAT(status.error_message(), HasSubstr("40125"));
+  }
+
+  // Rotates the secret file and waits for the retry's new token.
+  void RotateAndExpectTheNewSecretUsed(bool sighup) {
+    ASSERT_NO_FATAL_FAILURE(StartBoth());
+    const wxtoken::v1::Token current = WaitForToken();
+    ASSERT_NO_FATAL_FAILURE(ResetSecretAtWeChat(current));
+    GetTokenLoop callers(controller_);
+    const absl::Time rotated = absl::Now();
+    WriteAtomically(Controller::SecretPath(dir_, kApp),
+                    absl::StrCat(kNewSecret, "\n"));
+    if (sighup) controller_.Reload();
+    // Retried at once, not after permanent_retry (1h here).
+    const wxtoken::v1::Token fresh = WaitForToken(current.generation());
+    EXPECT_GT(fresh.generation(), current.generation());
+    EXPECT_TRUE(sandbox_.IsValid(fresh.value()));
+    EXPECT_LT(absl::Now() - rotated, absl::Seconds(sighup ? 3 : 8))
+        << (sighup ? "SIGHUP applies at once" : "a file change within 5 s");
+    callers.Stop();
+    EXPECT_EQ(callers.failed(), 0) << "a GetToken failed during the reload";
+    EXPECT_GT(callers.ok(), 0);
+    EXPECT_EQ(Metric("wxtoken_config_reloads_total"), 1);
+    EXPECT_EQ(Metric("wxtoken_config_reload_failures_total"), 0);
+    EXPECT_THAT(controller_.Logs(), HasSubstr("the AppSecret was rotated"));
+  }
+
+  std::string dir_;
+  Sandbox sandbox_;
+  Controller controller_;
+};
+
+TEST_F(ReloadE2eTest, ARotatedSecretIsUsedAtOnceOnSighup) {
+  RotateAndExpectTheNewSecretUsed(/*sighup=*/true);
+}
+
+TEST_F(ReloadE2eTest, ARotatedSecretFileIsPickedUpWithoutASignal) {
+  RotateAndExpectTheNewSecretUsed(/*sighup=*/false);
+}
+
+TEST_F(ReloadE2eTest, ABrokenConfigChangesNothingAndIsCountedOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  const wxtoken::v1::Token current = WaitForToken();
+  const std::string good = ReadAll(controller_.config_path());
+  GetTokenLoop callers(controller_);
+  WriteAtomically(controller_.config_path(), good + "bogus_key: 1\n");
+  controller_.Reload();
+  ASSERT_TRUE(WaitForMetric("wxtoken_config_reload_failures_total", 1,
+                            absl::Seconds(10)));
+  EXPECT_THAT(controller_.Logs(), HasSubstr("config reload refused"));
+  EXPECT_THAT(controller_.Logs(), HasSubstr("unknown key \\\"bogus_key\\\""));
+  // Still the same server, the same token, nothing restarted.
+  wxtoken::v1::Token token;
+  ASSERT_TRUE(controller_.GetToken(kApp, &token).ok());
+  EXPECT_EQ(token.value(), current.value());
+  EXPECT_EQ(token.generation(), current.generation());
+  // The poll reads the same broken file again: reported once, not per tick.
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_EQ(Metric("wxtoken_config_reload_failures_total"), 1);
+  // Fixed again: applied (nothing changed).
+  WriteAtomically(controller_.config_path(), good);
+  EXPECT_TRUE(
+      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
+  callers.Stop();
+  EXPECT_EQ(callers.failed(), 0);
+  const std::string logs = controller_.Logs();
+  size_t listening = 0;
+  for (size_t at = logs.find("\"listening\""); at != std::string::npos;
+       at = logs.find("\"listening\"", at + 1)) {
+    ++listening;
+  }
+  EXPECT_EQ(listening, 1u) << "wxtokend restarted";
+}
+
+TEST_F(ReloadE2eTest, RestartOnlyKeysAndNewAppsAreLoggedAndWaitForARestart) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  WaitForToken();
+  std::string yaml = ReadAll(controller_.config_path());
+  ASSERT_THAT(yaml, HasSubstr("listen: \"127.0.0.1:0\""));
+  yaml = absl::StrReplaceAll(
+      yaml, {{"listen: \"127.0.0.1:0\"", "listen: \"127.0.0.1:1\""}});
+  const std::string other_secret = dir_ + "/wxnewapp.secret";
+  WriteFile(other_secret, "another-secret\n");
+  yaml +=
+      absl::StrCat("  - app_id: \"wxe2enewapp0000001\"\n    secret_file: \"",
+                   other_secret, "\"\n");
+  WriteAtomically(controller_.config_path(), yaml);
+  controller_.Reload();
+  ASSERT_TRUE(
+      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
+  const std::string logs = controller_.Logs();
+  EXPECT_THAT(logs, HasSubstr("\"key\":\"listen\""));
+  EXPECT_THAT(logs, HasSubstr("\"key\":\"apps: wxe2enewapp0000001 added\""));
+  EXPECT_THAT(logs, HasSubstr("config change needs a restart"));
+  // Still on its old address, still without the app.
+  wxtoken::v1::Token token;
+  EXPECT_TRUE(controller_.GetToken(kApp, &token).ok());
+  EXPECT_EQ(controller_.GetToken("wxe2enewapp0000001", &token).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+// A Kubernetes mount: the file is a symlink through `..data`, which the
+// kubelet points at a new directory in one rename.
+TEST_F(ReloadE2eTest, AKubernetesStyleSymlinkSwapIsPickedUp) {
+  namespace fs = std::filesystem;
+  dir_ = MakeTempDir("reload-k8s");
+  const std::string mount = dir_ + "/mount";
+  fs::create_directories(mount + "/..v1");
+  fs::create_directory_symlink("..v1", mount + "/..data");
+  fs::create_symlink("..data/wxtokend.yaml", mount + "/wxtokend.yaml");
+  fs::create_symlink("..data/app.secret", mount + "/app.secret");
+  WriteFile(mount + "/..v1/app.secret", absl::StrCat(kOldSecret, "\n"));
+  Controller::Options options;
+  options.config_path = mount + "/wxtokend.yaml";
+  ASSERT_NO_FATAL_FAILURE(StartBoth(options));
+  // The harness wrote the config through the symlink; point its secret at
+  // the mount too.
+  std::string yaml = ReadAll(options.config_path);
+  yaml = absl::StrReplaceAll(
+      yaml, {{Controller::SecretPath(dir_, kApp), mount + "/app.secret"}});
+  WriteAtomically(mount + "/..v1/wxtokend.yaml", yaml);
+  controller_.Reload();
+  ASSERT_TRUE(
+      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
+  const wxtoken::v1::Token current = WaitForToken();
+  ASSERT_NO_FATAL_FAILURE(ResetSecretAtWeChat(current));
+
+  // The kubelet's update: a new directory, then ..data swapped in one step.
+  fs::create_directories(mount + "/..v2");
+  WriteFile(mount + "/..v2/app.secret", absl::StrCat(kNewSecret, "\n"));
+  WriteFile(mount + "/..v2/wxtokend.yaml", yaml);
+  fs::create_directory_symlink("..v2", mount + "/..data_tmp");
+  fs::rename(mount + "/..data_tmp", mount + "/..data");
+  const absl::Time swapped = absl::Now();
+  const wxtoken::v1::Token fresh = WaitForToken(current.generation());
+  EXPECT_GT(fresh.generation(), current.generation());
+  EXPECT_LT(absl::Now() - swapped, absl::Seconds(8)) << "within 5 s";
+  EXPECT_TRUE(sandbox_.IsValid(fresh.value()));
+  EXPECT_EQ(Metric("wxtoken_config_reloads_total"), 2);
+}
+
+}  // namespace
+}  // namespace wxtoken::testing
