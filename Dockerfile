@@ -78,4 +78,4 @@ USER 65532:65532
 EXPOSE 50051 9464
 VOLUME ["/var/lib/wxtoken"]
 ENTRYPOINT ["/usr/local/bin/wxtokend"]
-CMD ["--config", "/etc/wxtoken/config.yaml"]
+CMD ["--config", "/etc/wxtoken/config/config.yaml"]

@@ -146,11 +146,16 @@ function checkFiles(c, pod, container, config, configMap, docker) {
   c.expect(!container.command && !container.args,
     "container: no command/args, so the image's ENTRYPOINT and CMD (the config path) apply");
   const configPath = docker.cmd ? docker.cmd[1] : undefined;
-  const configMount = mounts.find((m) => m.mountPath === configPath);
+  const configDir = configPath && path.posix.dirname(configPath);
+  const configMount = mounts.find((m) => m.mountPath === configDir);
   const configVolume = configMount && volumes.get(configMount.name);
+  // A directory mount, not a subPath one: only then does the kubelet deliver
+  // ConfigMap updates, which wxtokend reloads without a restart.
   c.expect(configVolume && configVolume.configMap &&
-      configVolume.configMap.name === configMap.metadata.name && configMount.subPath === kConfigKey,
-    `the image's config ${configPath} must be mounted from ConfigMap ${configMap.metadata.name} key ${kConfigKey}`);
+      configVolume.configMap.name === configMap.metadata.name && !configMount.subPath &&
+      path.posix.basename(configPath || "") === kConfigKey,
+    `the image's config ${configPath} must be ConfigMap ${configMap.metadata.name} key ${kConfigKey}, ` +
+    `mounted as the directory ${configDir} without subPath (so updates reach the pod)`);
 
   if (isReplicated(config)) {
     c.expect(config.state_dir === undefined,

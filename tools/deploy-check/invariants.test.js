@@ -60,6 +60,14 @@ test("deploy/base as it is passes", () => {
   assert.deepEqual(validateSchemas(f.objects.map((object) => ({ object, source: "t" }))), []);
 });
 
+test("a subPath config mount, which never sees ConfigMap updates, is caught", () => {
+  const f = fixture();
+  const mount = f.container.volumeMounts.find((m) => m.name === "config");
+  mount.mountPath = "/etc/wxtoken/config/config.yaml";
+  mount.subPath = "config.yaml";
+  assertOneProblem(f, /mounted as the directory \/etc\/wxtoken\/config without subPath/);
+});
+
 test("two replicas are refused", () => {
   const f = fixture();
   f.deployment.spec.replicas = 2;
