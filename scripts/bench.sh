@@ -13,7 +13,10 @@
 #      the stored tokens (bench/scale.sh);
 #   6. WatchToken fan-out to WATCHERS (default 10000) streams: time from a
 #      rotation to the last stream, RSS, GetToken throughput meanwhile
-#      (bench/watch.sh).
+#      (bench/watch.sh);
+#   7. GetToken vs Health/Check with h2load, the standard HTTP/2 load tool:
+#      throughput and wxtokend's CPU per call, alternating rounds, medians
+#      (bench/h2load.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,3 +67,7 @@ done
 echo
 echo "## WatchToken fan-out"
 bench/watch.sh "$build" "${WATCHERS:-10000}"
+
+echo
+echo "## GetToken vs Health/Check with h2load"
+bench/h2load.sh "$build"
