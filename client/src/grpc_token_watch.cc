@@ -76,7 +76,7 @@ void GrpcTokenWatch::Run() {
           TokenFromProto(kRpc, response.has_token(), response.token());
       if (token.ok()) {
         handlers_.on_token(*std::move(token),
-                           TokenDurationFromProto(response.stream_age()));
+                           DurationFromProto(response.stream_age()));
       }
     }
     const grpc::Status status = reader->Finish();

@@ -14,11 +14,6 @@ absl::Time FromProto(const google::protobuf::Timestamp& time) {
          absl::Nanoseconds(time.nanos());
 }
 
-absl::Duration FromProto(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) +
-         absl::Nanoseconds(duration.nanos());
-}
-
 // Must match server/grpc/metrics_interceptor.h: wxtokend marks the errors
 // it answers itself.
 constexpr char kErrorOriginKey[] = "wxtoken-error-origin";
@@ -37,8 +32,9 @@ wxtoken::v1::TokenKind ToProto(TokenKind kind) {
   return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
 }
 
-absl::Duration TokenDurationFromProto(const google::protobuf::Duration& d) {
-  return FromProto(d);
+absl::Duration DurationFromProto(const google::protobuf::Duration& duration) {
+  return absl::Seconds(duration.seconds()) +
+         absl::Nanoseconds(duration.nanos());
 }
 
 absl::StatusOr<Token> TokenFromProto(absl::string_view rpc, bool has_token,
@@ -49,11 +45,11 @@ absl::StatusOr<Token> TokenFromProto(absl::string_view rpc, bool has_token,
   Token token;
   token.value = proto.value();
   token.expires_at = FromProto(proto.expires_at());
-  token.max_cache = FromProto(proto.max_cache());
+  token.max_cache = DurationFromProto(proto.max_cache());
   // A controller older than the field: no certainty beyond max_cache.
   token.stale_if_error =
       proto.has_stale_if_error()
-          ? std::max(token.max_cache, FromProto(proto.stale_if_error()))
+          ? std::max(token.max_cache, DurationFromProto(proto.stale_if_error()))
           : token.max_cache;
   token.generation = proto.generation();
   token.fetched_at = FromProto(proto.fetched_at());

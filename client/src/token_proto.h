@@ -17,7 +17,7 @@ namespace wxtoken::client_internal {
 
 wxtoken::v1::TokenKind ToProto(TokenKind kind);
 
-absl::Duration TokenDurationFromProto(const google::protobuf::Duration& d);
+absl::Duration DurationFromProto(const google::protobuf::Duration& duration);
 
 // A Token without app_id and kind (the entry that asked fills them in);
 // INTERNAL when the answer carries no value.

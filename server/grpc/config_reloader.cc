@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/base/log.h"
@@ -70,13 +71,12 @@ void ConfigReloader::Apply(absl::StatusOr<Config> next,
     targets_.authorizer.Set(std::make_shared<const CallerAuthorizer>(
         plan.config.callers, targets_.replica_principals));
   }
-  for (const std::string& app_id : plan.rotated_secrets) {
-    std::string secret;
-    for (const AppConfig& app : plan.config.apps) {
-      if (app.app_id == app_id) secret = app.secret;
-    }
+  const absl::flat_hash_set<std::string> rotated(plan.rotated_secrets.begin(),
+                                                 plan.rotated_secrets.end());
+  for (const AppConfig& app : plan.config.apps) {
+    if (!rotated.contains(app.app_id)) continue;
     RefreshEngine& engine = targets_.engine;
-    targets_.inbox.Post([&engine, app_id, secret = std::move(secret)] {
+    targets_.inbox.Post([&engine, app_id = app.app_id, secret = app.secret] {
       engine.UpdateSecret(app_id, secret);
     });
   }

@@ -298,6 +298,34 @@ grpc::Status Controller::GetToken(const std::string& app_id,
   return status;
 }
 
+wxtoken::v1::Token Controller::WaitForToken(const std::string& app_id,
+                                            uint64_t after_generation) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  wxtoken::v1::Token token;
+  while (absl::Now() < deadline) {
+    if (GetToken(app_id, &token).ok() &&
+        token.generation() > after_generation) {
+      return token;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ADD_FAILURE() << "no token of " << app_id << " after generation "
+                << after_generation;
+  return token;
+}
+
+grpc::Status Controller::ForceRefresh(
+    const std::string& app_id, const std::string& stale,
+    wxtoken::v1::ForceRefreshResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(20));
+  wxtoken::v1::ForceRefreshRequest request;
+  request.set_app_id(app_id);
+  request.set_stale_value(stale);
+  request.set_wechat_errcode(40001);
+  return stub_->ForceRefresh(&context, request, response);
+}
+
 std::string Controller::ScrapeMetrics() {
   httplib::Client client("127.0.0.1", metrics_port_);
   auto response = client.Get("/metrics");

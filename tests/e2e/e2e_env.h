@@ -154,6 +154,14 @@ class Controller {
                      absl::Duration timeout);
 
   grpc::Status GetToken(const std::string& app_id, wxtoken::v1::Token* token);
+  // GetToken until it answers a generation above `after_generation` (the
+  // first fetch is asynchronous), for at most 20 s; ADD_FAILUREs then.
+  wxtoken::v1::Token WaitForToken(const std::string& app_id,
+                                  uint64_t after_generation = 0);
+  // ForceRefresh of `stale`, as WeChat's errcode 40001 reports it, with a
+  // 20 s deadline (it may wait out force_min_interval).
+  grpc::Status ForceRefresh(const std::string& app_id, const std::string& stale,
+                            wxtoken::v1::ForceRefreshResponse* response);
 
   // GET /metrics (Options::metrics must be set).
   std::string ScrapeMetrics();

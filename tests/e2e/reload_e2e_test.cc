@@ -92,17 +92,7 @@ class ReloadE2eTest : public ::testing::Test {
     sandbox_.Stop();
   }
   wxtoken::v1::Token WaitForToken(uint64_t after_generation = 0) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    wxtoken::v1::Token token;
-    while (absl::Now() < deadline) {
-      if (controller_.GetToken(kApp, &token).ok() &&
-          token.generation() > after_generation) {
-        return token;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ADD_FAILURE() << "no token after generation " << after_generation;
-    return token;
+    return controller_.WaitForToken(kApp, after_generation);
   }
   // The value of an unlabelled counter or gauge on /metrics.
   int Metric(const std::string& name) {
@@ -124,16 +114,10 @@ class ReloadE2eTest : public ::testing::Test {
   // the old one is refused (40125).
   void ResetSecretAtWeChat(const wxtoken::v1::Token& current) {
     sandbox_.ResetSecret(kApp, kNewSecret);
-    grpc::ClientContext context;
-    SetDeadline(context, absl::Seconds(20));
-    wxtoken::v1::ForceRefreshRequest request;
-    request.set_app_id(kApp);
-    request.set_stale_value(current.value());
-    request.set_wechat_errcode(40001);
     wxtoken::v1::ForceRefreshResponse response;
     absl::SleepFor(absl::Milliseconds(1100));  // force_min_interval: 1s
     grpc::Status status =
-        controller_.stub().ForceRefresh(&context, request, &response);
+        controller_.ForceRefresh(kApp, current.value(), &response);
     ASSERT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
         << status.error_message();
     ASSERT_THAT(status.error_message(), HasSubstr("40125"));

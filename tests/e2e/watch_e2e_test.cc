@@ -132,25 +132,10 @@ class WatchE2eTest : public ::testing::Test {
     controller_.Stop();
     sandbox_.Stop();
   }
-  wxtoken::v1::Token WaitForToken() {
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    wxtoken::v1::Token token;
-    while (absl::Now() < deadline) {
-      if (controller_.GetToken(kApp, &token).ok()) return token;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ADD_FAILURE() << "no token";
-    return token;
-  }
+  wxtoken::v1::Token WaitForToken() { return controller_.WaitForToken(kApp); }
   grpc::Status ForceRefresh(const std::string& stale,
                             wxtoken::v1::ForceRefreshResponse* response) {
-    grpc::ClientContext context;
-    SetDeadline(context, absl::Seconds(20));
-    wxtoken::v1::ForceRefreshRequest request;
-    request.set_app_id(kApp);
-    request.set_stale_value(stale);
-    request.set_wechat_errcode(40001);
-    return controller_.stub().ForceRefresh(&context, request, response);
+    return controller_.ForceRefresh(kApp, stale, response);
   }
 
   std::string dir_;
