@@ -14,18 +14,18 @@ void KeepForRestart(const char* key, const T& running, const T& next,
   if (!(running == next)) restart_keys.push_back(key);
 }
 
-// The apps' secrets, tokens and keys are live; which apps exist, their api
-// and tickets are not (yet).
+// Which apps exist, and their secrets, tokens and keys, are live; a kept
+// app's api and tickets are not.
 void PlanApps(const Config& next, ReloadPlan& plan) {
   std::map<std::string, const AppConfig*> wanted;
   for (const AppConfig& app : next.apps) wanted[app.app_id] = &app;
+  std::erase_if(plan.config.apps, [&](const AppConfig& app) {
+    if (wanted.contains(app.app_id)) return false;
+    plan.removed_apps.push_back(app.app_id);
+    return true;
+  });
   for (AppConfig& app : plan.config.apps) {
     auto it = wanted.find(app.app_id);
-    if (it == wanted.end()) {
-      plan.restart_keys.push_back(
-          absl::StrCat("apps: ", app.app_id, " removed"));
-      continue;
-    }
     const AppConfig& want = *it->second;
     wanted.erase(it);
     if (app.api != want.api) {
@@ -48,8 +48,14 @@ void PlanApps(const Config& next, ReloadPlan& plan) {
       app.previous_encoding_aes_key = want.previous_encoding_aes_key;
     }
   }
-  for (const auto& [app_id, app] : wanted) {
-    plan.restart_keys.push_back(absl::StrCat("apps: ", app_id, " added"));
+  // In the new config's order.
+  for (const AppConfig& app : next.apps) {
+    if (!wanted.contains(app.app_id)) continue;
+    plan.added_apps.push_back(app);
+    plan.config.apps.push_back(app);
+  }
+  if (!plan.added_apps.empty() || !plan.removed_apps.empty()) {
+    plan.messages_changed = true;
   }
 }
 

@@ -20,20 +20,24 @@ struct ReloadPlan {
   std::vector<std::string> restart_keys;
   // Apps whose AppSecret changed: their next fetch uses the new one.
   std::vector<std::string> rotated_secrets;
+  // Apps added (first fetch scheduled) and removed (GetToken NOT_FOUND).
+  std::vector<AppConfig> added_apps;
+  std::vector<std::string> removed_apps;
   bool callers_changed = false;
-  // Server tokens, EncodingAESKeys or max_timestamp_skew changed: the push
-  // messages' keys are rebuilt.
+  // Server tokens, EncodingAESKeys, max_timestamp_skew or the set of apps
+  // changed: the push messages' keys are rebuilt.
   bool messages_changed = false;
   // Nothing at all differs.
   bool unchanged = false;
 };
 
-// Plans the move from `running` to `next`, both valid. Live: each app's
-// secret, server token and EncodingAESKeys, callers, max_timestamp_skew,
-// drain_timeout and shutdown_delay. Restart only: listen, health_listen,
-// metrics_listen, reflection, tls file paths, state_dir and store (DESIGN.md),
-// and in this version also upstream, refresh, watch, and the set of apps
-// with their api and tickets: the refresh worker's slots are fixed at start.
+// Plans the move from `running` to `next`, both valid. Live: apps added and
+// removed, each app's secret, server token and EncodingAESKeys, callers,
+// max_timestamp_skew, drain_timeout and shutdown_delay. Restart only:
+// listen, health_listen, metrics_listen, reflection, tls file paths,
+// state_dir and store (DESIGN.md), and in this version also upstream,
+// refresh, watch, and a kept app's api and tickets (a kept app is never
+// taken away from its callers, not even briefly).
 ReloadPlan PlanReload(const Config& running, const Config& next);
 
 }  // namespace wxtoken::server

@@ -71,11 +71,19 @@ void ConfigReloader::Apply(absl::StatusOr<Config> next,
     targets_.authorizer.Set(std::make_shared<const CallerAuthorizer>(
         plan.config.callers, targets_.replica_principals));
   }
+  // The engine and the token table change on the worker's thread, in this
+  // order.
+  RefreshEngine& engine = targets_.engine;
+  for (const std::string& app_id : plan.removed_apps) {
+    targets_.inbox.Post([&engine, app_id] { engine.RemoveApp(app_id); });
+  }
+  for (const AppConfig& app : plan.added_apps) {
+    targets_.inbox.Post([&engine, app] { engine.AddApp(app); });
+  }
   const absl::flat_hash_set<std::string> rotated(plan.rotated_secrets.begin(),
                                                  plan.rotated_secrets.end());
   for (const AppConfig& app : plan.config.apps) {
     if (!rotated.contains(app.app_id)) continue;
-    RefreshEngine& engine = targets_.engine;
     targets_.inbox.Post([&engine, app_id = app.app_id, secret = app.secret] {
       engine.UpdateSecret(app_id, secret);
     });
@@ -85,6 +93,11 @@ void ConfigReloader::Apply(absl::StatusOr<Config> next,
   Log(LogLevel::kInfo,
       plan.unchanged ? "config reloaded; nothing changed" : "config reloaded",
       {{"trigger", std::string(trigger)},
+       {"added_apps", absl::StrJoin(plan.added_apps, ",",
+                                    [](std::string* out, const AppConfig& app) {
+                                      out->append(app.app_id);
+                                    })},
+       {"removed_apps", absl::StrJoin(plan.removed_apps, ",")},
        {"rotated_secrets", absl::StrJoin(plan.rotated_secrets, ",")},
        {"callers", plan.callers_changed ? "replaced" : "unchanged"},
        {"push_keys", plan.messages_changed ? "replaced" : "unchanged"},

@@ -150,7 +150,8 @@ class TokenGauges final : public prometheus::Collectable {
 ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                              const Clock& clock, const StateStore* store,
                              const TokenWatchHub* watch_hub)
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : daily_budget_value_(config.refresh.daily_budget),
+      registry_(std::make_shared<prometheus::Registry>()),
       token_gauges_(
           std::make_shared<TokenGauges>(table, clock, store, watch_hub)),
       rpc_requests_(prometheus::BuildCounter()
@@ -207,12 +208,26 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                                  "invalid and the old one kept running")
                            .Register(*registry_)
                            .Add({})) {
-  for (const AppConfig& app : config.apps) {
-    daily_budget_.Add({{"app_id", app.app_id}})
-        .Set(config.refresh.daily_budget);
-    fetches_today_.Add({{"app_id", app.app_id}}).Set(0);
-    force_fetches_today_.Add({{"app_id", app.app_id}}).Set(0);
-    state_write_failures_.Add({{"app_id", app.app_id}});
+  for (const AppConfig& app : config.apps) AddAppSeries(app.app_id, {});
+}
+
+void ServerMetrics::AddAppSeries(const std::string& app_id,
+                                 const AppCounters& today) {
+  daily_budget_.Add({{"app_id", app_id}}).Set(daily_budget_value_);
+  fetches_today_.Add({{"app_id", app_id}}).Set(today.fetches);
+  force_fetches_today_.Add({{"app_id", app_id}}).Set(today.force_fetches);
+  state_write_failures_.Add({{"app_id", app_id}});
+}
+
+void ServerMetrics::OnAppAdded(const std::string& app_id,
+                               const AppCounters& today) {
+  AddAppSeries(app_id, today);
+}
+
+void ServerMetrics::OnAppRemoved(const std::string& app_id) {
+  for (prometheus::Family<prometheus::Gauge>* family :
+       {&daily_budget_, &fetches_today_, &force_fetches_today_}) {
+    family->Remove(&family->Add({{"app_id", app_id}}));
   }
 }
 

@@ -72,8 +72,15 @@ class ServerMetrics final : public RefreshObserver {
                               ForceOutcome outcome) override;
   void OnStateWritten(const std::string& app_id,
                       const absl::Status& status) override;
+  // The per-app gauges appear with the app and go with it; its counters
+  // stay (a counter series only ever grows).
+  void OnAppAdded(const std::string& app_id, const AppCounters& today) override;
+  void OnAppRemoved(const std::string& app_id) override;
 
  private:
+  void AddAppSeries(const std::string& app_id, const AppCounters& today);
+
+  const int daily_budget_value_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> token_gauges_;
   prometheus::Family<prometheus::Counter>& rpc_requests_;

@@ -44,6 +44,10 @@ class RefreshObserver {
   // A write of the app's state ended; not OK means it is not durable.
   virtual void OnStateWritten(const std::string& /*app_id*/,
                               const absl::Status& /*status*/) {}
+  // A config reload added an app (`today`: its stored spend) or removed one.
+  virtual void OnAppAdded(const std::string& /*app_id*/,
+                          const AppCounters& /*today*/) {}
+  virtual void OnAppRemoved(const std::string& /*app_id*/) {}
 };
 
 }  // namespace wxtoken::server

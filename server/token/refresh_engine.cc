@@ -139,40 +139,43 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
     };
   }
-  for (const TokenTable::Entry& entry : TableEntries(config_)) {
-    std::unique_ptr<App>& app = apps_[entry.app_id];
-    if (app == nullptr) {
-      app = std::make_unique<App>();
-      for (const AppConfig& app_config : config_.apps) {
-        if (app_config.app_id == entry.app_id) app->config = &app_config;
-      }
-      app->secret = app->config->secret;
-    }
-    auto slot = std::make_unique<Slot>();
-    slot->app = app.get();
-    slot->kind = entry.kind;
-    slot->api = ApiOf(*app->config, entry.kind);
-    app->slots[static_cast<int>(entry.kind)] = slot.get();
-    slots_.push_back(std::move(slot));
-  }
-  access_unsettled_ = static_cast<int>(apps_.size());
-  if (shared_) {
-    // Nothing is confirmed until the first read.
-    for (auto& [app_id, app] : apps_)
-      app->confirmed = SteadyTime::InfinitePast();
-    store_.SetListener(this);
-  }
+  for (const AppConfig& app : config_.apps) CreateApp(app);
+  if (shared_) store_.SetListener(this);
+}
+
+std::vector<TokenKind> RefreshEngine::Kinds(const AppConfig& app) {
+  std::vector<TokenKind> kinds = {TokenKind::kAccessToken};
+  kinds.insert(kinds.end(), app.tickets.begin(), app.tickets.end());
+  return kinds;
 }
 
 std::vector<TokenTable::Entry> RefreshEngine::TableEntries(
     const Config& config) {
   std::vector<TokenTable::Entry> entries;
   for (const AppConfig& app : config.apps) {
-    entries.push_back({app.app_id, TokenKind::kAccessToken});
-    for (TokenKind ticket : app.tickets)
-      entries.push_back({app.app_id, ticket});
+    for (TokenKind kind : Kinds(app)) entries.push_back({app.app_id, kind});
   }
   return entries;
+}
+
+RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
+  auto owned = std::make_unique<App>();
+  App& app = *owned;
+  app.config = config;
+  app.secret = config.secret;
+  // A replica trusts nothing until its first read.
+  if (shared_) app.confirmed = SteadyTime::InfinitePast();
+  for (TokenKind kind : Kinds(config)) {
+    auto slot = std::make_unique<Slot>();
+    slot->app = &app;
+    slot->kind = kind;
+    slot->api = ApiOf(config, kind);
+    app.slots[static_cast<int>(kind)] = slot.get();
+    slots_.push_back(std::move(slot));
+  }
+  ++access_unsettled_;
+  apps_[config.app_id] = std::move(owned);
+  return app;
 }
 
 RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
@@ -194,7 +197,7 @@ bool RefreshEngine::Servable(const Slot& slot, Instant now) const {
 // ---- What GetToken serves ---------------------------------------------------
 
 absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
-  const std::string label = Label(slot.app->config->app_id, slot.kind);
+  const std::string label = Label(slot.app->config.app_id, slot.kind);
   if (slot.awaits_access_token) {
     const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
     return absl::Status(access.code(),
@@ -245,16 +248,17 @@ PublishedToken RefreshEngine::MakePublished(const Slot& slot,
 
 absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
                                            Instant now) const {
-  return ServeToken(slot.app->config->app_id, slot.kind,
+  return ServeToken(slot.app->config.app_id, slot.kind,
                     MakePublished(slot, now), now.steady,
                     {refresh_.client_max_cache, refresh_.overlap});
 }
 
 void RefreshEngine::PublishApp(App& app) {
+  if (app.removed) return;  // GetToken answers NOT_FOUND
   const Instant now = clock_.InstantNow();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
-    table_.Publish(app.config->app_id, slot->kind, MakePublished(*slot, now));
+    table_.Publish(app.config.app_id, slot->kind, MakePublished(*slot, now));
   }
   // Health changes when the access token stops being servable.
   const SteadyTime end = ServableUntil(AccessSlot(app), now).steady;
@@ -268,8 +272,11 @@ void RefreshEngine::PublishApp(App& app) {
 void RefreshEngine::Load(const AppRecord& record) {
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) {
-    Log(LogLevel::kWarning, "ignoring the stored state of an unconfigured app",
+    Log(LogLevel::kInfo,
+        "keeping the stored state of an app not configured, for a reload "
+        "that adds it",
         {{"app_id", record.app_id}});
+    unconfigured_[record.app_id] = record;
     return;
   }
   App& app = *it->second;
@@ -338,6 +345,7 @@ SteadyTime RefreshEngine::NextWakeup() const {
 }
 
 void RefreshEngine::RunDue() {
+  if (!removed_.empty()) ForgetFinishedRemovals();
   const Instant now = clock_.InstantNow();
   while (App* app = health_due_.PopDue(now.steady)) PublishApp(*app);
   while (App* app = rewrite_due_.PopDue(now.steady)) WriteApp(*app);
@@ -369,12 +377,130 @@ void RefreshEngine::UpdateSecret(const std::string& app_id,
   }
 }
 
+// ---- Apps added and removed by a config reload
+// -------------------------------
+
+void RefreshEngine::AddApp(const AppConfig& config) {
+  const std::string& app_id = config.app_id;
+  if (apps_.contains(app_id)) return;
+  if (removed_.contains(app_id)) {
+    // Its last request is still out: the app comes back with that answer.
+    Log(LogLevel::kInfo,
+        "app added again; it starts once the request of its removal ends",
+        {{"app_id", app_id}});
+    readded_.insert_or_assign(app_id, config);
+    return;
+  }
+  App& app = CreateApp(config);
+  bool stored = false;
+  if (auto it = unconfigured_.find(app_id); it != unconfigured_.end()) {
+    // Its day's spend, its unanswered requests and a value still valid.
+    Load(it->second);
+    unconfigured_.erase(it);
+    stored = true;
+  }
+  const Instant now = clock_.InstantNow();
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    // As at Start(): a replica is settled by its next read.
+    if (shared_) slot->settled = true;
+    if (leader_) {
+      ScheduleRequest(*slot,
+                      std::max(EarliestSend(now),
+                               RefreshTime(slot->state, slot->api, refresh_)));
+    }
+  }
+  if (AccessSlot(app).settled) --access_unsettled_;
+  table_.AddApp(app_id, Kinds(config));
+  health_.SetAppServing(app_id, false);
+  observer_->OnAppAdded(app_id, CountersToday(app.counters, now));
+  Log(LogLevel::kInfo, "app added",
+      {{"app_id", app_id}, {"stored_state", stored ? "loaded" : "none"}});
+  PublishApp(app);
+  UpdateAggregateHealth();
+}
+
+void RefreshEngine::RemoveApp(const std::string& app_id) {
+  readded_.erase(app_id);
+  auto it = apps_.find(app_id);
+  if (it == apps_.end()) return;
+  Removed removed;
+  removed.app = std::move(it->second);
+  apps_.erase(it);
+  App& app = *removed.app;
+  app.removed = true;
+  // GetToken and new WatchToken streams answer NOT_FOUND from here on, and
+  // open streams end so.
+  table_.RemoveApp(app_id);
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    due_.Clear(slot);
+    slot->awaits_access_token = false;  // no ticket waits any more
+  }
+  const absl::Status gone = absl::NotFoundError(
+      absl::StrCat("app_id: app \"", app_id, "\" was removed from the config"));
+  for (Slot* slot : app.slots) {
+    if (slot != nullptr) AnswerWaiters(*slot, gone, false);
+  }
+  // Its slots leave the engine's loops; they live until its last request
+  // and write end (their callbacks hold them).
+  for (auto& owned : slots_) {
+    if (owned->app == &app) removed.slots.push_back(std::move(owned));
+  }
+  std::erase(slots_, nullptr);
+  health_due_.Clear(&app);
+  if (!AccessSlot(app).settled) --access_unsettled_;
+  if (app.serving) --apps_serving_;
+  health_.SetAppServing(app_id, false);
+  observer_->OnAppRemoved(app_id);
+  Log(LogLevel::kInfo, "app removed; its stored state is kept",
+      {{"app_id", app_id}});
+  removed_.insert_or_assign(app_id, std::move(removed));
+  UpdateAggregateHealth();
+}
+
+void RefreshEngine::ForgetFinishedRemovals() {
+  std::vector<AppConfig> readd;
+  for (auto it = removed_.begin(); it != removed_.end();) {
+    App& app = *it->second.app;
+    const bool busy =
+        app.writes_in_flight > 0 ||
+        std::any_of(app.slots.begin(), app.slots.end(), [](const Slot* slot) {
+          return slot != nullptr && slot->phase != Slot::Phase::kIdle;
+        });
+    if (busy) {
+      ++it;
+      continue;
+    }
+    // A failed write is not retried for an app no longer configured: the
+    // store keeps the older record, which a restart trusts less, never more.
+    rewrite_due_.Clear(&app);
+    unconfigured_.insert_or_assign(app.config.app_id, ToRecord(app));
+    if (auto again = readded_.find(app.config.app_id);
+        again != readded_.end()) {
+      readd.push_back(std::move(again->second));
+      readded_.erase(again);
+    }
+    removed_.erase(it++);
+  }
+  for (const AppConfig& config : readd) AddApp(config);
+}
+
+void RefreshEngine::KeepUnconfigured(const std::vector<AppRecord>& records) {
+  for (const AppRecord& record : records) {
+    if (!apps_.contains(record.app_id) && !removed_.contains(record.app_id)) {
+      unconfigured_.insert_or_assign(record.app_id, record);
+    }
+  }
+}
+
 void RefreshEngine::BeginShutdown() {
   shutting_down_ = true;
   for (auto& slot : slots_) AnswerWaiters(*slot, ShuttingDown(), false);
 }
 
 void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
+  if (slot.app->removed) return;  // its last request ends it
   slot.next_spend = spend;
   due_.Set(&slot, at.steady);
 }
@@ -475,7 +601,7 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
                              : NextBeijingDay(now);
   ScheduleRequest(slot, resume);
   Log(LogLevel::kError, "not fetching: the day's quota is spent",
-      {{"app_id", app.config->app_id},
+      {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"reason", std::string(refusal.message())},
        {"resumes_at", TimeText(resume.wall)}});
@@ -512,16 +638,16 @@ void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   const bool may_send = leader_ && slot.request.term == term_ &&
                         now.steady >= first_request_at_ &&
                         store_.MaySend(now.steady, config_.upstream.timeout);
-  if (status.ok() && !shutting_down_ && may_send) {
+  App& app = *slot.app;
+  if (status.ok() && !shutting_down_ && !app.removed && may_send) {
     Send(slot);
     return;
   }
   // Nothing was sent: take back what was recorded for it.
-  App& app = *slot.app;
   UndoRecording(slot);
   slot.phase = Slot::Phase::kIdle;
   --busy_;
-  if (shutting_down_) {
+  if (shutting_down_ || app.removed) {
     WriteApp(app);
     PublishApp(app);
     return;
@@ -539,12 +665,12 @@ void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   ++slot.failures;
   Log(LogLevel::kError,
       "cannot record the request in the state store; not sending it",
-      {{"app_id", app.config->app_id},
+      {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"error", std::string(status.message())}});
   AnswerWaiters(slot,
                 absl::UnavailableError(absl::StrCat(
-                    Label(app.config->app_id, slot.kind),
+                    Label(app.config.app_id, slot.kind),
                     ": cannot record the refresh in the state store: ",
                     status.message())),
                 false);
@@ -560,16 +686,16 @@ void RefreshEngine::Send(Slot& slot) {
   slot.request.sent = now;
   slot.request.term = term_;
   slot.last_sent = now;
-  observer_->OnRequestSent(app.config->app_id, slot.api, app.counters);
+  observer_->OnRequestSent(app.config.app_id, slot.api, app.counters);
   // One line per request WeChat counts: what the quota and any revocation
   // are traced back to.
   Log(LogLevel::kInfo, "sending a request to WeChat",
-      {{"app_id", app.config->app_id},
+      {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"base_url_index", absl::StrCat(slot.request.base)}});
 
   FetchRequest request;
-  request.app_id = app.config->app_id;
+  request.app_id = app.config.app_id;
   request.api = slot.api;
   request.base_index = slot.request.base;
   if (slot.api == FetchApi::kTicket) {
@@ -596,7 +722,7 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     // since goes by the stored intent, and this answer could not be stored
     // (fenced) or would undo a newer token.
     Log(LogLevel::kWarning, "answer after losing the leader lease; discarded",
-        {{"app_id", app.config->app_id},
+        {{"app_id", app.config.app_id},
          {"kind", std::string(TokenKindName(slot.kind))}});
     if (leader_) {
       // Leading again: the new term scheduled only idle slots, and callers
@@ -615,7 +741,7 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     slot.settled = true;
     if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
   }
-  observer_->OnRequestDone(app.config->app_id, slot.api, result);
+  observer_->OnRequestDone(app.config.app_id, slot.api, result);
   switch (result.failure) {
     case FailureClass::kNone:
       OnSuccess(slot, result, now);
@@ -680,7 +806,7 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
   const Instant refresh_at = RefreshTime(state, slot.api, refresh_);
   ScheduleRequest(slot, std::max(now, refresh_at));
   Log(LogLevel::kInfo, "fetched a new token",
-      {{"app_id", app.config->app_id},
+      {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"token", Fingerprint(state.value)},
        {"generation", absl::StrCat(state.generation)},
@@ -707,7 +833,7 @@ void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
     ++slot.failures;
     AnswerWaiters(slot,
                   absl::UnavailableError(
-                      absl::StrCat(Label(app.config->app_id, slot.kind),
+                      absl::StrCat(Label(app.config.app_id, slot.kind),
                                    ": refresh failed: ", result.detail)),
                   false);
   }
@@ -720,7 +846,7 @@ void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
   Log(LogLevel::kWarning,
       failover ? "token fetch failed; trying the next base URL"
                : "token fetch failed; retrying with backoff",
-      {{"app_id", app.config->app_id},
+      {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"detail", result.detail},
        {"maybe_issued", result.maybe_issued ? "true" : "false"},
@@ -740,7 +866,7 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
   slot.next_base = 0;
   slot.next_stable_force = false;
   ++slot.failures;
-  const std::string app_id = app.config->app_id;
+  const std::string app_id = app.config.app_id;
   switch (result.failure) {
     case FailureClass::kPermanent: {
       // Sent with a secret a reload has replaced since: the new one may be
@@ -798,7 +924,7 @@ void RefreshEngine::RefreshAccessTokenFor(Slot& ticket) {
   ticket.awaits_access_token = true;
   due_.Clear(&ticket);
   ForceRefreshCommand command;
-  command.app_id = ticket.app->config->app_id;
+  command.app_id = ticket.app->config.app_id;
   command.stale_value = ticket.request.access_token;
   command.done = [this,
                   target = &ticket](absl::StatusOr<ForceRefreshReply> reply) {
@@ -841,7 +967,7 @@ absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
     const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
     return absl::Status(
         access.code(),
-        absl::StrCat(Label(slot.app->config->app_id, slot.kind),
+        absl::StrCat(Label(slot.app->config.app_id, slot.kind),
                      ": needs a valid access token: ", access.message()));
   }
   slot.app->counters = CountersToday(slot.app->counters, now);
@@ -849,7 +975,7 @@ absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
           CheckSpend(slot.app->counters, Spend::kForce, false, now, refresh_);
       !spend.ok()) {
     return absl::Status(spend.code(),
-                        absl::StrCat(Label(slot.app->config->app_id, slot.kind),
+                        absl::StrCat(Label(slot.app->config.app_id, slot.kind),
                                      ": ", spend.message()));
   }
   return absl::OkStatus();
@@ -955,7 +1081,7 @@ void RefreshEngine::AnswerWaiters(Slot& slot,
       slot.waiters.push_back(std::move(waiter));
       continue;
     }
-    Answer(slot.app->config->app_id, waiter.command, answer, waiter.outcome);
+    Answer(slot.app->config.app_id, waiter.command, answer, waiter.outcome);
   }
 }
 
@@ -964,7 +1090,7 @@ void RefreshEngine::AnswerWaiters(Slot& slot,
 
 AppRecord RefreshEngine::ToRecord(const App& app) const {
   AppRecord record;
-  record.app_id = app.config->app_id;
+  record.app_id = app.config.app_id;
   for (const Slot* slot : app.slots) {
     if (slot == nullptr) continue;
     // Nothing to keep before the first request, unless a shared store may
@@ -1004,14 +1130,14 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
                  --writes_in_flight_;
                  target->last_write_done = clock_.SteadyNow();
                  const absl::Status status = written.status();
-                 observer_->OnStateWritten(target->config->app_id, status);
+                 observer_->OnStateWritten(target->config.app_id, status);
                  if (written.ok()) AdoptWritten(*target, sent, *written);
                  if (!status.ok()) {
                    // The stored record is older than what is served: a restart
                    // would trust no value beyond its recorded intent and fetch
                    // again.
                    Log(LogLevel::kError, "cannot write the state; retrying",
-                       {{"app_id", target->config->app_id},
+                       {{"app_id", target->config.app_id},
                         {"error", std::string(status.message())}});
                    if (target->writes_in_flight == 0 && !shutting_down_) {
                      rewrite_due_.Set(target,
@@ -1137,6 +1263,7 @@ void RefreshEngine::OnLeader(std::vector<AppRecord> records,
   leader_ = true;
   ++term_;
   first_request_at_ = first_request_at;
+  KeepUnconfigured(records);
   // The read is complete: an app it lacks is one the store lost.
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
@@ -1179,6 +1306,7 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
   const bool latest = !leader_ && kind != ReadKind::kAfterLoss;
   const bool complete = kind != ReadKind::kChanges;
   const Instant now = clock_.InstantNow();
+  KeepUnconfigured(records);
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
   for (auto& [app_id, app] : apps_) {
@@ -1222,8 +1350,12 @@ void RefreshEngine::UpdateHealth(App& app, Instant now) {
   if (serving != app.serving) {
     apps_serving_ += serving ? 1 : -1;
     app.serving = serving;
-    health_.SetAppServing(app.config->app_id, serving);
+    health_.SetAppServing(app.config.app_id, serving);
   }
+  UpdateAggregateHealth();
+}
+
+void RefreshEngine::UpdateAggregateHealth() {
   const bool all = apps_serving_ == static_cast<int>(apps_.size());
   if (all_serving_ != all) {
     all_serving_ = all;

@@ -58,6 +58,8 @@ class RefreshEngine final : public ReplicaListener {
 
   // The (app, kind) entries the TokenTable must have for this config.
   static std::vector<TokenTable::Entry> TableEntries(const Config& config);
+  // The kinds one app has: its access token and its tickets.
+  static std::vector<TokenKind> Kinds(const AppConfig& app);
 
   // Loads the stored state, publishes what is still servable and schedules
   // the first requests.
@@ -86,6 +88,20 @@ class RefreshEngine final : public ReplicaListener {
   // or answered meanwhile) is retried at once instead of after
   // permanent_retry.
   void UpdateSecret(const std::string& app_id, const std::string& secret);
+
+  // A config reload added an app: it is served and fetched as an app of the
+  // config at Start() is, from the stored record read earlier (at Start(),
+  // or a replica's reads) when there is one: its day's spend, unanswered
+  // requests and a value still valid come back with it.
+  void AddApp(const AppConfig& app);
+
+  // A config reload removed an app: GetToken and WatchToken answer
+  // NOT_FOUND from now on, and so do ForceRefresh calls waiting on it.
+  // Nothing more is sent for it; a request already sent is answered and
+  // recorded (WeChat counted it) but never served. Its stored record stays,
+  // so adding the app again keeps its day's spend and any unanswered
+  // request: a removal never frees budget or forgets a revocation.
+  void RemoveApp(const std::string& app_id);
 
   // ReplicaListener: what a shared store learns (called on this thread).
   void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
@@ -157,8 +173,10 @@ class RefreshEngine final : public ReplicaListener {
   };
 
   struct App {
-    const AppConfig* config = nullptr;
-    // config->secret until a reload rotates it; counted by version.
+    // A copy: apps come and go with reloads. Its secret is the one at
+    // start; `secret` below is the current one.
+    AppConfig config;
+    // config.secret until a reload rotates it; counted by version.
     std::string secret;
     uint64_t secret_version = 0;
     AppCounters counters;
@@ -169,8 +187,23 @@ class RefreshEngine final : public ReplicaListener {
     int writes_in_flight = 0;
     SteadyTime last_write_done = SteadyTime::InfinitePast();
     bool serving = false;
+    // Removed by a reload: nothing is scheduled or published any more.
+    bool removed = false;
   };
 
+  // An app removed while its last request or write may be out.
+  struct Removed {
+    std::unique_ptr<App> app;
+    std::vector<std::unique_ptr<Slot>> slots;
+  };
+
+  // Creates an app's state and slots; nothing is scheduled or published.
+  App& CreateApp(const AppConfig& config);
+  // Removed apps whose last request and write ended become stored records
+  // (unconfigured_), and an app added again meanwhile starts.
+  void ForgetFinishedRemovals();
+  // Records of apps not configured here, as a read found them.
+  void KeepUnconfigured(const std::vector<AppRecord>& records);
   Slot* FindSlot(const std::string& app_id, TokenKind kind);
   Slot& AccessSlot(const App& app) const { return *app.slots[0]; }
   // Until when the slot's value may be handed out here.
@@ -225,6 +258,8 @@ class RefreshEngine final : public ReplicaListener {
   // first_request_at_.
   void ScheduleAll(Instant now);
   void UpdateHealth(App& app, Instant now);
+  // The "every app serving" view, after an app's changed or apps changed.
+  void UpdateAggregateHealth();
 
   // Constant after construction.
   const Config& config_;
@@ -241,6 +276,13 @@ class RefreshEngine final : public ReplicaListener {
   // Slots and apps never move once created (callbacks hold pointers).
   std::vector<std::unique_ptr<Slot>> slots_;
   absl::flat_hash_map<std::string, std::unique_ptr<App>> apps_;
+  // Removed by a reload, until their last request and write end.
+  absl::flat_hash_map<std::string, Removed> removed_;
+  // Added again while still in removed_: started when it is forgotten.
+  absl::flat_hash_map<std::string, AppConfig> readded_;
+  // The stored records of apps not configured (read at Start(), by a
+  // replica's reads, or left by a removal), for a reload that adds them.
+  absl::flat_hash_map<std::string, AppRecord> unconfigured_;
 
   Schedule<Slot> due_;         // the next request of each slot
   Schedule<App> health_due_;   // when an app's access token stops serving

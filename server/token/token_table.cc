@@ -8,10 +8,11 @@ namespace wxtoken::server {
 
 TokenTable::TokenTable(const std::vector<Entry>& entries, CacheLimits limits)
     : limits_(limits) {
+  absl::MutexLock lock(&mu_);
   for (const Entry& entry : entries) {
     auto& slot = apps_[entry.app_id].slots[static_cast<int>(entry.kind)];
     slot = std::make_unique<Slot>();
-    absl::MutexLock lock(&slot->mu);
+    absl::MutexLock slot_lock(&slot->mu);
     slot->published = std::make_shared<const PublishedToken>();
   }
 }
@@ -25,6 +26,7 @@ TokenTable::Slot* TokenTable::Find(absl::string_view app_id,
 
 std::vector<TokenTable::Entry> TokenTable::Entries() const {
   std::vector<Entry> entries;
+  absl::ReaderMutexLock lock(&mu_);
   for (const auto& [app_id, app] : apps_) {
     for (TokenKind kind : kAllTokenKinds) {
       if (app.slots[static_cast<int>(kind)] != nullptr) {
@@ -36,17 +38,18 @@ std::vector<TokenTable::Entry> TokenTable::Entries() const {
 }
 
 bool TokenTable::HasApp(absl::string_view app_id) const {
+  absl::ReaderMutexLock lock(&mu_);
   return apps_.contains(app_id);
 }
 
 bool TokenTable::Has(absl::string_view app_id, TokenKind kind) const {
+  absl::ReaderMutexLock lock(&mu_);
   return Find(app_id, kind) != nullptr;
 }
 
-absl::Status TokenTable::CheckKnown(absl::string_view app_id,
-                                    TokenKind kind) const {
-  if (Has(app_id, kind)) return absl::OkStatus();
-  if (!HasApp(app_id)) {
+absl::Status TokenTable::UnknownStatus(absl::string_view app_id,
+                                       TokenKind kind) const {
+  if (!apps_.contains(app_id)) {
     return absl::NotFoundError(
         absl::StrCat("app_id: unknown app \"", app_id, "\""));
   }
@@ -54,13 +57,21 @@ absl::Status TokenTable::CheckKnown(absl::string_view app_id,
                                           TokenKindName(kind), " configured"));
 }
 
+absl::Status TokenTable::CheckKnown(absl::string_view app_id,
+                                    TokenKind kind) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (Find(app_id, kind) != nullptr) return absl::OkStatus();
+  return UnknownStatus(app_id, kind);
+}
+
 absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
                                       SteadyTime now) const {
-  const Slot* slot = Find(app_id, kind);
-  if (slot == nullptr) return CheckKnown(app_id, kind);
   std::shared_ptr<const PublishedToken> published;
   {
-    absl::ReaderMutexLock lock(&slot->mu);
+    absl::ReaderMutexLock lock(&mu_);
+    const Slot* slot = Find(app_id, kind);
+    if (slot == nullptr) return UnknownStatus(app_id, kind);
+    absl::ReaderMutexLock slot_lock(&slot->mu);
     published = slot->published;
   }
   return ServeToken(app_id, kind, *published, now, limits_);
@@ -68,14 +79,52 @@ absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
 
 void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
                          PublishedToken published) {
-  Slot* slot = Find(app_id, kind);
-  if (slot == nullptr) return;
   auto shared = std::make_shared<const PublishedToken>(std::move(published));
   {
-    absl::MutexLock lock(&slot->mu);
+    absl::ReaderMutexLock lock(&mu_);
+    Slot* slot = Find(app_id, kind);
+    if (slot == nullptr) return;
+    absl::MutexLock slot_lock(&slot->mu);
     slot->published = std::move(shared);
   }
   if (listener_) listener_(app_id, kind);
+}
+
+void TokenTable::AddApp(const std::string& app_id,
+                        const std::vector<TokenKind>& kinds) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (apps_.contains(app_id)) return;
+    App& app = apps_[app_id];
+    for (TokenKind kind : kinds) {
+      auto& slot = app.slots[static_cast<int>(kind)];
+      slot = std::make_unique<Slot>();
+      absl::MutexLock slot_lock(&slot->mu);
+      slot->published = std::make_shared<const PublishedToken>();
+    }
+  }
+  if (listener_) {
+    for (TokenKind kind : kinds) listener_(app_id, kind);
+  }
+}
+
+void TokenTable::RemoveApp(absl::string_view app_id) {
+  App removed;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = apps_.find(app_id);
+    if (it == apps_.end()) return;
+    removed = std::move(it->second);
+    apps_.erase(it);
+  }
+  // Watchers of its entries learn of the removal (their next read is
+  // NOT_FOUND).
+  if (!listener_) return;
+  for (TokenKind kind : kAllTokenKinds) {
+    if (removed.slots[static_cast<int>(kind)] != nullptr) {
+      listener_(app_id, kind);
+    }
+  }
 }
 
 }  // namespace wxtoken::server

@@ -21,9 +21,10 @@
 namespace wxtoken::server {
 
 // The read side of the token state: GetToken reads here, the refresh worker
-// publishes. The set of (app, kind) entries is fixed at construction, so
-// lookups take no global lock; each entry has its own reader/writer mutex
-// held only to copy a pointer to an immutable PublishedToken. Thread-safe.
+// publishes. Config reloads add and remove apps, so the index of apps is
+// read under a reader lock; each entry has its own reader/writer mutex held
+// only to copy a pointer to an immutable PublishedToken, so publishing one
+// app never waits for readers of another. Thread-safe.
 class TokenTable {
  public:
   struct Entry {
@@ -54,6 +55,12 @@ class TokenTable {
   void Publish(absl::string_view app_id, TokenKind kind,
                PublishedToken published);
 
+  // A config reload: adds an app with `kinds` (UNAVAILABLE until published),
+  // or removes one, after which its entries answer NOT_FOUND. Both tell the
+  // listener of every entry. Adding an app that exists changes nothing.
+  void AddApp(const std::string& app_id, const std::vector<TokenKind>& kinds);
+  void RemoveApp(absl::string_view app_id);
+
   // Called after each Publish(), on the publishing thread; must be cheap.
   // Set once, before anything is published.
   using PublishListener =
@@ -73,12 +80,20 @@ class TokenTable {
 
   // Slots are owned through unique_ptr, so a const table still hands out a
   // writable slot; only Publish() writes through it.
-  Slot* Find(absl::string_view app_id, TokenKind kind) const;
+  Slot* Find(absl::string_view app_id, TokenKind kind) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // CheckKnown()'s NOT_FOUND for an entry Find() does not have.
+  absl::Status UnknownStatus(absl::string_view app_id, TokenKind kind) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const CacheLimits limits_;
-  absl::flat_hash_map<std::string, App> apps_;
   PublishListener listener_;
+
+  // Guards the index only: readers hold it shared for a lookup, reloads
+  // exclusively for a change.
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, App> apps_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wxtoken::server

@@ -132,13 +132,8 @@ void Sandbox::ResetSecret(const std::string& app_id,
   ASSERT_TRUE(response && response->status == 200);
 }
 
-void Controller::Start(const Options& options, const std::string& dir) {
-  const std::string binary = BinaryPath("WXTOKEND");
-  ASSERT_FALSE(binary.empty()) << "WXTOKEND is not set";
-  if ((options.keep_port || !options.redis_addresses.empty()) &&
-      listen_port_ == 0) {
-    listen_port_ = PickFreePort();
-  }
+std::string Controller::ConfigYaml(const Options& options,
+                                   const std::string& dir) const {
   std::string store;
   if (!options.redis_addresses.empty()) {
     std::vector<std::string> addresses =
@@ -201,10 +196,20 @@ void Controller::Start(const Options& options, const std::string& dir) {
                       "]\n");
     }
   }
+  return yaml;
+}
+
+void Controller::Start(const Options& options, const std::string& dir) {
+  const std::string binary = BinaryPath("WXTOKEND");
+  ASSERT_FALSE(binary.empty()) << "WXTOKEND is not set";
+  if ((options.keep_port || !options.redis_addresses.empty()) &&
+      listen_port_ == 0) {
+    listen_port_ = PickFreePort();
+  }
   config_path_ = options.config_path.empty() ? dir + "/wxtokend.yaml"
                                              : options.config_path;
   const std::string& config_path = config_path_;
-  WriteFile(config_path, yaml);
+  WriteFile(config_path, ConfigYaml(options, dir));
 
   if (process_) logs_of_earlier_runs_ += process_->Stderr();
   process_ = std::make_unique<ChildProcess>(

@@ -133,6 +133,9 @@ class Controller {
   int Kill();
   // SIGHUP: read the config again.
   void Reload();
+  // The config Start() writes for `options` (its secret files are written
+  // into `dir` now), for a test to write where and how it likes.
+  std::string ConfigYaml(const Options& options, const std::string& dir) const;
   // The config file wxtokend was started with.
   const std::string& config_path() const { return config_path_; }
   // The path of `app_id`'s secret file.

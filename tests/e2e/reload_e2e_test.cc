@@ -26,6 +26,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kApp[] = "wxe2ereload0000001";
+constexpr char kService[] = "wxtoken.v1.TokenController";
 constexpr char kOldSecret[] = "reload-old-secret-1a";
 constexpr char kNewSecret[] = "reload-new-secret-2b";
 
@@ -34,6 +35,15 @@ std::string ReadAll(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+int Count(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
 }
 
 // Replaces `path` in one step: a reader sees the old file or the new one.
@@ -185,41 +195,187 @@ TEST_F(ReloadE2eTest, ABrokenConfigChangesNothingAndIsCountedOnce) {
       WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
   callers.Stop();
   EXPECT_EQ(callers.failed(), 0);
-  const std::string logs = controller_.Logs();
-  size_t listening = 0;
-  for (size_t at = logs.find("\"listening\""); at != std::string::npos;
-       at = logs.find("\"listening\"", at + 1)) {
-    ++listening;
-  }
-  EXPECT_EQ(listening, 1u) << "wxtokend restarted";
+  EXPECT_EQ(Count(controller_.Logs(), "\"listening\""), 1)
+      << "wxtokend restarted";
 }
 
-TEST_F(ReloadE2eTest, RestartOnlyKeysAndNewAppsAreLoggedAndWaitForARestart) {
+TEST_F(ReloadE2eTest, RestartOnlyKeysAreLoggedAndWaitForARestart) {
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   WaitForToken();
   std::string yaml = ReadAll(controller_.config_path());
   ASSERT_THAT(yaml, HasSubstr("listen: \"127.0.0.1:0\""));
+  ASSERT_THAT(yaml, HasSubstr("api: \"classic\""));
   yaml = absl::StrReplaceAll(
-      yaml, {{"listen: \"127.0.0.1:0\"", "listen: \"127.0.0.1:1\""}});
-  const std::string other_secret = dir_ + "/wxnewapp.secret";
-  WriteFile(other_secret, "another-secret\n");
-  yaml +=
-      absl::StrCat("  - app_id: \"wxe2enewapp0000001\"\n    secret_file: \"",
-                   other_secret, "\"\n");
+      yaml, {{"listen: \"127.0.0.1:0\"", "listen: \"127.0.0.1:1\""},
+             {"api: \"classic\"", "api: \"stable\""}});
   WriteAtomically(controller_.config_path(), yaml);
   controller_.Reload();
   ASSERT_TRUE(
       WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
   const std::string logs = controller_.Logs();
   EXPECT_THAT(logs, HasSubstr("\"key\":\"listen\""));
-  EXPECT_THAT(logs, HasSubstr("\"key\":\"apps: wxe2enewapp0000001 added\""));
+  EXPECT_THAT(logs,
+              HasSubstr(absl::StrCat("\"key\":\"apps: ", kApp, " api\"")));
   EXPECT_THAT(logs, HasSubstr("config change needs a restart"));
-  // Still on its old address, still without the app.
+  // Still on its old address, still serving the app as before.
   wxtoken::v1::Token token;
   EXPECT_TRUE(controller_.GetToken(kApp, &token).ok());
-  EXPECT_EQ(controller_.GetToken("wxe2enewapp0000001", &token).error_code(),
-            grpc::StatusCode::NOT_FOUND);
 }
+
+// Apps added and removed under a running wxtokend (must-show 4 and 5 of
+// issue 11): by SIGHUP, by a file change alone, and by a Kubernetes-style
+// `..data` swap.
+enum class Trigger { kSighup, kFileChange, kSymlinkSwap };
+
+class AppSetReloadE2eTest : public ReloadE2eTest,
+                            public ::testing::WithParamInterface<Trigger> {
+ protected:
+  static constexpr char kGone[] = "wxe2ereloadgone001";
+  static constexpr char kAdded[] = "wxe2ereloadnew0001";
+
+  void SetUp() override {
+    dir_ = MakeTempDir("reload-apps");
+    if (GetParam() == Trigger::kSymlinkSwap) {
+      namespace fs = std::filesystem;
+      mount_ = dir_ + "/mount";
+      fs::create_directories(mount_ + "/..v1");
+      fs::create_directory_symlink("..v1", mount_ + "/..data");
+      fs::create_symlink("..data/wxtokend.yaml", mount_ + "/wxtokend.yaml");
+      options_.config_path = mount_ + "/wxtokend.yaml";
+    }
+    Sandbox::Options sandbox;
+    sandbox.apps = {{kApp, kOldSecret},
+                    {kGone, "gone-secret-3c"},
+                    {kAdded, "new-secret-4d"}};
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+    options_.base_url = sandbox_.base_url();
+    options_.metrics = true;
+    options_.apps = {{kApp, kOldSecret}, {kGone, "gone-secret-3c"}};
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
+  }
+
+  // Writes the config for `options_` the way the parameter says.
+  void Apply() {
+    const std::string yaml = controller_.ConfigYaml(options_, dir_);
+    switch (GetParam()) {
+      case Trigger::kSighup:
+        WriteAtomically(controller_.config_path(), yaml);
+        controller_.Reload();
+        return;
+      case Trigger::kFileChange:
+        WriteAtomically(controller_.config_path(), yaml);
+        return;
+      case Trigger::kSymlinkSwap: {
+        // The kubelet's update: a new directory, then ..data swapped to it
+        // in one rename.
+        namespace fs = std::filesystem;
+        const std::string version = absl::StrCat("..v", ++version_);
+        fs::create_directories(mount_ + "/" + version);
+        WriteFile(mount_ + "/" + version + "/wxtokend.yaml", yaml);
+        fs::create_directory_symlink(version, mount_ + "/..data_tmp");
+        fs::rename(mount_ + "/..data_tmp", mount_ + "/..data");
+        return;
+      }
+    }
+  }
+
+  Controller::Options options_;
+  std::string mount_;
+  int version_ = 1;
+};
+
+TEST_P(AppSetReloadE2eTest, AnAddedAppIsServedAndARemovedOneIsNotFound) {
+  const std::string gone_health = absl::StrCat(kService, "/", kGone);
+  const std::string added_health = absl::StrCat(kService, "/", kAdded);
+  WaitForToken();
+  controller_.WaitForToken(kGone);
+  ASSERT_TRUE(
+      controller_.WaitForHealth(gone_health, "SERVING", absl::Seconds(10)));
+  // A watcher of the app about to go.
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(30));
+  wxtoken::v1::WatchTokenRequest watch_request;
+  watch_request.set_app_id(kGone);
+  auto watch = controller_.stub().WatchToken(&watch_context, watch_request);
+  wxtoken::v1::WatchTokenResponse message;
+  ASSERT_TRUE(watch->Read(&message));
+  GetTokenLoop callers(controller_);
+
+  options_.apps = {{kApp, kOldSecret}, {kAdded, "new-secret-4d"}};
+  const absl::Time applied = absl::Now();
+  Apply();
+  const wxtoken::v1::Token added = controller_.WaitForToken(kAdded);
+  EXPECT_LT(absl::Now() - applied,
+            absl::Seconds(GetParam() == Trigger::kSighup ? 3 : 8))
+      << "SIGHUP applies at once; a file change within 5 s";
+  EXPECT_TRUE(sandbox_.IsValid(added.value()));
+  // Removed in the same reload, before the new app was added.
+  wxtoken::v1::Token token;
+  const grpc::Status gone = controller_.GetToken(kGone, &token);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(gone.error_message(), HasSubstr(kGone));
+  while (watch->Read(&message)) {
+  }
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::NOT_FOUND)
+      << ended.error_message();
+  EXPECT_TRUE(
+      controller_.WaitForHealth(added_health, "SERVING", absl::Seconds(10)));
+  EXPECT_EQ(controller_.Health(gone_health), "NOT_SERVING");
+  EXPECT_TRUE(
+      controller_.WaitForHealth(kService, "SERVING", absl::Seconds(10)));
+
+  callers.Stop();
+  EXPECT_EQ(callers.failed(), 0) << "a GetToken failed during the reload";
+  EXPECT_GT(callers.ok(), 0);
+  EXPECT_EQ(Metric("wxtoken_config_reloads_total"), 1);
+  EXPECT_EQ(Metric("wxtoken_config_reload_failures_total"), 0);
+  const std::string metrics = controller_.ScrapeMetrics();
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "wxtoken_upstream_daily_budget{app_id=\"", kAdded)));
+  EXPECT_THAT(metrics, Not(HasSubstr(absl::StrCat(
+                           "wxtoken_upstream_daily_budget{app_id=\"", kGone))));
+  const std::string logs = controller_.Logs();
+  EXPECT_THAT(logs, Not(HasSubstr("gone-secret-3c")));
+  EXPECT_THAT(logs, Not(HasSubstr("new-secret-4d")));
+  EXPECT_EQ(Count(logs, "\"listening\""), 1) << "wxtokend restarted";
+}
+
+TEST_P(AppSetReloadE2eTest, AnAppRemovedAndAddedAgainKeepsItsToken) {
+  const wxtoken::v1::Token before = controller_.WaitForToken(kGone);
+  const int fetched = sandbox_.TokenCalls(kGone);
+  options_.apps = {{kApp, kOldSecret}};
+  Apply();
+  ASSERT_TRUE(
+      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
+  wxtoken::v1::Token token;
+  EXPECT_EQ(controller_.GetToken(kGone, &token).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  options_.apps = {{kApp, kOldSecret}, {kGone, "gone-secret-3c"}};
+  Apply();
+  const wxtoken::v1::Token again = controller_.WaitForToken(kGone);
+  // The same value, not a new fetch that would revoke the old one.
+  EXPECT_EQ(again.value(), before.value());
+  EXPECT_EQ(again.generation(), before.generation());
+  EXPECT_EQ(sandbox_.TokenCalls(kGone), fetched);
+}
+
+INSTANTIATE_TEST_SUITE_P(Triggers, AppSetReloadE2eTest,
+                         ::testing::Values(Trigger::kSighup,
+                                           Trigger::kFileChange,
+                                           Trigger::kSymlinkSwap),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Trigger::kSighup:
+                               return "Sighup";
+                             case Trigger::kFileChange:
+                               return "FileChange";
+                             case Trigger::kSymlinkSwap:
+                               return "SymlinkSwap";
+                           }
+                           return "";
+                         });
 
 // A Kubernetes mount: the file is a symlink through `..data`, which the
 // kubelet points at a new directory in one rename.

@@ -660,6 +660,168 @@ TEST_F(RefreshEngineTest, AnUnchangedOrUnknownSecretUpdateChangesNothing) {
   EXPECT_EQ(NextWakeup() - clock_.Now(), config_.refresh.permanent_retry);
 }
 
+// ---- Apps added and removed by a reload
+// ---------------------------------------
+
+constexpr char kOtherApp[] = "wxfedcba9876543210";
+
+AppConfig OtherApp() {
+  AppConfig app;
+  app.app_id = kOtherApp;
+  app.secret = "other-secret";
+  return app;
+}
+
+TEST_F(RefreshEngineTest, AnAddedAppIsFetchedAndServedBesideTheOthers) {
+  Init(MakeConfig());
+  StartWithToken();
+  health_.all.reset();
+  engine_->AddApp(OtherApp());
+  auto other =
+      table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(other.status().message(), HasSubstr("first fetch in progress"));
+  EXPECT_EQ(health_.all, false);  // not every app has a token now
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->started().back().app_id, kOtherApp);
+  EXPECT_EQ(upstream_->started().back().secret, "other-secret");
+  const std::string value = Succeed();
+  other = table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->value, value);
+  EXPECT_TRUE(health_.app[kOtherApp]);
+  EXPECT_EQ(health_.all, true);
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_EQ(store_.durable.at(kOtherApp).tokens.at(0).value, value);
+  engine_->AddApp(OtherApp());  // already there: nothing
+  Pump();
+  EXPECT_EQ(Sent(), 2u);
+}
+
+TEST_F(RefreshEngineTest, ARemovedAppIsNotFoundAndNothingMoreIsSent) {
+  Init(MakeConfig());
+  StartWithToken();
+  engine_->AddApp(OtherApp());
+  Pump();
+  Succeed();
+  ForceResult waiting;
+  ForceRefresh(waiting, token_);  // waits out force_min_interval
+  ASSERT_FALSE(waiting.answered());
+  engine_->RemoveApp(kApp);
+  Pump();
+  ASSERT_TRUE(waiting.answered());
+  EXPECT_EQ(waiting.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(waiting.reply->status().message(), HasSubstr("removed"));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(health_.app[kApp]);
+  EXPECT_EQ(health_.all, true);  // the remaining app is serving
+  ForceResult after;
+  ForceRefresh(after, token_);
+  EXPECT_EQ(after.code(), absl::StatusCode::kNotFound);
+  // A day of the other app's refreshes, and none of the removed one's.
+  const absl::Time end = clock_.Now() + absl::Hours(24);
+  while (clock_.Now() < end) {
+    RunAt(std::min(NextWakeup(), end));
+    while (upstream_->InFlight() > 0) Succeed();
+  }
+  for (size_t i = 2; i < Sent(); ++i) {
+    EXPECT_EQ(upstream_->started()[i].app_id, kOtherApp);
+  }
+  EXPECT_GE(Sent(), 12u);
+}
+
+TEST_F(RefreshEngineTest, ARequestOutAtRemovalIsRecordedButNeverServed) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  engine_->RemoveApp(kApp);
+  Pump();
+  const std::string late = Succeed();
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+  // WeChat issued it and counted it: the stored record says so.
+  EXPECT_EQ(Durable().tokens.at(0).value, late);
+  EXPECT_FALSE(Durable().tokens.at(0).intent);
+  EXPECT_EQ(Durable().fetches, 2);
+  RunAt(clock_.Now() + absl::Hours(24));
+  EXPECT_EQ(Sent(), 2u);
+}
+
+TEST_F(RefreshEngineTest, AddedAgainAnAppKeepsItsValueAndItsSpend) {
+  Init(MakeConfig());
+  StartWithToken();
+  engine_->RemoveApp(kApp);
+  Pump();
+  clock_.AdvanceTime(absl::Minutes(1));
+  engine_->AddApp(MakeConfig().apps[0]);
+  Pump();
+  // No fetch: the stored value is still good, and WeChat's one live token
+  // is not replaced for nothing.
+  EXPECT_EQ(Sent(), 1u);
+  ASSERT_TRUE(Get().ok()) << Get().status();
+  EXPECT_EQ(Get()->value, token_);
+  EXPECT_EQ(Get()->generation, 1u);
+  EXPECT_TRUE(health_.app[kApp]);
+  // The day's spend continues from 1, not from 0.
+  RunToNext();
+  Succeed();
+  EXPECT_EQ(Durable().fetches, 2);
+}
+
+TEST_F(RefreshEngineTest, AddedAgainWhileItsRequestIsOutItStartsWithTheAnswer) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  engine_->RemoveApp(kApp);
+  engine_->AddApp(MakeConfig().apps[0]);
+  Pump();
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(upstream_->InFlight(), 1);
+  const std::string value = Succeed();
+  ASSERT_TRUE(Get().ok()) << Get().status();
+  EXPECT_EQ(Get()->value, value);
+  EXPECT_EQ(Get()->generation, 2u);
+  EXPECT_EQ(Sent(), 2u);
+}
+
+TEST_F(RefreshEngineTest, AddedAgainWhileItsRequestIsOutTheRemovalWins) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  engine_->RemoveApp(kApp);
+  engine_->AddApp(MakeConfig().apps[0]);
+  engine_->RemoveApp(kApp);  // removed again before the answer
+  Pump();
+  Succeed();
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+  RunAt(clock_.Now() + absl::Hours(24));
+  EXPECT_EQ(Sent(), 2u);
+}
+
+TEST_F(RefreshEngineTest, TheStoredRecordOfAnAppNotConfiguredIsKeptForItsAdd) {
+  Config both = MakeConfig();
+  both.apps.push_back(OtherApp());
+  Init(both);
+  Start();
+  Succeed();
+  Succeed();
+  const std::string other = store_.durable.at(kOtherApp).tokens.at(0).value;
+  ASSERT_FALSE(other.empty());
+  // Restarted with the other app taken out of the config, then added back.
+  config_ = MakeConfig();
+  Restart();
+  Start();
+  EXPECT_EQ(Sent(), 0u);
+  engine_->AddApp(OtherApp());
+  Pump();
+  EXPECT_EQ(Sent(), 0u);
+  auto token =
+      table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, other);
+}
+
 TEST_F(RefreshEngineTest, StartupIsDoneAfterTheFirstAttemptEvenIfItFailed) {
   Init(MakeConfig());
   Start();

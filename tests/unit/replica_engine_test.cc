@@ -450,5 +450,61 @@ TEST_F(ReplicaEngineTest, ALiftedIntentWithoutAValueReachesTheStore) {
   EXPECT_FALSE(store_.durable.at(kApp).tokens[0].intent.has_value());
 }
 
+// Apps added by a reload (DESIGN.md "Configuration", Live changes): a
+// replica already holds what the store has of them, and serves it once a
+// read confirms it.
+constexpr char kOtherApp[] = "wxfedcba9876543210";
+
+AppConfig OtherApp() {
+  AppConfig app;
+  app.app_id = kOtherApp;
+  app.secret = "other";
+  return app;
+}
+
+TEST_F(ReplicaEngineTest, AFollowerServesAnAddedAppFromWhatItReadBefore) {
+  engine_->Start();
+  AppRecord theirs = Record("theirs", 3);
+  theirs.app_id = kOtherApp;
+  engine_->OnRecords({Record("v", 1), theirs}, ReadKind::kAll,
+                     clock_.SteadyNow());
+  clock_.AdvanceTime(absl::Seconds(1));
+  engine_->AddApp(OtherApp());
+  Pump();
+  // Not confirmed by a read since it was added.
+  auto token =
+      table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow());
+  token = table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, "theirs");
+  EXPECT_EQ(token->generation, 3u);
+  EXPECT_EQ(upstream_.started().size(), 0u);
+}
+
+TEST_F(ReplicaEngineTest, TheLeaderFetchesAnAddedAppOnlyWhenTheStoreHasNone) {
+  engine_->Start();
+  AppRecord theirs = Record("theirs", 3);
+  theirs.app_id = kOtherApp;
+  engine_->OnLeader({Record("v", 1), theirs}, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  engine_->AddApp(OtherApp());
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 0u) << "the stored value is good";
+  engine_->OnConfirmed(clock_.SteadyNow());
+  EXPECT_EQ(table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow())
+                ->value,
+            "theirs");
+  AppConfig third = OtherApp();
+  third.app_id = "wx1111111111111111";
+  engine_->AddApp(third);
+  Pump();
+  ASSERT_EQ(upstream_.started().size(), 1u);
+  EXPECT_EQ(upstream_.started()[0].app_id, third.app_id);
+  EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kLeader);
+}
+
 }  // namespace
 }  // namespace wxtoken::server

@@ -290,5 +290,66 @@ TEST_F(TokenTableTest, ConcurrentReadersSeeConsistentMonotonicState) {
   EXPECT_EQ(final_token->value, absl::StrCat("v", generation));
 }
 
+// A config reload adds and removes apps under running readers.
+TEST_F(TokenTableTest, AppsAreAddedAndRemovedTellingTheListener) {
+  std::vector<std::string> told;
+  table_.SetPublishListener([&told](absl::string_view app_id, TokenKind kind) {
+    told.push_back(absl::StrCat(app_id, "/", TokenKindName(kind)));
+  });
+  table_.AddApp("wxnew", {TokenKind::kAccessToken, TokenKind::kWxCardTicket});
+  EXPECT_THAT(told, ::testing::ElementsAre("wxnew/access_token",
+                                           "wxnew/wx_card_ticket"));
+  auto token = table_.Get("wxnew", TokenKind::kAccessToken, S(kT0));
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  table_.Publish("wxnew", TokenKind::kAccessToken,
+                 Valid("v1", 1, kT0, kT0 + absl::Hours(1)));
+  EXPECT_EQ(table_.Get("wxnew", TokenKind::kAccessToken, S(kT0))->value, "v1");
+  table_.AddApp("wxnew", {TokenKind::kAccessToken});  // exists: unchanged
+  EXPECT_EQ(table_.Get("wxnew", TokenKind::kAccessToken, S(kT0))->value, "v1");
+  EXPECT_TRUE(table_.Has("wxnew", TokenKind::kWxCardTicket));
+
+  told.clear();
+  table_.RemoveApp(kApp);
+  EXPECT_THAT(
+      told, ::testing::UnorderedElementsAre("wx0123456789abcdef/access_token",
+                                            "wx0123456789abcdef/jsapi_ticket"));
+  token = table_.Get(kApp, TokenKind::kAccessToken, S(kT0));
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(token.status().message()), HasSubstr(kApp));
+  EXPECT_FALSE(table_.HasApp(kApp));
+  EXPECT_EQ(table_.Entries().size(), 3u);  // wxother, wxnew's two
+  // Publishing to a removed app is dropped.
+  table_.Publish(kApp, TokenKind::kAccessToken,
+                 Valid("late", 2, kT0, kT0 + absl::Hours(1)));
+  EXPECT_FALSE(table_.HasApp(kApp));
+  table_.RemoveApp("wxunknown");  // nothing
+}
+
+TEST_F(TokenTableTest, ReadersOfOneAppNeverSeeAnotherAppsAddOrRemove) {
+  table_.Publish("wxother", TokenKind::kAccessToken,
+                 Valid("steady", 1, kT0, kT0 + absl::Hours(1)));
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        auto token = table_.Get("wxother", TokenKind::kAccessToken, S(kT0));
+        if (!token.ok() || token->value != "steady") failures.fetch_add(1);
+        (void)table_.Get("wxchurn", TokenKind::kAccessToken, S(kT0));
+      }
+    });
+  }
+  for (int i = 0; i < 20000; ++i) {
+    table_.AddApp("wxchurn", {TokenKind::kAccessToken});
+    table_.Publish("wxchurn", TokenKind::kAccessToken,
+                   Valid("c", 1, kT0, kT0 + absl::Hours(1)));
+    table_.RemoveApp("wxchurn");
+  }
+  done.store(true);
+  for (std::thread& reader : readers) reader.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 }  // namespace
 }  // namespace wxtoken::server
