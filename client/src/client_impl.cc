@@ -36,13 +36,33 @@ absl::Time MonotonicNow() {
   return absl::TimeFromTimespec(now);
 }
 
+// Cache hits read the kernel's coarse monotonic clock instead: the same
+// clock as of its last tick, so never ahead of MonotonicNow() and behind it
+// by less than a tick (its resolution); about 6 ns a read here instead of
+// 30. Twice the resolution is the lag allowed for.
+int64_t CoarseMonotonicNanos() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+HitClock DefaultHitClock() {
+  timespec resolution;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0) return {};
+  const absl::Duration tick = absl::DurationFromTimespec(resolution);
+  // A kernel without a usable coarse clock: every hit reads the fine one.
+  if (tick <= absl::ZeroDuration() || tick > absl::Milliseconds(20)) return {};
+  return {CoarseMonotonicNanos, 2 * tick};
+}
+
 }  // namespace
 
 ClientImpl::ClientImpl(std::unique_ptr<TokenSource> source,
                        std::function<absl::Time()> now,
-                       absl::Duration fallback_retry, bool watch)
+                       absl::Duration fallback_retry, bool watch,
+                       HitClock hit_clock)
     : source_(std::move(source)),
-      context_{source_.get(), std::move(now), fallback_retry, watch},
+      context_{source_.get(), std::move(now), fallback_retry, watch, hit_clock},
       entries_(&context_) {}
 
 absl::StatusOr<Token> ClientImpl::DoGetToken(absl::string_view app_id,
@@ -51,6 +71,14 @@ absl::StatusOr<Token> ClientImpl::DoGetToken(absl::string_view app_id,
     return status;
   }
   return entries_.FindOrCreate(app_id, kind).Get();
+}
+
+absl::Status ClientImpl::DoGetTokenInto(absl::string_view app_id,
+                                        TokenKind kind, Token* token) {
+  if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
+    return status;
+  }
+  return entries_.FindOrCreate(app_id, kind).GetInto(token);
 }
 
 absl::StatusOr<Token> ClientImpl::ReportInvalid(absl::string_view app_id,
@@ -97,14 +125,26 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
     channel = *std::move(created);
   }
   std::function<absl::Time()> now = std::move(options.now);
-  if (!now) now = MonotonicNow;
+  HitClock hit_clock;  // a caller's clock: hits read it too
+  if (!now) {
+    now = MonotonicNow;
+    hit_clock = DefaultHitClock();
+  }
   return std::make_unique<ClientImpl>(
       std::make_unique<GrpcTokenSource>(std::move(channel), options.rpc_timeout,
                                         options.report_timeout),
-      std::move(now), options.fallback_retry, options.watch);
+      std::move(now), options.fallback_retry, options.watch, hit_clock);
 }
 
 }  // namespace client_internal
+
+absl::Status Client::DoGetTokenInto(absl::string_view app_id, TokenKind kind,
+                                    Token* token) {
+  absl::StatusOr<Token> answer = DoGetToken(app_id, kind);
+  if (!answer.ok()) return answer.status();
+  *token = *std::move(answer);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   absl::StatusOr<std::unique_ptr<client_internal::ClientImpl>> client =

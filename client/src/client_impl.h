@@ -20,7 +20,7 @@ class ClientImpl final : public Client {
  public:
   ClientImpl(std::unique_ptr<TokenSource> source,
              std::function<absl::Time()> now, absl::Duration fallback_retry,
-             bool watch);
+             bool watch, HitClock hit_clock = {});
 
   absl::StatusOr<Token> ReportInvalid(absl::string_view app_id, TokenKind kind,
                                       absl::string_view stale_value,
@@ -33,6 +33,8 @@ class ClientImpl final : public Client {
  private:
   absl::StatusOr<Token> DoGetToken(absl::string_view app_id,
                                    TokenKind kind) override;
+  absl::Status DoGetTokenInto(absl::string_view app_id, TokenKind kind,
+                              Token* token) override;
 
   // Constant after construction; context_ points into source_, and every
   // entry of entries_ to context_.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 #include <string>
 #include <thread>
 
@@ -13,27 +12,38 @@ namespace {
 // WeChat asks callers to keep at least 512 bytes for an access_token.
 constexpr size_t kInitialCapacity = 512;
 
-// Copies the first `size` bytes held in `words` into `out`: whole words,
-// whose fixed-size copies compile to plain moves, through the stack when the
-// value fits the initial capacity (every access_token does), so that the
-// string is built with one allocation and one copy.
+// Copies the first `size` bytes held in `words` into `out`, a word at a
+// time (fixed-size copies compile to plain moves), into the string's own
+// storage: once its capacity suffices nothing is allocated, and a string
+// already of that size (the same caller's last value) is not even resized.
 void CopyWords(const std::atomic<uint64_t>* words, size_t size,
                std::string* out) {
-  const size_t count = (size + 7) / 8;
-  uint64_t local[kInitialCapacity / 8];
-  if (count <= std::size(local)) {
-    for (size_t i = 0; i < count; ++i) {
-      local[i] = words[i].load(std::memory_order_relaxed);
-    }
-    out->assign(reinterpret_cast<const char*>(local), size);
-    return;
-  }
-  out->resize(count * 8);
-  for (size_t i = 0; i < count; ++i) {
+  if (out->size() != size) out->resize(size);
+  char* data = out->data();
+  const size_t whole = size / 8;
+  for (size_t i = 0; i < whole; ++i) {
     const uint64_t word = words[i].load(std::memory_order_relaxed);
-    std::memcpy(out->data() + i * 8, &word, sizeof(word));
+    std::memcpy(data + i * 8, &word, sizeof(word));
   }
-  out->resize(size);
+  // The last 1 to 7 bytes in at most three fixed-size copies: a copy of a
+  // variable length compiles to a byte loop that cost more than the words.
+  if (const size_t rest = size % 8; rest != 0) {
+    uint64_t word = words[whole].load(std::memory_order_relaxed);
+    char* at = data + whole * 8;
+    if (rest & 4) {
+      const uint32_t part = static_cast<uint32_t>(word);
+      std::memcpy(at, &part, 4);
+      at += 4;
+      word >>= 32;
+    }
+    if (rest & 2) {
+      const uint16_t part = static_cast<uint16_t>(word);
+      std::memcpy(at, &part, 2);
+      at += 2;
+      word >>= 16;
+    }
+    if (rest & 1) *at = static_cast<char>(word);
+  }
 }
 
 }  // namespace
@@ -101,9 +111,7 @@ void PublishedToken::StoreValue(const std::string& value) {
   size_.store(value.size(), std::memory_order_relaxed);
 }
 
-std::optional<Token> PublishedToken::ReadIfFresh(absl::Time now) const {
-  const int64_t now_ns = absl::ToUnixNanos(now);
-  Token token;
+bool PublishedToken::ReadIfFresh(int64_t now_ns, Token* out) const {
   while (true) {
     const uint64_t before = sequence_.load(std::memory_order_acquire);
     if (before % 2 == 1) {
@@ -112,30 +120,29 @@ std::optional<Token> PublishedToken::ReadIfFresh(absl::Time now) const {
     }
     // A torn read here can only cause a miss, which the slow path corrects.
     if (now_ns >= fresh_until_ns_.load(std::memory_order_relaxed)) {
-      return std::nullopt;
+      return false;
     }
     const Buffer* buffer = buffer_.load(std::memory_order_acquire);
     const size_t size = size_.load(std::memory_order_relaxed);
     // Torn (size from a newer write than buffer): the sequence check below
     // fails; never read past the buffer meanwhile.
     if (buffer != nullptr && size <= buffer->capacity()) {
-      CopyWords(buffer->data.get(), size, &token.value);
-      token.expires_at =
+      CopyWords(buffer->data.get(), size, &out->value);
+      out->expires_at =
           absl::FromUnixNanos(expires_at_ns_.load(std::memory_order_relaxed));
-      token.max_cache =
+      out->max_cache =
           absl::Nanoseconds(max_cache_ns_.load(std::memory_order_relaxed));
-      token.stale_if_error =
+      out->stale_if_error =
           absl::Nanoseconds(stale_if_error_ns_.load(std::memory_order_relaxed));
-      token.fetched_at =
+      out->fetched_at =
           absl::FromUnixNanos(fetched_at_ns_.load(std::memory_order_relaxed));
-      token.generation = generation_.load(std::memory_order_relaxed);
-      token.stale_fallback = stale_fallback_.load(std::memory_order_relaxed);
+      out->generation = generation_.load(std::memory_order_relaxed);
+      out->stale_fallback = stale_fallback_.load(std::memory_order_relaxed);
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (sequence_.load(std::memory_order_relaxed) != before) continue;
     // A consistent snapshot that is fresh always has its value.
-    if (buffer == nullptr || size > buffer->capacity()) return std::nullopt;
-    return token;
+    return buffer != nullptr && size <= buffer->capacity();
   }
 }
 

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -34,10 +33,13 @@ class PublishedToken {
   // Hits now see nothing.
   void Expire();
 
-  // The published token, without app_id and kind, when `now` is before its
-  // fresh_until; nullopt otherwise (and, rarely, when a write races: the
-  // caller then takes its slow path, which is always right).
-  std::optional<Token> ReadIfFresh(absl::Time now) const;
+  // Copies the published token, without app_id and kind, into `*out` when
+  // `now_ns` (absl::ToUnixNanos of the time) is before its fresh_until,
+  // reusing out's string storage: with
+  // enough capacity nothing is allocated. False otherwise (and, rarely,
+  // when a write races: the caller then takes its slow path, which is
+  // always right); `*out` may then be partly overwritten.
+  bool ReadIfFresh(int64_t now_ns, Token* out) const;
 
  private:
   // The value's bytes as words. A buffer is never freed before the

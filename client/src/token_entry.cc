@@ -12,12 +12,26 @@ TokenEntry::TokenEntry(std::string app_id, TokenKind kind,
                        const EntryContext* context)
     : app_id_(std::move(app_id)), kind_(kind), context_(*context) {}
 
+bool TokenEntry::ReadHit(Token* token) const {
+  const HitClock& clock = context_.hit_clock;
+  const int64_t now_ns =
+      clock.now_ns ? clock.now_ns() : absl::ToUnixNanos(context_.now());
+  if (!published_.ReadIfFresh(now_ns, token)) return false;
+  token->app_id.assign(app_id_);
+  token->kind = kind_;
+  return true;
+}
+
+absl::Status TokenEntry::GetInto(Token* token) {
+  if (ReadHit(token)) return absl::OkStatus();
+  absl::StatusOr<Token> answer = Get();
+  if (!answer.ok()) return answer.status();
+  *token = *std::move(answer);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Token> TokenEntry::Get() {
-  if (std::optional<Token> hit = published_.ReadIfFresh(context_.now())) {
-    hit->app_id = app_id_;
-    hit->kind = kind_;
-    return *std::move(hit);
-  }
+  if (Token hit; ReadHit(&hit)) return hit;
   absl::MutexLock lock(&mu_);
   TendWatch(context_.now());
   // Every pass returns, or follows another caller's finished RPC.
@@ -121,7 +135,9 @@ void TokenEntry::SetCached(std::optional<Token> token, absl::Time fresh_until) {
   token_ = std::move(token);
   fresh_until_ = fresh_until;
   if (token_.has_value()) {
-    published_.Publish(*token_, fresh_until_);
+    // Hits read the hit clock, which may lag `now` by up to its lag: their
+    // window ends that much sooner.
+    published_.Publish(*token_, fresh_until_ - context_.hit_clock.lag);
   } else {
     published_.Expire();
   }

@@ -1,6 +1,7 @@
 #ifndef WXTOKEN_CLIENT_SRC_TOKEN_ENTRY_H_
 #define WXTOKEN_CLIENT_SRC_TOKEN_ENTRY_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,12 +18,24 @@
 
 namespace wxtoken::client_internal {
 
+// What a cache hit reads the time from, when not EntryContext::now: a
+// cheaper clock that lags it, never leads it, by less than `lag`. Every
+// freshness window hits see is shortened by `lag`, so by `now` no hit is
+// served past its max_cache; the last `lag` of a window goes to the slow
+// path, which reads `now`.
+struct HitClock {
+  // Nanoseconds on EntryContext::now's scale (absl::ToUnixNanos of it).
+  int64_t (*now_ns)() = nullptr;  // null: EntryContext::now, no lag
+  absl::Duration lag;
+};
+
 // What every entry of one client shares. Constant after construction.
 struct EntryContext {
   TokenSource* source = nullptr;
   std::function<absl::Time()> now;
   absl::Duration fallback_retry;
   bool watch = true;  // ClientOptions::watch
+  HitClock hit_clock;
 };
 
 // The cache of one (app_id, kind): the controller's last answer, how long it
@@ -45,6 +58,8 @@ class TokenEntry {
 
   // Client::GetToken for this entry.
   absl::StatusOr<Token> Get() ABSL_LOCKS_EXCLUDED(mu_);
+  // Client::GetToken into a caller's Token: a hit reuses its storage.
+  absl::Status GetInto(Token* token) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Client::ReportInvalid for this entry.
   absl::StatusOr<Token> ReportInvalid(absl::string_view stale_value,
@@ -64,6 +79,8 @@ class TokenEntry {
     absl::StatusOr<Token> result;
   };
 
+  // A hit: what published_ holds, when fresh by the hit clock.
+  bool ReadHit(Token* token) const;
   // A copy of token_ when `now` is inside its freshness window.
   std::optional<Token> FreshCopy(absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

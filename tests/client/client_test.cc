@@ -16,6 +16,7 @@
 #include "absl/synchronization/barrier.h"
 #include "absl/time/clock.h"
 #include "client/src/client_impl.h"
+#include "client/src/grpc_token_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/fake_token_controller.h"
@@ -173,6 +174,70 @@ TEST_F(ClientTest, CacheHitMakesNoRpc) {
     ASSERT_EQ(ValueOf(*client), "token-A");
   }
   EXPECT_EQ(fake_.Calls("GetToken"), 1);
+}
+
+// GetToken's caller-buffer form: the same answers, into a Token reused
+// across calls.
+TEST_F(ClientTest, GetTokenIntoACallersTokenHitsWithoutAnRpc) {
+  auto client = NewClient(Options());
+  Token token;
+  ASSERT_TRUE(client->GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+  EXPECT_EQ(token.value, "token-A");
+  EXPECT_EQ(token.app_id, kApp);
+  EXPECT_EQ(token.kind, TokenKind::kAccessToken);
+  EXPECT_EQ(token.generation, 1u);
+  fake_.SetToken(MakeFakeToken("token-Bee", 2));
+  for (int i = 0; i < 50; ++i) {
+    clock_.AdvanceTime(absl::Milliseconds(500));  // 25 s < max_cache
+    ASSERT_TRUE(client->GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+    ASSERT_EQ(token.value, "token-A");
+  }
+  EXPECT_EQ(fake_.Calls("GetToken"), 1);
+  clock_.AdvanceTime(absl::Minutes(1));
+  ASSERT_TRUE(client->GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+  EXPECT_EQ(token.value, "token-Bee");
+  EXPECT_EQ(token.generation, 2u);
+  EXPECT_EQ(client->GetToken("", TokenKind::kAccessToken, &token).code(),
+            absl::StatusCode::kInvalidArgument);
+  fake_.SetControllerError(grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client->GetToken("wxother", TokenKind::kAccessToken, &token).code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Hits read a cheaper clock that lags the client's (the kernel's coarse
+// monotonic clock): by the client's clock, no hit outlives its max_cache.
+int64_t lagging_hit_now_ns = 0;
+
+TEST_F(ClientTest, ALaggingHitClockNeverServesPastMaxCache) {
+  constexpr absl::Duration kLag = absl::Milliseconds(8);
+  client_internal::HitClock hit_clock{[] { return lagging_hit_now_ns; }, kLag};
+  ClientImpl client(
+      std::make_unique<client_internal::GrpcTokenSource>(
+          grpc::CreateChannel(fake_.address(),
+                              grpc::InsecureChannelCredentials()),
+          kRpcTimeout, kRpcTimeout),
+      [this] { return clock_.Now(); }, absl::Seconds(1),
+      /*watch=*/false, hit_clock);
+  // The hit clock as far behind as it may be, a little less than kLag.
+  auto advance = [&](absl::Duration by) {
+    clock_.AdvanceTime(by);
+    lagging_hit_now_ns =
+        absl::ToUnixNanos(clock_.Now() - kLag + absl::Nanoseconds(1));
+  };
+  advance(absl::ZeroDuration());
+  Token token;
+  ASSERT_TRUE(client.GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+  fake_.SetToken(MakeFakeToken("token-B", 2));
+  advance(absl::Minutes(1) - absl::Nanoseconds(1));  // still fresh
+  ASSERT_TRUE(client.GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+  EXPECT_EQ(token.value, "token-A");
+  EXPECT_EQ(fake_.Calls("GetToken"), 1);
+  // max_cache is over by the client's clock, not yet by the hit clock: the
+  // hit must not be served (it would be without the lag taken off).
+  advance(absl::Nanoseconds(1));
+  ASSERT_TRUE(client.GetToken(kApp, TokenKind::kAccessToken, &token).ok());
+  EXPECT_EQ(token.value, "token-B");
+  EXPECT_EQ(fake_.Calls("GetToken"), 2);
 }
 
 TEST_F(ClientTest, MaxCacheCountsFromWhenTheQuestionWasSent) {

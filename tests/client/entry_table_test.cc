@@ -14,7 +14,8 @@ namespace {
 
 class EntryTableTest : public ::testing::Test {
  protected:
-  EntryContext context_{nullptr, [] { return absl::Now(); }, absl::Seconds(1)};
+  EntryContext context_{
+      nullptr, [] { return absl::Now(); }, absl::Seconds(1), true, {}};
   EntryTable table_{&context_};
 };
 

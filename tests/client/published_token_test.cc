@@ -37,20 +37,29 @@ bool IsNumbered(const Token& token) {
          token.stale_fallback == want.stale_fallback;
 }
 
+std::optional<Token> ReadIfFresh(const PublishedToken& published,
+                                 absl::Time now) {
+  Token token;
+  if (!published.ReadIfFresh(absl::ToUnixNanos(now), &token)) {
+    return std::nullopt;
+  }
+  return token;
+}
+
 TEST(PublishedTokenTest, ServesWhatWasPublishedUntilFreshUntil) {
   PublishedToken published;
-  EXPECT_FALSE(published.ReadIfFresh(kNow).has_value());
+  EXPECT_FALSE(ReadIfFresh(published, kNow).has_value());
   published.Publish(Numbered(3), kNow + absl::Minutes(1));
-  std::optional<Token> token = published.ReadIfFresh(kNow);
+  std::optional<Token> token = ReadIfFresh(published, kNow);
   ASSERT_TRUE(token.has_value());
   EXPECT_EQ(token->generation, 3u);
   EXPECT_TRUE(IsNumbered(*token));
   EXPECT_TRUE(
-      published.ReadIfFresh(kNow + absl::Minutes(1) - absl::Nanoseconds(1))
+      ReadIfFresh(published, kNow + absl::Minutes(1) - absl::Nanoseconds(1))
           .has_value());
-  EXPECT_FALSE(published.ReadIfFresh(kNow + absl::Minutes(1)).has_value());
+  EXPECT_FALSE(ReadIfFresh(published, kNow + absl::Minutes(1)).has_value());
   published.Expire();
-  EXPECT_FALSE(published.ReadIfFresh(kNow).has_value());
+  EXPECT_FALSE(ReadIfFresh(published, kNow).has_value());
 }
 
 TEST(PublishedTokenTest, LongerValuesGrowTheBuffer) {
@@ -59,10 +68,28 @@ TEST(PublishedTokenTest, LongerValuesGrowTheBuffer) {
     Token token = Numbered(1);
     token.value = std::string(size, 'v');
     published.Publish(token, kNow + absl::Seconds(1));
-    std::optional<Token> read = published.ReadIfFresh(kNow);
+    std::optional<Token> read = ReadIfFresh(published, kNow);
     ASSERT_TRUE(read.has_value());
     EXPECT_EQ(read->value, token.value) << size;
   }
+}
+
+// GetToken's caller-buffer form: one Token read into again and again, its
+// string shrinking and growing with the values.
+TEST(PublishedTokenTest, AReusedTokenHoldsExactlyEachValue) {
+  PublishedToken published;
+  Token reused;
+  for (size_t size : {150, 7, 4000, 0, 9, 150}) {
+    Token token = Numbered(size);
+    token.value = std::string(size, static_cast<char>('a' + size % 26));
+    published.Publish(token, kNow + absl::Seconds(1));
+    ASSERT_TRUE(published.ReadIfFresh(absl::ToUnixNanos(kNow), &reused));
+    EXPECT_EQ(reused.value, token.value) << size;
+    EXPECT_EQ(reused.generation, size);
+  }
+  const char* storage = reused.value.data();
+  ASSERT_TRUE(published.ReadIfFresh(absl::ToUnixNanos(kNow), &reused));
+  EXPECT_EQ(reused.value.data(), storage) << "the string's storage is reused";
 }
 
 TEST(PublishedTokenTest, ReadersRacingAWriterSeeOnlyWholeTokens) {
@@ -75,7 +102,7 @@ TEST(PublishedTokenTest, ReadersRacingAWriterSeeOnlyWholeTokens) {
   for (int i = 0; i < 3; ++i) {
     readers.emplace_back([&] {
       while (!stop.load()) {
-        std::optional<Token> token = published.ReadIfFresh(kNow);
+        std::optional<Token> token = ReadIfFresh(published, kNow);
         if (!token.has_value() || !IsNumbered(*token)) mixed.fetch_add(1);
         reads.fetch_add(1);
       }

@@ -188,6 +188,18 @@ class Client {
     return DoGetToken(app_id, kind);
   }
 
+  // The same, into `*token`, reusing the storage of its strings: for a
+  // caller that keeps a Token across calls (one per thread, say), a cache
+  // hit allocates nothing, takes no lock and writes nothing other threads
+  // read: the call for hot paths. On an error `*token` is unspecified.
+  //
+  //   thread_local wxtoken::Token token;
+  //   absl::Status status = client->GetToken(app_id, kind, &token);
+  absl::Status GetToken(absl::string_view app_id, TokenKind kind,
+                        Token* token) {
+    return DoGetTokenInto(app_id, kind, token);
+  }
+
   // Tells the controller that WeChat rejected `stale_value` with
   // `wechat_errcode` (ForceRefresh; an empty `stale_value` means "whatever is
   // current") and returns the value to use instead, which also replaces the
@@ -226,6 +238,10 @@ class Client {
   // functions must not). A test double of Client overrides this.
   virtual absl::StatusOr<Token> DoGetToken(absl::string_view app_id,
                                            TokenKind kind) = 0;
+  // GetToken into a Token; by default through DoGetToken, so a test double
+  // need not override it.
+  virtual absl::Status DoGetTokenInto(absl::string_view app_id, TokenKind kind,
+                                      Token* token);
 };
 
 template <class F>
