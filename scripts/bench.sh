@@ -5,7 +5,8 @@
 #   1. GetToken vs grpc.health.v1 Health/Check (the empty-RPC baseline),
 #      side by side with the same settings, and their throughput ratio;
 #   2. a ForceRefresh storm: N concurrent callers -> upstream fetches;
-#   3. the C++ client library's cached GetToken, ns per call (1 and 2 threads);
+#   3. the C++ client library's cached GetToken, ns per call (1 to 8
+#      threads; both forms, and a plain copy for comparison);
 #   4. a ForceRefresh flood (FLOOD_SECONDS, default 60): answers, wxtokend's
 #      RSS and the upstream fetches it caused (bench/flood.sh);
 #   5. start at scale (SCALE_APPS, default "1000 10000"): time to all
@@ -16,13 +17,17 @@
 #      (bench/watch.sh);
 #   7. GetToken vs Health/Check with h2load, the standard HTTP/2 load tool:
 #      throughput and wxtokend's CPU per call, alternating rounds, medians
-#      (bench/h2load.sh).
+#      (bench/h2load.sh);
+#   8. the empty call under each gRPC server setup (callback API with and
+#      without the ResourceQuota, async completion queues with 1, 2 and 4
+#      polling threads): throughput and server CPU per call
+#      (bench/server_setups.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh curl bc
 export BUILD_DIR=${BUILD_DIR:-build-bench}
-TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood wxtoken-watch-fanout client_cache_benchmark" \
+TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood wxtoken-watch-fanout wxtoken-server-setups client_cache_benchmark" \
   ./scripts/build.sh >/dev/null
 build="$PWD/$BUILD_DIR"
 source scripts/lib/local-stack.sh
@@ -51,7 +56,8 @@ echo "upstream fetches caused by the storm: $((after - before))"
 if [ -x "$build/bench/client_cache_benchmark" ]; then
   echo
   echo "## wxtoken::client cached GetToken"
-  "$build/bench/client_cache_benchmark" --benchmark_min_time=0.5
+  "$build/bench/client_cache_benchmark" --benchmark_min_time=0.5 \
+    --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 fi
 
 echo
@@ -71,3 +77,7 @@ bench/watch.sh "$build" "${WATCHERS:-10000}"
 echo
 echo "## GetToken vs Health/Check with h2load"
 bench/h2load.sh "$build"
+
+echo
+echo "## The empty call under each gRPC server setup (h2load)"
+bench/server_setups.sh "$build"
