@@ -170,35 +170,6 @@ TEST_F(ReloadE2eTest, ARotatedSecretFileIsPickedUpWithoutASignal) {
   RotateAndExpectTheNewSecretUsed(/*sighup=*/false);
 }
 
-TEST_F(ReloadE2eTest, ABrokenConfigChangesNothingAndIsCountedOnce) {
-  ASSERT_NO_FATAL_FAILURE(StartBoth());
-  const wxtoken::v1::Token current = WaitForToken();
-  const std::string good = ReadAll(controller_.config_path());
-  GetTokenLoop callers(controller_);
-  WriteAtomically(controller_.config_path(), good + "bogus_key: 1\n");
-  controller_.Reload();
-  ASSERT_TRUE(WaitForMetric("wxtoken_config_reload_failures_total", 1,
-                            absl::Seconds(10)));
-  EXPECT_THAT(controller_.Logs(), HasSubstr("config reload refused"));
-  EXPECT_THAT(controller_.Logs(), HasSubstr("unknown key \\\"bogus_key\\\""));
-  // Still the same server, the same token, nothing restarted.
-  wxtoken::v1::Token token;
-  ASSERT_TRUE(controller_.GetToken(kApp, &token).ok());
-  EXPECT_EQ(token.value(), current.value());
-  EXPECT_EQ(token.generation(), current.generation());
-  // The poll reads the same broken file again: reported once, not per tick.
-  absl::SleepFor(absl::Seconds(5));
-  EXPECT_EQ(Metric("wxtoken_config_reload_failures_total"), 1);
-  // Fixed again: applied (nothing changed).
-  WriteAtomically(controller_.config_path(), good);
-  EXPECT_TRUE(
-      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
-  callers.Stop();
-  EXPECT_EQ(callers.failed(), 0);
-  EXPECT_EQ(Count(controller_.Logs(), "\"listening\""), 1)
-      << "wxtokend restarted";
-}
-
 TEST_F(ReloadE2eTest, RestartOnlyKeysAreLoggedAndWaitForARestart) {
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   WaitForToken();
@@ -255,8 +226,8 @@ class AppSetReloadE2eTest : public ReloadE2eTest,
   }
 
   // Writes the config for `options_` the way the parameter says.
-  void Apply() {
-    const std::string yaml = controller_.ConfigYaml(options_, dir_);
+  void Apply() { Apply(controller_.ConfigYaml(options_, dir_)); }
+  void Apply(const std::string& yaml) {
     switch (GetParam()) {
       case Trigger::kSighup:
         WriteAtomically(controller_.config_path(), yaml);
@@ -359,6 +330,41 @@ TEST_P(AppSetReloadE2eTest, AnAppRemovedAndAddedAgainKeepsItsToken) {
   EXPECT_EQ(again.value(), before.value());
   EXPECT_EQ(again.generation(), before.generation());
   EXPECT_EQ(sandbox_.TokenCalls(kGone), fetched);
+}
+
+TEST_P(AppSetReloadE2eTest, ABrokenConfigChangesNothingAndIsCountedOnce) {
+  const wxtoken::v1::Token current = WaitForToken();
+  controller_.WaitForToken(kGone);
+  const Controller::Options good = options_;
+  GetTokenLoop callers(controller_);
+  // An unknown key beside an app set change that must not happen.
+  options_.apps = {{kApp, kOldSecret}, {kAdded, "new-secret-4d"}};
+  Apply(controller_.ConfigYaml(options_, dir_) + "bogus_key: 1\n");
+  ASSERT_TRUE(WaitForMetric("wxtoken_config_reload_failures_total", 1,
+                            absl::Seconds(10)));
+  EXPECT_THAT(controller_.Logs(), HasSubstr("config reload refused"));
+  EXPECT_THAT(controller_.Logs(), HasSubstr("unknown key \\\"bogus_key\\\""));
+  // Everything as it was: the same token, both old apps, no new one.
+  wxtoken::v1::Token token;
+  ASSERT_TRUE(controller_.GetToken(kApp, &token).ok());
+  EXPECT_EQ(token.value(), current.value());
+  EXPECT_EQ(token.generation(), current.generation());
+  EXPECT_TRUE(controller_.GetToken(kGone, &token).ok());
+  EXPECT_EQ(controller_.GetToken(kAdded, &token).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // The 2 s re-read finds the same broken file: reported once, not per read.
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_EQ(Metric("wxtoken_config_reload_failures_total"), 1);
+  // Fixed again (the config it runs): applied, nothing changed.
+  options_ = good;
+  Apply();
+  EXPECT_TRUE(
+      WaitForMetric("wxtoken_config_reloads_total", 1, absl::Seconds(10)));
+  callers.Stop();
+  EXPECT_EQ(callers.failed(), 0);
+  EXPECT_GT(callers.ok(), 0);
+  EXPECT_EQ(Count(controller_.Logs(), "\"listening\""), 1)
+      << "wxtokend restarted";
 }
 
 INSTANTIATE_TEST_SUITE_P(Triggers, AppSetReloadE2eTest,
