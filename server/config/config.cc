@@ -683,13 +683,19 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text) {
   }
 }
 
-absl::StatusOr<Config> LoadConfig(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadSmallFile(path);
-  if (!text.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config: cannot read ", Quote(path), ": ", text.status().message()));
-  }
-  return ParseConfig(*text);
+absl::StatusOr<Config> LoadConfig(const std::string& path,
+                                  std::vector<std::string>* files_read) {
+  config_yaml::FilesReadLog log;
+  absl::StatusOr<Config> config = [&]() -> absl::StatusOr<Config> {
+    absl::StatusOr<std::string> text = ReadSmallFile(path);
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: cannot read ", Quote(path), ": ", text.status().message()));
+    }
+    return ParseConfig(*text);
+  }();
+  if (files_read != nullptr) *files_read = log.files();
+  return config;
 }
 
 }  // namespace wxtoken::server

@@ -157,8 +157,11 @@ absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text);
 // ("refresh.margin: bad duration \"ten\""), never containing a secret.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml_text);
 
-// Reads `path` and calls ParseConfig.
-absl::StatusOr<Config> LoadConfig(const std::string& path);
+// Reads `path` and calls ParseConfig. `files_read`, when given, gets `path`
+// and every file the config names that was read (or tried), valid config
+// or not: what this result depends on.
+absl::StatusOr<Config> LoadConfig(
+    const std::string& path, std::vector<std::string>* files_read = nullptr);
 
 }  // namespace wxtoken::server
 

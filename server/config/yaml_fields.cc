@@ -119,9 +119,17 @@ std::string Describe(const YAML::Node& node) {
   return "something else";
 }
 
+namespace {
+thread_local FilesReadLog* files_read_log = nullptr;
+}  // namespace
+
+FilesReadLog::FilesReadLog() { files_read_log = this; }
+FilesReadLog::~FilesReadLog() { files_read_log = nullptr; }
+
 // Reads a whole (small) file. On failure the status message is only the
 // reason in strerror's words, so callers can wrap it with the key and path.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  if (files_read_log != nullptr) files_read_log->files_.push_back(path);
   // strerror is not thread-safe, but configs are loaded once, at start, by
   // one thread.
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -35,6 +35,22 @@ std::string Describe(const YAML::Node& node);
 // reason in strerror's words, so callers can wrap it with the key and path.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
 
+// While it lives, notes the path of every file ReadSmallFile() tries on this
+// thread (read or not): what one config read depended on. Not nestable.
+class FilesReadLog {
+ public:
+  FilesReadLog();
+  ~FilesReadLog();
+  FilesReadLog(const FilesReadLog&) = delete;
+  FilesReadLog& operator=(const FilesReadLog&) = delete;
+
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  friend absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
+  std::vector<std::string> files_;
+};
+
 // The entries of one YAML map whose keys have been checked: all strings, none
 // repeated, all known.
 using Entries = std::map<std::string, YAML::Node, std::less<>>;

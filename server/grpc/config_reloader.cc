@@ -28,13 +28,24 @@ ConfigReloader::ConfigReloader(std::string path, Config running,
       last_read_(std::move(running)) {}
 
 void ConfigReloader::Reload(absl::string_view trigger) {
-  Apply(LoadConfig(path_), trigger);
+  Apply(Read(), trigger);
 }
 
 void ConfigReloader::ReloadIfChanged() {
-  absl::StatusOr<Config> next = LoadConfig(path_);
+  if (read_files_.Unchanged()) return;
+  absl::StatusOr<Config> next = Read();
   if (SameRead(next, last_read_)) return;
   Apply(std::move(next), "file change");
+}
+
+absl::StatusOr<Config> ConfigReloader::Read() {
+  absl::StatusOr<Config> config;
+  read_files_.Track(targets_.clock.Now(), [&] {
+    std::vector<std::string> files;
+    config = LoadConfig(path_, &files);
+    return files;
+  });
+  return config;
 }
 
 void ConfigReloader::Apply(absl::StatusOr<Config> next,

@@ -9,6 +9,7 @@
 #include "server/base/clock.h"
 #include "server/base/swappable.h"
 #include "server/config/config.h"
+#include "server/config/file_stamps.h"
 #include "server/grpc/caller_authorizer.h"
 #include "server/messages/push_messages.h"
 #include "server/metrics/server_metrics.h"
@@ -44,7 +45,9 @@ class ConfigReloader {
   // Reads the config and its secret files, and reloads when anything reads
   // differently from the last time: an edit, or Kubernetes swapping a
   // ConfigMap or Secret mount's `..data` symlink. A config that stays
-  // invalid is reported once.
+  // invalid is reported once. When stat() finds every file the last read
+  // read as it was, nothing is read: the idle tick costs one stat() a file,
+  // not a read of each and a parse of the whole YAML.
   void ReloadIfChanged();
 
   // What runs now (its live keys as last reloaded).
@@ -52,12 +55,16 @@ class ConfigReloader {
 
  private:
   void Apply(absl::StatusOr<Config> next, absl::string_view trigger);
+  // LoadConfig, noting what it read and how the files stood.
+  absl::StatusOr<Config> Read();
 
   const std::string path_;
   Targets targets_;
   Config running_;
   // The last read, valid or not, to notice the next change.
   absl::StatusOr<Config> last_read_;
+  // What it read, to skip reading again when stat() shows nothing changed.
+  ReadFiles read_files_;
 };
 
 }  // namespace wxtoken::server
