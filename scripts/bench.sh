@@ -21,13 +21,15 @@
 #   8. the empty call under each gRPC server setup (callback API with and
 #      without the ResourceQuota, async completion queues with 1, 2 and 4
 #      polling threads): throughput and server CPU per call
-#      (bench/server_setups.sh).
+#      (bench/server_setups.sh);
+#   9. the config tick with 100 and 10,000 apps: reading and parsing the
+#      config against stat() of its files (bench/config_tick_benchmark).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh curl bc
 export BUILD_DIR=${BUILD_DIR:-build-bench}
-TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood wxtoken-watch-fanout wxtoken-server-setups client_cache_benchmark" \
+TARGETS="wxtokend wechat-sandbox wxtoken wxtoken-load wxtoken-flood wxtoken-watch-fanout wxtoken-server-setups client_cache_benchmark config_tick_benchmark" \
   ./scripts/build.sh >/dev/null
 build="$PWD/$BUILD_DIR"
 source scripts/lib/local-stack.sh
@@ -81,3 +83,7 @@ bench/h2load.sh "$build"
 echo
 echo "## The empty call under each gRPC server setup (h2load)"
 bench/server_setups.sh "$build"
+
+echo
+echo "## The 2 s config tick with many apps: read and parse vs stat()"
+"$build/bench/config_tick_benchmark"
