@@ -362,6 +362,11 @@ bool RefreshEngine::Quiescent() const {
 
 void RefreshEngine::UpdateSecret(const std::string& app_id,
                                  const std::string& secret) {
+  // Added again, waiting for the request of its removal: it starts with
+  // the new secret.
+  if (auto again = readded_.find(app_id); again != readded_.end()) {
+    again->second.secret = secret;
+  }
   auto it = apps_.find(app_id);
   if (it == apps_.end() || it->second->secret == secret) return;
   App& app = *it->second;
@@ -449,7 +454,12 @@ void RefreshEngine::RemoveApp(const std::string& app_id) {
   }
   std::erase(slots_, nullptr);
   health_due_.Clear(&app);
-  if (!AccessSlot(app).settled) --access_unsettled_;
+  // Startup no longer waits for it; settled now, so its late first answer
+  // does not count again.
+  if (Slot& access = AccessSlot(app); !access.settled) {
+    access.settled = true;
+    --access_unsettled_;
+  }
   if (app.serving) --apps_serving_;
   health_.SetAppServing(app_id, false);
   observer_->OnAppRemoved(app_id);
@@ -474,7 +484,12 @@ void RefreshEngine::ForgetFinishedRemovals() {
     }
     // A failed write is not retried for an app no longer configured: the
     // store keeps the older record, which a restart trusts less, never more.
+    // No schedule may keep a pointer to what is freed here.
     rewrite_due_.Clear(&app);
+    health_due_.Clear(&app);
+    for (Slot* slot : app.slots) {
+      if (slot != nullptr) due_.Clear(slot);
+    }
     unconfigured_.insert_or_assign(app.config.app_id, ToRecord(app));
     if (auto again = readded_.find(app.config.app_id);
         again != readded_.end()) {
@@ -1251,7 +1266,11 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
 }
 
 void RefreshEngine::RescheduleEarlier(Slot& slot, Instant now) {
-  if (!leader_ || slot.phase != Slot::Phase::kIdle) return;
+  // A removed app's last write may still bring a change: it schedules
+  // nothing (its slots are freed once idle).
+  if (!leader_ || slot.phase != Slot::Phase::kIdle || slot.app->removed) {
+    return;
+  }
   const Instant at =
       std::max(EarliestSend(now), RefreshTime(slot.state, slot.api, refresh_));
   if (at.steady < due_.When(&slot)) due_.Set(&slot, at.steady);

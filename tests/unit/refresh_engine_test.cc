@@ -799,6 +799,61 @@ TEST_F(RefreshEngineTest, AddedAgainWhileItsRequestIsOutTheRemovalWins) {
   EXPECT_EQ(Sent(), 2u);
 }
 
+// Review finding: the last write of a removed app came back changed (here a
+// generation the store assigned) and put its freed slot back on the
+// schedule.
+TEST_F(RefreshEngineTest, ARemovedAppsLastWriteSchedulesNothing) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  engine_->RemoveApp(kApp);
+  upstream_->Succeed();  // answered; its write is still out
+  ASSERT_EQ(store_.pending(), 1u);
+  store_.AssignGeneration(TokenKind::kAccessToken, 9);
+  store_.CompleteAll();
+  engine_->RunDue();  // forgets the removed app
+  RunAt(clock_.Now() + absl::Hours(24));
+  EXPECT_EQ(Sent(), 2u);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+}
+
+// Review finding: a removed app's late first answer counted once more
+// towards startup, reporting it while another app had not answered.
+TEST_F(RefreshEngineTest, StartupWaitsForTheAppsThatRemain) {
+  Config both = MakeConfig();
+  both.apps.push_back(OtherApp());
+  both.upstream.max_concurrency = 1;
+  Init(both);
+  Start();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  const std::string first = upstream_->started()[0].app_id;
+  engine_->RemoveApp(first);
+  Pump();
+  EXPECT_EQ(health_.startup_done, 0);
+  Succeed();  // the removed app's answer; the other one's request goes out
+  EXPECT_EQ(health_.startup_done, 0) << "the other app has not answered";
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_NE(upstream_->started().back().app_id, first);
+  Succeed();
+  EXPECT_EQ(health_.startup_done, 1);
+}
+
+// Review finding: a secret rotated while a re-add waited for the request of
+// the removal was lost.
+TEST_F(RefreshEngineTest,
+       AReAddedAppWaitingForItsLastAnswerTakesARotatedSecret) {
+  Init(MakeConfig());
+  StartWithToken();
+  RunToNext();
+  engine_->RemoveApp(kApp);
+  engine_->AddApp(MakeConfig().apps[0]);
+  engine_->UpdateSecret(kApp, "the-new-secret");
+  Fail(FailureClass::kPermanent, 40125);  // the old secret, refused
+  ASSERT_EQ(upstream_->InFlight(), 1) << "the re-added app retries at once";
+  EXPECT_EQ(upstream_->started().back().secret, "the-new-secret");
+}
+
 TEST_F(RefreshEngineTest, TheStoredRecordOfAnAppNotConfiguredIsKeptForItsAdd) {
   Config both = MakeConfig();
   both.apps.push_back(OtherApp());
