@@ -107,6 +107,59 @@ bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
   return store_lacks || Earlier(Micros(intent), Micros(found.intent));
 }
 
+// Takes the store's counters into `mine`: counts only grow within a day,
+// blocks only lengthen. True when `mine` holds something the store lacks.
+bool MergeCounters(const AppCounters& stored, AppCounters& mine) {
+  if (stored.day > mine.day) {
+    mine = stored;
+    return false;
+  }
+  if (stored.day < mine.day) return true;
+  const bool store_lacks = mine.fetches > stored.fetches ||
+                           mine.force_fetches > stored.force_fetches ||
+                           mine.stable_forces > stored.stable_forces;
+  mine.fetches = std::max(mine.fetches, stored.fetches);
+  mine.force_fetches = std::max(mine.force_fetches, stored.force_fetches);
+  mine.stable_forces = std::max(mine.stable_forces, stored.stable_forces);
+  if (stored.quota_blocked_until &&
+      (!mine.quota_blocked_until ||
+       *mine.quota_blocked_until < *stored.quota_blocked_until)) {
+    mine.quota_blocked_until = stored.quota_blocked_until;
+  }
+  if (stored.last_stable_force &&
+      (!mine.last_stable_force ||
+       *mine.last_stable_force < *stored.last_stable_force)) {
+    mine.last_stable_force = stored.last_stable_force;
+  }
+  return store_lacks;
+}
+
+// The kept record of an app not configured here, merged with what a read
+// (or its own last state) brought, as Adopt merges a configured app's:
+// never an older value for a later one, never an intent forgotten, never
+// a count lowered. `latest`: `found` is the leader's, taken as it is.
+AppRecord MergeKept(const AppRecord& kept, const AppRecord& found, bool latest,
+                    const Clock& clock) {
+  if (latest) return found;
+  AppRecord merged = found;
+  AppCounters counters = CountersFromRecord(kept, clock);
+  MergeCounters(CountersFromRecord(found, clock), counters);
+  PutCounters(counters, merged);
+  for (const TokenRecord& mine : kept.tokens) {
+    auto theirs = std::find_if(
+        merged.tokens.begin(), merged.tokens.end(),
+        [&](const TokenRecord& token) { return token.kind == mine.kind; });
+    if (theirs == merged.tokens.end()) {
+      merged.tokens.push_back(mine);
+      continue;
+    }
+    TokenState state = FromTokenRecord(mine, clock);
+    MergeStoredToken(*theirs, /*latest=*/false, clock, state);
+    *theirs = ToTokenRecord(mine.kind, state);
+  }
+  return merged;
+}
+
 // Notes that the store may hold `intent` (TokenRecord::seen_intents).
 void NoteSeen(std::vector<std::optional<absl::Time>>& seen,
               const std::optional<absl::Time>& intent) {
@@ -490,7 +543,9 @@ void RefreshEngine::ForgetFinishedRemovals() {
     for (Slot* slot : app.slots) {
       if (slot != nullptr) due_.Clear(slot);
     }
-    unconfigured_.insert_or_assign(app.config.app_id, ToRecord(app));
+    // Merged with what reads brought meanwhile (a replica's leader may have
+    // written since).
+    Keep(ToRecord(app), /*latest=*/false);
     if (auto again = readded_.find(app.config.app_id);
         again != readded_.end()) {
       readd.push_back(std::move(again->second));
@@ -501,12 +556,16 @@ void RefreshEngine::ForgetFinishedRemovals() {
   for (const AppConfig& config : readd) AddApp(config);
 }
 
-void RefreshEngine::KeepUnconfigured(const std::vector<AppRecord>& records) {
+void RefreshEngine::KeepUnconfigured(const std::vector<AppRecord>& records,
+                                     bool latest) {
   for (const AppRecord& record : records) {
-    if (!apps_.contains(record.app_id) && !removed_.contains(record.app_id)) {
-      unconfigured_.insert_or_assign(record.app_id, record);
-    }
+    if (!apps_.contains(record.app_id)) Keep(record, latest);
   }
+}
+
+void RefreshEngine::Keep(const AppRecord& record, bool latest) {
+  auto [it, added] = unconfigured_.try_emplace(record.app_id, record);
+  if (!added) it->second = MergeKept(it->second, record, latest, clock_);
 }
 
 void RefreshEngine::BeginShutdown() {
@@ -1215,33 +1274,8 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) return false;
   App& app = *it->second;
-  bool store_lacks = false;
-  const AppCounters stored = CountersFromRecord(record, clock_);
-  if (stored.day > app.counters.day) {
-    app.counters = stored;
-  } else if (stored.day == app.counters.day) {
-    // Counts only grow within a day; blocks only lengthen.
-    store_lacks = app.counters.fetches > stored.fetches ||
-                  app.counters.force_fetches > stored.force_fetches ||
-                  app.counters.stable_forces > stored.stable_forces;
-    app.counters.fetches = std::max(app.counters.fetches, stored.fetches);
-    app.counters.force_fetches =
-        std::max(app.counters.force_fetches, stored.force_fetches);
-    app.counters.stable_forces =
-        std::max(app.counters.stable_forces, stored.stable_forces);
-    if (stored.quota_blocked_until &&
-        (!app.counters.quota_blocked_until ||
-         *app.counters.quota_blocked_until < *stored.quota_blocked_until)) {
-      app.counters.quota_blocked_until = stored.quota_blocked_until;
-    }
-    if (stored.last_stable_force &&
-        (!app.counters.last_stable_force ||
-         *app.counters.last_stable_force < *stored.last_stable_force)) {
-      app.counters.last_stable_force = stored.last_stable_force;
-    }
-  } else {
-    store_lacks = true;
-  }
+  bool store_lacks =
+      MergeCounters(CountersFromRecord(record, clock_), app.counters);
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
     const TokenRecord* found = nullptr;
@@ -1282,7 +1316,7 @@ void RefreshEngine::OnLeader(std::vector<AppRecord> records,
   leader_ = true;
   ++term_;
   first_request_at_ = first_request_at;
-  KeepUnconfigured(records);
+  KeepUnconfigured(records, /*latest=*/false);
   // The read is complete: an app it lacks is one the store lost.
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
@@ -1325,7 +1359,7 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
   const bool latest = !leader_ && kind != ReadKind::kAfterLoss;
   const bool complete = kind != ReadKind::kChanges;
   const Instant now = clock_.InstantNow();
-  KeepUnconfigured(records);
+  KeepUnconfigured(records, latest);
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
   for (auto& [app_id, app] : apps_) {

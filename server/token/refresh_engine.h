@@ -202,8 +202,11 @@ class RefreshEngine final : public ReplicaListener {
   // Removed apps whose last request and write ended become stored records
   // (unconfigured_), and an app added again meanwhile starts.
   void ForgetFinishedRemovals();
-  // Records of apps not configured here, as a read found them.
-  void KeepUnconfigured(const std::vector<AppRecord>& records);
+  // Records of apps not configured here (or removed), as a read found
+  // them: merged into what is kept unless `latest` (a follower's read of
+  // a store that lost nothing).
+  void KeepUnconfigured(const std::vector<AppRecord>& records, bool latest);
+  void Keep(const AppRecord& record, bool latest);
   Slot* FindSlot(const std::string& app_id, TokenKind kind);
   Slot& AccessSlot(const App& app) const { return *app.slots[0]; }
   // Until when the slot's value may be handed out here.

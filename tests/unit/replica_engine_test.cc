@@ -506,5 +506,26 @@ TEST_F(ReplicaEngineTest, TheLeaderFetchesAnAddedAppOnlyWhenTheStoreHasNone) {
   EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kLeader);
 }
 
+// Review finding: a read after the store lost writes replaced the kept
+// record of an unconfigured app with the store's older one, so adding the
+// app served a value its later fetch had revoked.
+TEST_F(ReplicaEngineTest, AReadAfterALossNeverTakesAKeptRecordBack) {
+  engine_->Start();
+  AppRecord later = Record("later", 2, absl::Minutes(1), std::nullopt, 2);
+  later.app_id = kOtherApp;
+  later.day = 1;
+  later.fetches = 5;
+  engine_->OnRecords({later}, ReadKind::kAll, clock_.SteadyNow());
+  AppRecord older = Record("older", 1, absl::Minutes(30), std::nullopt, 1);
+  older.app_id = kOtherApp;
+  engine_->OnRecords({older}, ReadKind::kAfterLoss, clock_.SteadyNow());
+  engine_->AddApp(OtherApp());
+  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow());
+  auto token =
+      table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, "later");
+}
+
 }  // namespace
 }  // namespace wxtoken::server
