@@ -12,7 +12,6 @@ TokenTable::TokenTable(const std::vector<Entry>& entries, CacheLimits limits)
   for (const Entry& entry : entries) {
     auto& slot = apps_[entry.app_id].slots[static_cast<int>(entry.kind)];
     slot = std::make_unique<Slot>();
-    absl::MutexLock slot_lock(&slot->mu);
     slot->published = std::make_shared<const PublishedToken>();
   }
 }
@@ -71,7 +70,6 @@ absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
     absl::ReaderMutexLock lock(&mu_);
     const Slot* slot = Find(app_id, kind);
     if (slot == nullptr) return UnknownStatus(app_id, kind);
-    absl::ReaderMutexLock slot_lock(&slot->mu);
     published = slot->published;
   }
   return ServeToken(app_id, kind, *published, now, limits_);
@@ -81,11 +79,11 @@ void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
                          PublishedToken published) {
   auto shared = std::make_shared<const PublishedToken>(std::move(published));
   {
-    absl::ReaderMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     Slot* slot = Find(app_id, kind);
     if (slot == nullptr) return;
-    absl::MutexLock slot_lock(&slot->mu);
-    slot->published = std::move(shared);
+    // The old value is released after the lock, not under it.
+    std::swap(slot->published, shared);
   }
   if (listener_) listener_(app_id, kind);
 }
@@ -99,7 +97,6 @@ void TokenTable::AddApp(const std::string& app_id,
     for (TokenKind kind : kinds) {
       auto& slot = app.slots[static_cast<int>(kind)];
       slot = std::make_unique<Slot>();
-      absl::MutexLock slot_lock(&slot->mu);
       slot->published = std::make_shared<const PublishedToken>();
     }
   }

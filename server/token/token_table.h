@@ -21,10 +21,10 @@
 namespace wxtoken::server {
 
 // The read side of the token state: GetToken reads here, the refresh worker
-// publishes. Config reloads add and remove apps, so the index of apps is
-// read under a reader lock; each entry has its own reader/writer mutex held
-// only to copy a pointer to an immutable PublishedToken, so publishing one
-// app never waits for readers of another. Thread-safe.
+// publishes, config reloads add and remove apps. One reader/writer lock
+// guards it all: a read holds it shared to find its entry and copy a
+// pointer to an immutable PublishedToken (one lock per GetToken); a
+// publish holds it exclusively only to swap that pointer. Thread-safe.
 class TokenTable {
  public:
   struct Entry {
@@ -71,8 +71,7 @@ class TokenTable {
 
  private:
   struct Slot {
-    mutable absl::Mutex mu;
-    std::shared_ptr<const PublishedToken> published ABSL_GUARDED_BY(mu);
+    std::shared_ptr<const PublishedToken> published;  // guarded by mu_
   };
   struct App {
     std::array<std::unique_ptr<Slot>, kTokenKindCount> slots;
@@ -90,8 +89,7 @@ class TokenTable {
   const CacheLimits limits_;
   PublishListener listener_;
 
-  // Guards the index only: readers hold it shared for a lookup, reloads
-  // exclusively for a change.
+  // Guards the index and every slot's pointer.
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, App> apps_ ABSL_GUARDED_BY(mu_);
 };
