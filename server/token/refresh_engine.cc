@@ -474,8 +474,7 @@ void RefreshEngine::AddApp(const AppConfig& config) {
   observer_->OnAppAdded(app_id, CountersToday(app.counters, now));
   Log(LogLevel::kInfo, "app added",
       {{"app_id", app_id}, {"stored_state", stored ? "loaded" : "none"}});
-  PublishApp(app);
-  UpdateAggregateHealth();
+  PublishApp(app);  // its health, and the every-app view, too
 }
 
 void RefreshEngine::RemoveApp(const std::string& app_id) {
