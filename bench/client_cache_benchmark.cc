@@ -3,6 +3,8 @@
 // measured call is then a cache hit. Two forms:
 //   BM_CachedGetTokenInto  GetToken(app, kind, &token) into a Token the
 //                          thread keeps: no allocation, no shared write.
+//                          ...TwoApps alternates two apps (no shortcut
+//                          to the entry the thread found last).
 //   BM_CachedGetToken      GetToken(app) returning a new Token: two string
 //                          copies (value and app_id) allocated per call.
 // From 1 to 8 threads: the hit path takes no lock and writes nothing shared,
@@ -23,6 +25,7 @@
 namespace {
 
 constexpr char kApp[] = "wxbench00000000001";
+constexpr char kOtherApp[] = "wxbench00000000002";
 
 // Answers GetToken with one value that may be cached for an hour.
 class CachedController final
@@ -57,7 +60,10 @@ struct Fixture {
     wxtoken::ClientOptions options;
     options.target = "127.0.0.1:" + std::to_string(port);
     auto created = wxtoken::Client::Create(options);
-    if (!created.ok() || !(*created)->GetToken(kApp).ok()) std::abort();
+    if (!created.ok() || !(*created)->GetToken(kApp).ok() ||
+        !(*created)->GetToken(kOtherApp).ok()) {
+      std::abort();
+    }
     client = *std::move(created);
   }
   CachedController service;
@@ -82,6 +88,23 @@ void BM_CachedGetTokenInto(benchmark::State& state) {
   if (token.value.size() != 150) state.SkipWithError("not the cached value");
 }
 BENCHMARK(BM_CachedGetTokenInto)->ThreadRange(1, 8);
+
+// The same, alternating between two apps: each call misses the entry the
+// thread found last and hashes its app_id.
+void BM_CachedGetTokenIntoTwoApps(benchmark::State& state) {
+  wxtoken::Client& client = *Shared().client;
+  wxtoken::Token token;
+  bool other = false;
+  for (auto _ : state) {
+    absl::Status status = client.GetToken(
+        other ? kOtherApp : kApp, wxtoken::TokenKind::kAccessToken, &token);
+    benchmark::DoNotOptimize(status);
+    benchmark::DoNotOptimize(token);
+    other = !other;
+  }
+  if (token.value.size() != 150) state.SkipWithError("not the cached value");
+}
+BENCHMARK(BM_CachedGetTokenIntoTwoApps)->ThreadRange(1, 8);
 
 void BM_CachedGetToken(benchmark::State& state) {
   wxtoken::Client& client = *Shared().client;

@@ -20,7 +20,10 @@ namespace wxtoken::client_internal {
 //
 // Every GetToken looks its entry up, so lookups take no lock: a fixed array of
 // buckets, each a list that only ever grows at its head (a release store),
-// read with acquire loads. Only creating an entry takes a mutex.
+// read with acquire loads. Only creating an entry takes a mutex. Before
+// hashing, each thread tries the entry it found last (a service mostly asks
+// for one app), remembered with the table's serial number: a table later
+// made at a freed table's address never takes the old one's entries.
 class EntryTable {
  public:
   // `context` must outlive the table.
@@ -40,13 +43,22 @@ class EntryTable {
   };
   // Enough for a few hundred (app, kind) pairs at about one node a bucket;
   // more only make the lists longer.
-  static constexpr size_t kBuckets = 1024;
+  static constexpr int kBucketBits = 10;
+  static constexpr size_t kBuckets = size_t{1} << kBucketBits;
 
+  // FindOrCreate without the thread's last entry.
+  TokenEntry& Find(absl::string_view app_id, TokenKind kind)
+      ABSL_LOCKS_EXCLUDED(insert_mu_);
   static TokenEntry* FindIn(Node* head, absl::string_view app_id,
                             TokenKind kind);
+  // FindOrCreate's slow path: creates the entry unless another thread just
+  // did.
+  TokenEntry& Create(std::atomic<Node*>& bucket, absl::string_view app_id,
+                     TokenKind kind) ABSL_LOCKS_EXCLUDED(insert_mu_);
 
   // Constant after construction.
   const EntryContext* const context_;
+  const uint64_t serial_;  // unique in the process, never reused
 
   // Read without a lock; written only under insert_mu_.
   std::array<std::atomic<Node*>, kBuckets> buckets_{};

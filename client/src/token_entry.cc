@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/src/short_bytes.h"
 
 namespace wxtoken::client_internal {
 
@@ -17,7 +18,8 @@ bool TokenEntry::ReadHit(Token* token) const {
   const int64_t now_ns =
       clock.now_ns ? clock.now_ns() : absl::ToUnixNanos(context_.now());
   if (!published_.ReadIfFresh(now_ns, token)) return false;
-  token->app_id.assign(app_id_);
+  // A caller's Token usually holds this entry's app_id from its last hit.
+  if (!SameBytes(token->app_id, app_id_)) token->app_id.assign(app_id_);
   token->kind = kind_;
   return true;
 }

@@ -1,8 +1,10 @@
 #include "client/src/entry_table.h"
 
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,58 @@ TEST_F(EntryTableTest, OneEntryPerAppAndKind) {
   EXPECT_EQ(ticket.app_id(), "wxapp1");
   EXPECT_EQ(ticket.kind(), TokenKind::kJsapiTicket);
   EXPECT_EQ(other.app_id(), "wxapp2");
+}
+
+TEST_F(EntryTableTest, AlternatingAppsAndKindsEachFindTheirOwn) {
+  // Each call misses the thread's last entry: a different app, a different
+  // kind, an app_id that only differs in its last byte or is a prefix.
+  const std::vector<std::pair<std::string, TokenKind>> keys = {
+      {"wx0123456789abcdef", TokenKind::kAccessToken},
+      {"wx0123456789abcdef", TokenKind::kJsapiTicket},
+      {"wx0123456789abcdeg", TokenKind::kAccessToken},
+      {"wx0123456789abcde", TokenKind::kAccessToken},
+      {"wx1", TokenKind::kAccessToken},
+  };
+  std::vector<TokenEntry*> first;
+  for (const auto& [app_id, kind] : keys) {
+    first.push_back(&table_.FindOrCreate(app_id, kind));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      TokenEntry& entry = table_.FindOrCreate(keys[i].first, keys[i].second);
+      EXPECT_EQ(&entry, first[i]) << keys[i].first;
+      EXPECT_EQ(&table_.FindOrCreate(keys[i].first, keys[i].second), &entry);
+    }
+  }
+}
+
+TEST_F(EntryTableTest, TwoTablesDoNotShareEntries) {
+  EntryTable other(&context_);
+  for (int round = 0; round < 2; ++round) {
+    TokenEntry& mine = table_.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+    TokenEntry& theirs = other.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+    EXPECT_NE(&mine, &theirs);
+  }
+}
+
+// The entry found last by the thread belongs to a destroyed table: under
+// ASan a stale pointer would be a use-after-free here.
+TEST(EntryTableLifetimeTest, ANewTableAtAFreedTablesAddressHasItsOwnEntries) {
+  EntryContext context{
+      nullptr, [] { return absl::Now(); }, absl::Seconds(1), true, {}};
+  // malloc mostly hands the freed table's storage to the next one.
+  auto table = std::make_unique<EntryTable>(&context);
+  TokenEntry* old_entry =
+      &table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
+  EXPECT_EQ(old_entry->app_id(), "wxapp1");
+  table.reset();
+  table = std::make_unique<EntryTable>(&context);
+  TokenEntry& entry = table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
+  EXPECT_EQ(entry.app_id(), "wxapp1");
+  // The new table made it: it is found again through the buckets too.
+  EXPECT_EQ(&table->FindOrCreate("wxapp2", TokenKind::kAccessToken).app_id(),
+            &table->FindOrCreate("wxapp2", TokenKind::kAccessToken).app_id());
+  EXPECT_EQ(&table->FindOrCreate("wxapp1", TokenKind::kAccessToken), &entry);
 }
 
 TEST_F(EntryTableTest, ConcurrentFirstUsesCreateOneEntryEach) {
