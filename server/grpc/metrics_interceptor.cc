@@ -1,8 +1,7 @@
 #include "server/grpc/metrics_interceptor.h"
 
-#include <string>
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 namespace wxtoken::server {
@@ -43,7 +42,8 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   grpc::experimental::ServerRpcInfo* const info_;
-  const std::string method_;
+  // info_->method(): lives as long as the call, so as long as this.
+  const absl::string_view method_;
   ServerMetrics* const metrics_;
   const Swappable<CallerAuthorizer>* const authorizer_;
   const absl::Time start_;

@@ -207,7 +207,8 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                            .Help("Config reloads refused: the new config was "
                                  "invalid and the old one kept running")
                            .Register(*registry_)
-                           .Add({})) {
+                           .Add({})),
+      rpc_series_(&rpc_requests_, &rpc_duration_, kRpcBuckets) {
   for (const AppConfig& app : config.apps) AddAppSeries(app.app_id, {});
 }
 
@@ -231,14 +232,10 @@ void ServerMetrics::OnAppRemoved(const std::string& app_id) {
   }
 }
 
-void ServerMetrics::RecordRpc(const std::string& method,
-                              const std::string& code,
-                              const std::string& caller,
+void ServerMetrics::RecordRpc(absl::string_view method, absl::string_view code,
+                              absl::string_view caller,
                               absl::Duration latency) {
-  rpc_requests_.Add({{"method", method}, {"code", code}, {"caller", caller}})
-      .Increment();
-  rpc_duration_.Add({{"method", method}}, kRpcBuckets)
-      .Observe(absl::ToDoubleSeconds(latency));
+  rpc_series_.Record(method, code, caller, latency);
 }
 
 void ServerMetrics::RecordConfigReload(bool ok) {

@@ -10,9 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/config/config.h"
+#include "server/metrics/rpc_series.h"
 #include "server/token/observers.h"
 #include "server/token/state_store.h"
 #include "server/token/token_table.h"
@@ -55,8 +57,8 @@ class ServerMetrics final : public RefreshObserver {
 
   // One finished RPC; `code` is the gRPC status code name (e.g. "OK"),
   // `caller` CallerAuthorizer::CallerLabel's (bounded by the config).
-  void RecordRpc(const std::string& method, const std::string& code,
-                 const std::string& caller, absl::Duration latency);
+  void RecordRpc(absl::string_view method, absl::string_view code,
+                 absl::string_view caller, absl::Duration latency);
 
   // A ForceRefresh forwarded to the leader, answered with `code`.
   void RecordForwarded(const std::string& code);
@@ -94,6 +96,7 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Counter>& state_write_failures_;
   prometheus::Counter& reloads_applied_;
   prometheus::Counter& reload_failures_;
+  RpcSeries rpc_series_;  // of rpc_requests_ and rpc_duration_
 };
 
 }  // namespace wxtoken::server
