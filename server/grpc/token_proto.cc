@@ -1,7 +1,6 @@
 #include "server/grpc/token_proto.h"
 
-#include <google/protobuf/util/time_util.h>
-
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -9,7 +8,7 @@
 
 namespace wxtoken::server {
 
-using google::protobuf::util::TimeUtil;
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -55,20 +54,43 @@ wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome) {
   return wxtoken::v1::REFRESH_OUTCOME_UNSPECIFIED;
 }
 
-google::protobuf::Duration ToProtoDuration(absl::Duration duration) {
-  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(duration));
+void SetProtoDuration(absl::Duration duration,
+                      google::protobuf::Duration* out) {
+  // Truncated, so that seconds and nanos share the sign, as protobuf asks.
+  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
+  out->set_seconds(nanos / kNanosPerSecond);
+  out->set_nanos(static_cast<int32_t>(nanos % kNanosPerSecond));
 }
 
+void SetProtoTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
+  // Floored: nanos in [0, 1e9), as protobuf asks, also before 1970.
+  const int64_t nanos = absl::ToUnixNanos(time);
+  int64_t seconds = nanos / kNanosPerSecond;
+  int64_t rest = nanos % kNanosPerSecond;
+  if (rest < 0) {
+    seconds -= 1;
+    rest += kNanosPerSecond;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest));
+}
+
+google::protobuf::Duration ToProtoDuration(absl::Duration duration) {
+  google::protobuf::Duration proto;
+  SetProtoDuration(duration, &proto);
+  return proto;
+}
+
+// Sets each field in place: TimeUtil's conversions return a message that is
+// then copied in, which cost GetToken more than all its other fields.
 void FillToken(Token served, wxtoken::v1::Token* token) {
   token->set_app_id(std::move(served.app_id));
   token->set_kind(ToProtoKind(served.kind));
   token->set_value(std::move(served.value));
-  *token->mutable_expires_at() =
-      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.expires_at));
-  *token->mutable_fetched_at() =
-      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(served.fetched_at));
-  *token->mutable_max_cache() = ToProtoDuration(served.max_cache);
-  *token->mutable_stale_if_error() = ToProtoDuration(served.stale_if_error);
+  SetProtoTimestamp(served.expires_at, token->mutable_expires_at());
+  SetProtoTimestamp(served.fetched_at, token->mutable_fetched_at());
+  SetProtoDuration(served.max_cache, token->mutable_max_cache());
+  SetProtoDuration(served.stale_if_error, token->mutable_stale_if_error());
   token->set_generation(served.generation);
 }
 

@@ -22,6 +22,9 @@ wxtoken::v1::TokenKind ToProtoKind(TokenKind kind);
 wxtoken::v1::RefreshOutcome ToProtoOutcome(ForceOutcome outcome);
 
 google::protobuf::Duration ToProtoDuration(absl::Duration duration);
+// The same, in place.
+void SetProtoDuration(absl::Duration duration, google::protobuf::Duration* out);
+void SetProtoTimestamp(absl::Time time, google::protobuf::Timestamp* out);
 
 // Moves the strings: GetToken copies the value once, out of the table.
 void FillToken(Token token, wxtoken::v1::Token* proto);

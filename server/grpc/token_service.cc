@@ -43,7 +43,9 @@ TokenControllerService::TokenControllerService(
       page_signer_(page_signer),
       clock_(clock),
       authorizer_(authorizer),
-      forwarder_(forwarder) {}
+      forwarder_(forwarder) {
+  SetMessageAllocatorFor_GetToken(&get_token_messages_);
+}
 
 absl::Status TokenControllerService::Authorize(
     const grpc::CallbackServerContext& context, absl::string_view method,

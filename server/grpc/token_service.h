@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "server/base/clock.h"
 #include "server/base/swappable.h"
+#include "server/grpc/arena_messages.h"
 #include "server/grpc/caller_authorizer.h"
 #include "server/grpc/leader_forwarder.h"
 #include "server/messages/page_signatures.h"
@@ -92,6 +93,9 @@ class TokenControllerService final
   const Clock& clock_;
   const Swappable<CallerAuthorizer>& authorizer_;
   LeaderForwarder* const forwarder_;
+  // GetToken's messages, on one arena a call.
+  ArenaMessages<wxtoken::v1::GetTokenRequest, wxtoken::v1::GetTokenResponse>
+      get_token_messages_;
 };
 
 }  // namespace wxtoken::server
