@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # GetToken against grpc.health.v1 Health/Check (the empty call) on one
 # wxtokend, measured with h2load (Debian's nghttp2-client), the standard
-# HTTP/2 load tool: ROUNDS (default 5) alternating rounds of CALLS (default
+# HTTP/2 load tool: ROUNDS (default 9) alternating rounds of CALLS (default
 # 100000) calls each over 4 connections x 10 streams. For every round it
 # reads wxtokend's CPU time from /proc before and after, so it prints
 # throughput and server CPU per call for both, their medians, and the
-# ratios. Loopback only; every round is bounded by CALLS.
+# ratios: of the medians, and the median of each round's own ratio (steadier
+# on a machine whose speed drifts). Loopback only; every round is bounded by
+# CALLS.
 #   bench/h2load.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(cd "$1" && pwd)
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-9}
 calls=${CALLS:-100000}
 command -v h2load >/dev/null || ./scripts/setup.sh nghttp2-client
 source scripts/lib/local-stack.sh
@@ -56,15 +58,27 @@ run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin" >/dev/null
 
 : >"$work/health.txt"
 : >"$work/get.txt"
-echo "round  Health/Check req/s  CPU us/call   GetToken req/s  CPU us/call"
+: >"$work/ratios.txt"
+echo "round  Health/Check req/s  CPU us/call   GetToken req/s  CPU us/call   ratios"
 for round in $(seq 1 "$rounds"); do
-  h=$(run health /grpc.health.v1.Health/Check "$work/health.bin")
-  g=$(run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+  # Odd rounds start with Health/Check, even ones with GetToken, so neither
+  # always runs on the machine the other warmed or left busy.
+  if [ $((round % 2)) -eq 1 ]; then
+    h=$(run health /grpc.health.v1.Health/Check "$work/health.bin")
+    g=$(run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+  else
+    g=$(run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+    h=$(run health /grpc.health.v1.Health/Check "$work/health.bin")
+  fi
   echo "$h" >>"$work/health.txt"
   echo "$g" >>"$work/get.txt"
   read -r hr hc <<<"$h"
   read -r gr gc <<<"$g"
-  printf '%5d  %18.0f  %11.1f   %14.0f  %11.1f\n' "$round" "$hr" "$hc" "$gr" "$gc"
+  tr=$(echo "$gr / $hr" | bc -l)
+  cr=$(echo "$gc / $hc" | bc -l)
+  echo "$tr $cr" >>"$work/ratios.txt"
+  printf '%5d  %18.0f  %11.1f   %14.0f  %11.1f   %.3f %.3f\n' \
+    "$round" "$hr" "$hc" "$gr" "$gc" "$tr" "$cr"
 done
 hr=$(cut -d' ' -f1 "$work/health.txt" | median)
 hc=$(cut -d' ' -f2 "$work/health.txt" | median)
@@ -72,5 +86,10 @@ gr=$(cut -d' ' -f1 "$work/get.txt" | median)
 gc=$(cut -d' ' -f2 "$work/get.txt" | median)
 printf 'median Health/Check: %.0f req/s, %.1f us CPU/call\n' "$hr" "$hc"
 printf 'median GetToken:     %.0f req/s, %.1f us CPU/call\n' "$gr" "$gc"
-printf 'GetToken/Health: throughput %.3f, CPU per call %.3f\n' \
+printf 'GetToken/Health: throughput %.3f, CPU per call %.3f (ratio of medians)\n' \
   "$(echo "$gr / $hr" | bc -l)" "$(echo "$gc / $hc" | bc -l)"
+# The two calls of a round ran seconds apart, on the same machine state:
+# their ratio is steadier than the medians' when the machine drifts.
+printf 'GetToken/Health: throughput %.3f, CPU per call %.3f (median of the rounds'"'"' ratios)\n' \
+  "$(cut -d' ' -f1 "$work/ratios.txt" | median)" \
+  "$(cut -d' ' -f2 "$work/ratios.txt" | median)"
