@@ -13,46 +13,29 @@ RpcSeries::RpcSeries(prometheus::Family<prometheus::Counter>* requests,
 
 void RpcSeries::Record(absl::string_view method, absl::string_view code,
                        absl::string_view caller, absl::Duration latency) {
-  Requests(method, code, caller).Increment();
-  Durations(method).Observe(absl::ToDoubleSeconds(latency));
+  const Series series = Find(KeyView(method, code, caller));
+  series.requests->Increment();
+  series.durations->Observe(absl::ToDoubleSeconds(latency));
 }
 
-prometheus::Counter& RpcSeries::Requests(absl::string_view method,
-                                         absl::string_view code,
-                                         absl::string_view caller) {
-  const KeyView key(method, code, caller);
+RpcSeries::Series RpcSeries::Find(KeyView key) {
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (auto it = requests_.find(key); it != requests_.end()) {
-      return *it->second;
-    }
+    if (auto it = series_.find(key); it != series_.end()) return it->second;
   }
   absl::MutexLock lock(&mu_);
   // Family::Add returns the existing series when another thread just added
-  // it.
-  prometheus::Counter& counter = requests_family_->Add({
-      {"method", std::string(method)},
-      {"code", std::string(code)},
-      {"caller", std::string(caller)},
-  });
-  requests_.try_emplace(
-      Key{std::string(method), std::string(code), std::string(caller)},
-      &counter);
-  return counter;
-}
-
-prometheus::Histogram& RpcSeries::Durations(absl::string_view method) {
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (auto it = durations_.find(method); it != durations_.end()) {
-      return *it->second;
-    }
-  }
-  absl::MutexLock lock(&mu_);
-  prometheus::Histogram& histogram =
-      durations_family_->Add({{"method", std::string(method)}}, buckets_);
-  durations_.try_emplace(method, &histogram);
-  return histogram;
+  // it, or another code or caller of the same method did.
+  const Series series = {
+      &requests_family_->Add({{"method", std::string(key.method)},
+                              {"code", std::string(key.code)},
+                              {"caller", std::string(key.caller)}}),
+      &durations_family_->Add({{"method", std::string(key.method)}}, buckets_),
+  };
+  series_.try_emplace(Key{std::string(key.method), std::string(key.code),
+                          std::string(key.caller)},
+                      series);
+  return series;
 }
 
 }  // namespace wxtoken::server

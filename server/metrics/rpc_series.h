@@ -18,8 +18,9 @@
 namespace wxtoken::server {
 
 // The series every finished RPC adds to: wxtoken_rpc_requests_total{method,
-// code,caller} and wxtoken_rpc_duration_seconds{method}. Each is looked up by
-// its label values under a reader lock, without building prometheus-cpp
+// code,caller} and wxtoken_rpc_duration_seconds{method}. Both are found
+// together, in one lookup by the call's label values under a reader lock,
+// without building prometheus-cpp
 // label maps: Family::Add, per call, allocated a map of strings per series
 // and constructed the metric itself (a Histogram and its bucket vectors)
 // before finding it already there. The label sets are few (methods x codes x
@@ -39,7 +40,7 @@ class RpcSeries {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // A counter's label values; looked up as views, so a call copies none.
+  // A call's label values; looked up as views, so a call copies none.
   struct Key {
     std::string method, code, caller;
   };
@@ -64,23 +65,20 @@ class RpcSeries {
     }
   };
 
-  prometheus::Counter& Requests(absl::string_view method,
-                                absl::string_view code,
-                                absl::string_view caller)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  prometheus::Histogram& Durations(absl::string_view method)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // What a call with one Key adds to.
+  struct Series {
+    prometheus::Counter* requests;
+    prometheus::Histogram* durations;
+  };
+
+  Series Find(KeyView key) ABSL_LOCKS_EXCLUDED(mu_);
 
   prometheus::Family<prometheus::Counter>* const requests_family_;
   prometheus::Family<prometheus::Histogram>* const durations_family_;
   const prometheus::Histogram::BucketBoundaries buckets_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<Key, prometheus::Counter*, KeyHash, KeyEq> requests_
-      ABSL_GUARDED_BY(mu_);
-  // By method; absl's string hash is transparent already.
-  absl::flat_hash_map<std::string, prometheus::Histogram*> durations_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Key, Series, KeyHash, KeyEq> series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wxtoken::server
