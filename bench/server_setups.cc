@@ -7,9 +7,18 @@
 //                      completion queues, each polled by its own thread,
 //                      as grpc_bench's cpp_grpc_mt does
 //   --quota            with wxtokend's 256 MiB ResourceQuota
+//   --metrics=family   callback, with an interceptor recording each call as
+//                      wxtokend did before RpcSeries: prometheus-cpp's
+//                      Family::Add per call for the counter and histogram
+//   --metrics=series   the same through RpcSeries, as wxtokend records now
+//   --metrics=empty    an interceptor that records nothing: its own cost
 // Listens on 127.0.0.1 (a port picked free) and prints "port N" once ready;
 // runs until stdin closes.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <cstdio>
 #include <iostream>
@@ -20,11 +29,17 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/metrics/rpc_series.h"
 
 ABSL_FLAG(std::string, setup, "callback", "callback or async");
 ABSL_FLAG(int, threads, 2, "async: completion queues, one thread each");
 ABSL_FLAG(bool, quota, false, "set wxtokend's 256 MiB ResourceQuota");
+ABSL_FLAG(std::string, metrics, "",
+          "callback: record each call (family, series) or only intercept it "
+          "(empty)");
 
 namespace {
 
@@ -73,6 +88,68 @@ class AsyncCheck {
   bool answered_ = false;
 };
 
+// What each call's status and latency go to, as wxtokend's metrics do.
+struct Metrics {
+  explicit Metrics(const std::string& how) : how(how) {}
+  void Record(const char* method, const std::string& code,
+              absl::Duration latency) {
+    if (how == "family") {
+      requests.Add({{"method", method}, {"code", code}, {"caller", "any"}})
+          .Increment();
+      durations.Add({{"method", method}}, buckets)
+          .Observe(absl::ToDoubleSeconds(latency));
+    } else if (how == "series") {
+      series.Record(method, code, "any", latency);
+    }
+  }
+  const std::string how;
+  const prometheus::Histogram::BucketBoundaries buckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+      0.005,   0.01,   0.05,    0.25,   1,     5};
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter().Name("requests_total").Register(registry);
+  prometheus::Family<prometheus::Histogram>& durations =
+      prometheus::BuildHistogram().Name("duration_seconds").Register(registry);
+  wxtoken::server::RpcSeries series{&requests, &durations, buckets};
+};
+
+class RecordingInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RecordingInterceptor(grpc::experimental::ServerRpcInfo* info,
+                       Metrics* metrics)
+      : method_(info->method()), metrics_(metrics), start_(absl::Now()) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->Record(method_,
+                       absl::StatusCodeToString(static_cast<absl::StatusCode>(
+                           methods->GetSendStatus().error_code())),
+                       absl::Now() - start_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const char* const method_;
+  Metrics* const metrics_;
+  const absl::Time start_;
+};
+
+class RecordingFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RecordingFactory(Metrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RecordingInterceptor(info, metrics_);
+  }
+
+ private:
+  Metrics* const metrics_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +167,20 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_quota)) {
     quota.Resize(256 * 1024 * 1024);
     builder.SetResourceQuota(quota);
+  }
+  const std::string metrics_how = absl::GetFlag(FLAGS_metrics);
+  if (!metrics_how.empty() && metrics_how != "family" &&
+      metrics_how != "series" && metrics_how != "empty") {
+    std::fprintf(stderr, "--metrics must be family, series or empty\n");
+    return 2;
+  }
+  Metrics metrics(metrics_how);
+  if (!metrics_how.empty()) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        factories;
+    factories.push_back(std::make_unique<RecordingFactory>(&metrics));
+    builder.experimental().SetInterceptorCreators(std::move(factories));
   }
   CallbackHealth callback;
   Health::AsyncService async;

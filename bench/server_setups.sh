@@ -2,7 +2,9 @@
 # What the empty call (grpc.health.v1 Health/Check) costs the server under
 # each gRPC server setup (bench/server_setups.cc): the callback API as
 # wxtokend uses it, with and without its ResourceQuota, and the async
-# completion-queue API with 1, 2 and 4 polling threads. All servers run at
+# completion-queue API with 1, 2 and 4 polling threads; and the callback API
+# behind an interceptor: empty, recording each call as wxtokend did
+# (Family::Add per call) and as it does now (RpcSeries). All servers run at
 # once, idle but for the one measured; ROUNDS (default 5) rounds of CALLS
 # (default 100000) h2load calls (4 connections x 10 streams) go to each in
 # turn, so drift of the machine spreads over all of them. Prints each
@@ -24,7 +26,8 @@ cleanup() {
 trap cleanup EXIT
 
 setups=("callback" "callback --quota" "async --threads=1" "async --threads=2"
-  "async --threads=4")
+  "async --threads=4" "callback --metrics=empty" "callback --metrics=family"
+  "callback --metrics=series")
 ports=()
 for i in "${!setups[@]}"; do
   mkfifo "$work/in.$i"

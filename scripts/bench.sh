@@ -20,10 +20,16 @@
 #      (bench/h2load.sh);
 #   8. the empty call under each gRPC server setup (callback API with and
 #      without the ResourceQuota, async completion queues with 1, 2 and 4
-#      polling threads): throughput and server CPU per call
+#      polling threads, the callback API behind an empty interceptor and
+#      behind the metrics as recorded before and now): throughput and
+#      server CPU per call
 #      (bench/server_setups.sh);
 #   9. the config tick with 100 and 10,000 apps: reading and parsing the
-#      config against stat() of its files (bench/config_tick_benchmark).
+#      config against stat() of its files (bench/config_tick_benchmark);
+#  10. user-space instructions per call under callgrind, which the
+#      machine's load does not move: wxtokend's Health/Check and GetToken,
+#      and the callback setup with and without the metrics interceptor
+#      (bench/call_instructions.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,3 +93,7 @@ bench/server_setups.sh "$build"
 echo
 echo "## The 2 s config tick with many apps: read and parse vs stat()"
 "$build/bench/config_tick_benchmark"
+
+echo
+echo "## Instructions per call (callgrind)"
+bench/call_instructions.sh "$build"

@@ -3,10 +3,12 @@
 # (with both processes) on exit.
 #   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML]
 # sets: work, sandbox_port, grpc_port, cli (an array: the wxtoken CLI
-# pointed at wxtokend).
+# pointed at wxtokend), wxtokend_pid. A caller may set the array
+# wxtokend_wrapper first (e.g. valgrind and its flags) to run wxtokend under.
 
 work=$(mktemp -d)
 stack_pids=()
+wxtokend_wrapper=()
 local_stack_cleanup() {
   for pid in "${stack_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -51,9 +53,10 @@ apps:
     secret_file: "$work/secret"
     server_token_file: "$work/server_token"
 YAML
-  "$build/server/wxtokend" --config "$work/wxtokend.yaml" --log_format text \
-    2>"$work/wxtokend.log" &
-  stack_pids+=($!)
+  "${wxtokend_wrapper[@]}" "$build/server/wxtokend" \
+    --config "$work/wxtokend.yaml" --log_format text 2>"$work/wxtokend.log" &
+  wxtokend_pid=$!
+  stack_pids+=("$wxtokend_pid")
   grpc_port=$(wait_for "$work/wxtokend.log" 'grpc_port=([0-9]+)')
   cli=("$build/client/wxtoken" --addr "127.0.0.1:$grpc_port")
   for _ in $(seq 1 100); do
