@@ -233,7 +233,7 @@ int Run(const std::string& config_path, const sigset_t& signals) {
       std::make_shared<const CallerAuthorizer>(config->callers,
                                                replica_principals));
   TokenControllerService service(table, worker, watch_hub, push_messages,
-                                 page_signer, clock, authorizer,
+                                 page_signer, clock, authorizer, metrics,
                                  forwarder.get());
 
   grpc::ServerBuilder builder;

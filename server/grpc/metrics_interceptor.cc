@@ -1,11 +1,18 @@
 #include "server/grpc/metrics_interceptor.h"
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 namespace wxtoken::server {
 namespace {
+
+// gRPC's codes are absl's codes.
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
 
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -23,14 +30,12 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
-      // gRPC's codes are absl's codes.
-      const auto code =
-          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
+      const grpc::StatusCode code = methods->GetSendStatus().error_code();
       metrics_->RecordRpc(
-          method_, absl::StatusCodeToString(code),
+          method_, CodeName(code),
           authorizer_->Get()->CallerLabel(*info_->server_context()),
           absl::Now() - start_);
-      if (code != absl::StatusCode::kOk) {
+      if (code != grpc::StatusCode::OK) {
         // Tells clients this error is wxtokend's answer, not a failure to
         // reach it (client libraries fall back only on the latter).
         methods->GetSendTrailingMetadata()->emplace(kErrorOriginKey,
@@ -51,9 +56,21 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
 }  // namespace
 
+void SelfRecordedCall::Finish(grpc::CallbackServerContext* context,
+                              const grpc::Status& status) const {
+  metrics_->RecordRpc(kSelfRecordedMethod, CodeName(status.error_code()),
+                      authorizer_->Get()->CallerLabel(*context),
+                      absl::Now() - start_);
+  if (!status.ok()) {
+    context->AddTrailingMetadata(kErrorOriginKey, kErrorOriginValue);
+  }
+}
+
 grpc::experimental::Interceptor*
 MetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
+  // gRPC then runs the call without the interceptor machinery at all.
+  if (absl::string_view(info->method()) == kSelfRecordedMethod) return nullptr;
   return new MetricsInterceptor(info, metrics_, authorizer_);
 }
 

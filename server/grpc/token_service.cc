@@ -35,7 +35,7 @@ TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker, TokenWatchHub& watch_hub,
     const Swappable<PushMessages>& push_messages, const PageSigner& page_signer,
     const Clock& clock, const Swappable<CallerAuthorizer>& authorizer,
-    LeaderForwarder* forwarder)
+    ServerMetrics& metrics, LeaderForwarder* forwarder)
     : table_(table),
       worker_(worker),
       watch_hub_(watch_hub),
@@ -43,6 +43,7 @@ TokenControllerService::TokenControllerService(
       page_signer_(page_signer),
       clock_(clock),
       authorizer_(authorizer),
+      metrics_(metrics),
       forwarder_(forwarder) {
   SetMessageAllocatorFor_GetToken(&get_token_messages_);
 }
@@ -66,19 +67,32 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     grpc::CallbackServerContext* context,
     const wxtoken::v1::GetTokenRequest* request,
     wxtoken::v1::GetTokenResponse* response) {
+  const SelfRecordedCall recorded(&metrics_, &authorizer_);
+  const grpc::Status status =
+      ToGrpcStatus(ServeGetToken(*context, *request, response));
+  recorded.Finish(context, status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+absl::Status TokenControllerService::ServeGetToken(
+    const grpc::CallbackServerContext& context,
+    const wxtoken::v1::GetTokenRequest& request,
+    wxtoken::v1::GetTokenResponse* response) const {
   absl::StatusOr<TokenKind> kind =
-      ValidateTokenRequest(request->app_id(), request->kind());
-  if (!kind.ok()) return Finish(context, kind.status());
-  if (absl::Status s = Authorize(*context, "GetToken", request->app_id(),
+      ValidateTokenRequest(request.app_id(), request.kind());
+  if (!kind.ok()) return kind.status();
+  if (absl::Status s = Authorize(context, "GetToken", request.app_id(),
                                  /*audited=*/false);
       !s.ok()) {
-    return Finish(context, s);
+    return s;
   }
   absl::StatusOr<Token> token =
-      table_.Get(request->app_id(), *kind, clock_.SteadyNow());
-  if (!token.ok()) return Finish(context, token.status());
+      table_.Get(request.app_id(), *kind, clock_.SteadyNow());
+  if (!token.ok()) return token.status();
   FillToken(*std::move(token), response->mutable_token());
-  return Finish(context, absl::OkStatus());
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(

@@ -11,8 +11,10 @@
 #include "server/grpc/arena_messages.h"
 #include "server/grpc/caller_authorizer.h"
 #include "server/grpc/leader_forwarder.h"
+#include "server/grpc/metrics_interceptor.h"
 #include "server/messages/page_signatures.h"
 #include "server/messages/push_messages.h"
+#include "server/metrics/server_metrics.h"
 #include "server/token/refresh_worker.h"
 #include "server/token/token_table.h"
 #include "server/token/token_watch_hub.h"
@@ -35,6 +37,7 @@ class TokenControllerService final
                          const Swappable<PushMessages>& push_messages,
                          const PageSigner& page_signer, const Clock& clock,
                          const Swappable<CallerAuthorizer>& authorizer,
+                         ServerMetrics& metrics,
                          LeaderForwarder* forwarder = nullptr);
 
   grpc::ServerUnaryReactor* GetToken(
@@ -79,6 +82,11 @@ class TokenControllerService final
  private:
   // Whether the caller may call `method` on `app_id` (a well-formed one);
   // the calls DESIGN.md "Security" audits are logged with the caller.
+  // GetToken's answer: OK with `response` filled, or the error to send.
+  absl::Status ServeGetToken(const grpc::CallbackServerContext& context,
+                             const wxtoken::v1::GetTokenRequest& request,
+                             wxtoken::v1::GetTokenResponse* response) const;
+
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          absl::string_view method, absl::string_view app_id,
                          bool audited) const;
@@ -92,6 +100,9 @@ class TokenControllerService final
   const PageSigner& page_signer_;
   const Clock& clock_;
   const Swappable<CallerAuthorizer>& authorizer_;
+  // GetToken records its own calls (SelfRecordedCall); the interceptor
+  // records the others.
+  ServerMetrics& metrics_;
   LeaderForwarder* const forwarder_;
   // GetToken's messages, on one arena a call.
   ArenaMessages<wxtoken::v1::GetTokenRequest, wxtoken::v1::GetTokenResponse>

@@ -103,5 +103,62 @@ TEST(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
   sandbox.Stop();
 }
 
+// Clients fall back on a cached value only when wxtokend could not be
+// reached, so every error wxtokend itself answers is marked, GetToken's
+// (which records its own calls, apart from the interceptor) and the others'.
+TEST(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
+  const std::string dir = MakeTempDir("run");
+  Sandbox sandbox;
+  ASSERT_NO_FATAL_FAILURE(sandbox.Start({{{kApp, kSecret}}}, dir));
+  Controller controller;
+  Controller::Options options;
+  options.base_url = sandbox.base_url();
+  options.apps = {{kApp, kSecret, "classic", ""}};
+  ASSERT_NO_FATAL_FAILURE(controller.Start(options, dir));
+  ASSERT_TRUE(controller.WaitForHealth("", "SERVING", absl::Seconds(20)));
+
+  // The origin marker of one GetToken of `app_id`, or "" without one.
+  auto get_token_origin = [&](const std::string& app_id,
+                              grpc::StatusCode want) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::GetTokenRequest request;
+    request.set_app_id(app_id);
+    wxtoken::v1::GetTokenResponse response;
+    EXPECT_EQ(
+        controller.stub().GetToken(&context, request, &response).error_code(),
+        want)
+        << app_id;
+    auto origin =
+        context.GetServerTrailingMetadata().find("wxtoken-error-origin");
+    return origin == context.GetServerTrailingMetadata().end()
+               ? std::string()
+               : std::string(origin->second.data(), origin->second.size());
+  };
+  EXPECT_EQ(get_token_origin(kApp, grpc::StatusCode::OK), "");
+  EXPECT_EQ(get_token_origin("wxnobody", grpc::StatusCode::NOT_FOUND),
+            "wxtokend");
+  EXPECT_EQ(get_token_origin("", grpc::StatusCode::INVALID_ARGUMENT),
+            "wxtokend");
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::ForceRefreshRequest request;
+    request.set_app_id("wxnobody");
+    wxtoken::v1::ForceRefreshResponse response;
+    EXPECT_EQ(controller.stub()
+                  .ForceRefresh(&context, request, &response)
+                  .error_code(),
+              grpc::StatusCode::NOT_FOUND);
+    auto origin =
+        context.GetServerTrailingMetadata().find("wxtoken-error-origin");
+    ASSERT_NE(origin, context.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(origin->second.data(), origin->second.size()),
+              "wxtokend");
+  }
+  EXPECT_EQ(controller.Stop(), 0);
+  sandbox.Stop();
+}
+
 }  // namespace
 }  // namespace wxtoken::testing

@@ -293,6 +293,15 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
                            "wxtoken_rpc_requests_total{caller=\"", kOrders,
                            "\",code=\"PERMISSION_DENIED\",method=\"/"
                            "wxtoken.v1.TokenController/ForceRefresh\"} 1")));
+  // GetToken records its own calls, with the same labels.
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "wxtoken_rpc_requests_total{caller=\"", kOrders,
+                           "\",code=\"OK\",method=\"/"
+                           "wxtoken.v1.TokenController/GetToken\"} 1")));
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "wxtoken_rpc_requests_total{caller=\"", kOrders,
+                           "\",code=\"PERMISSION_DENIED\",method=\"/"
+                           "wxtoken.v1.TokenController/GetToken\"} 1")));
 }
 
 TEST_F(SecurityE2eTest, EmptyCallersDenyEveryTokenControllerCall) {
