@@ -35,24 +35,31 @@ std::string Rpc(const std::string& method, const std::string& code) {
                       "\"}");
 }
 
-TEST(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
-  const std::string dir = MakeTempDir("run");
-  Sandbox sandbox;
-  ASSERT_NO_FATAL_FAILURE(sandbox.Start({{{kApp, kSecret}}}, dir));
-  Controller controller;
-  Controller::Options options;
-  options.base_url = sandbox.base_url();
-  options.apps = {{kApp, kSecret, "classic", ""}};
-  options.metrics = true;
-  ASSERT_NO_FATAL_FAILURE(controller.Start(options, dir));
-  ASSERT_TRUE(controller.WaitForHealth("", "SERVING", absl::Seconds(20)));
+// The sandbox_ and a wxtokend serving kApp, with /metrics.
+class MetricsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = MakeTempDir("run");
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start({{{kApp, kSecret}}}, dir));
+    Controller::Options options;
+    options.base_url = sandbox_.base_url();
+    options.apps = {{kApp, kSecret, "classic", ""}};
+    options.metrics = true;
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir));
+    ASSERT_TRUE(controller_.WaitForHealth("", "SERVING", absl::Seconds(20)));
+  }
 
+  Sandbox sandbox_;
+  Controller controller_;
+};
+
+TEST_F(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
   wxtoken::v1::Token token;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(controller.GetToken(kApp, &token).ok());
+    ASSERT_TRUE(controller_.GetToken(kApp, &token).ok());
   }
   wxtoken::v1::Token missing;
-  EXPECT_EQ(controller.GetToken("wxnobody", &missing).error_code(),
+  EXPECT_EQ(controller_.GetToken("wxnobody", &missing).error_code(),
             grpc::StatusCode::NOT_FOUND);
   {
     grpc::ClientContext context;
@@ -62,10 +69,10 @@ TEST(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
     request.set_stale_value("an-older-token");
     wxtoken::v1::ForceRefreshResponse response;
     ASSERT_TRUE(
-        controller.stub().ForceRefresh(&context, request, &response).ok());
+        controller_.stub().ForceRefresh(&context, request, &response).ok());
   }
 
-  const std::string metrics = controller.ScrapeMetrics();
+  const std::string metrics = controller_.ScrapeMetrics();
   EXPECT_EQ(Value(metrics, Rpc("GetToken", "OK")), 3);
   EXPECT_EQ(Value(metrics, Rpc("GetToken", "NOT_FOUND")), 1);
   EXPECT_EQ(Value(metrics, Rpc("ForceRefresh", "OK")), 1);
@@ -92,31 +99,21 @@ TEST(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
   const double expiry =
       Value(metrics, absl::StrCat("wxtoken_token_expiry_seconds{app_id=\"",
                                   kApp, "\",kind=\"access_token\"}"));
-  EXPECT_GT(expiry, 30);  // the sandbox's default lifetime is 60 s
+  EXPECT_GT(expiry, 30);  // the sandbox_'s default lifetime is 60 s
   EXPECT_LE(expiry, 60);
   // Metrics carry no secret and no token value.
   EXPECT_THAT(metrics, Not(HasSubstr(kSecret)));
   ASSERT_FALSE(token.value().empty());
   EXPECT_THAT(metrics, Not(HasSubstr(token.value())));
 
-  EXPECT_EQ(controller.Stop(), 0);
-  sandbox.Stop();
+  EXPECT_EQ(controller_.Stop(), 0);
+  sandbox_.Stop();
 }
 
 // Clients fall back on a cached value only when wxtokend could not be
 // reached, so every error wxtokend itself answers is marked, GetToken's
 // (which records its own calls, apart from the interceptor) and the others'.
-TEST(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
-  const std::string dir = MakeTempDir("run");
-  Sandbox sandbox;
-  ASSERT_NO_FATAL_FAILURE(sandbox.Start({{{kApp, kSecret}}}, dir));
-  Controller controller;
-  Controller::Options options;
-  options.base_url = sandbox.base_url();
-  options.apps = {{kApp, kSecret, "classic", ""}};
-  ASSERT_NO_FATAL_FAILURE(controller.Start(options, dir));
-  ASSERT_TRUE(controller.WaitForHealth("", "SERVING", absl::Seconds(20)));
-
+TEST_F(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
   // The origin marker of one GetToken of `app_id`, or "" without one.
   auto get_token_origin = [&](const std::string& app_id,
                               grpc::StatusCode want) {
@@ -126,7 +123,7 @@ TEST(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
     request.set_app_id(app_id);
     wxtoken::v1::GetTokenResponse response;
     EXPECT_EQ(
-        controller.stub().GetToken(&context, request, &response).error_code(),
+        controller_.stub().GetToken(&context, request, &response).error_code(),
         want)
         << app_id;
     auto origin =
@@ -146,7 +143,7 @@ TEST(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
     wxtoken::v1::ForceRefreshRequest request;
     request.set_app_id("wxnobody");
     wxtoken::v1::ForceRefreshResponse response;
-    EXPECT_EQ(controller.stub()
+    EXPECT_EQ(controller_.stub()
                   .ForceRefresh(&context, request, &response)
                   .error_code(),
               grpc::StatusCode::NOT_FOUND);
@@ -156,8 +153,8 @@ TEST(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
     EXPECT_EQ(std::string(origin->second.data(), origin->second.size()),
               "wxtokend");
   }
-  EXPECT_EQ(controller.Stop(), 0);
-  sandbox.Stop();
+  EXPECT_EQ(controller_.Stop(), 0);
+  sandbox_.Stop();
 }
 
 }  // namespace
