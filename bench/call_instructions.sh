@@ -13,6 +13,8 @@
 # Loopback only; every load is bounded by CALLS.
 #   bench/call_instructions.sh BUILD_DIR
 set -euo pipefail
+# per_call runs in $(...): let a failure there stop the script too.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 build=$(cd "$1" && pwd)
 calls=${CALLS:-10000}
@@ -43,20 +45,27 @@ load() {
 # per_call PID PORT PATH BODY: instructions per call of CALLS calls, from
 # callgrind's counters zeroed before and dumped after.
 per_call() {
-  local dumps before
+  local before dump=""
   callgrind_control -z "$1" >/dev/null 2>&1
-  before=$(ls "$work"/callgrind.* 2>/dev/null | wc -l)
+  before=$(find "$work" -name 'callgrind.*' | wc -l)
   load "$2" "$calls" "$3" "$4"
   callgrind_control -d "$1" >/dev/null 2>&1
   for _ in $(seq 1 100); do
-    dumps=$(ls "$work"/callgrind.* 2>/dev/null | wc -l)
-    [ "$dumps" -gt "$before" ] && break
+    if [ "$(find "$work" -name 'callgrind.*' | wc -l)" -gt "$before" ]; then
+      # shellcheck disable=SC2012
+      dump=$(ls -t "$work"/callgrind.* | head -n 1)
+      break
+    fi
     sleep 0.1
   done
-  sleep 0.5  # the dump is written in one go; let it finish
+  if [ -z "$dump" ]; then
+    echo "callgrind wrote no dump for $3" >&2
+    exit 1
+  fi
+  sleep 0.5 # the dump is written in one go; let it finish
   local total
-  total=$(grep -h '^summary:' $(ls -t "$work"/callgrind.* | head -n 1) |
-    awk '{ print $2 }')
+  total=$(awk '/^summary:/ { print $2 }' "$dump")
+  [ -n "$total" ] || { echo "$dump: no summary line" >&2; exit 1; }
   echo $((total / calls))
 }
 
@@ -82,8 +91,8 @@ for setup in "" "--metrics=empty" "--metrics=family" "--metrics=series"; do
   exec {fd}>"$work/in"
   port=$(wait_for "$work/out" '^port ([0-9]+)')
   load "$port" 2000 "${health[@]}"
-  printf '  %-28s %8d\n' "callback ${setup}" \
-    "$(per_call "$pid" "$port" "${health[@]}")"
+  count=$(per_call "$pid" "$port" "${health[@]}")
+  printf '  %-28s %8d\n' "callback ${setup}" "$count"
   exec {fd}>&-
   wait "$pid" || true
   rm -f "$work/in"

@@ -4,7 +4,8 @@
 #   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML]
 # sets: work, sandbox_port, grpc_port, cli (an array: the wxtoken CLI
 # pointed at wxtokend), wxtokend_pid. A caller may set the array
-# wxtokend_wrapper first (e.g. valgrind and its flags) to run wxtokend under.
+# wxtokend_wrapper (e.g. valgrind and its flags) after sourcing this and
+# before local_stack_start, to run wxtokend under it.
 
 work=$(mktemp -d)
 stack_pids=()
