@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/metrics/rpc_series.h"
+#include "server/metrics/server_metrics.h"
 
 ABSL_FLAG(std::string, setup, "callback", "callback or async");
 ABSL_FLAG(int, threads, 2, "async: completion queues, one thread each");
@@ -103,9 +104,8 @@ struct Metrics {
     }
   }
   const std::string how;
-  const prometheus::Histogram::BucketBoundaries buckets = {
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-      0.005,   0.01,   0.05,    0.25,   1,     5};
+  const prometheus::Histogram::BucketBoundaries& buckets =
+      wxtoken::server::RpcDurationBuckets();
   prometheus::Registry registry;
   prometheus::Family<prometheus::Counter>& requests =
       prometheus::BuildCounter().Name("requests_total").Register(registry);

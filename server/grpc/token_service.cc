@@ -23,10 +23,15 @@ absl::StatusOr<TokenKind> ValidateTokenRequest(absl::string_view app_id,
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
+                                 const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(status);
   return reactor;
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  return Finish(context, ToGrpcStatus(status));
 }
 
 }  // namespace
@@ -71,9 +76,7 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
   const grpc::Status status =
       ToGrpcStatus(ServeGetToken(*context, *request, response));
   recorded.Finish(context, status);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
+  return Finish(context, status);
 }
 
 absl::Status TokenControllerService::ServeGetToken(

@@ -14,11 +14,6 @@
 namespace wxtoken::server {
 namespace {
 
-// RPCs are served from memory: most take microseconds.
-const prometheus::Histogram::BucketBoundaries kRpcBuckets = {
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-    0.005,   0.01,   0.05,    0.25,   1,     5};
-
 std::string ApiName(FetchApi api) {
   switch (api) {
     case FetchApi::kClassic:
@@ -147,6 +142,15 @@ class TokenGauges final : public prometheus::Collectable {
 
 }  // namespace
 
+const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets() {
+  // RPCs are served from memory: most take microseconds.
+  static const auto* const buckets =
+      new prometheus::Histogram::BucketBoundaries{
+          0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+          0.005,   0.01,   0.05,    0.25,   1,     5};
+  return *buckets;
+}
+
 ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                              const Clock& clock, const StateStore* store,
                              const TokenWatchHub* watch_hub)
@@ -208,7 +212,7 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                                  "invalid and the old one kept running")
                            .Register(*registry_)
                            .Add({})),
-      rpc_series_(&rpc_requests_, &rpc_duration_, kRpcBuckets) {
+      rpc_series_(&rpc_requests_, &rpc_duration_, RpcDurationBuckets()) {
   for (const AppConfig& app : config.apps) AddAppSeries(app.app_id, {});
 }
 

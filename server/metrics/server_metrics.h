@@ -22,6 +22,9 @@
 
 namespace wxtoken::server {
 
+// The buckets of wxtoken_rpc_duration_seconds, in seconds.
+const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets();
+
 // Everything wxtokend exports to Prometheus (README "Metrics"):
 //   wxtoken_rpc_requests_total{method,code,caller}
 //   wxtoken_rpc_duration_seconds{method}                 histogram
