@@ -10,6 +10,10 @@
 #     Health/Check on the bare callback API, and behind an interceptor that
 #     is empty, records as wxtokend did (Family::Add) and as it does
 #     (RpcSeries)
+# and then the client library's cache hit (bench/client_cache_benchmark's
+# GetToken into a kept Token, one thread, against its in-process fake
+# controller): instructions of the calls from the benchmark's loop, divided
+# by their number, the loop's own few included.
 # Loopback only; every load is bounded by CALLS.
 #   bench/call_instructions.sh BUILD_DIR
 set -euo pipefail
@@ -97,3 +101,26 @@ for setup in "" "--metrics=empty" "--metrics=family" "--metrics=series"; do
   wait "$pid" || true
   rm -f "$work/in"
 done
+
+echo "client                         instructions per call"
+valgrind --tool=callgrind --callgrind-out-file="$work/client.callgrind" \
+  --toggle-collect='*BM_CachedGetTokenInto*' \
+  "$build/bench/client_cache_benchmark" \
+  --benchmark_filter='^BM_CachedGetTokenInto/threads:1$' \
+  --benchmark_min_time=0.05 >/dev/null 2>&1
+# The caller tree names each function's callers with the instructions spent
+# in it on their behalf and the number of calls: "I (P%)  < CALLER (Nx)",
+# then "I (P%)  *  FUNCTION". The benchmark's calls into the client are
+# the line before ClientImpl::DoGetTokenInto's.
+hit=$(callgrind_annotate --tree=caller --inclusive=yes \
+  "$work/client.callgrind" | awk '
+  /^ *[0-9,]+ .*< .*BM_CachedGetTokenInto\(/ {
+    instructions = $1; calls = $NF; next_is_callee = 1; next
+  }
+  next_is_callee && /\*  .*ClientImpl::DoGetTokenInto/ {
+    gsub(",", "", instructions); gsub("[(,x)]", "", calls)
+    printf "%d\n", instructions / calls; exit
+  }
+  { next_is_callee = 0 }')
+[ -n "$hit" ] || { echo "client hit: no calls in the callgrind tree" >&2; exit 1; }
+printf '  %-28s %8d\n' "cache hit, GetToken into" "$hit"

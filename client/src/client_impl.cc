@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "client/src/grpc_token_source.h"
@@ -14,16 +16,22 @@ namespace wxtoken {
 namespace client_internal {
 namespace {
 
-absl::Status CheckArguments(absl::string_view app_id, TokenKind kind) {
+// Apart from CheckArguments, so that the check inlines into the hit path.
+ABSL_ATTRIBUTE_NOINLINE absl::Status ArgumentError(absl::string_view app_id,
+                                                   TokenKind kind) {
   if (app_id.empty()) return absl::InvalidArgumentError("app_id is empty");
+  return absl::InvalidArgumentError(
+      absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
+}
+
+absl::Status CheckArguments(absl::string_view app_id, TokenKind kind) {
   switch (kind) {
     case TokenKind::kAccessToken:
     case TokenKind::kJsapiTicket:
     case TokenKind::kWxCardTicket:
-      return absl::OkStatus();
+      if (ABSL_PREDICT_TRUE(!app_id.empty())) return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
+  return ArgumentError(app_id, kind);
 }
 
 // Every cache hit reads the clock. The monotonic clock: only differences

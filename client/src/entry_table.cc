@@ -9,14 +9,8 @@ namespace {
 
 std::atomic<uint64_t> next_table_serial{1};
 
-// The entry this thread found last, and the serial of its table (0: none).
-struct LastFound {
-  uint64_t table_serial = 0;
-  TokenEntry* entry = nullptr;
-};
-thread_local LastFound last_found;
-
 }  // namespace
+
 EntryTable::Node::Node(absl::string_view app_id, TokenKind kind,
                        const EntryContext* context, Node* next)
     : entry(std::string(app_id), kind, context), next(next) {}
@@ -35,16 +29,10 @@ TokenEntry* EntryTable::FindIn(Node* head, absl::string_view app_id,
   return nullptr;
 }
 
-TokenEntry& EntryTable::FindOrCreate(absl::string_view app_id, TokenKind kind) {
-  // Only this thread writes last_found; its entry is alive while its table
-  // is, and the table is `this` when the serials match.
-  LastFound& last = last_found;
-  if (last.table_serial == serial_ && last.entry->kind() == kind &&
-      SameBytes(last.entry->app_id(), app_id)) {
-    return *last.entry;
-  }
+TokenEntry& EntryTable::FindAndRemember(absl::string_view app_id,
+                                        TokenKind kind) {
   TokenEntry& entry = Find(app_id, kind);
-  last = {serial_, &entry};
+  last_found_ = {serial_, &entry};
   return entry;
 }
 

@@ -4,12 +4,14 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "client/src/short_bytes.h"
 #include "client/src/token_entry.h"
 #include "wxtoken/client.h"
 
@@ -31,10 +33,32 @@ class EntryTable {
   EntryTable(const EntryTable&) = delete;
   EntryTable& operator=(const EntryTable&) = delete;
 
+  // Inline: every GetToken runs it, and mostly takes the shortcut.
   TokenEntry& FindOrCreate(absl::string_view app_id, TokenKind kind)
-      ABSL_LOCKS_EXCLUDED(insert_mu_);
+      ABSL_LOCKS_EXCLUDED(insert_mu_) {
+    // Only this thread writes last_found_; its entry is alive while its
+    // table is, and the table is `this` when the serials match.
+    const LastFound& last = last_found_;
+    if (last.table_serial == serial_ && last.entry->kind() == kind &&
+        SameBytes(last.entry->app_id(), app_id)) {
+      return *last.entry;
+    }
+    return FindAndRemember(app_id, kind);
+  }
 
  private:
+  // The entry this thread found last, and the serial of its table (0: none).
+  struct LastFound {
+    uint64_t table_serial;
+    TokenEntry* entry;
+  };
+  // Zero-initialized, and defined here, so that inline code reads it without
+  // a call to a thread-local wrapper.
+  static inline thread_local LastFound last_found_{};
+
+  // FindOrCreate past the shortcut: Find, and remember what it found.
+  TokenEntry& FindAndRemember(absl::string_view app_id, TokenKind kind)
+      ABSL_LOCKS_EXCLUDED(insert_mu_);
   struct Node {
     Node(absl::string_view app_id, TokenKind kind, const EntryContext* context,
          Node* next);

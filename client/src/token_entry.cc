@@ -13,19 +13,7 @@ TokenEntry::TokenEntry(std::string app_id, TokenKind kind,
                        const EntryContext* context)
     : app_id_(std::move(app_id)), kind_(kind), context_(*context) {}
 
-bool TokenEntry::ReadHit(Token* token) const {
-  const HitClock& clock = context_.hit_clock;
-  const int64_t now_ns =
-      clock.now_ns ? clock.now_ns() : absl::ToUnixNanos(context_.now());
-  if (!published_.ReadIfFresh(now_ns, token)) return false;
-  // A caller's Token usually holds this entry's app_id from its last hit.
-  if (!SameBytes(token->app_id, app_id_)) token->app_id.assign(app_id_);
-  token->kind = kind_;
-  return true;
-}
-
-absl::Status TokenEntry::GetInto(Token* token) {
-  if (ReadHit(token)) return absl::OkStatus();
+absl::Status TokenEntry::GetIntoAfterMiss(Token* token) {
   absl::StatusOr<Token> answer = Get();
   if (!answer.ok()) return answer.status();
   *token = *std::move(answer);

@@ -8,11 +8,13 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/src/published_token.h"
+#include "client/src/short_bytes.h"
 #include "client/src/token_source.h"
 #include "wxtoken/client.h"
 
@@ -59,7 +61,11 @@ class TokenEntry {
   // Client::GetToken for this entry.
   absl::StatusOr<Token> Get() ABSL_LOCKS_EXCLUDED(mu_);
   // Client::GetToken into a caller's Token: a hit reuses its storage.
-  absl::Status GetInto(Token* token) ABSL_LOCKS_EXCLUDED(mu_);
+  // Inline, as the hit is (ReadHit).
+  absl::Status GetInto(Token* token) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (ReadHit(token)) return absl::OkStatus();
+    return GetIntoAfterMiss(token);
+  }
 
   // Client::ReportInvalid for this entry.
   absl::StatusOr<Token> ReportInvalid(absl::string_view stale_value,
@@ -80,7 +86,18 @@ class TokenEntry {
   };
 
   // A hit: what published_ holds, when fresh by the hit clock.
-  bool ReadHit(Token* token) const;
+  bool ReadHit(Token* token) const {
+    const HitClock& clock = context_.hit_clock;
+    const int64_t now_ns =
+        clock.now_ns ? clock.now_ns() : absl::ToUnixNanos(context_.now());
+    if (!published_.ReadIfFresh(now_ns, token)) return false;
+    // A caller's Token usually holds this entry's app_id from its last hit.
+    if (!SameBytes(token->app_id, app_id_)) token->app_id.assign(app_id_);
+    token->kind = kind_;
+    return true;
+  }
+  // GetInto when ReadHit found nothing fresh.
+  absl::Status GetIntoAfterMiss(Token* token) ABSL_LOCKS_EXCLUDED(mu_);
   // A copy of token_ when `now` is inside its freshness window.
   std::optional<Token> FreshCopy(absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
