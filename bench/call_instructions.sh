@@ -111,16 +111,18 @@ valgrind --tool=callgrind --callgrind-out-file="$work/client.callgrind" \
 # The caller tree names each function's callers with the instructions spent
 # in it on their behalf and the number of calls: "I (P%)  < CALLER (Nx)",
 # then "I (P%)  *  FUNCTION". The benchmark's calls into the client are
-# the line before ClientImpl::DoGetTokenInto's.
+# the line before ClientImpl::DoGetTokenInto's. awk reads to the end (no
+# exit), so that callgrind_annotate never dies of a closed pipe.
 hit=$(callgrind_annotate --tree=caller --inclusive=yes \
   "$work/client.callgrind" | awk '
   /^ *[0-9,]+ .*< .*BM_CachedGetTokenInto\(/ {
     instructions = $1; calls = $NF; next_is_callee = 1; next
   }
-  next_is_callee && /\*  .*ClientImpl::DoGetTokenInto/ {
+  next_is_callee && !found && /\*  .*ClientImpl::DoGetTokenInto/ {
     gsub(",", "", instructions); gsub("[(,x)]", "", calls)
-    printf "%d\n", instructions / calls; exit
+    found = sprintf("%d", instructions / calls)
   }
-  { next_is_callee = 0 }')
+  { next_is_callee = 0 }
+  END { if (found) print found }')
 [ -n "$hit" ] || { echo "client hit: no calls in the callgrind tree" >&2; exit 1; }
 printf '  %-28s %8d\n' "cache hit, GetToken into" "$hit"
