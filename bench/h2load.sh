@@ -8,6 +8,10 @@
 # ratios: of the medians, and the median of each round's own ratio (steadier
 # on a machine whose speed drifts). Loopback only; every round is bounded by
 # CALLS.
+#
+# AA=1 measures Health/Check against itself instead of GetToken: an A/A run,
+# whose ratios show how far this method moves on the machine between two
+# identical calls (on the 2-core VM of 2026-12-02, by up to 7 %).
 #   bench/h2load.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +33,12 @@ printf "\\x00\\x00\\x00\\x00$(hex $((${#app} + 2)))\\x0a$(hex ${#app})%s" "$app"
   >"$work/get_token.bin"
 # HealthCheckRequest{}: the empty message.
 printf '\x00\x00\x00\x00\x00' >"$work/health.bin"
+compared=(get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+name=GetToken
+if [ "${AA:-0}" = 1 ]; then
+  compared=(health-again /grpc.health.v1.Health/Check "$work/health.bin")
+  name="Health/Check again"
+fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
@@ -54,20 +64,20 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Warm-up: connections, caches, the token itself.
 run health /grpc.health.v1.Health/Check "$work/health.bin" >/dev/null
-run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin" >/dev/null
+run "${compared[@]}" >/dev/null
 
 : >"$work/health.txt"
 : >"$work/get.txt"
 : >"$work/ratios.txt"
-echo "round  Health/Check req/s  CPU us/call   GetToken req/s  CPU us/call   ratios"
+printf 'round  Health/Check req/s  CPU us/call   %s req/s  CPU us/call   ratios\n' "$name"
 for round in $(seq 1 "$rounds"); do
-  # Odd rounds start with Health/Check, even ones with GetToken, so neither
+  # Odd rounds start with Health/Check, even ones with the other, so neither
   # always runs on the machine the other warmed or left busy.
   if [ $((round % 2)) -eq 1 ]; then
     h=$(run health /grpc.health.v1.Health/Check "$work/health.bin")
-    g=$(run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+    g=$(run "${compared[@]}")
   else
-    g=$(run get /wxtoken.v1.TokenController/GetToken "$work/get_token.bin")
+    g=$(run "${compared[@]}")
     h=$(run health /grpc.health.v1.Health/Check "$work/health.bin")
   fi
   echo "$h" >>"$work/health.txt"
@@ -85,11 +95,11 @@ hc=$(cut -d' ' -f2 "$work/health.txt" | median)
 gr=$(cut -d' ' -f1 "$work/get.txt" | median)
 gc=$(cut -d' ' -f2 "$work/get.txt" | median)
 printf 'median Health/Check: %.0f req/s, %.1f us CPU/call\n' "$hr" "$hc"
-printf 'median GetToken:     %.0f req/s, %.1f us CPU/call\n' "$gr" "$gc"
-printf 'GetToken/Health: throughput %.3f, CPU per call %.3f (ratio of medians)\n' \
-  "$(echo "$gr / $hr" | bc -l)" "$(echo "$gc / $hc" | bc -l)"
+printf 'median %s: %.0f req/s, %.1f us CPU/call\n' "$name" "$gr" "$gc"
+printf '%s / Health/Check: throughput %.3f, CPU per call %.3f (ratio of medians)\n' \
+  "$name" "$(echo "$gr / $hr" | bc -l)" "$(echo "$gc / $hc" | bc -l)"
 # The two calls of a round ran seconds apart, on the same machine state:
 # their ratio is steadier than the medians' when the machine drifts.
-printf 'GetToken/Health: throughput %.3f, CPU per call %.3f (median of the rounds'"'"' ratios)\n' \
-  "$(cut -d' ' -f1 "$work/ratios.txt" | median)" \
+printf '%s / Health/Check: throughput %.3f, CPU per call %.3f (median of the rounds'"'"' ratios)\n' \
+  "$name" "$(cut -d' ' -f1 "$work/ratios.txt" | median)" \
   "$(cut -d' ' -f2 "$work/ratios.txt" | median)"

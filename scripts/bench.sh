@@ -17,7 +17,8 @@
 #      (bench/watch.sh);
 #   7. GetToken vs Health/Check with h2load, the standard HTTP/2 load tool:
 #      throughput and wxtokend's CPU per call, alternating rounds, medians
-#      (bench/h2load.sh);
+#      (bench/h2load.sh), then Health/Check against itself (AA=1), which
+#      shows how far the method moves between identical calls;
 #   8. the empty call under each gRPC server setup (callback API with and
 #      without the ResourceQuota, async completion queues with 1, 2 and 4
 #      polling threads, the callback API behind an empty interceptor and
@@ -28,8 +29,8 @@
 #      config against stat() of its files (bench/config_tick_benchmark);
 #  10. user-space instructions per call under callgrind, which the
 #      machine's load does not move: wxtokend's Health/Check and GetToken,
-#      and the callback setup with and without the metrics interceptor
-#      (bench/call_instructions.sh).
+#      the callback setup with and without the metrics interceptor, and
+#      the client library's cache hit (bench/call_instructions.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,10 @@ bench/watch.sh "$build" "${WATCHERS:-10000}"
 echo
 echo "## GetToken vs Health/Check with h2load"
 bench/h2load.sh "$build"
+
+echo
+echo "## Health/Check against itself with h2load (A/A: the method's own spread)"
+AA=1 bench/h2load.sh "$build"
 
 echo
 echo "## The empty call under each gRPC server setup (h2load)"
