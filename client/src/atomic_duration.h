@@ -13,7 +13,9 @@ namespace wxtoken::client_internal {
 // and quarter nanoseconds. Loading one back is two moves, where the public
 // conversions from a count of nanoseconds divide by 10^9; a cache hit loads
 // four of them, and those divisions were an eighth of its instructions. The
-// round trip is exact, infinities included.
+// round trip is exact, infinities included. The two words are only
+// consistent with each other under a lock around them, as PublishedToken's
+// seqlock is: alone, a racing load may mix the words of two stores.
 //
 // absl::time_internal's accessors are the only way to the representation.
 // Debian 12 pins Abseil 20220623; atomic_duration_test checks the round

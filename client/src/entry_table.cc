@@ -5,19 +5,13 @@
 #include "client/src/short_bytes.h"
 
 namespace wxtoken::client_internal {
-namespace {
-
-std::atomic<uint64_t> next_table_serial{1};
-
-}  // namespace
-
 EntryTable::Node::Node(absl::string_view app_id, TokenKind kind,
                        const EntryContext* context, Node* next)
     : entry(std::string(app_id), kind, context), next(next) {}
 
 EntryTable::EntryTable(const EntryContext* context)
     : context_(context),
-      serial_(next_table_serial.fetch_add(1, std::memory_order_relaxed)) {}
+      serial_(next_serial_.fetch_add(1, std::memory_order_relaxed)) {}
 
 TokenEntry* EntryTable::FindIn(Node* head, absl::string_view app_id,
                                TokenKind kind) {

@@ -55,6 +55,10 @@ class EntryTable {
   // Zero-initialized, and defined here, so that inline code reads it without
   // a call to a thread-local wrapper.
   static inline thread_local LastFound last_found_{};
+  // The serials' source. With the same linkage as last_found_: were the
+  // library linked twice into one process, both copies would share both or
+  // neither, so a serial can never name another copy's table.
+  static inline std::atomic<uint64_t> next_serial_{1};
 
   // FindOrCreate past the shortcut: Find, and remember what it found.
   TokenEntry& FindAndRemember(absl::string_view app_id, TokenKind kind)

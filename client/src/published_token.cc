@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace wxtoken::client_internal {
 namespace {
@@ -18,6 +19,8 @@ constexpr size_t kInitialCapacity = 512;
 
 PublishedToken::Buffer::Buffer(size_t bytes)
     : words((bytes + 7) / 8), data(new std::atomic<uint64_t>[words]()) {}
+
+void PublishedToken::WaitForWriter() { std::this_thread::yield(); }
 
 void PublishedToken::BeginWrite() {
   sequence_.store(sequence_.load(std::memory_order_relaxed) + 1,

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/attributes.h"
@@ -44,8 +43,8 @@ class PublishedToken {
   // enough capacity nothing is allocated. False otherwise (and, rarely,
   // when a write races: the caller then takes its slow path, which is
   // always right); `*out` may then be partly overwritten.
-  // Inline, with what it calls: every cache hit runs it, and on this path
-  // the calls' own cost was as large as the copying (issue 12).
+  // Defined inline below, with what it calls: every cache hit runs it, and
+  // on this path the calls' own cost was as large as the copying.
   bool ReadIfFresh(int64_t now_ns, Token* out) const;
 
  private:
@@ -63,6 +62,8 @@ class PublishedToken {
   // Copies the first `size` bytes held in `words` into `out`'s own storage.
   static void CopyValue(const std::atomic<uint64_t>* words, size_t size,
                         std::string* out);
+  // A reader's pause while a write is in progress; out of line, as rare.
+  ABSL_ATTRIBUTE_NOINLINE static void WaitForWriter();
   // Writer side of the sequence lock.
   void BeginWrite();
   void EndWrite();
@@ -137,7 +138,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PublishedToken::ReadIfFresh(
   while (true) {
     const uint64_t before = sequence_.load(std::memory_order_acquire);
     if (before % 2 == 1) {
-      std::this_thread::yield();  // a write is in progress
+      WaitForWriter();
       continue;
     }
     // A torn read here can only cause a miss, which the slow path corrects.

@@ -5,7 +5,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "client/src/short_bytes.h"
 
 namespace wxtoken::client_internal {
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace wxtoken::client_internal {
@@ -33,13 +34,19 @@ TEST(SameBytesTest, DifferentSizesDiffer) {
   EXPECT_TRUE(SameBytes("", ""));
 }
 
-// Only views of the given bytes are read: no byte of the surrounding buffer
-// (here, what differs around two equal 18-byte windows) counts.
+// Only the viewed bytes are read: at every size, two equal windows inside
+// buffers that differ around them (8 bytes each side) compare equal.
 TEST(SameBytesTest, ReadsOnlyTheViewedBytes) {
-  const std::string left = "AAAAwx0123456789abcdefAAAA";
-  const std::string right = "BBBBwx0123456789abcdefBBBB";
-  EXPECT_TRUE(SameBytes(absl::string_view(left).substr(4, 18),
-                        absl::string_view(right).substr(4, 18)));
+  for (size_t size = 0; size <= 40; ++size) {
+    std::string window(size, 'x');
+    for (size_t i = 0; i < size; ++i) window[i] = static_cast<char>('a' + i);
+    const std::string left = std::string(8, 'A') + window + std::string(8, 'A');
+    const std::string right =
+        std::string(8, 'B') + window + std::string(8, 'B');
+    EXPECT_TRUE(SameBytes(absl::string_view(left).substr(8, size),
+                          absl::string_view(right).substr(8, size)))
+        << "size " << size;
+  }
 }
 
 TEST(BucketOfTest, StaysInRangeAndSpreadsAppIds) {
