@@ -12,8 +12,8 @@
 #     (RpcSeries)
 # and then the client library's cache hit (bench/client_cache_benchmark's
 # GetToken into a kept Token, one thread, against its in-process fake
-# controller): instructions of the calls from the benchmark's loop, divided
-# by their number, the loop's own few included.
+# controller): the instructions of the calls from the benchmark's loop into
+# the client, divided by their number (the loop's own are not counted).
 # Loopback only; every load is bounded by CALLS.
 #   bench/call_instructions.sh BUILD_DIR
 set -euo pipefail
@@ -107,7 +107,8 @@ valgrind --tool=callgrind --callgrind-out-file="$work/client.callgrind" \
   --toggle-collect='*BM_CachedGetTokenInto*' \
   "$build/bench/client_cache_benchmark" \
   --benchmark_filter='^BM_CachedGetTokenInto/threads:1$' \
-  --benchmark_min_time=0.05 >/dev/null 2>&1
+  --benchmark_min_time=0.05 >"$work/client.log" 2>&1 ||
+  { cat "$work/client.log" >&2; exit 1; }
 # The caller tree names each function's callers with the instructions spent
 # in it on their behalf and the number of calls: "I (P%)  < CALLER (Nx)",
 # then "I (P%)  *  FUNCTION". The benchmark's calls into the client are
@@ -116,11 +117,14 @@ valgrind --tool=callgrind --callgrind-out-file="$work/client.callgrind" \
 hit=$(callgrind_annotate --tree=caller --inclusive=yes \
   "$work/client.callgrind" | awk '
   /^ *[0-9,]+ .*< .*BM_CachedGetTokenInto\(/ {
-    instructions = $1; calls = $NF; next_is_callee = 1; next
+    instructions = $1; next_is_callee = 1
+    # The call count, "(N,NNNx)"; an object name may follow it.
+    calls = match($0, /\([0-9,]+x\)/) ? substr($0, RSTART + 1, RLENGTH - 3) : 0
+    next
   }
   next_is_callee && !found && /\*  .*ClientImpl::DoGetTokenInto/ {
-    gsub(",", "", instructions); gsub("[(,x)]", "", calls)
-    found = sprintf("%d", instructions / calls)
+    gsub(",", "", instructions); gsub(",", "", calls)
+    if (calls > 0) found = sprintf("%d", instructions / calls)
   }
   { next_is_callee = 0 }
   END { if (found) print found }')

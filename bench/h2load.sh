@@ -11,7 +11,7 @@
 #
 # AA=1 measures Health/Check against itself instead of GetToken: an A/A run,
 # whose ratios show how far this method moves on the machine between two
-# identical calls (on the 2-core VM of 2026-12-02, by up to 7 %).
+# identical calls.
 #   bench/h2load.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,8 +87,8 @@ for round in $(seq 1 "$rounds"); do
   tr=$(echo "$gr / $hr" | bc -l)
   cr=$(echo "$gc / $hc" | bc -l)
   echo "$tr $cr" >>"$work/ratios.txt"
-  printf '%5d  %18.0f  %11.1f   %14.0f  %11.1f   %.3f %.3f\n' \
-    "$round" "$hr" "$hc" "$gr" "$gc" "$tr" "$cr"
+  printf '%5d  %18.0f  %11.1f   %*.0f  %11.1f   %.3f %.3f\n' \
+    "$round" "$hr" "$hc" "$((${#name} + 6))" "$gr" "$gc" "$tr" "$cr"
 done
 hr=$(cut -d' ' -f1 "$work/health.txt" | median)
 hc=$(cut -d' ' -f2 "$work/health.txt" | median)
