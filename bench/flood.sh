@@ -15,7 +15,7 @@ source scripts/lib/local-stack.sh
 app=wxflood0000000001
 local_stack_start "$build" "$app" "refresh:
   force_min_interval: \"5s\""
-pid=$(pgrep -n -f "wxtokend --config $work/wxtokend.yaml")
+pid=$wxtokend_pid
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 
 before_rss=$(rss_kib)

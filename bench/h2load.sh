@@ -23,7 +23,7 @@ source scripts/lib/local-stack.sh
 
 app=wxh2load000000001
 local_stack_start "$build" "$app"
-pid=$(pgrep -n -f "wxtokend --config $work/wxtokend.yaml")
+pid=$wxtokend_pid
 ticks=$(getconf CLK_TCK)
 
 # gRPC frames: a 0 byte (not compressed), the length (4 bytes, big endian),

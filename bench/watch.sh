@@ -16,6 +16,6 @@ source scripts/lib/local-stack.sh
 app=wxwatch0000000001
 local_stack_start "$build" "$app" "refresh:
   force_min_interval: \"1s\""
-pid=$(pgrep -n -f "wxtokend --config $work/wxtokend.yaml")
+pid=$wxtokend_pid
 "$build/bench/wxtoken-watch-fanout" --addr "127.0.0.1:$grpc_port" \
   --app_id "$app" --watchers "$watchers" --rounds "$rounds" --server_pid "$pid"

@@ -5,6 +5,7 @@
 #include "client/src/short_bytes.h"
 
 namespace wxtoken::client_internal {
+
 EntryTable::Node::Node(absl::string_view app_id, TokenKind kind,
                        const EntryContext* context, Node* next)
     : entry(std::string(app_id), kind, context), next(next) {}

@@ -63,6 +63,7 @@ class EntryTable {
   // FindOrCreate past the shortcut: Find, and remember what it found.
   TokenEntry& FindAndRemember(absl::string_view app_id, TokenKind kind)
       ABSL_LOCKS_EXCLUDED(insert_mu_);
+
   struct Node {
     Node(absl::string_view app_id, TokenKind kind, const EntryContext* context,
          Node* next);

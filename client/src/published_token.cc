@@ -14,14 +14,13 @@ constexpr size_t kInitialCapacity = 512;
 
 }  // namespace
 
-// The writer's side of the seqlock (see the header): a release fence after
-// making the sequence odd, a release store making it even.
-
 PublishedToken::Buffer::Buffer(size_t bytes)
     : words((bytes + 7) / 8), data(new std::atomic<uint64_t>[words]()) {}
 
 void PublishedToken::WaitForWriter() { std::this_thread::yield(); }
 
+// The writer's side of the seqlock (see the header): a release fence after
+// making the sequence odd, a release store making it even.
 void PublishedToken::BeginWrite() {
   sequence_.store(sequence_.load(std::memory_order_relaxed) + 1,
                   std::memory_order_relaxed);

@@ -12,15 +12,19 @@ TokenEntry::TokenEntry(std::string app_id, TokenKind kind,
                        const EntryContext* context)
     : app_id_(std::move(app_id)), kind_(kind), context_(*context) {}
 
+absl::StatusOr<Token> TokenEntry::Get() {
+  if (Token hit; ReadHit(&hit)) return hit;
+  return GetAfterMiss();
+}
+
 absl::Status TokenEntry::GetIntoAfterMiss(Token* token) {
-  absl::StatusOr<Token> answer = Get();
+  absl::StatusOr<Token> answer = GetAfterMiss();
   if (!answer.ok()) return answer.status();
   *token = *std::move(answer);
   return absl::OkStatus();
 }
 
-absl::StatusOr<Token> TokenEntry::Get() {
-  if (Token hit; ReadHit(&hit)) return hit;
+absl::StatusOr<Token> TokenEntry::GetAfterMiss() {
   absl::MutexLock lock(&mu_);
   TendWatch(context_.now());
   // Every pass returns, or follows another caller's finished RPC.

@@ -96,7 +96,9 @@ class TokenEntry {
     token->kind = kind_;
     return true;
   }
-  // GetInto when ReadHit found nothing fresh.
+  // Get and GetInto when ReadHit found nothing fresh: from token_ under
+  // mu_, or from an RPC.
+  absl::StatusOr<Token> GetAfterMiss() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status GetIntoAfterMiss(Token* token) ABSL_LOCKS_EXCLUDED(mu_);
   // A copy of token_ when `now` is inside its freshness window.
   std::optional<Token> FreshCopy(absl::Time now) const

@@ -9,9 +9,16 @@
 namespace wxtoken::server {
 namespace {
 
-// gRPC's codes are absl's codes.
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+// One finished call, as the interceptor and SelfRecordedCall both record it.
+void RecordCall(ServerMetrics* metrics,
+                const Swappable<CallerAuthorizer>* authorizer,
+                const grpc::ServerContextBase& context,
+                absl::string_view method, grpc::StatusCode code,
+                absl::Time start) {
+  // gRPC's codes are absl's codes.
+  metrics->RecordRpc(
+      method, absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+      authorizer->Get()->CallerLabel(context), absl::Now() - start);
 }
 
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
@@ -31,10 +38,8 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::StatusCode code = methods->GetSendStatus().error_code();
-      metrics_->RecordRpc(
-          method_, CodeName(code),
-          authorizer_->Get()->CallerLabel(*info_->server_context()),
-          absl::Now() - start_);
+      RecordCall(metrics_, authorizer_, *info_->server_context(), method_, code,
+                 start_);
       if (code != grpc::StatusCode::OK) {
         // Tells clients this error is wxtokend's answer, not a failure to
         // reach it (client libraries fall back only on the latter).
@@ -58,9 +63,8 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
 void SelfRecordedCall::Finish(grpc::CallbackServerContext* context,
                               const grpc::Status& status) const {
-  metrics_->RecordRpc(kSelfRecordedMethod, CodeName(status.error_code()),
-                      authorizer_->Get()->CallerLabel(*context),
-                      absl::Now() - start_);
+  RecordCall(metrics_, authorizer_, *context, kSelfRecordedMethod,
+             status.error_code(), start_);
   if (!status.ok()) {
     context->AddTrailingMetadata(kErrorOriginKey, kErrorOriginValue);
   }

@@ -80,13 +80,13 @@ class TokenControllerService final
       wxtoken::v1::EncryptReplyResponse* response) override;
 
  private:
-  // Whether the caller may call `method` on `app_id` (a well-formed one);
-  // the calls DESIGN.md "Security" audits are logged with the caller.
   // GetToken's answer: OK with `response` filled, or the error to send.
   absl::Status ServeGetToken(const grpc::CallbackServerContext& context,
                              const wxtoken::v1::GetTokenRequest& request,
                              wxtoken::v1::GetTokenResponse* response) const;
 
+  // Whether the caller may call `method` on `app_id` (a well-formed one);
+  // the calls DESIGN.md "Security" audits are logged with the caller.
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          absl::string_view method, absl::string_view app_id,
                          bool audited) const;

@@ -35,6 +35,15 @@ std::string Rpc(const std::string& method, const std::string& code) {
                       "\"}");
 }
 
+// The wxtoken-error-origin trailer of a finished call, or "" without one.
+std::string ErrorOrigin(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto origin = trailers.find("wxtoken-error-origin");
+  return origin == trailers.end()
+             ? std::string()
+             : std::string(origin->second.data(), origin->second.size());
+}
+
 // The sandbox_ and a wxtokend serving kApp, with /metrics.
 class MetricsE2eTest : public ::testing::Test {
  protected:
@@ -99,7 +108,7 @@ TEST_F(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
   const double expiry =
       Value(metrics, absl::StrCat("wxtoken_token_expiry_seconds{app_id=\"",
                                   kApp, "\",kind=\"access_token\"}"));
-  EXPECT_GT(expiry, 30);  // the sandbox_'s default lifetime is 60 s
+  EXPECT_GT(expiry, 30);  // the sandbox's default lifetime is 60 s
   EXPECT_LE(expiry, 60);
   // Metrics carry no secret and no token value.
   EXPECT_THAT(metrics, Not(HasSubstr(kSecret)));
@@ -126,11 +135,7 @@ TEST_F(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
         controller_.stub().GetToken(&context, request, &response).error_code(),
         want)
         << app_id;
-    auto origin =
-        context.GetServerTrailingMetadata().find("wxtoken-error-origin");
-    return origin == context.GetServerTrailingMetadata().end()
-               ? std::string()
-               : std::string(origin->second.data(), origin->second.size());
+    return ErrorOrigin(context);
   };
   EXPECT_EQ(get_token_origin(kApp, grpc::StatusCode::OK), "");
   EXPECT_EQ(get_token_origin("wxnobody", grpc::StatusCode::NOT_FOUND),
@@ -147,11 +152,7 @@ TEST_F(MetricsE2eTest, WxtokendsOwnErrorsAreMarkedAsItsAnswer) {
                   .ForceRefresh(&context, request, &response)
                   .error_code(),
               grpc::StatusCode::NOT_FOUND);
-    auto origin =
-        context.GetServerTrailingMetadata().find("wxtoken-error-origin");
-    ASSERT_NE(origin, context.GetServerTrailingMetadata().end());
-    EXPECT_EQ(std::string(origin->second.data(), origin->second.size()),
-              "wxtokend");
+    EXPECT_EQ(ErrorOrigin(context), "wxtokend");
   }
   EXPECT_EQ(controller_.Stop(), 0);
   sandbox_.Stop();
