@@ -28,10 +28,20 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
     args.push_back(Micros(token.fetched_at));
     args.push_back(Micros(token.expires_at));
     args.push_back(Micros(token.intent));
-    // " 123 - ": each intent the writer may have seen, "-" for none.
+    args.push_back(token.intent ? Micros(token.latest_intent.value_or(
+                                      *token.intent))
+                                : "");
+    // " 123,456 - ": each pair of intents the writer may have seen, "-"
+    // for none.
     std::string seen = " ";
-    for (const std::optional<absl::Time>& intent : token.seen_intents) {
-      absl::StrAppend(&seen, intent ? Micros(*intent) : "-", " ");
+    for (const SeenIntent& intent : token.seen_intents) {
+      if (intent.earliest) {
+        absl::StrAppend(
+            &seen, Micros(*intent.earliest), ",",
+            Micros(intent.latest.value_or(*intent.earliest)), " ");
+      } else {
+        absl::StrAppend(&seen, "- ");
+      }
     }
     args.push_back(seen);
   }
@@ -46,13 +56,13 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
 
 absl::StatusOr<TokenRecord> RedisStoredToken(
     TokenKind kind, const std::vector<std::string>& fields) {
-  if (fields.size() != 6) {
+  if (fields.size() != 7) {
     return absl::InternalError("unexpected answer to the write script");
   }
-  std::vector<std::string> named = {"value",      fields[0],    "generation",
-                                    fields[1],    "fetched_at", fields[2],
-                                    "expires_at", fields[3],    "intent",
-                                    fields[4],    "epoch",      fields[5]};
+  std::vector<std::string> named = {
+      "value",      fields[0], "generation",    fields[1], "fetched_at",
+      fields[2],    "expires_at", fields[3],    "intent",  fields[4],
+      "epoch",      fields[5], "latest_intent", fields[6]};
   std::vector<std::string> present;  // as HGETALL would list them
   for (size_t i = 0; i < named.size(); i += 2) {
     if (named[i + 1].empty()) continue;
@@ -111,6 +121,7 @@ absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
     token.fetched_at = time(name + ".fetched_at").value_or(absl::UnixEpoch());
     token.expires_at = time(name + ".expires_at").value_or(absl::UnixEpoch());
     token.intent = time(name + ".intent");
+    if (token.intent) token.latest_intent = time(name + ".latest_intent");
     record.tokens.push_back(std::move(token));
   }
   if (!error.ok()) return error;

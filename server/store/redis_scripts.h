@@ -11,7 +11,8 @@ namespace wxtoken::server::redis_scripts {
 //   P changed   sorted set: app_id by the version of its last write
 //   P app:ID    hash: the app's counters, and per token kind K the fields
 //               K.value K.generation K.epoch K.fetched_at K.expires_at
-//               K.intent
+//               K.intent K.latest_intent (the earliest and latest
+//               unanswered send times, both or neither)
 // Times are Unix microseconds (exact in Lua's doubles); "" is none.
 // Every record write publishes the app_id on channel P changes.
 
@@ -62,7 +63,8 @@ return 0
 
 // KEYS: lease, app hash, version, changed. ARGV: our lease value ("" for a
 // heal), app_id, channel, kinds n, then n times (kind, value, generation,
-// epoch, fetched_at, expires_at, intent, seen_intents), then day, fetches,
+// epoch, fetched_at, expires_at, intent, latest_intent, seen_intents), then
+// day, fetches,
 // force_fetches, stable_forces, last_stable_force, quota_blocked_until.
 //
 // The token record is a register that survives lost writes (DESIGN.md
@@ -75,13 +77,14 @@ return 0
 //   leases (epoch, then generation): after lost writes generations and even
 //   epochs may restart, and clocks may disagree; when the two disagree the
 //   stored token stands.
-// - Intents merge as the earliest, except that the leader's own is
-//   authoritative (it may clear it after a clean answer) while the stored
-//   intent is one it knows (seen_intents, " 123 - ", "-" for none): an
-//   intent a healer put back is never erased by a leader that never saw it.
+// - Intents merge: the earliest of the earliest, the latest of the latest;
+//   except that the leader's own pair is authoritative (it may clear it
+//   after a clean answer) while the stored pair is one it knows
+//   (seen_intents, " 123,456 - ", "-" for none): an intent a healer put
+//   back is never erased or shortened by a leader that never saw it.
 // Counters of a later day replace, of the same day take the maximum.
 // Returns, per token, {value, generation, fetched_at, expires_at, intent,
-// epoch} as stored, for the writer to adopt.
+// epoch, latest_intent} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
 local leader = ARGV[1] ~= ''
 if leader and redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -100,6 +103,11 @@ local function earliest(a, b)
   if b == '' or num(a) < num(b) then return a end
   return b
 end
+local function latest(a, b)
+  if a == '' then return b end
+  if b == '' or num(a) > num(b) then return a end
+  return b
+end
 local n = tonumber(ARGV[4])
 local out = {}
 local i = 5
@@ -107,14 +115,17 @@ for t = 1, n do
   local kind = ARGV[i]
   local value, gen, epoch = ARGV[i + 1], num(ARGV[i + 2]), num(ARGV[i + 3])
   local fetched, expires = ARGV[i + 4], ARGV[i + 5]
-  local intent, seen = ARGV[i + 6], ARGV[i + 7]
-  i = i + 8
+  local intent, intent_latest, seen = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  i = i + 9
   local function field(name) return kind .. '.' .. name end
   local old_value = get(field('value'))
   local old_gen = num(get(field('generation')))
   local old_epoch = num(get(field('epoch')))
   local old_fetched = get(field('fetched_at'))
   local old_intent = get(field('intent'))
+  local old_latest = get(field('latest_intent'))
+  if old_intent ~= '' and old_latest == '' then old_latest = old_intent end
+  if intent ~= '' and intent_latest == '' then intent_latest = intent end
   local replace = false
   if value ~= '' and value ~= old_value then
     replace = leader or old_value == '' or
@@ -134,12 +145,17 @@ for t = 1, n do
     put(field('expires_at'), expires)
   end
   local final = earliest(old_intent, intent)
-  local known = ' ' .. (old_intent == '' and '-' or old_intent) .. ' '
-  if leader and string.find(seen, known, 1, true) then final = intent end
+  local final_latest = latest(old_latest, intent_latest)
+  local known = ' ' .. (old_intent == '' and '-' or
+                        old_intent .. ',' .. old_latest) .. ' '
+  if leader and string.find(seen, known, 1, true) then
+    final, final_latest = intent, intent_latest
+  end
   put(field('intent'), final)
+  put(field('latest_intent'), final_latest)
   out[t] = {get(field('value')), num(get(field('generation'))),
             get(field('fetched_at')), get(field('expires_at')), final,
-            num(get(field('epoch')))}
+            num(get(field('epoch'))), final_latest}
 end
 local day = tonumber(ARGV[i])
 local old_day = tonumber(get('day')) or -1

@@ -14,7 +14,10 @@ namespace {
 using google::protobuf::Struct;
 using google::protobuf::Value;
 
-constexpr char kFormat[] = "wxtoken-state-v2";
+constexpr char kFormat[] = "wxtoken-state-v3";
+// Kept only the earliest unanswered send time: read, and upgraded by
+// FromTokenRecord (the latest taken as the time of reading).
+constexpr char kEarliestOnlyFormat[] = "wxtoken-state-v2";
 constexpr char kFirstFormat[] = "wxtoken-state-v1";
 
 std::string TimeText(absl::Time time) {
@@ -102,6 +105,7 @@ std::string EncodeAppRecord(const AppRecord& record) {
     SetTime(entry, "fetched_at", token.fetched_at);
     SetTime(entry, "expires_at", token.expires_at);
     SetTime(entry, "intent", token.intent);
+    SetTime(entry, "latest_intent", token.latest_intent);
     *tokens.add_values()->mutable_struct_value() = std::move(entry);
   }
   std::string json;
@@ -125,7 +129,7 @@ absl::StatusOr<AppRecord> DecodeAppRecord(absl::string_view text) {
         "a state file of wxtoken's first version, which did not record "
         "unanswered requests; not trusted");
   }
-  if (format != kFormat) {
+  if (format != kFormat && format != kEarliestOnlyFormat) {
     return absl::InvalidArgumentError("not a wxtoken state file");
   }
   AppRecord record;
@@ -163,6 +167,10 @@ absl::StatusOr<AppRecord> DecodeAppRecord(absl::string_view text) {
     token.expires_at =
         entry.Time("expires_at", true).value_or(absl::InfinitePast());
     token.intent = entry.Time("intent", false);
+    token.latest_intent = entry.Time("latest_intent", false);
+    if (token.latest_intent && !token.intent) {
+      entry.Fail("\"latest_intent\" without \"intent\"");
+    }
     if (!entry.error().ok()) return entry.error();
     for (const TokenRecord& other : record.tokens) {
       if (other.kind == token.kind) {

@@ -61,6 +61,24 @@ std::optional<Instant> EarliestIntent(const std::optional<Instant>& a,
   return Earlier(Micros(b), Micros(a)) ? b : a;
 }
 
+std::optional<Instant> LatestIntent(const std::optional<Instant>& a,
+                                    const std::optional<Instant>& b) {
+  return b && (!a || Micros(b) > Micros(a)) ? b : a;
+}
+
+// The unanswered send times a stored record names, as a leader's write
+// names what it saw (the latest defaults to the earliest, as the Redis
+// write script reads a record without one).
+SeenIntent SeenOf(const TokenRecord& token) {
+  if (!token.intent) return {};
+  return {token.intent, token.latest_intent.value_or(*token.intent)};
+}
+
+bool SameSeen(const SeenIntent& a, const SeenIntent& b) {
+  return Micros(a.earliest) == Micros(b.earliest) &&
+         Micros(a.latest) == Micros(b.latest);
+}
+
 // Whether `a`'s value came from a later fetch than `b`'s by both things
 // replicas can compare: the send time (their clocks) and the lease that
 // fetched it (epoch, then generation). After lost writes generations and
@@ -74,10 +92,11 @@ bool FetchedLater(const TokenState& a, const TokenState& b) {
 
 // Takes the store's copy of one token into `state` (RefreshEngine::Adopt);
 // true when `state` holds something the store lacks.
-bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
-                      TokenState& state) {
+bool MergeStoredToken(const TokenRecord& found, bool latest_copy,
+                      const Clock& clock, TokenState& state) {
   TokenState stored = FromTokenRecord(found, clock);
-  if (latest) {
+  const std::optional<Instant> stored_latest = stored.latest_intent;
+  if (latest_copy) {
     // The leader's copy is the truth: it may have cleared the intent.
     state = std::move(stored);
     return false;
@@ -85,6 +104,8 @@ bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
   // Merging: every intent either side knows stays in force (it may be of a
   // request that revokes whichever value is kept).
   std::optional<Instant> intent = EarliestIntent(state.intent, stored.intent);
+  std::optional<Instant> latest =
+      LatestIntent(state.latest_intent, stored.latest_intent);
   bool store_lacks = false;
   if (stored.value == state.value) {
     state.generation = std::max(state.generation, stored.generation);
@@ -100,11 +121,14 @@ bool MergeStoredToken(const TokenRecord& found, bool latest, const Clock& clock,
       // have answered after the store's, counts as a request that revokes
       // it.
       intent = EarliestIntent(intent, state.fetched);
+      latest = LatestIntent(latest, state.fetched);
     }
     state = std::move(stored);
   }
   state.intent = intent;
-  return store_lacks || Earlier(Micros(intent), Micros(found.intent));
+  state.latest_intent = latest;
+  return store_lacks || Earlier(Micros(intent), Micros(found.intent)) ||
+         Micros(latest) > Micros(stored_latest);
 }
 
 // Takes the store's counters into `mine`: counts only grow within a day,
@@ -161,9 +185,8 @@ AppRecord MergeKept(const AppRecord& kept, const AppRecord& found, bool latest,
 }
 
 // Notes that the store may hold `intent` (TokenRecord::seen_intents).
-void NoteSeen(std::vector<std::optional<absl::Time>>& seen,
-              const std::optional<absl::Time>& intent) {
-  if (!seen.empty() && Micros(seen.back()) == Micros(intent)) return;
+void NoteSeen(std::vector<SeenIntent>& seen, const SeenIntent& intent) {
+  if (!seen.empty() && SameSeen(seen.back(), intent)) return;
   seen.push_back(intent);
   // Forgetting the oldest only makes a leader's write merge it as the
   // earliest instead of replacing it: conservative.
@@ -338,7 +361,7 @@ void RefreshEngine::Load(const AppRecord& record) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
     slot->state = FromTokenRecord(token, clock_);
-    slot->seen_intents = {token.intent};
+    slot->seen_intents = {SeenOf(token)};
     const Instant valid = ValidUntil(slot->state, refresh_.overlap);
     if (slot->state.has_value() && clock_.InstantNow() < valid) {
       slot->settled = true;
@@ -574,6 +597,10 @@ void RefreshEngine::BeginShutdown() {
 
 void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
   if (slot.app->removed) return;  // its last request ends it
+  // A request is being recorded or is in flight: its answer schedules the
+  // next (a ticket woken meanwhile, or one a ForceRefresh brought forward,
+  // never runs two requests at once).
+  if (slot.phase != Slot::Phase::kIdle) return;
   slot.next_spend = spend;
   due_.Set(&slot, at.steady);
 }
@@ -584,6 +611,8 @@ void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
 void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   App& app = *slot.app;
   if (!leader_) return;  // a follower sends nothing; OnLeader reschedules
+  // One request per slot: its answer schedules the next.
+  if (slot.phase != Slot::Phase::kIdle) return;
   if (now.steady < first_request_at_) {
     // A new leader: re-written records are not all in place yet, and a
     // request of the one before may still be in flight.
@@ -633,9 +662,10 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   request.day = app.counters.day;
   request.recorded = now;
   request.term = term_;
-  if (MayRevoke(slot.api, stable_force) && !slot.state.intent) {
-    slot.state.intent = now;
-    request.set_intent = true;
+  if (MayRevoke(slot.api, stable_force)) {
+    // Among the unanswered even when others are (DESIGN.md "Honouring the
+    // overlap"): the latest decides when a later value is trusted.
+    request.intent = RecordIntent(slot.state, now, refresh_.overlap);
   }
   Charge(app.counters, request.spend, stable_force, now);
   slot.phase = Slot::Phase::kRecording;
@@ -685,11 +715,8 @@ void RefreshEngine::UndoRecording(Slot& slot) {
   App& app = *slot.app;
   const Slot::Request& request = slot.request;
   // Only its own: a read while it was recorded may have merged in an
-  // earlier intent of another request.
-  if (request.set_intent &&
-      Micros(slot.state.intent) == absl::ToUnixMicros(request.recorded.wall)) {
-    slot.state.intent.reset();
-  }
+  // intent of another request.
+  if (request.intent) ForgetIntent(slot.state, *request.intent);
   if (app.counters.day == request.day) {
     app.counters.fetches = std::max(0, app.counters.fetches - 1);
     if (request.spend == Spend::kForce) {
@@ -708,8 +735,12 @@ void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
   const Instant now = clock_.InstantNow();
   // The lease may have been lost, or lost and taken again, while it was
   // recorded: a new term waits for its first_request_at_.
+  // A recording that took longer than its intent's latest allows is not
+  // sent: the stored latest would not bound its send time.
+  const bool in_time =
+      !slot.request.intent || now < slot.request.intent->latest;
   const bool may_send = leader_ && slot.request.term == term_ &&
-                        now.steady >= first_request_at_ &&
+                        now.steady >= first_request_at_ && in_time &&
                         store_.MaySend(now.steady, config_.upstream.timeout);
   App& app = *slot.app;
   if (status.ok() && !shutting_down_ && !app.removed && may_send) {
@@ -849,14 +880,12 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
   slot.failures = 0;
   slot.next_base = 0;
   slot.next_stable_force = false;
-  const std::optional<Instant> intent = IntentAfterSuccess(
-      state.intent, slot.request.set_intent, sent, refresh_.overlap);
+  IntentAfterSuccess(state, slot.request.intent, sent, refresh_.overlap);
 
   if (state.has_value() && result.value == state.value) {
     // stable_token normal mode answered with the value we hold: WeChat has
     // not rotated yet. Nothing was issued.
     state.expires = std::min(state.expires, sent + result.expires_in);
-    state.intent = intent;
     AnswerWaiters(slot, Serve(slot, now), /*only_satisfied=*/true);
     if (!slot.waiters.empty() && slot.api == FetchApi::kStable) {
       // Callers say this value is bad: only force_refresh replaces it.
@@ -875,7 +904,6 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
   ++state.generation;
   state.fetched = sent;
   state.expires = sent + result.expires_in;
-  state.intent = intent;
   const Instant refresh_at = RefreshTime(state, slot.api, refresh_);
   ScheduleRequest(slot, std::max(now, refresh_at));
   Log(LogLevel::kInfo, "fetched a new token",
@@ -892,9 +920,8 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
 void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
                                        Instant now) {
   App& app = *slot.app;
-  if (!result.maybe_issued) {
-    slot.state.intent =
-        IntentAfterCleanFailure(slot.state.intent, slot.request.set_intent);
+  if (!result.maybe_issued && slot.request.intent) {
+    ForgetIntent(slot.state, *slot.request.intent);
   }
   slot.failure = result;
   const bool failover = slot.request.base + 1 < upstream_.BaseCount();
@@ -933,8 +960,7 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
                                    Instant now) {
   App& app = *slot.app;
   // WeChat answered with an errcode: it issued nothing, revoked nothing.
-  slot.state.intent =
-      IntentAfterCleanFailure(slot.state.intent, slot.request.set_intent);
+  if (slot.request.intent) ForgetIntent(slot.state, *slot.request.intent);
   slot.failure = result;
   slot.next_base = 0;
   slot.next_stable_force = false;
@@ -1171,7 +1197,9 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
     const bool clears_intent =
         shared_ &&
         std::any_of(slot->seen_intents.begin(), slot->seen_intents.end(),
-                    [](const auto& seen) { return seen.has_value(); });
+                    [](const SeenIntent& seen) {
+                      return seen.earliest.has_value();
+                    });
     if (!slot->state.has_value() && !slot->state.intent && !clears_intent) {
       continue;
     }
@@ -1193,7 +1221,7 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
     token.seen_intents = slot.seen_intents;
     // What the store may hold once this lands (unless a replica re-wrote an
     // intent meanwhile: the answer says).
-    NoteSeen(slot.seen_intents, token.intent);
+    NoteSeen(slot.seen_intents, SeenOf(token));
   }
   AppRecord sent = record;
   store_.Write(std::move(record), mode,
@@ -1245,18 +1273,24 @@ void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
         state.generation = token.generation;
         state.epoch = token.epoch;
       }
-      // Another replica's intent was there: the earliest holds.
+      // Another replica's intent was there: the earliest and the latest
+      // of both hold.
       if (Earlier(Micros(token.intent), Micros(state.intent))) {
         state.intent = clock_.FromWall(*token.intent);
       }
+      if (token.latest_intent &&
+          Micros(token.latest_intent) > Micros(state.latest_intent)) {
+        state.latest_intent = clock_.FromWall(*token.latest_intent);
+      }
     }
     if (app.writes_in_flight == 0) {
-      slot->seen_intents = {token.intent};
+      slot->seen_intents = {SeenOf(token)};
     } else {
-      NoteSeen(slot->seen_intents, token.intent);
+      NoteSeen(slot->seen_intents, SeenOf(token));
     }
     if (state.value != before.value || state.generation != before.generation ||
-        Micros(state.intent) != Micros(before.intent)) {
+        Micros(state.intent) != Micros(before.intent) ||
+        Micros(state.latest_intent) != Micros(before.latest_intent)) {
       changed = true;
     }
   }
@@ -1286,12 +1320,14 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
       store_lacks = store_lacks || state.has_value() || state.intent;
       continue;
     }
-    slot->seen_intents = {found->intent};
+    slot->seen_intents = {SeenOf(*found)};
     const TokenState before = state;
     store_lacks =
         MergeStoredToken(*found, latest, clock_, state) || store_lacks;
-    if (changed != nullptr && (state.value != before.value ||
-                               Micros(state.intent) != Micros(before.intent))) {
+    if (changed != nullptr &&
+        (state.value != before.value ||
+         Micros(state.intent) != Micros(before.intent) ||
+         Micros(state.latest_intent) != Micros(before.latest_intent))) {
       *changed = true;
     }
   }

@@ -132,7 +132,8 @@ class RefreshEngine final : public ReplicaListener {
     struct Request {
       Spend spend = Spend::kScheduled;
       bool stable_force = false;  // stable_token force_refresh: true
-      bool set_intent = false;    // it started the intent
+      // The unanswered send times it recorded (a possibly-revoking one).
+      std::optional<IntentRecord> intent;
       size_t base = 0;            // which base URL
       Instant recorded;  // when recording began (and its intent, if it set one)
       Instant sent;
@@ -152,7 +153,7 @@ class RefreshEngine final : public ReplicaListener {
     // A shared store: the intents it may hold as far as this replica knows
     // (the last one read, and those written since), which the next leader
     // write names as seen (TokenRecord::seen_intents).
-    std::vector<std::optional<absl::Time>> seen_intents;
+    std::vector<SeenIntent> seen_intents;
     Phase phase = Phase::kIdle;
     Request request;
     std::optional<Instant> last_sent;

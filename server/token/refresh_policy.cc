@@ -70,20 +70,51 @@ bool MayRevoke(FetchApi api, bool force_refresh) {
 
 absl::Duration UnansweredHorizon(absl::Duration overlap) { return overlap / 2; }
 
-std::optional<Instant> IntentAfterSuccess(std::optional<Instant> intent,
-                                          bool set_by_request, Instant sent,
-                                          absl::Duration overlap) {
-  if (!intent || set_by_request ||
-      *intent <= sent - UnansweredHorizon(overlap)) {
-    return std::nullopt;
-  }
-  return intent;
+namespace {
+
+// Stores keep times to the microsecond: compare at that precision.
+bool SameTime(const std::optional<Instant>& a, Instant b) {
+  return a && absl::ToUnixMicros(a->wall) == absl::ToUnixMicros(b.wall);
 }
 
-std::optional<Instant> IntentAfterCleanFailure(std::optional<Instant> intent,
-                                               bool set_by_request) {
-  if (set_by_request) return std::nullopt;
-  return intent;
+}  // namespace
+
+absl::Duration MaxRecordingTime(absl::Duration overlap) {
+  return std::min(overlap / 10, absl::Seconds(2));
+}
+
+IntentRecord RecordIntent(TokenState& state, Instant now,
+                          absl::Duration overlap) {
+  IntentRecord own{state.intent, state.latest_intent, now,
+                   now + MaxRecordingTime(overlap)};
+  state.intent = state.intent ? std::min(*state.intent, now) : now;
+  state.latest_intent = std::max(state.latest_intent.value_or(own.latest),
+                                 own.latest);
+  return own;
+}
+
+void ForgetIntent(TokenState& state, const IntentRecord& own) {
+  const Instant earliest =
+      std::min(own.earliest_before.value_or(own.earliest), own.earliest);
+  const Instant latest =
+      std::max(own.latest_before.value_or(own.latest), own.latest);
+  if (SameTime(state.intent, earliest) &&
+      SameTime(state.latest_intent, latest)) {
+    state.intent = own.earliest_before;
+    state.latest_intent = own.latest_before;
+  }
+}
+
+void IntentAfterSuccess(TokenState& state,
+                        const std::optional<IntentRecord>& own, Instant sent,
+                        absl::Duration overlap) {
+  if (own) ForgetIntent(state, *own);
+  if (!state.intent) return;
+  const Instant latest = state.latest_intent.value_or(*state.intent);
+  if (latest <= sent - UnansweredHorizon(overlap)) {
+    state.intent.reset();
+    state.latest_intent.reset();
+  }
 }
 
 Instant RefreshTime(const TokenState& state, FetchApi api,
@@ -91,10 +122,14 @@ Instant RefreshTime(const TokenState& state, FetchApi api,
   if (!state.has_value()) {
     return {absl::InfinitePast(), SteadyTime::InfinitePast()};
   }
-  if (state.intent && *state.intent >= state.fetched) {
-    return *state.intent + UnansweredHorizon(refresh.overlap);
-  }
   const Instant valid = ValidUntil(state, refresh.overlap);
+  if (state.intent &&
+      state.latest_intent.value_or(*state.intent) >= state.fetched) {
+    const Instant last_send = std::max(*state.intent, state.fetched);
+    const Instant clean = state.latest_intent.value_or(*state.intent) +
+                          UnansweredHorizon(refresh.overlap);
+    return std::min(clean, last_send + (valid - last_send) * 3 / 4);
+  }
   if (api == FetchApi::kStable && valid == state.expires) {
     return state.expires - refresh.overlap * 4 / 5;
   }

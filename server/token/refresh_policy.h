@@ -30,9 +30,11 @@ struct TokenState {
   uint64_t epoch = 0;  // replicas: the lease term that fetched it; 0 unknown
   Instant fetched;     // when the request that got `value` was sent
   Instant expires;     // fetched + expires_in
-  // The send time of the earliest possibly-revoking request without a clean
-  // answer: WeChat may have issued a newer value we never saw.
+  // The possibly-revoking requests without a clean answer (WeChat may have
+  // issued a newer value we never saw), both or neither: the earliest's send
+  // time (a lower bound) and the latest's (an upper bound).
   std::optional<Instant> intent;
+  std::optional<Instant> latest_intent;
 
   bool has_value() const { return !value.empty(); }
 };
@@ -111,24 +113,48 @@ bool MayRevoke(FetchApi api, bool force_refresh);
 // has done whatever it did, so a later success is WeChat's newest value.
 absl::Duration UnansweredHorizon(absl::Duration overlap);
 
-// The intent once a request sent at `sent` was answered with a value.
-// Cleared when this request set it, or when the intent is past the horizon;
-// kept otherwise: the earlier request may still revoke the new value.
-std::optional<Instant> IntentAfterSuccess(std::optional<Instant> intent,
-                                          bool set_by_request, Instant sent,
-                                          absl::Duration overlap);
+// How long after its recording began a request may still be sent: a tenth
+// of the overlap, at most 2 s. The latest intent records recording + this,
+// an upper bound of the send time; a request whose recording took longer is
+// not sent (its intent stays).
+absl::Duration MaxRecordingTime(absl::Duration overlap);
 
-// The intent once a request was answered with an errcode (WeChat issued
-// nothing): cleared only when this request set it.
-std::optional<Instant> IntentAfterCleanFailure(std::optional<Instant> intent,
-                                               bool set_by_request);
+// What recording one possibly-revoking request did to a TokenState: the
+// unanswered send times it found, and the bounds of its own send time.
+struct IntentRecord {
+  std::optional<Instant> earliest_before;
+  std::optional<Instant> latest_before;
+  Instant earliest;  // when its recording began: it is sent after this
+  Instant latest;    // earliest + MaxRecordingTime(): sent before this
+};
+
+// Records a request whose recording begins at `now` among the unanswered.
+IntentRecord RecordIntent(TokenState& state, Instant now,
+                          absl::Duration overlap);
+
+// The request of `own` had a clean answer (an errcode: WeChat issued
+// nothing) or was never sent: its send times leave the unanswered. When
+// nothing else changed them since it was recorded, they are what it found;
+// when a read merged others in meanwhile, nothing is cleared (the merged
+// ones may be anywhere between the bounds).
+void ForgetIntent(TokenState& state, const IntentRecord& own);
+
+// A request sent at `sent` (of `own`, when it recorded an intent) was
+// answered with a value: its own send times leave, and the rest are cleared
+// when every one is past the horizon at `sent` (WeChat processed them, if
+// at all, before this request). Kept otherwise: one of them may still
+// revoke the new value.
+void IntentAfterSuccess(TokenState& state, const std::optional<IntentRecord>& own,
+                        Instant sent, absl::Duration overlap);
 
 // ---- When to ask WeChat ---------------------------------------------------
 
 // When a request for `state` should go out while nothing is in flight and
-// nothing failed. No value: at once. A pending intent: once it is past the
-// horizon (the value stays valid until intent + overlap, and the answer is
-// then clean). stable_token: when 4/5 of the overlap remains (inside
+// nothing failed. No value: at once. Requests unanswered since the value's
+// own: once the latest is past the horizon, so the answer is clean; but no
+// later than three quarters of the way from the last known send to the end
+// of the validity, so the value in hand never runs out first (the answer's
+// value is then bounded too, and the next refresh is clean). stable_token: when 4/5 of the overlap remains (inside
 // WeChat's early-issue window even with some clock difference). Otherwise
 // `margin` before the end, or halfway when the servable life is shorter
 // than twice the margin, so the worker never refreshes in a loop. Tickets

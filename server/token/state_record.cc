@@ -1,5 +1,6 @@
 #include "server/token/state_record.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace wxtoken::server {
@@ -27,6 +28,9 @@ TokenRecord ToTokenRecord(TokenKind kind, const TokenState& state) {
   record.fetched_at = state.fetched.wall;
   record.expires_at = state.expires.wall;
   record.intent = WallOf(state.intent);
+  if (state.intent) {
+    record.latest_intent = WallOf(state.latest_intent.value_or(*state.intent));
+  }
   return record;
 }
 
@@ -38,6 +42,14 @@ TokenState FromTokenRecord(const TokenRecord& record, const Clock& clock) {
   state.fetched = clock.FromWall(record.fetched_at);
   state.expires = clock.FromWall(record.expires_at);
   state.intent = InstantOf(record.intent, clock);
+  if (state.intent) {
+    // A record of a version that kept only the earliest: a later request
+    // may have gone out unrecorded until that version stopped, no later
+    // than now.
+    state.latest_intent = record.latest_intent
+                              ? clock.FromWall(*record.latest_intent)
+                              : std::max(*state.intent, clock.InstantNow());
+  }
   return state;
 }
 

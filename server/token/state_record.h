@@ -10,7 +10,9 @@ namespace wxtoken::server {
 // Between the engine's state (Instants: both clocks) and what the store
 // keeps (wall times only). A stored wall time comes back placed on this
 // process's steady clock as far from now as it is on the wall clock.
-// Pure, but for reading `clock`.
+// Pure, but for reading `clock`. A record that names an earliest intent but
+// no latest (written by an earlier version) comes back with now as the
+// latest: conservative.
 
 TokenRecord ToTokenRecord(TokenKind kind, const TokenState& state);
 TokenState FromTokenRecord(const TokenRecord& record, const Clock& clock);

@@ -15,6 +15,13 @@
 
 namespace wxtoken::server {
 
+// The unanswered send times a store may hold for one token (TokenRecord's
+// intent and latest_intent); none when `earliest` is nullopt.
+struct SeenIntent {
+  std::optional<absl::Time> earliest;
+  std::optional<absl::Time> latest;
+};
+
 // What the guarantee depends on for one (app, kind), as stored: never a
 // secret. Times are wall-clock times (a store outlives the process's
 // monotonic clock).
@@ -26,16 +33,19 @@ struct TokenRecord {
   uint64_t epoch = 0;
   absl::Time fetched_at;  // when the request that got `value` was sent
   absl::Time expires_at;  // fetched_at + expires_in
-  // The send time of the earliest possibly-revoking request that has had no
-  // clean answer (DESIGN.md "The refresh worker"): `value` is revoked no
-  // earlier than `overlap` after it.
+  // The send times of the possibly-revoking requests that have had no clean
+  // answer (DESIGN.md "The refresh worker"), both or neither: the earliest
+  // (a lower bound: `value` is revoked no earlier than `overlap` after it)
+  // and the latest (an upper bound: a new value is trusted past the
+  // earliest's bound only once this is older than the horizon at its send).
   std::optional<absl::Time> intent;
+  std::optional<absl::Time> latest_intent;
   // A leader's write to a shared store only: the intents the store may hold
   // as far as this replica knows (the last one read, and those it wrote
-  // since; nullopt: none). Its own intent replaces one of those; any other
-  // found there (a replica re-wrote what the store lost) merges as the
-  // earliest.
-  std::vector<std::optional<absl::Time>> seen_intents;
+  // since). Its own intent replaces one of those; any other found there (a
+  // replica re-wrote what the store lost) merges: the earliest of the two
+  // earliest, the latest of the two latest.
+  std::vector<SeenIntent> seen_intents;
 };
 
 // One app's durable state: its tokens and what it spent today. Written as a

@@ -64,7 +64,8 @@ struct Heard : ReplicaListener {
 class Replica {
  public:
   Replica(const RedisConfig& config, const std::string& address)
-      : inbox_([] {}),
+      : address_(address),
+        inbox_([] {}),
         store_(std::make_unique<RedisStateStore>(
             config, address, absl::Milliseconds(100), absl::Milliseconds(100),
             clock_, [this](std::function<void()> task) {
@@ -103,6 +104,8 @@ class Replica {
   }
 
   RedisStateStore& store() { return *store_; }
+  // What it advertises: which replica of a Pair() leads is a race.
+  const std::string& address() const { return address_; }
   bool MaySend() const {
     return store_->MaySend(clock_.SteadyNow(), absl::Milliseconds(100));
   }
@@ -114,6 +117,7 @@ class Replica {
     for (auto& task : inbox_.Take()) task();
   }
 
+  const std::string address_;
   SystemClock clock_;
   Inbox inbox_;
   std::unique_ptr<RedisStateStore> store_;
@@ -123,7 +127,7 @@ class Replica {
 AppRecord Record(const std::string& value, uint64_t generation,
                  std::optional<absl::Time> intent = std::nullopt,
                  absl::Duration fetched_after = absl::ZeroDuration(),
-                 std::vector<std::optional<absl::Time>> seen_intents = {},
+                 std::vector<SeenIntent> seen_intents = {},
                  uint64_t epoch = 0) {
   AppRecord record;
   record.app_id = "wx0123456789abcdef";
@@ -187,7 +191,7 @@ TEST_F(RedisStateStoreTest, ExactlyOneReplicaLeadsAndSendsTheOthersKnowIt) {
   EXPECT_FALSE(follower->MaySend());
   // It learns the leader's address at its next attempt on the lease.
   EXPECT_TRUE(follower->RunUntil(
-      [&] { return follower->store().LeaderAddress() == "127.0.0.1:1001"; }));
+      [&] { return follower->store().LeaderAddress() == leader->address(); }));
   // Renewals keep it; each confirms the leader's copy.
   ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.confirmed >= 3; }));
   EXPECT_TRUE(leader->store().IsLeader());
@@ -268,7 +272,7 @@ TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
 }
 
 TEST_F(RedisStateStoreTest,
-       IntentsMergeAsTheEarliestOnlyTheLeaderClearsItsOwn) {
+       IntentsMergeEarliestAndLatestOnlyTheLeaderClearsItsOwn) {
   auto replicas = Pair();  // not a structured binding: lambdas capture these
   auto& leader = replicas.first;
   auto& follower = replicas.second;
@@ -277,30 +281,44 @@ TEST_F(RedisStateStoreTest,
   ASSERT_TRUE(
       leader->Write(Record("B", 1, late), StateStore::WriteMode::kLeader).ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(late));
-  // A replica re-writes an earlier intent the store lost: the earliest holds.
+  EXPECT_EQ(Field("access_token.latest_intent"), MicrosText(late));
+  // A replica re-writes an earlier intent the store lost: the earliest holds,
+  // and so does the latest.
   ASSERT_TRUE(
       follower->Write(Record("B", 1, early), StateStore::WriteMode::kHeal)
           .ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
+  EXPECT_EQ(Field("access_token.latest_intent"), MicrosText(late));
   ASSERT_TRUE(
       follower->Write(Record("B", 1, late), StateStore::WriteMode::kHeal).ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
   // The leader, after a clean answer, clears what it last saw there (late):
   // the re-written one is not its to clear, and the answer says so.
   absl::StatusOr<AppRecord> cleared =
-      leader->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), {late}),
-                    StateStore::WriteMode::kLeader);
+      leader->Write(
+          Record("B", 1, std::nullopt, absl::ZeroDuration(), {{late, late}}),
+          StateStore::WriteMode::kLeader);
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
   ASSERT_TRUE(cleared->tokens[0].intent.has_value());
   EXPECT_EQ(*cleared->tokens[0].intent, early);
+  EXPECT_EQ(cleared->tokens[0].latest_intent, late);
+  // Knowing only the earliest is not enough: the pair must be what it saw.
+  ASSERT_TRUE(leader
+                  ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(),
+                                 {{early, early}}),
+                          StateStore::WriteMode::kLeader)
+                  .ok());
+  EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
+  EXPECT_EQ(Field("access_token.latest_intent"), MicrosText(late));
   // Once it knows it, it may.
-  ASSERT_TRUE(
-      leader
-          ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(), {early}),
-                  StateStore::WriteMode::kLeader)
-          .ok());
+  ASSERT_TRUE(leader
+                  ->Write(Record("B", 1, std::nullopt, absl::ZeroDuration(),
+                                 {{early, late}}),
+                          StateStore::WriteMode::kLeader)
+                  .ok());
   EXPECT_EQ(Field("access_token.intent"), "");
+  EXPECT_EQ(Field("access_token.latest_intent"), "");
 }
 
 TEST_F(RedisStateStoreTest,
@@ -349,9 +367,9 @@ TEST_F(RedisStateStoreTest, ACleanStopHandsTheLeaseOverAtOnce) {
   // never the stopped leader's, which it would be for most of a TTL.
   absl::StatusOr<RedisValue> lease = redis_.Command({"GET", "wxtoken:lease"});
   ASSERT_TRUE(lease.ok());
-  EXPECT_THAT(lease->string, Not(HasSubstr("127.0.0.1:1001")));
+  EXPECT_THAT(lease->string, Not(HasSubstr(leader->address())));
   ASSERT_TRUE(follower->RunUntil([&] { return follower->heard.leader == 1; }));
-  EXPECT_EQ(follower->store().LeaderAddress(), "127.0.0.1:1002");
+  EXPECT_EQ(follower->store().LeaderAddress(), follower->address());
 }
 
 TEST_F(RedisStateStoreTest,

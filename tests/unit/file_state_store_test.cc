@@ -52,10 +52,12 @@ AppRecord MakeRecord(const std::string& app_id, const std::string& value) {
   token.fetched_at = t;
   token.expires_at = t + absl::Seconds(7200) + absl::Microseconds(1);
   token.intent = t + absl::Minutes(110);
+  token.latest_intent = t + absl::Minutes(112);
   record.tokens.push_back(token);
   TokenRecord intent_only;
   intent_only.kind = TokenKind::kJsapiTicket;
   intent_only.intent = t;
+  intent_only.latest_intent = t;
   record.tokens.push_back(intent_only);
   return record;
 }
@@ -75,7 +77,8 @@ MATCHER_P(SameRecord, expected, "") {
     const TokenRecord& b = expected.tokens[i];
     if (a.kind != b.kind || a.value != b.value ||
         a.generation != b.generation || a.fetched_at != b.fetched_at ||
-        a.expires_at != b.expires_at || a.intent != b.intent) {
+        a.expires_at != b.expires_at || a.intent != b.intent ||
+        a.latest_intent != b.latest_intent) {
       return false;
     }
   }
@@ -101,7 +104,7 @@ TEST(StateFileTest, RefusesWhatIsNotACompleteRecord) {
       {"array", "[1, 2, 3]"},
       {"no format", absl::StrReplaceAll(valid, {{"\"format\"", "\"formix\""}})},
       {"other format",
-       absl::StrReplaceAll(valid, {{"wxtoken-state-v2", "wxtoken-state-v9"}})},
+       absl::StrReplaceAll(valid, {{"wxtoken-state-v3", "wxtoken-state-v9"}})},
       {"bad kind",
        absl::StrReplaceAll(valid, {{"\"access_token\"", "\"refresh_token\""}})},
       {"bad generation",
@@ -329,8 +332,22 @@ TEST_F(FileStateStoreTest, TheFileRecordsTheIntent) {
   Open();
   ASSERT_TRUE(WriteAndWait(MakeRecord("wxapp", "tok")).ok());
   const std::string text = ReadFile(dir_ + "/wxapp.json");
-  EXPECT_THAT(text, HasSubstr("wxtoken-state-v2"));
+  EXPECT_THAT(text, HasSubstr("wxtoken-state-v3"));
   EXPECT_THAT(text, HasSubstr("\"intent\""));
+  EXPECT_THAT(text, HasSubstr("\"latest_intent\""));
+}
+
+// The format before the latest unanswered send time was kept: read, with
+// the intent it names (FromTokenRecord then takes the latest as now).
+TEST(StateFileTest, ReadsTheEarliestOnlyFormat) {
+  AppRecord record = MakeRecord("wxapp", "tok");
+  for (TokenRecord& token : record.tokens) token.latest_intent.reset();
+  const std::string v2 = absl::StrReplaceAll(
+      EncodeAppRecord(record), {{"wxtoken-state-v3", "wxtoken-state-v2"}});
+  auto decoded = DecodeAppRecord(v2);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_THAT(*decoded, SameRecord(record));
+  EXPECT_EQ(decoded->tokens[0].intent, record.tokens[0].intent);
 }
 
 }  // namespace

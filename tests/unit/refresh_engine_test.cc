@@ -27,6 +27,8 @@ using testing::FakeUpstream;
 using ::testing::HasSubstr;
 
 constexpr char kApp[] = "wx0123456789abcdef";
+// The upper bound a recorded intent puts on its send time (overlap 5m).
+const absl::Duration kMaxRecording = MaxRecordingTime(absl::Minutes(5));
 
 class RecordingHealth final : public HealthSink {
  public:
@@ -327,9 +329,9 @@ TEST_F(RefreshEngineTest, UnansweredRequestKeepsTheBoundAndRetriesCleanly) {
   TimeOut();
   EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
   // The retry waits until the unanswered request is past the horizon
-  // (overlap / 2), so its answer is WeChat's newest value for sure; the old
-  // value is still valid until then.
-  EXPECT_EQ(NextWakeup(), refresh_sent + absl::Seconds(150));
+  // (overlap / 2, from the latest it may have been sent), so its answer is
+  // WeChat's newest value for sure; the old value is still valid until then.
+  EXPECT_EQ(NextWakeup(), refresh_sent + kMaxRecording + absl::Seconds(150));
   RunToNext();
   ASSERT_EQ(upstream_->InFlight(), 1);
   EXPECT_EQ(Get()->expires_at, refresh_sent + absl::Minutes(5));
@@ -377,12 +379,84 @@ TEST_F(RefreshEngineTest, FailoverWithAValidTokenWaitsForACleanAnswer) {
   RunAt(refresh_sent);
   TimeOut();
   // The old token is good until refresh_sent + overlap: no need to race.
-  EXPECT_EQ(NextWakeup(), refresh_sent + absl::Seconds(150));
+  EXPECT_EQ(NextWakeup(), refresh_sent + kMaxRecording + absl::Seconds(150));
   RunToNext();
   EXPECT_EQ(upstream_->front().base_index, 1u);
   const absl::Time sent = clock_.Now();
   Succeed();
   EXPECT_EQ(Get()->expires_at, sent + absl::Seconds(7200));
+}
+
+// Issue 22, item 1: R1 is unanswered; later R2 is unanswered too, and its
+// failover is answered while R2 may still be processed after it. The
+// failover's value is bounded by overlap after its own send; the refresh
+// after it, once R2 is past the horizon, is clean.
+class SecondUnansweredRequestTest : public RefreshEngineTest {
+ protected:
+  // From an unanswered R1 on: R2 goes out, times out, and a caller's
+  // ForceRefresh sends the failover within R2's horizon.
+  void SecondRequestTimesOutAndItsFailoverSucceeds() {
+    RunToNext();
+    ASSERT_EQ(upstream_->InFlight(), 1);
+    r2_ = clock_.Now();
+    TimeOut();
+    clock_.AdvanceTime(absl::Seconds(1));
+    ForceResult caller;
+    ForceRefresh(caller, Get()->value);
+    RunToNext();
+    ASSERT_EQ(upstream_->InFlight(), 1);
+    EXPECT_EQ(upstream_->front().base_index, 1u);
+    failover_sent_ = clock_.Now();
+    ASSERT_LT(failover_sent_, r2_ + absl::Seconds(150))
+        << "within R2's horizon";
+    v3_ = Succeed();
+    ASSERT_EQ(caller.value(), v3_);
+  }
+  void ExpectBoundedThenClean() {
+    EXPECT_EQ(Get()->value, v3_);
+    EXPECT_EQ(Get()->expires_at, failover_sent_ + absl::Minutes(5))
+        << "R2 may still revoke it";
+    ASSERT_TRUE(Durable().tokens[0].latest_intent);
+    EXPECT_EQ(*Durable().tokens[0].latest_intent, r2_ + kMaxRecording);
+    RunToNext();
+    EXPECT_GE(clock_.Now(), r2_ + kMaxRecording + absl::Seconds(150));
+    const absl::Time clean_sent = clock_.Now();
+    EXPECT_EQ(Get()->value, v3_) << "still valid when the refresh goes";
+    const std::string v4 = Succeed();
+    EXPECT_EQ(Get()->value, v4);
+    EXPECT_EQ(Get()->expires_at, clean_sent + absl::Seconds(7200));
+    EXPECT_FALSE(Durable().tokens[0].intent);
+    EXPECT_FALSE(Durable().tokens[0].latest_intent);
+  }
+  absl::Time r2_;
+  absl::Time failover_sent_;
+  std::string v3_;
+};
+
+TEST_F(SecondUnansweredRequestTest, AfterAForceRefreshsFailover) {
+  Init(MakeConfig(), /*bases=*/2);
+  StartWithToken();
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult first;
+  ForceRefresh(first, token_);
+  TimeOut();  // R1; a caller waits, so its failover goes at once
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  const std::string v2 = Succeed();
+  ASSERT_EQ(first.value(), v2);
+  ASSERT_TRUE(Durable().tokens[0].intent) << "R1 is unanswered";
+  SecondRequestTimesOutAndItsFailoverSucceeds();
+  ExpectBoundedThenClean();
+}
+
+TEST_F(SecondUnansweredRequestTest, AfterAKillDuringTheFirst) {
+  Init(MakeConfig(), /*bases=*/2);
+  StartWithToken();
+  RunToNext();  // R1
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  Restart();  // kill -9 with R1 in flight
+  Start();
+  SecondRequestTimesOutAndItsFailoverSucceeds();
+  ExpectBoundedThenClean();
 }
 
 // ---- Restarts
@@ -412,7 +486,7 @@ TEST_F(RefreshEngineTest, RestartAfterATimedOutForceRefreshHonoursTheIntent) {
   // One fetch, sent once the unanswered request is past its horizon.
   EXPECT_EQ(Sent(), 0u);
   RunToNext();
-  EXPECT_EQ(clock_.Now(), force_sent + absl::Seconds(150));
+  EXPECT_EQ(clock_.Now(), force_sent + kMaxRecording + absl::Seconds(150));
   ASSERT_EQ(Sent(), 1u);
   const std::string fresh = Succeed();
   EXPECT_EQ(Get()->value, fresh);
@@ -1326,6 +1400,37 @@ TEST_F(RefreshEngineTest, RejectedAccessTokenIsRefreshedOnceThenTheTicket) {
   EXPECT_EQ(Get(TokenKind::kJsapiTicket)->value, fresh_ticket);
   Pump();
   EXPECT_EQ(Sent(), 5u) << "one token and one ticket fetch";
+}
+
+// Issue 22, item 4: a ticket woken by a new access token while its own
+// request is in flight does not send a second one.
+TEST_F(RefreshEngineTest, OneRequestPerTicketEvenWhenWokenWhileInFlight) {
+  Init(WithJsapiTicket(MakeConfig()));
+  Start();
+  token_ = Succeed();
+  Succeed(absl::Hours(1));  // the ticket, refreshed before the token
+  RunToNext();              // its scheduled refresh
+  ASSERT_EQ(upstream_->front().api, FetchApi::kTicket);
+  Fail(FailureClass::kTokenRejected, 40001);
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(upstream_->front().api, FetchApi::kClassic);
+  ForceResult caller;
+  ForceRefresh(caller, "", TokenKind::kJsapiTicket);
+  RunToNext();  // force_min_interval after the rejected getticket
+  ASSERT_EQ(upstream_->InFlight(), 2) << "the caller's getticket";
+  const size_t sent = Sent();
+  const absl::Time ticket_sent = clock_.Now();
+  Succeed();  // the access token: wakes the ticket, whose request is out
+  EXPECT_EQ(Sent(), sent) << "no second getticket";
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  clock_.AdvanceTime(absl::Seconds(1));
+  const std::string ticket = Succeed();
+  EXPECT_EQ(caller.value(), ticket);
+  auto served = Get(TokenKind::kJsapiTicket);
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->fetched_at, ticket_sent);
+  Pump();
+  EXPECT_EQ(upstream_->InFlight(), 0);
 }
 
 TEST_F(RefreshEngineTest, TicketWithAnUnusableAccessTokenAnswersAtOnce) {

@@ -88,27 +88,111 @@ TEST(MayRevokeTest, OnlyStableNormalModeRevokesNothing) {
   EXPECT_FALSE(MayRevoke(FetchApi::kStable, false));
 }
 
-TEST(IntentTest, ASuccessClearsTheIntentItSet) {
-  EXPECT_FALSE(
-      IntentAfterSuccess(At({}), true, At(absl::Seconds(1)), kOverlap));
+TEST(IntentTest, ASuccessClearsTheIntentItRecorded) {
+  TokenState state = Fetched({}, absl::Hours(2));
+  const IntentRecord own =
+      RecordIntent(state, At(absl::Minutes(110)), kOverlap);
+  EXPECT_EQ(state.intent, At(absl::Minutes(110)));
+  EXPECT_EQ(state.latest_intent,
+            At(absl::Minutes(110)) + MaxRecordingTime(kOverlap));
+  IntentAfterSuccess(state, own, At(absl::Minutes(110) + absl::Seconds(1)),
+                     kOverlap);
+  EXPECT_FALSE(state.intent);
+  EXPECT_FALSE(state.latest_intent);
 }
 
 TEST(IntentTest, ASuccessKeepsAnEarlierUnansweredRequestUntilItsHorizon) {
-  const Instant earlier = At({});
-  EXPECT_EQ(IntentAfterSuccess(earlier, false, At(absl::Seconds(5)), kOverlap),
-            earlier);
-  EXPECT_EQ(
-      IntentAfterSuccess(earlier, false, At(absl::Seconds(149)), kOverlap),
-      earlier);
-  EXPECT_FALSE(
-      IntentAfterSuccess(earlier, false, At(absl::Seconds(150)), kOverlap));
+  TokenState state = Fetched({}, absl::Hours(2));
+  RecordIntent(state, At({}), kOverlap);  // unanswered
+  const TokenState unanswered = state;
+  const absl::Duration latest = MaxRecordingTime(kOverlap);
+  for (absl::Duration sent : {absl::Seconds(5), latest + absl::Seconds(149)}) {
+    state = unanswered;
+    IntentAfterSuccess(state, RecordIntent(state, At(sent), kOverlap), At(sent),
+                       kOverlap);
+    EXPECT_EQ(state.intent, At({})) << sent;
+    EXPECT_EQ(state.latest_intent, At(latest)) << sent;
+  }
+  state = unanswered;
+  const absl::Duration clean = latest + absl::Seconds(150);
+  IntentAfterSuccess(state, RecordIntent(state, At(clean), kOverlap), At(clean),
+                     kOverlap);
+  EXPECT_FALSE(state.intent);
+  EXPECT_FALSE(state.latest_intent);
   EXPECT_EQ(UnansweredHorizon(kOverlap), absl::Seconds(150));
 }
 
-TEST(IntentTest, ACleanFailureClearsOnlyTheIntentItSet) {
-  EXPECT_FALSE(IntentAfterCleanFailure(At({}), true));
-  EXPECT_EQ(IntentAfterCleanFailure(At({}), false), At({}));
-  EXPECT_FALSE(IntentAfterCleanFailure(std::nullopt, false));
+// Issue 22, item 1: R1 unanswered, its failover answered; later R2
+// unanswered, its failover answered. R2 may still be processed after its
+// failover, so the failover's value stays bounded by R2's send + overlap
+// (before, R2 recorded nothing and I1 alone was tested against the horizon).
+TEST(IntentTest, TheLatestUnansweredRequestBoundsALaterValue) {
+  TokenState state = Fetched({}, absl::Hours(2));
+  RecordIntent(state, At(absl::Minutes(110)), kOverlap);  // R1: times out
+  const Instant failover1 = At(absl::Minutes(110) + absl::Seconds(5));
+  IntentAfterSuccess(state, RecordIntent(state, failover1, kOverlap), failover1,
+                     kOverlap);
+  state.value = "V2";
+  state.fetched = failover1;
+  state.expires = failover1 + absl::Hours(2);
+  ASSERT_EQ(state.intent, At(absl::Minutes(110)));
+  // The next refresh comes once R1 is past the horizon.
+  const Instant r2 = RefreshTime(state, FetchApi::kClassic, Defaults());
+  EXPECT_GE(r2, *state.latest_intent + UnansweredHorizon(kOverlap));
+  RecordIntent(state, r2, kOverlap);  // R2: times out
+  const Instant failover2 = r2 + absl::Seconds(5);
+  IntentAfterSuccess(state, RecordIntent(state, failover2, kOverlap), failover2,
+                     kOverlap);
+  state.value = "V3";
+  state.fetched = failover2;
+  state.expires = failover2 + absl::Hours(2);
+  ASSERT_TRUE(state.intent) << "R2 is unanswered";
+  EXPECT_EQ(state.latest_intent, r2 + MaxRecordingTime(kOverlap));
+  // V3 is revoked no sooner than overlap after its own send, and no later
+  // is promised.
+  EXPECT_EQ(ValidUntil(state, kOverlap), failover2 + kOverlap);
+  // Its refresh, once R2 is past the horizon, is clean and clears both.
+  const Instant r3 = RefreshTime(state, FetchApi::kClassic, Defaults());
+  EXPECT_LT(r3, ValidUntil(state, kOverlap));
+  EXPECT_GE(r3, *state.latest_intent + UnansweredHorizon(kOverlap));
+  IntentAfterSuccess(state, RecordIntent(state, r3, kOverlap), r3, kOverlap);
+  EXPECT_FALSE(state.intent);
+  EXPECT_FALSE(state.latest_intent);
+}
+
+TEST(IntentTest, ACleanAnswerForgetsOnlyItsOwnRequest) {
+  TokenState state = Fetched({}, absl::Hours(2));
+  const IntentRecord first =
+      RecordIntent(state, At(absl::Minutes(110)), kOverlap);
+  // Its own only: the state it found comes back.
+  ForgetIntent(state, first);
+  EXPECT_FALSE(state.intent);
+  EXPECT_FALSE(state.latest_intent);
+  // With another unanswered before it, that one stays as it was.
+  RecordIntent(state, At(absl::Minutes(100)), kOverlap);
+  const TokenState before = state;
+  ForgetIntent(state, RecordIntent(state, At(absl::Minutes(110)), kOverlap));
+  EXPECT_EQ(state.intent, before.intent);
+  EXPECT_EQ(state.latest_intent, before.latest_intent);
+}
+
+// Issue 22, item 3: a read merged another request's intent in while this
+// one was in flight; its answer must not clear it.
+TEST(IntentTest, AnIntentMergedInMeanwhileIsNotForgotten) {
+  TokenState state = Fetched({}, absl::Hours(2));
+  const IntentRecord own =
+      RecordIntent(state, At(absl::Minutes(110)), kOverlap);
+  state.intent = At(absl::Minutes(109));  // a read merged an earlier one in
+  ForgetIntent(state, own);
+  EXPECT_EQ(state.intent, At(absl::Minutes(109)));
+  EXPECT_TRUE(state.latest_intent);
+  // And a success keeps it until it is past the horizon.
+  TokenState succeeded = Fetched({}, absl::Hours(2));
+  const IntentRecord mine =
+      RecordIntent(succeeded, At(absl::Minutes(110)), kOverlap);
+  succeeded.intent = At(absl::Minutes(109));
+  IntentAfterSuccess(succeeded, mine, At(absl::Minutes(110)), kOverlap);
+  EXPECT_EQ(succeeded.intent, At(absl::Minutes(109)));
 }
 
 TEST(RefreshTimeTest, ClassicRefreshesMarginBeforeTheEnd) {

@@ -376,7 +376,8 @@ TEST_F(ReplicaEngineTest, ALeaderTakesAnIntentTheStoreMergedIntoItsWrite) {
   Pump();
   const auto& seen = store_.durable.at(kApp).tokens[0].seen_intents;
   EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [&](const auto& intent) {
-    return intent && absl::ToUnixMicros(*intent) == absl::ToUnixMicros(foreign);
+    return intent.earliest &&
+           absl::ToUnixMicros(*intent.earliest) == absl::ToUnixMicros(foreign);
   }));
 }
 

@@ -18,6 +18,7 @@ TEST(StateRecordTest, TokensRoundTripThroughTheWallClock) {
   state.fetched = now - absl::Minutes(1);
   state.expires = now + absl::Hours(2);
   state.intent = now - absl::Seconds(5);
+  state.latest_intent = now - absl::Seconds(2);
   const TokenRecord record = ToTokenRecord(TokenKind::kJsapiTicket, state);
   EXPECT_EQ(record.kind, TokenKind::kJsapiTicket);
   EXPECT_EQ(record.expires_at, state.expires.wall);
@@ -36,6 +37,28 @@ TEST(StateRecordTest, TokensRoundTripThroughTheWallClock) {
   ASSERT_TRUE(back.intent);
   EXPECT_EQ(back.intent->steady - clock.SteadyNow(),
             state.intent->wall - clock.Now());
+  ASSERT_TRUE(back.latest_intent);
+  EXPECT_EQ(back.latest_intent->wall, state.latest_intent->wall);
+}
+
+// A record of the version that kept only the earliest unanswered send: a
+// later request of that version may have gone out unrecorded at any time
+// until it stopped, so the latest is taken as the time of reading.
+TEST(StateRecordTest, AnEarliestOnlyRecordIsUpgradedConservatively) {
+  FakeClock clock;
+  TokenRecord record;
+  record.value = "V";
+  record.fetched_at = clock.Now() - absl::Minutes(10);
+  record.expires_at = record.fetched_at + absl::Hours(2);
+  record.intent = clock.Now() - absl::Minutes(3);
+  clock.AdvanceTime(absl::Seconds(30));
+  const TokenState back = FromTokenRecord(record, clock);
+  ASSERT_TRUE(back.intent);
+  ASSERT_TRUE(back.latest_intent);
+  EXPECT_EQ(back.latest_intent->wall, clock.Now());
+  // Without an intent there is no latest either.
+  record.intent.reset();
+  EXPECT_FALSE(FromTokenRecord(record, clock).latest_intent);
 }
 
 TEST(StateRecordTest, CountersRoundTrip) {
