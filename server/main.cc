@@ -305,7 +305,7 @@ int Run(const std::string& config_path, const sigset_t& signals) {
   // Until SIGTERM or SIGINT: SIGHUP reloads the config at once, and every
   // tick between signals notices edited or swapped files.
   ConfigReloader reloader(config_path, *config,
-                          {inbox, engine, push_messages, authorizer,
+                          {inbox, engine, push_messages, authorizer, watch_hub,
                            replica_principals, metrics, clock});
   int signal_number = 0;
   while (true) {

@@ -586,7 +586,8 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
     if (!status.ok()) return status;
   }
   if (std::optional<YAML::Node> store = Find(*entries, "store")) {
-    if (Find(*entries, "state_dir")) {
+    // An empty state_dir means "none", as everywhere else: no conflict.
+    if (!config.state_dir.empty() && Find(*entries, "state_dir")) {
       return KeyError("state_dir",
                       "not used with store (replicas keep their state in "
                       "Redis); remove one of them");

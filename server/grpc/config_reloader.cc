@@ -81,6 +81,8 @@ void ConfigReloader::Apply(absl::StatusOr<Config> next,
   if (plan.callers_changed) {
     targets_.authorizer.Set(std::make_shared<const CallerAuthorizer>(
         plan.config.callers, targets_.replica_principals));
+    // A grant taken away ends the streams it allowed.
+    targets_.watch_hub.ReauthorizeAll();
   }
   // The engine and the token table change on the worker's thread, in this
   // order.

@@ -15,6 +15,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/token/inbox.h"
 #include "server/token/refresh_engine.h"
+#include "server/token/token_watch_hub.h"
 
 namespace wxtoken::server {
 
@@ -32,6 +33,7 @@ class ConfigReloader {
     RefreshEngine& engine;  // touched only on the worker thread
     Swappable<PushMessages>& push_messages;
     Swappable<CallerAuthorizer>& authorizer;
+    TokenWatchHub& watch_hub;  // its streams are reauthorized
     std::vector<std::string> replica_principals;
     ServerMetrics& metrics;
     const Clock& clock;

@@ -149,8 +149,11 @@ TokenControllerService::WatchToken(
       !s.ok()) {
     return WatchTokenReactor::Refuse(s);
   }
-  return WatchTokenReactor::Start(watch_hub_, table_, clock_, request->app_id(),
-                                  *kind, request->known_generation());
+  return WatchTokenReactor::Start(
+      watch_hub_, table_, clock_, request->app_id(), *kind,
+      request->known_generation(), [this, context, app_id = request->app_id()] {
+        return Authorize(*context, "WatchToken", app_id, /*audited=*/false);
+      });
 }
 
 grpc::ServerUnaryReactor* TokenControllerService::VerifySignature(

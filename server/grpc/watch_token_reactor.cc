@@ -14,7 +14,7 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
  public:
   Stream(WatchTokenReactor* reactor, TokenWatchHub& hub,
          const TokenTable& table, const Clock& clock, std::string app_id,
-         TokenKind kind, uint64_t known_generation)
+         TokenKind kind, uint64_t known_generation, Authorization authorized)
       : reactor_(reactor),
         hub_(hub),
         table_(table),
@@ -22,6 +22,7 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
         app_id_(std::move(app_id)),
         kind_(kind),
         started_(clock.SteadyNow()),
+        authorized_(std::move(authorized)),
         cursor_(known_generation) {}
 
   // The hub's id for this stream. After OnDone the stream is unwatched at
@@ -50,6 +51,16 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
     if (finished_) return;
     end_ = status;
     if (!writing_) Advance();
+  }
+
+  void Reauthorize() override {
+    absl::MutexLock lock(&mu_);
+    // Until OnDone the RPC, and what `authorized_` reads of it, lives.
+    if (finished_ || end_) return;
+    if (absl::Status allowed = authorized_(); !allowed.ok()) {
+      end_ = allowed;
+      if (!writing_) Advance();
+    }
   }
 
   void OnWriteDone(bool ok) {
@@ -114,6 +125,7 @@ class WatchTokenReactor::Stream final : public TokenWatcher {
   const std::string app_id_;
   const TokenKind kind_;
   const SteadyTime started_;
+  const Authorization authorized_;
 
   absl::Mutex mu_;
   WatchCursor cursor_ ABSL_GUARDED_BY(mu_);
@@ -137,10 +149,12 @@ WatchTokenReactor* WatchTokenReactor::Start(TokenWatchHub& hub,
                                             const TokenTable& table,
                                             const Clock& clock,
                                             std::string app_id, TokenKind kind,
-                                            uint64_t known_generation) {
+                                            uint64_t known_generation,
+                                            Authorization authorized) {
   auto* reactor = new WatchTokenReactor();
-  auto stream = std::make_shared<Stream>(reactor, hub, table, clock, app_id,
-                                         kind, known_generation);
+  auto stream =
+      std::make_shared<Stream>(reactor, hub, table, clock, app_id, kind,
+                               known_generation, std::move(authorized));
   reactor->stream_ = stream;
   absl::StatusOr<uint64_t> id = hub.Watch(app_id, kind, stream);
   if (id.ok()) {

@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,11 +27,17 @@ class WatchTokenReactor final
   // Finishes at once with `status` (a request refused before it started).
   static WatchTokenReactor* Refuse(const absl::Status& status);
 
+  // Whether the stream's caller may still watch it: OK, or the status the
+  // stream ends with. Called under the stream's lock while the RPC lives.
+  using Authorization = std::function<absl::Status()>;
+
   // Registers the stream with `hub`, which sends its first message (or
-  // ends it). Everything must outlive the RPC.
+  // ends it). Everything must outlive the RPC. `authorized` is asked again
+  // each time the hub reauthorizes its streams.
   static WatchTokenReactor* Start(TokenWatchHub& hub, const TokenTable& table,
                                   const Clock& clock, std::string app_id,
-                                  TokenKind kind, uint64_t known_generation);
+                                  TokenKind kind, uint64_t known_generation,
+                                  Authorization authorized);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

@@ -28,17 +28,16 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
     args.push_back(Micros(token.fetched_at));
     args.push_back(Micros(token.expires_at));
     args.push_back(Micros(token.intent));
-    args.push_back(token.intent ? Micros(token.latest_intent.value_or(
-                                      *token.intent))
-                                : "");
+    args.push_back(token.intent
+                       ? Micros(token.latest_intent.value_or(*token.intent))
+                       : "");
     // " 123,456 - ": each pair of intents the writer may have seen, "-"
     // for none.
     std::string seen = " ";
     for (const SeenIntent& intent : token.seen_intents) {
       if (intent.earliest) {
-        absl::StrAppend(
-            &seen, Micros(*intent.earliest), ",",
-            Micros(intent.latest.value_or(*intent.earliest)), " ");
+        absl::StrAppend(&seen, Micros(*intent.earliest), ",",
+                        Micros(intent.latest.value_or(*intent.earliest)), " ");
       } else {
         absl::StrAppend(&seen, "- ");
       }
@@ -60,9 +59,9 @@ absl::StatusOr<TokenRecord> RedisStoredToken(
     return absl::InternalError("unexpected answer to the write script");
   }
   std::vector<std::string> named = {
-      "value",      fields[0], "generation",    fields[1], "fetched_at",
-      fields[2],    "expires_at", fields[3],    "intent",  fields[4],
-      "epoch",      fields[5], "latest_intent", fields[6]};
+      "value",   fields[0],    "generation",    fields[1], "fetched_at",
+      fields[2], "expires_at", fields[3],       "intent",  fields[4],
+      "epoch",   fields[5],    "latest_intent", fields[6]};
   std::vector<std::string> present;  // as HGETALL would list them
   for (size_t i = 0; i < named.size(); i += 2) {
     if (named[i + 1].empty()) continue;

@@ -1196,10 +1196,9 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
     // still hold an intent this clears.
     const bool clears_intent =
         shared_ &&
-        std::any_of(slot->seen_intents.begin(), slot->seen_intents.end(),
-                    [](const SeenIntent& seen) {
-                      return seen.earliest.has_value();
-                    });
+        std::any_of(
+            slot->seen_intents.begin(), slot->seen_intents.end(),
+            [](const SeenIntent& seen) { return seen.earliest.has_value(); });
     if (!slot->state.has_value() && !slot->state.intent && !clears_intent) {
       continue;
     }

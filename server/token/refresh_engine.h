@@ -134,7 +134,7 @@ class RefreshEngine final : public ReplicaListener {
       bool stable_force = false;  // stable_token force_refresh: true
       // The unanswered send times it recorded (a possibly-revoking one).
       std::optional<IntentRecord> intent;
-      size_t base = 0;            // which base URL
+      size_t base = 0;   // which base URL
       Instant recorded;  // when recording began (and its intent, if it set one)
       Instant sent;
       std::string access_token;  // tickets: the token it is sent with

@@ -88,8 +88,8 @@ IntentRecord RecordIntent(TokenState& state, Instant now,
   IntentRecord own{state.intent, state.latest_intent, now,
                    now + MaxRecordingTime(overlap)};
   state.intent = state.intent ? std::min(*state.intent, now) : now;
-  state.latest_intent = std::max(state.latest_intent.value_or(own.latest),
-                                 own.latest);
+  state.latest_intent =
+      std::max(state.latest_intent.value_or(own.latest), own.latest);
   return own;
 }
 

@@ -144,8 +144,9 @@ void ForgetIntent(TokenState& state, const IntentRecord& own);
 // when every one is past the horizon at `sent` (WeChat processed them, if
 // at all, before this request). Kept otherwise: one of them may still
 // revoke the new value.
-void IntentAfterSuccess(TokenState& state, const std::optional<IntentRecord>& own,
-                        Instant sent, absl::Duration overlap);
+void IntentAfterSuccess(TokenState& state,
+                        const std::optional<IntentRecord>& own, Instant sent,
+                        absl::Duration overlap);
 
 // ---- When to ask WeChat ---------------------------------------------------
 
@@ -154,11 +155,11 @@ void IntentAfterSuccess(TokenState& state, const std::optional<IntentRecord>& ow
 // own: once the latest is past the horizon, so the answer is clean; but no
 // later than three quarters of the way from the last known send to the end
 // of the validity, so the value in hand never runs out first (the answer's
-// value is then bounded too, and the next refresh is clean). stable_token: when 4/5 of the overlap remains (inside
-// WeChat's early-issue window even with some clock difference). Otherwise
-// `margin` before the end, or halfway when the servable life is shorter
-// than twice the margin, so the worker never refreshes in a loop. Tickets
-// follow the classic rule whatever the app's token API.
+// value is then bounded too, and the next refresh is clean). stable_token: when
+// 4/5 of the overlap remains (inside WeChat's early-issue window even with some
+// clock difference). Otherwise `margin` before the end, or halfway when the
+// servable life is shorter than twice the margin, so the worker never refreshes
+// in a loop. Tickets follow the classic rule whatever the app's token API.
 Instant RefreshTime(const TokenState& state, FetchApi api,
                     const RefreshConfig& refresh);
 

@@ -171,6 +171,16 @@ void TokenWatchHub::Shutdown(const absl::Status& status) {
   for (const auto& watcher : ended) watcher->End(status);
 }
 
+void TokenWatchHub::ReauthorizeAll() {
+  std::vector<std::shared_ptr<TokenWatcher>> watchers;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, stream] : streams_) watchers.push_back(stream->watcher);
+  }
+  // Outside the lock: a stream that ends unwatches itself.
+  for (const auto& watcher : watchers) watcher->Reauthorize();
+}
+
 size_t TokenWatchHub::WatcherCount() const {
   absl::MutexLock lock(&mu_);
   return streams_.size();

@@ -36,6 +36,9 @@ class TokenWatcher {
   virtual void Notify(bool resend) = 0;
   // The stream must end with `status` (its max age, or shutdown).
   virtual void End(const absl::Status& status) = 0;
+  // Who may call what changed (a reload replaced `callers`): a stream whose
+  // caller may no longer watch its token ends.
+  virtual void Reauthorize() {}
 };
 
 // Fans the token table's changes out to WatchToken streams. The refresh
@@ -84,6 +87,9 @@ class TokenWatchHub {
   // Ends every stream with `status` (UNAVAILABLE at shutdown) and refuses
   // new ones with it.
   void Shutdown(const absl::Status& status);
+
+  // Every open stream checks its caller's grant again (Reauthorize()).
+  void ReauthorizeAll();
 
   // Streams open now.
   size_t WatcherCount() const;

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -107,6 +108,18 @@ bool Sandbox::IsValid(const std::string& token) {
   return ParseJson(response->body).fields().at("valid").bool_value();
 }
 
+absl::Time Sandbox::ValidUntil(const std::string& token) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Params params{{"access_token", token}};
+  auto response = client.Get("/sandbox/valid", params, httplib::Headers{});
+  EXPECT_TRUE(response && response->status == 200);
+  if (!response) return absl::InfinitePast();
+  const auto fields = ParseJson(response->body).fields();
+  auto it = fields.find("valid_until_ms");
+  if (it == fields.end()) return absl::InfinitePast();
+  return absl::FromUnixMillis(static_cast<int64_t>(it->second.number_value()));
+}
+
 void Sandbox::InjectFault(const std::string& kind, int count,
                           const std::string& extra) {
   httplib::Client client("127.0.0.1", port_);
@@ -158,10 +171,13 @@ std::string Controller::ConfigYaml(const Options& options,
       store.empty() ? absl::StrCat("state_dir: \"", options.state_dir, "\"\n")
                     : "",
       "drain_timeout: \"", options.drain_timeout, "\"\n", "upstream:\n",
-      "  base_urls: [\"", options.base_url, "\"]\n", "  timeout: \"",
-      options.timeout, "\"\n", "refresh:\n", "  margin: \"", options.margin,
-      "\"\n", "  overlap: \"", options.overlap, "\"\n",
-      "  client_max_cache: \"", options.client_max_cache, "\"\n",
+      "  base_urls: [\"",
+      absl::StrJoin(std::vector<std::string>(
+                        std::max(1, options.base_url_copies), options.base_url),
+                    "\", \""),
+      "\"]\n", "  timeout: \"", options.timeout, "\"\n", "refresh:\n",
+      "  margin: \"", options.margin, "\"\n", "  overlap: \"", options.overlap,
+      "\"\n", "  client_max_cache: \"", options.client_max_cache, "\"\n",
       "  force_min_interval: \"", options.force_min_interval, "\"\n",
       "  daily_budget: ", options.daily_budget, "\n", "  retry_initial: \"",
       options.retry_initial, "\"\n", "  retry_max: \"", options.retry_max,
@@ -358,6 +374,20 @@ int MaxCacheChecker::CheckAll(Sandbox& sandbox) {
     }
   }
   return checks;
+}
+
+int MaxCacheChecker::CheckAgainstRecord(Sandbox& sandbox) {
+  int late = 0;
+  for (const auto& [value, until] : usable_until_) {
+    const absl::Time valid_until = sandbox.ValidUntil(value);
+    if (until > valid_until) {
+      ++late;
+      ADD_FAILURE() << "a value was usable until " << until
+                    << " by its max_cache, but WeChat revoked it at "
+                    << valid_until;
+    }
+  }
+  return late;
 }
 
 void ExpectJsonLogLines(const std::string& logs) {

@@ -49,6 +49,9 @@ class Sandbox {
   int TicketCalls(const std::string& app_id);
   // Whether WeChat (the sandbox) accepts `token` right now.
   bool IsValid(const std::string& token);
+  // Until when the sandbox accepts `token` by its own record (its expiry,
+  // or the end of its overlap once replaced); InfinitePast when unknown.
+  absl::Time ValidUntil(const std::string& token);
   // POST /sandbox/fault?kind=...&count=...&<extra>.
   void InjectFault(const std::string& kind, int count,
                    const std::string& extra = "");
@@ -86,6 +89,9 @@ class Controller {
   struct Options {
     std::vector<App> apps;
     std::string base_url;
+    // base_urls lists base_url this many times: failover to the same
+    // sandbox, as WeChat's api and api2 reach one service.
+    int base_url_copies = 1;
     std::string state_dir;  // "" = memory only
     std::string margin = "2s";
     std::string overlap = "5s";
@@ -200,6 +206,12 @@ class MaxCacheChecker {
   // counts only when the sandbox answered before that deadline. Returns the
   // number of checks that counted; EXPECTs each of them valid.
   int CheckAll(Sandbox& sandbox);
+  // Compares every value's usable end with the sandbox's own record of when
+  // it stopped (or stops) being accepted, at once, whatever the time: call
+  // it once the requests that may revoke a value were processed. Returns
+  // the number of values handed out past their end (each also EXPECTed).
+  int CheckAgainstRecord(Sandbox& sandbox);
+  size_t values() const { return usable_until_.size(); }
 
  private:
   std::map<std::string, absl::Time> usable_until_;

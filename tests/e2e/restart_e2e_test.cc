@@ -141,6 +141,43 @@ class RestartE2eTest : public ::testing::Test {
     return answers;
   }
 
+  // Asks for the token every 50 ms for `duration`, each answer usable from
+  // when its request was sent; then compares every value with the
+  // sandbox's own record of when it was revoked. Returns the answers.
+  int ObserveThenCheckRecord(absl::Duration duration) {
+    const absl::Time deadline = absl::Now() + duration;
+    int answers = 0;
+    while (absl::Now() < deadline) {
+      const absl::Time sent = absl::Now();
+      wxtoken::v1::Token token;
+      if (controller_.GetToken(kApp, &token).ok()) {
+        checker_.Record(token, sent);
+        ++answers;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_EQ(checker_.CheckAgainstRecord(sandbox_), 0)
+        << "answers revoked inside their max_cache";
+    return answers;
+  }
+
+  // Issue 22, item 1, from an unanswered R1 on: R2 goes out (`send_r2`),
+  // WeChat processes it 2 s late, after wxtokend's 1 s timeout; a caller
+  // waits, so R2's failover goes out and is answered (V3) before WeChat
+  // processes R2, which revokes V3 five seconds later. No answer may be
+  // usable past that.
+  void SecondLateRequest(const std::function<wxtoken::v1::Token()>& send_r2) {
+    const wxtoken::v1::Token v3 = send_r2();
+    ASSERT_FALSE(v3.value().empty());
+    // Past R2's processing and V3's revocation, with slack.
+    EXPECT_GT(ObserveThenCheckRecord(absl::Seconds(10)), 50);
+    EXPECT_LT(sandbox_.ValidUntil(v3.value()), absl::Now())
+        << "WeChat processed R2 after V3 was issued, and revoked V3";
+    wxtoken::v1::Token last;
+    ASSERT_TRUE(controller_.GetToken(kApp, &last).ok());
+    EXPECT_TRUE(sandbox_.IsValid(last.value()));
+  }
+
   std::string dir_;
   Sandbox sandbox_;
   Controller controller_;
@@ -178,6 +215,48 @@ TEST_F(RestartE2eTest, TimedOutForceRefreshThenRestart) {
   EXPECT_NE(last.value(), first.value());
   EXPECT_TRUE(sandbox_.IsValid(last.value()));
   EXPECT_LE(sandbox_.TokenCalls(kApp) - calls_before, 1);
+}
+
+TEST_F(RestartE2eTest, ASecondLateRequestBoundsItsFailoversValue) {
+  Controller::Options options;
+  options.base_url_copies = 2;  // failover
+  ASSERT_NO_FATAL_FAILURE(StartBoth(options));
+  const wxtoken::v1::Token first = WaitForToken();
+  // R1: processed 2 s late (inside the 2.5 s horizon); the caller's wait
+  // sends its failover at once, whose value R1 may revoke.
+  sandbox_.InjectFault("late", 1, "delay_ms=2000");
+  wxtoken::v1::ForceRefreshResponse r1;
+  ASSERT_TRUE(controller_.ForceRefresh(kApp, first.value(), &r1).ok());
+  ASSERT_EQ(sandbox_.TokenCalls(kApp), 3) << "R1 and its failover";
+  SecondLateRequest([&] {
+    sandbox_.InjectFault("late", 1, "delay_ms=2000");
+    wxtoken::v1::ForceRefreshResponse r2;
+    EXPECT_TRUE(controller_.ForceRefresh(kApp, r1.token().value(), &r2).ok());
+    EXPECT_EQ(sandbox_.TokenCalls(kApp), 5) << "R2 and its failover";
+    return r2.token();
+  });
+}
+
+TEST_F(RestartE2eTest, ASecondLateRequestAfterAKillBoundsItsFailoversValue) {
+  Controller::Options options;
+  options.base_url_copies = 2;
+  ASSERT_NO_FATAL_FAILURE(StartBoth(options));
+  const wxtoken::v1::Token first = WaitForToken();
+  sandbox_.InjectFault("late", 1, "delay_ms=2000");
+  ForceRefreshInBackground(first.value());
+  ASSERT_NO_FATAL_FAILURE(WaitForTokenCalls(2));
+  EXPECT_EQ(controller_.Kill(), 128 + SIGKILL);  // during R1
+  JoinBackground();
+  SecondLateRequest([&] {
+    // R2 is the restarted server's first request.
+    sandbox_.InjectFault("late", 1, "delay_ms=2000");
+    Restart();
+    WaitForTokenCalls(3);
+    wxtoken::v1::ForceRefreshResponse r2;
+    EXPECT_TRUE(controller_.ForceRefresh(kApp, first.value(), &r2).ok());
+    EXPECT_EQ(sandbox_.TokenCalls(kApp), 4) << "R2 and its failover";
+    return r2.token();
+  });
 }
 
 TEST_F(RestartE2eTest, SigtermDuringAFetchWaitsForItAndStoresTheAnswer) {

@@ -162,6 +162,20 @@ class SecurityE2eTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
   }
 
+  // Replaces `from` by `to` in the running config, as Kubernetes swaps a
+  // ConfigMap (a rename), and asks for a reload (SIGHUP).
+  void ReplaceInConfig(const std::string& from, const std::string& to) {
+    std::ifstream in(controller_.config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string replaced = absl::StrReplaceAll(text.str(), {{from, to}});
+    ASSERT_NE(replaced, text.str());
+    const std::string staged = controller_.config_path() + ".staged";
+    WriteFile(staged, replaced);
+    ASSERT_EQ(rename(staged.c_str(), controller_.config_path().c_str()), 0);
+    controller_.Reload();
+  }
+
   // The first token of `app_id`, through the harness's channel.
   wxtoken::v1::Token WaitForToken(const std::string& app_id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -325,19 +339,10 @@ TEST_F(SecurityE2eTest, CallersAreReplacedByAReloadWithoutARestart) {
       NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &admin_));
   ASSERT_EQ(CallGetToken(admin, kAppA).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
-  std::ifstream in(controller_.config_path());
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string granted = absl::StrReplaceAll(
-      text.str(),
-      {{"callers: []\n",
-        absl::StrCat("callers:\n  - principal: \"", kAdmin,
-                     "\"\n    apps: [\"*\"]\n    methods: [\"GetToken\"]\n")}});
-  ASSERT_NE(granted, text.str());
-  const std::string staged = controller_.config_path() + ".staged";
-  WriteFile(staged, granted);
-  ASSERT_EQ(rename(staged.c_str(), controller_.config_path().c_str()), 0);
-  controller_.Reload();
+  ASSERT_NO_FATAL_FAILURE(ReplaceInConfig(
+      "callers: []\n",
+      absl::StrCat("callers:\n  - principal: \"", kAdmin,
+                   "\"\n    apps: [\"*\"]\n    methods: [\"GetToken\"]\n")));
   grpc::Status status;
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   do {
@@ -350,6 +355,37 @@ TEST_F(SecurityE2eTest, CallersAreReplacedByAReloadWithoutARestart) {
   // Only what was granted: ForceRefresh stays denied.
   EXPECT_EQ(CallForceRefresh(admin, kAppA, "stale").error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Issue 22, item 5: a reload that takes a grant away ends the streams it
+// allowed, instead of letting them deliver every new value until
+// watch.max_stream_age.
+TEST_F(SecurityE2eTest, AStreamEndsWhenAReloadTakesItsGrantAway) {
+  const std::string granted =
+      absl::StrCat("callers:\n  - principal: \"", kAdmin,
+                   "\"\n    apps: [\"*\"]\n    methods: [\"WatchToken\"]\n");
+  ASSERT_NO_FATAL_FAILURE(StartController(TlsYaml(true) + granted, &admin_));
+  auto stub = wxtoken::v1::TokenController::NewStub(
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &admin_)));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  wxtoken::v1::WatchTokenRequest request;
+  request.set_app_id(kAppA);
+  auto reader = stub->WatchToken(&context, request);
+  wxtoken::v1::WatchTokenResponse response;
+  ASSERT_TRUE(reader->Read(&response)) << "the first message";
+  EXPECT_FALSE(response.token().value().empty());
+  ASSERT_NO_FATAL_FAILURE(ReplaceInConfig(granted, "callers: []\n"));
+  const absl::Time reloaded = absl::Now();
+  while (reader->Read(&response)) {
+  }
+  const grpc::Status ended = reader->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << ended.error_message();
+  EXPECT_EQ(ended.error_message(),
+            absl::StrCat(kAdmin, " may not call WatchToken on ", kAppA));
+  EXPECT_LT(absl::Now() - reloaded, absl::Seconds(30))
+      << "ended by the reload, not by the deadline";
 }
 
 TEST_F(SecurityE2eTest, AForceRefreshIsAuditedWithItsCallersPrincipal) {

@@ -294,10 +294,9 @@ TEST_F(RedisStateStoreTest,
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
   // The leader, after a clean answer, clears what it last saw there (late):
   // the re-written one is not its to clear, and the answer says so.
-  absl::StatusOr<AppRecord> cleared =
-      leader->Write(
-          Record("B", 1, std::nullopt, absl::ZeroDuration(), {{late, late}}),
-          StateStore::WriteMode::kLeader);
+  absl::StatusOr<AppRecord> cleared = leader->Write(
+      Record("B", 1, std::nullopt, absl::ZeroDuration(), {{late, late}}),
+      StateStore::WriteMode::kLeader);
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ(Field("access_token.intent"), MicrosText(early));
   ASSERT_TRUE(cleared->tokens[0].intent.has_value());

@@ -42,10 +42,12 @@ absl::StatusOr<Fault> ParseFault(absl::string_view kind,
     fault.kind = Fault::Kind::kMalformed;
   } else if (kind == "drop") {
     fault.kind = Fault::Kind::kDrop;
+  } else if (kind == "late") {
+    fault.kind = Fault::Kind::kLate;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "kind: want errcode, http500, slow, malformed or drop, got \"", kind,
-        "\""));
+        "kind: want errcode, http500, slow, malformed, drop or late, got \"",
+        kind, "\""));
   }
 
   absl::StatusOr<int> parsed = ParseInt("count", count, 1);

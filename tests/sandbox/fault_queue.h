@@ -24,10 +24,14 @@ struct Fault {
     kSlow,       // process normally, answer `delay` later
     kMalformed,  // HTTP 200 with a body that is not JSON
     kDrop,       // close the connection without an answer
+    // process `delay` later and close the connection without an answer:
+    // a request WeChat handled after the client gave up on it (counted on
+    // arrival at /cgi-bin/token, on processing elsewhere)
+    kLate,
   };
   Kind kind = Kind::kErrcode;
   int errcode = -1;                             // kErrcode
-  absl::Duration delay = absl::ZeroDuration();  // kSlow
+  absl::Duration delay = absl::ZeroDuration();  // kSlow, kLate
   std::optional<Endpoint> endpoint;             // nullopt: any endpoint
   int count = 1;  // requests left to hit; -1 = until cleared
 };

@@ -85,6 +85,7 @@ void WriteFault(const Fault& fault, const httplib::Request& req,
                       "text/html");
       return;
     case Fault::Kind::kDrop:
+    case Fault::Kind::kLate:
       if (ShutdownConnection(req.local_addr, req.local_port, req.remote_addr,
                              req.remote_port)) {
         return;  // httplib's write now fails and it closes the socket
@@ -99,6 +100,27 @@ void WriteFault(const Fault& fault, const httplib::Request& req,
     case Fault::Kind::kSlow:
       break;  // not an answering fault
   }
+}
+
+// A delaying fault (slow or late) before the state does the work: late
+// means WeChat got to the request only `delay` after it arrived.
+void DelayTheWork(const std::optional<Fault>& delaying) {
+  if (delaying && delaying->kind == Fault::Kind::kLate) {
+    absl::SleepFor(delaying->delay);
+  }
+}
+
+// After the work: slow answers `delay` late; late drops the answer (true:
+// nothing more is written).
+bool DelayTheAnswer(const std::optional<Fault>& delaying,
+                    const httplib::Request& req, httplib::Response& res) {
+  if (!delaying) return false;
+  if (delaying->kind == Fault::Kind::kLate) {
+    WriteFault(*delaying, req, res);
+    return true;
+  }
+  absl::SleepFor(delaying->delay);
+  return false;
 }
 
 // Reads an optional string field; false when present but not a string.
@@ -231,7 +253,8 @@ void SandboxServer::Route() {
 std::optional<Fault> SandboxServer::TakeAnsweringFault(
     Endpoint endpoint, std::optional<Fault>* slow) {
   std::optional<Fault> fault = faults_->Take(endpoint);
-  if (fault.has_value() && fault->kind == Fault::Kind::kSlow) {
+  if (fault.has_value() && (fault->kind == Fault::Kind::kSlow ||
+                            fault->kind == Fault::Kind::kLate)) {
     *slow = std::move(fault);
     return std::nullopt;
   }
@@ -252,9 +275,18 @@ void SandboxServer::HandleToken(const httplib::Request& req,
     WriteFault(*fault, req, res);
     return;
   }
-  // Slow means WeChat did the work at once and the answer is late.
-  const Answer answer = state_->FetchClassic(creds, now_());
-  if (slow.has_value()) absl::SleepFor(slow->delay);
+  // Slow means WeChat did the work at once and the answer is late; late,
+  // that the work was late and the answer never came.
+  Answer answer;
+  if (slow && slow->kind == Fault::Kind::kLate) {
+    // Counted as it arrives, like any call, and processed late.
+    state_->CountClassicCall(creds.appid, now_());
+    DelayTheWork(slow);
+    answer = state_->ProcessClassic(creds, now_());
+  } else {
+    answer = state_->FetchClassic(creds, now_());
+  }
+  if (DelayTheAnswer(slow, req, res)) return;
   WriteTokenAnswer(res, answer);
 }
 
@@ -276,14 +308,15 @@ void SandboxServer::HandleStableToken(const httplib::Request& req,
     WriteFault(*fault, req, res);
     return;
   }
+  DelayTheWork(slow);
   if (!well_formed) {
     state_->CountStableCall(creds.appid, force_refresh);
-    if (slow.has_value()) absl::SleepFor(slow->delay);
+    if (DelayTheAnswer(slow, req, res)) return;
     WriteError(res, 47001, "data format error");
     return;
   }
   const Answer answer = state_->FetchStable(creds, force_refresh, now_());
-  if (slow.has_value()) absl::SleepFor(slow->delay);
+  if (DelayTheAnswer(slow, req, res)) return;
   WriteTokenAnswer(res, answer);
 }
 
@@ -299,8 +332,9 @@ void SandboxServer::HandleGetTicket(const httplib::Request& req,
     WriteFault(*fault, req, res);
     return;
   }
+  DelayTheWork(slow);
   const Answer answer = state_->FetchTicket(access_token, type, now_());
-  if (slow.has_value()) absl::SleepFor(slow->delay);
+  if (DelayTheAnswer(slow, req, res)) return;
   WriteTicketAnswer(res, answer);
 }
 
@@ -381,6 +415,12 @@ void SandboxServer::HandleValid(const httplib::Request& req,
                 ? ""
                 : ValueKindName(validity.kind));
   SetString(body, "reason", ValidityReason(validity.status));
+  // The sandbox's own record: when the value stops (or stopped) being
+  // accepted, as far as it knows now (a later fetch may bring it forward).
+  if (validity.status != Validity::Status::kUnknown) {
+    SetNumber(body, "valid_until_ms",
+              static_cast<double>(absl::ToUnixMillis(validity.valid_until)));
+  }
   WriteJson(res, body);
 }
 

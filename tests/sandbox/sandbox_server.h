@@ -63,7 +63,7 @@ class SandboxServer {
   void HandleResetSecret(const httplib::Request& req, httplib::Response& res);
 
   // The fault for this request, if one answers it instead of the state
-  // (every kind but slow). A slow fault comes back through `slow`.
+  // (every kind but slow and late). Those come back through `slow`.
   std::optional<Fault> TakeAnsweringFault(Endpoint endpoint,
                                           std::optional<Fault>* slow);
 

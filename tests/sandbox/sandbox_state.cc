@@ -135,6 +135,7 @@ Validity SandboxState::CheckLocked(absl::string_view value,
   const Issued& issued = it->second;
   validity.appid = issued.appid;
   validity.kind = issued.kind;
+  validity.valid_until = std::min(issued.expires_at, issued.revoked_at);
   if (now >= issued.expires_at) {
     validity.status = Validity::Status::kExpired;
   } else if (now >= issued.revoked_at) {
@@ -179,11 +180,14 @@ void SandboxState::MaybePrune(absl::Time now) {
 }
 
 Answer SandboxState::FetchClassic(const Credentials& creds, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  ++StatsFor(creds.appid).token_calls;
-  App* app = FindApp(creds.appid);
   // Every call naming a real app counts, even one that fails below.
-  if (app != nullptr) ChargeQuota(*app, now);
+  CountClassicCall(creds.appid, now);
+  return ProcessClassic(creds, now);
+}
+
+Answer SandboxState::ProcessClassic(const Credentials& creds, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  App* app = FindApp(creds.appid);
 
   if (creds.grant_type != kGrantType) return Error(40002, "invalid grant_type");
   if (creds.appid.empty()) return Error(41002, "appid missing");

@@ -60,6 +60,8 @@ struct Validity {
   Status status = Status::kUnknown;
   std::string appid;                     // empty when unknown
   ValueKind kind = ValueKind::kClassic;  // meaningless when unknown
+  // Its expiry, or the end of its overlap once a newer value replaced it.
+  absl::Time valid_until = absl::InfinitePast();
   bool valid() const { return status == Status::kValid; }
 };
 absl::string_view ValidityReason(Validity::Status status);
@@ -92,6 +94,10 @@ class SandboxState {
 
   // GET /cgi-bin/token.
   Answer FetchClassic(const Credentials& creds, absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // FetchClassic in two steps, for a request WeChat got to late: counted
+  // (CountClassicCall) when it arrives, processed here later.
+  Answer ProcessClassic(const Credentials& creds, absl::Time now)
       ABSL_LOCKS_EXCLUDED(mu_);
   // POST /cgi-bin/stable_token.
   Answer FetchStable(const Credentials& creds, bool force_refresh,

@@ -375,6 +375,12 @@ TEST_F(ConfigTest, RedisStoreErrors) {
   const std::string redis = "store:\n  redis:\n    addresses: [\"r:6379\"]\n";
   ExpectError(Minimal() + "state_dir: /tmp/x\n" + redis,
               "state_dir: not used with store");
+  // Issue 22, item 8: "" means no directory, which is what store wants.
+  absl::StatusOr<Config> empty_dir =
+      ParseConfig(Minimal() + "state_dir: \"\"\n" + redis);
+  ASSERT_TRUE(empty_dir.ok()) << empty_dir.status();
+  EXPECT_EQ(empty_dir->state_dir, "");
+  EXPECT_TRUE(empty_dir->store.redis);
   ExpectError(Minimal() + "store:\n  redis: {}\n",
               "store.redis.addresses: required");
   ExpectError(Minimal() + "store:\n  redis:\n    addresses: [\"nohost\"]\n",
