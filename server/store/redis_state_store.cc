@@ -295,7 +295,6 @@ void RedisStateStore::Poll() {
   const SteadyTime start = clock_.SteadyNow();
   auto read = Read(&version_);
   if (!read.ok()) return;
-  confirmed_ns_.store(Nanos(start));
   // A complete read follows a new connection. Whether the store lost writes
   // meanwhile: another master or a restarted one (a new replication id), or
   // a version counter below what this replica read before.
@@ -306,10 +305,29 @@ void RedisStateStore::Poll() {
     loss_suspected_ = false;
   }
   last_version_ = version_;
-  PostToEngine([records = std::move(read->first), kind,
-                start](ReplicaListener& listener) mutable {
-    listener.OnRecords(std::move(records), kind, start);
+  const SteadyTime confirmed = Confirm(start, kind == ReadKind::kAfterLoss);
+  PostToEngine([records = std::move(read->first), kind, start,
+                confirmed](ReplicaListener& listener) mutable {
+    listener.OnRecords(std::move(records), kind, start, confirmed);
   });
+}
+
+SteadyTime RedisStateStore::Confirm(SteadyTime start, bool after_loss) {
+  // A write the store lost was made before the loss, perhaps the intent of a
+  // request already sent: a read after the loss cannot vouch that nothing
+  // was sent since it began. Every replica holding the lost record writes it
+  // back at its own first read after the loss, which starts within a poll
+  // interval (and a reconnect) of it and ends with a write; a read that
+  // starts after that confirms again. Until then the copy stays confirmed as
+  // of the last read before the loss.
+  if (after_loss) {
+    reconfirm_from_ = std::max(reconfirm_from_,
+                               start + poll_interval_ + 2 * command_timeout_);
+  }
+  if (start >= reconfirm_from_) confirmed_ns_.store(Nanos(start));
+  const int64_t confirmed = confirmed_ns_.load();
+  return confirmed == INT64_MIN ? SteadyTime::InfinitePast()
+                                : FromNanos(confirmed);
 }
 
 // ---- The lease
@@ -350,18 +368,20 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
     }
     return;
   }
+  // The new leader merges all it read (OnLeader): a loss is accounted for,
+  // except for what the other replicas have not written back yet.
+  const bool after_loss = loss_suspected_ || version < last_version_;
   version_ = version;
-  // The new leader merges all it read (OnLeader): a loss is accounted for.
   last_version_ = version;
   loss_suspected_ = false;
-  confirmed_ns_.store(Nanos(read_start));
+  const SteadyTime confirmed = Confirm(read_start, after_loss);
   leader_.store(true);
   Log(LogLevel::kInfo, "took the leader lease",
       {{"epoch", absl::StrCat(epoch)}, {"advertise_address", address}});
   PostToEngine(
-      [records = std::move(read->first), read_start,
+      [records = std::move(read->first), confirmed,
        first = read_start + handover_wait_](ReplicaListener& listener) mutable {
-        listener.OnLeader(std::move(records), read_start, first);
+        listener.OnLeader(std::move(records), confirmed, first);
       });
 }
 
@@ -384,8 +404,12 @@ void RedisStateStore::Renew(SteadyTime now) {
     return;
   }
   lease_until_ns_.store(Nanos(now + config_.lease_ttl));
-  confirmed_ns_.store(Nanos(now));
-  PostToEngine([now](ReplicaListener& listener) { listener.OnConfirmed(now); });
+  // On a new connection to a store that lost writes, a renewal (the lease
+  // survived) vouches for nothing until the read after it.
+  const SteadyTime confirmed = Confirm(now, loss_suspected_);
+  PostToEngine([confirmed](ReplicaListener& listener) {
+    listener.OnConfirmed(confirmed);
+  });
 }
 
 void RedisStateStore::LoseLease(const std::string& why) {

@@ -90,6 +90,8 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
                                   const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args);
   void Disconnect(const absl::Status& why);
+  // What a read or renewal that started at `start` confirms (ReplicaListener).
+  SteadyTime Confirm(SteadyTime start, bool after_loss);
   void PostToEngine(std::function<void(ReplicaListener&)> call);
 
   // Constant after construction.
@@ -122,6 +124,9 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   int64_t last_version_ = 0;    // of the last poll, across connections
   std::string replication_id_;  // of the master last connected to
   bool loss_suspected_ = false;
+  // Reads starting before this may miss a record the store lost that is not
+  // written back yet: they confirm nothing.
+  SteadyTime reconfirm_from_ = SteadyTime::InfinitePast();
   SteadyTime next_lease_step_ = SteadyTime::InfinitePast();
   SteadyTime next_poll_ = SteadyTime::InfinitePast();
   SteadyTime next_sentinel_check_ = SteadyTime::InfinitePast();

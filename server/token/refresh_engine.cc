@@ -1345,7 +1345,7 @@ void RefreshEngine::RescheduleEarlier(Slot& slot, Instant now) {
 }
 
 void RefreshEngine::OnLeader(std::vector<AppRecord> records,
-                             SteadyTime read_start,
+                             SteadyTime confirmed,
                              SteadyTime first_request_at) {
   leader_ = true;
   ++term_;
@@ -1362,7 +1362,7 @@ void RefreshEngine::OnLeader(std::vector<AppRecord> records,
     if (Adopt(it != stored.end() ? *it->second : none, /*latest=*/false)) {
       to_write.push_back(app.get());
     }
-    app->confirmed = read_start;
+    app->confirmed = confirmed;
   }
   health_.SetLeader(true);
   Log(LogLevel::kInfo, "this replica holds the leader lease",
@@ -1385,7 +1385,7 @@ void RefreshEngine::OnFollower() {
 }
 
 void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
-                              SteadyTime read_start) {
+                              SteadyTime read_start, SteadyTime confirmed) {
   // A follower reading a store that lost nothing reads the leader's latest
   // (which may have cleared an intent); anything else is merged: after lost
   // writes what replicas hold goes back, and what the leader reads differs
@@ -1417,14 +1417,14 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
         }
       }
     }
-    app->confirmed = read_start;
+    app->confirmed = confirmed;
     PublishApp(*app);
   }
 }
 
-void RefreshEngine::OnConfirmed(SteadyTime read_start) {
+void RefreshEngine::OnConfirmed(SteadyTime confirmed) {
   for (auto& [app_id, app] : apps_) {
-    app->confirmed = read_start;
+    app->confirmed = confirmed;
     PublishApp(*app);
   }
 }

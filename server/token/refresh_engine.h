@@ -104,12 +104,12 @@ class RefreshEngine final : public ReplicaListener {
   void RemoveApp(const std::string& app_id);
 
   // ReplicaListener: what a shared store learns (called on this thread).
-  void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
+  void OnLeader(std::vector<AppRecord> records, SteadyTime confirmed,
                 SteadyTime first_request_at) override;
   void OnFollower() override;
   void OnRecords(std::vector<AppRecord> records, ReadKind kind,
-                 SteadyTime read_start) override;
-  void OnConfirmed(SteadyTime read_start) override;
+                 SteadyTime read_start, SteadyTime confirmed) override;
+  void OnConfirmed(SteadyTime confirmed) override;
 
  private:
   struct App;

@@ -77,21 +77,25 @@ enum class ReadKind {
 class ReplicaListener {
  public:
   virtual ~ReplicaListener() = default;
-  // This replica now holds the lease. `records` were read after taking it,
-  // by a read that started at `read_start`; requests may be sent from
-  // `first_request_at` on (once the other replicas could re-write what a
-  // lost write took away).
-  virtual void OnLeader(std::vector<AppRecord> records, SteadyTime read_start,
+  // `confirmed` below: this replica's copy of every app is confirmed as of
+  // then (a follower's max_cache shrinks with the time since). It is the
+  // start of the read or renewal, or, while a store that lost writes may
+  // still lack one a replica is about to write back, the last such start
+  // before the loss (DESIGN.md "Replicas").
+  //
+  // This replica now holds the lease; `records` were read after taking it.
+  // Requests may be sent from `first_request_at` on (once the other replicas
+  // could re-write what a lost write took away).
+  virtual void OnLeader(std::vector<AppRecord> records, SteadyTime confirmed,
                         SteadyTime first_request_at) = 0;
   // This replica does not hold the lease (any more).
   virtual void OnFollower() = 0;
-  // A read that started at `read_start` found `records` (of `kind`). Either
-  // way it confirms this replica's copy of every app as of `read_start`.
+  // A read that started at `read_start` found `records` (of `kind`).
   virtual void OnRecords(std::vector<AppRecord> records, ReadKind kind,
-                         SteadyTime read_start) = 0;
-  // The leader renewed its lease, by a request sent at `read_start`: no
-  // other replica can have sent anything since before then.
-  virtual void OnConfirmed(SteadyTime read_start) = 0;
+                         SteadyTime read_start, SteadyTime confirmed) = 0;
+  // The leader renewed its lease: no other replica can have sent anything
+  // since before `confirmed`.
+  virtual void OnConfirmed(SteadyTime confirmed) = 0;
 };
 
 // How a replica of a shared store stands, for metrics.

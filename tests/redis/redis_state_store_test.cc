@@ -39,6 +39,12 @@ struct Heard : ReplicaListener {
   int complete_reads = 0;
   int after_loss_reads = 0;
   int confirmed = 0;
+  // What the last read started at and confirmed.
+  SteadyTime read_start = SteadyTime::InfinitePast();
+  SteadyTime read_confirmed = SteadyTime::InfinitePast();
+  // What the first read after a loss started at and confirmed.
+  SteadyTime after_loss_start = SteadyTime::InfinitePast();
+  SteadyTime after_loss_confirmed = SteadyTime::InfinitePast();
   // Of OnLeader or the last read that returned any: a poll that finds no
   // change posts an empty read, and one may land right after the read the
   // test waits for, in the same batch of posted tasks.
@@ -49,11 +55,16 @@ struct Heard : ReplicaListener {
     if (!read.empty()) records = std::move(read);
   }
   void OnFollower() override { ++follower; }
-  void OnRecords(std::vector<AppRecord> read, ReadKind kind,
-                 SteadyTime) override {
+  void OnRecords(std::vector<AppRecord> read, ReadKind kind, SteadyTime start,
+                 SteadyTime confirmed) override {
     ++reads;
     complete_reads += kind != ReadKind::kChanges ? 1 : 0;
-    after_loss_reads += kind == ReadKind::kAfterLoss ? 1 : 0;
+    if (kind == ReadKind::kAfterLoss && ++after_loss_reads == 1) {
+      after_loss_start = start;
+      after_loss_confirmed = confirmed;
+    }
+    read_start = start;
+    read_confirmed = confirmed;
     if (!read.empty()) records = std::move(read);
   }
   void OnConfirmed(SteadyTime) override { ++confirmed; }
@@ -409,6 +420,50 @@ TEST_F(RedisStateStoreTest,
   ASSERT_TRUE(absl::SimpleAtoi(redis_.Command({"GET", "wxtoken:epoch"})->string,
                                &after));
   EXPECT_GT(after, before);
+}
+
+// A follower that reads a store that lost writes must not vouch for its
+// copy as of that read: the intent of a request sent before the loss may be
+// gone until the replica that holds it writes it back.
+TEST_F(RedisStateStoreTest, AReadAfterLostWritesConfirmsOnlyOnceHealsLanded) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  ASSERT_TRUE(leader->RunUntil([&] { return leader->heard.leader == 1; }));
+  for (uint64_t generation = 1; generation <= 3; ++generation) {
+    const AppRecord record = Record(absl::StrCat("A", generation), generation,
+                                    std::nullopt, absl::Seconds(generation));
+    ASSERT_TRUE(leader->Write(record, StateStore::WriteMode::kLeader).ok());
+  }
+  ASSERT_TRUE(follower->RunUntil([&] {
+    return !follower->heard.records.empty() &&
+           follower->heard.records[0].tokens[0].value == "A3";
+  }));
+  // Reads before the loss confirm as of their start.
+  EXPECT_EQ(follower->heard.read_confirmed, follower->heard.read_start);
+  // The writes are lost, the lease is not (so which replica leads is no
+  // race): the version goes back, and the follower's next read is whole.
+  ASSERT_TRUE(redis_
+                  .Command({"DEL", "wxtoken:version", "wxtoken:changed",
+                            "wxtoken:app:wx0123456789abcdef"})
+                  .ok());
+  const Heard& heard = follower->heard;
+  ASSERT_TRUE(follower->RunUntil([&] {
+    leader->RunUntil([] { return true; });
+    return heard.after_loss_reads >= 1;
+  }));
+  // That read keeps what was confirmed before it.
+  EXPECT_LT(heard.after_loss_confirmed, heard.after_loss_start);
+  EXPECT_NE(heard.after_loss_confirmed, SteadyTime::InfinitePast());
+  // A read that starts a poll interval (100 ms here) and a write later
+  // confirms again, as of its own start.
+  ASSERT_TRUE(follower->RunUntil([&] {
+    leader->RunUntil([] { return true; });
+    return heard.read_confirmed > heard.after_loss_confirmed;
+  }));
+  EXPECT_EQ(heard.read_confirmed, heard.read_start);
+  EXPECT_GE(heard.read_start, heard.after_loss_start + absl::Milliseconds(100));
+  EXPECT_TRUE(leader->store().IsLeader());
 }
 
 TEST_F(RedisStateStoreTest, AnIntentWaitsForTheRedisReplicasItAsksFor) {

@@ -122,7 +122,7 @@ TEST_F(ReplicaEngineTest, AFollowerSendsNothingAndServesWhatItRead) {
 TEST_F(ReplicaEngineTest, AFollowerCutOffRunsItsMaxCacheDown) {
   engine_->Start();
   const SteadyTime read = clock_.SteadyNow();
-  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, read);
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, read, read);
   ASSERT_TRUE(Get().ok());
   // No read confirms the record any more (Redis unreachable): the value it
   // read stays valid for overlap after the read began, less a margin.
@@ -137,7 +137,8 @@ TEST_F(ReplicaEngineTest, AFollowerCutOffRunsItsMaxCacheDown) {
   engine_->RunDue();
   EXPECT_FALSE(health_.app) << "the app's health follows the token";
   // A new read brings it back.
-  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
   EXPECT_TRUE(health_.app);
 }
@@ -196,11 +197,13 @@ TEST_F(ReplicaEngineTest, LosingTheLeaseStopsRequestsAndDiscardsLateAnswers) {
 
 TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
   engine_->Start();
-  engine_->OnRecords({Record("v", 7)}, ReadKind::kAll, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 7)}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   Pump();
   const int writes = store_.writes;
   // Redis restarted empty: the next read finds nothing.
-  engine_->OnRecords({}, ReadKind::kAfterLoss, clock_.SteadyNow());
+  engine_->OnRecords({}, ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   ASSERT_EQ(store_.pending(), 1u);
   EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
   store_.CompleteAll();
@@ -209,7 +212,7 @@ TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
   EXPECT_EQ(store_.durable.at(kApp).tokens[0].generation, 7u);
   // A later fetch from the leader is simply taken.
   engine_->OnRecords({Record("w", 8, absl::Seconds(30))}, ReadKind::kChanges,
-                     clock_.SteadyNow());
+                     clock_.SteadyNow(), clock_.SteadyNow());
   EXPECT_EQ(store_.pending(), 0u);
   EXPECT_EQ(Get()->value, "w");
 }
@@ -257,14 +260,17 @@ TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
 TEST_F(ReplicaEngineTest, ALaterFetchWinsOverAHigherGeneration) {
   engine_->Start();
   engine_->OnRecords({Record("x", 11, absl::Minutes(2), std::nullopt, 1)},
-                     ReadKind::kAfterLoss, clock_.SteadyNow());
+                     ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   engine_->OnRecords({Record("y", 1, absl::Seconds(30), std::nullopt, 2)},
-                     ReadKind::kAfterLoss, clock_.SteadyNow());
+                     ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_EQ(Get()->value, "y");
   EXPECT_EQ(store_.pending(), 0u);
   // A store holding the earlier fetch lost ours: we write ours back.
   engine_->OnRecords({Record("x", 11, absl::Minutes(2), std::nullopt, 1)},
-                     ReadKind::kAfterLoss, clock_.SteadyNow());
+                     ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_EQ(Get()->value, "y");
   ASSERT_EQ(store_.pending(), 1u);
   EXPECT_EQ(store_.modes.back(), StateStore::WriteMode::kHeal);
@@ -278,11 +284,12 @@ TEST_F(ReplicaEngineTest, ALaterFetchWinsOverAHigherGeneration) {
 TEST_F(ReplicaEngineTest, WhenClockAndLeaseDisagreeTheOtherFetchIsAnIntent) {
   engine_->Start();
   engine_->OnRecords({Record("mine", 3, absl::Seconds(30), std::nullopt, 1)},
-                     ReadKind::kAll, clock_.SteadyNow());
+                     ReadKind::kAll, clock_.SteadyNow(), clock_.SteadyNow());
   const absl::Time mine_fetched = clock_.Now() - absl::Seconds(30);
   // Fetched earlier by our clock, under a later lease.
   engine_->OnRecords({Record("theirs", 1, absl::Minutes(1), std::nullopt, 2)},
-                     ReadKind::kAfterLoss, clock_.SteadyNow());
+                     ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   auto token = Get();
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(token->value, "theirs");
@@ -303,16 +310,19 @@ TEST_F(ReplicaEngineTest, WhenClockAndLeaseDisagreeTheOtherFetchIsAnIntent) {
 TEST_F(ReplicaEngineTest, AFollowersCompleteReadTakesTheLeadersClearedIntent) {
   engine_->Start();
   engine_->OnRecords({Record("v", 1, absl::Minutes(1), absl::Seconds(40))},
-                     ReadKind::kChanges, clock_.SteadyNow());
+                     ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_LE(Get()->max_cache, absl::Minutes(4));
   // Reconnected (a complete read), the intent is gone: lifted by the leader.
-  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_EQ(store_.pending(), 0u) << "nothing written back";
   EXPECT_EQ(Get()->max_cache, absl::Minutes(4));
   // Only a read after lost writes merges.
   engine_->OnRecords({Record("v", 1, absl::Minutes(1), absl::Seconds(40))},
-                     ReadKind::kChanges, clock_.SteadyNow());
-  engine_->OnRecords({Record("v", 1)}, ReadKind::kAfterLoss,
+                     ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAfterLoss, clock_.SteadyNow(),
                      clock_.SteadyNow());
   EXPECT_EQ(store_.pending(), 1u) << "the intent written back";
 }
@@ -322,9 +332,10 @@ TEST_F(ReplicaEngineTest, AFollowersCompleteReadTakesTheLeadersClearedIntent) {
 TEST_F(ReplicaEngineTest, AFollowerTakesTheLeadersTokenWhateverItsClockSays) {
   engine_->Start();
   engine_->OnRecords({Record("a", 1, absl::Seconds(10), std::nullopt, 1)},
-                     ReadKind::kAll, clock_.SteadyNow());
+                     ReadKind::kAll, clock_.SteadyNow(), clock_.SteadyNow());
   engine_->OnRecords({Record("b", 2, absl::Seconds(20), std::nullopt, 1)},
-                     ReadKind::kChanges, clock_.SteadyNow());
+                     ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   EXPECT_EQ(Get()->value, "b");
   EXPECT_EQ(store_.pending(), 0u);
 }
@@ -339,7 +350,8 @@ TEST_F(ReplicaEngineTest, TheLeaderTakesAnIntentAnotherReplicaRewrote) {
   EXPECT_EQ(upstream_.started().size(), 0u) << "v is fresh";
   clock_.AdvanceTime(absl::Seconds(1));
   engine_->OnRecords({Record("v", 1, absl::Minutes(4), absl::Minutes(3))},
-                     ReadKind::kChanges, clock_.SteadyNow());
+                     ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   // Revoked 5 minutes after the intent: 2 minutes from now.
   EXPECT_LE(Get()->max_cache, absl::Minutes(2));
   Pump();
@@ -468,7 +480,7 @@ TEST_F(ReplicaEngineTest, AFollowerServesAnAddedAppFromWhatItReadBefore) {
   AppRecord theirs = Record("theirs", 3);
   theirs.app_id = kOtherApp;
   engine_->OnRecords({Record("v", 1), theirs}, ReadKind::kAll,
-                     clock_.SteadyNow());
+                     clock_.SteadyNow(), clock_.SteadyNow());
   clock_.AdvanceTime(absl::Seconds(1));
   engine_->AddApp(OtherApp());
   Pump();
@@ -476,7 +488,8 @@ TEST_F(ReplicaEngineTest, AFollowerServesAnAddedAppFromWhatItReadBefore) {
   auto token =
       table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
-  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow());
+  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   token = table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(token->value, "theirs");
@@ -516,12 +529,15 @@ TEST_F(ReplicaEngineTest, AReadAfterALossNeverTakesAKeptRecordBack) {
   later.app_id = kOtherApp;
   later.day = 1;
   later.fetches = 5;
-  engine_->OnRecords({later}, ReadKind::kAll, clock_.SteadyNow());
+  engine_->OnRecords({later}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   AppRecord older = Record("older", 1, absl::Minutes(30), std::nullopt, 1);
   older.app_id = kOtherApp;
-  engine_->OnRecords({older}, ReadKind::kAfterLoss, clock_.SteadyNow());
+  engine_->OnRecords({older}, ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   engine_->AddApp(OtherApp());
-  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow());
+  engine_->OnRecords({}, ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
   auto token =
       table_->Get(kOtherApp, TokenKind::kAccessToken, clock_.SteadyNow());
   ASSERT_TRUE(token.ok()) << token.status();
