@@ -34,6 +34,17 @@ absl::Status CheckArguments(absl::string_view app_id, TokenKind kind) {
   return ArgumentError(app_id, kind);
 }
 
+// An answer for a pair the full entry table does not cache, labelled as an
+// entry labels its answers.
+absl::StatusOr<Token> Uncached(absl::StatusOr<Token> answer,
+                               absl::string_view app_id, TokenKind kind) {
+  if (answer.ok()) {
+    answer->app_id = std::string(app_id);
+    answer->kind = kind;
+  }
+  return answer;
+}
+
 // Every cache hit reads the clock. The monotonic clock: only differences
 // count, and a wall-clock step must not stretch a max_cache. clock_gettime
 // directly: Debian's Abseil build makes absl::Now() cost about 2.5 times as
@@ -68,17 +79,19 @@ HitClock DefaultHitClock() {
 ClientImpl::ClientImpl(std::unique_ptr<TokenSource> source,
                        std::function<absl::Time()> now,
                        absl::Duration fallback_retry, bool watch,
-                       HitClock hit_clock)
+                       size_t max_entries, HitClock hit_clock)
     : source_(std::move(source)),
       context_{source_.get(), std::move(now), fallback_retry, watch, hit_clock},
-      entries_(&context_) {}
+      entries_(&context_, max_entries) {}
 
 absl::StatusOr<Token> ClientImpl::DoGetToken(absl::string_view app_id,
                                              TokenKind kind) {
   if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
     return status;
   }
-  return entries_.FindOrCreate(app_id, kind).Get();
+  TokenEntry* entry = entries_.FindOrCreate(app_id, kind);
+  if (ABSL_PREDICT_TRUE(entry != nullptr)) return entry->Get();
+  return Uncached(source_->GetToken(app_id, kind), app_id, kind);
 }
 
 absl::Status ClientImpl::DoGetTokenInto(absl::string_view app_id,
@@ -86,7 +99,13 @@ absl::Status ClientImpl::DoGetTokenInto(absl::string_view app_id,
   if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
     return status;
   }
-  return entries_.FindOrCreate(app_id, kind).GetInto(token);
+  TokenEntry* entry = entries_.FindOrCreate(app_id, kind);
+  if (ABSL_PREDICT_TRUE(entry != nullptr)) return entry->GetInto(token);
+  absl::StatusOr<Token> answer =
+      Uncached(source_->GetToken(app_id, kind), app_id, kind);
+  if (!answer.ok()) return answer.status();
+  *token = *std::move(answer);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Token> ClientImpl::ReportInvalid(absl::string_view app_id,
@@ -96,15 +115,19 @@ absl::StatusOr<Token> ClientImpl::ReportInvalid(absl::string_view app_id,
   if (absl::Status status = CheckArguments(app_id, kind); !status.ok()) {
     return status;
   }
-  return entries_.FindOrCreate(app_id, kind)
-      .ReportInvalid(stale_value, wechat_errcode);
+  TokenEntry* entry = entries_.FindOrCreate(app_id, kind);
+  if (entry != nullptr)
+    return entry->ReportInvalid(stale_value, wechat_errcode);
+  return Uncached(
+      source_->ForceRefresh(app_id, kind, stale_value, wechat_errcode), app_id,
+      kind);
 }
 
 bool ClientImpl::AwaitWaitersForTesting(absl::string_view app_id,
                                         TokenKind kind, int count,
                                         absl::Duration timeout) {
-  return entries_.FindOrCreate(app_id, kind)
-      .AwaitWaitersForTesting(count, timeout);
+  TokenEntry* entry = entries_.FindOrCreate(app_id, kind);
+  return entry != nullptr && entry->AwaitWaitersForTesting(count, timeout);
 }
 
 absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
@@ -125,6 +148,10 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
     return absl::InvalidArgumentError(
         "ClientOptions.fallback_retry must not be negative");
   }
+  if (options.max_entries == 0) {
+    return absl::InvalidArgumentError(
+        "ClientOptions.max_entries must be positive");
+  }
   std::shared_ptr<grpc::Channel> channel = std::move(options.channel);
   if (channel == nullptr) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> created =
@@ -141,7 +168,8 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> NewClientImpl(
   return std::make_unique<ClientImpl>(
       std::make_unique<GrpcTokenSource>(std::move(channel), options.rpc_timeout,
                                         options.report_timeout),
-      std::move(now), options.fallback_retry, options.watch, hit_clock);
+      std::move(now), options.fallback_retry, options.watch,
+      options.max_entries, hit_clock);
 }
 
 }  // namespace client_internal

@@ -1,6 +1,7 @@
 #ifndef WXTOKEN_CLIENT_SRC_CLIENT_IMPL_H_
 #define WXTOKEN_CLIENT_SRC_CLIENT_IMPL_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -15,12 +16,12 @@
 namespace wxtoken::client_internal {
 
 // The Client behind Client::Create: checks the arguments, finds the entry and
-// lets it answer. Thread-safe.
+// lets it answer (past max_entries, asks the source uncached). Thread-safe.
 class ClientImpl final : public Client {
  public:
   ClientImpl(std::unique_ptr<TokenSource> source,
              std::function<absl::Time()> now, absl::Duration fallback_retry,
-             bool watch, HitClock hit_clock = {});
+             bool watch, size_t max_entries, HitClock hit_clock = {});
 
   absl::StatusOr<Token> ReportInvalid(absl::string_view app_id, TokenKind kind,
                                       absl::string_view stale_value,

@@ -18,7 +18,9 @@
 namespace wxtoken::client_internal {
 
 // The TokenEntry of each (app_id, kind), created on first use and kept as long
-// as the table, so a reference handed out never dangles. Thread-safe.
+// as the table, so a pointer handed out never dangles; at most `max_entries`
+// of them, so app_ids a service takes from its own requests cannot grow it
+// without bound. Thread-safe.
 //
 // Every GetToken looks its entry up, so lookups take no lock: a fixed array of
 // buckets, each a list that only ever grows at its head (a release store),
@@ -29,19 +31,20 @@ namespace wxtoken::client_internal {
 class EntryTable {
  public:
   // `context` must outlive the table.
-  explicit EntryTable(const EntryContext* context);
+  EntryTable(const EntryContext* context, size_t max_entries);
   EntryTable(const EntryTable&) = delete;
   EntryTable& operator=(const EntryTable&) = delete;
 
-  // Inline: every GetToken runs it, and mostly takes the shortcut.
-  TokenEntry& FindOrCreate(absl::string_view app_id, TokenKind kind)
+  // The entry, or null when the table is full and it is none of its
+  // entries. Inline: every GetToken runs it, and mostly takes the shortcut.
+  TokenEntry* FindOrCreate(absl::string_view app_id, TokenKind kind)
       ABSL_LOCKS_EXCLUDED(insert_mu_) {
     // Only this thread writes last_found_; its entry is alive while its
     // table is, and the table is `this` when the serials match.
     const LastFound& last = last_found_;
     if (last.table_serial == serial_ && last.entry->kind() == kind &&
         SameBytes(last.entry->app_id(), app_id)) {
-      return *last.entry;
+      return last.entry;
     }
     return FindAndRemember(app_id, kind);
   }
@@ -61,7 +64,7 @@ class EntryTable {
   static inline std::atomic<uint64_t> next_serial_{1};
 
   // FindOrCreate past the shortcut: Find, and remember what it found.
-  TokenEntry& FindAndRemember(absl::string_view app_id, TokenKind kind)
+  TokenEntry* FindAndRemember(absl::string_view app_id, TokenKind kind)
       ABSL_LOCKS_EXCLUDED(insert_mu_);
 
   struct Node {
@@ -76,17 +79,18 @@ class EntryTable {
   static constexpr size_t kBuckets = size_t{1} << kBucketBits;
 
   // FindOrCreate without the thread's last entry.
-  TokenEntry& Find(absl::string_view app_id, TokenKind kind)
+  TokenEntry* Find(absl::string_view app_id, TokenKind kind)
       ABSL_LOCKS_EXCLUDED(insert_mu_);
   static TokenEntry* FindIn(Node* head, absl::string_view app_id,
                             TokenKind kind);
   // FindOrCreate's slow path: creates the entry unless another thread just
-  // did.
-  TokenEntry& Create(std::atomic<Node*>& bucket, absl::string_view app_id,
+  // did, or the table is full.
+  TokenEntry* Create(std::atomic<Node*>& bucket, absl::string_view app_id,
                      TokenKind kind) ABSL_LOCKS_EXCLUDED(insert_mu_);
 
   // Constant after construction.
   const EntryContext* const context_;
+  const size_t max_entries_;
   const uint64_t serial_;  // unique in the process, never reused
 
   // Read without a lock; written only under insert_mu_.

@@ -14,14 +14,6 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(200);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(10);
 constexpr char kRpc[] = "wxtokend WatchToken";
 
-// The controller has no WatchToken, or this client may not call it: asking
-// again changes nothing.
-bool IsFinal(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnimplemented ||
-         status.code() == absl::StatusCode::kPermissionDenied ||
-         status.code() == absl::StatusCode::kUnauthenticated;
-}
-
 }  // namespace
 
 GrpcTokenWatch::GrpcTokenWatch(wxtoken::v1::TokenController::Stub& stub,
@@ -88,7 +80,7 @@ void GrpcTokenWatch::Run() {
     // No deadline on a stream: a DEADLINE_EXCEEDED is not ours to explain.
     const absl::Status ended =
         FromGrpc(kRpc, status, context, absl::ZeroDuration());
-    const bool final = IsFinal(ended);
+    const bool final = IsWatchFinal(ended);
     handlers_.on_end(ended, final);
     if (final) return;
     if (!Pause(backoff * absl::Uniform(jitter, 0.5, 1.0))) return;

@@ -17,10 +17,10 @@ namespace wxtoken::client_internal {
 
 // One entry's WatchToken stream, read on its own thread: each message goes
 // to on_token as it arrives; when the stream ends, on_end hears why and,
-// unless the end is final, the thread connects again after a jittered
-// backoff (from 200 ms, doubling to 10 s, back to the start once a message
-// arrived), so the callers of a restarted controller do not all return at
-// once. Thread-safe.
+// unless the end is final (IsWatchFinal), the thread connects again after a
+// jittered backoff (from 200 ms, doubling to 10 s, back to the start once a
+// message arrived), so the callers of a restarted controller do not all return
+// at once. Thread-safe.
 class GrpcTokenWatch final : public TokenWatch {
  public:
   // `stub` must outlive the watch.

@@ -69,29 +69,31 @@ bool TokenEntry::AwaitWaitersForTesting(int count, absl::Duration timeout) {
 }
 
 void TokenEntry::TendWatch(absl::Time now) {
-  if (!context_.watch) return;
-  if (watch_ == nullptr) {
-    watch_ =
-        context_.source->Watch(app_id_, kind_,
-                               {[this] {
-                                  absl::MutexLock lock(&mu_);
-                                  stream_opened_at_ = context_.now();
-                                },
-                                [this](Token token, absl::Duration stream_age) {
-                                  OnPushed(std::move(token), stream_age);
-                                },
-                                [this](const absl::Status& status, bool final) {
-                                  // Refused for good (UNIMPLEMENTED,
-                                  // PERMISSION_DENIED): says nothing about the
-                                  // token; polling goes on as before.
-                                  if (!final) OnStreamEnd(status);
-                                }});
-    return;
-  }
-  if (cached_from_stream_ && now >= fresh_until_) {
+  if (watch_ != nullptr && cached_from_stream_ && now >= fresh_until_) {
     cached_from_stream_ = false;
     watch_->Restart();
   }
+}
+
+void TokenEntry::OpenWatch() {
+  if (!context_.watch || watch_refused_) return;
+  if (watch_ != nullptr && !watch_ended_) return;
+  // An ended watch's thread is past its last call into the entry: joining
+  // it under mu_ cannot wait for mu_.
+  watch_.reset();
+  watch_ended_ = false;
+  watch_ =
+      context_.source->Watch(app_id_, kind_,
+                             {[this] {
+                                absl::MutexLock lock(&mu_);
+                                stream_opened_at_ = context_.now();
+                              },
+                              [this](Token token, absl::Duration stream_age) {
+                                OnPushed(std::move(token), stream_age);
+                              },
+                              [this](const absl::Status& status, bool final) {
+                                OnStreamEnd(status, final);
+                              }});
 }
 
 void TokenEntry::OnPushed(Token token, absl::Duration stream_age) {
@@ -106,9 +108,15 @@ void TokenEntry::OnPushed(Token token, absl::Duration stream_age) {
   cached_from_stream_ = token_.has_value();
 }
 
-void TokenEntry::OnStreamEnd(const absl::Status& status) {
+void TokenEntry::OnStreamEnd(const absl::Status& status, bool final) {
   absl::MutexLock lock(&mu_);
   cached_from_stream_ = false;
+  if (final) {
+    watch_ended_ = true;
+    // Refused streams say nothing about the token: polling goes on.
+    watch_refused_ = IsWatchRefused(status);
+    if (watch_refused_) return;
+  }
   // The controller said the token is not servable (a credential error, an
   // app removed): it knows better than the cache, as for GetToken. An
   // unreachable controller, or a stream closed for its age or a shutdown,
@@ -191,6 +199,7 @@ absl::StatusOr<Token> TokenEntry::Settle(const Flight& flight,
                                          absl::Time sent, absl::Time now) {
   if (answer.ok()) {
     cached_from_stream_ = false;
+    OpenWatch();
     return Accept(*std::move(answer), sent);
   }
   if (flight.force_refresh) {

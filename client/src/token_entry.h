@@ -46,8 +46,9 @@ struct EntryContext {
 // hitting threads never wait for each other or for an RPC. A miss takes
 // `mu_`, and at most one caller at a time makes an RPC, without holding
 // `mu_`, while the other callers wait for its outcome. With a watch, the
-// first miss opens a WatchToken stream whose messages refresh the cache as
-// they arrive, so while it is healthy every Get is a hit.
+// first good answer opens a WatchToken stream whose messages refresh the
+// cache as they arrive, so while it is healthy every Get is a hit; an app_id
+// the controller refuses never gets one.
 class TokenEntry {
  public:
   // `context` must outlive the entry.
@@ -113,14 +114,18 @@ class TokenEntry {
   // answer and wakes the waiters. Requires that no flight is in progress.
   absl::StatusOr<Token> Fly(bool force_refresh, absl::string_view stale_value,
                             int errcode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Opens the stream on the first miss; restarts one that let the value it
-  // pushed run out (it should have renewed it at half its max_cache).
+  // Restarts a stream that let the value it pushed run out (it should have
+  // renewed it at half its max_cache).
   void TendWatch(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a good answer: opens the stream, unless one is open, or the
+  // controller refused streams to this client.
+  void OpenWatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stream's message: the controller's current token, made
   // `stream_age` into the stream, arrived now.
   void OnPushed(Token token, absl::Duration stream_age)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void OnStreamEnd(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStreamEnd(const absl::Status& status, bool final)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Caches a good answer whose max_cache and stale_if_error count from
   // `counted_from`; returns what the caller gets.
   Token Accept(Token answer, absl::Time counted_from)
@@ -162,6 +167,10 @@ class TokenEntry {
   bool cached_from_stream_ ABSL_GUARDED_BY(mu_) = false;
   // When the stream open now was requested.
   absl::Time stream_opened_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // watch_'s stream ended for good and its thread takes mu_ no more
+  // (OnStreamEnd was its last call); refused: no stream is opened again.
+  bool watch_ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_refused_ ABSL_GUARDED_BY(mu_) = false;
   // Last, so it is destroyed first: its thread calls back into the entry.
   std::unique_ptr<TokenWatch> watch_ ABSL_GUARDED_BY(mu_);
 };

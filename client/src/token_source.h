@@ -27,6 +27,26 @@ inline bool IsUnreachable(const absl::Status& status) {
   return status.GetPayload(kUnreachablePayload).has_value();
 }
 
+// A WatchToken end that says the controller will never stream to this
+// client (it has no WatchToken, or does not grant it): polling is all that
+// is left.
+inline bool IsWatchRefused(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnimplemented ||
+         status.code() == absl::StatusCode::kPermissionDenied ||
+         status.code() == absl::StatusCode::kUnauthenticated;
+}
+
+// A WatchToken end after which asking again on a timer changes nothing:
+// refused, or an app_id the controller does not know or will not take
+// (NOT_FOUND, INVALID_ARGUMENT; a service may pass app_ids that came with
+// its own requests). The entry may open another stream once the controller
+// gives it a token.
+inline bool IsWatchFinal(const absl::Status& status) {
+  return IsWatchRefused(status) ||
+         status.code() == absl::StatusCode::kNotFound ||
+         status.code() == absl::StatusCode::kInvalidArgument;
+}
+
 // A WatchToken stream a TokenSource keeps open for one entry, reconnecting
 // with jittered backoff when it ends. Destroying it ends it and waits until
 // no handler runs any more.
@@ -47,9 +67,8 @@ struct WatchHandlers {
   // `stream_age` after the controller began the stream.
   std::function<void(Token token, absl::Duration stream_age)> on_token;
   // The stream ended with `status` (statuses as for GetToken). The watch
-  // connects again, unless `final`: the controller cannot or will not
-  // stream to this client (UNIMPLEMENTED, PERMISSION_DENIED,
-  // UNAUTHENTICATED), and polling is all that is left.
+  // connects again, unless `final` (IsWatchFinal): then its thread ends
+  // once this returns.
   std::function<void(const absl::Status& status, bool final)> on_end;
 };
 

@@ -127,6 +127,10 @@ TEST_F(ClientTest, CreateRejectsIncompleteOptions) {
   EXPECT_EQ(Client::Create(options).status().code(),
             absl::StatusCode::kInvalidArgument);
   options.fallback_retry = absl::ZeroDuration();
+  options.max_entries = 0;
+  EXPECT_EQ(Client::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.max_entries = 1;
   EXPECT_TRUE(Client::Create(options).ok());
 }
 
@@ -163,6 +167,33 @@ TEST_F(ClientTest, FirstCallAsksTheControllerAndConvertsTheToken) {
   EXPECT_EQ(calls[0].method, "GetToken");
   EXPECT_EQ(calls[0].app_id, kApp);
   EXPECT_EQ(calls[0].kind, wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN);
+}
+
+// A service that passes app_ids from its own requests cannot grow the
+// cache without bound: past max_entries a pair is answered, uncached.
+TEST_F(ClientTest, PairsPastMaxEntriesAreAnsweredUncached) {
+  ClientOptions options = Options();
+  options.max_entries = 1;
+  auto client = NewClient(std::move(options));
+  EXPECT_EQ(ValueOf(*client), "token-A");
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Token> other = client->GetToken("wxother");
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(other->app_id, "wxother");
+    EXPECT_EQ(other->value, "token-A");
+    Token into;
+    ASSERT_TRUE(
+        client->GetToken("wxother", TokenKind::kAccessToken, &into).ok());
+    EXPECT_EQ(into.app_id, "wxother");
+    EXPECT_EQ(ValueOf(*client), "token-A") << "the cached pair stays cached";
+  }
+  EXPECT_EQ(fake_.Calls("GetToken"), 1 + 3 * 2);
+  fake_.QueueRefreshToken(MakeFakeToken("token-B", 2));
+  absl::StatusOr<Token> reported = client->ReportInvalid(
+      "wxother", TokenKind::kAccessToken, "token-A", 40001);
+  ASSERT_TRUE(reported.ok()) << reported.status();
+  EXPECT_EQ(reported->value, "token-B");
+  EXPECT_EQ(reported->app_id, "wxother");
 }
 
 TEST_F(ClientTest, CacheHitMakesNoRpc) {
@@ -217,7 +248,7 @@ TEST_F(ClientTest, ALaggingHitClockNeverServesPastMaxCache) {
                               grpc::InsecureChannelCredentials()),
           kRpcTimeout, kRpcTimeout),
       [this] { return clock_.Now(); }, absl::Seconds(1),
-      /*watch=*/false, hit_clock);
+      /*watch=*/false, /*max_entries=*/10, hit_clock);
   // The hit clock as far behind as it may be, a little less than kLag.
   auto advance = [&](absl::Duration by) {
     clock_.AdvanceTime(by);

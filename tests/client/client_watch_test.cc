@@ -171,6 +171,49 @@ TEST_F(ClientWatchTest, ASilentStreamIsRestartedWhenItsValueRunsOut) {
       << "the stream was not restarted";
 }
 
+// A service may pass app_ids that came with its own requests: one the
+// controller does not know costs its GetToken, never a stream.
+TEST_F(ClientWatchTest, AnAppTheControllerDoesNotKnowGetsNoStream) {
+  auto client = NewClient();
+  fake_.SetControllerError(grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client->GetToken("wxunknown000000001").status().code(),
+            absl::StatusCode::kNotFound);
+  fake_.ClearError();
+  EXPECT_EQ(client->GetToken(kApp)->value, "token-A");
+  ASSERT_TRUE(fake_.AwaitWatchers(1, kWaitLimit));
+  for (const FakeCall& call : fake_.AllCalls()) {
+    if (call.method == "WatchToken") {
+      EXPECT_EQ(call.app_id, kApp);
+    }
+  }
+  EXPECT_EQ(fake_.Calls("WatchToken"), 1);
+}
+
+TEST_F(ClientWatchTest, AStreamEndedNotFoundIsReopenedOnlyByAToken) {
+  auto client = NewClient();
+  ASSERT_TRUE(client->GetToken(kApp).ok());
+  ASSERT_TRUE(fake_.AwaitWatchers(1, kWaitLimit));
+  // A reload removed the app.
+  fake_.SetControllerError(grpc::StatusCode::NOT_FOUND);
+  fake_.EndWatches(grpc::StatusCode::NOT_FOUND, /*marked=*/true);
+  absl::StatusOr<Token> token = GetUntil(*client, [](const auto& t) {
+    return t.status().code() == absl::StatusCode::kNotFound;
+  });
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound)
+      << "the stream's end drops the value";
+  // Not asked again on a timer: a reconnect would come within 200 ms.
+  EXPECT_FALSE(fake_.AwaitCalls("WatchToken", 2, absl::Seconds(1)));
+  // The app is back: its next token opens a stream again.
+  fake_.ClearError();
+  EXPECT_EQ(client->GetToken(kApp)->value, "token-A");
+  EXPECT_TRUE(fake_.AwaitCalls("WatchToken", 2, kWaitLimit));
+  ASSERT_TRUE(fake_.AwaitWatchers(1, kWaitLimit));
+  fake_.Push(Make("token-B", 2));
+  EXPECT_TRUE(GetUntil(*client, [](const auto& t) {
+                return t.ok() && t->value == "token-B";
+              }).ok());
+}
+
 TEST_F(ClientWatchTest, AControllerWithoutWatchTokenIsPolled) {
   FakeTokenController older;  // UNIMPLEMENTED, as a wxtokend before it
   ASSERT_NO_FATAL_FAILURE(older.Start());

@@ -14,18 +14,20 @@
 namespace wxtoken::client_internal {
 namespace {
 
+constexpr size_t kMaxEntries = 10000;
+
 class EntryTableTest : public ::testing::Test {
  protected:
   EntryContext context_{
       nullptr, [] { return absl::Now(); }, absl::Seconds(1), true, {}};
-  EntryTable table_{&context_};
+  EntryTable table_{&context_, kMaxEntries};
 };
 
 TEST_F(EntryTableTest, OneEntryPerAppAndKind) {
-  TokenEntry& a = table_.FindOrCreate("wxapp1", TokenKind::kAccessToken);
-  EXPECT_EQ(&table_.FindOrCreate("wxapp1", TokenKind::kAccessToken), &a);
-  TokenEntry& ticket = table_.FindOrCreate("wxapp1", TokenKind::kJsapiTicket);
-  TokenEntry& other = table_.FindOrCreate("wxapp2", TokenKind::kAccessToken);
+  TokenEntry& a = *table_.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+  EXPECT_EQ(table_.FindOrCreate("wxapp1", TokenKind::kAccessToken), &a);
+  TokenEntry& ticket = *table_.FindOrCreate("wxapp1", TokenKind::kJsapiTicket);
+  TokenEntry& other = *table_.FindOrCreate("wxapp2", TokenKind::kAccessToken);
   EXPECT_NE(&ticket, &a);
   EXPECT_NE(&other, &a);
   EXPECT_EQ(ticket.app_id(), "wxapp1");
@@ -45,22 +47,22 @@ TEST_F(EntryTableTest, AlternatingAppsAndKindsEachFindTheirOwn) {
   };
   std::vector<TokenEntry*> first;
   for (const auto& [app_id, kind] : keys) {
-    first.push_back(&table_.FindOrCreate(app_id, kind));
+    first.push_back(table_.FindOrCreate(app_id, kind));
   }
   for (int round = 0; round < 3; ++round) {
     for (size_t i = 0; i < keys.size(); ++i) {
-      TokenEntry& entry = table_.FindOrCreate(keys[i].first, keys[i].second);
+      TokenEntry& entry = *table_.FindOrCreate(keys[i].first, keys[i].second);
       EXPECT_EQ(&entry, first[i]) << keys[i].first;
-      EXPECT_EQ(&table_.FindOrCreate(keys[i].first, keys[i].second), &entry);
+      EXPECT_EQ(table_.FindOrCreate(keys[i].first, keys[i].second), &entry);
     }
   }
 }
 
 TEST_F(EntryTableTest, TwoTablesDoNotShareEntries) {
-  EntryTable other(&context_);
+  EntryTable other(&context_, kMaxEntries);
   for (int round = 0; round < 2; ++round) {
-    TokenEntry& mine = table_.FindOrCreate("wxapp1", TokenKind::kAccessToken);
-    TokenEntry& theirs = other.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+    TokenEntry& mine = *table_.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+    TokenEntry& theirs = *other.FindOrCreate("wxapp1", TokenKind::kAccessToken);
     EXPECT_NE(&mine, &theirs);
   }
 }
@@ -71,18 +73,33 @@ TEST(EntryTableLifetimeTest, ANewTableAtAFreedTablesAddressHasItsOwnEntries) {
   EntryContext context{
       nullptr, [] { return absl::Now(); }, absl::Seconds(1), true, {}};
   // malloc mostly hands the freed table's storage to the next one.
-  auto table = std::make_unique<EntryTable>(&context);
+  auto table = std::make_unique<EntryTable>(&context, kMaxEntries);
   TokenEntry* old_entry =
-      &table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
+      table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
   EXPECT_EQ(old_entry->app_id(), "wxapp1");
   table.reset();
-  table = std::make_unique<EntryTable>(&context);
-  TokenEntry& entry = table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
+  table = std::make_unique<EntryTable>(&context, kMaxEntries);
+  TokenEntry& entry = *table->FindOrCreate("wxapp1", TokenKind::kAccessToken);
   EXPECT_EQ(entry.app_id(), "wxapp1");
   // The new table made it: it is found again through the buckets too.
-  EXPECT_EQ(&table->FindOrCreate("wxapp2", TokenKind::kAccessToken).app_id(),
-            &table->FindOrCreate("wxapp2", TokenKind::kAccessToken).app_id());
-  EXPECT_EQ(&table->FindOrCreate("wxapp1", TokenKind::kAccessToken), &entry);
+  EXPECT_EQ(&table->FindOrCreate("wxapp2", TokenKind::kAccessToken)->app_id(),
+            &table->FindOrCreate("wxapp2", TokenKind::kAccessToken)->app_id());
+  EXPECT_EQ(table->FindOrCreate("wxapp1", TokenKind::kAccessToken), &entry);
+}
+
+TEST(EntryTableBoundTest, PastItsBoundATableCreatesNothingAndKeepsItsEntries) {
+  EntryContext context{
+      nullptr, [] { return absl::Now(); }, absl::Seconds(1), true, {}};
+  EntryTable table(&context, 2);
+  TokenEntry* a = table.FindOrCreate("wxapp1", TokenKind::kAccessToken);
+  TokenEntry* b = table.FindOrCreate("wxapp1", TokenKind::kJsapiTicket);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(table.FindOrCreate("wxapp2", TokenKind::kAccessToken), nullptr);
+    EXPECT_EQ(table.FindOrCreate("wxapp1", TokenKind::kAccessToken), a);
+    EXPECT_EQ(table.FindOrCreate("wxapp1", TokenKind::kJsapiTicket), b);
+  }
 }
 
 TEST_F(EntryTableTest, ConcurrentFirstUsesCreateOneEntryEach) {
@@ -96,8 +113,8 @@ TEST_F(EntryTableTest, ConcurrentFirstUsesCreateOneEntryEach) {
       for (int k = 0; k < kKeys; ++k) {
         // Each thread walks the keys in its own order.
         const int key = (k * (2 * t + 1)) % kKeys;
-        found[t].push_back(&table_.FindOrCreate(absl::StrCat("wx", key),
-                                                TokenKind::kAccessToken));
+        found[t].push_back(table_.FindOrCreate(absl::StrCat("wx", key),
+                                               TokenKind::kAccessToken));
       }
     });
   }

@@ -23,6 +23,7 @@
 
 #include <grpcpp/channel.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -134,10 +135,19 @@ struct ClientOptions {
   // GetToken never waits on an RPC and a rotation reaches the cache at once.
   // A broken stream is reconnected with jittered backoff; meanwhile the
   // cache works as without it (ask when max_cache runs out, fall back within
-  // stale_if_error). One stream and one thread per entry. False: poll only.
-  // A controller without WatchToken, or one that does not grant it to this
-  // caller, is polled. Default true.
+  // stale_if_error). One stream and one thread per entry, opened after the
+  // entry's first token: an app_id the controller does not know (NOT_FOUND)
+  // or takes as malformed (INVALID_ARGUMENT) gets none, and a stream that
+  // ends so is not reopened until the controller hands out a token for it
+  // again. False: poll only. A controller without WatchToken, or one that
+  // does not grant it to this caller, is polled. Default true.
   bool watch = true;
+  // At most this many (app_id, kind) pairs are cached, each with its entry
+  // (and stream), kept as long as the Client. Pairs past it still work,
+  // uncached: each call is an RPC. Bounds what a service that passes app_ids
+  // taken from its own requests can make the Client hold. Default 10000;
+  // must be positive.
+  size_t max_entries = 10000;
   // The clock the cache's freshness is measured with: only its differences
   // matter. Null means the monotonic clock, which a wall-clock step does not
   // move. Tests pass a fake; RPC deadlines always use the real clock. Must be
@@ -148,8 +158,8 @@ struct ClientOptions {
 // A cached view of wxtokend's tokens. Thread-safe: one Client per process is
 // meant to be shared by every thread. Destroy it only after every call on it
 // has returned. Cache entries are created on first use, one per (app_id,
-// kind) ever asked for, and live as long as the Client; entries do not wait
-// for each other's RPCs.
+// kind) asked for up to ClientOptions::max_entries, and live as long as the
+// Client; entries do not wait for each other's RPCs.
 //
 // Statuses returned by GetToken and ReportInvalid (gRPC's codes):
 //   OK                  a token; check Token::stale_fallback.
