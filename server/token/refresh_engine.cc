@@ -701,7 +701,7 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
   const Instant resume = app.counters.quota_blocked_until &&
                                  now < *app.counters.quota_blocked_until
                              ? *app.counters.quota_blocked_until
-                             : NextBeijingDay(now);
+                             : BudgetResumeTime(now, random01_());
   ScheduleRequest(slot, resume);
   Log(LogLevel::kError, "not fetching: the day's quota is spent",
       {{"app_id", app.config.app_id},
@@ -1175,6 +1175,12 @@ void RefreshEngine::AnswerWaiters(Slot& slot,
                                   bool only_satisfied) {
   std::vector<Waiter> waiters;
   waiters.swap(slot.waiters);
+  // A caller answered with a value may call GetToken at once: it must find
+  // that value published, not the one it reported.
+  if (answer.ok() && !waiters.empty() && !slot.app->removed) {
+    table_.Publish(slot.app->config.app_id, slot.kind,
+                   MakePublished(slot, clock_.InstantNow()));
+  }
   for (Waiter& waiter : waiters) {
     if (only_satisfied && answer.ok() && answer->value == waiter.bad_value) {
       slot.waiters.push_back(std::move(waiter));

@@ -16,6 +16,9 @@ constexpr int64_t kSecondsPerDay = 24 * 3600;
 // 00:00:00 while WeChat's counters may still be resetting.
 constexpr absl::Duration kQuotaResumeDelay = absl::Minutes(2);
 constexpr absl::Duration kQuotaResumeJitter = absl::Minutes(5);
+// Our own daily_budget starts over exactly at midnight (our count): only
+// spread.
+constexpr absl::Duration kBudgetResumeJitter = absl::Minutes(1);
 // A 45009 this soon after midnight is WeChat's reset lagging (or our clock
 // running ahead), not a spent day.
 constexpr absl::Duration kQuotaResetGrace = absl::Hours(1);
@@ -189,6 +192,11 @@ Instant QuotaResumeTime(Instant now, int failures, const RefreshConfig& refresh,
   }
   return NextBeijingDay(now) + kQuotaResumeDelay +
          kQuotaResumeJitter * std::clamp(random01, 0.0, 1.0);
+}
+
+Instant BudgetResumeTime(Instant now, double random01) {
+  return NextBeijingDay(now) +
+         kBudgetResumeJitter * std::clamp(random01, 0.0, 1.0);
 }
 
 AppCounters CountersToday(AppCounters counters, Instant now) {

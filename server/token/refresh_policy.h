@@ -188,6 +188,11 @@ Instant RetryTime(const TokenState& state, FetchApi api, bool failover,
 Instant QuotaResumeTime(Instant now, int failures, const RefreshConfig& refresh,
                         double random01);
 
+// When an app whose own daily_budget is spent at `now` may fetch again:
+// the next Beijing midnight, when the count starts over, plus up to a
+// minute of jitter, so that apps that spent theirs do not all ask at once.
+Instant BudgetResumeTime(Instant now, double random01);
+
 // WeChat's quotas reset at midnight Beijing time (UTC+8).
 int64_t BeijingDay(absl::Time time);
 absl::Time StartOfNextBeijingDay(absl::Time time);

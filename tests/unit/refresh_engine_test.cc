@@ -45,6 +45,8 @@ class RecordingHealth final : public HealthSink {
 // What a ForceRefresh answered, if anything yet.
 struct ForceResult {
   std::optional<absl::StatusOr<ForceRefreshReply>> reply;
+  // What GetToken answered at the moment the reply was given.
+  std::optional<absl::StatusOr<Token>> published;
   std::shared_ptr<std::atomic<bool>> cancelled =
       std::make_shared<std::atomic<bool>>(false);
   bool answered() const { return reply.has_value(); }
@@ -149,9 +151,11 @@ class RefreshEngineTest : public ::testing::Test {
     command.kind = kind;
     command.stale_value = std::move(stale);
     command.wechat_errcode = errcode;
-    command.done = [&result](absl::StatusOr<ForceRefreshReply> reply) {
+    command.done = [this, &result,
+                    kind](absl::StatusOr<ForceRefreshReply> reply) {
       ASSERT_FALSE(result.answered()) << "answered twice";
       result.reply = std::move(reply);
+      result.published = table_->Get(kApp, kind, clock_.SteadyNow());
     };
     command.cancelled = result.cancelled;
     engine_->ForceRefresh(std::move(command));
@@ -965,6 +969,22 @@ TEST_F(RefreshEngineTest, StartupIsDoneAfterTheFirstAttemptEvenIfItFailed) {
 // ---- Budgets and quotas
 // ---------------------------------------------------------------
 
+// A caller answered with a new value may call GetToken at once (another
+// thread, another replica's forward): it must find that value, not the one
+// it reported. Seen in CI as a race between the answer and the publish.
+TEST_F(RefreshEngineTest, AForceRefreshIsAnsweredOnlyOnceItsValueIsPublished) {
+  Init(MakeConfig());
+  StartWithToken();
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult result;
+  ForceRefresh(result, token_);
+  const std::string fresh = Succeed();
+  ASSERT_TRUE(result.answered());
+  ASSERT_EQ(result.value(), fresh);
+  ASSERT_TRUE(result.published->ok()) << result.published->status();
+  EXPECT_EQ((*result.published)->value, fresh);
+}
+
 TEST_F(RefreshEngineTest, DailyBudgetStopsFetchesUntilTheNextBeijingDay) {
   Config config = MakeConfig();
   config.refresh.daily_budget = 3;
@@ -989,7 +1009,12 @@ TEST_F(RefreshEngineTest, DailyBudgetStopsFetchesUntilTheNextBeijingDay) {
   RunAt(clock_.Now() + absl::Minutes(110));
   EXPECT_EQ(Sent(), 3u);
   EXPECT_EQ(Get()->value, token_);
-  RunAt(absl::FromUnixSeconds(kBeijingMidnight) + absl::Hours(24));
+  // At midnight plus its jitter (random01_ 1.0: a minute), not before.
+  RunAt(absl::FromUnixSeconds(kBeijingMidnight) + absl::Hours(24) +
+        absl::Seconds(59));
+  EXPECT_EQ(Sent(), 3u);
+  RunAt(absl::FromUnixSeconds(kBeijingMidnight) + absl::Hours(24) +
+        absl::Minutes(1));
   EXPECT_EQ(Sent(), 4u);
 }
 

@@ -288,6 +288,15 @@ TEST(QuotaResumeTimeTest, AfterTheNextMidnightWithJitter) {
   }
 }
 
+TEST(BudgetResumeTimeTest, AtTheNextMidnightSpreadOverAMinute) {
+  const Instant noon = At({});  // 12:00 Beijing
+  EXPECT_EQ(BudgetResumeTime(noon, 0.0).wall, kMidnight + absl::Hours(24));
+  EXPECT_EQ(BudgetResumeTime(noon, 0.5).wall,
+            kMidnight + absl::Hours(24) + absl::Seconds(30));
+  EXPECT_EQ(BudgetResumeTime(noon, 1.0).wall,
+            kMidnight + absl::Hours(24) + absl::Minutes(1));
+}
+
 TEST(QuotaResumeTimeTest, InTheFirstHourBackoffInstead) {
   const Instant just_after = At(-absl::Hours(12) + absl::Minutes(10));
   EXPECT_EQ(QuotaResumeTime(just_after, 3, Defaults(), 1.0),
