@@ -1,5 +1,6 @@
 #include "server/grpc/leader_forwarder.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,13 +20,14 @@ class ForwardReactor final : public grpc::ServerUnaryReactor {
     client_->AddMetadata(kForwardedKey, "1");
   }
 
-  void Start(wxtoken::v1::TokenController::Stub& stub,
+  void Start(std::shared_ptr<wxtoken::v1::TokenController::Stub> stub,
              const wxtoken::v1::ForceRefreshRequest& request,
              wxtoken::v1::ForceRefreshResponse* response, std::string leader) {
+    stub_ = std::move(stub);
     leader_ = std::move(leader);
     // `response` is gRPC's and outlives the reactor: the leader's answer
     // goes straight into it.
-    stub.async()->ForceRefresh(
+    stub_->async()->ForceRefresh(
         client_.get(), &request, response, [this](grpc::Status status) {
           on_forwarded_(status.error_code());
           if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
@@ -45,6 +47,8 @@ class ForwardReactor final : public grpc::ServerUnaryReactor {
  private:
   const std::unique_ptr<grpc::ClientContext> client_;
   const std::function<void(grpc::StatusCode)> on_forwarded_;
+  // Kept for the call, whichever channel the forwarder holds meanwhile.
+  std::shared_ptr<wxtoken::v1::TokenController::Stub> stub_;
   std::string leader_;
 };
 
@@ -67,15 +71,15 @@ bool LeaderForwarder::ShouldForward(
          context.client_metadata().end();
 }
 
-wxtoken::v1::TokenController::Stub* LeaderForwarder::StubFor(
+std::shared_ptr<wxtoken::v1::TokenController::Stub> LeaderForwarder::StubFor(
     const std::string& address) {
   absl::MutexLock lock(&mu_);
-  std::unique_ptr<wxtoken::v1::TokenController::Stub>& stub = stubs_[address];
-  if (stub == nullptr) {
-    stub = wxtoken::v1::TokenController::NewStub(
+  if (stub_ == nullptr || address_ != address) {
+    address_ = address;
+    stub_ = wxtoken::v1::TokenController::NewStub(
         grpc::CreateChannel(address, credentials_));
   }
-  return stub.get();
+  return stub_;
 }
 
 grpc::ServerUnaryReactor* LeaderForwarder::Forward(
@@ -93,7 +97,7 @@ grpc::ServerUnaryReactor* LeaderForwarder::Forward(
     return reactor;
   }
   auto* reactor = new ForwardReactor(context, on_forwarded_);
-  reactor->Start(*StubFor(leader), *request, response, leader);
+  reactor->Start(StubFor(leader), *request, response, leader);
   return reactor;
 }
 

@@ -4,7 +4,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 
@@ -39,15 +38,19 @@ class LeaderForwarder {
       wxtoken::v1::ForceRefreshResponse* response);
 
  private:
-  wxtoken::v1::TokenController::Stub* StubFor(const std::string& address);
+  std::shared_ptr<wxtoken::v1::TokenController::Stub> StubFor(
+      const std::string& address);
 
   const LeaderDirectory& directory_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const std::function<void(grpc::StatusCode)> on_forwarded_;
   absl::Mutex mu_;
-  // One channel per leader address seen; leaders are few.
-  std::map<std::string, std::unique_ptr<wxtoken::v1::TokenController::Stub>>
-      stubs_ ABSL_GUARDED_BY(mu_);
+  // The channel to the leader address last forwarded to; a new address
+  // replaces it (calls in flight keep theirs), so addresses of leaders long
+  // gone (pod IPs) hold no channel.
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<wxtoken::v1::TokenController::Stub> stub_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wxtoken::server

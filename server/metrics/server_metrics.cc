@@ -109,6 +109,14 @@ class TokenGauges final : public prometheus::Collectable {
         replica->confirmed == SteadyTime::InfinitePast()
             ? std::numeric_limits<double>::infinity()
             : absl::ToDoubleSeconds(clock_.SteadyNow() - replica->confirmed)));
+    if (replica->clock_offset) {
+      families.push_back(OneValue(
+          "wxtoken_store_clock_offset_seconds",
+          "Redis's wall clock minus this replica's, measured every 10 s "
+          "(within half a round trip); replicas should agree to well under "
+          "upstream.timeout",
+          MetricType::Gauge, absl::ToDoubleSeconds(*replica->clock_offset)));
+    }
     return families;
   }
 

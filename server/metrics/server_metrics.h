@@ -38,6 +38,7 @@ const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets();
 // and, for replicas (store.redis):
 //   wxtoken_replica_leader, wxtoken_replica_epoch
 //   wxtoken_replica_read_age_seconds                     follower staleness
+//   wxtoken_store_clock_offset_seconds                   Redis's clock - ours
 //   wxtoken_store_errors_total
 //   wxtoken_force_refresh_forwarded_total{code}
 //   wxtoken_config_reloads_total{result}, wxtoken_config_reload_failures_total

@@ -37,6 +37,11 @@ int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 constexpr absl::Duration kSentinelCheckInterval = absl::Milliseconds(500);
 // How soon a renewal whose answer was lost is tried again.
 constexpr absl::Duration kRenewRetry = absl::Milliseconds(100);
+// How often the store's clock is compared with ours, and the difference
+// past which that is logged: records are ordered by wall-clock fetch times
+// across replicas (README "What is guaranteed").
+constexpr absl::Duration kClockCheckInterval = absl::Seconds(10);
+constexpr absl::Duration kClockOffsetWarning = absl::Seconds(1);
 
 // master_replid from INFO replication's "key:value" lines; "" if absent.
 std::string ReplicationId(const std::string& info) {
@@ -114,6 +119,8 @@ std::optional<ReplicaStatus> RedisStateStore::Replica() const {
   status.store_errors = errors_.load();
   const int64_t confirmed = confirmed_ns_.load();
   if (confirmed != INT64_MIN) status.confirmed = FromNanos(confirmed);
+  const int64_t offset = clock_offset_ns_.load();
+  if (offset != INT64_MIN) status.clock_offset = absl::Nanoseconds(offset);
   return status;
 }
 
@@ -125,19 +132,24 @@ void RedisStateStore::PostToEngine(std::function<void(ReplicaListener&)> call) {
 // ---- Connection
 // -------------------------------------------------------------------
 
-absl::StatusOr<std::string> RedisStateStore::AskSentinels() {
+absl::StatusOr<std::string> RedisStateStore::AskSentinels(
+    size_t max_attempts) {
   absl::Status last = absl::UnavailableError("no Sentinel configured");
-  for (size_t attempt = 0; attempt < config_.addresses.size(); ++attempt) {
+  const size_t attempts = std::min(max_attempts, config_.addresses.size());
+  for (size_t attempt = 0; attempt < attempts; ++attempt) {
     if (sentinel_ == nullptr || sentinel_->broken()) {
+      // Each attempt starts at the Sentinel after the one that failed last.
       sentinel_.reset();
-      for (const std::string& address : config_.addresses) {
+      for (size_t i = 0; i < config_.addresses.size() && !sentinel_; ++i) {
+        const std::string& address =
+            config_.addresses[next_sentinel_++ % config_.addresses.size()];
         auto connection =
             RedisConnection::Connect(address, command_timeout_, "");
         if (connection.ok()) {
           sentinel_ = *std::move(connection);
-          break;
+        } else {
+          last = connection.status();
         }
-        last = connection.status();
       }
       if (sentinel_ == nullptr) return last;
     }
@@ -164,8 +176,12 @@ absl::Status RedisStateStore::EnsureConnected() {
     // master also answers writes READONLY, which drops the connection.)
     const SteadyTime now = clock_.SteadyNow();
     if (now < next_sentinel_check_) return absl::OkStatus();
+    // A due renewal first: Sentinels that do not answer must not cost the
+    // lease. And one question to one Sentinel per check, so a check takes
+    // at most a connect and a command.
+    if (leader_.load() && now >= next_lease_step_) return absl::OkStatus();
     next_sentinel_check_ = now + kSentinelCheckInterval;
-    absl::StatusOr<std::string> address = AskSentinels();
+    absl::StatusOr<std::string> address = AskSentinels(/*max_attempts=*/1);
     // No Sentinel answering says nothing against the master we have.
     if (!address.ok() || *address == master_->address()) {
       return absl::OkStatus();
@@ -174,7 +190,8 @@ absl::Status RedisStateStore::EnsureConnected() {
         absl::StrCat("Sentinel names another master, ", *address)));
   }
   absl::StatusOr<std::string> address =
-      config_.master_name.empty() ? config_.addresses[0] : AskSentinels();
+      config_.master_name.empty() ? config_.addresses[0]
+                                  : AskSentinels(config_.addresses.size());
   if (!address.ok()) return address.status();
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
       RedisConnection::Connect(*address, command_timeout_, config_.password);
@@ -328,6 +345,34 @@ SteadyTime RedisStateStore::Confirm(SteadyTime start, bool after_loss) {
   const int64_t confirmed = confirmed_ns_.load();
   return confirmed == INT64_MIN ? SteadyTime::InfinitePast()
                                 : FromNanos(confirmed);
+}
+
+void RedisStateStore::CheckClock() {
+  const absl::Time sent = clock_.Now();
+  absl::StatusOr<RedisValue> reply = master_->Command({"TIME"});
+  const absl::Time received = clock_.Now();
+  int64_t seconds = 0, micros = 0;
+  if (!reply.ok() || reply->array.size() != 2 ||
+      !absl::SimpleAtoi(reply->array[0].string, &seconds) ||
+      !absl::SimpleAtoi(reply->array[1].string, &micros)) {
+    return;
+  }
+  // Redis read its clock somewhere in the round trip: within half of it of
+  // the middle.
+  const absl::Duration offset = absl::FromUnixSeconds(seconds) +
+                                absl::Microseconds(micros) -
+                                (sent + (received - sent) / 2);
+  clock_offset_ns_.store(absl::ToInt64Nanoseconds(offset));
+  const bool apart = absl::AbsDuration(offset) > kClockOffsetWarning;
+  if (apart == clock_apart_) return;
+  clock_apart_ = apart;
+  Log(apart ? LogLevel::kWarning : LogLevel::kInfo,
+      apart ? "this replica's wall clock and Redis's differ by more than 1 s: "
+              "replicas order tokens by their fetch times; check NTP"
+            : "this replica's wall clock agrees with Redis's again",
+      {{"redis_minus_ours_ms", absl::StrCat(absl::ToInt64Milliseconds(offset))},
+       {"round_trip_ms",
+        absl::StrCat(absl::ToInt64Milliseconds(received - sent))}});
 }
 
 // ---- The lease
@@ -539,6 +584,10 @@ void RedisStateStore::Run() {
       if (master_ != nullptr && (read_now || now >= next_poll_)) {
         next_poll_ = now + poll_interval_;
         Poll();
+      }
+      if (master_ != nullptr && now >= next_clock_check_) {
+        next_clock_check_ = now + kClockCheckInterval;
+        CheckClock();
       }
     }
     absl::MutexLock lock(&mu_);

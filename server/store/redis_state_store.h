@@ -75,7 +75,9 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   void Run();
   void Listen();
   absl::Status EnsureConnected();
-  absl::StatusOr<std::string> AskSentinels();
+  // The master's address, from at most `max_attempts` Sentinels, each
+  // asked once (a connect and a command each).
+  absl::StatusOr<std::string> AskSentinels(size_t max_attempts);
   void TryAcquire(SteadyTime now);
   void Renew(SteadyTime now);
   void LoseLease(const std::string& why);
@@ -90,6 +92,8 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
                                   const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args);
   void Disconnect(const absl::Status& why);
+  // Measures Redis's wall clock against ours (ReplicaStatus::clock_offset).
+  void CheckClock();
   // What a read or renewal that started at `start` confirms (ReplicaListener).
   SteadyTime Confirm(SteadyTime start, bool after_loss);
   void PostToEngine(std::function<void(ReplicaListener&)> call);
@@ -113,7 +117,8 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   // What Replica() reads.
   std::atomic<int64_t> epoch_{0};
   std::atomic<int64_t> errors_{0};
-  std::atomic<int64_t> confirmed_ns_{INT64_MIN};  // steady
+  std::atomic<int64_t> confirmed_ns_{INT64_MIN};     // steady
+  std::atomic<int64_t> clock_offset_ns_{INT64_MIN};  // INT64_MIN: unmeasured
 
   // The store thread's own.
   std::unique_ptr<RedisConnection> master_;
@@ -130,6 +135,9 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   SteadyTime next_lease_step_ = SteadyTime::InfinitePast();
   SteadyTime next_poll_ = SteadyTime::InfinitePast();
   SteadyTime next_sentinel_check_ = SteadyTime::InfinitePast();
+  size_t next_sentinel_ = 0;  // the Sentinel a new connection tries first
+  SteadyTime next_clock_check_ = SteadyTime::InfinitePast();
+  bool clock_apart_ = false;  // the last offset measured was past 1 s
   absl::Duration reconnect_delay_ = absl::ZeroDuration();
 
   mutable absl::Mutex mu_;

@@ -106,6 +106,9 @@ struct ReplicaStatus {
   // The start of the last read (or lease renewal) that confirmed this
   // replica's copy: a follower's max_cache shrinks with the time since.
   SteadyTime confirmed = SteadyTime::InfinitePast();
+  // The store's wall clock minus this replica's, last measured (within half
+  // a round trip); unset before the first measurement.
+  std::optional<absl::Duration> clock_offset;
 };
 
 // Where the refresh worker keeps AppRecords across restarts and, shared,

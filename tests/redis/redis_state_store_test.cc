@@ -70,12 +70,26 @@ struct Heard : ReplicaListener {
   void OnConfirmed(SteadyTime) override { ++confirmed; }
 };
 
+// The system's clocks, with the wall clock `shift` ahead.
+class ShiftedClock final : public Clock {
+ public:
+  explicit ShiftedClock(absl::Duration shift) : shift_(shift) {}
+  absl::Time Now() const override { return system_.Now() + shift_; }
+  SteadyTime SteadyNow() const override { return system_.SteadyNow(); }
+
+ private:
+  const absl::Duration shift_;
+  SystemClock system_;
+};
+
 // One replica's store, with its listener and the tasks it posts, run on
 // the test's thread as the worker would run them.
 class Replica {
  public:
-  Replica(const RedisConfig& config, const std::string& address)
+  Replica(const RedisConfig& config, const std::string& address,
+          absl::Duration wall_shift = absl::ZeroDuration())
       : address_(address),
+        clock_(wall_shift),
         inbox_([] {}),
         store_(std::make_unique<RedisStateStore>(
             config, address, absl::Milliseconds(100), absl::Milliseconds(100),
@@ -129,7 +143,7 @@ class Replica {
   }
 
   const std::string address_;
-  SystemClock clock_;
+  ShiftedClock clock_;
   Inbox inbox_;
   std::unique_ptr<RedisStateStore> store_;
 };
@@ -466,6 +480,17 @@ TEST_F(RedisStateStoreTest, AReadAfterLostWritesConfirmsOnlyOnceHealsLanded) {
   EXPECT_TRUE(leader->store().IsLeader());
 }
 
+TEST_F(RedisStateStoreTest, TheStoresWallClockIsMeasuredAgainstOurs) {
+  Replica ahead(config_, "127.0.0.1:1001", absl::Seconds(30));
+  ahead.Load();
+  ASSERT_TRUE(ahead.RunUntil(
+      [&] { return ahead.store().Replica()->clock_offset.has_value(); }));
+  // Redis's clock is this machine's: 30 s behind ours, within a loaded
+  // machine's round trip.
+  EXPECT_NEAR(absl::ToDoubleSeconds(*ahead.store().Replica()->clock_offset),
+              -30.0, 1.0);
+}
+
 TEST_F(RedisStateStoreTest, AnIntentWaitsForTheRedisReplicasItAsksFor) {
   config_.wait_replicas = 1;
   auto replicas = Pair();  // not a structured binding: lambdas capture these
@@ -503,6 +528,41 @@ TEST(RedisStoreAuthTest, APasswordIsSentAndAWrongOneNamesNoPassword) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.status().message(), Not(HasSubstr("wrong-pass")));
   EXPECT_THAT(wrong.status().message(), HasSubstr(redis.address()));
+}
+
+// Sentinels that stop answering (SIGSTOP: connections are accepted,
+// commands time out) must not delay the renewals a leader sends by: its
+// lease keeps allowing requests.
+TEST(RedisSentinelStoreTest, StoppedSentinelsDoNotDelayTheLeasesRenewals) {
+  RedisProcess master;
+  std::vector<std::unique_ptr<RedisProcess>> sentinels;
+  master.StartServer(MakeTempDir("master"));
+  RedisConfig config;
+  for (int i = 0; i < 3; ++i) {
+    sentinels.push_back(std::make_unique<RedisProcess>());
+    sentinels.back()->StartSentinel(MakeTempDir("sentinel"), master.address(),
+                                    "wxmaster");
+    config.addresses.push_back(sentinels.back()->address());
+  }
+  config.master_name = "wxmaster";
+  // Renewals every second, 600 ms a command: three Sentinels asked in turn
+  // would hold the store's thread for 1.8 s.
+  config.lease_ttl = absl::Seconds(3);
+  Replica one(config, "127.0.0.1:1001");
+  one.Load();
+  ASSERT_TRUE(one.RunUntil([&] { return one.heard.leader == 1; }));
+  for (auto& sentinel : sentinels) sentinel->Pause();
+  const int renewals = one.heard.confirmed;
+  const absl::Time end = absl::Now() + absl::Seconds(6);
+  bool could_not_send = false;
+  one.RunUntil([&] {
+    could_not_send = could_not_send || !one.MaySend();
+    return absl::Now() > end;
+  });
+  for (auto& sentinel : sentinels) sentinel->Resume();
+  EXPECT_FALSE(could_not_send);
+  EXPECT_EQ(one.heard.follower, 0);
+  EXPECT_GE(one.heard.confirmed - renewals, 4);
 }
 
 TEST(RedisSentinelStoreTest,
