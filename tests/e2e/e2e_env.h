@@ -42,6 +42,7 @@ class Sandbox {
   void Stop();
 
   std::string base_url() const;
+  int port() const { return port_; }
 
   // Calls to /cgi-bin/token for `app_id` so far (faulted ones included).
   int TokenCalls(const std::string& app_id);

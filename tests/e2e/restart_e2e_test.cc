@@ -3,6 +3,7 @@
 // real sandbox is in flight or unanswered, and started again on the same
 // state_dir; every value any run hands out must be valid at the sandbox for
 // its whole max_cache, and a restart must cost at most one fetch.
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -16,9 +17,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/state_file.h"
 #include "tests/e2e/e2e_env.h"
 #include "tests/e2e/token_load.h"
 
@@ -257,6 +260,48 @@ TEST_F(RestartE2eTest, ASecondLateRequestAfterAKillBoundsItsFailoversValue) {
     EXPECT_EQ(sandbox_.TokenCalls(kApp), 4) << "R2 and its failover";
     return r2.token();
   });
+}
+
+// An upgrade from the state format that kept only the earliest unanswered
+// send (wxtoken-state-v2). That version sent a request without recording
+// it when an intent was already in force: here the earliest is 3 s old (a
+// request WeChat never processed), and the test plays the unrecorded one
+// itself, straight to the sandbox, processed 2 s late, just before the
+// upgraded server starts. The upgraded server cannot know when such a
+// request went out, so it takes its own start as the latest send: its first
+// request waits for the horizon from then, and the unrecorded request,
+// processed meanwhile, revokes nothing it hands out. (Taking the earliest
+// as the latest would fetch at once and serve, with its whole validity, the
+// value that request revokes.)
+TEST_F(RestartE2eTest, AnUpgradedVersion2StateFileBoundsWhatItCannotSee) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  const wxtoken::v1::Token first = WaitForToken();
+  WaitForStoredToken(first.value());
+  ASSERT_EQ(controller_.Stop(), 0);
+  const std::string path = dir_ + "/state/" + kApp + ".json";
+  std::stringstream stored;
+  stored << std::ifstream(path).rdbuf();
+  absl::StatusOr<server::AppRecord> record =
+      server::DecodeAppRecord(stored.str());
+  ASSERT_TRUE(record.ok()) << record.status();
+  for (server::TokenRecord& token : record->tokens) {
+    token.intent = absl::Now() - absl::Seconds(3);
+    token.latest_intent.reset();
+  }
+  std::ofstream(path, std::ios::trunc)
+      << absl::StrReplaceAll(server::EncodeAppRecord(*record),
+                             {{"wxtoken-state-v3", "wxtoken-state-v2"}});
+  sandbox_.InjectFault("late", 1, "delay_ms=2000");
+  httplib::Client wechat("127.0.0.1", sandbox_.port());
+  wechat.set_read_timeout(std::chrono::milliseconds(200));
+  (void)wechat.Get(absl::StrCat("/cgi-bin/token?grant_type=client_credential",
+                                "&appid=", kApp, "&secret=", kSecret));
+  ASSERT_NO_FATAL_FAILURE(Restart());
+  // Past the late request's processing and any value's revocation.
+  EXPECT_GT(ObserveThenCheckRecord(absl::Seconds(10)), 50);
+  wxtoken::v1::Token last;
+  ASSERT_TRUE(controller_.GetToken(kApp, &last).ok());
+  EXPECT_TRUE(sandbox_.IsValid(last.value()));
 }
 
 TEST_F(RestartE2eTest, SigtermDuringAFetchWaitsForItAndStoresTheAnswer) {
