@@ -35,6 +35,8 @@ int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 
 // How often the store asks Sentinel where the master is.
 constexpr absl::Duration kSentinelCheckInterval = absl::Milliseconds(500);
+// The longest wait between attempts to reach Redis.
+constexpr absl::Duration kMaxReconnectDelay = absl::Seconds(1);
 // How soon a renewal whose answer was lost is tried again.
 constexpr absl::Duration kRenewRetry = absl::Milliseconds(100);
 // How often the store's clock is compared with ours, and the difference
@@ -43,10 +45,10 @@ constexpr absl::Duration kRenewRetry = absl::Milliseconds(100);
 constexpr absl::Duration kClockCheckInterval = absl::Seconds(10);
 constexpr absl::Duration kClockOffsetWarning = absl::Seconds(1);
 
-// master_replid from INFO replication's "key:value" lines; "" if absent.
-std::string ReplicationId(const std::string& info) {
+// A field of INFO replication's "key:value" lines; "" if absent.
+std::string InfoField(const std::string& info, absl::string_view key) {
   for (absl::string_view line : absl::StrSplit(info, '\n')) {
-    if (absl::ConsumePrefix(&line, "master_replid:")) {
+    if (absl::ConsumePrefix(&line, key) && absl::ConsumePrefix(&line, ":")) {
       return std::string(absl::StripAsciiWhitespace(line));
     }
   }
@@ -132,26 +134,21 @@ void RedisStateStore::PostToEngine(std::function<void(ReplicaListener&)> call) {
 // ---- Connection
 // -------------------------------------------------------------------
 
-absl::StatusOr<std::string> RedisStateStore::AskSentinels(
-    size_t max_attempts) {
+absl::StatusOr<std::string> RedisStateStore::AskSentinels(size_t max_attempts) {
   absl::Status last = absl::UnavailableError("no Sentinel configured");
   const size_t attempts = std::min(max_attempts, config_.addresses.size());
   for (size_t attempt = 0; attempt < attempts; ++attempt) {
     if (sentinel_ == nullptr || sentinel_->broken()) {
-      // Each attempt starts at the Sentinel after the one that failed last.
+      // Each attempt is one Sentinel, the one after that of the last.
       sentinel_.reset();
-      for (size_t i = 0; i < config_.addresses.size() && !sentinel_; ++i) {
-        const std::string& address =
-            config_.addresses[next_sentinel_++ % config_.addresses.size()];
-        auto connection =
-            RedisConnection::Connect(address, command_timeout_, "");
-        if (connection.ok()) {
-          sentinel_ = *std::move(connection);
-        } else {
-          last = connection.status();
-        }
+      const std::string& address =
+          config_.addresses[next_sentinel_++ % config_.addresses.size()];
+      auto connection = RedisConnection::Connect(address, command_timeout_, "");
+      if (!connection.ok()) {
+        last = connection.status();
+        continue;
       }
-      if (sentinel_ == nullptr) return last;
+      sentinel_ = *std::move(connection);
     }
     absl::StatusOr<RedisValue> master = sentinel_->Command(
         {"SENTINEL", "get-master-addr-by-name", config_.master_name});
@@ -169,26 +166,21 @@ absl::StatusOr<std::string> RedisStateStore::AskSentinels(
   return last;
 }
 
-absl::Status RedisStateStore::EnsureConnected() {
-  if (master_ != nullptr && !master_->broken()) {
-    if (config_.master_name.empty()) return absl::OkStatus();
-    // Follow Sentinel: a failover moves the master elsewhere. (A demoted
-    // master also answers writes READONLY, which drops the connection.)
-    const SteadyTime now = clock_.SteadyNow();
-    if (now < next_sentinel_check_) return absl::OkStatus();
-    // A due renewal first: Sentinels that do not answer must not cost the
-    // lease. And one question to one Sentinel per check, so a check takes
-    // at most a connect and a command.
-    if (leader_.load() && now >= next_lease_step_) return absl::OkStatus();
-    next_sentinel_check_ = now + kSentinelCheckInterval;
-    absl::StatusOr<std::string> address = AskSentinels(/*max_attempts=*/1);
-    // No Sentinel answering says nothing against the master we have.
-    if (!address.ok() || *address == master_->address()) {
-      return absl::OkStatus();
-    }
-    Disconnect(absl::UnavailableError(
-        absl::StrCat("Sentinel names another master, ", *address)));
+void RedisStateStore::CheckSentinel(SteadyTime now) {
+  if (config_.master_name.empty() || master_ == nullptr ||
+      now < next_sentinel_check_) {
+    return;
   }
+  next_sentinel_check_ = now + kSentinelCheckInterval;
+  absl::StatusOr<std::string> address = AskSentinels(/*max_attempts=*/1);
+  // No Sentinel answering says nothing against the master we have.
+  if (!address.ok() || *address == master_->address()) return;
+  Disconnect(absl::UnavailableError(
+      absl::StrCat("Sentinel names another master, ", *address)));
+}
+
+absl::Status RedisStateStore::EnsureConnected() {
+  if (master_ != nullptr && !master_->broken()) return absl::OkStatus();
   absl::StatusOr<std::string> address =
       config_.master_name.empty() ? config_.addresses[0]
                                   : AskSentinels(config_.addresses.size());
@@ -205,13 +197,22 @@ absl::Status RedisStateStore::EnsureConnected() {
         absl::StrCat("Redis at ", *address, " is not a master"));
   }
   // A master's replication id changes when it restarts or is promoted:
-  // then writes may have been lost.
+  // then writes may have been lost. A promoted replica of the master we
+  // knew keeps that master's id as its second one, and every write WAIT
+  // counted (wait_replicas covers every replica Sentinel may promote:
+  // README "What is guaranteed"): only writes no WAIT covered may be gone.
+  // Anything else (a restart, another server) may have lost any write.
   absl::StatusOr<RedisValue> info =
       (*connection)->Command({"INFO", "replication"});
   if (!info.ok()) return info.status();
-  const std::string replid = ReplicationId(info->string);
+  const std::string replid = InfoField(info->string, "master_replid");
   if (replid != replication_id_) {
-    loss_suspected_ = loss_suspected_ || !replication_id_.empty();
+    if (!replication_id_.empty()) {
+      const bool promoted =
+          config_.wait_replicas > 0 &&
+          InfoField(info->string, "master_replid2") == replication_id_;
+      loss_ = std::max(loss_, promoted ? Loss::kUnwaited : Loss::kAny);
+    }
     replication_id_ = replid;
   }
   master_ = *std::move(connection);
@@ -316,20 +317,32 @@ void RedisStateStore::Poll() {
   // meanwhile: another master or a restarted one (a new replication id), or
   // a version counter below what this replica read before.
   ReadKind kind = ReadKind::kChanges;
+  bool intents_lost = false;
   if (read->second) {
-    kind = loss_suspected_ || version_ < last_version_ ? ReadKind::kAfterLoss
-                                                       : ReadKind::kAll;
-    loss_suspected_ = false;
+    bool after_loss = false;
+    intents_lost = TakeLoss(version_, &after_loss);
+    kind = after_loss ? ReadKind::kAfterLoss : ReadKind::kAll;
   }
   last_version_ = version_;
-  const SteadyTime confirmed = Confirm(start, kind == ReadKind::kAfterLoss);
+  const SteadyTime confirmed = Confirm(start, intents_lost);
   PostToEngine([records = std::move(read->first), kind, start,
                 confirmed](ReplicaListener& listener) mutable {
     listener.OnRecords(std::move(records), kind, start, confirmed);
   });
 }
 
-SteadyTime RedisStateStore::Confirm(SteadyTime start, bool after_loss) {
+bool RedisStateStore::TakeLoss(int64_t version, bool* after_loss) {
+  // A version gone back with no promotion seen: a restart from an older
+  // snapshot, a flush.
+  const bool went_back = version < last_version_;
+  *after_loss = loss_ != Loss::kNone || went_back;
+  const bool intents_lost =
+      loss_ == Loss::kAny || (went_back && loss_ == Loss::kNone);
+  loss_ = Loss::kNone;
+  return intents_lost;
+}
+
+SteadyTime RedisStateStore::Confirm(SteadyTime start, bool intents_lost) {
   // A write the store lost was made before the loss, perhaps the intent of a
   // request already sent: a read after the loss cannot vouch that nothing
   // was sent since it began. Every replica holding the lost record writes it
@@ -337,9 +350,13 @@ SteadyTime RedisStateStore::Confirm(SteadyTime start, bool after_loss) {
   // interval (and a reconnect) of it and ends with a write; a read that
   // starts after that confirms again. Until then the copy stays confirmed as
   // of the last read before the loss.
-  if (after_loss) {
-    reconfirm_from_ = std::max(reconfirm_from_,
-                               start + poll_interval_ + 2 * command_timeout_);
+  if (intents_lost) {
+    // Each replica's first read after the loss starts within a poll
+    // interval, a reconnect back-off and a Sentinel check of it; its
+    // connect, read and write-back (with WAIT) take a command timeout each.
+    reconfirm_from_ = std::max(
+        reconfirm_from_, start + poll_interval_ + kMaxReconnectDelay +
+                             kSentinelCheckInterval + 3 * command_timeout_);
   }
   if (start >= reconfirm_from_) confirmed_ns_.store(Nanos(start));
   const int64_t confirmed = confirmed_ns_.load();
@@ -415,11 +432,11 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
   }
   // The new leader merges all it read (OnLeader): a loss is accounted for,
   // except for what the other replicas have not written back yet.
-  const bool after_loss = loss_suspected_ || version < last_version_;
+  bool after_loss = false;
+  const bool intents_lost = TakeLoss(version, &after_loss);
   version_ = version;
   last_version_ = version;
-  loss_suspected_ = false;
-  const SteadyTime confirmed = Confirm(read_start, after_loss);
+  const SteadyTime confirmed = Confirm(read_start, intents_lost);
   leader_.store(true);
   Log(LogLevel::kInfo, "took the leader lease",
       {{"epoch", absl::StrCat(epoch)}, {"advertise_address", address}});
@@ -451,7 +468,7 @@ void RedisStateStore::Renew(SteadyTime now) {
   lease_until_ns_.store(Nanos(now + config_.lease_ttl));
   // On a new connection to a store that lost writes, a renewal (the lease
   // survived) vouches for nothing until the read after it.
-  const SteadyTime confirmed = Confirm(now, loss_suspected_);
+  const SteadyTime confirmed = Confirm(now, loss_ == Loss::kAny);
   PostToEngine([confirmed](ReplicaListener& listener) {
     listener.OnConfirmed(confirmed);
   });
@@ -572,7 +589,7 @@ void RedisStateStore::Run() {
       }
       RunWrites(std::move(writes));  // each fails: Redis unreachable
       reconnect_delay_ = std::clamp(reconnect_delay_ * 2,
-                                    absl::Milliseconds(50), absl::Seconds(1));
+                                    absl::Milliseconds(50), kMaxReconnectDelay);
     } else {
       reconnect_delay_ = absl::ZeroDuration();
       if (now >= next_lease_step_) {
@@ -585,6 +602,9 @@ void RedisStateStore::Run() {
         next_poll_ = now + poll_interval_;
         Poll();
       }
+      // Last: Sentinels that do not answer delay no renewal, write or
+      // read of this pass.
+      CheckSentinel(now);
       if (master_ != nullptr && now >= next_clock_check_) {
         next_clock_check_ = now + kClockCheckInterval;
         CheckClock();

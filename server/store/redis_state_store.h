@@ -75,6 +75,10 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   void Run();
   void Listen();
   absl::Status EnsureConnected();
+  // Follows Sentinel: a failover moves the master elsewhere (a demoted
+  // master also answers writes READONLY, which drops the connection). One
+  // Sentinel asked once, every kSentinelCheckInterval.
+  void CheckSentinel(SteadyTime now);
   // The master's address, from at most `max_attempts` Sentinels, each
   // asked once (a connect and a command each).
   absl::StatusOr<std::string> AskSentinels(size_t max_attempts);
@@ -94,8 +98,12 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   void Disconnect(const absl::Status& why);
   // Measures Redis's wall clock against ours (ReplicaStatus::clock_offset).
   void CheckClock();
-  // What a read or renewal that started at `start` confirms (ReplicaListener).
-  SteadyTime Confirm(SteadyTime start, bool after_loss);
+  // For a complete read that found `version`: whether it follows lost
+  // writes (`*after_loss`), and whether intents may be among them.
+  bool TakeLoss(int64_t version, bool* after_loss);
+  // What a read or renewal that started at `start` confirms
+  // (ReplicaListener); `intents_lost`: the store may have lost an intent.
+  SteadyTime Confirm(SteadyTime start, bool intents_lost);
   void PostToEngine(std::function<void(ReplicaListener&)> call);
 
   // Constant after construction.
@@ -128,7 +136,11 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   int64_t version_ = 0;         // of the last read on this connection
   int64_t last_version_ = 0;    // of the last poll, across connections
   std::string replication_id_;  // of the master last connected to
-  bool loss_suspected_ = false;
+  // What a new connection found the store may have lost since the last
+  // read: nothing, only writes no WAIT covered (a replica of the master we
+  // knew was promoted), or any write.
+  enum class Loss { kNone, kUnwaited, kAny };
+  Loss loss_ = Loss::kNone;
   // Reads starting before this may miss a record the store lost that is not
   // written back yet: they confirm nothing.
   SteadyTime reconfirm_from_ = SteadyTime::InfinitePast();

@@ -1229,29 +1229,36 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
     NoteSeen(slot.seen_intents, SeenOf(token));
   }
   AppRecord sent = record;
-  store_.Write(std::move(record), mode,
-               [this, target = &app, sent = std::move(sent),
-                then = std::move(then)](absl::StatusOr<AppRecord> written) {
-                 --target->writes_in_flight;
-                 --writes_in_flight_;
-                 target->last_write_done = clock_.SteadyNow();
-                 const absl::Status status = written.status();
-                 observer_->OnStateWritten(target->config.app_id, status);
-                 if (written.ok()) AdoptWritten(*target, sent, *written);
-                 if (!status.ok()) {
-                   // The stored record is older than what is served: a restart
-                   // would trust no value beyond its recorded intent and fetch
-                   // again.
-                   Log(LogLevel::kError, "cannot write the state; retrying",
-                       {{"app_id", target->config.app_id},
-                        {"error", std::string(status.message())}});
-                   if (target->writes_in_flight == 0 && !shutting_down_) {
-                     rewrite_due_.Set(target,
-                                      clock_.SteadyNow() + refresh_.retry_max);
-                   }
-                 }
-                 if (then) then(status);
-               });
+  store_.Write(
+      std::move(record), mode,
+      [this, target = &app, sent = std::move(sent),
+       then = std::move(then)](absl::StatusOr<AppRecord> written) {
+        --target->writes_in_flight;
+        --writes_in_flight_;
+        target->last_write_done = clock_.SteadyNow();
+        const absl::Status status = written.status();
+        observer_->OnStateWritten(target->config.app_id, status);
+        if (written.ok()) AdoptWritten(*target, sent, *written);
+        target->write_failures = status.ok() ? 0 : target->write_failures + 1;
+        if (!status.ok()) {
+          // The stored record is older than what is served: a restart
+          // would trust no value beyond its recorded intent, and
+          // other replicas see the value's intent run out. Soon
+          // again, as a transient failure (a Redis failover ends in
+          // a second or two), backing off to retry_max.
+          Log(LogLevel::kError, "cannot write the state; retrying",
+              {{"app_id", target->config.app_id},
+               {"error", std::string(status.message())}});
+          if (target->writes_in_flight == 0 && !shutting_down_) {
+            rewrite_due_.Set(
+                target,
+                clock_.SteadyNow() +
+                    BackoffDelay(target->write_failures, refresh_.retry_initial,
+                                 refresh_.retry_max, random01_()));
+          }
+        }
+        if (then) then(status);
+      });
 }
 
 void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,

@@ -187,6 +187,7 @@ class RefreshEngine final : public ReplicaListener {
     SteadyTime confirmed = SteadyTime::InfiniteFuture();
     int writes_in_flight = 0;
     SteadyTime last_write_done = SteadyTime::InfinitePast();
+    int write_failures = 0;  // consecutive: the rewrite's backoff
     bool serving = false;
     // Removed by a reload: nothing is scheduled or published any more.
     bool removed = false;

@@ -525,10 +525,37 @@ TEST_F(RefreshEngineTest, FailedWriteAfterAFetchIsRetriedAndBoundsARestart) {
   // The stored record still has the old value and its intent.
   EXPECT_EQ(Durable().tokens[0].value, token_);
   EXPECT_EQ(Durable().tokens[0].intent, refresh_sent);
-  // Written again later.
-  RunAt(clock_.Now() + config_.refresh.retry_max);
+  // Written again soon, as after a transient failure: replicas read the
+  // fresh value from the store, and until then see the old one's intent
+  // run out.
+  RunAt(clock_.Now() + config_.refresh.retry_initial);
   EXPECT_EQ(Durable().tokens[0].value, fresh);
   EXPECT_FALSE(Durable().tokens[0].intent);
+}
+
+TEST_F(RefreshEngineTest, RepeatedWriteFailuresBackOffToRetryMax) {
+  Init(MakeConfig());
+  StartWithToken();
+  clock_.SetTime(NextWakeup());
+  engine_->RunDue();
+  store_.CompleteOne();
+  upstream_->Succeed();
+  const std::string fresh = Get()->value;
+  // Each retry fails too: the waits double, up to retry_max.
+  absl::Duration wait = config_.refresh.retry_initial;
+  for (int failure = 1; failure <= 8; ++failure) {
+    store_.CompleteOne(absl::InternalError("disk full"));
+    ASSERT_EQ(store_.pending(), 0u);
+    clock_.AdvanceTime(wait - absl::Milliseconds(1));
+    engine_->RunDue();
+    EXPECT_EQ(store_.pending(), 0u) << "retried too soon after " << failure;
+    clock_.AdvanceTime(absl::Milliseconds(1));
+    engine_->RunDue();
+    ASSERT_EQ(store_.pending(), 1u) << "not retried after " << failure;
+    wait = std::min(wait * 2, config_.refresh.retry_max);
+  }
+  store_.CompleteOne();
+  EXPECT_EQ(Durable().tokens[0].value, fresh);
 }
 
 TEST_F(RefreshEngineTest, RestartAfterAFailedWriteTrustsOnlyTheIntent) {
