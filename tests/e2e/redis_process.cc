@@ -90,6 +90,16 @@ void RedisProcess::Resume() {
   if (process_) process_->Signal(SIGCONT);
 }
 
+absl::Status RedisProcess::Failover(const std::string& master_name) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (true) {
+    absl::StatusOr<server::RedisValue> reply =
+        Command({"SENTINEL", "FAILOVER", master_name});
+    if (reply.ok() || absl::Now() > deadline) return reply.status();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
 absl::StatusOr<server::RedisValue> RedisProcess::Command(
     const std::vector<std::string>& args) {
   auto connection =

@@ -38,6 +38,11 @@ class RedisProcess {
   // One command on a fresh connection; the reply or the error.
   absl::StatusOr<server::RedisValue> Command(
       const std::vector<std::string>& args);
+  // A Sentinel's SENTINEL FAILOVER of `master_name`, asked again until it
+  // is accepted (at most 30 s): a Sentinel learns of a master's replicas
+  // only from the master's INFO, every 10 s, so one just started may know
+  // none to promote yet.
+  absl::Status Failover(const std::string& master_name);
 
   std::string address() const;
   int port() const { return port_; }

@@ -111,6 +111,22 @@ class ReplicaE2eTest : public ::testing::Test {
     return -1;
   }
 
+  // Redis under Sentinel (master "wxmaster" with two replicas, one
+  // Sentinel), and `options` pointing the replicas at it.
+  void StartSentinelRedis(Controller::Options* options) {
+    ASSERT_NO_FATAL_FAILURE(redis_master_.StartServer(MakeTempDir("master")));
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_NO_FATAL_FAILURE(redis_replicas_[i].StartServer(
+          MakeTempDir(absl::StrCat("redis-replica", i)),
+          redis_master_.address()));
+    }
+    ASSERT_NO_FATAL_FAILURE(sentinel_.StartSentinel(
+        MakeTempDir("sentinel"), redis_master_.address(), "wxmaster"));
+    redis_addresses_ = sentinel_.address();
+    options->redis_master_name = "wxmaster";
+    options->redis_wait_replicas = 1;
+  }
+
   bool WaitForTokenEverywhere() {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     for (int i = 0; i < kReplicas; ++i) {
@@ -188,6 +204,7 @@ class ReplicaE2eTest : public ::testing::Test {
   std::string dir_;
   std::string redis_addresses_;  // set before StartAll: Sentinels
   RedisProcess redis_;
+  RedisProcess redis_master_, redis_replicas_[2], sentinel_;  // Sentinel tests
   Sandbox sandbox_;
   Controller replicas_[kReplicas];
   std::vector<std::string> dirs_;
@@ -403,29 +420,19 @@ TEST_F(ReplicaE2eTest, RedisDownNobodyFetchesEveryoneServesWithinBounds) {
 // Must show 6: Redis's master killed (kill -9) during rotations; Sentinel
 // promotes a replica.
 TEST_F(ReplicaE2eTest, ASentinelFailoverDuringRotationsServesNothingRevoked) {
-  RedisProcess master, replica1, replica2, sentinel;
-  ASSERT_NO_FATAL_FAILURE(master.StartServer(MakeTempDir("master")));
-  ASSERT_NO_FATAL_FAILURE(
-      replica1.StartServer(MakeTempDir("redis-replica1"), master.address()));
-  ASSERT_NO_FATAL_FAILURE(
-      replica2.StartServer(MakeTempDir("redis-replica2"), master.address()));
-  ASSERT_NO_FATAL_FAILURE(sentinel.StartSentinel(MakeTempDir("sentinel"),
-                                                 master.address(), "wxmaster"));
-  redis_addresses_ = sentinel.address();
   Controller::Options options;
-  options.redis_master_name = "wxmaster";
-  options.redis_wait_replicas = 1;
+  ASSERT_NO_FATAL_FAILURE(StartSentinelRedis(&options));
   ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(7), options));
   EXPECT_GT(Observe(absl::Seconds(6)), 0);
   const int before = sandbox_.TokenCalls(kApp);
-  master.Kill();
+  redis_master_.Kill();
   EXPECT_GT(Observe(absl::Seconds(16)), 0);
   auto promoted =
-      sentinel.Command({"SENTINEL", "get-master-addr-by-name", "wxmaster"});
+      sentinel_.Command({"SENTINEL", "get-master-addr-by-name", "wxmaster"});
   ASSERT_TRUE(promoted.ok());
   EXPECT_NE(
       absl::StrCat(promoted->array[0].string, ":", promoted->array[1].string),
-      master.address())
+      redis_master_.address())
       << "no failover happened";
   EXPECT_GT(checks_, 0);
   // Rotations went on after the failover, one fetch each (at most one
@@ -445,18 +452,8 @@ TEST_F(ReplicaE2eTest, ASentinelFailoverDuringRotationsServesNothingRevoked) {
 // about 10 s here: harmless with WeChat's real lifetimes, fatal with 10 s
 // tokens.)
 TEST_F(ReplicaE2eTest, ASentinelFailoverWithAShortOverlapFailsNoGetToken) {
-  RedisProcess master, replica1, replica2, sentinel;
-  ASSERT_NO_FATAL_FAILURE(master.StartServer(MakeTempDir("master")));
-  ASSERT_NO_FATAL_FAILURE(
-      replica1.StartServer(MakeTempDir("redis-replica1"), master.address()));
-  ASSERT_NO_FATAL_FAILURE(
-      replica2.StartServer(MakeTempDir("redis-replica2"), master.address()));
-  ASSERT_NO_FATAL_FAILURE(sentinel.StartSentinel(MakeTempDir("sentinel"),
-                                                 master.address(), "wxmaster"));
-  redis_addresses_ = sentinel.address();
   Controller::Options options;
-  options.redis_master_name = "wxmaster";
-  options.redis_wait_replicas = 1;
+  ASSERT_NO_FATAL_FAILURE(StartSentinelRedis(&options));
   timing_.overlap = absl::Seconds(2);
   timing_.margin = absl::Seconds(5);
   timing_.client_max_cache = absl::Milliseconds(1200);
@@ -464,7 +461,7 @@ TEST_F(ReplicaE2eTest, ASentinelFailoverWithAShortOverlapFailsNoGetToken) {
   ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(10), options));
   EXPECT_GT(Observe(absl::Seconds(6)), 0);
   const int before = sandbox_.TokenCalls(kApp);
-  ASSERT_TRUE(sentinel.Command({"SENTINEL", "FAILOVER", "wxmaster"}).ok());
+  ASSERT_TRUE(sentinel_.Failover("wxmaster").ok());
   EXPECT_GT(Observe(absl::Seconds(16)), 0);
   EXPECT_GE(sandbox_.TokenCalls(kApp), before + 2) << "rotations went on";
   EXPECT_GT(checks_, 0);

@@ -530,6 +530,16 @@ TEST(RedisStoreAuthTest, APasswordIsSentAndAWrongOneNamesNoPassword) {
   EXPECT_THAT(wrong.status().message(), HasSubstr(redis.address()));
 }
 
+// The store's config for master "wxmaster" behind `sentinel`.
+RedisConfig SentinelConfig(const RedisProcess& sentinel) {
+  RedisConfig config;
+  config.addresses = {sentinel.address()};
+  config.master_name = "wxmaster";
+  config.wait_replicas = 1;
+  config.lease_ttl = kLeaseTtl;
+  return config;
+}
+
 // A promoted replica holds every write WAIT covered, intents included: a
 // follower's read after the failover confirms its copy at once (whereas a
 // store that may have lost anything, above, confirms only once heals can
@@ -545,16 +555,12 @@ TEST(RedisSentinelStoreTest, AReadAfterAPromotionConfirmsAtOnce) {
       master.Command({"SET", "wxtoken:lease", "intruder 99 x", "PX", "120000"})
           .ok());
   ASSERT_TRUE(master.Command({"WAIT", "1", "5000"}).ok());
-  RedisConfig config;
-  config.addresses = {sentinel.address()};
-  config.master_name = "wxmaster";
-  config.wait_replicas = 1;
-  config.lease_ttl = kLeaseTtl;
+  const RedisConfig config = SentinelConfig(sentinel);
   Replica follower(config, "127.0.0.1:1002");
   follower.Load();
   const Heard& heard = follower.heard;
   ASSERT_TRUE(follower.RunUntil([&] { return heard.reads >= 2; }));
-  ASSERT_TRUE(sentinel.Command({"SENTINEL", "FAILOVER", "wxmaster"}).ok());
+  ASSERT_TRUE(sentinel.Failover("wxmaster").ok());
   ASSERT_TRUE(follower.RunUntil([&] { return heard.after_loss_reads >= 1; }));
   EXPECT_EQ(heard.after_loss_confirmed, heard.after_loss_start);
   EXPECT_FALSE(follower.store().IsLeader());
@@ -602,11 +608,7 @@ TEST(RedisSentinelStoreTest,
   replica1.StartServer(MakeTempDir("replica1"), master.address());
   replica2.StartServer(MakeTempDir("replica2"), master.address());
   sentinel.StartSentinel(MakeTempDir("sentinel"), master.address(), "wxmaster");
-  RedisConfig config;
-  config.addresses = {sentinel.address()};
-  config.master_name = "wxmaster";
-  config.wait_replicas = 1;
-  config.lease_ttl = kLeaseTtl;
+  const RedisConfig config = SentinelConfig(sentinel);
   Replica one(config, "127.0.0.1:1001");
   Replica two(config, "127.0.0.1:1002");
   one.Load();
