@@ -75,17 +75,35 @@ absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
   return ServeToken(app_id, kind, *published, now, limits_);
 }
 
+namespace {
+
+// Whether watchers must hear of `after` replacing `before`: another value
+// or generation, another answer while none is servable, or a validity that
+// ends sooner. One that ends later (a follower's read confirming its copy
+// again, every poll) is not: watchers renew on their own schedule, and
+// waking every one of them at every poll is all it would do.
+bool IsNews(const PublishedToken* before, const PublishedToken& after) {
+  return before == nullptr || before->value != after.value ||
+         before->generation != after.generation ||
+         before->unavailable != after.unavailable ||
+         after.valid_until.steady < before->valid_until.steady;
+}
+
+}  // namespace
+
 void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
                          PublishedToken published) {
   auto shared = std::make_shared<const PublishedToken>(std::move(published));
+  bool news = false;
   {
     absl::MutexLock lock(&mu_);
     Slot* slot = Find(app_id, kind);
     if (slot == nullptr) return;
+    news = IsNews(slot->published.get(), *shared);
     // The old value is released after the lock, not under it.
     std::swap(slot->published, shared);
   }
-  if (listener_) listener_(app_id, kind);
+  if (news && listener_) listener_(app_id, kind);
 }
 
 void TokenTable::AddApp(const std::string& app_id,

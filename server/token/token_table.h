@@ -51,7 +51,8 @@ class TokenTable {
                             SteadyTime now) const;
 
   // Replaces the published state of an existing entry, then tells the
-  // listener.
+  // listener if watchers must hear of it (not of a validity that only
+  // ends later).
   void Publish(absl::string_view app_id, TokenKind kind,
                PublishedToken published);
 

@@ -191,6 +191,37 @@ TEST_F(TokenTableTest, PublishReplacesAndCanWithdraw) {
   EXPECT_EQ(token.status().message(), "upstream down");
 }
 
+// A follower republishes at every read, its validity a little longer each
+// time: that wakes no watcher. A new value, a shorter validity or an error
+// does.
+TEST_F(TokenTableTest, TheListenerHearsOnlyOfNews) {
+  int told = 0;
+  table_.SetPublishListener([&told](absl::string_view, TokenKind) { ++told; });
+  table_.Publish(kApp, TokenKind::kAccessToken,
+                 Valid("first", 1, kT0, kT0 + absl::Minutes(5)));
+  EXPECT_EQ(told, 1);
+  for (int i = 1; i <= 3; ++i) {
+    table_.Publish(kApp, TokenKind::kAccessToken,
+                   Valid("first", 1, kT0, kT0 + absl::Minutes(5 + i)));
+  }
+  EXPECT_EQ(told, 1) << "only later ends";
+  EXPECT_EQ(table_.Get(kApp, TokenKind::kAccessToken, S(kT0))->expires_at,
+            kT0 + absl::Minutes(8))
+      << "but served";
+  table_.Publish(kApp, TokenKind::kAccessToken,
+                 Valid("first", 1, kT0, kT0 + absl::Minutes(2)));
+  EXPECT_EQ(told, 2) << "a sooner end";
+  table_.Publish(kApp, TokenKind::kAccessToken,
+                 Valid("second", 2, kT0, kT0 + absl::Minutes(2)));
+  EXPECT_EQ(told, 3) << "a new value";
+  PublishedToken none;
+  none.unavailable = absl::FailedPreconditionError("40013");
+  table_.Publish(kApp, TokenKind::kAccessToken, none);
+  EXPECT_EQ(told, 4) << "an error";
+  table_.Publish(kApp, TokenKind::kAccessToken, none);
+  EXPECT_EQ(told, 4) << "the same error";
+}
+
 TEST_F(TokenTableTest, PublishToUnknownEntryIsIgnored) {
   table_.Publish("wxunknown", TokenKind::kAccessToken,
                  Valid("x", 1, kT0, kT0 + absl::Hours(2)));
