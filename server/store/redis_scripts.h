@@ -52,6 +52,15 @@ end
 return 0
 )lua";
 
+// KEYS: lease, leader apps. ARGV: our lease value, its epoch, the app ids
+// configured at the leader (space-separated). Fenced: only the leader says
+// which apps it refreshes.
+inline constexpr char kAnnounceApps[] = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'epoch', ARGV[2], 'apps', ARGV[3])
+return 1
+)lua";
+
 // KEYS: lease. ARGV: our lease value. Deletes the lease if it is ours, so a
 // successor need not wait out the TTL (a clean shutdown).
 inline constexpr char kRelease[] = R"lua(
@@ -69,14 +78,19 @@ return 0
 //
 // The token record is a register that survives lost writes (DESIGN.md
 // "Replicas"):
+// - Tokens are ordered by when they were fetched, by the clock (fetched_at)
+//   and by the leases (epoch, then generation): after lost writes
+//   generations and even epochs may restart, and clocks may disagree, so
+//   one is later than another only by both.
 // - The leader (fenced: refused unless the lease is the writer's) stores its
-//   token, tagged with its epoch; the same value keeps its generation,
+//   token unless the stored one is later (a heal put back a fetch the leader
+//   has not read yet; the leader adopts it from the answer rather than
+//   fetching again). Its own fetches carry its lease's epoch, so they are
+//   never older than anything stored. The same value keeps its generation,
 //   another takes at least stored + 1, so no generation is used twice.
 // - A heal (a replica writing back what the store lost) replaces the token
-//   only with one fetched later both by the clock (fetched_at) and by the
-//   leases (epoch, then generation): after lost writes generations and even
-//   epochs may restart, and clocks may disagree; when the two disagree the
-//   stored token stands.
+//   only with a later one: when the orders disagree the stored token
+//   stands.
 // - Intents merge: the earliest of the earliest, the latest of the latest;
 //   except that the leader's own pair is authoritative (it may clear it
 //   after a clean answer) while the stored pair is one it knows
@@ -90,7 +104,6 @@ local leader = ARGV[1] ~= ''
 if leader and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply("FENCED the lease is not the writer's")
 end
-local lease_epoch = leader and string.match(ARGV[1], '^%S+ (%d+)') or ''
 local key = KEYS[2]
 local function get(field) return redis.call('HGET', key, field) or '' end
 local function put(field, value)
@@ -126,15 +139,21 @@ for t = 1, n do
   local old_latest = get(field('latest_intent'))
   if old_intent ~= '' and old_latest == '' then old_latest = old_intent end
   if intent ~= '' and intent_latest == '' then intent_latest = intent end
+  local function later(f1, e1, g1, f2, e2, g2)
+    return num(f1) > num(f2) and (e1 > e2 or (e1 == e2 and g1 > g2))
+  end
   local replace = false
   if value ~= '' and value ~= old_value then
-    replace = leader or old_value == '' or
-              (num(fetched) > num(old_fetched) and
-               (epoch > old_epoch or (epoch == old_epoch and gen > old_gen)))
+    if old_value == '' then
+      replace = true
+    elseif leader then
+      replace = not later(old_fetched, old_epoch, old_gen, fetched, epoch, gen)
+    else
+      replace = later(fetched, epoch, gen, old_fetched, old_epoch, old_gen)
+    end
   end
   if replace then
     if gen <= old_gen then gen = old_gen + 1 end
-    if leader then epoch = num(lease_epoch) end
     put(field('value'), value)
     put(field('generation'), tostring(gen))
     put(field('epoch'), tostring(epoch))

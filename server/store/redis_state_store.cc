@@ -89,7 +89,8 @@ RedisStateStore::RedisStateStore(const RedisConfig& config,
       version_key_(config.key_prefix + "version"),
       changed_key_(config.key_prefix + "changed"),
       app_prefix_(config.key_prefix + "app:"),
-      channel_(config.key_prefix + "changes") {}
+      channel_(config.key_prefix + "changes"),
+      leader_apps_key_(config.key_prefix + "leader_apps") {}
 
 void RedisStateStore::Close() {
   {
@@ -438,12 +439,18 @@ void RedisStateStore::TryAcquire(SteadyTime now) {
   last_version_ = version;
   const SteadyTime confirmed = Confirm(read_start, intents_lost);
   leader_.store(true);
+  {
+    absl::MutexLock lock(&mu_);
+    announce_ = true;
+  }
+  unserved_.clear();  // the engine forgets them as it leads
   Log(LogLevel::kInfo, "took the leader lease",
       {{"epoch", absl::StrCat(epoch)}, {"advertise_address", address}});
   PostToEngine(
-      [records = std::move(read->first), confirmed,
+      [records = std::move(read->first), epoch, confirmed,
        first = read_start + handover_wait_](ReplicaListener& listener) mutable {
-        listener.OnLeader(std::move(records), confirmed, first);
+        listener.OnLeader(std::move(records), static_cast<uint64_t>(epoch),
+                          confirmed, first);
       });
 }
 
@@ -601,7 +608,9 @@ void RedisStateStore::Run() {
       if (master_ != nullptr && (read_now || now >= next_poll_)) {
         next_poll_ = now + poll_interval_;
         Poll();
+        if (master_ != nullptr && !leader_.load()) CheckLeaderApps();
       }
+      if (master_ != nullptr && leader_.load()) AnnounceApps();
       // Last: Sentinels that do not answer delay no renewal, write or
       // read of this pass.
       CheckSentinel(now);

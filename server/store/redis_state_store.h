@@ -56,6 +56,7 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   bool Shared() const override { return true; }
   bool MaySend(SteadyTime now, absl::Duration duration) const override;
   void SetListener(ReplicaListener* listener) override { listener_ = listener; }
+  void SetConfiguredApps(std::vector<std::string> app_ids) override;
   // Stores the pending writes, releases the lease (a successor need not
   // wait out its TTL) and stops the threads. Idempotent.
   void Close() override;
@@ -98,6 +99,10 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   void Disconnect(const absl::Status& why);
   // Measures Redis's wall clock against ours (ReplicaStatus::clock_offset).
   void CheckClock();
+  // The leader publishes its configured apps; a follower compares its own
+  // with them (redis_leader_apps.cc).
+  void AnnounceApps();
+  void CheckLeaderApps();
   // For a complete read that found `version`: whether it follows lost
   // writes (`*after_loss`), and whether intents may be among them.
   bool TakeLoss(int64_t version, bool* after_loss);
@@ -116,7 +121,7 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   const Post post_;
   const std::string holder_;  // random: this replica in the lease
   const std::string lease_key_, epoch_key_, version_key_, changed_key_,
-      app_prefix_, channel_;
+      app_prefix_, channel_, leader_apps_key_;
   ReplicaListener* listener_ = nullptr;
 
   // What MaySend() and the adapters read.
@@ -150,6 +155,8 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   size_t next_sentinel_ = 0;  // the Sentinel a new connection tries first
   SteadyTime next_clock_check_ = SteadyTime::InfinitePast();
   bool clock_apart_ = false;  // the last offset measured was past 1 s
+  // The apps of this replica's last OnUnservedApps (none before any).
+  std::vector<std::string> unserved_;
   absl::Duration reconnect_delay_ = absl::ZeroDuration();
 
   mutable absl::Mutex mu_;
@@ -158,6 +165,10 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string master_address_ ABSL_GUARDED_BY(mu_);
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> configured_apps_ ABSL_GUARDED_BY(mu_);  // sorted
+  // The configured apps changed, or the lease was taken: the leader
+  // publishes them again.
+  bool announce_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar wake_;
 
   std::thread runner_;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
@@ -280,6 +281,12 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
                         absl::StrCat(label, ": waiting for the access token: ",
                                      access.message()));
   }
+  if (slot.app->unserved && !leader_) {
+    return absl::UnavailableError(absl::StrCat(
+        label,
+        ": no valid token: the leader replica does not have this app "
+        "configured, so nothing refreshes it; configure every replica alike"));
+  }
   const FetchResult& failure = slot.failure;
   switch (failure.failure) {
     case FailureClass::kPermanent:
@@ -378,6 +385,7 @@ void RefreshEngine::Load(const AppRecord& record) {
 }
 
 void RefreshEngine::Start() {
+  AnnounceApps();
   const SteadyTime load_start = clock_.SteadyNow();
   for (const AppRecord& record : store_.Load()) Load(record);
   const Instant now = clock_.InstantNow();
@@ -498,6 +506,7 @@ void RefreshEngine::AddApp(const AppConfig& config) {
   Log(LogLevel::kInfo, "app added",
       {{"app_id", app_id}, {"stored_state", stored ? "loaded" : "none"}});
   PublishApp(app);  // its health, and the every-app view, too
+  AnnounceApps();
 }
 
 void RefreshEngine::RemoveApp(const std::string& app_id) {
@@ -542,6 +551,14 @@ void RefreshEngine::RemoveApp(const std::string& app_id) {
       {{"app_id", app_id}});
   removed_.insert_or_assign(app_id, std::move(removed));
   UpdateAggregateHealth();
+  AnnounceApps();
+}
+
+void RefreshEngine::AnnounceApps() {
+  std::vector<std::string> app_ids;
+  app_ids.reserve(apps_.size());
+  for (const auto& [app_id, app] : apps_) app_ids.push_back(app_id);
+  store_.SetConfiguredApps(std::move(app_ids));
 }
 
 void RefreshEngine::ForgetFinishedRemovals() {
@@ -902,6 +919,8 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
 
   state.value = result.value;
   ++state.generation;
+  // An answer of an earlier term never gets here (OnAnswer).
+  state.epoch = lease_epoch_;
   state.fetched = sent;
   state.expires = sent + result.expires_in;
   const Instant refresh_at = RefreshTime(state, slot.api, refresh_);
@@ -1357,11 +1376,13 @@ void RefreshEngine::RescheduleEarlier(Slot& slot, Instant now) {
   if (at.steady < due_.When(&slot)) due_.Set(&slot, at.steady);
 }
 
-void RefreshEngine::OnLeader(std::vector<AppRecord> records,
+void RefreshEngine::OnLeader(std::vector<AppRecord> records, uint64_t epoch,
                              SteadyTime confirmed,
                              SteadyTime first_request_at) {
   leader_ = true;
   ++term_;
+  lease_epoch_ = epoch;
+  for (auto& [app_id, app] : apps_) app->unserved = false;
   first_request_at_ = first_request_at;
   KeepUnconfigured(records, /*latest=*/false);
   // The read is complete: an app it lacks is one the store lost.
@@ -1442,9 +1463,23 @@ void RefreshEngine::OnConfirmed(SteadyTime confirmed) {
   }
 }
 
+void RefreshEngine::OnUnservedApps(std::vector<std::string> app_ids) {
+  if (leader_) return;  // told before it took the lease
+  const absl::flat_hash_set<std::string> unserved(app_ids.begin(),
+                                                  app_ids.end());
+  for (auto& [app_id, app] : apps_) {
+    const bool now_unserved = unserved.contains(app_id);
+    if (app->unserved == now_unserved) continue;
+    app->unserved = now_unserved;
+    PublishApp(*app);
+  }
+}
+
 void RefreshEngine::UpdateHealth(App& app, Instant now) {
   const Slot& access = AccessSlot(app);
-  const bool serving = Servable(access, now) &&
+  // An app nothing refreshes is not serving even while its last value
+  // lasts: health says so before callers find out.
+  const bool serving = Servable(access, now) && !app.unserved &&
                        access.failure.failure != FailureClass::kPermanent;
   // Every name starts NOT_SERVING in the sink; only changes are reported.
   if (serving != app.serving) {

@@ -104,12 +104,13 @@ class RefreshEngine final : public ReplicaListener {
   void RemoveApp(const std::string& app_id);
 
   // ReplicaListener: what a shared store learns (called on this thread).
-  void OnLeader(std::vector<AppRecord> records, SteadyTime confirmed,
-                SteadyTime first_request_at) override;
+  void OnLeader(std::vector<AppRecord> records, uint64_t epoch,
+                SteadyTime confirmed, SteadyTime first_request_at) override;
   void OnFollower() override;
   void OnRecords(std::vector<AppRecord> records, ReadKind kind,
                  SteadyTime read_start, SteadyTime confirmed) override;
   void OnConfirmed(SteadyTime confirmed) override;
+  void OnUnservedApps(std::vector<std::string> app_ids) override;
 
  private:
   struct App;
@@ -191,6 +192,9 @@ class RefreshEngine final : public ReplicaListener {
     bool serving = false;
     // Removed by a reload: nothing is scheduled or published any more.
     bool removed = false;
+    // A follower: the leader does not have it configured, so nothing
+    // refreshes it (ReplicaListener::OnUnservedApps).
+    bool unserved = false;
   };
 
   // An app removed while its last request or write may be out.
@@ -201,6 +205,8 @@ class RefreshEngine final : public ReplicaListener {
 
   // Creates an app's state and slots; nothing is scheduled or published.
   App& CreateApp(const AppConfig& config);
+  // Tells the store which apps are configured here.
+  void AnnounceApps();
   // Removed apps whose last request and write ended become stored records
   // (unconfigured_), and an app added again meanwhile starts.
   void ForgetFinishedRemovals();
@@ -306,6 +312,9 @@ class RefreshEngine final : public ReplicaListener {
   // Counts lease terms: an answer to a request of an earlier term is not
   // this term's to store.
   uint64_t term_ = 0;
+  // The current term's fencing epoch: what this replica fetches in it ranks
+  // above every value fetched under an earlier lease (FetchedLater).
+  uint64_t lease_epoch_ = 0;
 };
 
 }  // namespace wxtoken::server

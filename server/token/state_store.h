@@ -83,11 +83,11 @@ class ReplicaListener {
   // still lack one a replica is about to write back, the last such start
   // before the loss (DESIGN.md "Replicas").
   //
-  // This replica now holds the lease; `records` were read after taking it.
-  // Requests may be sent from `first_request_at` on (once the other replicas
-  // could re-write what a lost write took away).
-  virtual void OnLeader(std::vector<AppRecord> records, SteadyTime confirmed,
-                        SteadyTime first_request_at) = 0;
+  // This replica now holds the lease of fencing `epoch`; `records` were
+  // read after taking it. Requests may be sent from `first_request_at` on
+  // (once the other replicas could re-write what a lost write took away).
+  virtual void OnLeader(std::vector<AppRecord> records, uint64_t epoch,
+                        SteadyTime confirmed, SteadyTime first_request_at) = 0;
   // This replica does not hold the lease (any more).
   virtual void OnFollower() = 0;
   // A read that started at `read_start` found `records` (of `kind`).
@@ -96,6 +96,10 @@ class ReplicaListener {
   // The leader renewed its lease: no other replica can have sent anything
   // since before `confirmed`.
   virtual void OnConfirmed(SteadyTime confirmed) = 0;
+  // Of the apps configured here (StateStore::SetConfiguredApps), those the
+  // current leader does not have configured: nothing refreshes them. Told
+  // again on every change; never to the leader.
+  virtual void OnUnservedApps(std::vector<std::string> /*app_ids*/) {}
 };
 
 // How a replica of a shared store stands, for metrics.
@@ -147,6 +151,10 @@ class StateStore {
   // Where a shared store reports leadership and the leader's records. Set
   // once, before Load(); must outlive the store's use.
   virtual void SetListener(ReplicaListener* /*listener*/) {}
+  // The apps configured here, again after each change. A shared store
+  // publishes the leader's, so that a follower configured with an app the
+  // leader lacks says so (ReplicaListener::OnUnservedApps). Thread-safe.
+  virtual void SetConfiguredApps(std::vector<std::string> /*app_ids*/) {}
   // Called once the worker has stopped: a shared store gives up what it
   // holds for the others (the leader lease). Writes made before it are
   // still stored.

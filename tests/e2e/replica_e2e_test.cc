@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -239,6 +240,42 @@ TEST_F(ReplicaE2eTest, RotationsAreFetchedOnceWhateverTheReplicaCount) {
   for (int i = 0; i < kReplicas; ++i) {
     EXPECT_EQ(TokenAt(i).value(), TokenAt(0).value());
   }
+}
+
+// A replica configured with an app the leader lacks (a reload that reached
+// only some replicas) says that nothing refreshes it, in its health, its
+// GetToken answer and its log, rather than staying silent.
+TEST_F(ReplicaE2eTest, AnAppOnlyAFollowerHasSaysNothingRefreshesIt) {
+  constexpr char kOnlyHere[] = "wxreplica000000002";
+  ASSERT_NO_FATAL_FAILURE(StartAll(absl::Seconds(60)));
+  const int leader = WaitForLeader(kStartTimeout);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % kReplicas;
+  Controller::Options with_more = options_;
+  with_more.apps.push_back({kOnlyHere, "only-here-secret"});
+  replicas_[follower].Stop();
+  ASSERT_NO_FATAL_FAILURE(
+      replicas_[follower].Start(with_more, dirs_[follower]));
+  const std::string service =
+      absl::StrCat("wxtoken.v1.TokenController/", kOnlyHere);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!absl::StrContains(replicas_[follower].Logs(),
+                            "not configured on the leader") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(replicas_[follower].Logs(),
+              HasSubstr("not configured on the leader"));
+  EXPECT_EQ(replicas_[follower].Health(service), "NOT_SERVING");
+  wxtoken::v1::Token token;
+  const grpc::Status status = replicas_[follower].GetToken(kOnlyHere, &token);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(
+      status.error_message(),
+      HasSubstr("the leader replica does not have this app configured"));
+  // The app they share is served there as before.
+  EXPECT_TRUE(replicas_[follower].GetToken(kApp, &token).ok());
+  EXPECT_EQ(sandbox_.TokenCalls(kOnlyHere), 0);
 }
 
 // Ordinary rotations with a short overlap leave every replica a valid token

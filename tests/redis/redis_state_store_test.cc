@@ -39,6 +39,7 @@ struct Heard : ReplicaListener {
   int complete_reads = 0;
   int after_loss_reads = 0;
   int confirmed = 0;
+  uint64_t epoch = 0;  // of the lease OnLeader named
   // What the last read started at and confirmed.
   SteadyTime read_start = SteadyTime::InfinitePast();
   SteadyTime read_confirmed = SteadyTime::InfinitePast();
@@ -50,8 +51,10 @@ struct Heard : ReplicaListener {
   // test waits for, in the same batch of posted tasks.
   std::vector<AppRecord> records;
 
-  void OnLeader(std::vector<AppRecord> read, SteadyTime, SteadyTime) override {
+  void OnLeader(std::vector<AppRecord> read, uint64_t lease_epoch, SteadyTime,
+                SteadyTime) override {
     ++leader;
+    epoch = lease_epoch;
     if (!read.empty()) records = std::move(read);
   }
   void OnFollower() override { ++follower; }
@@ -68,6 +71,12 @@ struct Heard : ReplicaListener {
     if (!read.empty()) records = std::move(read);
   }
   void OnConfirmed(SteadyTime) override { ++confirmed; }
+  void OnUnservedApps(std::vector<std::string> app_ids) override {
+    unserved = std::move(app_ids);
+    ++unserved_reports;
+  }
+  std::vector<std::string> unserved;
+  int unserved_reports = 0;
 };
 
 // The system's clocks, with the wall clock `shift` ahead.
@@ -262,13 +271,15 @@ TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
   auto replicas = Pair();  // not a structured binding: lambdas capture these
   auto& leader = replicas.first;
   auto& follower = replicas.second;
-  absl::StatusOr<AppRecord> written =
-      leader->Write(Record("B", 1), StateStore::WriteMode::kLeader);
-  ASSERT_TRUE(written.ok());
-  // The leader's write carries its lease's epoch, whatever it was sent.
-  const uint64_t epoch = written->tokens[0].epoch;
-  EXPECT_EQ(absl::StrCat(epoch), Field("access_token.epoch"));
+  // The leader's own fetch carries its lease's epoch.
+  const uint64_t epoch = leader->store().Replica()->epoch;
   ASSERT_GT(epoch, 0u);
+  absl::StatusOr<AppRecord> written = leader->Write(
+      Record("B", 1, std::nullopt, absl::ZeroDuration(), {}, epoch),
+      StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->tokens[0].epoch, epoch);
+  EXPECT_EQ(absl::StrCat(epoch), Field("access_token.epoch"));
   // A replica's copy from before Redis lost its data: a higher generation,
   // but fetched earlier. It never overwrites the newer fetch.
   absl::StatusOr<AppRecord> older = follower->Write(
@@ -294,6 +305,67 @@ TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
   EXPECT_EQ(Field("access_token.value"), "C");
   EXPECT_EQ(later->tokens[0].generation, 2u);
   EXPECT_EQ(later->tokens[0].epoch, epoch + 1);
+}
+
+TEST_F(RedisStateStoreTest, ALeadersWriteKeepsALaterTokenItHasNotReadYet) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  const uint64_t epoch = leader->store().Replica()->epoch;
+  ASSERT_TRUE(leader
+                  ->Write(Record("A", 1, std::nullopt, absl::ZeroDuration(), {},
+                                 epoch - 1),
+                          StateStore::WriteMode::kLeader)
+                  .ok());
+  // A replica puts back "B", fetched later under an earlier lease (the
+  // store lost it).
+  ASSERT_TRUE(
+      follower
+          ->Write(Record("B", 2, std::nullopt, absl::Minutes(1), {}, epoch - 1),
+                  StateStore::WriteMode::kHeal)
+          .ok());
+  ASSERT_EQ(Field("access_token.value"), "B");
+  // The leader, before reading it, writes its older "A" again (a counter
+  // changed): "B" stays, and the leader learns it from the answer instead
+  // of fetching once more.
+  absl::StatusOr<AppRecord> kept = leader->Write(
+      Record("A", 1, std::nullopt, absl::ZeroDuration(), {}, epoch - 1),
+      StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->tokens[0].value, "B");
+  EXPECT_EQ(kept->tokens[0].generation, 2u);
+  EXPECT_EQ(Field("access_token.value"), "B");
+  // Its own fetch in this lease replaces "B" even when its clock says it
+  // came earlier: the lease orders it after anything stored.
+  absl::StatusOr<AppRecord> own =
+      leader->Write(Record("C", 2, std::nullopt, absl::Seconds(30), {}, epoch),
+                    StateStore::WriteMode::kLeader);
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(Field("access_token.value"), "C");
+  EXPECT_EQ(own->tokens[0].generation, 3u);
+  EXPECT_EQ(own->tokens[0].epoch, epoch);
+}
+
+TEST_F(RedisStateStoreTest, AFollowerLearnsWhichOfItsAppsTheLeaderLacks) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  leader->store().SetConfiguredApps({"wxa", "wxb"});
+  follower->store().SetConfiguredApps({"wxc", "wxa", "wxd"});
+  ASSERT_TRUE(follower->RunUntil([&] {
+    return follower->heard.unserved == std::vector<std::string>{"wxc", "wxd"};
+  }));
+  EXPECT_EQ(leader->heard.unserved_reports, 0) << "the leader is never told";
+  // The leader's reload adds one of them, the follower's drops the other.
+  leader->store().SetConfiguredApps({"wxa", "wxb", "wxc"});
+  follower->store().SetConfiguredApps({"wxa", "wxc"});
+  ASSERT_TRUE(follower->RunUntil([&] {
+    return follower->heard.unserved.empty() &&
+           follower->heard.unserved_reports >= 2;
+  }));
+  // Only the leader publishes which apps it refreshes.
+  EXPECT_EQ(redis_.Command({"HGET", "wxtoken:leader_apps", "apps"})->string,
+            "wxa wxb wxc");
 }
 
 TEST_F(RedisStateStoreTest,

@@ -22,6 +22,7 @@ using testing::FakeClock;
 using testing::FakeStateStore;
 using testing::FakeUpstream;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kApp[] = "wx0123456789abcdef";
 
@@ -80,12 +81,12 @@ class ReplicaEngineTest : public ::testing::Test {
   // (reading "other") while that request is in flight.
   void LeadAgainWithARequestInFlight() {
     engine_->Start();
-    engine_->OnLeader({Record("old", 2, absl::Minutes(115))},
+    engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
                       clock_.SteadyNow(), clock_.SteadyNow());
     Pump();
     ASSERT_EQ(upstream_.InFlight(), 1);
     engine_->OnFollower();
-    engine_->OnLeader({Record("other", 5, absl::Seconds(1))},
+    engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, /*epoch=*/1,
                       clock_.SteadyNow(), clock_.SteadyNow());
   }
   absl::StatusOr<Token> Get() {
@@ -148,7 +149,7 @@ TEST_F(ReplicaEngineTest, ANewLeaderWaitsThenRefreshesOnlyWhileItsLeaseAllows) {
   const SteadyTime now = clock_.SteadyNow();
   // A token past its refresh time: due at once, but not before
   // first_request_at.
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, now,
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1, now,
                     now + absl::Seconds(3));
   EXPECT_EQ(health_.leader, true);
   Pump();
@@ -169,8 +170,8 @@ TEST_F(ReplicaEngineTest, ANewLeaderWaitsThenRefreshesOnlyWhileItsLeaseAllows) {
 
 TEST_F(ReplicaEngineTest, LosingTheLeaseStopsRequestsAndDiscardsLateAnswers) {
   engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
   Pump();
   ASSERT_EQ(upstream_.InFlight(), 1);
   ForceRefreshCommand command;
@@ -219,7 +220,8 @@ TEST_F(ReplicaEngineTest, WhatTheStoreLostIsWrittenBack) {
 
 TEST_F(ReplicaEngineTest, TheLeadersRenewalsKeepItsMaxCacheFull) {
   engine_->Start();
-  engine_->OnLeader({Record("v", 1)}, clock_.SteadyNow(), clock_.SteadyNow());
+  engine_->OnLeader({Record("v", 1)}, /*epoch=*/1, clock_.SteadyNow(),
+                    clock_.SteadyNow());
   clock_.AdvanceTime(absl::Minutes(3));
   EXPECT_LT(Get()->max_cache, absl::Minutes(4));
   engine_->OnConfirmed(clock_.SteadyNow());
@@ -228,8 +230,8 @@ TEST_F(ReplicaEngineTest, TheLeadersRenewalsKeepItsMaxCacheFull) {
 
 TEST_F(ReplicaEngineTest, AGenerationTheStoreAssignedIsTaken) {
   engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
   Pump();
   upstream_.SucceedWith("new", absl::Hours(2));
   ASSERT_EQ(store_.pending(), 1u);
@@ -238,6 +240,45 @@ TEST_F(ReplicaEngineTest, AGenerationTheStoreAssignedIsTaken) {
   store_.CompleteAll();
   EXPECT_EQ(Get()->value, "new");
   EXPECT_EQ(Get()->generation, 9u);
+}
+
+// The store keeps a later token a leader has not read yet rather than its
+// write (the Redis write script): the leader's own fetches carry its lease's
+// epoch, so they always count as later than anything stored before.
+TEST_F(ReplicaEngineTest, ALeadersFetchCarriesItsLeasesEpoch) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115), std::nullopt, 3)},
+                    /*epoch=*/7, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  upstream_.SucceedWith("new", absl::Hours(2));
+  store_.CompleteAll();
+  ASSERT_EQ(Get()->value, "new");
+  EXPECT_EQ(store_.durable[kApp].tokens[0].epoch, 7u);
+}
+
+TEST_F(ReplicaEngineTest, AnAppTheLeaderLacksIsNotServingAndSaysWhy) {
+  engine_->Start();
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  ASSERT_TRUE(health_.app);
+  engine_->OnUnservedApps({kApp, "wx-not-configured-here"});
+  EXPECT_FALSE(health_.app) << "nothing refreshes it";
+  EXPECT_TRUE(Get().ok()) << "its value is still valid";
+  clock_.AdvanceTime(config_.refresh.overlap);
+  EXPECT_THAT(Get().status().message(),
+              HasSubstr("the leader replica does not have this app "
+                        "configured"));
+  // The leader's config catches up.
+  engine_->OnUnservedApps({});
+  EXPECT_THAT(Get().status().message(), Not(HasSubstr("leader replica")));
+  engine_->OnRecords({Record("v", 1)}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  EXPECT_TRUE(health_.app);
+  // A leader has every app it serves.
+  engine_->OnUnservedApps({kApp});
+  engine_->OnLeader({Record("v", 1)}, /*epoch=*/1, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  EXPECT_TRUE(health_.app);
 }
 
 TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
@@ -344,8 +385,8 @@ TEST_F(ReplicaEngineTest, AFollowerTakesTheLeadersTokenWhateverItsClockSays) {
 // it from its next read and refreshes in time.
 TEST_F(ReplicaEngineTest, TheLeaderTakesAnIntentAnotherReplicaRewrote) {
   engine_->Start();
-  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
   Pump();
   EXPECT_EQ(upstream_.started().size(), 0u) << "v is fresh";
   clock_.AdvanceTime(absl::Seconds(1));
@@ -362,8 +403,8 @@ TEST_F(ReplicaEngineTest, TheLeaderTakesAnIntentAnotherReplicaRewrote) {
 // leader takes it, and its next write names it as seen.
 TEST_F(ReplicaEngineTest, ALeaderTakesAnIntentTheStoreMergedIntoItsWrite) {
   engine_->Start();
-  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  engine_->OnLeader({Record("v", 1, absl::Minutes(4))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
   Pump();
   const absl::Time foreign = clock_.Now() - absl::Minutes(3);
   ForceRefreshCommand command;
@@ -435,13 +476,13 @@ TEST_F(ReplicaEngineTest, AJoinedForceRefreshOutlivesADiscardedAnswer) {
 // again: it goes only once the new term may send.
 TEST_F(ReplicaEngineTest, ARequestRecordedInAnEarlierTermWaitsForTheNewOne) {
   engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow());
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
   engine_->RunDue();
   ASSERT_EQ(store_.pending(), 1u) << "the intent being recorded";
   engine_->OnFollower();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, clock_.SteadyNow(),
-                    clock_.SteadyNow() + absl::Seconds(3));
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow() + absl::Seconds(3));
   store_.CompleteAll();
   EXPECT_EQ(upstream_.started().size(), 0u);
   clock_.AdvanceTime(absl::Seconds(3));
@@ -453,7 +494,7 @@ TEST_F(ReplicaEngineTest, ARequestRecordedInAnEarlierTermWaitsForTheNewOne) {
 // though there is no value to write.
 TEST_F(ReplicaEngineTest, ALiftedIntentWithoutAValueReachesTheStore) {
   engine_->Start();
-  engine_->OnLeader({}, clock_.SteadyNow(), clock_.SteadyNow());
+  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
   Pump();
   ASSERT_EQ(upstream_.InFlight(), 1);
   ASSERT_TRUE(store_.durable.at(kApp).tokens[0].intent.has_value());
@@ -501,7 +542,7 @@ TEST_F(ReplicaEngineTest, TheLeaderFetchesAnAddedAppOnlyWhenTheStoreHasNone) {
   engine_->Start();
   AppRecord theirs = Record("theirs", 3);
   theirs.app_id = kOtherApp;
-  engine_->OnLeader({Record("v", 1), theirs}, clock_.SteadyNow(),
+  engine_->OnLeader({Record("v", 1), theirs}, /*epoch=*/1, clock_.SteadyNow(),
                     clock_.SteadyNow());
   Pump();
   engine_->AddApp(OtherApp());
