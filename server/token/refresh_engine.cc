@@ -679,6 +679,8 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   request.day = app.counters.day;
   request.recorded = now;
   request.term = term_;
+  request.epoch = lease_epoch_;
+  request.base_value = slot.state.value;
   if (MayRevoke(slot.api, stable_force)) {
     // Among the unanswered even when others are (DESIGN.md "Honouring the
     // overlap"): the latest decides when a later value is trusted.
@@ -833,12 +835,31 @@ void RefreshEngine::Send(Slot& slot) {
                   });
 }
 
+bool RefreshEngine::NothingSentSince(const Slot& slot) const {
+  const Slot::Request& request = slot.request;
+  const TokenState& state = slot.state;
+  if (state.value != request.base_value) return false;
+  if (!state.intent) return !request.intent;  // its own lost: something was
+  const Instant own_latest =
+      request.intent ? request.intent->latest : request.sent;
+  return state.latest_intent.value_or(*state.intent) <= own_latest;
+}
+
 void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   App& app = *slot.app;
   const Instant now = clock_.InstantNow();
   slot.phase = Slot::Phase::kIdle;
   --busy_;
-  if (!leader_ || slot.request.term != term_) {
+  if (leader_ && slot.request.term != term_ && NothingSentSince(slot)) {
+    // The lease was lost and taken back, and no replica sent anything for
+    // this token meanwhile: the answer is the newest there is, and WeChat
+    // counted it. Kept, as if the lease had never lapsed.
+    Log(LogLevel::kInfo,
+        "answer from before the leader lease was taken back; nothing was "
+        "sent meanwhile, so it is kept",
+        {{"app_id", app.config.app_id},
+         {"kind", std::string(TokenKindName(slot.kind))}});
+  } else if (!leader_ || slot.request.term != term_) {
     // The lease was lost meanwhile (and perhaps taken again): the leader
     // since goes by the stored intent, and this answer could not be stored
     // (fenced) or would undo a newer token.
@@ -919,8 +940,7 @@ void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
 
   state.value = result.value;
   ++state.generation;
-  // An answer of an earlier term never gets here (OnAnswer).
-  state.epoch = lease_epoch_;
+  state.epoch = slot.request.epoch;
   state.fetched = sent;
   state.expires = sent + result.expires_in;
   const Instant refresh_at = RefreshTime(state, slot.api, refresh_);

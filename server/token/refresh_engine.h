@@ -142,6 +142,8 @@ class RefreshEngine final : public ReplicaListener {
       std::optional<Instant> previous_stable_force;  // to undo Charge()
       int64_t day = 0;                               // likewise
       uint64_t term = 0;            // the lease term it was recorded in (term_)
+      uint64_t epoch = 0;           // that term's fencing epoch
+      std::string base_value;       // the value it would replace
       uint64_t secret_version = 0;  // the app's when it was sent
     };
 
@@ -207,6 +209,10 @@ class RefreshEngine final : public ReplicaListener {
   App& CreateApp(const AppConfig& config);
   // Tells the store which apps are configured here.
   void AnnounceApps();
+  // Whether the slot shows nothing sent since its request in flight: the
+  // value it would replace stands, and no unanswered send is later than its
+  // own (its own intent still among them).
+  bool NothingSentSince(const Slot& slot) const;
   // Removed apps whose last request and write ended become stored records
   // (unconfigured_), and an app added again meanwhile starts.
   void ForgetFinishedRemovals();

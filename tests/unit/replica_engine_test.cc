@@ -447,6 +447,32 @@ TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
   EXPECT_EQ(upstream_.started().size(), 2u);
 }
 
+// The lease lapsed and came back to the same replica, and nobody sent
+// anything meanwhile: the late answer is the newest token and is kept (a
+// discarded one would cost a fetch, and the value WeChat counted).
+TEST_F(ReplicaEngineTest, AnAnswerAfterTheLeaseCameBackWithNothingSentIsKept) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
+                    clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  ASSERT_EQ(upstream_.InFlight(), 1);
+  engine_->OnFollower();
+  // What the store holds: "old" and the request's own intent.
+  engine_->OnLeader({store_.durable[kApp]}, /*epoch=*/3, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  upstream_.SucceedWith("new", absl::Hours(2));
+  Pump();
+  ASSERT_TRUE(Get().ok());
+  EXPECT_EQ(Get()->value, "new");
+  EXPECT_EQ(store_.durable[kApp].tokens[0].value, "new");
+  EXPECT_FALSE(store_.durable[kApp].tokens[0].intent) << "its own, answered";
+  EXPECT_EQ(store_.durable[kApp].tokens[0].epoch, 1u) << "fetched under 1";
+  // Nothing else goes out before "new" is due.
+  clock_.AdvanceTime(absl::Hours(1));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), 1u);
+}
+
 // A ForceRefresh that joined a request of an earlier term is answered by
 // a request of this one.
 TEST_F(ReplicaEngineTest, AJoinedForceRefreshOutlivesADiscardedAnswer) {
