@@ -77,14 +77,18 @@ class ReplicaEngineTest : public ::testing::Test {
     record.tokens.push_back(ToTokenRecord(TokenKind::kAccessToken, state));
     return record;
   }
-  // Leads, sends a refresh of "old", loses the lease and takes it again
-  // (reading "other") while that request is in flight.
-  void LeadAgainWithARequestInFlight() {
+  // Leads (epoch 1) and sends a refresh of "old".
+  void LeadWithARequestInFlight() {
     engine_->Start();
     engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
                       clock_.SteadyNow(), clock_.SteadyNow());
     Pump();
     ASSERT_EQ(upstream_.InFlight(), 1);
+  }
+  // Leads, sends a refresh of "old", loses the lease and takes it again
+  // (reading "other") while that request is in flight.
+  void LeadAgainWithARequestInFlight() {
+    ASSERT_NO_FATAL_FAILURE(LeadWithARequestInFlight());
     engine_->OnFollower();
     engine_->OnLeader({Record("other", 5, absl::Seconds(1))}, /*epoch=*/1,
                       clock_.SteadyNow(), clock_.SteadyNow());
@@ -169,11 +173,7 @@ TEST_F(ReplicaEngineTest, ANewLeaderWaitsThenRefreshesOnlyWhileItsLeaseAllows) {
 }
 
 TEST_F(ReplicaEngineTest, LosingTheLeaseStopsRequestsAndDiscardsLateAnswers) {
-  engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
-                    clock_.SteadyNow(), clock_.SteadyNow());
-  Pump();
-  ASSERT_EQ(upstream_.InFlight(), 1);
+  ASSERT_NO_FATAL_FAILURE(LeadWithARequestInFlight());
   ForceRefreshCommand command;
   command.app_id = kApp;
   std::optional<absl::Status> answer;
@@ -451,11 +451,7 @@ TEST_F(ReplicaEngineTest, AnAnswerOfAnEarlierLeaseTermIsDiscarded) {
 // anything meanwhile: the late answer is the newest token and is kept (a
 // discarded one would cost a fetch, and the value WeChat counted).
 TEST_F(ReplicaEngineTest, AnAnswerAfterTheLeaseCameBackWithNothingSentIsKept) {
-  engine_->Start();
-  engine_->OnLeader({Record("old", 2, absl::Minutes(115))}, /*epoch=*/1,
-                    clock_.SteadyNow(), clock_.SteadyNow());
-  Pump();
-  ASSERT_EQ(upstream_.InFlight(), 1);
+  ASSERT_NO_FATAL_FAILURE(LeadWithARequestInFlight());
   engine_->OnFollower();
   // What the store holds: "old" and the request's own intent.
   engine_->OnLeader({store_.durable[kApp]}, /*epoch=*/3, clock_.SteadyNow(),
