@@ -1,0 +1,48 @@
+#ifndef WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_INTERNAL_H_
+#define WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_INTERNAL_H_
+
+// Small helpers the refresh engine's files share (refresh_engine*.cc); not
+// for use elsewhere.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/config/config.h"
+#include "server/token/token.h"
+#include "server/wechat/upstream.h"
+
+namespace wxtoken::server::refresh_engine_internal {
+
+inline std::string TimeText(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
+}
+
+inline std::string Label(const std::string& app_id, TokenKind kind) {
+  return kind == TokenKind::kAccessToken
+             ? absl::StrCat("app \"", app_id, "\"")
+             : absl::StrCat("app \"", app_id, "\" ", TokenKindName(kind));
+}
+
+inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
+  if (IsTicket(kind)) return FetchApi::kTicket;
+  return app.api == AppConfig::Api::kClassic ? FetchApi::kClassic
+                                             : FetchApi::kStable;
+}
+
+inline absl::Status ShuttingDown() {
+  return absl::UnavailableError("wxtokend is shutting down");
+}
+
+inline absl::Status NotTheLeader() {
+  return absl::UnavailableError(
+      "this replica does not hold the leader lease; ask again");
+}
+
+// How soon a leader asks again when its lease does not outlive a request.
+constexpr absl::Duration kLeaseRecheck = absl::Milliseconds(200);
+
+}  // namespace wxtoken::server::refresh_engine_internal
+
+#endif  // WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_INTERNAL_H_

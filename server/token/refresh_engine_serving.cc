@@ -1,0 +1,121 @@
+// What GetToken serves from each slot, and health.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/log.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/refresh_engine_internal.h"
+
+namespace wxtoken::server {
+
+using refresh_engine_internal::Label;
+
+absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
+  const std::string label = Label(slot.app->config.app_id, slot.kind);
+  if (slot.awaits_access_token) {
+    const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
+    return absl::Status(access.code(),
+                        absl::StrCat(label, ": waiting for the access token: ",
+                                     access.message()));
+  }
+  if (slot.app->unserved && !leader_) {
+    return absl::UnavailableError(absl::StrCat(
+        label,
+        ": no valid token: the leader replica does not have this app "
+        "configured, so nothing refreshes it; configure every replica alike"));
+  }
+  const FetchResult& failure = slot.failure;
+  switch (failure.failure) {
+    case FailureClass::kPermanent:
+      return absl::FailedPreconditionError(
+          absl::StrCat(label, ": WeChat rejected the credentials: errcode ",
+                       failure.errcode, " (", failure.detail, ")"));
+    case FailureClass::kQuota:
+      return absl::ResourceExhaustedError(
+          absl::StrCat(label, ": ", failure.detail));
+    case FailureClass::kTransient:
+      return absl::UnavailableError(absl::StrCat(
+          label, ": no valid token; the last fetch failed: ", failure.detail));
+    case FailureClass::kTokenRejected:
+      return absl::UnavailableError(absl::StrCat(
+          label, ": WeChat rejected the access token; refreshing it first"));
+    case FailureClass::kNone:
+      break;
+  }
+  if (!slot.settled) {
+    return absl::UnavailableError(
+        absl::StrCat(label, ": first fetch in progress"));
+  }
+  if (slot.state.has_value()) {
+    return absl::UnavailableError(
+        absl::StrCat(label,
+                     ": no valid token: a request that may have replaced it is "
+                     "unanswered; a new one is being fetched"));
+  }
+  return absl::UnavailableError(absl::StrCat(label, ": no valid token"));
+}
+
+PublishedToken RefreshEngine::MakePublished(const Slot& slot,
+                                            Instant now) const {
+  PublishedToken published;
+  published.value = slot.state.value;
+  published.generation = slot.state.generation;
+  published.fetched_at = slot.state.fetched.wall;
+  published.valid_until = ServableUntil(slot, now);
+  published.unavailable = UnavailableStatus(slot);
+  return published;
+}
+
+absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
+                                           Instant now) const {
+  return ServeToken(slot.app->config.app_id, slot.kind,
+                    MakePublished(slot, now), now.steady,
+                    {refresh_.client_max_cache, refresh_.overlap});
+}
+
+void RefreshEngine::PublishApp(App& app) {
+  if (app.removed) return;  // GetToken answers NOT_FOUND
+  const Instant now = clock_.InstantNow();
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    table_.Publish(app.config.app_id, slot->kind, MakePublished(*slot, now));
+  }
+  // Health changes when the access token stops being servable.
+  const SteadyTime end = ServableUntil(AccessSlot(app), now).steady;
+  health_due_.Set(&app, end > now.steady ? end : SteadyTime::InfiniteFuture());
+  UpdateHealth(app, now);
+}
+
+void RefreshEngine::UpdateHealth(App& app, Instant now) {
+  const Slot& access = AccessSlot(app);
+  // An app nothing refreshes is not serving even while its last value
+  // lasts: health says so before callers find out.
+  const bool serving = Servable(access, now) && !app.unserved &&
+                       access.failure.failure != FailureClass::kPermanent;
+  // Every name starts NOT_SERVING in the sink; only changes are reported.
+  if (serving != app.serving) {
+    apps_serving_ += serving ? 1 : -1;
+    app.serving = serving;
+    health_.SetAppServing(app.config.app_id, serving);
+  }
+  UpdateAggregateHealth();
+}
+
+void RefreshEngine::UpdateAggregateHealth() {
+  const bool all = apps_serving_ == static_cast<int>(apps_.size());
+  if (all_serving_ != all) {
+    all_serving_ = all;
+    health_.SetAllAppsServing(all);
+  }
+  // Tickets do not count: they wait for the access token, whose first
+  // attempt is what startup means.
+  if (!startup_reported_ && access_unsettled_ == 0) {
+    startup_reported_ = true;
+    health_.SetStartupDone();
+  }
+}
+
+}  // namespace wxtoken::server
