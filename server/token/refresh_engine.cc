@@ -72,6 +72,13 @@ RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
     app.slots[static_cast<int>(kind)] = slot.get();
     slots_.push_back(std::move(slot));
   }
+  // Tickets are fetched with the access token.
+  Slot& access = AccessSlot(app);
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr || !IsTicket(slot->kind)) continue;
+    slot->inputs = {&access};
+    access.dependents.push_back(slot);
+  }
   ++access_unsettled_;
   apps_[config.app_id] = std::move(owned);
   return app;

@@ -138,7 +138,7 @@ class RefreshEngine final : public ReplicaListener {
       size_t base = 0;   // which base URL
       Instant recorded;  // when recording began (and its intent, if it set one)
       Instant sent;
-      std::string access_token;  // tickets: the token it is sent with
+      std::vector<std::string> inputs;  // the input values it is sent with
       std::optional<Instant> previous_stable_force;  // to undo Charge()
       int64_t day = 0;                               // likewise
       uint64_t term = 0;            // the lease term it was recorded in (term_)
@@ -151,6 +151,11 @@ class RefreshEngine final : public ReplicaListener {
     App* app = nullptr;
     TokenKind kind = TokenKind::kAccessToken;
     FetchApi api = FetchApi::kClassic;
+    // A credential's recipe: its request is sent with the values of these
+    // slots (a ticket: its app's access token), each servable at the time,
+    // and `dependents` are the slots that take this one's value so.
+    std::vector<Slot*> inputs;
+    std::vector<Slot*> dependents;
 
     TokenState state;
     // A shared store: the intents it may hold as far as this replica knows
@@ -171,7 +176,9 @@ class RefreshEngine final : public ReplicaListener {
     FetchResult failure;   // failure.failure == kNone: none
     int failures = 0;      // consecutive failed rounds
     bool settled = false;  // first request answered, or stored value loaded
-    bool awaits_access_token = false;  // tickets only
+    // The input it waits for: not servable, or being refreshed because
+    // WeChat rejected it (WakeDependents and RefreshInput end the wait).
+    Slot* awaited = nullptr;
 
     std::vector<Waiter> waiters;
   };
@@ -244,8 +251,15 @@ class RefreshEngine final : public ReplicaListener {
   void ApplySuccess(Slot& slot, const FetchResult& result, Instant now);
   void OnTransientFailure(Slot& slot, const FetchResult& result, Instant now);
   void OnCleanFailure(Slot& slot, const FetchResult& result, Instant now);
-  void RefreshAccessTokenFor(Slot& ticket);
-  void WakeTickets(App& app, Instant now);
+  // WeChat rejected the value of `slot`'s input `index` that it was sent
+  // with: refreshed as a caller's ForceRefresh would be, then `slot` again.
+  void RefreshInput(Slot& slot, size_t index);
+  // `input` is servable (again): the slots waiting for it go now.
+  void WakeDependents(Slot& input, Instant now);
+  // Why `slot` cannot be sent now for want of an input, or OK; `awaited`
+  // set to the input it waits for.
+  absl::Status MissingInput(const Slot& slot, Instant now,
+                            Slot** awaited = nullptr) const;
 
   // Why a ForceRefresh may not fetch now, or OK.
   absl::Status ForceRefusal(Slot& slot, Instant now);

@@ -67,7 +67,7 @@ void RefreshEngine::RemoveApp(const std::string& app_id) {
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
     due_.Clear(slot);
-    slot->awaits_access_token = false;  // no ticket waits any more
+    slot->awaited = nullptr;  // nothing waits any more
   }
   const absl::Status gone = absl::NotFoundError(
       absl::StrCat("app_id: app \"", app_id, "\" was removed from the config"));

@@ -22,12 +22,8 @@ absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
     // retry notices when it does.
     return UnavailableStatus(slot);
   }
-  if (IsTicket(slot.kind) && !Servable(AccessSlot(*slot.app), now)) {
-    const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
-    return absl::Status(
-        access.code(),
-        absl::StrCat(Label(slot.app->config.app_id, slot.kind),
-                     ": needs a valid access token: ", access.message()));
+  if (absl::Status missing = MissingInput(slot, now); !missing.ok()) {
+    return missing;
   }
   slot.app->counters = CountersToday(slot.app->counters, now);
   if (absl::Status spend =

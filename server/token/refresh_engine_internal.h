@@ -31,6 +31,12 @@ inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
                                              : FetchApi::kStable;
 }
 
+// What an input is called in a dependent's error: "the access token".
+inline std::string InputName(TokenKind kind) {
+  return kind == TokenKind::kAccessToken ? "access token"
+                                         : std::string(TokenKindName(kind));
+}
+
 inline absl::Status ShuttingDown() {
   return absl::UnavailableError("wxtokend is shutting down");
 }

@@ -32,17 +32,12 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
     ScheduleRequest(slot, now + kLeaseRecheck, slot.next_spend);
     return;
   }
-  std::string access_token;
-  if (IsTicket(slot.kind)) {
-    const Slot& access = AccessSlot(app);
-    if (!Servable(access, now)) {
-      // Fetched as soon as the access token is servable (WakeTickets).
-      slot.awaits_access_token = true;
-      AnswerWaiters(slot, UnavailableStatus(slot), false);
-      PublishApp(app);
-      return;
-    }
-    access_token = access.state.value;
+  if (Slot* awaited = nullptr; !MissingInput(slot, now, &awaited).ok()) {
+    // Sent as soon as the input is servable (WakeDependents).
+    slot.awaited = awaited;
+    AnswerWaiters(slot, UnavailableStatus(slot), false);
+    PublishApp(app);
+    return;
   }
   app.counters = CountersToday(app.counters, now);
   const bool stable_force =
@@ -65,7 +60,9 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   request.spend = slot.next_spend;
   request.stable_force = stable_force;
   request.base = slot.next_base;
-  request.access_token = std::move(access_token);
+  for (const Slot* input : slot.inputs) {
+    request.inputs.push_back(input->state.value);
+  }
   request.previous_stable_force = app.counters.last_stable_force;
   request.day = app.counters.day;
   request.recorded = now;
@@ -213,7 +210,7 @@ void RefreshEngine::Send(Slot& slot) {
   request.api = slot.api;
   request.base_index = slot.request.base;
   if (slot.api == FetchApi::kTicket) {
-    request.access_token = slot.request.access_token;
+    request.access_token = slot.request.inputs.at(0);
     request.ticket_type = std::string(TicketType(slot.kind));
   } else {
     request.secret = app.secret;
@@ -295,9 +292,7 @@ void RefreshEngine::OnSuccess(Slot& slot, const FetchResult& result,
   ApplySuccess(slot, result, now);
   // The access token may have become servable again (a new value, or an
   // intent resolved): tickets waiting for it go now.
-  if (slot.kind == TokenKind::kAccessToken && Servable(slot, now)) {
-    WakeTickets(*slot.app, now);
-  }
+  if (Servable(slot, now)) WakeDependents(slot, now);
 }
 
 void RefreshEngine::ApplySuccess(Slot& slot, const FetchResult& result,
@@ -440,7 +435,7 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
           {{"app_id", app_id},
            {"kind", std::string(TokenKindName(slot.kind))},
            {"errcode", absl::StrCat(result.errcode)}});
-      RefreshAccessTokenFor(slot);
+      RefreshInput(slot, 0);
       return;
     }
     default:

@@ -11,15 +11,17 @@
 
 namespace wxtoken::server {
 
+using refresh_engine_internal::InputName;
 using refresh_engine_internal::Label;
 
 absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
   const std::string label = Label(slot.app->config.app_id, slot.kind);
-  if (slot.awaits_access_token) {
-    const absl::Status access = UnavailableStatus(AccessSlot(*slot.app));
-    return absl::Status(access.code(),
-                        absl::StrCat(label, ": waiting for the access token: ",
-                                     access.message()));
+  if (slot.awaited != nullptr) {
+    const absl::Status input = UnavailableStatus(*slot.awaited);
+    return absl::Status(
+        input.code(),
+        absl::StrCat(label, ": waiting for the ", InputName(slot.awaited->kind),
+                     ": ", input.message()));
   }
   if (slot.app->unserved && !leader_) {
     return absl::UnavailableError(absl::StrCat(
