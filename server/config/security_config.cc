@@ -248,6 +248,16 @@ absl::Status CheckCallers(const Config& config) {
     for (size_t j = 0; j < grant.apps.size(); ++j) {
       const std::string& app = grant.apps[j];
       if (app == "*") continue;
+      if (absl::EndsWith(app, "/*")) {
+        // Every key under a parent owner: a platform's authorizers, a WeCom
+        // corp's apps. None can be configured yet.
+        const std::string parent = app.substr(0, app.size() - 2);
+        return KeyError(
+            IndexPath(JoinPath(IndexPath("callers", i), "apps"), j),
+            absl::StrCat("no platform or WeCom corp ", Quote(parent),
+                         " is configured (", Quote(app),
+                         " grants the owners under it)"));
+      }
       const bool known = std::any_of(config.apps.begin(), config.apps.end(),
                                      [&](const AppConfig& configured) {
                                        return configured.app_id == app;

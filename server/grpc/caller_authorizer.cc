@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
 
@@ -39,6 +40,17 @@ bool Names(const std::vector<std::string>& names, absl::string_view name) {
 }
 
 }  // namespace
+
+bool GrantNamesApp(const std::vector<std::string>& apps,
+                   absl::string_view app_id) {
+  return std::any_of(apps.begin(), apps.end(), [&](const std::string& entry) {
+    if (entry == "*" || entry == app_id) return true;
+    // "parent/*": every key under parent, never parent itself.
+    return absl::EndsWith(entry, "/*") &&
+           absl::StartsWith(
+               app_id, absl::string_view(entry).substr(0, entry.size() - 1));
+  });
+}
 
 CallerAuthorizer::CallerAuthorizer(
     std::optional<std::vector<CallerGrant>> callers,
@@ -97,7 +109,7 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
   }
   for (const CallerGrant* grant :
        GrantsFor(principals, HasCertificate(auth.get()))) {
-    if (Names(grant->methods, method) && Names(grant->apps, app_id)) {
+    if (Names(grant->methods, method) && GrantNamesApp(grant->apps, app_id)) {
       return absl::OkStatus();
     }
   }

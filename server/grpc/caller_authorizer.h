@@ -17,6 +17,12 @@ namespace wxtoken::server {
 // answers it itself or refuses it, and never forwards it again.
 inline constexpr char kForwardedKey[] = "wxtoken-forwarded";
 
+// Whether a grant's `apps` list names the owner key `app_id`: exactly, "*"
+// for every owner, or "parent/*" for every key under parent (a platform's
+// authorizers, a WeCom corp's apps), never parent itself.
+bool GrantNamesApp(const std::vector<std::string>& apps,
+                   absl::string_view app_id);
+
 // Who may call what (DESIGN.md "Security"): a caller is the client
 // certificate gRPC verified (mTLS), its principal the certificate's first
 // URI SAN or else "dns:" + each DNS SAN (never the subject CN), and

@@ -27,13 +27,13 @@ absl::Status CheckNotEmpty(absl::string_view field, absl::string_view value) {
 
 absl::Status ValidateAppId(absl::string_view app_id) {
   if (absl::Status s = CheckNotEmpty("app_id", app_id); !s.ok()) return s;
-  if (absl::Status s = CheckLength("app_id", app_id, kMaxAppIdLength);
+  if (absl::Status s = CheckLength("app_id", app_id, kMaxOwnerKeyLength);
       !s.ok()) {
     return s;
   }
-  if (!IsWellFormedAppId(app_id)) {
+  if (!IsWellFormedOwnerKey(app_id)) {
     return absl::InvalidArgumentError(
-        "app_id: only letters, digits, '_' and '-' are allowed");
+        absl::StrCat("app_id: an owner key is ", kOwnerKeyShape));
   }
   return absl::OkStatus();
 }

@@ -11,7 +11,8 @@ namespace wxtoken::server {
 // state. Each error is INVALID_ARGUMENT and its message starts with the field
 // name, so a caller sees at once what was wrong.
 
-// A WeChat AppID (IsWellFormedAppId), with a message saying what is wrong.
+// An owner key in the app_id field (IsWellFormedOwnerKey), with a message
+// saying what is wrong.
 absl::Status ValidateAppId(absl::string_view app_id);
 
 absl::Status ValidateStaleValue(absl::string_view stale_value);

@@ -38,6 +38,23 @@ inline bool IsWellFormedAppId(absl::string_view app_id) {
   return true;
 }
 
+// An owner key (DESIGN.md "Owners"): whose token it is. An AppID-shaped part
+// (an account, a platform, a WeCom suite), or two joined by one '/' (a
+// platform's authorizer, a WeCom corp's app), at most kMaxOwnerKeyLength.
+inline constexpr size_t kMaxOwnerKeyLength = 64;
+inline constexpr absl::string_view kOwnerKeyShape =
+    "one part, or two joined by '/', each 1 to 32 letters, digits, '_' or "
+    "'-'";
+
+inline bool IsWellFormedOwnerKey(absl::string_view key) {
+  if (key.size() > kMaxOwnerKeyLength) return false;
+  const size_t slash = key.find('/');
+  if (slash == absl::string_view::npos) return IsWellFormedAppId(key);
+  // A second '/' makes the second part malformed.
+  return IsWellFormedAppId(key.substr(0, slash)) &&
+         IsWellFormedAppId(key.substr(slash + 1));
+}
+
 }  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_LIMITS_H_

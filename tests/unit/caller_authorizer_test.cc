@@ -36,5 +36,19 @@ TEST(CallerAuthorizerTest, WithoutCallersEveryCallIsAllowedAsAny) {
   EXPECT_EQ(authorizer.CallerLabel(context), "any");
 }
 
+TEST(CallerAuthorizerTest, AGrantNamesOwnersExactlyOrUnderAParent) {
+  const std::vector<std::string> apps = {"wx0123456789abcdef",
+                                         "wxcomponent00000001/*"};
+  EXPECT_TRUE(GrantNamesApp(apps, "wx0123456789abcdef"));
+  EXPECT_TRUE(GrantNamesApp(apps, "wxcomponent00000001/wxauthorizer000001"));
+  EXPECT_FALSE(GrantNamesApp(apps, "wxcomponent00000001"))
+      << "the platform's own token is another owner";
+  EXPECT_FALSE(GrantNamesApp(apps, "wxcomponent000000012/wxauthorizer000001"))
+      << "a longer parent is another parent";
+  EXPECT_FALSE(GrantNamesApp(apps, "wx0123456789abcdef/1000002"));
+  EXPECT_FALSE(GrantNamesApp(apps, "wx0123456789abcde"));
+  EXPECT_TRUE(GrantNamesApp({"*"}, "ww0123456789abcdef/contacts"));
+}
+
 }  // namespace
 }  // namespace wxtoken::server

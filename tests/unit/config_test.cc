@@ -531,6 +531,10 @@ TEST_F(ConfigTest, SecurityKeyErrors) {
   ExpectError(
       Minimal() + mtls + grant("*", "[\"wx1111111111111111\"]", "[\"*\"]"),
       "callers[0].apps[0]: no app \"wx1111111111111111\" is configured");
+  ExpectError(
+      Minimal() + mtls + grant("*", "[\"wxcomponent00000001/*\"]", "[\"*\"]"),
+      "callers[0].apps[0]: no platform or WeCom corp \"wxcomponent00000001\" "
+      "is configured (\"wxcomponent00000001/*\" grants the owners under it)");
   ExpectError(Minimal() + mtls + "callers:\n" +
                   "  - principal: \"*\"\n    apps: [\"*\"]\n" +
                   "    methods: [\"*\"]\n" +

@@ -38,6 +38,12 @@ TEST(ValidateAppIdTest, AcceptsWellFormedIds) {
       "-",
       std::string(kMaxAppIdLength, 'a'),
       std::string(kMaxAppIdLength, '9'),
+      // Owner keys of two parts: a platform's authorizer, a WeCom app.
+      "wxcomponent00000001/wx0123456789abcdef",
+      "ww0123456789abcdef/1000002",
+      "ww0123456789abcdef/contacts",
+      std::string(kMaxAppIdLength, 'a') + "/" +
+          std::string(kMaxOwnerKeyLength - kMaxAppIdLength - 1, 'b'),
   };
   for (const std::string& app_id : good) {
     EXPECT_TRUE(ValidateAppId(app_id).ok())
@@ -53,7 +59,13 @@ TEST(ValidateAppIdTest, RejectsMalformedIdsNamingTheField) {
       {"space", "wx 0123"},
       {"leading space", " wx0123"},
       {"trailing newline", "wx0123\n"},
-      {"slash", "wx/0123"},
+      {"two slashes", "wx/01/23"},
+      {"leading slash", "/wx0123"},
+      {"trailing slash", "wx0123/"},
+      {"lone slash", "/"},
+      {"part too long", "wx/" + std::string(kMaxAppIdLength + 1, 'a')},
+      {"key too long", std::string(kMaxAppIdLength, 'a') + "/" +
+                           std::string(kMaxAppIdLength, 'b')},
       {"dot dot", ".."},
       {"dot", "wx.0123"},
       {"backslash", "wx\\0123"},
