@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/wechat/flat_xml.h"
 #include "server/wechat/limits.h"
 
 namespace wxtoken::server {
@@ -18,31 +19,11 @@ namespace {
 
 constexpr absl::string_view kEncrypt = "Encrypt";
 constexpr absl::string_view kToUserName = "ToUserName";
-constexpr absl::string_view kCdataOpen = "<![CDATA[";
-constexpr absl::string_view kCdataClose = "]]>";
 constexpr size_t kSha1HexLength = 40;
 constexpr size_t kMaxJsonBrackets = 64;
 
 absl::Status Invalid(absl::string_view reason) {
   return absl::InvalidArgumentError(absl::StrCat("envelope: ", reason));
-}
-
-bool IsXmlSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-// XML is UTF-8 without C0 control characters other than tab, CR and LF.
-// Checking it here also keeps ToUserName fit for a protobuf string field.
-bool IsXmlText(absl::string_view body) {
-  for (char c : body) {
-    if (static_cast<unsigned char>(c) < 0x20 && !IsXmlSpace(c)) return false;
-  }
-  return google::protobuf::internal::IsStructurallyValidUTF8(body.data(),
-                                                             body.size());
-}
-
-bool IsNameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
 }
 
 // Keeps the first Encrypt and ToUserName and rejects a second one, whatever
@@ -71,89 +52,6 @@ class FieldCollector {
  private:
   std::optional<std::string> encrypt_;
   std::optional<std::string> to_user_name_;
-};
-
-// Reads <xml><Name>text</Name>...</xml> and nothing else (see envelope.h).
-class FlatXmlReader {
- public:
-  explicit FlatXmlReader(absl::string_view body) : rest_(body) {}
-
-  absl::Status Read(FieldCollector* fields) {
-    SkipSpace();
-    if (!Consume("<xml>")) return Invalid("XML must start with <xml>");
-    while (true) {
-      SkipSpace();
-      if (Consume("</xml>")) break;
-      absl::string_view name;
-      absl::string_view text;
-      if (absl::Status s = ReadElement(&name, &text); !s.ok()) return s;
-      if (absl::Status s = fields->Add(name, text); !s.ok()) return s;
-    }
-    SkipSpace();
-    if (!rest_.empty()) return Invalid("content after </xml>");
-    return absl::OkStatus();
-  }
-
- private:
-  void SkipSpace() {
-    while (!rest_.empty() && IsXmlSpace(rest_.front())) rest_.remove_prefix(1);
-  }
-
-  bool Consume(absl::string_view literal) {
-    if (!absl::StartsWith(rest_, literal)) return false;
-    rest_.remove_prefix(literal.size());
-    return true;
-  }
-
-  absl::Status ReadElement(absl::string_view* name, absl::string_view* text) {
-    if (rest_.empty()) return Invalid("XML ends before </xml>");
-    if (!Consume("<")) return Invalid("text between XML elements");
-    if (!rest_.empty() && (rest_.front() == '!' || rest_.front() == '?')) {
-      return Invalid(
-          "XML declarations, comments, DOCTYPE and stray CDATA are not "
-          "supported");
-    }
-    size_t name_size = 0;
-    while (name_size < rest_.size() && IsNameChar(rest_[name_size])) {
-      ++name_size;
-    }
-    if (name_size == 0) return Invalid("malformed XML element name");
-    *name = rest_.substr(0, name_size);
-    rest_.remove_prefix(name_size);
-    if (!Consume(">")) {
-      return Invalid("XML attributes and self-closing tags are not supported");
-    }
-    if (absl::Status s = ReadText(text); !s.ok()) return s;
-    if (!Consume("</") || !Consume(*name) || !Consume(">")) {
-      return Invalid("XML element not closed by its own end tag");
-    }
-    return absl::OkStatus();
-  }
-
-  // One CDATA section, or characters up to the next '<' with no references.
-  absl::Status ReadText(absl::string_view* text) {
-    if (Consume(kCdataOpen)) {
-      const size_t end = rest_.find(kCdataClose);
-      if (end == absl::string_view::npos) return Invalid("unterminated CDATA");
-      *text = rest_.substr(0, end);
-      rest_.remove_prefix(end + kCdataClose.size());
-      return absl::OkStatus();
-    }
-    const size_t end = rest_.find('<');
-    if (end == absl::string_view::npos)
-      return Invalid("XML ends in an element");
-    *text = rest_.substr(0, end);
-    if (absl::StrContains(*text, '&')) {
-      return Invalid("XML references (&...;) are not supported");
-    }
-    rest_.remove_prefix(end);
-    if (!absl::StartsWith(rest_, "</")) {
-      return Invalid("nested XML elements are not supported");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::string_view rest_;
 };
 
 absl::Status ReadJson(absl::string_view body, FieldCollector* fields) {
@@ -249,8 +147,15 @@ absl::StatusOr<PushEnvelope> ParsePushEnvelope(absl::string_view body) {
   FieldCollector fields;
   absl::Status status;
   if (body[start] == '<') {
-    if (!IsXmlText(body)) return Invalid("XML body is not UTF-8 text");
-    status = FlatXmlReader(body).Read(&fields);
+    // The collector's errors are the envelope's own; the reader's get its
+    // prefix.
+    absl::Status field_error;
+    status =
+        ReadFlatXml(body, [&](absl::string_view name, absl::string_view text) {
+          field_error = fields.Add(name, text);
+          return field_error;
+        });
+    if (!status.ok() && field_error.ok()) status = Invalid(status.message());
   } else if (body[start] == '{') {
     status = ReadJson(body, &fields);
   } else {
