@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/config/secret_fields.h"
 #include "server/config/security_config.h"
 #include "server/config/yaml_fields.h"
 #include "server/wechat/limits.h"
@@ -33,10 +34,7 @@
 namespace wxtoken::server {
 namespace {
 
-// WeChat's EncodingAESKey: 43 base64 characters (the key plus "=" decodes to
-// 32 bytes).
-constexpr size_t kEncodingAesKeyLength = 43;
-
+using config_yaml::CheckEncodingAesKey;
 using config_yaml::CheckHostPort;
 using config_yaml::Describe;
 using config_yaml::Entries;
@@ -49,8 +47,12 @@ using config_yaml::Quote;
 using config_yaml::ReadDuration;
 using config_yaml::ReadInt;
 using config_yaml::ReadMap;
+using config_yaml::ReadSecret;
 using config_yaml::ReadSmallFile;
 using config_yaml::ReadString;
+using config_yaml::ReadTicketKinds;
+using config_yaml::RefuseLiteralSecrets;
+using config_yaml::Secret;
 using config_yaml::Zero;
 
 // Checks one upstream base URL and drops one trailing slash, so callers can
@@ -141,77 +143,6 @@ absl::Status ParseRefresh(const YAML::Node& node, RefreshConfig* refresh) {
   status = ReadInt(*entries, path, "daily_budget", 1, &refresh->daily_budget);
   if (!status.ok()) return status;
   return ReadInt(*entries, path, "force_budget", 0, &refresh->force_budget);
-}
-
-struct Secret {
-  std::string value;     // "" when optional and not configured
-  std::string key_path;  // the key it came from, for later errors
-};
-
-// Reads the secret `name` from `name`_file or `name`_env. Messages name the
-// file or variable, never the content.
-absl::StatusOr<Secret> ReadSecret(const Entries& entries,
-                                  absl::string_view path,
-                                  absl::string_view name, bool required) {
-  const std::string file_key = absl::StrCat(name, "_file");
-  const std::string env_key = absl::StrCat(name, "_env");
-  std::optional<YAML::Node> file = Find(entries, file_key);
-  std::optional<YAML::Node> env = Find(entries, env_key);
-  const std::string file_path = JoinPath(path, file_key);
-  if (file && env) {
-    return KeyError(
-        file_path, absl::StrCat("set only one of ", file_key, " or ", env_key));
-  }
-  if (!file && !env) {
-    if (required) {
-      return KeyError(file_path, absl::StrCat("required: set exactly one of ",
-                                              file_key, " or ", env_key));
-    }
-    return Secret{};
-  }
-  Secret secret;
-  if (file) {
-    secret.key_path = file_path;
-    absl::StatusOr<std::string> filename = GetString(*file, file_path);
-    if (!filename.ok()) return filename.status();
-    if (filename->empty()) return KeyError(file_path, "empty file name");
-    absl::StatusOr<std::string> content = ReadSmallFile(*filename);
-    if (!content.ok()) {
-      return KeyError(file_path,
-                      absl::StrCat("cannot read ", Quote(*filename), ": ",
-                                   content.status().message()));
-    }
-    // Editors and `echo` add a newline; Kubernetes Secrets often keep it.
-    secret.value = std::string(absl::StripAsciiWhitespace(*content));
-    if (secret.value.empty()) {
-      return KeyError(file_path, absl::StrCat(Quote(*filename), " is empty"));
-    }
-  } else {
-    secret.key_path = JoinPath(path, env_key);
-    absl::StatusOr<std::string> variable = GetString(*env, secret.key_path);
-    if (!variable.ok()) return variable.status();
-    if (variable->empty()) {
-      return KeyError(secret.key_path, "empty variable name");
-    }
-    const char* value = std::getenv(variable->c_str());
-    if (value != nullptr) {
-      secret.value = std::string(absl::StripAsciiWhitespace(value));
-    }
-    if (secret.value.empty()) {
-      return KeyError(secret.key_path,
-                      absl::StrCat("environment variable ", Quote(*variable),
-                                   " is unset or empty"));
-    }
-  }
-  // None of WeChat's secrets contain whitespace; an inner newline means the
-  // wrong file, and it would corrupt the URLs the secret goes into.
-  for (char c : secret.value) {
-    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) {
-      return KeyError(secret.key_path,
-                      "the value contains whitespace or control characters");
-    }
-  }
-  return secret;
 }
 
 absl::Status ParseRedis(const YAML::Node& node, RedisConfig* redis) {
@@ -312,24 +243,10 @@ absl::Status ParseStore(const YAML::Node& node, StoreConfig* store) {
   return ParseRedis(*redis, &*store->redis);
 }
 
-constexpr absl::string_view kLiteralSecretKeys[] = {
-    "secret", "server_token", "encoding_aes_key", "previous_encoding_aes_key"};
-
 absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
                                    const std::string& path) {
-  // Checked before the unknown-key check so the message says what to do
-  // instead. It must not echo the value: this error goes to the logs.
-  if (node.IsMap()) {
-    for (const auto& entry : node) {
-      if (!entry.first.IsScalar()) continue;
-      for (absl::string_view key : kLiteralSecretKeys) {
-        if (entry.first.Scalar() == key) {
-          return KeyError(JoinPath(path, key),
-                          absl::StrCat("literal secrets are not allowed; use ",
-                                       key, "_file or ", key, "_env"));
-        }
-      }
-    }
+  if (absl::Status literal = RefuseLiteralSecrets(node, path); !literal.ok()) {
+    return literal;
   }
   absl::StatusOr<Entries> entries =
       ReadMap(node, path,
@@ -374,31 +291,8 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
         absl::StrCat("expected \"classic\" or \"stable\", got ", Quote(api)));
   }
 
-  if (const std::optional<YAML::Node> tickets = Find(*entries, "tickets")) {
-    const std::string tickets_path = JoinPath(path, "tickets");
-    if (!tickets->IsSequence()) {
-      return KeyError(tickets_path, absl::StrCat("expected a list, got ",
-                                                 Describe(*tickets)));
-    }
-    for (size_t i = 0; i < tickets->size(); ++i) {
-      const std::string ticket_path = IndexPath(tickets_path, i);
-      absl::StatusOr<std::string> ticket =
-          GetString((*tickets)[i], ticket_path);
-      if (!ticket.ok()) return ticket.status();
-      const std::optional<TokenKind> kind = TicketKindFromType(*ticket);
-      if (!kind) {
-        return KeyError(ticket_path,
-                        absl::StrCat("expected \"jsapi\" or \"wx_card\", got ",
-                                     Quote(*ticket)));
-      }
-      if (std::find(app.tickets.begin(), app.tickets.end(), *kind) !=
-          app.tickets.end()) {
-        return KeyError(ticket_path,
-                        absl::StrCat("duplicate ticket ", Quote(*ticket)));
-      }
-      app.tickets.push_back(*kind);
-    }
-  }
+  status = ReadTicketKinds(*entries, path, "tickets", &app.tickets);
+  if (!status.ok()) return status;
 
   absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
   if (!secret.ok()) return secret.status();
@@ -414,17 +308,7 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
     absl::StatusOr<Secret> key = ReadSecret(*entries, path, name, false);
     if (!key.ok()) return key.status();
     if (key->value.empty()) continue;
-    bool base64 = std::all_of(key->value.begin(), key->value.end(), [](char c) {
-      return absl::ascii_isalnum(c) || c == '+' || c == '/';
-    });
-    if (key->value.size() != kEncodingAesKeyLength || !base64) {
-      // The length is safe to say; the content is not.
-      return KeyError(key->key_path,
-                      absl::StrCat("an EncodingAESKey is 43 base64 characters "
-                                   "(A-Z a-z 0-9 + /); this one has ",
-                                   key->value.size(), " characters",
-                                   base64 ? "" : ", some not base64"));
-    }
+    if (absl::Status s = CheckEncodingAesKey(*key); !s.ok()) return s;
     (name == "encoding_aes_key" ? app.encoding_aes_key
                                 : app.previous_encoding_aes_key) =
         std::move(key->value);

@@ -1,7 +1,7 @@
-// Refresh tokens and permanent codes at rest (server/store/vault.h): sealed
+// Refresh tokens and permanent codes at rest (server/base/vault.h): sealed
 // with AES-256-GCM, bound to their record, openable after a key roll, and
 // no error ever shows a key or a value.
-#include "server/store/vault.h"
+#include "server/base/vault.h"
 
 #include <string>
 

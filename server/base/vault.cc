@@ -1,4 +1,4 @@
-#include "server/store/vault.h"
+#include "server/base/vault.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

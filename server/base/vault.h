@@ -1,5 +1,5 @@
-#ifndef WXTOKEN_SERVER_STORE_VAULT_H_
-#define WXTOKEN_SERVER_STORE_VAULT_H_
+#ifndef WXTOKEN_SERVER_BASE_VAULT_H_
+#define WXTOKEN_SERVER_BASE_VAULT_H_
 
 #include <string>
 #include <vector>
@@ -49,4 +49,4 @@ class Vault {
 
 }  // namespace wxtoken::server
 
-#endif  // WXTOKEN_SERVER_STORE_VAULT_H_
+#endif  // WXTOKEN_SERVER_BASE_VAULT_H_
