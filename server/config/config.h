@@ -29,6 +29,27 @@ struct AppConfig {
   friend bool operator==(const AppConfig&, const AppConfig&) = default;
 };
 
+// A third-party platform (DESIGN.md "Third-party platforms"): its owner key
+// is component_app_id; its authorizers are discovered, never configured.
+struct PlatformConfig {
+  std::string component_app_id;
+  std::string secret;            // component_appsecret, from secret_file/_env
+  std::string server_token;      // checks the pushes' msg_signature
+  std::string encoding_aes_key;  // pushes are always encrypted
+  // The vault key file's text (base/vault.h): seals refresh tokens at rest.
+  std::string vault_keys;
+  std::vector<TokenKind> authorizer_tickets;  // for every authorizer
+  // An authorizer's token is refreshed ahead only while used this recently.
+  absl::Duration idle_after = absl::Hours(24);
+  absl::Duration reconcile_interval = absl::Hours(24);  // authorizer list
+  int daily_budget = 1900;        // per owner: the component token, each
+                                  // authorizer
+  int platform_daily_budget = 0;  // authorizer fetches together; 0 = no cap
+
+  friend bool operator==(const PlatformConfig&,
+                         const PlatformConfig&) = default;
+};
+
 struct UpstreamConfig {
   std::vector<std::string> base_urls = {"https://api.weixin.qq.com",
                                         "https://api2.weixin.qq.com"};

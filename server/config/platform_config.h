@@ -1,0 +1,22 @@
+#ifndef WXTOKEN_SERVER_CONFIG_PLATFORM_CONFIG_H_
+#define WXTOKEN_SERVER_CONFIG_PLATFORM_CONFIG_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/config/config.h"
+#include "yaml-cpp/yaml.h"
+
+namespace wxtoken::server::config_yaml {
+
+// `platforms` (DESIGN.md "Third-party platforms"): a list of platforms, each
+// with its secret, server token, EncodingAESKey and vault key file. A
+// component_app_id is an owner key of its own: it may not repeat, nor be an
+// app's app_id. Errors as in yaml_fields.h, never a secret or key.
+absl::Status ParsePlatforms(const YAML::Node& node,
+                            const std::vector<AppConfig>& apps,
+                            std::vector<PlatformConfig>* platforms);
+
+}  // namespace wxtoken::server::config_yaml
+
+#endif  // WXTOKEN_SERVER_CONFIG_PLATFORM_CONFIG_H_
