@@ -14,14 +14,6 @@
 namespace wxtoken::sandbox {
 namespace {
 
-// A dead value is remembered this long, so a late caller still gets 42001
-// (expired) rather than 40001 (unknown), and /sandbox/valid can say whose
-// it was. Afterwards it is forgotten: memory stays bounded by the request
-// rate times this.
-constexpr absl::Duration kRetention = absl::Minutes(10);
-// Pruning scans every value, so do it at most this often.
-constexpr absl::Duration kPruneEvery = absl::Minutes(1);
-
 constexpr char kGrantType[] = "client_credential";
 
 Answer Error(int errcode, std::string errmsg) {
@@ -49,32 +41,6 @@ Answer InvalidToken() {
 }
 
 }  // namespace
-
-absl::string_view ValueKindName(ValueKind kind) {
-  switch (kind) {
-    case ValueKind::kClassic:
-      return "classic";
-    case ValueKind::kStable:
-      return "stable";
-    case ValueKind::kTicket:
-      return "ticket";
-  }
-  return "";
-}
-
-absl::string_view ValidityReason(Validity::Status status) {
-  switch (status) {
-    case Validity::Status::kValid:
-      return "";
-    case Validity::Status::kUnknown:
-      return "unknown";
-    case Validity::Status::kRevoked:
-      return "revoked";
-    case Validity::Status::kExpired:
-      return "expired";
-  }
-  return "";
-}
 
 int64_t BeijingDay(absl::Time t) {
   constexpr int64_t kDay = 24 * 3600;
@@ -122,61 +88,19 @@ void SandboxState::ChargeQuota(App& app, absl::Time now) {
 }
 
 std::string SandboxState::OwnerOfAccessToken(absl::string_view value) const {
-  auto it = issued_.find(value);
-  if (it == issued_.end() || it->second.kind == ValueKind::kTicket) return "";
-  return it->second.appid;
-}
-
-Validity SandboxState::CheckLocked(absl::string_view value,
-                                   absl::Time now) const {
-  Validity validity;
-  auto it = issued_.find(value);
-  if (it == issued_.end()) return validity;
-  const Issued& issued = it->second;
-  validity.appid = issued.appid;
-  validity.kind = issued.kind;
-  validity.valid_until = std::min(issued.expires_at, issued.revoked_at);
-  if (now >= issued.expires_at) {
-    validity.status = Validity::Status::kExpired;
-  } else if (now >= issued.revoked_at) {
-    validity.status = Validity::Status::kRevoked;
-  } else {
-    validity.status = Validity::Status::kValid;
-  }
-  return validity;
+  const IssuedValues::Issued* issued = issued_.Find(value);
+  if (issued == nullptr || issued->kind == ValueKind::kTicket) return "";
+  return issued->owner;
 }
 
 std::string SandboxState::Issue(absl::string_view appid, ValueKind kind,
                                 absl::Duration lifetime, bool supersede,
                                 std::string* current, absl::Time now) {
-  MaybePrune(now);
-  if (supersede && !current->empty()) {
-    auto it = issued_.find(*current);
-    if (it != issued_.end()) {
-      Issued& old = it->second;
-      old.revoked_at =
-          std::min({old.revoked_at, old.expires_at, now + options_.overlap});
-    }
-  }
-  std::string value;
-  do {
-    value = RandomToken(gen_);
-  } while (issued_.contains(value));
-  Issued& issued = issued_[value];
-  issued.appid = std::string(appid);
-  issued.kind = kind;
-  issued.expires_at = now + lifetime;
-  *current = value;
-  return value;
-}
-
-void SandboxState::MaybePrune(absl::Time now) {
-  if (now - last_prune_ < kPruneEvery) return;
-  last_prune_ = now;
-  absl::erase_if(issued_, [now](const auto& entry) {
-    const Issued& issued = entry.second;
-    return now >= std::min(issued.expires_at, issued.revoked_at) + kRetention;
-  });
+  return issued_.Issue(appid, kind, lifetime,
+                       supersede
+                           ? std::optional<absl::Duration>(options_.overlap)
+                           : std::nullopt,
+                       current, now, gen_);
 }
 
 Answer SandboxState::FetchClassic(const Credentials& creds, absl::Time now) {
@@ -216,9 +140,9 @@ Answer SandboxState::FetchStable(const Credentials& creds, bool force_refresh,
   if (app == nullptr) return Error(40013, "invalid appid");
   if (creds.secret != app->secret) return Error(40125, "invalid appsecret");
 
-  const Validity current = CheckLocked(app->stable_current, now);
+  const Validity current = issued_.Check(app->stable_current, now);
   const absl::Duration remaining =
-      current.valid() ? issued_.at(app->stable_current).expires_at - now
+      current.valid() ? issued_.Find(app->stable_current)->expires_at - now
                       : absl::ZeroDuration();
 
   // A forced refresh too soon after the last one is an ordinary call.
@@ -256,7 +180,7 @@ Answer SandboxState::FetchTicket(absl::string_view access_token,
   ++StatsFor(OwnerOfAccessToken(access_token)).ticket_calls;
 
   if (access_token.empty()) return Error(41001, "access_token missing");
-  const Validity token = CheckLocked(access_token, now);
+  const Validity token = issued_.Check(access_token, now);
   if (token.status == Validity::Status::kUnknown ||
       token.kind == ValueKind::kTicket) {
     return InvalidToken();
@@ -299,7 +223,7 @@ void SandboxState::CountTicketCall(absl::string_view access_token) {
 
 Validity SandboxState::Check(absl::string_view value, absl::Time now) const {
   absl::MutexLock lock(&mu_);
-  return CheckLocked(value, now);
+  return issued_.Check(value, now);
 }
 
 std::map<std::string, AppStats> SandboxState::Stats(absl::Time now) const {

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "tests/sandbox/issued_values.h"
 
 namespace wxtoken::sandbox {
 
@@ -50,21 +51,6 @@ struct AppStats {
   int64_t tickets_issued = 0;
   int64_t quota_used_today = 0;  // /cgi-bin/token calls this Beijing day
 };
-
-enum class ValueKind { kClassic, kStable, kTicket };
-absl::string_view ValueKindName(ValueKind kind);
-
-// Whether a value (token or ticket) is accepted right now, and why not.
-struct Validity {
-  enum class Status { kValid, kUnknown, kRevoked, kExpired };
-  Status status = Status::kUnknown;
-  std::string appid;                     // empty when unknown
-  ValueKind kind = ValueKind::kClassic;  // meaningless when unknown
-  // Its expiry, or the end of its overlap once a newer value replaced it.
-  absl::Time valid_until = absl::InfinitePast();
-  bool valid() const { return status == Status::kValid; }
-};
-absl::string_view ValidityReason(Validity::Status status);
 
 // The emulated WeChat token service: apps, issued values, quotas, counters.
 // Pure logic; every call takes the current time, so tests need no sleeps.
@@ -129,14 +115,6 @@ class SandboxState {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Issued {
-    std::string appid;
-    ValueKind kind = ValueKind::kClassic;
-    absl::Time expires_at;
-    // When a newer value superseded this one, the end of its overlap.
-    absl::Time revoked_at = absl::InfiniteFuture();
-  };
-
   struct App {
     std::string secret;
     AppStats stats;
@@ -160,8 +138,6 @@ class SandboxState {
   // The owner of an access token (not a ticket), or "" if none is known.
   std::string OwnerOfAccessToken(absl::string_view value) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Validity CheckLocked(absl::string_view value, absl::Time now) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Issues a new value into `*current`. With `supersede`, the value it
   // replaces keeps only the overlap (never more than its own expiry).
@@ -169,8 +145,6 @@ class SandboxState {
                     absl::Duration lifetime, bool supersede,
                     std::string* current, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Forgets values that died long ago, so memory stays bounded.
-  void MaybePrune(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SandboxOptions options_;
   mutable absl::Mutex mu_;
@@ -178,8 +152,7 @@ class SandboxState {
   absl::flat_hash_map<std::string, App> apps_ ABSL_GUARDED_BY(mu_);
   AppStats unknown_stats_ ABSL_GUARDED_BY(mu_);
   bool unknown_counted_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, Issued> issued_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_prune_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  IssuedValues issued_ ABSL_GUARDED_BY(mu_);
 };
 
 // The Beijing (UTC+8) calendar day of `t`, as a day number; WeChat's daily
