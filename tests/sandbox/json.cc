@@ -48,4 +48,51 @@ void SetBool(google::protobuf::Struct& object, const std::string& key,
   (*object.mutable_fields())[key].set_bool_value(value);
 }
 
+bool GetString(const google::protobuf::Struct& body, const std::string& key,
+               std::string* out) {
+  auto it = body.fields().find(key);
+  if (it == body.fields().end() ||
+      it->second.kind_case() == google::protobuf::Value::kNullValue) {
+    return true;
+  }
+  if (it->second.kind_case() != google::protobuf::Value::kStringValue)
+    return false;
+  *out = it->second.string_value();
+  return true;
+}
+
+bool GetBool(const google::protobuf::Struct& body, const std::string& key,
+             bool* out) {
+  auto it = body.fields().find(key);
+  if (it == body.fields().end() ||
+      it->second.kind_case() == google::protobuf::Value::kNullValue) {
+    return true;
+  }
+  if (it->second.kind_case() != google::protobuf::Value::kBoolValue)
+    return false;
+  *out = it->second.bool_value();
+  return true;
+}
+
+bool GetInteger(const google::protobuf::Struct& body, const std::string& key,
+                int64_t* out) {
+  auto it = body.fields().find(key);
+  if (it == body.fields().end() ||
+      it->second.kind_case() == google::protobuf::Value::kNullValue) {
+    return true;
+  }
+  if (it->second.kind_case() != google::protobuf::Value::kNumberValue) {
+    return false;
+  }
+  const double value = it->second.number_value();
+  // Within the integers a double holds exactly, and whole.
+  constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+  if (!(value >= -kMaxExact && value <= kMaxExact) ||
+      value != static_cast<double>(static_cast<int64_t>(value))) {
+    return false;
+  }
+  *out = static_cast<int64_t>(value);
+  return true;
+}
+
 }  // namespace wxtoken::sandbox

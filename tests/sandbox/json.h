@@ -1,6 +1,7 @@
 #ifndef WXTOKEN_TESTS_SANDBOX_JSON_H_
 #define WXTOKEN_TESTS_SANDBOX_JSON_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,16 @@ void SetNumber(google::protobuf::Struct& object, const std::string& key,
                double value);
 void SetBool(google::protobuf::Struct& object, const std::string& key,
              bool value);
+
+// Optional fields of a request: false when present but of another type;
+// `*out` is set only when present. An integer is a JSON number without a
+// fraction.
+bool GetString(const google::protobuf::Struct& body, const std::string& key,
+               std::string* out);
+bool GetBool(const google::protobuf::Struct& body, const std::string& key,
+             bool* out);
+bool GetInteger(const google::protobuf::Struct& body, const std::string& key,
+                int64_t* out);
 
 }  // namespace wxtoken::sandbox
 

@@ -16,29 +16,12 @@
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wechat_answer.h"
 
 namespace wxtoken::sandbox {
 namespace {
 
 using google::protobuf::Struct;
-using google::protobuf::Value;
-
-// What WeChat's API servers send.
-constexpr char kWeChatContentType[] = "application/json; encoding=utf-8";
-constexpr char kJsonContentType[] = "application/json";
-
-void WriteJson(httplib::Response& res, const Struct& body,
-               const char* content_type = kJsonContentType) {
-  res.status = 200;
-  res.set_content(ToJson(body), content_type);
-}
-
-void WriteError(httplib::Response& res, int errcode, absl::string_view errmsg) {
-  Struct body;
-  SetNumber(body, "errcode", errcode);
-  SetString(body, "errmsg", errmsg);
-  WriteJson(res, body, kWeChatContentType);
-}
 
 // /cgi-bin/token and /cgi-bin/stable_token answers.
 void WriteTokenAnswer(httplib::Response& res, const Answer& answer) {
@@ -121,30 +104,6 @@ bool DelayTheAnswer(const std::optional<Fault>& delaying,
   }
   absl::SleepFor(delaying->delay);
   return false;
-}
-
-// Reads an optional string field; false when present but not a string.
-bool GetString(const Struct& body, const std::string& key, std::string* out) {
-  auto it = body.fields().find(key);
-  if (it == body.fields().end() ||
-      it->second.kind_case() == Value::kNullValue) {
-    return true;
-  }
-  if (it->second.kind_case() != Value::kStringValue) return false;
-  *out = it->second.string_value();
-  return true;
-}
-
-// Reads an optional bool field; false when present but not a bool.
-bool GetBool(const Struct& body, const std::string& key, bool* out) {
-  auto it = body.fields().find(key);
-  if (it == body.fields().end() ||
-      it->second.kind_case() == Value::kNullValue) {
-    return true;
-  }
-  if (it->second.kind_case() != Value::kBoolValue) return false;
-  *out = it->second.bool_value();
-  return true;
 }
 
 // Splits a host for printing and binding: "[::1]" is "::1".
