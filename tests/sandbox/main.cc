@@ -6,6 +6,8 @@
 //       [--lifetime 7200s] [--overlap 300s] [--daily_quota 2000]
 //       [--ticket_lifetime 7200s] [--force_daily_limit 20]
 //       [--force_min_interval 30s]
+//       [--platform COMPONENT_APPID:SECRET ...] [--rotate_refresh_tokens]
+//       [--verify_ticket_lifetime 12h]
 //
 // Once it listens it prints one line, `listening HOST:PORT`, to stdout.
 // SIGTERM or SIGINT stop it cleanly.
@@ -27,6 +29,7 @@
 #include "absl/time/time.h"
 #include "tests/sandbox/command_line.h"
 #include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_server.h"
 #include "tests/sandbox/sandbox_state.h"
 
@@ -39,6 +42,13 @@ ABSL_FLAG(std::vector<std::string>, app, {},
 ABSL_FLAG(std::string, apps_file, "",
           "A file of APPID:SECRET lines, for more apps than a command line "
           "holds; adds to --app.");
+ABSL_FLAG(std::vector<std::string>, platform, {},
+          "COMPONENT_APPID:SECRET of an emulated third-party platform; "
+          "repeat the flag or separate entries with commas.");
+ABSL_FLAG(bool, rotate_refresh_tokens, false,
+          "api_authorizer_token returns a new refresh token each time.");
+ABSL_FLAG(absl::Duration, verify_ticket_lifetime, absl::Hours(12),
+          "Lifetime of a pushed component_verify_ticket.");
 ABSL_FLAG(int, threads, 64,
           "Requests served at once. WeChat serves many clients; every "
           "keep-alive connection holds a thread while it is open.");
@@ -109,6 +119,7 @@ int Main(int argc, char** argv) {
       "--app APPID:SECRET [--app ...]");
   std::vector<std::string> args(argv, argv + argc);
   args = MergeRepeatedFlag(std::move(args), "app");
+  args = MergeRepeatedFlag(std::move(args), "platform");
   std::vector<char*> merged;
   for (std::string& arg : args) merged.push_back(arg.data());
   absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
@@ -127,6 +138,16 @@ int Main(int argc, char** argv) {
   if (!apps.ok()) return Fail(apps.status());
   absl::StatusOr<SandboxOptions> options = OptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
+  absl::StatusOr<std::map<std::string, std::string>> platform_secrets =
+      ParseApps(absl::GetFlag(FLAGS_platform));
+  if (!platform_secrets.ok()) return Fail(platform_secrets.status());
+  PlatformOptions platform_options;
+  platform_options.token_lifetime = options->lifetime;
+  platform_options.overlap = options->overlap;
+  platform_options.ticket_lifetime =
+      absl::GetFlag(FLAGS_verify_ticket_lifetime);
+  platform_options.rotate_refresh_tokens =
+      absl::GetFlag(FLAGS_rotate_refresh_tokens);
 
   // Block the stop signals before any thread starts, so that every thread
   // inherits the mask and only WaitForStopSignal receives them. A client
@@ -143,8 +164,10 @@ int Main(int argc, char** argv) {
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 1)
     return Fail(absl::InvalidArgumentError("--threads: at least 1"));
+  PlatformState platforms(platform_options, *std::move(platform_secrets));
   SandboxServer server(
       &state, &faults, [] { return absl::Now(); }, threads);
+  server.ServePlatforms(&platforms);
   absl::StatusOr<int> port = server.Start(listen->host, listen->port);
   if (!port.ok()) return Fail(port.status());
   std::cout << "listening " << listen->host << ":" << *port << std::endl;

@@ -15,6 +15,7 @@
 #include "tests/sandbox/drop_connection.h"
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
+#include "tests/sandbox/platform_routes.h"
 #include "tests/sandbox/sandbox_state.h"
 #include "tests/sandbox/wechat_answer.h"
 
@@ -130,6 +131,11 @@ SandboxServer::SandboxServer(SandboxState* state, FaultQueue* faults,
 }
 
 SandboxServer::~SandboxServer() { Stop(); }
+
+void SandboxServer::ServePlatforms(PlatformState* platforms) {
+  platforms_ = platforms;
+  AddPlatformRoutes(server_, platforms, now_);
+}
 
 absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {
   if (started_) return absl::FailedPreconditionError("already started");
@@ -365,7 +371,10 @@ void SandboxServer::HandleValid(const httplib::Request& req,
   const std::string value = req.has_param("access_token")
                                 ? req.get_param_value("access_token")
                                 : req.get_param_value("ticket");
-  const Validity validity = state_->Check(value, now_());
+  Validity validity = state_->Check(value, now_());
+  if (validity.status == Validity::Status::kUnknown && platforms_ != nullptr) {
+    validity = platforms_->Check(value, now_());
+  }
   Struct body;
   SetBool(body, "valid", validity.valid());
   SetString(body, "appid", validity.appid);

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "httplib.h"
 #include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_state.h"
 
 namespace wxtoken::sandbox {
@@ -28,6 +29,7 @@ namespace wxtoken::sandbox {
 //   GET  /sandbox/stats
 //   GET  /sandbox/valid?access_token=  (or ticket=)
 //   GET  /sandbox/healthz
+// and, with ServePlatforms(), the Open Platform's (platform_routes.h).
 class SandboxServer {
  public:
   using NowFunction = std::function<absl::Time()>;
@@ -41,6 +43,11 @@ class SandboxServer {
 
   SandboxServer(const SandboxServer&) = delete;
   SandboxServer& operator=(const SandboxServer&) = delete;
+
+  // Serves the Open Platform's endpoints too (platform_routes.h), and
+  // /sandbox/valid knows its values. Call before Start(); `platforms` must
+  // outlive the server.
+  void ServePlatforms(PlatformState* platforms);
 
   // Binds `host`:`port` (0 picks a free port) and serves on a background
   // thread. Returns the bound port.
@@ -68,6 +75,7 @@ class SandboxServer {
                                           std::optional<Fault>* slow);
 
   SandboxState* const state_;
+  PlatformState* platforms_ = nullptr;
   FaultQueue* const faults_;
   const NowFunction now_;
   httplib::Server server_;

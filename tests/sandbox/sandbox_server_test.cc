@@ -36,6 +36,7 @@ class SandboxServerTest : public ::testing::Test {
     state_ = std::make_unique<SandboxState>(
         SandboxOptions(), std::map<std::string, std::string>{{"wxapp1", "s1"}});
     server_ = std::make_unique<SandboxServer>(state_.get(), &faults_);
+    server_->ServePlatforms(&platforms_);
     absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
@@ -47,6 +48,18 @@ class SandboxServerTest : public ::testing::Test {
   // The body of a 200 answer, parsed; nullopt (and a failure) otherwise.
   std::optional<Struct> GetJson(const std::string& path) {
     httplib::Result res = client_->Get(path.c_str());
+    if (!res || res->status != 200) {
+      ADD_FAILURE() << path << ": no 200 answer";
+      return std::nullopt;
+    }
+    return ParseJsonObject(res->body);
+  }
+
+  // POSTs `body`; the 200 answer's body parsed, nullopt (and a failure)
+  // otherwise.
+  std::optional<Struct> PostJson(const std::string& path,
+                                 const std::string& body = "") {
+    httplib::Result res = client_->Post(path.c_str(), body, "application/json");
     if (!res || res->status != 200) {
       ADD_FAILURE() << path << ": no 200 answer";
       return std::nullopt;
@@ -68,6 +81,8 @@ class SandboxServerTest : public ::testing::Test {
   }
 
   FaultQueue faults_;
+  PlatformState platforms_{PlatformOptions(),
+                           {{"wxcomponent00000001", "component-secret"}}};
   std::unique_ptr<SandboxState> state_;
   std::unique_ptr<SandboxServer> server_;
   std::unique_ptr<httplib::Client> client_;
@@ -201,6 +216,76 @@ TEST_F(SandboxServerTest, RejectsBadFaultsAndClears) {
   res = client_->Get("/sandbox/healthz");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->body, "ok\n");
+}
+
+// A platform's whole path over HTTP, as wxtokend will walk it: a pushed
+// ticket, the component token, an authorization, its code exchanged, the
+// authorizer's token refreshed, the list, and a revocation.
+TEST_F(SandboxServerTest, ServesAThirdPartyPlatform) {
+  const std::string component = "wxcomponent00000001";
+  std::optional<Struct> ticket =
+      PostJson("/sandbox/platform/ticket?component_appid=" + component);
+  ASSERT_TRUE(ticket);
+  std::optional<Struct> token =
+      PostJson("/cgi-bin/component/api_component_token",
+               R"({"component_appid":")" + component +
+                   R"(","component_appsecret":"component-secret",)" +
+                   R"("component_verify_ticket":")" +
+                   String(*ticket, "ticket") + R"("})");
+  ASSERT_TRUE(token);
+  const std::string component_token = String(*token, "component_access_token");
+  EXPECT_EQ(Number(*token, "expires_in"), 7200);
+  std::optional<Struct> code =
+      PostJson("/sandbox/platform/authorize?component_appid=" + component +
+               "&authorizer_appid=wx0123456789abcdef");
+  ASSERT_TRUE(code);
+  std::optional<Struct> auth = PostJson(
+      "/cgi-bin/component/api_query_auth?component_access_token=" +
+          component_token,
+      R"({"component_appid":")" + component + R"(","authorization_code":")" +
+          String(*code, "authorization_code") + R"("})");
+  ASSERT_TRUE(auth);
+  const Struct& info = auth->fields().at("authorization_info").struct_value();
+  EXPECT_EQ(String(info, "authorizer_appid"), "wx0123456789abcdef");
+  const std::string refresh = String(info, "authorizer_refresh_token");
+  std::optional<Struct> refreshed = PostJson(
+      "/cgi-bin/component/api_authorizer_token?access_token=" + component_token,
+      R"({"component_appid":")" + component +
+          R"(","authorizer_appid":"wx0123456789abcdef",)" +
+          R"("authorizer_refresh_token":")" + refresh + R"("})");
+  ASSERT_TRUE(refreshed);
+  const std::string access = String(*refreshed, "authorizer_access_token");
+  EXPECT_EQ(String(*refreshed, "authorizer_refresh_token"), refresh);
+  std::optional<Struct> list = PostJson(
+      "/cgi-bin/component/api_get_authorizer_list?component_access_token=" +
+          component_token,
+      R"({"component_appid":")" + component + R"(","offset":0,"count":100})");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(Number(*list, "total_count"), 1);
+  EXPECT_EQ(
+      String(list->fields().at("list").list_value().values(0).struct_value(),
+             "refresh_token"),
+      refresh);
+  std::optional<Struct> valid =
+      GetJson("/sandbox/valid?access_token=" + access);
+  ASSERT_TRUE(valid);
+  EXPECT_TRUE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "kind"), "authorizer_token");
+  ASSERT_TRUE(PostJson("/sandbox/platform/unauthorize?component_appid=" +
+                       component + "&authorizer_appid=wx0123456789abcdef"));
+  valid = GetJson("/sandbox/valid?access_token=" + access);
+  ASSERT_TRUE(valid);
+  EXPECT_EQ(String(*valid, "reason"), "revoked");
+  // A wrong shape is WeChat's 47001; a bad token its 40001.
+  std::optional<Struct> bad =
+      PostJson("/cgi-bin/component/api_get_authorizer_list?access_token=x",
+               R"({"component_appid":")" + component + R"(","offset":"0"})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(Number(*bad, "errcode"), 47001);
+  bad = PostJson("/cgi-bin/component/api_get_authorizer_list?access_token=x",
+                 R"({"offset":0,"count":1})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(Number(*bad, "errcode"), 40001);
 }
 
 }  // namespace

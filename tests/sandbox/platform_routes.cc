@@ -1,0 +1,195 @@
+#include "tests/sandbox/platform_routes.h"
+
+#include <string>
+#include <utility>
+
+#include "google/protobuf/struct.pb.h"
+#include "tests/sandbox/json.h"
+#include "tests/sandbox/wechat_answer.h"
+
+namespace wxtoken::sandbox {
+namespace {
+
+using google::protobuf::Struct;
+
+constexpr char kComponent[] = "/cgi-bin/component/";
+
+std::string ComponentToken(const httplib::Request& req) {
+  return req.has_param("component_access_token")
+             ? req.get_param_value("component_access_token")
+             : req.get_param_value("access_token");
+}
+
+// The body's string fields, or nullopt (47001) when it is not an object of
+// strings where strings are expected.
+std::optional<Struct> Body(const httplib::Request& req,
+                           std::initializer_list<const char*> strings,
+                           std::map<std::string, std::string>* out) {
+  std::optional<Struct> body = ParseJsonObject(req.body);
+  if (!body) return std::nullopt;
+  for (const char* key : strings) {
+    if (!GetString(*body, key, &(*out)[key])) return std::nullopt;
+  }
+  return body;
+}
+
+void WriteAuthorizer(httplib::Response& res, const AuthorizerAnswer& answer,
+                     bool wrapped) {
+  if (answer.errcode != 0) {
+    WriteError(res, answer.errcode, answer.errmsg);
+    return;
+  }
+  Struct info;
+  if (!answer.access_token.empty()) {
+    SetString(info, "authorizer_access_token", answer.access_token);
+    SetNumber(info, "expires_in", static_cast<double>(answer.expires_in));
+  }
+  SetString(info, "authorizer_refresh_token", answer.refresh_token);
+  if (!wrapped) {
+    WriteJson(res, info, kWeChatContentType);
+    return;
+  }
+  SetString(info, "authorizer_appid", answer.authorizer_appid);
+  Struct body;
+  (*body.mutable_fields())["authorization_info"].mutable_struct_value()->Swap(
+      &info);
+  WriteJson(res, body, kWeChatContentType);
+}
+
+}  // namespace
+
+void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
+                       std::function<absl::Time()> now) {
+  auto route = [&server](const std::string& name, httplib::Server::Handler h) {
+    server.Post(std::string(kComponent) + name, std::move(h));
+  };
+  route("api_start_push_ticket",
+        [state](const httplib::Request& req, httplib::Response& res) {
+          std::map<std::string, std::string> f;
+          if (!Body(req, {"component_appid", "component_secret"}, &f)) {
+            return WriteError(res, 47001, "data format error");
+          }
+          const Answer answer = state->StartPushTicket(f["component_appid"],
+                                                       f["component_secret"]);
+          WriteError(res, answer.errcode, answer.errmsg);
+        });
+  route("api_component_token",
+        [state, now](const httplib::Request& req, httplib::Response& res) {
+          std::map<std::string, std::string> f;
+          if (!Body(req,
+                    {"component_appid", "component_appsecret",
+                     "component_verify_ticket"},
+                    &f)) {
+            return WriteError(res, 47001, "data format error");
+          }
+          const Answer answer = state->ComponentToken(
+              f["component_appid"], f["component_appsecret"],
+              f["component_verify_ticket"], now());
+          if (answer.errcode != 0) {
+            return WriteError(res, answer.errcode, answer.errmsg);
+          }
+          Struct body;
+          SetString(body, "component_access_token", answer.value);
+          SetNumber(body, "expires_in", static_cast<double>(answer.expires_in));
+          WriteJson(res, body, kWeChatContentType);
+        });
+  route("api_query_auth",
+        [state, now](const httplib::Request& req, httplib::Response& res) {
+          std::map<std::string, std::string> f;
+          if (!Body(req, {"component_appid", "authorization_code"}, &f)) {
+            return WriteError(res, 47001, "data format error");
+          }
+          WriteAuthorizer(res,
+                          state->QueryAuth(ComponentToken(req),
+                                           f["authorization_code"], now()),
+                          /*wrapped=*/true);
+        });
+  route("api_authorizer_token",
+        [state, now](const httplib::Request& req, httplib::Response& res) {
+          std::map<std::string, std::string> f;
+          if (!Body(req,
+                    {"component_appid", "authorizer_appid",
+                     "authorizer_refresh_token"},
+                    &f)) {
+            return WriteError(res, 47001, "data format error");
+          }
+          WriteAuthorizer(
+              res,
+              state->AuthorizerToken(ComponentToken(req), f["authorizer_appid"],
+                                     f["authorizer_refresh_token"], now()),
+              /*wrapped=*/false);
+        });
+  route("api_get_authorizer_info",
+        [state, now](const httplib::Request& req, httplib::Response& res) {
+          std::map<std::string, std::string> f;
+          if (!Body(req, {"component_appid", "authorizer_appid"}, &f)) {
+            return WriteError(res, 47001, "data format error");
+          }
+          WriteAuthorizer(res,
+                          state->AuthorizerInfo(ComponentToken(req),
+                                                f["authorizer_appid"], now()),
+                          /*wrapped=*/true);
+        });
+  route("api_get_authorizer_list", [state, now](const httplib::Request& req,
+                                                httplib::Response& res) {
+    std::map<std::string, std::string> f;
+    std::optional<Struct> body = Body(req, {"component_appid"}, &f);
+    int64_t offset = 0;
+    int64_t count = 0;
+    if (!body || !GetInteger(*body, "offset", &offset) ||
+        !GetInteger(*body, "count", &count)) {
+      return WriteError(res, 47001, "data format error");
+    }
+    const AuthorizerListAnswer answer =
+        state->ListAuthorizers(ComponentToken(req), offset, count, now());
+    if (answer.errcode != 0) {
+      return WriteError(res, answer.errcode, answer.errmsg);
+    }
+    Struct out;
+    SetNumber(out, "total_count", static_cast<double>(answer.total_count));
+    auto* list = (*out.mutable_fields())["list"].mutable_list_value();
+    for (const AuthorizerListAnswer::Entry& entry : answer.list) {
+      Struct item;
+      SetString(item, "authorizer_appid", entry.authorizer_appid);
+      SetString(item, "refresh_token", entry.refresh_token);
+      SetNumber(item, "auth_time", static_cast<double>(entry.auth_time));
+      list->add_values()->mutable_struct_value()->Swap(&item);
+    }
+    WriteJson(res, out, kWeChatContentType);
+  });
+
+  // The tests' side.
+  server.Post(
+      "/sandbox/platform/ticket",
+      [state, now](const httplib::Request& req, httplib::Response& res) {
+        const std::string ticket =
+            state->NewTicket(req.get_param_value("component_appid"), now());
+        if (ticket.empty()) return WriteError(res, 40013, "invalid appid");
+        Struct body;
+        SetString(body, "ticket", ticket);
+        WriteJson(res, body);
+      });
+  server.Post(
+      "/sandbox/platform/authorize",
+      [state, now](const httplib::Request& req, httplib::Response& res) {
+        const std::string code =
+            state->Authorize(req.get_param_value("component_appid"),
+                             req.get_param_value("authorizer_appid"), now());
+        if (code.empty()) return WriteError(res, 40013, "invalid appid");
+        Struct body;
+        SetString(body, "authorization_code", code);
+        WriteJson(res, body);
+      });
+  server.Post(
+      "/sandbox/platform/unauthorize",
+      [state, now](const httplib::Request& req, httplib::Response& res) {
+        const bool done =
+            state->Unauthorize(req.get_param_value("component_appid"),
+                               req.get_param_value("authorizer_appid"), now());
+        Struct body;
+        SetBool(body, "unauthorized", done);
+        WriteJson(res, body);
+      });
+}
+
+}  // namespace wxtoken::sandbox

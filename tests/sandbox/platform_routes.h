@@ -1,0 +1,35 @@
+#ifndef WXTOKEN_TESTS_SANDBOX_PLATFORM_ROUTES_H_
+#define WXTOKEN_TESTS_SANDBOX_PLATFORM_ROUTES_H_
+
+#include <functional>
+
+#include "absl/time/time.h"
+#include "httplib.h"
+#include "tests/sandbox/platform_state.h"
+
+namespace wxtoken::sandbox {
+
+// The Open Platform's endpoints over a PlatformState (WECHAT.md
+// "Third-party platform"); every body is JSON, every answer JSON with HTTP
+// 200, as WeChat's. Component APIs take ?component_access_token= (or
+// ?access_token=).
+//
+//   POST /cgi-bin/component/api_start_push_ticket
+//   POST /cgi-bin/component/api_component_token
+//   POST /cgi-bin/component/api_query_auth
+//   POST /cgi-bin/component/api_authorizer_token
+//   POST /cgi-bin/component/api_get_authorizer_info
+//   POST /cgi-bin/component/api_get_authorizer_list
+//
+// And the tests' side of a platform, which WeChat's users do in its pages:
+//
+//   POST /sandbox/platform/ticket?component_appid=       a new ticket
+//   POST /sandbox/platform/authorize?component_appid=&authorizer_appid=
+//                                                         its code
+//   POST /sandbox/platform/unauthorize?component_appid=&authorizer_appid=
+void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
+                       std::function<absl::Time()> now);
+
+}  // namespace wxtoken::sandbox
+
+#endif  // WXTOKEN_TESTS_SANDBOX_PLATFORM_ROUTES_H_
