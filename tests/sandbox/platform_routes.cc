@@ -56,9 +56,21 @@ void WriteAuthorizer(httplib::Response& res, const AuthorizerAnswer& answer,
   WriteJson(res, body, kWeChatContentType);
 }
 
+// Pushes `event_xml` when the platform has a target, and says how it went.
+void PushIfTargeted(PlatformPusher* pusher, const std::string& component,
+                    const std::string& event_xml, absl::Time now,
+                    Struct& answer) {
+  if (!pusher->HasTarget(component)) return;
+  const PushResult result = pusher->Push(component, event_xml, now);
+  SetNumber(answer, "push_status", result.http_status);
+  SetString(answer, "push_body", result.body);
+  SetString(answer, "push_error", result.error);
+}
+
 }  // namespace
 
 void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
+                       PlatformPusher* pusher,
                        std::function<absl::Time()> now) {
   auto route = [&server](const std::string& name, httplib::Server::Handler h) {
     server.Post(std::string(kComponent) + name, std::move(h));
@@ -159,37 +171,66 @@ void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
   });
 
   // The tests' side.
-  server.Post(
-      "/sandbox/platform/ticket",
-      [state, now](const httplib::Request& req, httplib::Response& res) {
-        const std::string ticket =
-            state->NewTicket(req.get_param_value("component_appid"), now());
-        if (ticket.empty()) return WriteError(res, 40013, "invalid appid");
-        Struct body;
-        SetString(body, "ticket", ticket);
-        WriteJson(res, body);
-      });
-  server.Post(
-      "/sandbox/platform/authorize",
-      [state, now](const httplib::Request& req, httplib::Response& res) {
-        const std::string code =
-            state->Authorize(req.get_param_value("component_appid"),
-                             req.get_param_value("authorizer_appid"), now());
-        if (code.empty()) return WriteError(res, 40013, "invalid appid");
-        Struct body;
-        SetString(body, "authorization_code", code);
-        WriteJson(res, body);
-      });
-  server.Post(
-      "/sandbox/platform/unauthorize",
-      [state, now](const httplib::Request& req, httplib::Response& res) {
-        const bool done =
-            state->Unauthorize(req.get_param_value("component_appid"),
-                               req.get_param_value("authorizer_appid"), now());
-        Struct body;
-        SetBool(body, "unauthorized", done);
-        WriteJson(res, body);
-      });
+  server.Post("/sandbox/platform/push_target",
+              [pusher](const httplib::Request& req, httplib::Response& res) {
+                PushTarget target{req.get_param_value("url"),
+                                  req.get_param_value("server_token"),
+                                  req.get_param_value("encoding_aes_key")};
+                const absl::Status status = pusher->SetTarget(
+                    req.get_param_value("component_appid"), std::move(target));
+                if (!status.ok()) {
+                  res.status = 400;
+                  res.set_content(std::string(status.message()) + "\n",
+                                  "text/plain");
+                  return;
+                }
+                WriteJson(res, Struct());
+              });
+  server.Post("/sandbox/platform/ticket", [state, pusher, now](
+                                              const httplib::Request& req,
+                                              httplib::Response& res) {
+    const std::string component = req.get_param_value("component_appid");
+    const absl::Time at = now();
+    const std::string ticket = state->NewTicket(component, at);
+    if (ticket.empty()) return WriteError(res, 40013, "invalid appid");
+    Struct body;
+    SetString(body, "ticket", ticket);
+    PushIfTargeted(pusher, component, TicketEventXml(component, ticket, at), at,
+                   body);
+    WriteJson(res, body);
+  });
+  server.Post("/sandbox/platform/authorize", [state, pusher, now](
+                                                 const httplib::Request& req,
+                                                 httplib::Response& res) {
+    const std::string component = req.get_param_value("component_appid");
+    const std::string authorizer = req.get_param_value("authorizer_appid");
+    const absl::Time at = now();
+    const std::string code = state->Authorize(component, authorizer, at);
+    if (code.empty()) return WriteError(res, 40013, "invalid appid");
+    Struct body;
+    SetString(body, "authorization_code", code);
+    PushIfTargeted(
+        pusher, component,
+        AuthorizedEventXml(component, authorizer, code, at, at + absl::Hours(1),
+                           req.get_param_value("update") == "1"),
+        at, body);
+    WriteJson(res, body);
+  });
+  server.Post("/sandbox/platform/unauthorize", [state, pusher, now](
+                                                   const httplib::Request& req,
+                                                   httplib::Response& res) {
+    const std::string component = req.get_param_value("component_appid");
+    const std::string authorizer = req.get_param_value("authorizer_appid");
+    const absl::Time at = now();
+    const bool done = state->Unauthorize(component, authorizer, at);
+    Struct body;
+    SetBool(body, "unauthorized", done);
+    if (done) {
+      PushIfTargeted(pusher, component,
+                     UnauthorizedEventXml(component, authorizer, at), at, body);
+    }
+    WriteJson(res, body);
+  });
 }
 
 }  // namespace wxtoken::sandbox

@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "httplib.h"
+#include "tests/sandbox/platform_pusher.h"
 #include "tests/sandbox/platform_state.h"
 
 namespace wxtoken::sandbox {
@@ -23,12 +24,18 @@ namespace wxtoken::sandbox {
 //
 // And the tests' side of a platform, which WeChat's users do in its pages:
 //
+//   POST /sandbox/platform/push_target?component_appid=&url=&server_token=
+//        &encoding_aes_key=          where its events go (wxtokend's URL)
 //   POST /sandbox/platform/ticket?component_appid=       a new ticket
 //   POST /sandbox/platform/authorize?component_appid=&authorizer_appid=
-//                                                         its code
+//        [&update=1]                                     its code
 //   POST /sandbox/platform/unauthorize?component_appid=&authorizer_appid=
+//
+// With a push target the last three push their event there, as WeChat
+// does, and answer with what the target answered (push_status, push_body,
+// push_error).
 void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
-                       std::function<absl::Time()> now);
+                       PlatformPusher* pusher, std::function<absl::Time()> now);
 
 }  // namespace wxtoken::sandbox
 

@@ -134,7 +134,7 @@ SandboxServer::~SandboxServer() { Stop(); }
 
 void SandboxServer::ServePlatforms(PlatformState* platforms) {
   platforms_ = platforms;
-  AddPlatformRoutes(server_, platforms, now_);
+  AddPlatformRoutes(server_, platforms, &pusher_, now_);
 }
 
 absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "httplib.h"
 #include "tests/sandbox/fault_queue.h"
+#include "tests/sandbox/platform_pusher.h"
 #include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_state.h"
 
@@ -76,6 +77,7 @@ class SandboxServer {
 
   SandboxState* const state_;
   PlatformState* platforms_ = nullptr;
+  PlatformPusher pusher_;
   FaultQueue* const faults_;
   const NowFunction now_;
   httplib::Server server_;

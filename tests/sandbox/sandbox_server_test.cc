@@ -5,13 +5,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "server/wechat/envelope.h"
+#include "server/wechat/message_crypto.h"
+#include "server/wechat/platform_event.h"
+#include "server/wechat/signature.h"
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
 #include "tests/sandbox/sandbox_state.h"
@@ -286,6 +294,87 @@ TEST_F(SandboxServerTest, ServesAThirdPartyPlatform) {
                  R"({"offset":0,"count":1})");
   ASSERT_TRUE(bad);
   EXPECT_EQ(Number(*bad, "errcode"), 40001);
+}
+
+// The sandbox pushes a platform's events as WeChat does; wxtokend's own
+// checks (signature, envelope, decryption, event) accept them.
+TEST_F(SandboxServerTest, PushesAPlatformsEventsSignedAndEncrypted) {
+  const std::string component = "wxcomponent00000001";
+  const std::string token = "push-token";
+  const std::string aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+  std::vector<server::PlatformEvent> received;
+  absl::Mutex mu;
+  httplib::Server receiver;
+  receiver.Post("/wechat/platform/" + component,
+                [&](const httplib::Request& req, httplib::Response& res) {
+                  absl::StatusOr<server::PushEnvelope> envelope =
+                      server::ParsePushEnvelope(req.body);
+                  absl::StatusOr<server::MessageKey> key =
+                      server::MessageKey::FromEncodingAesKey(aes_key);
+                  if (!envelope.ok() || !key.ok() ||
+                      req.get_param_value("encrypt_type") != "aes" ||
+                      !server::VerifyPushSignature(
+                           token, req.get_param_value("msg_signature"),
+                           req.get_param_value("timestamp"),
+                           req.get_param_value("nonce"), envelope->encrypt)
+                           .valid) {
+                    res.status = 400;
+                    return;
+                  }
+                  absl::StatusOr<std::string> plaintext =
+                      server::DecryptMessage(*key, component,
+                                             envelope->encrypt);
+                  if (!plaintext.ok()) {
+                    res.status = 400;
+                    return;
+                  }
+                  absl::StatusOr<server::PlatformEvent> event =
+                      server::ParsePlatformEvent(*plaintext);
+                  if (!event.ok()) {
+                    res.status = 400;
+                    return;
+                  }
+                  absl::MutexLock lock(&mu);
+                  received.push_back(*std::move(event));
+                  res.set_content("success", "text/plain");
+                });
+  const int port = receiver.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { receiver.listen_after_bind(); });
+  ASSERT_TRUE(PostJson(absl::StrCat(
+      "/sandbox/platform/push_target?component_appid=", component,
+      "&url=http://127.0.0.1:", port, "/wechat/platform/", component,
+      "&server_token=", token, "&encoding_aes_key=", aes_key)));
+
+  std::optional<Struct> ticket =
+      PostJson("/sandbox/platform/ticket?component_appid=" + component);
+  std::optional<Struct> code =
+      PostJson("/sandbox/platform/authorize?component_appid=" + component +
+               "&authorizer_appid=wx0123456789abcdef");
+  std::optional<Struct> revoked =
+      PostJson("/sandbox/platform/unauthorize?component_appid=" + component +
+               "&authorizer_appid=wx0123456789abcdef");
+  receiver.stop();
+  serving.join();
+  ASSERT_TRUE(ticket && code && revoked);
+  for (const Struct* answer : {&*ticket, &*code, &*revoked}) {
+    EXPECT_EQ(Number(*answer, "push_status"), 200);
+    EXPECT_EQ(String(*answer, "push_body"), "success");
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(received.size(), 3u);
+  EXPECT_EQ(received[0].type, server::PlatformEvent::Type::kVerifyTicket);
+  EXPECT_EQ(received[0].ticket, String(*ticket, "ticket"));
+  EXPECT_EQ(received[1].type, server::PlatformEvent::Type::kAuthorized);
+  EXPECT_EQ(received[1].authorization_code,
+            String(*code, "authorization_code"));
+  EXPECT_EQ(received[2].type, server::PlatformEvent::Type::kUnauthorized);
+  EXPECT_EQ(received[2].authorizer_app_id, "wx0123456789abcdef");
+  // A target that is not a URL is refused.
+  httplib::Result bad = client_->Post(
+      "/sandbox/platform/push_target?component_appid=x&url=ftp://h/p");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
 }
 
 }  // namespace
