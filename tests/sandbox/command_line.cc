@@ -53,24 +53,31 @@ std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
   return out;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseApps(
-    const std::vector<std::string>& entries) {
+absl::StatusOr<std::map<std::string, std::string>> ParseIdSecrets(
+    const std::vector<std::string>& entries, absl::string_view flag) {
   std::map<std::string, std::string> apps;
   for (const std::string& entry : entries) {
     const size_t colon = entry.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size()) {
       // Name only the appid part: the rest is a secret.
       return absl::InvalidArgumentError(absl::StrCat(
-          "--app: want APPID:SECRET, got an entry starting \"",
+          "--", flag, ": want ID:SECRET, got an entry starting \"",
           entry.substr(0, colon == std::string::npos ? 0 : colon), "\""));
     }
     const std::string appid = entry.substr(0, colon);
     if (!apps.emplace(appid, entry.substr(colon + 1)).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--app: appid ", appid, " given twice"));
+          absl::StrCat("--", flag, ": ", appid, " given twice"));
     }
   }
-  if (apps.empty()) {
+  return apps;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseApps(
+    const std::vector<std::string>& entries) {
+  absl::StatusOr<std::map<std::string, std::string>> apps =
+      ParseIdSecrets(entries, "app");
+  if (apps.ok() && apps->empty()) {
     return absl::InvalidArgumentError("--app: give at least one APPID:SECRET");
   }
   return apps;

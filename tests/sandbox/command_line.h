@@ -17,8 +17,12 @@ namespace wxtoken::sandbox {
 std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
                                            absl::string_view name);
 
-// Parses `APPID:SECRET` entries (split at the first ':') into appid →
-// secret. Both parts must be non-empty, appids unique, and one app given.
+// Parses `ID:SECRET` entries of --`flag` (split at the first ':') into id →
+// secret. Both parts must be non-empty and ids unique.
+absl::StatusOr<std::map<std::string, std::string>> ParseIdSecrets(
+    const std::vector<std::string>& entries, absl::string_view flag);
+
+// ParseIdSecrets of --app, with at least one app given.
 absl::StatusOr<std::map<std::string, std::string>> ParseApps(
     const std::vector<std::string>& entries);
 

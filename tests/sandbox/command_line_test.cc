@@ -48,6 +48,16 @@ TEST(SandboxCommandLineTest, ParsesApps) {
       ::testing::Not(::testing::HasSubstr("topsecret")));
 }
 
+// Platforms are optional: none is no error, and errors name their flag.
+TEST(SandboxCommandLineTest, ParsesPlatforms) {
+  auto none = ParseIdSecrets({}, "platform");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto bad = ParseIdSecrets({"wxcomponent1"}, "platform");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().substr(0, 11), "--platform:");
+}
+
 TEST(SandboxCommandLineTest, ReadsAnAppsFile) {
   const std::string path = ::testing::TempDir() + "/sandbox_apps.txt";
   std::ofstream(path) << "# bench apps\nwxa:one\n\n  wxb:two  \n";

@@ -139,7 +139,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<SandboxOptions> options = OptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
   absl::StatusOr<std::map<std::string, std::string>> platform_secrets =
-      ParseApps(absl::GetFlag(FLAGS_platform));
+      ParseIdSecrets(absl::GetFlag(FLAGS_platform), "platform");
   if (!platform_secrets.ok()) return Fail(platform_secrets.status());
   PlatformOptions platform_options;
   platform_options.token_lifetime = options->lifetime;
