@@ -208,6 +208,12 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
               .Name("wxtoken_state_write_failures_total")
               .Help("Writes of an app's state to the store that failed")
               .Register(*registry_)),
+      whitelist_blocked_(
+          prometheus::BuildGauge()
+              .Name("wxtoken_whitelist_blocked")
+              .Help("1 while WeChat refuses the app's calls from this IP "
+                    "(40164, 61004, 60020): add it to the whitelist")
+              .Register(*registry_)),
       reloads_applied_(prometheus::BuildCounter()
                            .Name("wxtoken_config_reloads_total")
                            .Help("Config reloads applied (SIGHUP or a file "
@@ -242,6 +248,11 @@ void ServerMetrics::OnAppRemoved(const std::string& app_id) {
        {&daily_budget_, &fetches_today_, &force_fetches_today_}) {
     family->Remove(&family->Add({{"app_id", app_id}}));
   }
+  absl::MutexLock lock(&blocked_mu_);
+  if (auto it = blocked_.find(app_id); it != blocked_.end()) {
+    whitelist_blocked_.Remove(it->second);
+    blocked_.erase(it);
+  }
 }
 
 void ServerMetrics::RecordRpc(absl::string_view method, absl::string_view code,
@@ -272,6 +283,23 @@ void ServerMetrics::OnRequestDone(const std::string& app_id, FetchApi api,
             {"result", ResultName(result.failure)},
             {"errcode", absl::StrCat(result.errcode)}})
       .Increment();
+  // Blocked from the IP WeChat names, until the app's next success; other
+  // failures say nothing about the whitelist either way.
+  if (result.egress_ip.empty() && result.failure != FailureClass::kNone) {
+    return;
+  }
+  absl::MutexLock lock(&blocked_mu_);
+  auto it = blocked_.find(app_id);
+  if (it != blocked_.end()) {
+    whitelist_blocked_.Remove(it->second);
+    blocked_.erase(it);
+  }
+  if (!result.egress_ip.empty()) {
+    prometheus::Gauge& gauge =
+        whitelist_blocked_.Add({{"app_id", app_id}, {"ip", result.egress_ip}});
+    gauge.Set(1);
+    blocked_[app_id] = &gauge;
+  }
 }
 
 void ServerMetrics::OnForceRefreshAnswered(const std::string& app_id,

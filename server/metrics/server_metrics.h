@@ -10,7 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/base/clock.h"
 #include "server/config/config.h"
@@ -33,6 +36,7 @@ const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets();
 //   wxtoken_upstream_force_fetches_today{app_id}         of which ForceRefresh
 //   wxtoken_upstream_daily_budget{app_id}
 //   wxtoken_state_write_failures_total{app_id}
+//   wxtoken_whitelist_blocked{app_id,ip}                 1 while refused
 //   wxtoken_force_refresh_total{app_id,outcome}
 //   wxtoken_token_expiry_seconds{app_id,kind}            0 when none is valid
 // and, for replicas (store.redis):
@@ -98,6 +102,11 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Counter>& force_refresh_;
   prometheus::Family<prometheus::Counter>& forwarded_;
   prometheus::Family<prometheus::Counter>& state_write_failures_;
+  // 1 for (app, the IP WeChat refused) until the app's next success.
+  prometheus::Family<prometheus::Gauge>& whitelist_blocked_;
+  absl::Mutex blocked_mu_;
+  absl::flat_hash_map<std::string, prometheus::Gauge*> blocked_
+      ABSL_GUARDED_BY(blocked_mu_);
   prometheus::Counter& reloads_applied_;
   prometheus::Counter& reload_failures_;
   RpcSeries rpc_series_;  // of rpc_requests_ and rpc_duration_

@@ -401,6 +401,18 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
       ScheduleRequest(slot,
                       stale_secret ? now : now + refresh_.permanent_retry);
       AnswerWaiters(slot, UnavailableStatus(slot), false);
+      if (!result.egress_ip.empty()) {
+        Log(LogLevel::kError,
+            "WeChat does not accept calls from this server's IP; add it to "
+            "the IP whitelist",
+            {{"app_id", app_id},
+             {"kind", std::string(TokenKindName(slot.kind))},
+             {"errcode", absl::StrCat(result.errcode)},
+             {"egress_ip", result.egress_ip},
+             {"next_attempt",
+              TimeText((now + refresh_.permanent_retry).wall)}});
+        return;
+      }
       Log(LogLevel::kError,
           "WeChat rejected the credentials; fix the AppSecret or the IP "
           "whitelist",

@@ -32,6 +32,11 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
   const FetchResult& failure = slot.failure;
   switch (failure.failure) {
     case FailureClass::kPermanent:
+      if (!failure.egress_ip.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            label, ": WeChat saw this server as ", failure.egress_ip,
+            ": add it to the IP whitelist (errcode ", failure.errcode, ")"));
+      }
       return absl::FailedPreconditionError(
           absl::StrCat(label, ": WeChat rejected the credentials: errcode ",
                        failure.errcode, " (", failure.detail, ")"));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/wechat/egress_ip.h"
 #include "server/wechat/errcodes.h"
 
 namespace wxtoken::server {
@@ -100,6 +101,8 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
         it != fields.end() && it->second.kind_case() == Value::kStringValue) {
       absl::StrAppend(&result.detail, ": ",
                       SanitizeErrmsg(it->second.string_value()));
+      result.egress_ip =
+          EgressIp(errcode, it->second.string_value()).value_or("");
     }
     return result;
   }

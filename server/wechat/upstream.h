@@ -47,6 +47,9 @@ struct FetchResult {
   int errcode = 0;            // WeChat's errcode, 0 when none
   int http_status = 0;        // 0 when no HTTP answer arrived
   std::string detail;         // human-readable, never contains a secret
+  // A whitelist error's address WeChat saw us call from (EgressIp); "" when
+  // none.
+  std::string egress_ip;
   std::string value;          // access_token or ticket on success
   absl::Duration expires_in;  // on success
 };

@@ -54,6 +54,8 @@ class MetricsE2eTest : public ::testing::Test {
     options.base_url = sandbox_.base_url();
     options.apps = {{kApp, kSecret, "classic", ""}};
     options.metrics = true;
+    // A whitelist error is retried this soon once fixed.
+    options.permanent_retry = "2s";
     ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir));
     ASSERT_TRUE(controller_.WaitForHealth("", "SERVING", absl::Seconds(20)));
   }
@@ -117,6 +119,35 @@ TEST_F(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
 
   EXPECT_EQ(controller_.Stop(), 0);
   sandbox_.Stop();
+}
+
+// DESIGN.md "Operations": WeChat refuses the server's IP (40164 naming it):
+// the answer and the metric say which IP to whitelist, until it is fixed.
+TEST_F(MetricsE2eTest, AWhitelistErrorNamesTheIpUntilFixed) {
+  const wxtoken::v1::Token token = controller_.WaitForToken(kApp);
+  sandbox_.InjectFault("errcode", 1000, "errcode=40164&endpoint=token");
+  wxtoken::v1::ForceRefreshResponse response;
+  const grpc::Status refused =
+      controller_.ForceRefresh(kApp, token.value(), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("WeChat saw this server as 127.0.0.1: add it to the "
+                        "IP whitelist (errcode 40164)"));
+  const std::string blocked = absl::StrCat(
+      "wxtoken_whitelist_blocked{app_id=\"", kApp, "\",ip=\"127.0.0.1\"}");
+  EXPECT_EQ(Value(controller_.ScrapeMetrics(), blocked), 1);
+  EXPECT_THAT(controller_.Logs(), HasSubstr("\"egress_ip\":\"127.0.0.1\""));
+  // Whitelisted: the retry after permanent_retry succeeds and the series
+  // goes.
+  sandbox_.ClearFaults();
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (Value(controller_.ScrapeMetrics(), blocked) != -1 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(Value(controller_.ScrapeMetrics(), blocked), -1);
+  EXPECT_GT(controller_.WaitForToken(kApp, token.generation()).generation(),
+            token.generation());
 }
 
 // Clients fall back on a cached value only when wxtokend could not be

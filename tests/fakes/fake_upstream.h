@@ -66,6 +66,15 @@ class FakeUpstream final : public UpstreamClient {
     Complete(std::move(result));
   }
   void TimeOut() { Fail(FailureClass::kTransient, 0, /*maybe_issued=*/true); }
+  // A whitelist error naming the address WeChat saw.
+  void FailFromIp(int errcode, const std::string& ip) {
+    FetchResult result;
+    result.failure = FailureClass::kPermanent;
+    result.errcode = errcode;
+    result.detail = absl::StrCat("injected errcode ", errcode);
+    result.egress_ip = ip;
+    Complete(std::move(result));
+  }
 
  private:
   const size_t bases_;

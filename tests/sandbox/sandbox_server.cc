@@ -55,6 +55,14 @@ void WriteFault(const Fault& fault, const httplib::Request& req,
                 httplib::Response& res) {
   switch (fault.kind) {
     case Fault::Kind::kErrcode: {
+      // Whitelist errors name the caller's address, as WeChat's do.
+      if (fault.errcode == 40164) {
+        WriteError(res, fault.errcode,
+                   absl::StrCat("invalid ip ", req.remote_addr,
+                                " ipv6 ::ffff:", req.remote_addr,
+                                ", not in whitelist rid: sandbox"));
+        return;
+      }
       WriteError(res, fault.errcode, "injected");
       return;
     }

@@ -723,6 +723,19 @@ TEST_F(RefreshEngineTest, CredentialErrorIsPermanentNotHammeredAndNamed) {
   EXPECT_THAT(Get().status().message(), HasSubstr("40164"));
 }
 
+// DESIGN.md "Operations": a whitelist error says which IP to add.
+TEST_F(RefreshEngineTest, AWhitelistErrorNamesTheIpWeChatSaw) {
+  Init(MakeConfig());
+  Start();
+  upstream_->FailFromIp(40164, "203.0.113.7");
+  Pump();
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Get().status().message(),
+              HasSubstr("WeChat saw this server as 203.0.113.7: add it to "
+                        "the IP whitelist (errcode 40164)"));
+  EXPECT_FALSE(health_.app[kApp]);
+}
+
 // A reload rotated the AppSecret (DESIGN.md "Configuration", Live changes).
 TEST_F(RefreshEngineTest, ARotatedSecretRetriesACredentialErrorAtOnce) {
   Init(MakeConfig());

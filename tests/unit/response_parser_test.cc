@@ -120,6 +120,17 @@ TEST(ParseFetchResponseTest, ErrcodeWithoutErrmsg) {
   EXPECT_EQ(result.detail, "errcode 40164");
 }
 
+TEST(ParseFetchResponseTest, AWhitelistErrorCarriesTheIpWeChatSaw) {
+  FetchResult result = ParseFetchResponse(
+      FetchApi::kClassic, 200,
+      R"({"errcode":40164,"errmsg":"invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 6f3a"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_EQ(result.egress_ip, "203.0.113.7");
+  result = ParseFetchResponse(FetchApi::kClassic, 200,
+                              R"({"errcode":40013,"errmsg":"invalid appid"})");
+  EXPECT_EQ(result.egress_ip, "");
+}
+
 TEST(ParseFetchResponseTest, LongErrmsgIsCutAtACharacterBoundary) {
   // 199 ASCII bytes then a 3-byte character straddling the 200-byte limit.
   const std::string errmsg = std::string(199, 'x') + "\xE4\xB8\xAD" + "tail";
