@@ -259,6 +259,17 @@ test("mtls: tls without health_listen is refused", () => {
   assert.ok(found.some((p) => /with tls, set health_listen/.test(p)), found.join("\n"));
 });
 
+test("ha: a ServiceMonitor scraping no Service port fails its check", () => {
+  const f = fixture(true);
+  const entries = () => f.objects.map((object) => ({ object, source: "t" }));
+  assert.deepEqual(validateSchemas(entries()), []);
+  const monitor = f.objects.find((o) => o.kind === "ServiceMonitor");
+  monitor.spec.endpoints[0].port = "metric";
+  const found = validateSchemas(entries());
+  assert.equal(found.length, 1, found.join("\n"));
+  assert.match(found[0], /port "metric" is no Service port name/);
+});
+
 test("a Certificate without a secretName fails its schema", () => {
   const f = fixture("mtls");
   const certificate = f.objects.find((o) => o.kind === "Certificate");

@@ -146,6 +146,30 @@ function certificateProblems(object) {
   return problems;
 }
 
+// The Prometheus Operator's ServiceMonitor has none either: what
+// deploy/overlays/ha relies on, checked by hand (a Service port by name).
+function serviceMonitorProblems(object, entries) {
+  const spec = object.spec || {};
+  const problems = [];
+  if (!(object.metadata && object.metadata.name)) problems.push("metadata.name is required");
+  const labels = spec.selector && spec.selector.matchLabels;
+  if (!labels || Object.keys(labels).length === 0) {
+    problems.push("spec.selector.matchLabels is required (or it selects every Service)");
+  }
+  const ports = new Set();
+  for (const { object: o } of entries) {
+    if (o && o.kind === "Service") for (const p of (o.spec && o.spec.ports) || []) ports.add(p.name);
+  }
+  const endpoints = spec.endpoints || [];
+  if (endpoints.length === 0) problems.push("spec.endpoints must list at least one");
+  for (const endpoint of endpoints) {
+    if (!ports.has(endpoint.port)) {
+      problems.push(`spec.endpoints: port ${JSON.stringify(endpoint.port)} is no Service port name`);
+    }
+  }
+  return problems;
+}
+
 // Problems (strings) of objects that fail their schema or have no schema.
 function validateSchemas(entries) {
   const problems = [];
@@ -153,6 +177,10 @@ function validateSchemas(entries) {
     const { apiVersion, kind } = entry.object || {};
     if (apiVersion === "cert-manager.io/v1" && kind === "Certificate") {
       problems.push(...certificateProblems(entry.object).map((p) => `${describe(entry)}: ${p}`));
+      continue;
+    }
+    if (apiVersion === "monitoring.coreos.com/v1" && kind === "ServiceMonitor") {
+      problems.push(...serviceMonitorProblems(entry.object, entries).map((p) => `${describe(entry)}: ${p}`));
       continue;
     }
     const Model = modelClass(apiVersion, kind);
