@@ -19,6 +19,7 @@ void RedisStateStore::SetConfiguredApps(std::vector<std::string> app_ids) {
   absl::MutexLock lock(&mu_);
   configured_apps_ = std::move(app_ids);
   announce_ = true;
+  report_unserved_ = true;
   wake_.Signal();
 }
 
@@ -54,22 +55,28 @@ void RedisStateStore::CheckLeaderApps() {
       absl::StrSplit(reply->array[1].string, ' ', absl::SkipEmpty());
   std::sort(leaders.begin(), leaders.end());
   std::vector<std::string> unserved;
+  bool report = false;
   {
     absl::MutexLock lock(&mu_);
     std::set_difference(configured_apps_.begin(), configured_apps_.end(),
                         leaders.begin(), leaders.end(),
                         std::back_inserter(unserved));
+    report = report_unserved_;
+    report_unserved_ = false;
   }
-  if (unserved == unserved_) return;
+  if (unserved == unserved_ && !(report && !unserved.empty())) return;
+  const bool changed = unserved != unserved_;
   unserved_ = unserved;
-  Log(unserved.empty() ? LogLevel::kInfo : LogLevel::kError,
-      unserved.empty()
-          ? "the leader refreshes every app configured here"
-          : "apps configured here are not configured on the leader: nothing "
-            "refreshes them; configure every replica alike",
-      {{"apps", absl::StrJoin(unserved, ",")},
-       {"leader", LeaderAddress()},
-       {"epoch", absl::StrCat(epoch)}});
+  if (changed) {
+    Log(unserved.empty() ? LogLevel::kInfo : LogLevel::kError,
+        unserved.empty()
+            ? "the leader refreshes every app configured here"
+            : "apps configured here are not configured on the leader: nothing "
+              "refreshes them; configure every replica alike",
+        {{"apps", absl::StrJoin(unserved, ",")},
+         {"leader", LeaderAddress()},
+         {"epoch", absl::StrCat(epoch)}});
+  }
   PostToEngine(
       [unserved = std::move(unserved)](ReplicaListener& listener) mutable {
         listener.OnUnservedApps(std::move(unserved));

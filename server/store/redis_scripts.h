@@ -82,11 +82,15 @@ return 0
 //   and by the leases (epoch, then generation): after lost writes
 //   generations and even epochs may restart, and clocks may disagree, so
 //   one is later than another only by both.
-// - The leader (fenced: refused unless the lease is the writer's) stores its
-//   token unless the stored one is later (a heal put back a fetch the leader
-//   has not read yet; the leader adopts it from the answer rather than
-//   fetching again). Its own fetches carry its lease's epoch, so they are
-//   never older than anything stored. The same value keeps its generation,
+// - A token fetched by the current leader in its term (its epoch is the
+//   lease's) is later than any other, whatever the orders say: after Redis
+//   lost its data a new lease may take a lower epoch than a token healed
+//   back, and clocks may disagree. So the leader's own fetch always
+//   replaces, and nothing but the leader's next fetch replaces it.
+// - Otherwise the leader (fenced: refused unless the lease is the writer's)
+//   stores its token unless the stored one is later (a heal put back a
+//   fetch the leader has not read yet; the leader adopts it from the answer
+//   rather than fetching again). The same value keeps its generation,
 //   another takes at least stored + 1, so no generation is used twice.
 // - A heal (a replica writing back what the store lost) replaces the token
 //   only with a later one: when the orders disagree the stored token
@@ -101,9 +105,12 @@ return 0
 // epoch, latest_intent} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
 local leader = ARGV[1] ~= ''
-if leader and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local lease = redis.call('GET', KEYS[1])
+if leader and lease ~= ARGV[1] then
   return redis.error_reply("FENCED the lease is not the writer's")
 end
+-- The current term's epoch: what its leader fetched carries it.
+local term = tonumber(lease and string.match(lease, '^%S+ (%d+)') or '') or -1
 local key = KEYS[2]
 local function get(field) return redis.call('HGET', key, field) or '' end
 local function put(field, value)
@@ -146,6 +153,13 @@ for t = 1, n do
   if value ~= '' and value ~= old_value then
     if old_value == '' then
       replace = true
+    elseif leader and epoch == term then
+      -- The leader's own fetch of this term: later in time than anything
+      -- stored, whatever clocks and epochs after a lost write say.
+      replace = true
+    elseif old_epoch == term then
+      -- What the current leader fetched stands against anything else.
+      replace = false
     elseif leader then
       replace = not later(old_fetched, old_epoch, old_gen, fetched, epoch, gen)
     else

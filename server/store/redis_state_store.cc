@@ -340,6 +340,11 @@ bool RedisStateStore::TakeLoss(int64_t version, bool* after_loss) {
   const bool intents_lost =
       loss_ == Loss::kAny || (went_back && loss_ == Loss::kNone);
   loss_ = Loss::kNone;
+  if (*after_loss) {
+    // The leader's list of apps may be among what was lost.
+    absl::MutexLock lock(&mu_);
+    announce_ = true;
+  }
   return intents_lost;
 }
 

@@ -166,9 +166,12 @@ class RedisStateStore final : public StateStore, public LeaderDirectory {
   std::string master_address_ ABSL_GUARDED_BY(mu_);
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> configured_apps_ ABSL_GUARDED_BY(mu_);  // sorted
-  // The configured apps changed, or the lease was taken: the leader
-  // publishes them again.
+  // The configured apps changed, the lease was taken or the store lost
+  // writes: the leader publishes them again.
   bool announce_ ABSL_GUARDED_BY(mu_) = false;
+  // The configured apps changed: a follower's next check reports its
+  // verdict even when it is the same (the engine made the apps anew).
+  bool report_unserved_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar wake_;
 
   std::thread runner_;

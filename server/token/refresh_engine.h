@@ -280,6 +280,9 @@ class RefreshEngine final : public ReplicaListener {
   // something the store lacks (a lost write), to be written back; sets
   // `*changed` when a value or an intent changed here.
   bool Adopt(const AppRecord& record, bool latest, bool* changed = nullptr);
+  // The current lease's epoch as this replica knows it (0 unknown): what it
+  // fetched is later than any other token (FetchedLater).
+  uint64_t CurrentTerm() const;
   // Leader: an idle slot's next request brought forward when its state
   // (changed by a read) calls for it sooner; who asked for it stays.
   void RescheduleEarlier(Slot& slot, Instant now);

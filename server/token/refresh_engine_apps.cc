@@ -101,6 +101,8 @@ void RefreshEngine::AnnounceApps() {
   std::vector<std::string> app_ids;
   app_ids.reserve(apps_.size());
   for (const auto& [app_id, app] : apps_) app_ids.push_back(app_id);
+  // Added again while its removal's request is out: configured all the same.
+  for (const auto& [app_id, config] : readded_) app_ids.push_back(app_id);
   store_.SetConfiguredApps(std::move(app_ids));
 }
 

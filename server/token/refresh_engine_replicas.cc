@@ -102,7 +102,8 @@ void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
     if (token.value != mine->value) {
       // A heal the store refused (it holds another token), or a write
       // without a value: merged in as a read would be.
-      store_lacks = MergeStoredToken(token, /*latest=*/false, clock_, state) ||
+      store_lacks = MergeStoredToken(token, /*latest=*/false, clock_, state,
+                                     CurrentTerm()) ||
                     store_lacks;
     } else {
       if (state.value == token.value) {
@@ -139,6 +140,12 @@ void RefreshEngine::AdoptWritten(App& app, const AppRecord& sent,
   PublishApp(app);
 }
 
+uint64_t RefreshEngine::CurrentTerm() const {
+  if (leader_) return lease_epoch_;
+  const std::optional<ReplicaStatus> replica = store_.Replica();
+  return replica ? static_cast<uint64_t>(replica->epoch) : 0;
+}
+
 bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) return false;
@@ -159,7 +166,8 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
     slot->seen_intents = {SeenOf(*found)};
     const TokenState before = state;
     store_lacks =
-        MergeStoredToken(*found, latest, clock_, state) || store_lacks;
+        MergeStoredToken(*found, latest, clock_, state, CurrentTerm()) ||
+        store_lacks;
     if (changed != nullptr &&
         (state.value != before.value ||
          Micros(state.intent) != Micros(before.intent) ||

@@ -226,6 +226,8 @@ void RefreshEngine::Send(Slot& slot) {
 bool RefreshEngine::NothingSentSince(const Slot& slot) const {
   const Slot::Request& request = slot.request;
   const TokenState& state = slot.state;
+  // A removed app's state no longer follows the store's reads.
+  if (slot.app->removed) return false;
   if (state.value != request.base_value) return false;
   if (!state.intent) return !request.intent;  // its own lost: something was
   const Instant own_latest =

@@ -49,8 +49,13 @@ bool SameSeen(const SeenIntent& a, const SeenIntent& b) {
 // replicas can compare: the send time (their clocks) and the lease that
 // fetched it (epoch, then generation). After lost writes generations and
 // even epochs may restart, and clocks may disagree: neither alone decides.
-// The Redis write script orders heals the same way.
-bool FetchedLater(const TokenState& a, const TokenState& b) {
+// The Redis write script orders heals the same way, and likewise puts first
+// what the current lease (`term`, 0 unknown) fetched: after Redis lost its
+// data a new lease may take a lower epoch than a token healed back.
+bool FetchedLater(const TokenState& a, const TokenState& b, uint64_t term) {
+  if (term != 0 && (a.epoch == term) != (b.epoch == term)) {
+    return a.epoch == term;
+  }
   return absl::ToUnixMicros(a.fetched.wall) >
              absl::ToUnixMicros(b.fetched.wall) &&
          std::tie(a.epoch, a.generation) > std::tie(b.epoch, b.generation);
@@ -59,7 +64,7 @@ bool FetchedLater(const TokenState& a, const TokenState& b) {
 // Takes the store's copy of one token into `state` (RefreshEngine::Adopt);
 // true when `state` holds something the store lacks.
 bool MergeStoredToken(const TokenRecord& found, bool latest_copy,
-                      const Clock& clock, TokenState& state) {
+                      const Clock& clock, TokenState& state, uint64_t term) {
   TokenState stored = FromTokenRecord(found, clock);
   const std::optional<Instant> stored_latest = stored.latest_intent;
   if (latest_copy) {
@@ -78,10 +83,10 @@ bool MergeStoredToken(const TokenRecord& found, bool latest_copy,
     state.epoch = std::max(state.epoch, stored.epoch);
     state.expires = std::min(state.expires, stored.expires);
   } else if (state.has_value() &&
-             (!stored.has_value() || FetchedLater(state, stored))) {
+             (!stored.has_value() || FetchedLater(state, stored, term))) {
     store_lacks = true;  // the store lost our later token
   } else {
-    if (state.has_value() && !FetchedLater(stored, state)) {
+    if (state.has_value() && !FetchedLater(stored, state, term)) {
       // Clocks and leases disagree on which came later: the store's value
       // stands (as the script keeps it), and our fetch, which WeChat may
       // have answered after the store's, counts as a request that revokes
@@ -144,7 +149,7 @@ AppRecord MergeKept(const AppRecord& kept, const AppRecord& found, bool latest,
       continue;
     }
     TokenState state = FromTokenRecord(mine, clock);
-    MergeStoredToken(*theirs, /*latest=*/false, clock, state);
+    MergeStoredToken(*theirs, /*latest=*/false, clock, state, /*term=*/0);
     *theirs = ToTokenRecord(mine.kind, state);
   }
   return merged;

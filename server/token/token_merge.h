@@ -34,13 +34,14 @@ bool SameSeen(const SeenIntent& a, const SeenIntent& b);
 // Notes that the store may hold `intent` (TokenRecord::seen_intents).
 void NoteSeen(std::vector<SeenIntent>& seen, const SeenIntent& intent);
 
-// Whether `a`'s value came from a later fetch than `b`'s.
-bool FetchedLater(const TokenState& a, const TokenState& b);
+// Whether `a`'s value came from a later fetch than `b`'s. `term`: the
+// current lease's epoch, 0 when unknown; what it fetched comes first.
+bool FetchedLater(const TokenState& a, const TokenState& b, uint64_t term);
 
 // Takes the store's copy of one token into `state`; true when `state` holds
 // something the store lacks. `latest_copy`: the leader's, taken as it is.
 bool MergeStoredToken(const TokenRecord& found, bool latest_copy,
-                      const Clock& clock, TokenState& state);
+                      const Clock& clock, TokenState& state, uint64_t term);
 
 // Takes the store's counters into `mine`; true when `mine` holds something
 // the store lacks.

@@ -271,9 +271,9 @@ TEST_F(RedisStateStoreTest, AHealReplacesOnlyWithAFetchLaterByClockAndLease) {
   auto replicas = Pair();  // not a structured binding: lambdas capture these
   auto& leader = replicas.first;
   auto& follower = replicas.second;
-  // The leader's own fetch carries its lease's epoch.
-  const uint64_t epoch = leader->store().Replica()->epoch;
-  ASSERT_GT(epoch, 0u);
+  // "B" of an earlier lease (the current one's own fetches stand against
+  // any heal: WhatTheCurrentLeaderFetchedStandsAgainstAnyHeal).
+  const uint64_t epoch = leader->store().Replica()->epoch + 10;
   absl::StatusOr<AppRecord> written = leader->Write(
       Record("B", 1, std::nullopt, absl::ZeroDuration(), {}, epoch),
       StateStore::WriteMode::kLeader);
@@ -366,6 +366,38 @@ TEST_F(RedisStateStoreTest, AFollowerLearnsWhichOfItsAppsTheLeaderLacks) {
   // Only the leader publishes which apps it refreshes.
   EXPECT_EQ(redis_.Command({"HGET", "wxtoken:leader_apps", "apps"})->string,
             "wxa wxb wxc");
+}
+
+// After Redis lost its data a new lease may take a lower epoch than a token
+// a replica heals back, and clocks may disagree: what the current leader
+// fetched in its term is still the latest, and only its next fetch
+// replaces it.
+TEST_F(RedisStateStoreTest, WhatTheCurrentLeaderFetchedStandsAgainstAnyHeal) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  const uint64_t term = leader->store().Replica()->epoch;
+  // A heal from an old, higher epoch lands first; the leader's own fetch,
+  // earlier by a clock running behind, replaces it.
+  ASSERT_TRUE(follower
+                  ->Write(Record("OLD", 9, std::nullopt, absl::Minutes(2), {},
+                                 term + 5),
+                          StateStore::WriteMode::kHeal)
+                  .ok());
+  ASSERT_EQ(Field("access_token.value"), "OLD");
+  ASSERT_TRUE(leader
+                  ->Write(Record("MINE", 1, std::nullopt, absl::ZeroDuration(),
+                                 {}, term),
+                          StateStore::WriteMode::kLeader)
+                  .ok());
+  EXPECT_EQ(Field("access_token.value"), "MINE");
+  // The same heal again, later by both orders: refused.
+  absl::StatusOr<AppRecord> heal = follower->Write(
+      Record("OLD", 9, std::nullopt, absl::Minutes(2), {}, term + 5),
+      StateStore::WriteMode::kHeal);
+  ASSERT_TRUE(heal.ok());
+  EXPECT_EQ(heal->tokens[0].value, "MINE") << "the healer learns what stands";
+  EXPECT_EQ(Field("access_token.value"), "MINE");
 }
 
 TEST_F(RedisStateStoreTest,

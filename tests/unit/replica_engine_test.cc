@@ -281,6 +281,42 @@ TEST_F(ReplicaEngineTest, AnAppTheLeaderLacksIsNotServingAndSaysWhy) {
   EXPECT_TRUE(health_.app);
 }
 
+// A read that brings a token of an old, higher epoch (healed back after
+// Redis lost its data), fetched later by a clock running ahead, does not
+// replace the leader's own fetch of this term: that one came later.
+TEST_F(ReplicaEngineTest, TheLeadersOwnFetchStandsAgainstAHealOfAnOldEpoch) {
+  engine_->Start();
+  engine_->OnLeader({Record("old", 2, absl::Minutes(115), std::nullopt, 1)},
+                    /*epoch=*/2, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  upstream_.SucceedWith("mine", absl::Hours(2));
+  store_.CompleteAll();
+  ASSERT_EQ(Get()->value, "mine");
+  const int writes = store_.writes;
+  clock_.AdvanceTime(absl::Seconds(1));  // a read begun after the write
+  engine_->OnRecords(
+      {Record("healed", 9, -absl::Minutes(1), std::nullopt, /*epoch=*/7)},
+      ReadKind::kAfterLoss, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  EXPECT_EQ(Get()->value, "mine");
+  EXPECT_GT(store_.writes, writes) << "written back over the heal";
+  EXPECT_EQ(store_.durable[kApp].tokens[0].value, "mine");
+}
+
+// An app removed while its request was out: its state no longer follows
+// the store, so a late answer in a new term cannot be judged and is not
+// kept.
+TEST_F(ReplicaEngineTest, ALateAnswerOfARemovedAppIsNotKept) {
+  ASSERT_NO_FATAL_FAILURE(LeadWithARequestInFlight());
+  engine_->RemoveApp(kApp);
+  engine_->OnFollower();
+  engine_->OnLeader({store_.durable[kApp]}, /*epoch=*/3, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  upstream_.SucceedWith("late", absl::Hours(2));
+  Pump();
+  EXPECT_NE(store_.durable[kApp].tokens[0].value, "late");
+}
+
 TEST_F(ReplicaEngineTest, AFollowerAnswersForceRefreshNotTheLeader) {
   engine_->Start();
   ForceRefreshCommand command;
