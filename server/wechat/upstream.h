@@ -44,9 +44,9 @@ struct FetchResult {
   // it (timeout, dropped connection, 5xx, unreadable body): the old value may
   // be revoked after the overlap. False for a clean errcode answer.
   bool maybe_issued = false;
-  int errcode = 0;            // WeChat's errcode, 0 when none
-  int http_status = 0;        // 0 when no HTTP answer arrived
-  std::string detail;         // human-readable, never contains a secret
+  int errcode = 0;      // WeChat's errcode, 0 when none
+  int http_status = 0;  // 0 when no HTTP answer arrived
+  std::string detail;   // human-readable, never contains a secret
   // A whitelist error's address WeChat saw us call from (EgressIp); "" when
   // none.
   std::string egress_ip;
