@@ -249,6 +249,10 @@ void ServerMetrics::OnAppRemoved(const std::string& app_id) {
     family->Remove(&family->Add({{"app_id", app_id}}));
   }
   absl::MutexLock lock(&blocked_mu_);
+  ClearBlocked(app_id);
+}
+
+void ServerMetrics::ClearBlocked(const std::string& app_id) {
   if (auto it = blocked_.find(app_id); it != blocked_.end()) {
     whitelist_blocked_.Remove(it->second);
     blocked_.erase(it);
@@ -289,11 +293,7 @@ void ServerMetrics::OnRequestDone(const std::string& app_id, FetchApi api,
     return;
   }
   absl::MutexLock lock(&blocked_mu_);
-  auto it = blocked_.find(app_id);
-  if (it != blocked_.end()) {
-    whitelist_blocked_.Remove(it->second);
-    blocked_.erase(it);
-  }
+  ClearBlocked(app_id);
   if (!result.egress_ip.empty()) {
     prometheus::Gauge& gauge =
         whitelist_blocked_.Add({{"app_id", app_id}, {"ip", result.egress_ip}});

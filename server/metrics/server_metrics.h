@@ -107,6 +107,9 @@ class ServerMetrics final : public RefreshObserver {
   absl::Mutex blocked_mu_;
   absl::flat_hash_map<std::string, prometheus::Gauge*> blocked_
       ABSL_GUARDED_BY(blocked_mu_);
+  // Drops the app's series, if it has one.
+  void ClearBlocked(const std::string& app_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocked_mu_);
   prometheus::Counter& reloads_applied_;
   prometheus::Counter& reload_failures_;
   RpcSeries rpc_series_;  // of rpc_requests_ and rpc_duration_

@@ -64,8 +64,8 @@ void RedisStateStore::CheckLeaderApps() {
     report = report_unserved_;
     report_unserved_ = false;
   }
-  if (unserved == unserved_ && !(report && !unserved.empty())) return;
   const bool changed = unserved != unserved_;
+  if (!changed && !report) return;
   unserved_ = unserved;
   if (changed) {
     Log(unserved.empty() ? LogLevel::kInfo : LogLevel::kError,

@@ -178,6 +178,11 @@ SteadyTime RefreshEngine::NextWakeup() const {
 
 void RefreshEngine::RunDue() {
   if (!removed_.empty()) ForgetFinishedRemovals();
+  if (apps_changed_) {
+    // Once for a reload of many apps, not once per app.
+    apps_changed_ = false;
+    AnnounceApps();
+  }
   const Instant now = clock_.InstantNow();
   while (App* app = health_due_.PopDue(now.steady)) PublishApp(*app);
   while (App* app = rewrite_due_.PopDue(now.steady)) WriteApp(*app);

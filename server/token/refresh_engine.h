@@ -338,6 +338,8 @@ class RefreshEngine final : public ReplicaListener {
   // The current term's fencing epoch: what this replica fetches in it ranks
   // above every value fetched under an earlier lease (FetchedLater).
   uint64_t lease_epoch_ = 0;
+  // Apps were added or removed since the store was last told (AnnounceApps).
+  bool apps_changed_ = false;
 };
 
 }  // namespace wxtoken::server

@@ -48,8 +48,8 @@ void RefreshEngine::AddApp(const AppConfig& config) {
   observer_->OnAppAdded(app_id, CountersToday(app.counters, now));
   Log(LogLevel::kInfo, "app added",
       {{"app_id", app_id}, {"stored_state", stored ? "loaded" : "none"}});
-  PublishApp(app);  // its health, and the every-app view, too
-  AnnounceApps();
+  PublishApp(app);       // its health, and the every-app view, too
+  apps_changed_ = true;  // told to the store once per pass (RunDue)
 }
 
 void RefreshEngine::RemoveApp(const std::string& app_id) {
@@ -94,7 +94,7 @@ void RefreshEngine::RemoveApp(const std::string& app_id) {
       {{"app_id", app_id}});
   removed_.insert_or_assign(app_id, std::move(removed));
   UpdateAggregateHealth();
-  AnnounceApps();
+  apps_changed_ = true;  // told to the store once per pass (RunDue)
 }
 
 void RefreshEngine::AnnounceApps() {

@@ -152,6 +152,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   App& app = *it->second;
   bool store_lacks =
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
+  const uint64_t term = CurrentTerm();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
     const TokenRecord* found = nullptr;
@@ -166,8 +167,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
     slot->seen_intents = {SeenOf(*found)};
     const TokenState before = state;
     store_lacks =
-        MergeStoredToken(*found, latest, clock_, state, CurrentTerm()) ||
-        store_lacks;
+        MergeStoredToken(*found, latest, clock_, state, term) || store_lacks;
     if (changed != nullptr &&
         (state.value != before.value ||
          Micros(state.intent) != Micros(before.intent) ||

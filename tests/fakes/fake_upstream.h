@@ -58,25 +58,27 @@ class FakeUpstream final : public UpstreamClient {
   }
   // ... with a failure; `maybe_issued` as for a timeout or a 5xx.
   void Fail(FailureClass failure, int errcode, bool maybe_issued = false) {
-    FetchResult result;
-    result.failure = failure;
-    result.errcode = errcode;
-    result.maybe_issued = maybe_issued;
-    result.detail = absl::StrCat("injected errcode ", errcode);
-    Complete(std::move(result));
+    Complete(Failure(failure, errcode, maybe_issued));
   }
   void TimeOut() { Fail(FailureClass::kTransient, 0, /*maybe_issued=*/true); }
   // A whitelist error naming the address WeChat saw.
   void FailFromIp(int errcode, const std::string& ip) {
-    FetchResult result;
-    result.failure = FailureClass::kPermanent;
-    result.errcode = errcode;
-    result.detail = absl::StrCat("injected errcode ", errcode);
+    FetchResult result = Failure(FailureClass::kPermanent, errcode, false);
     result.egress_ip = ip;
     Complete(std::move(result));
   }
 
  private:
+  static FetchResult Failure(FailureClass failure, int errcode,
+                             bool maybe_issued) {
+    FetchResult result;
+    result.failure = failure;
+    result.errcode = errcode;
+    result.maybe_issued = maybe_issued;
+    result.detail = absl::StrCat("injected errcode ", errcode);
+    return result;
+  }
+
   const size_t bases_;
   const std::string prefix_;
   std::deque<Call> in_flight_;
