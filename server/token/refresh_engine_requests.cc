@@ -402,7 +402,8 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
           slot.request.secret_version != app.secret_version;
       ScheduleRequest(slot,
                       stale_secret ? now : now + refresh_.permanent_retry);
-      AnswerWaiters(slot, UnavailableStatus(slot), false);
+      // Logged before the callers hear of it: what they are told to fix is
+      // in the log by then.
       if (!result.egress_ip.empty()) {
         Log(LogLevel::kError,
             "WeChat does not accept calls from this server's IP; add it to "
@@ -413,16 +414,18 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
              {"egress_ip", result.egress_ip},
              {"next_attempt",
               TimeText((now + refresh_.permanent_retry).wall)}});
-        return;
+      } else {
+        Log(LogLevel::kError,
+            "WeChat rejected the credentials; fix the AppSecret or the IP "
+            "whitelist",
+            {{"app_id", app_id},
+             {"kind", std::string(TokenKindName(slot.kind))},
+             {"errcode", absl::StrCat(result.errcode)},
+             {"detail", result.detail},
+             {"next_attempt",
+              TimeText((now + refresh_.permanent_retry).wall)}});
       }
-      Log(LogLevel::kError,
-          "WeChat rejected the credentials; fix the AppSecret or the IP "
-          "whitelist",
-          {{"app_id", app_id},
-           {"kind", std::string(TokenKindName(slot.kind))},
-           {"errcode", absl::StrCat(result.errcode)},
-           {"detail", result.detail},
-           {"next_attempt", TimeText((now + refresh_.permanent_retry).wall)}});
+      AnswerWaiters(slot, UnavailableStatus(slot), false);
       return;
     }
     case FailureClass::kQuota: {
