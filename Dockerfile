@@ -31,6 +31,7 @@ RUN apt-get update \
     libc6 \
     libcivetweb1 \
     libcom-err2 \
+    libcpp-httplib0.11 \
     libcurl4 \
     libffi8 \
     libgcc-s1 \

@@ -35,6 +35,8 @@
 #include "server/grpc/metrics_interceptor.h"
 #include "server/grpc/peer_credentials.h"
 #include "server/grpc/token_service.h"
+#include "server/http/push_listener.h"
+#include "server/messages/platform_push.h"
 #include "server/metrics/server_metrics.h"
 #include "server/store/file_state_store.h"
 #include "server/store/redis_state_store.h"
@@ -232,9 +234,28 @@ int Run(const std::string& config_path, const sigset_t& signals) {
   Swappable<CallerAuthorizer> authorizer(
       std::make_shared<const CallerAuthorizer>(config->callers,
                                                replica_principals));
+  // Platforms: WeChat's pushes reach the worker through push_listen or
+  // SubmitPlatformPush.
+  std::unique_ptr<PlatformPushIntake> platform_pushes;
+  if (!config->platforms.empty()) {
+    std::vector<std::string> platform_ids;
+    for (const PlatformConfig& platform : config->platforms) {
+      platform_ids.push_back(platform.component_app_id);
+    }
+    platform_pushes = std::make_unique<PlatformPushIntake>(
+        std::move(platform_ids), push_messages,
+        [&inbox, &engine](std::string platform, std::string ticket,
+                          absl::Time created, PlatformPushIntake::Done done) {
+          inbox.Post([&engine, platform = std::move(platform),
+                      ticket = std::move(ticket), created,
+                      done = std::move(done)] {
+            engine.SubmitVerifyTicket(platform, ticket, created, done);
+          });
+        });
+  }
   TokenControllerService service(table, worker, watch_hub, push_messages,
                                  page_signer, clock, authorizer, metrics,
-                                 forwarder.get());
+                                 forwarder.get(), platform_pushes.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -286,6 +307,13 @@ int Run(const std::string& config_path, const sigset_t& signals) {
     }
     health.Attach(health_server->GetHealthCheckService());
   }
+  std::unique_ptr<PushListener> push_listener;
+  if (!config->push_listen.empty() && platform_pushes != nullptr) {
+    absl::StatusOr<std::unique_ptr<PushListener>> started =
+        PushListener::Start(config->push_listen, *platform_pushes);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    push_listener = *std::move(started);
+  }
   const std::vector<int> metrics_ports =
       *exposer ? (*exposer)->GetListeningPorts() : std::vector<int>{};
   Log(LogLevel::kInfo, "listening",
@@ -297,6 +325,7 @@ int Run(const std::string& config_path, const sigset_t& signals) {
                                                      : "mtls"},
        {"metrics_port",
         metrics_ports.empty() ? "" : absl::StrCat(metrics_ports.front())},
+       {"push_port", push_listener ? absl::StrCat(push_listener->port()) : ""},
        {"apps", absl::StrCat(config->apps.size())},
        {"state_dir", config->state_dir}});
   watch_hub.Start();
@@ -340,6 +369,9 @@ int Run(const std::string& config_path, const sigset_t& signals) {
   // worker past the drain deadline is answered UNAVAILABLE by Stop().
   absl::Notification drained;
   std::thread shutdown([&] {
+    // Pushes being answered finish (the worker answers them at once now);
+    // WeChat pushes the rest again, to another replica.
+    if (push_listener) push_listener->Stop();
     server->Shutdown(std::chrono::system_clock::now() +
                      absl::ToChronoSeconds(live.drain_timeout));
     drained.Notify();

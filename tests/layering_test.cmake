@@ -11,13 +11,15 @@ set(may_include_config base token config wechat)
 set(may_include_messages base token config messages wechat)
 set(may_include_metrics base token config metrics wechat)
 set(may_include_grpc base token config store messages metrics grpc wechat)
+set(may_include_http base config messages http)
 
 # header pattern -> the only paths (regex) that may include it
 set(private_headers
   "^<(grpc|grpcpp)/|^\"(wxtoken/v1|grpc/health)/" "^server/(grpc/|main\\.cc)"
   "^<curl/" "^server/wechat/curl_upstream\\.cc$"
   "^<prometheus/" "^server/(metrics/|main\\.cc)"
-  "^<hiredis/" "^server/store/redis_connection\\.cc$")
+  "^<hiredis/" "^server/store/redis_connection\\.cc$"
+  "^<httplib\\.h>" "^server/http/push_listener\\.cc$")
 
 file(GLOB_RECURSE sources RELATIVE ${SOURCE_DIR}
   ${SOURCE_DIR}/server/*.cc ${SOURCE_DIR}/server/*.h)

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/config/platform_config.h"
 #include "server/config/secret_fields.h"
 #include "server/config/security_config.h"
 #include "server/config/yaml_fields.h"
@@ -398,12 +399,26 @@ absl::Status CheckConsistency(const Config& config) {
   return absl::OkStatus();
 }
 
+// A platform as the owner of its component token.
+AppConfig ComponentOwner(const PlatformConfig& platform) {
+  AppConfig owner;
+  owner.app_id = platform.component_app_id;
+  owner.api = AppConfig::Api::kComponent;
+  owner.secret = platform.secret;
+  // VerifySignature and DecryptMessage for its pushes: the receive id is
+  // the component_app_id, as for an app's.
+  owner.server_token = platform.server_token;
+  owner.encoding_aes_key = platform.encoding_aes_key;
+  return owner;
+}
+
 absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
-  absl::StatusOr<Entries> entries = ReadMap(
-      root, "",
-      {"listen", "health_listen", "metrics_listen", "reflection", "tls",
-       "callers", "state_dir", "drain_timeout", "shutdown_delay",
-       "max_timestamp_skew", "store", "upstream", "refresh", "watch", "apps"});
+  absl::StatusOr<Entries> entries =
+      ReadMap(root, "",
+              {"listen", "health_listen", "metrics_listen", "reflection", "tls",
+               "callers", "state_dir", "drain_timeout", "shutdown_delay",
+               "max_timestamp_skew", "store", "upstream", "refresh", "watch",
+               "apps", "push_listen", "platforms"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -440,6 +455,12 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   if (!status.ok()) return status;
   if (!config.metrics_listen.empty()) {
     status = CheckHostPort("metrics_listen", config.metrics_listen);
+    if (!status.ok()) return status;
+  }
+  status = ReadString(*entries, "", "push_listen", &config.push_listen);
+  if (!status.ok()) return status;
+  if (!config.push_listen.empty()) {
+    status = CheckHostPort("push_listen", config.push_listen);
     if (!status.ok()) return status;
   }
   status = ReadString(*entries, "", "state_dir", &config.state_dir);
@@ -492,9 +513,34 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   // Last, so that a config whose other keys are wrong is reported without
   // touching any secret.
   std::optional<YAML::Node> apps = Find(*entries, "apps");
-  if (!apps) return KeyError("apps", "required: a list of at least one app");
-  status = ParseApps(*apps, &config.apps);
-  if (!status.ok()) return status;
+  std::optional<YAML::Node> platforms = Find(*entries, "platforms");
+  if (!apps && !platforms) {
+    return KeyError("apps",
+                    "required: a list of at least one app (or "
+                    "platforms)");
+  }
+  if (apps) {
+    status = ParseApps(*apps, &config.apps);
+    if (!status.ok()) return status;
+  }
+  if (platforms) {
+    status =
+        config_yaml::ParsePlatforms(*platforms, config.apps, &config.platforms);
+    if (!status.ok()) return status;
+    if (config.platforms.empty()) {
+      return KeyError("platforms",
+                      "needs at least one platform (or leave "
+                      "it out)");
+    }
+    if (config.push_listen.empty()) {
+      return KeyError("push_listen",
+                      "required with platforms: WeChat pushes their verify "
+                      "tickets there (or SubmitPlatformPush; set it anyway)");
+    }
+    for (const PlatformConfig& platform : config.platforms) {
+      config.apps.push_back(ComponentOwner(platform));
+    }
+  }
   status = CheckCallers(config);
   if (!status.ok()) return status;
   return config;

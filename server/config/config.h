@@ -15,7 +15,9 @@ namespace wxtoken::server {
 // here and repeated in README.md's config reference. Secrets are read from
 // their files or environment variables at load time and live only here.
 struct AppConfig {
-  enum class Api { kClassic, kStable };
+  // kComponent: a third-party platform's component token, fetched with the
+  // verify ticket WeChat pushes (one AppConfig per `platforms` entry).
+  enum class Api { kClassic, kStable, kComponent };
 
   std::string app_id;
   Api api = Api::kClassic;                // "classic" or "stable"
@@ -138,8 +140,9 @@ struct CallerGrant {
 
 // The TokenController methods a grant may name: the proto's names.
 inline constexpr const char* kTokenControllerMethods[] = {
-    "GetToken", "ForceRefresh",   "VerifySignature", "SignJsapi",
-    "SignCard", "DecryptMessage", "EncryptReply",    "WatchToken"};
+    "GetToken",     "ForceRefresh", "VerifySignature",
+    "SignJsapi",    "SignCard",     "DecryptMessage",
+    "EncryptReply", "WatchToken",   "SubmitPlatformPush"};
 
 struct Config {
   std::string listen = "0.0.0.0:50051";
@@ -165,7 +168,13 @@ struct Config {
   UpstreamConfig upstream;
   RefreshConfig refresh;
   WatchConfig watch;
+  // Every configured owner the refresh worker keeps tokens for: `apps`, then
+  // one per platform (its component token, Api::kComponent), so that
+  // serving, grants, health and reloads treat each alike.
   std::vector<AppConfig> apps;
+  // HTTP listener for WeChat's pushes (/wechat/platform/<id>); "" = none.
+  std::string push_listen;
+  std::vector<PlatformConfig> platforms;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

@@ -14,17 +14,25 @@ void KeepForRestart(const char* key, const T& running, const T& next,
   if (!(running == next)) restart_keys.push_back(key);
 }
 
+bool IsPlatform(const AppConfig& owner) {
+  return owner.api == AppConfig::Api::kComponent;
+}
+
 // Which apps exist, and their secrets, tokens and keys, are live; a kept
-// app's api and tickets are not.
+// app's api and tickets are not. Platforms' owners follow `platforms`,
+// which needs a restart.
 void PlanApps(const Config& next, ReloadPlan& plan) {
   std::map<std::string, const AppConfig*> wanted;
-  for (const AppConfig& app : next.apps) wanted[app.app_id] = &app;
+  for (const AppConfig& app : next.apps) {
+    if (!IsPlatform(app)) wanted[app.app_id] = &app;
+  }
   std::erase_if(plan.config.apps, [&](const AppConfig& app) {
-    if (wanted.contains(app.app_id)) return false;
+    if (IsPlatform(app) || wanted.contains(app.app_id)) return false;
     plan.removed_apps.push_back(app.app_id);
     return true;
   });
   for (AppConfig& app : plan.config.apps) {
+    if (IsPlatform(app)) continue;
     auto it = wanted.find(app.app_id);
     const AppConfig& want = *it->second;
     wanted.erase(it);
@@ -79,6 +87,8 @@ ReloadPlan PlanReload(const Config& running, const Config& next) {
   KeepForRestart("upstream", running.upstream, next.upstream, restart);
   KeepForRestart("refresh", running.refresh, next.refresh, restart);
   KeepForRestart("watch", running.watch, next.watch, restart);
+  KeepForRestart("push_listen", running.push_listen, next.push_listen, restart);
+  KeepForRestart("platforms", running.platforms, next.platforms, restart);
 
   if (running.callers != next.callers) {
     // Callers are known by their client certificates: without the running

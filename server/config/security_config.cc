@@ -249,9 +249,14 @@ absl::Status CheckCallers(const Config& config) {
       const std::string& app = grant.apps[j];
       if (app == "*") continue;
       if (absl::EndsWith(app, "/*")) {
-        // Every key under a parent owner: a platform's authorizers, a WeCom
-        // corp's apps. None can be configured yet.
+        // Every key under a parent owner: a platform's authorizers.
         const std::string parent = app.substr(0, app.size() - 2);
+        const bool parent_known =
+            std::any_of(config.platforms.begin(), config.platforms.end(),
+                        [&](const PlatformConfig& platform) {
+                          return platform.component_app_id == parent;
+                        });
+        if (parent_known) continue;
         return KeyError(
             IndexPath(JoinPath(IndexPath("callers", i), "apps"), j),
             absl::StrCat("no platform or WeCom corp ", Quote(parent),

@@ -38,6 +38,8 @@ wxtoken::v1::TokenKind ToProtoKind(TokenKind kind) {
       return wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
     case TokenKind::kWxCardTicket:
       return wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET;
+    case TokenKind::kComponentVerifyTicket:
+      break;  // never served
   }
   return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
 }

@@ -40,7 +40,8 @@ TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker, TokenWatchHub& watch_hub,
     const Swappable<PushMessages>& push_messages, const PageSigner& page_signer,
     const Clock& clock, const Swappable<CallerAuthorizer>& authorizer,
-    ServerMetrics& metrics, LeaderForwarder* forwarder)
+    ServerMetrics& metrics, LeaderForwarder* forwarder,
+    PlatformPushIntake* platform_pushes)
     : table_(table),
       worker_(worker),
       watch_hub_(watch_hub),
@@ -49,7 +50,8 @@ TokenControllerService::TokenControllerService(
       clock_(clock),
       authorizer_(authorizer),
       metrics_(metrics),
-      forwarder_(forwarder) {
+      forwarder_(forwarder),
+      platform_pushes_(platform_pushes) {
   SetMessageAllocatorFor_GetToken(&get_token_messages_);
 }
 
@@ -287,6 +289,46 @@ grpc::ServerUnaryReactor* TokenControllerService::EncryptReply(
   response->set_timestamp(std::move(reply->timestamp));
   response->set_nonce(std::move(reply->nonce));
   return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::SubmitPlatformPush(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::SubmitPlatformPushRequest* request,
+    wxtoken::v1::SubmitPlatformPushResponse* response) {
+  if (absl::Status s = ValidateAppId(request->component_app_id()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s =
+          Authorize(*context, "SubmitPlatformPush", request->component_app_id(),
+                    /*audited=*/false);
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  if (absl::Status s = ValidateSignatureFields(
+          request->msg_signature(), request->timestamp(), request->nonce(), "");
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  if (platform_pushes_ == nullptr) {
+    return Finish(context,
+                  absl::NotFoundError(absl::StrCat(
+                      "component_app_id: no platform \"",
+                      request->component_app_id(), "\" is configured")));
+  }
+  PlatformPush push;
+  push.component_app_id = request->component_app_id();
+  push.msg_signature = request->msg_signature();
+  push.timestamp = request->timestamp();
+  push.nonce = request->nonce();
+  push.body = request->body();
+  // Answered once durable, on the worker's thread.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  platform_pushes_->Submit(std::move(push),
+                           [reactor, response](absl::Status status) {
+                             if (status.ok()) response->set_reply("success");
+                             reactor->Finish(ToGrpcStatus(status));
+                           });
+  return reactor;
 }
 
 }  // namespace wxtoken::server

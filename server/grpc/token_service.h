@@ -13,6 +13,7 @@
 #include "server/grpc/leader_forwarder.h"
 #include "server/grpc/metrics_interceptor.h"
 #include "server/messages/page_signatures.h"
+#include "server/messages/platform_push.h"
 #include "server/messages/push_messages.h"
 #include "server/metrics/server_metrics.h"
 #include "server/token/refresh_worker.h"
@@ -38,7 +39,8 @@ class TokenControllerService final
                          const PageSigner& page_signer, const Clock& clock,
                          const Swappable<CallerAuthorizer>& authorizer,
                          ServerMetrics& metrics,
-                         LeaderForwarder* forwarder = nullptr);
+                         LeaderForwarder* forwarder = nullptr,
+                         PlatformPushIntake* platform_pushes = nullptr);
 
   grpc::ServerUnaryReactor* GetToken(
       grpc::CallbackServerContext* context,
@@ -79,6 +81,11 @@ class TokenControllerService final
       const wxtoken::v1::EncryptReplyRequest* request,
       wxtoken::v1::EncryptReplyResponse* response) override;
 
+  grpc::ServerUnaryReactor* SubmitPlatformPush(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::SubmitPlatformPushRequest* request,
+      wxtoken::v1::SubmitPlatformPushResponse* response) override;
+
  private:
   // GetToken's answer: OK with `response` filled, or the error to send.
   absl::Status ServeGetToken(const grpc::CallbackServerContext& context,
@@ -104,6 +111,7 @@ class TokenControllerService final
   // records the others.
   ServerMetrics& metrics_;
   LeaderForwarder* const forwarder_;
+  PlatformPushIntake* const platform_pushes_;  // null: no platforms
   // GetToken's messages, on one arena a call.
   ArenaMessages<wxtoken::v1::GetTokenRequest, wxtoken::v1::GetTokenResponse>
       get_token_messages_;

@@ -22,6 +22,10 @@ std::string ApiName(FetchApi api) {
       return "stable";
     case FetchApi::kTicket:
       return "ticket";
+    case FetchApi::kComponentToken:
+      return "component_token";
+    case FetchApi::kStartPushTicket:
+      return "start_push_ticket";
   }
   return "unknown";
 }

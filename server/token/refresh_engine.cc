@@ -44,7 +44,16 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
 
 std::vector<TokenKind> RefreshEngine::Kinds(const AppConfig& app) {
   std::vector<TokenKind> kinds = {TokenKind::kAccessToken};
+  if (app.api == AppConfig::Api::kComponent) {
+    kinds.push_back(TokenKind::kComponentVerifyTicket);
+  }
   kinds.insert(kinds.end(), app.tickets.begin(), app.tickets.end());
+  return kinds;
+}
+
+std::vector<TokenKind> RefreshEngine::ServedKinds(const AppConfig& app) {
+  std::vector<TokenKind> kinds = Kinds(app);
+  std::erase_if(kinds, IsPushed);
   return kinds;
 }
 
@@ -52,7 +61,9 @@ std::vector<TokenTable::Entry> RefreshEngine::TableEntries(
     const Config& config) {
   std::vector<TokenTable::Entry> entries;
   for (const AppConfig& app : config.apps) {
-    for (TokenKind kind : Kinds(app)) entries.push_back({app.app_id, kind});
+    for (TokenKind kind : ServedKinds(app)) {
+      entries.push_back({app.app_id, kind});
+    }
   }
   return entries;
 }
@@ -72,12 +83,18 @@ RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
     app.slots[static_cast<int>(kind)] = slot.get();
     slots_.push_back(std::move(slot));
   }
-  // Tickets are fetched with the access token.
+  // Tickets are fetched with the access token; a component token with the
+  // pushed verify ticket.
   Slot& access = AccessSlot(app);
   for (Slot* slot : app.slots) {
-    if (slot == nullptr || !IsTicket(slot->kind)) continue;
-    slot->inputs = {&access};
-    access.dependents.push_back(slot);
+    if (slot == nullptr) continue;
+    if (IsTicket(slot->kind)) {
+      slot->inputs = {&access};
+      access.dependents.push_back(slot);
+    } else if (IsPushed(slot->kind)) {
+      access.inputs = {slot};
+      slot->dependents.push_back(&access);
+    }
   }
   ++access_unsettled_;
   apps_[config.app_id] = std::move(owned);
@@ -116,6 +133,7 @@ void RefreshEngine::Load(const AppRecord& record) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;
     slot->state = FromTokenRecord(token, clock_);
+    slot->durable_value = token.value;
     slot->seen_intents = {SeenOf(token)};
     const Instant valid = ValidUntil(slot->state, refresh_.overlap);
     if (slot->state.has_value() && clock_.InstantNow() < valid) {

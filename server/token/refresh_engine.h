@@ -58,8 +58,11 @@ class RefreshEngine final : public ReplicaListener {
 
   // The (app, kind) entries the TokenTable must have for this config.
   static std::vector<TokenTable::Entry> TableEntries(const Config& config);
-  // The kinds one app has: its access token and its tickets.
+  // The kinds one app has: its access token, its tickets, and a platform's
+  // pushed verify ticket.
   static std::vector<TokenKind> Kinds(const AppConfig& app);
+  // Those GetToken serves: all but pushed ones.
+  static std::vector<TokenKind> ServedKinds(const AppConfig& app);
 
   // Loads the stored state, publishes what is still servable and schedules
   // the first requests.
@@ -102,6 +105,18 @@ class RefreshEngine final : public ReplicaListener {
   // so adding the app again keeps its day's spend and any unanswered
   // request: a removal never frees budget or forgets a revocation.
   void RemoveApp(const std::string& app_id);
+
+  // A platform's component_verify_ticket that WeChat pushed, created at
+  // `created` (DESIGN.md "Third-party platforms"). A newer one than the
+  // stored replaces it, and the component token waiting for it is fetched.
+  // `done` runs once what the push carries is durable (OK: a ticket not
+  // newer changes nothing and is OK once the stored one is durable), or
+  // with why not: NOT_FOUND for an unknown platform, INVALID_ARGUMENT for
+  // a CreateTime too far ahead, UNAVAILABLE when not stored (not the
+  // leader, a failed write: WeChat pushes again).
+  void SubmitVerifyTicket(const std::string& component_app_id,
+                          std::string ticket, absl::Time created,
+                          std::function<void(absl::Status)> done);
 
   // ReplicaListener: what a shared store learns (called on this thread).
   void OnLeader(std::vector<AppRecord> records, uint64_t epoch,
@@ -179,6 +194,9 @@ class RefreshEngine final : public ReplicaListener {
     // The input it waits for: not servable, or being refreshed because
     // WeChat rejected it (WakeDependents and RefreshInput end the wait).
     Slot* awaited = nullptr;
+    // A pushed credential: the value the store is known to hold (loaded,
+    // or written since), so a repeated push is answered only once durable.
+    std::string durable_value;
 
     std::vector<Waiter> waiters;
   };
@@ -237,6 +255,8 @@ class RefreshEngine final : public ReplicaListener {
   // What GetToken serves, and its answer when nothing is servable.
   PublishedToken MakePublished(const Slot& slot, Instant now) const;
   absl::Status UnavailableStatus(const Slot& slot) const;
+  // A pushed credential's: none yet, or how old the newest is.
+  absl::Status PushedUnavailable(const Slot& slot) const;
   absl::StatusOr<Token> Serve(const Slot& slot, Instant now) const;
   void PublishApp(App& app);
 
@@ -248,6 +268,13 @@ class RefreshEngine final : public ReplicaListener {
   void Send(Slot& slot);
   void OnAnswer(Slot& slot, FetchResult result);
   void OnSuccess(Slot& slot, const FetchResult& result, Instant now);
+  // api_start_push_ticket was accepted: the ticket comes by push; the next
+  // probe no sooner than kVerifyTicketProbeAge from now.
+  void OnPushRequested(Slot& slot, Instant now);
+  // WeChat refused the pushed value `input` held when `slot` was sent: it
+  // is dropped, and `slot` waits for the next push (asked for at once).
+  void DropPushedInput(Slot& slot, Slot& input, const std::string& refused,
+                       Instant now);
   void ApplySuccess(Slot& slot, const FetchResult& result, Instant now);
   void OnTransientFailure(Slot& slot, const FetchResult& result, Instant now);
   void OnCleanFailure(Slot& slot, const FetchResult& result, Instant now);
@@ -272,6 +299,8 @@ class RefreshEngine final : public ReplicaListener {
   // What a shared store kept of a write (`sent`): a generation and epoch it
   // assigned, an intent it merged in, a token it kept instead of a heal's.
   void AdoptWritten(App& app, const AppRecord& sent, const AppRecord& stored);
+  // Pushed credentials: what `stored` holds is durable.
+  void NoteDurable(App& app, const AppRecord& stored);
   AppRecord ToRecord(const App& app) const;
   void Load(const AppRecord& record);
   // Takes in the store's copy of `record`'s app. When `latest` (a follower

@@ -43,7 +43,7 @@ void RefreshEngine::AddApp(const AppConfig& config) {
     }
   }
   if (AccessSlot(app).settled) --access_unsettled_;
-  table_.AddApp(app_id, Kinds(config));
+  table_.AddApp(app_id, ServedKinds(config));
   health_.SetAppServing(app_id, false);
   observer_->OnAppAdded(app_id, CountersToday(app.counters, now));
   Log(LogLevel::kInfo, "app added",

@@ -25,10 +25,20 @@ inline std::string Label(const std::string& app_id, TokenKind kind) {
              : absl::StrCat("app \"", app_id, "\" ", TokenKindName(kind));
 }
 
+// How a slot's request goes to WeChat. A pushed credential's request only
+// asks WeChat to push it (api_start_push_ticket).
 inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
   if (IsTicket(kind)) return FetchApi::kTicket;
-  return app.api == AppConfig::Api::kClassic ? FetchApi::kClassic
-                                             : FetchApi::kStable;
+  if (IsPushed(kind)) return FetchApi::kStartPushTicket;
+  switch (app.api) {
+    case AppConfig::Api::kStable:
+      return FetchApi::kStable;
+    case AppConfig::Api::kComponent:
+      return FetchApi::kComponentToken;
+    case AppConfig::Api::kClassic:
+      break;
+  }
+  return FetchApi::kClassic;
 }
 
 // What an input is called in a dependent's error: "the access token".

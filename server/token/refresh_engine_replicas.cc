@@ -62,7 +62,10 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
         target->last_write_done = clock_.SteadyNow();
         const absl::Status status = written.status();
         observer_->OnStateWritten(target->config.app_id, status);
-        if (written.ok()) AdoptWritten(*target, sent, *written);
+        if (written.ok()) {
+          AdoptWritten(*target, sent, *written);
+          NoteDurable(*target, *written);
+        }
         target->write_failures = status.ok() ? 0 : target->write_failures + 1;
         if (!status.ok()) {
           // The stored record is older than what is served: a restart

@@ -12,6 +12,7 @@
 
 namespace wxtoken::server {
 
+using refresh_engine_internal::InputName;
 using refresh_engine_internal::kLeaseRecheck;
 using refresh_engine_internal::Label;
 using refresh_engine_internal::TimeText;
@@ -35,6 +36,12 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   if (Slot* awaited = nullptr; !MissingInput(slot, now, &awaited).ok()) {
     // Sent as soon as the input is servable (WakeDependents).
     slot.awaited = awaited;
+    if (IsPushed(awaited->kind) && !slot.settled) {
+      // Only WeChat's push can end this wait: the first attempt, as far as
+      // startup goes, is made.
+      slot.settled = true;
+      if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
+    }
     AnswerWaiters(slot, UnavailableStatus(slot), false);
     PublishApp(app);
     return;
@@ -216,6 +223,9 @@ void RefreshEngine::Send(Slot& slot) {
     request.secret = app.secret;
     slot.request.secret_version = app.secret_version;
     request.force_refresh = slot.request.stable_force;
+    if (slot.api == FetchApi::kComponentToken) {
+      request.verify_ticket = slot.request.inputs.at(0);
+    }
   }
   upstream_.Start(std::move(request),
                   [this, target = &slot](FetchResult result) {
@@ -291,6 +301,10 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
 
 void RefreshEngine::OnSuccess(Slot& slot, const FetchResult& result,
                               Instant now) {
+  if (IsPushed(slot.kind)) {
+    OnPushRequested(slot, now);
+    return;
+  }
   ApplySuccess(slot, result, now);
   // The access token may have become servable again (a new value, or an
   // intent resolved): tickets waiting for it go now.
@@ -445,14 +459,22 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
       return;
     }
     case FailureClass::kTokenRejected: {
-      // getticket rejected the access token. The waiters stay for the
-      // ticket fetched with a new one.
+      // WeChat rejected the input. The waiters stay for the value fetched
+      // with a new one.
+      Slot& input = *slot.inputs.at(0);
       Log(LogLevel::kWarning,
-          "getticket rejected the access token; refreshing it first",
+          absl::StrCat("WeChat rejected the ", InputName(input.kind),
+                       " the request was sent with; ",
+                       IsPushed(input.kind) ? "waiting for the next push"
+                                            : "refreshing it first"),
           {{"app_id", app_id},
            {"kind", std::string(TokenKindName(slot.kind))},
            {"errcode", absl::StrCat(result.errcode)}});
-      RefreshInput(slot, 0);
+      if (IsPushed(input.kind)) {
+        DropPushedInput(slot, input, slot.request.inputs.at(0), now);
+      } else {
+        RefreshInput(slot, 0);
+      }
       return;
     }
     default:

@@ -52,6 +52,7 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
     case FailureClass::kNone:
       break;
   }
+  if (IsPushed(slot.kind)) return PushedUnavailable(slot);
   if (!slot.settled) {
     return absl::UnavailableError(
         absl::StrCat(label, ": first fetch in progress"));
@@ -86,12 +87,19 @@ absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
 void RefreshEngine::PublishApp(App& app) {
   if (app.removed) return;  // GetToken answers NOT_FOUND
   const Instant now = clock_.InstantNow();
+  SteadyTime end = SteadyTime::InfiniteFuture();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
+    if (IsPushed(slot->kind)) {
+      // Never served; the platform's health needs it valid.
+      end = std::min(end, ServableUntil(*slot, now).steady);
+      continue;
+    }
     table_.Publish(app.config.app_id, slot->kind, MakePublished(*slot, now));
   }
-  // Health changes when the access token stops being servable.
-  const SteadyTime end = ServableUntil(AccessSlot(app), now).steady;
+  // Health changes when the access token (or a pushed ticket) stops being
+  // servable.
+  end = std::min(end, ServableUntil(AccessSlot(app), now).steady);
   health_due_.Set(&app, end > now.steady ? end : SteadyTime::InfiniteFuture());
   UpdateHealth(app, now);
 }
@@ -100,8 +108,13 @@ void RefreshEngine::UpdateHealth(App& app, Instant now) {
   const Slot& access = AccessSlot(app);
   // An app nothing refreshes is not serving even while its last value
   // lasts: health says so before callers find out.
-  const bool serving = Servable(access, now) && !app.unserved &&
-                       access.failure.failure != FailureClass::kPermanent;
+  bool serving = Servable(access, now) && !app.unserved &&
+                 access.failure.failure != FailureClass::kPermanent;
+  // A platform serves while its verify ticket is valid, too: without one
+  // its next component token cannot be fetched.
+  for (const Slot* input : access.inputs) {
+    serving = serving && Servable(*input, now);
+  }
   // Every name starts NOT_SERVING in the sink; only changes are reported.
   if (serving != app.serving) {
     apps_serving_ += serving ? 1 : -1;

@@ -68,7 +68,14 @@ absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
 }
 
 bool MayRevoke(FetchApi api, bool force_refresh) {
-  return api != FetchApi::kStable || force_refresh;
+  switch (api) {
+    case FetchApi::kStable:
+      return force_refresh;
+    case FetchApi::kStartPushTicket:
+      return false;  // it issues nothing itself
+    default:
+      return true;
+  }
 }
 
 absl::Duration UnansweredHorizon(absl::Duration overlap) { return overlap / 2; }
@@ -124,6 +131,9 @@ Instant RefreshTime(const TokenState& state, FetchApi api,
                     const RefreshConfig& refresh) {
   if (!state.has_value()) {
     return {absl::InfinitePast(), SteadyTime::InfinitePast()};
+  }
+  if (api == FetchApi::kStartPushTicket) {
+    return state.fetched + kVerifyTicketProbeAge;
   }
   const Instant valid = ValidUntil(state, refresh.overlap);
   if (state.intent &&

@@ -49,6 +49,12 @@ struct AppCounters {
   std::optional<Instant> quota_blocked_until;  // after errcode 45009
 };
 
+// A platform's component_verify_ticket: valid this long after its
+// CreateTime; when the newest is this old, pushes may have stopped and
+// api_start_push_ticket asks for one (at most this often).
+inline constexpr absl::Duration kVerifyTicketLifetime = absl::Hours(12);
+inline constexpr absl::Duration kVerifyTicketProbeAge = absl::Minutes(30);
+
 // WeChat's limits on stable_token force_refresh: true.
 inline constexpr int kStableForceDailyLimit = 20;
 inline constexpr absl::Duration kStableForceSpacing = absl::Seconds(30);
@@ -104,7 +110,8 @@ absl::StatusOr<Token> ServeToken(absl::string_view app_id, TokenKind kind,
 // ---- What a request does to the state ------------------------------------
 
 // Whether a request to `api` may make WeChat revoke the value it replaces:
-// classic and ticket fetches always, stable_token only with force_refresh.
+// classic, ticket and component token fetches always, stable_token only with
+// force_refresh, api_start_push_ticket never.
 // Such a request is sent only once its intent is durable.
 bool MayRevoke(FetchApi api, bool force_refresh);
 
@@ -160,6 +167,8 @@ void IntentAfterSuccess(TokenState& state,
 // clock difference). Otherwise `margin` before the end, or halfway when the
 // servable life is shorter than twice the margin, so the worker never refreshes
 // in a loop. Tickets follow the classic rule whatever the app's token API.
+// kStartPushTicket (a pushed verify ticket's probe): once the newest ticket
+// is kVerifyTicketProbeAge old.
 Instant RefreshTime(const TokenState& state, FetchApi api,
                     const RefreshConfig& refresh);
 

@@ -14,6 +14,8 @@ absl::string_view TokenKindName(TokenKind kind) {
       return "jsapi_ticket";
     case TokenKind::kWxCardTicket:
       return "wx_card_ticket";
+    case TokenKind::kComponentVerifyTicket:
+      return "component_verify_ticket";
   }
   return "unknown";
 }
@@ -33,6 +35,8 @@ absl::string_view TicketType(TokenKind kind) {
       return "jsapi";
     case TokenKind::kWxCardTicket:
       return "wx_card";
+    case TokenKind::kComponentVerifyTicket:
+      return "";
   }
   return "";
 }

@@ -12,12 +12,29 @@ namespace wxtoken::server {
 
 // Which token of an app: wxtoken.v1.TokenKind without tying the domain code
 // to the generated protobuf types.
-enum class TokenKind { kAccessToken = 0, kJsapiTicket = 1, kWxCardTicket = 2 };
-inline constexpr int kTokenKindCount = 3;
+//
+// kComponentVerifyTicket is internal: a platform's component_verify_ticket,
+// which WeChat pushes and the component token is fetched with. It is stored
+// like a token but never served (the proto has no kind for it).
+enum class TokenKind {
+  kAccessToken = 0,
+  kJsapiTicket = 1,
+  kWxCardTicket = 2,
+  kComponentVerifyTicket = 3,
+};
+inline constexpr int kTokenKindCount = 4;
 inline constexpr TokenKind kAllTokenKinds[] = {
-    TokenKind::kAccessToken, TokenKind::kJsapiTicket, TokenKind::kWxCardTicket};
+    TokenKind::kAccessToken, TokenKind::kJsapiTicket, TokenKind::kWxCardTicket,
+    TokenKind::kComponentVerifyTicket};
 
-inline bool IsTicket(TokenKind kind) { return kind != TokenKind::kAccessToken; }
+// A ticket fetched with its owner's access token (getticket).
+inline bool IsTicket(TokenKind kind) {
+  return kind == TokenKind::kJsapiTicket || kind == TokenKind::kWxCardTicket;
+}
+// A credential WeChat pushes to us and that cannot be fetched.
+inline bool IsPushed(TokenKind kind) {
+  return kind == TokenKind::kComponentVerifyTicket;
+}
 
 // "access_token", "jsapi_ticket", "wx_card_ticket": for logs, metrics and
 // state files.

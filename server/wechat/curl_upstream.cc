@@ -203,6 +203,25 @@ class CurlUpstreamClient::Impl {
     return labels_[fetch.request.base_index];
   }
 
+  // A POST's JSON body and its headers.
+  static bool SetJsonBody(const google::protobuf::Struct& body, Fetch* fetch) {
+    fetch->post_body.clear();
+    if (fetch->headers != nullptr) curl_slist_free_all(fetch->headers);
+    fetch->headers = nullptr;
+    if (!google::protobuf::util::MessageToJsonString(body, &fetch->post_body)
+             .ok()) {
+      return false;
+    }
+    fetch->headers =
+        curl_slist_append(nullptr, "Content-Type: application/json");
+    if (fetch->headers == nullptr) return false;
+    // A small body needs no "Expect: 100-continue" round trip.
+    curl_slist* with_expect = curl_slist_append(fetch->headers, "Expect:");
+    if (with_expect == nullptr) return false;
+    fetch->headers = with_expect;
+    return true;
+  }
+
   // Builds URL, body and options for the current attempt. The URL and body
   // hold the secret or the access token: they go to curl and nowhere else.
   bool Configure(Fetch* fetch) {
@@ -228,18 +247,27 @@ class CurlUpstreamClient::Impl {
         fields["appid"].set_string_value(request.app_id);
         fields["secret"].set_string_value(request.secret);
         fields["force_refresh"].set_bool_value(request.force_refresh);
-        if (!google::protobuf::util::MessageToJsonString(body,
-                                                         &fetch->post_body)
-                 .ok()) {
-          return false;
-        }
-        fetch->headers =
-            curl_slist_append(nullptr, "Content-Type: application/json");
-        if (fetch->headers == nullptr) return false;
-        // A small body needs no "Expect: 100-continue" round trip.
-        curl_slist* with_expect = curl_slist_append(fetch->headers, "Expect:");
-        if (with_expect == nullptr) return false;
-        fetch->headers = with_expect;
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
+      case FetchApi::kComponentToken: {
+        url = absl::StrCat(base, "/cgi-bin/component/api_component_token");
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["component_appid"].set_string_value(request.app_id);
+        fields["component_appsecret"].set_string_value(request.secret);
+        fields["component_verify_ticket"].set_string_value(
+            request.verify_ticket);
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
+      case FetchApi::kStartPushTicket: {
+        url = absl::StrCat(base, "/cgi-bin/component/api_start_push_ticket");
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["component_appid"].set_string_value(request.app_id);
+        fields["component_secret"].set_string_value(request.secret);
+        if (!SetJsonBody(body, fetch)) return false;
         break;
       }
       case FetchApi::kTicket: {
@@ -272,7 +300,7 @@ class CurlUpstreamClient::Impl {
     set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L));
     set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L));
     set(curl_easy_setopt(easy, CURLOPT_USERAGENT, "wxtoken"));
-    if (request.api == FetchApi::kStable) {
+    if (!fetch->post_body.empty()) {
       set(curl_easy_setopt(easy, CURLOPT_POST, 1L));
       set(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                            static_cast<curl_off_t>(fetch->post_body.size())));

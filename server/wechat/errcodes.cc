@@ -25,6 +25,7 @@ bool IsPermanentOnFetch(int errcode) {
 bool IsPermanentOnAnyApi(int errcode) {
   switch (errcode) {
     case 40164:  // caller IP not whitelisted
+    case 61004:  // a platform's caller IP not whitelisted
     case 40243:  // AppSecret frozen
     case 50004:  // API forbidden
     case 50007:  // account frozen
@@ -55,6 +56,11 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
     if (IsRefreshErrcode(errcode) || errcode == 41001) {
       return FailureClass::kTokenRejected;
     }
+  } else if (api == FetchApi::kComponentToken &&
+             (errcode == 61005 || errcode == 61006)) {
+    // The verify ticket sent is expired or not the platform's: the next
+    // push brings one.
+    return FailureClass::kTokenRejected;
   } else if (IsPermanentOnFetch(errcode)) {
     return FailureClass::kPermanent;
   }

@@ -63,6 +63,17 @@ bool AsInt(const Value& v, int* out) {
   return true;
 }
 
+const char* ValueField(FetchApi api) {
+  switch (api) {
+    case FetchApi::kTicket:
+      return "ticket";
+    case FetchApi::kComponentToken:
+      return "component_access_token";
+    default:
+      return "access_token";
+  }
+}
+
 }  // namespace
 
 FetchResult ParseFetchResponse(FetchApi api, int http_status,
@@ -107,8 +118,14 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     return result;
   }
 
-  const char* const value_field =
-      api == FetchApi::kTicket ? "ticket" : "access_token";
+  if (api == FetchApi::kStartPushTicket) {
+    // errcode 0 is all it answers: WeChat pushes the ticket.
+    FetchResult result;
+    result.http_status = http_status;
+    result.detail = "ok";
+    return result;
+  }
+  const char* const value_field = ValueField(api);
   auto value_it = fields.find(value_field);
   if (value_it == fields.end()) {
     return Malformed(http_status, absl::StrCat("missing ", value_field));

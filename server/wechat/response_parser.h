@@ -18,8 +18,10 @@ inline constexpr size_t kMaxErrmsgLength = 200;
 //   issued a token before a proxy or the server failed).
 // - A JSON object with a nonzero errcode: ClassifyErrcode(), maybe_issued
 //   false (WeChat answered cleanly that it issued nothing).
-// - errcode 0 or absent, with a non-empty access_token (ticket for kTicket) of
-//   at most kMaxTokenLength and a positive expires_in: success.
+// - errcode 0 or absent, with a non-empty access_token (ticket for kTicket,
+//   component_access_token for kComponentToken) of at most kMaxTokenLength
+//   and a positive expires_in: success. kStartPushTicket answers no value:
+//   errcode 0 or absent is its success.
 // - Anything else: kTransient, maybe_issued, detail saying what was wrong.
 //
 // `detail` never holds the token or the body verbatim (a body could echo the

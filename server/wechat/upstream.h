@@ -15,6 +15,10 @@ enum class FetchApi {
   kClassic,  // GET /cgi-bin/token
   kStable,   // POST /cgi-bin/stable_token
   kTicket,   // GET /cgi-bin/ticket/getticket (ticket_type, access_token)
+  // A third-party platform's (WECHAT.md "Third-party platform"):
+  kComponentToken,   // POST /cgi-bin/component/api_component_token
+  kStartPushTicket,  // POST /cgi-bin/component/api_start_push_ticket: asks
+                     // WeChat to push a verify ticket; answers no value
 };
 
 // One request to one of upstream.base_urls. Failover to the next base URL
@@ -23,10 +27,11 @@ struct FetchRequest {
   std::string app_id;
   FetchApi api = FetchApi::kClassic;
   size_t base_index = 0;       // which of the base URLs
-  std::string secret;          // classic and stable; never logged
+  std::string secret;          // classic, stable, component; never logged
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket only
   std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
+  std::string verify_ticket;   // component token only; never logged
 };
 
 // How an upstream failure should be treated (DESIGN.md "Upstream errors").
@@ -35,7 +40,9 @@ enum class FailureClass {
   kTransient,      // -1, 45011, HTTP 5xx, timeout, refused, malformed: back off
   kPermanent,      // credential or whitelist errors: long backoff, NOT_SERVING
   kQuota,          // 45009: stop until the next Beijing day
-  kTokenRejected,  // 40001/40014/42001 on getticket: refresh the access token
+  kTokenRejected,  // WeChat rejected the input the request was sent with:
+                   // 40001/40014/42001 on getticket (the access token),
+                   // 61005/61006 on api_component_token (the verify ticket)
 };
 
 struct FetchResult {

@@ -7,9 +7,13 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +35,16 @@ google::protobuf::Struct ParseJson(const std::string& text) {
 
 std::string DurationText(absl::Duration duration) {
   return absl::StrCat(absl::ToInt64Milliseconds(duration), "ms");
+}
+
+// 32 random bytes, base64: a vault key file (`openssl rand -base64 32`).
+std::string RandomVaultKey() {
+  std::string key(32, '\0');
+  absl::BitGen random;
+  for (char& byte : key) {
+    byte = static_cast<char>(absl::Uniform<unsigned>(random, 0, 256));
+  }
+  return absl::Base64Escape(key) + "\n";
 }
 
 }  // namespace
@@ -60,6 +74,9 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
       absl::StrCat("--daily_quota=", options.daily_quota)};
   for (const SandboxApp& app : options.apps) {
     argv.push_back("--app=" + app.app_id + ":" + app.secret);
+  }
+  for (const SandboxApp& platform : options.platforms) {
+    argv.push_back("--platform=" + platform.app_id + ":" + platform.secret);
   }
   process_ = std::make_unique<ChildProcess>(argv, dir + "/sandbox");
   ASSERT_TRUE(process_->started());
@@ -137,6 +154,57 @@ void Sandbox::ClearFaults() {
   ASSERT_TRUE(response && response->status == 200);
 }
 
+int Sandbox::PlatformCount(const std::string& component_app_id,
+                           const std::string& counter) {
+  httplib::Client client("127.0.0.1", port_);
+  auto response = client.Get("/sandbox/stats");
+  EXPECT_TRUE(response && response->status == 200);
+  if (!response) return -1;
+  google::protobuf::Struct stats = ParseJson(response->body);
+  const auto& platforms =
+      stats.fields().at("platforms").struct_value().fields();
+  auto it = platforms.find(component_app_id);
+  if (it == platforms.end()) return 0;
+  return static_cast<int>(
+      it->second.struct_value().fields().at(counter).number_value());
+}
+
+void Sandbox::SetPushTarget(const std::string& component_app_id,
+                            const std::string& url,
+                            const std::string& server_token,
+                            const std::string& encoding_aes_key) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Params params{{"component_appid", component_app_id},
+                         {"url", url},
+                         {"server_token", server_token},
+                         {"encoding_aes_key", encoding_aes_key}};
+  auto response =
+      client.Post("/sandbox/platform/push_target", httplib::Headers{}, params);
+  ASSERT_TRUE(response && response->status == 200)
+      << (response ? response->body : "no answer");
+}
+
+Sandbox::PushAnswer Sandbox::PushTicket(const std::string& component_app_id) {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(std::chrono::seconds(10));
+  auto response = client.Post(absl::StrCat(
+      "/sandbox/platform/ticket?component_appid=", component_app_id));
+  EXPECT_TRUE(response && response->status == 200);
+  PushAnswer answer;
+  if (!response) return answer;
+  const auto fields = ParseJson(response->body).fields();
+  auto text = [&fields](const char* name) {
+    auto it = fields.find(name);
+    return it == fields.end() ? std::string() : it->second.string_value();
+  };
+  answer.ticket = text("ticket");
+  answer.body = text("push_body");
+  if (auto it = fields.find("push_status"); it != fields.end()) {
+    answer.status = static_cast<int>(it->second.number_value());
+  }
+  return answer;
+}
+
 void Sandbox::ResetSecret(const std::string& app_id,
                           const std::string& secret) {
   httplib::Client client("127.0.0.1", port_);
@@ -190,7 +258,7 @@ std::string Controller::ConfigYaml(const Options& options,
           ? ""
           : absl::StrCat("watch:\n  max_stream_age: \"",
                          options.watch_max_stream_age, "\"\n"),
-      "apps:\n");
+      options.apps.empty() ? "" : "apps:\n");
   for (const App& app : options.apps) {
     const std::string secret_file = SecretPath(dir, app.app_id);
     WriteFile(secret_file, app.secret + "\n");
@@ -211,6 +279,23 @@ std::string Controller::ConfigYaml(const Options& options,
       absl::StrAppend(&yaml, "    tickets: [", absl::StrJoin(app.tickets, ", "),
                       "]\n");
     }
+  }
+  if (!options.platforms.empty()) {
+    absl::StrAppend(&yaml, "push_listen: \"127.0.0.1:0\"\nplatforms:\n");
+  }
+  for (const Platform& platform : options.platforms) {
+    const std::string base = absl::StrCat(dir, "/", platform.component_app_id);
+    WriteFile(base + ".secret", platform.secret + "\n");
+    WriteFile(base + ".server_token", platform.server_token + "\n");
+    WriteFile(base + ".aes_key", platform.encoding_aes_key + "\n");
+    // Made once per directory: a restart must open what it sealed.
+    const std::string vault = base + ".vault_key";
+    if (!std::filesystem::exists(vault)) WriteFile(vault, RandomVaultKey());
+    absl::StrAppend(&yaml, "  - component_app_id: \"",
+                    platform.component_app_id, "\"\n", "    secret_file: \"",
+                    base, ".secret\"\n", "    server_token_file: \"", base,
+                    ".server_token\"\n", "    encoding_aes_key_file: \"", base,
+                    ".aes_key\"\n", "    vault_key_file: \"", vault, "\"\n");
   }
   return yaml;
 }
@@ -242,6 +327,13 @@ void Controller::Start(const Options& options, const std::string& dir) {
         process_->WaitForNumberAfter("\"health_port\":\"", kStartTimeout);
     ASSERT_TRUE(health_port.has_value());
     health_address_ = "127.0.0.1:" + *health_port;
+  }
+  push_port_ = 0;
+  if (!options.platforms.empty()) {
+    auto push_port =
+        process_->WaitForNumberAfter("\"push_port\":\"", kStartTimeout);
+    ASSERT_TRUE(push_port.has_value());
+    ASSERT_TRUE(absl::SimpleAtoi(*push_port, &push_port_));
   }
   if (options.metrics) {
     auto metrics_port =

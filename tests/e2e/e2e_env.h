@@ -35,6 +35,8 @@ class Sandbox {
     absl::Duration overlap = absl::Seconds(5);
     absl::Duration ticket_lifetime = absl::Seconds(60);
     int daily_quota = 2000;
+    // Third-party platforms (component_appid, component_appsecret).
+    std::vector<SandboxApp> platforms = {};
   };
 
   // Starts the process; ASSERTs (fatal failure) when it does not come up.
@@ -59,6 +61,23 @@ class Sandbox {
   void ClearFaults();
   // The console's "reset AppSecret": the old secret is 40125 from now on.
   void ResetSecret(const std::string& app_id, const std::string& secret);
+
+  // A platform's counter in /sandbox/stats ("component_token_calls",
+  // "start_push_calls", "tickets_pushed", ...).
+  int PlatformCount(const std::string& component_app_id,
+                    const std::string& counter);
+  // Where the platform's events are pushed, signed and encrypted so.
+  void SetPushTarget(const std::string& component_app_id,
+                     const std::string& url, const std::string& server_token,
+                     const std::string& encoding_aes_key);
+  // What a push to the target brought back.
+  struct PushAnswer {
+    std::string ticket;  // the ticket pushed
+    int status = 0;      // the target's HTTP status; 0: none
+    std::string body;
+  };
+  // WeChat's every-10-minutes push: a new ticket, pushed to the target.
+  PushAnswer PushTicket(const std::string& component_app_id);
 
  private:
   int Count(const std::string& app_id, const std::string& counter);
@@ -87,8 +106,17 @@ class Controller {
     std::string encoding_aes_key;           // "" = none configured
     std::string previous_encoding_aes_key;  // "" = none configured
   };
+  // A third-party platform, with a vault key made at Start().
+  struct Platform {
+    std::string component_app_id;
+    std::string secret;
+    std::string server_token;
+    std::string encoding_aes_key;
+  };
   struct Options {
     std::vector<App> apps;
+    // With platforms, push_listen is a free loopback port (push_port()).
+    std::vector<Platform> platforms = {};
     std::string base_url;
     // base_urls lists base_url this many times: failover to the same
     // sandbox, as WeChat's api and api2 reach one service.
@@ -181,6 +209,8 @@ class Controller {
   std::string address() const { return address_; }
   // health_listen's address ("" when the config has none).
   std::string health_address() const { return health_address_; }
+  // push_listen's port (0 when the config has no platforms).
+  int push_port() const { return push_port_; }
 
  private:
   std::unique_ptr<ChildProcess> process_;
@@ -189,6 +219,7 @@ class Controller {
   std::string config_path_;
   std::string health_address_;
   int metrics_port_ = 0;
+  int push_port_ = 0;
   int listen_port_ = 0;  // replicas: fixed, so it can be advertised
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wxtoken::v1::TokenController::Stub> stub_;

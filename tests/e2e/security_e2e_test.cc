@@ -562,7 +562,8 @@ TEST_F(SecurityE2eTest, BadSecurityConfigRefusesToStartNamingTheKey) {
                     "    apps: [\"*\"]\n    methods: [\"getToken\"]\n"),
        "wxtokend: callers[0].methods[0]: unknown method \"getToken\" "
        "(TokenController has GetToken ForceRefresh VerifySignature SignJsapi "
-       "SignCard DecryptMessage EncryptReply WatchToken, or \"*\")\n"},
+       "SignCard DecryptMessage EncryptReply WatchToken SubmitPlatformPush, or "
+       "\"*\")\n"},
   };
   for (const auto& [yaml, line, end] : cases) {
     const std::string config = dir_ + "/bad.yaml";

@@ -133,8 +133,11 @@ int Main(int argc, char** argv) {
     if (!more.ok()) return Fail(more.status());
     app_entries.insert(app_entries.end(), more->begin(), more->end());
   }
+  // A sandbox of platforms alone needs no app.
   absl::StatusOr<std::map<std::string, std::string>> apps =
-      ParseApps(app_entries);
+      app_entries.empty() && !absl::GetFlag(FLAGS_platform).empty()
+          ? ParseIdSecrets(app_entries, "app")
+          : ParseApps(app_entries);
   if (!apps.ok()) return Fail(apps.status());
   absl::StatusOr<SandboxOptions> options = OptionsFromFlags();
   if (!options.ok()) return Fail(options.status());

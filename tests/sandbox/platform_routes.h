@@ -15,7 +15,7 @@ namespace wxtoken::sandbox {
 // 200, as WeChat's. Component APIs take ?component_access_token= (or
 // ?access_token=).
 //
-//   POST /cgi-bin/component/api_start_push_ticket
+//   POST /cgi-bin/component/api_start_push_ticket  (then pushes a ticket)
 //   POST /cgi-bin/component/api_component_token
 //   POST /cgi-bin/component/api_query_auth
 //   POST /cgi-bin/component/api_authorizer_token

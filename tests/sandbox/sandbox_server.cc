@@ -371,6 +371,27 @@ void SandboxServer::HandleStats(const httplib::Request&,
   }
   Struct body;
   *(*body.mutable_fields())["apps"].mutable_struct_value() = std::move(apps);
+  if (platforms_ != nullptr) {
+    Struct platforms;
+    for (const auto& [component, stats] : platforms_->Stats()) {
+      Struct platform;
+      const std::pair<const char*, int64_t> counts[] = {
+          {"component_token_calls", stats.component_token_calls},
+          {"query_auth_calls", stats.query_auth_calls},
+          {"authorizer_token_calls", stats.authorizer_token_calls},
+          {"list_calls", stats.list_calls},
+          {"info_calls", stats.info_calls},
+          {"start_push_calls", stats.start_push_calls},
+          {"tickets_pushed", stats.tickets_pushed}};
+      for (const auto& [name, count] : counts) {
+        SetNumber(platform, name, static_cast<double>(count));
+      }
+      *(*platforms.mutable_fields())[component].mutable_struct_value() =
+          std::move(platform);
+    }
+    *(*body.mutable_fields())["platforms"].mutable_struct_value() =
+        std::move(platforms);
+  }
   WriteJson(res, body);
 }
 

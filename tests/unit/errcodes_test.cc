@@ -78,5 +78,22 @@ TEST(IsRefreshErrcodeTest, OnlyTokenRejections) {
   EXPECT_FALSE(IsRefreshErrcode(45009));
 }
 
+TEST(ClassifyErrcodeTest, AComponentTokenRefusedForItsTicketWaitsForAPush) {
+  // 61005/61006: the verify ticket sent was expired or not the platform's.
+  for (int code : {61005, 61006}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kComponentToken),
+              FailureClass::kTokenRejected);
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kStartPushTicket),
+              FailureClass::kTransient);
+  }
+  // A platform's whitelist error, and a wrong component secret.
+  EXPECT_EQ(ClassifyErrcode(61004, FetchApi::kComponentToken),
+            FailureClass::kPermanent);
+  EXPECT_EQ(ClassifyErrcode(61004, FetchApi::kStartPushTicket),
+            FailureClass::kPermanent);
+  EXPECT_EQ(ClassifyErrcode(40125, FetchApi::kComponentToken),
+            FailureClass::kPermanent);
+}
+
 }  // namespace
 }  // namespace wxtoken::server

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/config/security_config.h"
 
 namespace wxtoken::server {
 namespace {
@@ -165,6 +166,50 @@ TEST_F(PlatformConfigTest, EveryCredentialIsRequiredAndChecked) {
   ExpectError(Platform("wxc", "  component_appid: wxc\n"),
               "unknown key \"platforms[0].component_appid\"");
   ExpectError("3", "platforms: expected a list");
+}
+
+// In a whole config: each platform is an owner beside the apps, whose
+// token is the component token and whose pushes are checked with its own
+// server token and key; its authorizers may be granted as "id/*".
+TEST_F(PlatformConfigTest, APlatformIsAnOwnerOfTheConfig) {
+  std::string platform = Platform();
+  // Indented as the list under `platforms:`.
+  for (size_t at = 0; (at = platform.find('\n', at)) != std::string::npos &&
+                      at + 1 < platform.size();
+       at += 3) {
+    platform.insert(at + 1, "  ");
+  }
+  const std::string yaml =
+      "push_listen: \"127.0.0.1:8080\"\nplatforms:\n  " + platform;
+  absl::StatusOr<Config> config = ParseConfig(yaml);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->platforms.size(), 1u);
+  ASSERT_EQ(config->apps.size(), 1u);
+  const AppConfig& owner = config->apps[0];
+  EXPECT_EQ(owner.app_id, "wxcomponent00000001");
+  EXPECT_EQ(owner.api, AppConfig::Api::kComponent);
+  EXPECT_EQ(owner.secret, kSecret);
+  EXPECT_EQ(owner.server_token, kServerToken);
+  EXPECT_EQ(owner.encoding_aes_key, kAesKey);
+  EXPECT_EQ(config->push_listen, "127.0.0.1:8080");
+
+  absl::StatusOr<Config> without_listener =
+      ParseConfig("platforms:\n  " + platform);
+  ASSERT_FALSE(without_listener.ok());
+  EXPECT_THAT(std::string(without_listener.status().message()),
+              StartsWith("push_listen: required with platforms"));
+
+  // Grants name the platform and its authorizers ("id/*"); a parent that
+  // is no platform is refused.
+  Config granted = *config;
+  granted.callers = std::vector<CallerGrant>{
+      {"spiffe://x/y",
+       {"wxcomponent00000001", "wxcomponent00000001/*"},
+       {"GetToken", "SubmitPlatformPush"}}};
+  EXPECT_TRUE(CheckCallers(granted).ok()) << CheckCallers(granted);
+  granted.callers->front().apps = {"wxcomponent00000002/*"};
+  EXPECT_THAT(std::string(CheckCallers(granted).message()),
+              HasSubstr("no platform or WeCom corp \"wxcomponent00000002\""));
 }
 
 }  // namespace

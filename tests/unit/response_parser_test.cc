@@ -61,6 +61,33 @@ TEST(ParseFetchResponseTest, TicketWithOnlyAccessTokenIsMalformed) {
       "missing ticket");
 }
 
+TEST(ParseFetchResponseTest, ComponentTokenReadsItsOwnField) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kComponentToken, 200,
+      R"({"component_access_token":"COMPONENT-1","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.value, "COMPONENT-1");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  // An answer of the wrong API is no component token.
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kComponentToken, 200,
+                         R"({"access_token":"A","expires_in":7200})"),
+      "missing component_access_token");
+}
+
+TEST(ParseFetchResponseTest, StartPushTicketSucceedsWithNoValue) {
+  FetchResult result = ParseFetchResponse(FetchApi::kStartPushTicket, 200,
+                                          R"({"errcode":0,"errmsg":"ok"})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.value, "");
+  result = ParseFetchResponse(FetchApi::kStartPushTicket, 200,
+                              R"({"errcode":40125,"errmsg":"invalid"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  ExpectMalformed(ParseFetchResponse(FetchApi::kStartPushTicket, 502, ""),
+                  "HTTP 502");
+}
+
 TEST(ParseFetchResponseTest, ServerErrorIsTransientMaybeIssued) {
   const FetchResult result = ParseFetchResponse(
       FetchApi::kClassic, 503, R"({"access_token":"T","expires_in":7200})");

@@ -1,0 +1,80 @@
+#ifndef WXTOKEN_SERVER_MESSAGES_PLATFORM_PUSH_H_
+#define WXTOKEN_SERVER_MESSAGES_PLATFORM_PUSH_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/base/swappable.h"
+#include "server/messages/push_messages.h"
+
+namespace wxtoken::server {
+
+// One push WeChat sent to a platform's 授权事件接收URL, as it arrived.
+struct PlatformPush {
+  std::string component_app_id;  // from the URL path
+  std::string msg_signature;
+  std::string timestamp;
+  std::string nonce;
+  std::string body;  // the encrypted envelope
+};
+
+// Takes a platform's pushes (DESIGN.md "Third-party platforms", "Push
+// intake"): the signature checked and the body decrypted (PushMessages),
+// the event parsed, and what it carries handed to the refresh worker.
+// `done` gets OK only once that is durable: the caller answers "success".
+// Otherwise nothing changed, and the status says why:
+//   NOT_FOUND          no such platform (HTTP 404)
+//   INVALID_ARGUMENT   a bad signature, envelope, ciphertext or event; a
+//                      timestamp outside max_timestamp_skew (HTTP 400)
+//   ALREADY_EXISTS     a replay of a push already taken (HTTP 409)
+//   UNAVAILABLE        not stored (not the leader, a failed write, an event
+//                      not acted on yet): WeChat pushes again (HTTP 503)
+// Thread-safe; `done` may run on the refresh worker's thread.
+class PlatformPushIntake {
+ public:
+  using Done = std::function<void(absl::Status)>;
+  // Hands a verify ticket to the refresh worker (RefreshEngine::
+  // SubmitVerifyTicket on its thread).
+  using TicketSink =
+      std::function<void(std::string component_app_id, std::string ticket,
+                         absl::Time created, Done done)>;
+
+  // How many accepted pushes are remembered to refuse their replays.
+  static constexpr size_t kRememberedPushes = 4096;
+  // The largest body taken (DESIGN.md: 64 KiB).
+  static constexpr size_t kMaxBodyBytes = 64 * 1024;
+
+  PlatformPushIntake(std::vector<std::string> component_app_ids,
+                     const Swappable<PushMessages>& messages,
+                     TicketSink ticket_sink);
+
+  bool IsPlatform(const std::string& component_app_id) const;
+  void Submit(PlatformPush push, Done done);
+
+ private:
+  // An accepted push's (platform, msg_signature): a replay is refused.
+  bool Remembered(const std::string& key) const ABSL_LOCKS_EXCLUDED(mu_);
+  void Remember(std::string key) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const absl::flat_hash_set<std::string> platforms_;
+  const Swappable<PushMessages>& messages_;
+  const TicketSink ticket_sink_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<std::string> accepted_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> accepted_order_ ABSL_GUARDED_BY(mu_);
+};
+
+// The HTTP status a push's answer maps to: 200 for OK ("success").
+int PushHttpStatus(const absl::Status& status);
+
+}  // namespace wxtoken::server
+
+#endif  // WXTOKEN_SERVER_MESSAGES_PLATFORM_PUSH_H_

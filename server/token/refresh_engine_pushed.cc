@@ -1,0 +1,167 @@
+// Credentials WeChat pushes rather than answers (DESIGN.md "Third-party
+// platforms"): a platform's component_verify_ticket. Its slot holds the
+// newest push; its only request is api_start_push_ticket, which asks
+// WeChat to push again when pushes seem to have stopped. The component
+// token is a recipe with the ticket as its input, so it waits for and wakes
+// on it as a ticket does on its access token.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/log.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/refresh_engine_internal.h"
+
+namespace wxtoken::server {
+
+using refresh_engine_internal::Label;
+using refresh_engine_internal::NotTheLeader;
+using refresh_engine_internal::ShuttingDown;
+using refresh_engine_internal::TimeText;
+
+namespace {
+
+// How far ahead of our clock a ticket's CreateTime may be when
+// max_timestamp_skew is off.
+constexpr absl::Duration kDefaultTicketSkew = absl::Minutes(5);
+
+}  // namespace
+
+void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
+                                       std::string ticket, absl::Time created,
+                                       std::function<void(absl::Status)> done) {
+  Slot* slot = FindSlot(component_app_id, TokenKind::kComponentVerifyTicket);
+  if (slot == nullptr) {
+    done(absl::NotFoundError(absl::StrCat("component_app_id: no platform \"",
+                                          component_app_id,
+                                          "\" is configured")));
+    return;
+  }
+  if (shutting_down_) return done(ShuttingDown());
+  if (!leader_) return done(NotTheLeader());
+  const Instant now = clock_.InstantNow();
+  const absl::Duration skew = config_.max_timestamp_skew > absl::ZeroDuration()
+                                  ? config_.max_timestamp_skew
+                                  : kDefaultTicketSkew;
+  if (created > now.wall + skew) {
+    done(absl::InvalidArgumentError(absl::StrCat(
+        "CreateTime: ", TimeText(created), " is more than ",
+        absl::FormatDuration(skew), " ahead of this server's clock")));
+    return;
+  }
+  App& app = *slot->app;
+  TokenState& state = slot->state;
+  // Anything ever pushed: an older or repeated push changes nothing, even
+  // after the ticket it would replace was dropped as refused.
+  if (state.generation > 0 && created <= state.fetched.wall) {
+    if (slot->durable_value == state.value) return done(absl::OkStatus());
+    // The newer one in hand is not stored yet (its write failed): this
+    // push is answered by storing it.
+    WriteApp(app, [done = std::move(done)](absl::Status status) {
+      done(status.ok()
+               ? status
+               : absl::UnavailableError(absl::StrCat(
+                     "cannot store the verify ticket: ", status.message())));
+    });
+    return;
+  }
+  state.value = std::move(ticket);
+  ++state.generation;
+  state.epoch = lease_epoch_;
+  state.fetched = Instant{created, now.steady + (created - now.wall)};
+  state.expires = state.fetched + kVerifyTicketLifetime;
+  Log(LogLevel::kInfo, "WeChat pushed a verify ticket",
+      {{"app_id", component_app_id},
+       {"ticket", Fingerprint(state.value)},
+       {"generation", absl::StrCat(state.generation)},
+       {"created", TimeText(created)},
+       {"valid_until", TimeText(state.expires.wall)}});
+  WriteApp(app, [done = std::move(done)](absl::Status status) {
+    done(status.ok()
+             ? status
+             : absl::UnavailableError(absl::StrCat(
+                   "cannot store the verify ticket: ", status.message())));
+  });
+  // It issues nothing and revokes nothing, so it is used before it is
+  // durable: the component token's request is recorded after this write.
+  if (Servable(*slot, now)) WakeDependents(*slot, now);
+  ScheduleRequest(*slot,
+                  std::max(now, RefreshTime(state, slot->api, refresh_)));
+  PublishApp(app);
+}
+
+void RefreshEngine::OnPushRequested(Slot& slot, Instant now) {
+  slot.failure = FetchResult{};
+  slot.failures = 0;
+  slot.next_base = 0;
+  const Instant next = std::max(RefreshTime(slot.state, slot.api, refresh_),
+                                now + kVerifyTicketProbeAge);
+  Log(LogLevel::kInfo,
+      "no recent verify ticket; asked WeChat to push one "
+      "(api_start_push_ticket)",
+      {{"app_id", slot.app->config.app_id},
+       {"newest_ticket_created",
+        slot.state.generation > 0 ? TimeText(slot.state.fetched.wall) : ""},
+       {"next_ask", TimeText(next.wall)}});
+  ScheduleRequest(slot, next);
+}
+
+void RefreshEngine::DropPushedInput(Slot& slot, Slot& input,
+                                    const std::string& refused, Instant now) {
+  if (input.state.value == refused) {
+    // Its generation and CreateTime stay: a replay of it is not newer.
+    input.state.value.clear();
+    Log(LogLevel::kWarning,
+        "WeChat refused the verify ticket; waiting for the next push",
+        {{"app_id", input.app->config.app_id},
+         {"ticket", Fingerprint(refused)}});
+  }
+  if (Servable(input, now)) {
+    // A newer push came while the request was out.
+    ScheduleRequest(slot, now, slot.next_spend);
+    return;
+  }
+  slot.awaited = &input;
+  due_.Clear(&slot);
+  AnswerWaiters(slot, UnavailableStatus(slot), false);
+  // Asked for at once, but no more often than a probe's spacing.
+  const Instant ask =
+      input.last_sent ? std::max(now, *input.last_sent + kVerifyTicketProbeAge)
+                      : now;
+  ScheduleRequest(input, ask);
+}
+
+void RefreshEngine::NoteDurable(App& app, const AppRecord& stored) {
+  for (const TokenRecord& token : stored.tokens) {
+    if (!IsPushed(token.kind)) continue;
+    if (Slot* slot = app.slots[static_cast<int>(token.kind)]) {
+      slot->durable_value = token.value;
+    }
+  }
+}
+
+absl::Status RefreshEngine::PushedUnavailable(const Slot& slot) const {
+  const std::string label = Label(slot.app->config.app_id, slot.kind);
+  const TokenState& state = slot.state;
+  if (state.generation == 0) {
+    return absl::UnavailableError(
+        absl::StrCat(label,
+                     ": none pushed yet; WeChat pushes one every 10 minutes to "
+                     "push_listen (/wechat/platform/",
+                     slot.app->config.app_id, ")"));
+  }
+  const absl::Duration age = clock_.Now() - state.fetched.wall;
+  if (!state.has_value()) {
+    return absl::UnavailableError(
+        absl::StrCat(label, ": WeChat refused the newest (created ",
+                     absl::FormatDuration(absl::Trunc(age, absl::Seconds(1))),
+                     " ago); waiting for the next push"));
+  }
+  return absl::UnavailableError(absl::StrCat(
+      label, ": the newest was created ",
+      absl::FormatDuration(absl::Trunc(age, absl::Seconds(1))),
+      " ago; a ticket is valid ", absl::FormatDuration(kVerifyTicketLifetime)));
+}
+
+}  // namespace wxtoken::server

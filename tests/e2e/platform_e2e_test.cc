@@ -1,0 +1,294 @@
+// End-to-end: a third-party platform (DESIGN.md "Third-party platforms").
+// The real sandbox pushes signed, encrypted verify tickets over HTTP to the
+// real wxtokend's push_listen; wxtokend fetches the component token with
+// them and serves it over real gRPC, and refuses every push that is not
+// WeChat's without changing anything.
+#include <google/protobuf/util/time_util.h>
+#include <httplib.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/child_process.h"
+#include "tests/e2e/e2e_env.h"
+
+namespace wxtoken::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kPlatform[] = "wxcomponente2e00001";
+constexpr char kSecret[] = "e2e-component-secret-77d0";
+constexpr char kServerToken[] = "platformtoken";
+// 43 characters: an EncodingAESKey.
+constexpr char kAesKey[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+// A push as it reached the edge.
+struct RecordedPush {
+  std::string target;  // path and query
+  std::string body;
+  std::string param(const std::string& name) const {
+    httplib::Request request;
+    std::string query = target.substr(target.find('?') + 1);
+    httplib::detail::parse_query_text(query, request.params);
+    return request.get_param_value(name.c_str());
+  }
+};
+
+// An edge between the sandbox (WeChat) and wxtokend's push_listen: records
+// every push and, when given a port, passes it on and answers what
+// wxtokend answered; else answers "success" itself.
+class PushEdge {
+ public:
+  void Start(int forward_port) {
+    forward_port_ = forward_port;
+    server_.Post(".*",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   {
+                     absl::MutexLock lock(&mu_);
+                     pushes_.push_back({req.target, req.body});
+                   }
+                   if (forward_port_ == 0) {
+                     res.set_content("success", "text/plain");
+                     return;
+                   }
+                   httplib::Client client("127.0.0.1", forward_port_);
+                   client.set_read_timeout(std::chrono::seconds(10));
+                   auto answer = client.Post(req.target, req.body, "text/xml");
+                   if (!answer) {
+                     res.status = 502;
+                     return;
+                   }
+                   res.status = answer->status;
+                   res.set_content(answer->body, "text/plain");
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~PushEdge() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string url() const {
+    return absl::StrCat("http://127.0.0.1:", port_, "/wechat/platform/",
+                        kPlatform);
+  }
+  std::vector<RecordedPush> pushes() {
+    absl::MutexLock lock(&mu_);
+    return pushes_;
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  int forward_port_ = 0;
+  absl::Mutex mu_;
+  std::vector<RecordedPush> pushes_ ABSL_GUARDED_BY(mu_);
+};
+
+class PlatformE2eTest : public ::testing::Test {
+ protected:
+  void StartBoth(absl::Duration lifetime = absl::Seconds(60)) {
+    dir_ = MakeTempDir("platform");
+    Sandbox::Options sandbox_options;
+    sandbox_options.platforms = {{kPlatform, kSecret}};
+    sandbox_options.lifetime = lifetime;
+    sandbox_options.overlap = absl::Seconds(3);
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox_options, dir_));
+    Controller::Options options;
+    options.base_url = sandbox_.base_url();
+    options.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
+    options.overlap = "3s";
+    options.margin = "2s";
+    options.client_max_cache = "1s";
+    options.timeout = "1s";
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+  }
+  std::string PushUrl() const {
+    return absl::StrCat("http://127.0.0.1:", controller_.push_port(),
+                        "/wechat/platform/", kPlatform);
+  }
+  // POSTs a push straight to push_listen.
+  httplib::Result Post(const std::string& target, const std::string& body) {
+    httplib::Client client("127.0.0.1", controller_.push_port());
+    client.set_read_timeout(std::chrono::seconds(10));
+    return client.Post(target, body, "text/xml");
+  }
+  int ComponentTokenCalls() {
+    return sandbox_.PlatformCount(kPlatform, "component_token_calls");
+  }
+  void TearDown() override {
+    if (::testing::Test::HasFailure()) return;
+    const std::string logs = controller_.Logs();
+    ExpectJsonLogLines(logs);
+    for (const char* secret : {kSecret, kServerToken, kAesKey}) {
+      EXPECT_THAT(logs, Not(HasSubstr(secret)));
+    }
+    for (const std::string& value : seen_) {
+      EXPECT_THAT(logs, Not(HasSubstr(value))) << "a full value was logged";
+    }
+  }
+
+  std::string dir_;
+  Sandbox sandbox_;
+  Controller controller_;
+  std::vector<std::string> seen_;
+};
+
+TEST_F(PlatformE2eTest,
+       APushedTicketFetchesAComponentTokenServedOverRotations) {
+  // Component tokens of 6 s: refreshed 2 s early, so a rotation every ~4 s.
+  ASSERT_NO_FATAL_FAILURE(StartBoth(absl::Seconds(6)));
+  // No ticket yet: UNAVAILABLE, naming what is missing.
+  wxtoken::v1::Token token;
+  grpc::Status status = controller_.GetToken(kPlatform, &token);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("component_verify_ticket"));
+  EXPECT_EQ(controller_.Health(
+                absl::StrCat("wxtoken.v1.TokenController/", kPlatform)),
+            "NOT_SERVING");
+
+  ASSERT_NO_FATAL_FAILURE(
+      sandbox_.SetPushTarget(kPlatform, PushUrl(), kServerToken, kAesKey));
+  const Sandbox::PushAnswer push = sandbox_.PushTicket(kPlatform);
+  EXPECT_EQ(push.status, 200);
+  EXPECT_EQ(push.body, "success");
+  seen_.push_back(push.ticket);
+
+  MaxCacheChecker checker;
+  uint64_t generation = controller_.WaitForToken(kPlatform).generation();
+  EXPECT_EQ(generation, 1u);
+  EXPECT_TRUE(controller_.WaitForHealth(
+      absl::StrCat("wxtoken.v1.TokenController/", kPlatform), "SERVING",
+      absl::Seconds(10)));
+  int checks = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (generation < 4 && absl::Now() < deadline) {
+    status = controller_.GetToken(kPlatform, &token);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    checker.Record(token, absl::Now());
+    seen_.push_back(token.value());
+    generation = std::max(generation, token.generation());
+    checks += checker.CheckAll(sandbox_);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(generation, 4u) << "fewer than three rotations";
+  EXPECT_GT(checks, 20);
+  EXPECT_EQ(checker.CheckAgainstRecord(sandbox_), 0);
+  // One fetch per generation: the pushed ticket served every one.
+  EXPECT_LE(ComponentTokenCalls(), static_cast<int>(generation) + 1);
+}
+
+TEST_F(PlatformE2eTest, PushesThatAreNotWeChatsAreRefusedAndChangeNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  PushEdge edge;
+  ASSERT_NO_FATAL_FAILURE(edge.Start(controller_.push_port()));
+  ASSERT_NO_FATAL_FAILURE(
+      sandbox_.SetPushTarget(kPlatform, edge.url(), kServerToken, kAesKey));
+  const Sandbox::PushAnswer push = sandbox_.PushTicket(kPlatform);
+  ASSERT_EQ(push.status, 200);
+  seen_.push_back(push.ticket);
+  const wxtoken::v1::Token first = controller_.WaitForToken(kPlatform);
+  const int calls = ComponentTokenCalls();
+  ASSERT_EQ(edge.pushes().size(), 1u);
+  const RecordedPush real = edge.pushes()[0];
+  const std::string path = absl::StrCat("/wechat/platform/", kPlatform);
+
+  // A replay of the push just taken.
+  auto answer = Post(real.target, real.body);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 409) << answer->body;
+  // The same body with a signature that is not the platform's.
+  answer =
+      Post(absl::StrCat(path, "?msg_signature=", std::string(40, '0'),
+                        "&timestamp=", real.param("timestamp"),
+                        "&nonce=", real.param("nonce"), "&encrypt_type=aes"),
+           real.body);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400) << answer->body;
+  EXPECT_THAT(answer->body, HasSubstr("msg_signature"));
+  // Garbage with the real signature.
+  answer = Post(real.target, "<xml><Encrypt>garbage</Encrypt></xml>");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400) << answer->body;
+  answer = Post(real.target, "not xml at all");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400) << answer->body;
+  // Past 64 KiB.
+  answer = Post(real.target, std::string(70 * 1024, 'x'));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 413);
+  // A platform not configured here.
+  answer = Post(absl::StrCat("/wechat/platform/wxcomponentunknown01",
+                             real.target.substr(real.target.find('?'))),
+                real.body);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 404);
+
+  // Nothing changed: the same token, no fetch, one ticket taken.
+  wxtoken::v1::Token now;
+  ASSERT_TRUE(controller_.GetToken(kPlatform, &now).ok());
+  EXPECT_EQ(now.generation(), first.generation());
+  EXPECT_EQ(now.value(), first.value());
+  EXPECT_EQ(ComponentTokenCalls(), calls);
+  const std::string logs = controller_.Logs();
+  size_t taken = 0;
+  for (size_t at = logs.find("WeChat pushed a verify ticket");
+       at != std::string::npos;
+       at = logs.find("WeChat pushed a verify ticket", at + 1)) {
+    ++taken;
+  }
+  EXPECT_EQ(taken, 1u);
+}
+
+TEST_F(PlatformE2eTest, SubmitPlatformPushTakesAPushAnEdgeReceived) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  // The edge answers WeChat itself and hands the push over by RPC.
+  PushEdge edge;
+  ASSERT_NO_FATAL_FAILURE(edge.Start(0));
+  ASSERT_NO_FATAL_FAILURE(
+      sandbox_.SetPushTarget(kPlatform, edge.url(), kServerToken, kAesKey));
+  seen_.push_back(sandbox_.PushTicket(kPlatform).ticket);
+  ASSERT_EQ(edge.pushes().size(), 1u);
+  const RecordedPush push = edge.pushes()[0];
+
+  wxtoken::v1::SubmitPlatformPushRequest request;
+  request.set_component_app_id(kPlatform);
+  request.set_msg_signature(push.param("msg_signature"));
+  request.set_timestamp(push.param("timestamp"));
+  request.set_nonce(push.param("nonce"));
+  request.set_body(push.body);
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::SubmitPlatformPushResponse response;
+    grpc::Status status =
+        controller_.stub().SubmitPlatformPush(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.reply(), "success");
+  }
+  seen_.push_back(controller_.WaitForToken(kPlatform).value());
+  {
+    // A body that is not the one signed: INVALID_ARGUMENT, naming why.
+    request.set_body("<xml><Encrypt>AAAA</Encrypt></xml>");
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::SubmitPlatformPushResponse response;
+    grpc::Status status =
+        controller_.stub().SubmitPlatformPush(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("msg_signature"));
+  }
+}
+
+}  // namespace
+}  // namespace wxtoken::testing

@@ -1,0 +1,292 @@
+// A third-party platform's component token in the refresh engine, with a
+// fake clock, upstream and store (DESIGN.md "Third-party platforms"): the
+// verify ticket WeChat pushes is kept (newest wins, durable before it is
+// acknowledged), the component token is a recipe with the ticket as its
+// input, and api_start_push_ticket asks for a push when pushes stop.
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/refresh_policy.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_state_store.h"
+#include "tests/fakes/fake_upstream.h"
+
+namespace wxtoken::server {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeStateStore;
+using testing::FakeUpstream;
+using ::testing::HasSubstr;
+
+constexpr char kPlatform[] = "wxcomponent00000001";
+
+class Health final : public HealthSink {
+ public:
+  void SetAppServing(const std::string& app_id, bool serving) override {
+    app[app_id] = serving;
+  }
+  void SetAllAppsServing(bool) override {}
+  void SetStartupDone() override { ++startup_done; }
+  std::map<std::string, bool> app;
+  int startup_done = 0;
+};
+
+class PlatformEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AppConfig owner;
+    owner.app_id = kPlatform;
+    owner.api = AppConfig::Api::kComponent;
+    owner.secret = "component-secret";
+    config_.apps.push_back(owner);
+    Restart();
+  }
+  // A new process over the same durable state.
+  void Restart() {
+    engine_.reset();
+    store_.CompleteAll(absl::UnavailableError("the process died"));
+    upstream_ = std::make_unique<FakeUpstream>();
+    table_ = std::make_unique<TokenTable>(
+        RefreshEngine::TableEntries(config_),
+        CacheLimits{config_.refresh.client_max_cache, config_.refresh.overlap});
+    health_ = Health{};
+    engine_ =
+        std::make_unique<RefreshEngine>(config_, clock_, *upstream_, *table_,
+                                        store_, health_, [] { return 1.0; });
+  }
+  void Pump() {
+    for (int i = 0; i < 100 && (store_.pending() > 0 || i == 0); ++i) {
+      store_.CompleteAll();
+      engine_->RunDue();
+    }
+  }
+  void RunAt(absl::Time time) {
+    clock_.SetTime(time);
+    Pump();
+  }
+  absl::Time NextWakeup() {
+    return clock_.Now() + (engine_->NextWakeup() - clock_.SteadyNow());
+  }
+  // Submits a pushed ticket; its answer, once there is one.
+  std::optional<absl::Status>& Push(const std::string& ticket,
+                                    absl::Time created) {
+    answers_.emplace_back();
+    std::optional<absl::Status>& answer = answers_.back();
+    engine_->SubmitVerifyTicket(
+        kPlatform, ticket, created,
+        [&answer](absl::Status status) { answer = std::move(status); });
+    return answer;
+  }
+  absl::StatusOr<Token> Get() {
+    return table_->Get(kPlatform, TokenKind::kAccessToken, clock_.SteadyNow());
+  }
+  const FetchRequest& LastSent() const { return upstream_->started().back(); }
+  // The durable record's verify ticket ("" when none).
+  std::string StoredTicket() {
+    auto it = store_.durable.find(kPlatform);
+    if (it == store_.durable.end()) return "";
+    for (const TokenRecord& token : it->second.tokens) {
+      if (token.kind == TokenKind::kComponentVerifyTicket) return token.value;
+    }
+    return "";
+  }
+  // Answers the first api_start_push_ticket of a start.
+  void StartAndAnswerTheProbe() {
+    engine_->Start();
+    Pump();
+    ASSERT_EQ(upstream_->InFlight(), 1);
+    ASSERT_EQ(LastSent().api, FetchApi::kStartPushTicket);
+    upstream_->Complete(FetchResult{});
+    Pump();
+  }
+
+  Config config_;
+  FakeClock clock_;
+  FakeStateStore store_;
+  Health health_;
+  std::unique_ptr<FakeUpstream> upstream_;
+  std::unique_ptr<TokenTable> table_;
+  std::unique_ptr<RefreshEngine> engine_;
+  std::deque<std::optional<absl::Status>> answers_;
+};
+
+TEST_F(PlatformEngineTest, TheComponentTokenWaitsForAPushedTicketAndUsesIt) {
+  engine_->Start();
+  Pump();
+  // No ticket yet: WeChat is asked to push one, and nothing else goes.
+  ASSERT_EQ(upstream_->started().size(), 1u);
+  EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
+  EXPECT_EQ(LastSent().secret, "component-secret");
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Get().status().message(),
+              HasSubstr("component_verify_ticket: none pushed yet"));
+  // Only a push can end the wait: startup is not held up by it.
+  EXPECT_EQ(health_.startup_done, 1);
+  upstream_->Complete(FetchResult{});
+  Pump();
+
+  std::optional<absl::Status>& answer = Push("ticket@@@one", clock_.Now());
+  // Acknowledged only once durable.
+  EXPECT_FALSE(answer.has_value());
+  Pump();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_TRUE(answer->ok()) << *answer;
+  EXPECT_EQ(StoredTicket(), "ticket@@@one");
+
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(LastSent().api, FetchApi::kComponentToken);
+  EXPECT_EQ(LastSent().verify_ticket, "ticket@@@one");
+  EXPECT_EQ(LastSent().secret, "component-secret");
+  const std::string value = upstream_->Succeed();
+  Pump();
+  absl::StatusOr<Token> token = Get();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->value, value);
+  EXPECT_TRUE(health_.app[kPlatform]);
+}
+
+TEST_F(PlatformEngineTest, APushNotNewerChangesNothing) {
+  StartAndAnswerTheProbe();
+  const absl::Time created = clock_.Now();
+  Push("ticket@@@new", created);
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  const int writes = store_.writes;
+
+  // A replay, and an older ticket pushed late: success, nothing changes.
+  std::optional<absl::Status>& replay = Push("ticket@@@new", created);
+  std::optional<absl::Status>& older =
+      Push("ticket@@@old", created - absl::Minutes(10));
+  Pump();
+  ASSERT_TRUE(replay.has_value() && older.has_value());
+  EXPECT_TRUE(replay->ok());
+  EXPECT_TRUE(older->ok());
+  EXPECT_EQ(store_.writes, writes);
+  EXPECT_EQ(StoredTicket(), "ticket@@@new");
+}
+
+TEST_F(PlatformEngineTest, ATicketFromTheFutureIsRefused) {
+  StartAndAnswerTheProbe();
+  std::optional<absl::Status>& answer =
+      Push("ticket@@@future", clock_.Now() + absl::Minutes(6));
+  Pump();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(answer->message(), HasSubstr("CreateTime"));
+  EXPECT_EQ(StoredTicket(), "");
+  EXPECT_EQ(upstream_->InFlight(), 0);
+}
+
+TEST_F(PlatformEngineTest, APushWhoseWriteFailedIsAcknowledgedOnlyOnceStored) {
+  StartAndAnswerTheProbe();
+  const absl::Time created = clock_.Now();
+  std::optional<absl::Status>& first = Push("ticket@@@one", created);
+  store_.CompleteOne(absl::UnavailableError("disk full"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(StoredTicket(), "");
+
+  // WeChat pushes the same ticket again: not newer, but not stored either,
+  // so it is written before it is acknowledged.
+  std::optional<absl::Status>& again = Push("ticket@@@one", created);
+  EXPECT_FALSE(again.has_value());
+  Pump();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->ok()) << *again;
+  EXPECT_EQ(StoredTicket(), "ticket@@@one");
+}
+
+TEST_F(PlatformEngineTest, ARefusedTicketIsDroppedUntilTheNextPush) {
+  StartAndAnswerTheProbe();
+  const absl::Time created = clock_.Now();
+  Push("ticket@@@bad", created);
+  Pump();
+  ASSERT_EQ(LastSent().api, FetchApi::kComponentToken);
+  upstream_->Fail(FailureClass::kTokenRejected, 61006);
+  Pump();
+  EXPECT_THAT(Get().status().message(), HasSubstr("refused"));
+  EXPECT_FALSE(health_.app[kPlatform]);
+  // No component token request goes with it again; WeChat is asked for a
+  // push, no sooner than 30 minutes after the last ask.
+  const size_t sent = upstream_->started().size();
+  RunAt(NextWakeup());
+  ASSERT_EQ(upstream_->started().size(), sent + 1);
+  EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
+  upstream_->Complete(FetchResult{});
+  Pump();
+
+  // A replay of the refused one is not newer: nothing is sent.
+  Push("ticket@@@bad", created);
+  Pump();
+  EXPECT_EQ(upstream_->InFlight(), 0);
+  Push("ticket@@@good", clock_.Now());
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(LastSent().api, FetchApi::kComponentToken);
+  EXPECT_EQ(LastSent().verify_ticket, "ticket@@@good");
+}
+
+TEST_F(PlatformEngineTest, StoppedPushesAreAskedForEveryThirtyMinutes) {
+  StartAndAnswerTheProbe();
+  const absl::Time pushed = clock_.Now();
+  Push("ticket@@@one", pushed);
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  // Pushes stop. WeChat is asked when the ticket is 30 minutes old (the
+  // component token is not due for well over an hour).
+  const size_t sent = upstream_->started().size();
+  for (int i = 0; i < 10 && upstream_->started().size() == sent; ++i) {
+    RunAt(NextWakeup());
+  }
+  ASSERT_EQ(upstream_->started().size(), sent + 1);
+  EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
+  EXPECT_EQ(clock_.Now(), pushed + kVerifyTicketProbeAge);
+  const absl::Time asked = clock_.Now();
+  upstream_->Complete(FetchResult{});
+  Pump();
+  // Answered, but no push came: asked again 30 minutes on, not sooner.
+  for (int i = 0; i < 10 && upstream_->started().size() == sent + 1; ++i) {
+    RunAt(NextWakeup());
+  }
+  ASSERT_EQ(upstream_->started().size(), sent + 2);
+  EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
+  EXPECT_EQ(clock_.Now(), asked + kVerifyTicketProbeAge);
+}
+
+TEST_F(PlatformEngineTest, AStoredTicketServesARestart) {
+  StartAndAnswerTheProbe();
+  Push("ticket@@@kept", clock_.Now());
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  clock_.AdvanceTime(absl::Minutes(1));
+  Restart();
+  engine_->Start();
+  Pump();
+  // The stored component token serves; the stored ticket is not probed
+  // for; nothing is fetched until the token is due.
+  EXPECT_TRUE(Get().ok());
+  EXPECT_EQ(upstream_->started().size(), 0u);
+  // At its refresh it goes with the stored ticket (asking WeChat for a
+  // push meanwhile, since none came).
+  for (int i = 0; i < 20 && (upstream_->started().empty() ||
+                             LastSent().api != FetchApi::kComponentToken);
+       ++i) {
+    if (upstream_->InFlight() > 0) upstream_->Complete(FetchResult{});
+    RunAt(NextWakeup());
+  }
+  ASSERT_EQ(LastSent().api, FetchApi::kComponentToken);
+  EXPECT_EQ(LastSent().verify_ticket, "ticket@@@kept");
+}
+
+}  // namespace
+}  // namespace wxtoken::server
