@@ -251,7 +251,15 @@ int Run(const std::string& config_path, const sigset_t& signals) {
                       done = std::move(done)] {
             engine.SubmitVerifyTicket(platform, ticket, created, done);
           });
-        });
+        },
+        forwarder == nullptr
+            ? PlatformPushIntake::Forwarding{}
+            : PlatformPushIntake::Forwarding{
+                  [&forwarder] { return forwarder->ShouldForwardPushes(); },
+                  [&forwarder](const PlatformPush& push,
+                               PlatformPushIntake::Done done) {
+                    forwarder->ForwardPlatformPush(push, std::move(done));
+                  }});
   }
   TokenControllerService service(table, worker, watch_hub, push_messages,
                                  page_signer, clock, authorizer, metrics,

@@ -96,9 +96,11 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
   if (!callers_) return absl::OkStatus();
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   const std::vector<std::string> principals = PrincipalsOf(auth.get());
-  // Replicas forward ForceRefresh only, each checked where it came in.
-  const bool forwarded = method == "ForceRefresh" &&
-                         context.client_metadata().count(kForwardedKey) > 0;
+  // Replicas forward ForceRefresh, each checked where it came in, and
+  // platform pushes, each checked by its signature at both replicas.
+  const bool forwarded =
+      (method == "ForceRefresh" || method == "SubmitPlatformPush") &&
+      context.client_metadata().count(kForwardedKey) > 0;
   if (forwarded && std::any_of(principals.begin(), principals.end(),
                                [&](const std::string& principal) {
                                  return std::find(replicas_.begin(),

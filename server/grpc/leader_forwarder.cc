@@ -82,6 +82,55 @@ std::shared_ptr<wxtoken::v1::TokenController::Stub> LeaderForwarder::StubFor(
   return stub_;
 }
 
+bool LeaderForwarder::WasForwarded(const grpc::CallbackServerContext& context) {
+  return context.client_metadata().find(kForwardedKey) !=
+         context.client_metadata().end();
+}
+
+void LeaderForwarder::ForwardPlatformPush(const PlatformPush& push,
+                                          PlatformPushIntake::Done done) {
+  const std::string leader = directory_.LeaderAddress();
+  if (leader.empty()) {
+    on_forwarded_(grpc::StatusCode::UNAVAILABLE);
+    done(absl::UnavailableError(
+        "no replica holds the leader lease (or it advertises no address); "
+        "nothing was stored"));
+    return;
+  }
+  // One forwarded push: alive until its callback has run.
+  struct Call {
+    grpc::ClientContext context;
+    wxtoken::v1::SubmitPlatformPushRequest request;
+    wxtoken::v1::SubmitPlatformPushResponse response;
+    std::shared_ptr<wxtoken::v1::TokenController::Stub> stub;
+  };
+  auto call = std::make_shared<Call>();
+  call->context.AddMetadata(kForwardedKey, "1");
+  // Inside WeChat's 5 s for the whole push.
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(4));
+  call->request.set_component_app_id(push.component_app_id);
+  call->request.set_msg_signature(push.msg_signature);
+  call->request.set_timestamp(push.timestamp);
+  call->request.set_nonce(push.nonce);
+  call->request.set_body(push.body);
+  call->stub = StubFor(leader);
+  Call& started = *call;
+  started.stub->async()->SubmitPlatformPush(
+      &started.context, &started.request, &started.response,
+      [this, call = std::move(call), done = std::move(done),
+       leader](grpc::Status status) {
+        on_forwarded_(status.error_code());
+        std::string message = status.error_message();
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+            message.empty()) {
+          message = absl::StrCat("the leader at ", leader, " is unreachable");
+        }
+        done(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          message));
+      });
+}
+
 grpc::ServerUnaryReactor* LeaderForwarder::Forward(
     grpc::CallbackServerContext* context,
     const wxtoken::v1::ForceRefreshRequest* request,

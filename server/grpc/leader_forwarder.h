@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/grpc/caller_authorizer.h"
+#include "server/messages/platform_push.h"
 #include "server/store/redis_state_store.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
@@ -36,6 +37,18 @@ class LeaderForwarder {
       grpc::CallbackServerContext* context,
       const wxtoken::v1::ForceRefreshRequest* request,
       wxtoken::v1::ForceRefreshResponse* response);
+
+  // Whether this replica passes platform pushes on (it does not lead).
+  bool ShouldForwardPushes() const { return !directory_.IsLeader(); }
+  // Passes a platform push that reached this follower on to the leader's
+  // SubmitPlatformPush, which checks it again and stores what it carries;
+  // `done` gets the leader's answer, or UNAVAILABLE naming why none came
+  // (WeChat then pushes again).
+  void ForwardPlatformPush(const PlatformPush& push,
+                           PlatformPushIntake::Done done);
+
+  // Metadata marking a call a replica passed on: never passed on again.
+  static bool WasForwarded(const grpc::CallbackServerContext& context);
 
  private:
   std::shared_ptr<wxtoken::v1::TokenController::Stub> StubFor(

@@ -323,11 +323,13 @@ grpc::ServerUnaryReactor* TokenControllerService::SubmitPlatformPush(
   push.body = request->body();
   // Answered once durable, on the worker's thread.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  platform_pushes_->Submit(std::move(push),
-                           [reactor, response](absl::Status status) {
-                             if (status.ok()) response->set_reply("success");
-                             reactor->Finish(ToGrpcStatus(status));
-                           });
+  platform_pushes_->Submit(
+      std::move(push),
+      [reactor, response](absl::Status status) {
+        if (status.ok()) response->set_reply("success");
+        reactor->Finish(ToGrpcStatus(status));
+      },
+      /*may_forward=*/!LeaderForwarder::WasForwarded(*context));
   return reactor;
 }
 

@@ -11,16 +11,19 @@ namespace wxtoken::server {
 
 PlatformPushIntake::PlatformPushIntake(
     std::vector<std::string> component_app_ids,
-    const Swappable<PushMessages>& messages, TicketSink ticket_sink)
+    const Swappable<PushMessages>& messages, TicketSink ticket_sink,
+    Forwarding forwarding)
     : platforms_(component_app_ids.begin(), component_app_ids.end()),
       messages_(messages),
-      ticket_sink_(std::move(ticket_sink)) {}
+      ticket_sink_(std::move(ticket_sink)),
+      forwarding_(std::move(forwarding)) {}
 
 bool PlatformPushIntake::IsPlatform(const std::string& component_app_id) const {
   return platforms_.contains(component_app_id);
 }
 
-void PlatformPushIntake::Submit(PlatformPush push, Done done) {
+void PlatformPushIntake::Submit(PlatformPush push, Done done,
+                                bool may_forward) {
   const std::string& platform = push.component_app_id;
   if (!IsPlatform(platform)) {
     return done(absl::NotFoundError(
@@ -47,6 +50,16 @@ void PlatformPushIntake::Submit(PlatformPush push, Done done) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("event: AppId \"", event->component_app_id,
                      "\" is not the platform of this URL")));
+  }
+  if (may_forward && forwarding_.should_forward &&
+      forwarding_.should_forward()) {
+    // The leader stores it, checking it again; acknowledged when it did.
+    forwarding_.forward(
+        push, [this, key, done = std::move(done)](absl::Status status) {
+          if (status.ok()) Remember(key);
+          done(status);
+        });
+    return;
   }
   switch (event->type) {
     case PlatformEvent::Type::kVerifyTicket:

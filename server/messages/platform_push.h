@@ -46,6 +46,11 @@ class PlatformPushIntake {
   using TicketSink =
       std::function<void(std::string component_app_id, std::string ticket,
                          absl::Time created, Done done)>;
+  // Replicas: whether this one passes pushes on to the leader, and how.
+  struct Forwarding {
+    std::function<bool()> should_forward;
+    std::function<void(const PlatformPush&, Done)> forward;
+  };
 
   // How many accepted pushes are remembered to refuse their replays.
   static constexpr size_t kRememberedPushes = 4096;
@@ -54,10 +59,12 @@ class PlatformPushIntake {
 
   PlatformPushIntake(std::vector<std::string> component_app_ids,
                      const Swappable<PushMessages>& messages,
-                     TicketSink ticket_sink);
+                     TicketSink ticket_sink, Forwarding forwarding = {});
 
   bool IsPlatform(const std::string& component_app_id) const;
-  void Submit(PlatformPush push, Done done);
+  // `may_forward`: false for a push another replica passed on, which is
+  // never passed on again.
+  void Submit(PlatformPush push, Done done, bool may_forward = true);
 
  private:
   // An accepted push's (platform, msg_signature): a replay is refused.
@@ -67,6 +74,7 @@ class PlatformPushIntake {
   const absl::flat_hash_set<std::string> platforms_;
   const Swappable<PushMessages>& messages_;
   const TicketSink ticket_sink_;
+  const Forwarding forwarding_;
   mutable absl::Mutex mu_;
   absl::flat_hash_set<std::string> accepted_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> accepted_order_ ABSL_GUARDED_BY(mu_);

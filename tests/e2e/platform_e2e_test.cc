@@ -5,6 +5,7 @@
 // WeChat's without changing anything.
 #include <google/protobuf/util/time_util.h>
 #include <httplib.h>
+#include <signal.h>
 
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/child_process.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/redis_process.h"
 
 namespace wxtoken::testing {
 namespace {
@@ -29,6 +31,23 @@ constexpr char kSecret[] = "e2e-component-secret-77d0";
 constexpr char kServerToken[] = "platformtoken";
 // 43 characters: an EncodingAESKey.
 constexpr char kAesKey[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
+
+// How often `line` is in `logs`.
+int Count(const std::string& logs, const std::string& line) {
+  int count = 0;
+  for (size_t at = logs.find(line); at != std::string::npos;
+       at = logs.find(line, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+std::string PushUrl(const Controller& controller) {
+  return absl::StrCat("http://127.0.0.1:", controller.push_port(),
+                      "/wechat/platform/", kPlatform);
+}
 
 // A push as it reached the edge.
 struct RecordedPush {
@@ -113,10 +132,6 @@ class PlatformE2eTest : public ::testing::Test {
     options.timeout = "1s";
     ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
   }
-  std::string PushUrl() const {
-    return absl::StrCat("http://127.0.0.1:", controller_.push_port(),
-                        "/wechat/platform/", kPlatform);
-  }
   // POSTs a push straight to push_listen.
   httplib::Result Post(const std::string& target, const std::string& body) {
     httplib::Client client("127.0.0.1", controller_.push_port());
@@ -157,8 +172,8 @@ TEST_F(PlatformE2eTest,
                 absl::StrCat("wxtoken.v1.TokenController/", kPlatform)),
             "NOT_SERVING");
 
-  ASSERT_NO_FATAL_FAILURE(
-      sandbox_.SetPushTarget(kPlatform, PushUrl(), kServerToken, kAesKey));
+  ASSERT_NO_FATAL_FAILURE(sandbox_.SetPushTarget(
+      kPlatform, PushUrl(controller_), kServerToken, kAesKey));
   const Sandbox::PushAnswer push = sandbox_.PushTicket(kPlatform);
   EXPECT_EQ(push.status, 200);
   EXPECT_EQ(push.body, "success");
@@ -240,14 +255,7 @@ TEST_F(PlatformE2eTest, PushesThatAreNotWeChatsAreRefusedAndChangeNothing) {
   EXPECT_EQ(now.generation(), first.generation());
   EXPECT_EQ(now.value(), first.value());
   EXPECT_EQ(ComponentTokenCalls(), calls);
-  const std::string logs = controller_.Logs();
-  size_t taken = 0;
-  for (size_t at = logs.find("WeChat pushed a verify ticket");
-       at != std::string::npos;
-       at = logs.find("WeChat pushed a verify ticket", at + 1)) {
-    ++taken;
-  }
-  EXPECT_EQ(taken, 1u);
+  EXPECT_EQ(Count(controller_.Logs(), "WeChat pushed a verify ticket"), 1);
 }
 
 TEST_F(PlatformE2eTest, SubmitPlatformPushTakesAPushAnEdgeReceived) {
@@ -288,6 +296,86 @@ TEST_F(PlatformE2eTest, SubmitPlatformPushTakesAPushAnEdgeReceived) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("msg_signature"));
   }
+}
+
+// Replicas on one real redis-server (DESIGN.md "Replicas"): a push that
+// reaches a follower is passed on to the leader and stored once; the
+// ticket and the component token outlive the leader's kill -9.
+TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
+  const std::string dir = MakeTempDir("platform_replicas");
+  RedisProcess redis;
+  ASSERT_NO_FATAL_FAILURE(redis.StartServer(MakeTempDir("redis")));
+  Sandbox sandbox;
+  Sandbox::Options sandbox_options;
+  sandbox_options.platforms = {{kPlatform, kSecret}};
+  sandbox_options.lifetime = absl::Seconds(8);
+  sandbox_options.overlap = absl::Seconds(3);
+  ASSERT_NO_FATAL_FAILURE(sandbox.Start(sandbox_options, dir));
+  Controller::Options options;
+  options.base_url = sandbox.base_url();
+  options.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
+  options.overlap = "3s";
+  options.margin = "2s";
+  options.client_max_cache = "1s";
+  options.timeout = "1s";
+  options.redis_addresses = redis.address();
+  options.lease_ttl = "3s";
+  Controller replicas[2];
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_NO_FATAL_FAILURE(
+        replicas[i].Start(options, MakeTempDir(absl::StrCat("replica", i))));
+  }
+  int leader = -1;
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  while (leader < 0 && absl::Now() < deadline) {
+    for (int i = 0; i < 2; ++i) {
+      if (replicas[i].Health(kLeaderHealth) == "SERVING") leader = i;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(leader, 0);
+  Controller& follower = replicas[1 - leader];
+
+  ASSERT_NO_FATAL_FAILURE(sandbox.SetPushTarget(kPlatform, PushUrl(follower),
+                                                kServerToken, kAesKey));
+  const Sandbox::PushAnswer push = sandbox.PushTicket(kPlatform);
+  EXPECT_EQ(push.status, 200) << push.body;
+  EXPECT_EQ(push.body, "success");
+  EXPECT_EQ(Count(replicas[leader].Logs(), "WeChat pushed a verify ticket"), 1);
+  EXPECT_EQ(Count(follower.Logs(), "WeChat pushed a verify ticket"), 0);
+  // The follower serves what the leader fetched with it.
+  const wxtoken::v1::Token first = follower.WaitForToken(kPlatform);
+  EXPECT_EQ(first.generation(), 1u);
+
+  // kill -9 the leader: the follower takes over with the stored ticket and
+  // goes on refreshing the component token, never serving a revoked one.
+  EXPECT_EQ(replicas[leader].Kill(), 128 + SIGKILL);
+  MaxCacheChecker checker;
+  uint64_t generation = first.generation();
+  const absl::Time end = absl::Now() + absl::Seconds(60);
+  while (generation < first.generation() + 3 && absl::Now() < end) {
+    wxtoken::v1::Token token;
+    grpc::Status status = follower.GetToken(kPlatform, &token);
+    if (status.ok()) {
+      checker.Record(token, absl::Now());
+      generation = std::max(generation, token.generation());
+    }
+    checker.CheckAll(sandbox);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(generation, first.generation() + 3)
+      << "the new leader did not go on refreshing";
+  EXPECT_EQ(checker.CheckAgainstRecord(sandbox), 0);
+  // It had no push of its own: the ticket came from the store.
+  EXPECT_EQ(sandbox.PlatformCount(kPlatform, "tickets_pushed"), 1);
+  const std::string logs = follower.Logs();
+  ExpectJsonLogLines(logs);
+  for (const char* secret : {kSecret, kServerToken, kAesKey}) {
+    EXPECT_THAT(logs, Not(HasSubstr(secret)));
+  }
+  EXPECT_THAT(logs, Not(HasSubstr(push.ticket)));
+  follower.Stop();
+  sandbox.Stop();
 }
 
 }  // namespace
