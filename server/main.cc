@@ -244,12 +244,11 @@ int Run(const std::string& config_path, const sigset_t& signals) {
     }
     platform_pushes = std::make_unique<PlatformPushIntake>(
         std::move(platform_ids), push_messages,
-        [&inbox, &engine](std::string platform, std::string ticket,
-                          absl::Time created, PlatformPushIntake::Done done) {
-          inbox.Post([&engine, platform = std::move(platform),
-                      ticket = std::move(ticket), created,
-                      done = std::move(done)] {
-            engine.SubmitVerifyTicket(platform, ticket, created, done);
+        [&inbox, &engine](PlatformEvent event, PlatformPushIntake::Done done) {
+          // std::function needs a copyable task.
+          auto shared = std::make_shared<PlatformEvent>(std::move(event));
+          inbox.Post([&engine, shared, done = std::move(done)] {
+            engine.SubmitPlatformEvent(std::move(*shared), done);
           });
         },
         forwarder == nullptr

@@ -17,7 +17,9 @@ namespace wxtoken::server {
 struct AppConfig {
   // kComponent: a third-party platform's component token, fetched with the
   // verify ticket WeChat pushes (one AppConfig per `platforms` entry).
-  enum class Api { kClassic, kStable, kComponent };
+  // kAuthorizer: a platform's authorizer, discovered rather than configured
+  // (never in a config file).
+  enum class Api { kClassic, kStable, kComponent, kAuthorizer };
 
   std::string app_id;
   Api api = Api::kClassic;                // "classic" or "stable"

@@ -11,11 +11,11 @@ namespace wxtoken::server {
 
 PlatformPushIntake::PlatformPushIntake(
     std::vector<std::string> component_app_ids,
-    const Swappable<PushMessages>& messages, TicketSink ticket_sink,
+    const Swappable<PushMessages>& messages, EventSink event_sink,
     Forwarding forwarding)
     : platforms_(component_app_ids.begin(), component_app_ids.end()),
       messages_(messages),
-      ticket_sink_(std::move(ticket_sink)),
+      event_sink_(std::move(event_sink)),
       forwarding_(std::move(forwarding)) {}
 
 bool PlatformPushIntake::IsPlatform(const std::string& component_app_id) const {
@@ -61,33 +61,15 @@ void PlatformPushIntake::Submit(PlatformPush push, Done done,
         });
     return;
   }
-  switch (event->type) {
-    case PlatformEvent::Type::kVerifyTicket:
-      ticket_sink_(platform, std::move(event->ticket), event->create_time,
-                   [this, key, done = std::move(done)](absl::Status status) {
-                     if (status.ok()) Remember(key);
-                     done(status);
-                   });
-      return;
-    case PlatformEvent::Type::kAuthorized:
-    case PlatformEvent::Type::kUpdateAuthorized:
-    case PlatformEvent::Type::kUnauthorized:
-      // Not kept yet: WeChat pushes it again, and it is not lost meanwhile.
-      Log(LogLevel::kWarning,
-          "authorization events are not taken yet; answered 503 so that "
-          "WeChat pushes again",
-          {{"app_id", platform},
-           {"info_type", event->info_type},
-           {"authorizer_app_id", event->authorizer_app_id}});
-      return done(absl::UnavailableError(absl::StrCat(
-          "event: ", event->info_type, " is not taken yet by this version")));
-    case PlatformEvent::Type::kOther:
-      // Nothing to keep: taken as it is.
-      Log(LogLevel::kInfo, "platform event not acted on",
-          {{"app_id", platform}, {"info_type", event->info_type}});
-      Remember(key);
-      return done(absl::OkStatus());
+  if (event->type == PlatformEvent::Type::kOther) {
+    Log(LogLevel::kInfo, "platform event not acted on",
+        {{"app_id", platform}, {"info_type", event->info_type}});
   }
+  event_sink_(*std::move(event),
+              [this, key, done = std::move(done)](absl::Status status) {
+                if (status.ok()) Remember(key);
+                done(status);
+              });
 }
 
 bool PlatformPushIntake::Remembered(const std::string& key) const {

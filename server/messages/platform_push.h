@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "server/base/swappable.h"
 #include "server/messages/push_messages.h"
+#include "server/wechat/platform_event.h"
 
 namespace wxtoken::server {
 
@@ -35,17 +36,15 @@ struct PlatformPush {
 //   INVALID_ARGUMENT   a bad signature, envelope, ciphertext or event; a
 //                      timestamp outside max_timestamp_skew (HTTP 400)
 //   ALREADY_EXISTS     a replay of a push already taken (HTTP 409)
-//   UNAVAILABLE        not stored (not the leader, a failed write, an event
-//                      not acted on yet): WeChat pushes again (HTTP 503)
+//   UNAVAILABLE        not stored (no leader, a failed write): WeChat
+//                      pushes again (HTTP 503)
 // Thread-safe; `done` may run on the refresh worker's thread.
 class PlatformPushIntake {
  public:
   using Done = std::function<void(absl::Status)>;
-  // Hands a verify ticket to the refresh worker (RefreshEngine::
-  // SubmitVerifyTicket on its thread).
-  using TicketSink =
-      std::function<void(std::string component_app_id, std::string ticket,
-                         absl::Time created, Done done)>;
+  // Hands an event to the refresh worker (RefreshEngine::
+  // SubmitPlatformEvent on its thread).
+  using EventSink = std::function<void(PlatformEvent event, Done done)>;
   // Replicas: whether this one passes pushes on to the leader, and how.
   struct Forwarding {
     std::function<bool()> should_forward;
@@ -59,7 +58,7 @@ class PlatformPushIntake {
 
   PlatformPushIntake(std::vector<std::string> component_app_ids,
                      const Swappable<PushMessages>& messages,
-                     TicketSink ticket_sink, Forwarding forwarding = {});
+                     EventSink event_sink, Forwarding forwarding = {});
 
   bool IsPlatform(const std::string& component_app_id) const;
   // `may_forward`: false for a push another replica passed on, which is
@@ -73,7 +72,7 @@ class PlatformPushIntake {
 
   const absl::flat_hash_set<std::string> platforms_;
   const Swappable<PushMessages>& messages_;
-  const TicketSink ticket_sink_;
+  const EventSink event_sink_;
   const Forwarding forwarding_;
   mutable absl::Mutex mu_;
   absl::flat_hash_set<std::string> accepted_ ABSL_GUARDED_BY(mu_);

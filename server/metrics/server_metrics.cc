@@ -26,6 +26,10 @@ std::string ApiName(FetchApi api) {
       return "component_token";
     case FetchApi::kStartPushTicket:
       return "start_push_ticket";
+    case FetchApi::kQueryAuth:
+      return "query_auth";
+    case FetchApi::kAuthorizerToken:
+      return "authorizer_token";
   }
   return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -20,6 +21,14 @@ namespace {
 
 constexpr char kSuffix[] = ".json";
 constexpr char kTempSuffix[] = ".json.tmp";
+
+// An owner key as a file name: never used as a path as it is. A key's
+// parts are [A-Za-z0-9_-]; the '/' between them becomes '+'.
+std::string FileNameOf(const std::string& app_id) {
+  std::string name = app_id;
+  std::replace(name.begin(), name.end(), '/', '+');
+  return name;
+}
 // A state file is a few hundred bytes; anything much larger is not ours.
 constexpr size_t kMaxStateFileSize = 1 << 20;
 
@@ -133,7 +142,8 @@ std::vector<AppRecord> FileStateStore::Load() {
     absl::StatusOr<std::string> text = ReadStateFile(path);
     absl::StatusOr<AppRecord> record =
         text.ok() ? DecodeAppRecord(*text) : text.status();
-    if (record.ok() && absl::StrCat(record->app_id, kSuffix) != name) {
+    if (record.ok() &&
+        absl::StrCat(FileNameOf(record->app_id), kSuffix) != name) {
       record = absl::InvalidArgumentError(
           absl::StrCat("it holds the state of \"", record->app_id, "\""));
     }
@@ -189,7 +199,7 @@ std::vector<absl::Status> FileStateStore::WriteBatch(
   absl::flat_hash_map<std::string, absl::Status> results;
   bool renamed = false;
   for (const auto& [app_id, index] : newest) {
-    const std::string base = absl::StrCat(dir_, "/", app_id);
+    const std::string base = absl::StrCat(dir_, "/", FileNameOf(app_id));
     const std::string temp = absl::StrCat(base, kTempSuffix);
     absl::Status status =
         WriteDurably(temp, EncodeAppRecord(batch[index].record));

@@ -3,11 +3,15 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace wxtoken::server {
 namespace {
+
+// The hash fields of AppRecord::owner.
+constexpr char kOwnerPrefix[] = "owner.";
 
 std::string Micros(absl::Time time) {
   return absl::StrCat(absl::ToUnixMicros(time));
@@ -50,6 +54,11 @@ std::vector<std::string> RedisWriteArgs(const AppRecord& record) {
   args.push_back(absl::StrCat(record.stable_forces));
   args.push_back(Micros(record.last_stable_force));
   args.push_back(Micros(record.quota_blocked_until));
+  args.push_back(absl::StrCat(record.owner.size()));
+  for (const auto& [name, value] : record.owner) {
+    args.push_back(name);
+    args.push_back(value);
+  }
   return args;
 }
 
@@ -107,6 +116,11 @@ absl::StatusOr<AppRecord> RedisRecord(const std::string& app_id,
   integer("stable_forces", &record.stable_forces);
   record.last_stable_force = time("last_stable_force");
   record.quota_blocked_until = time("quota_blocked_until");
+  for (const auto& [field, value] : hash) {
+    if (absl::StartsWith(field, kOwnerPrefix)) {
+      record.owner[field.substr(sizeof(kOwnerPrefix) - 1)] = value;
+    }
+  }
   for (TokenKind kind : kAllTokenKinds) {
     const std::string name(TokenKindName(kind));
     const bool has_value = hash.contains(name + ".value");

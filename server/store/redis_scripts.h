@@ -74,7 +74,8 @@ return 0
 // heal), app_id, channel, kinds n, then n times (kind, value, generation,
 // epoch, fetched_at, expires_at, intent, latest_intent, seen_intents), then
 // day, fetches,
-// force_fetches, stable_forces, last_stable_force, quota_blocked_until.
+// force_fetches, stable_forces, last_stable_force, quota_blocked_until,
+// owner fields m, then m times (name, value).
 //
 // The token record is a register that survives lost writes (DESIGN.md
 // "Replicas"):
@@ -101,6 +102,8 @@ return 0
 //   (seen_intents, " 123,456 - ", "-" for none): an intent a healer put
 //   back is never erased or shortened by a leader that never saw it.
 // Counters of a later day replace, of the same day take the maximum.
+// Owner fields ("owner.NAME"): the leader's replace them all (those it did
+// not send are deleted); a heal's are added where the store lacks them.
 // Returns, per token, {value, generation, fetched_at, expires_at, intent,
 // epoch, latest_intent} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
@@ -208,6 +211,20 @@ for c = 1, 2 do
   local old = get(times[c])
   if new ~= '' and (old == '' or tonumber(new) > tonumber(old)) then
     put(times[c], new)
+  end
+end
+local m = tonumber(ARGV[i + 6])
+local sent = {}
+for o = 1, m do
+  local name, value = 'owner.' .. ARGV[i + 5 + 2 * o], ARGV[i + 6 + 2 * o]
+  sent[name] = true
+  if leader or get(name) == '' then put(name, value) end
+end
+if leader then
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, 6) == 'owner.' and not sent[name] then
+      redis.call('HDEL', key, name)
+    end
   end
 end
 local version = redis.call('INCR', KEYS[3])

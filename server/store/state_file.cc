@@ -96,6 +96,13 @@ std::string EncodeAppRecord(const AppRecord& record) {
   SetString(doc, "stable_forces", absl::StrCat(record.stable_forces));
   SetTime(doc, "last_stable_force", record.last_stable_force);
   SetTime(doc, "quota_blocked_until", record.quota_blocked_until);
+  if (!record.owner.empty()) {
+    Struct owner;
+    for (const auto& [name, value] : record.owner) {
+      SetString(owner, name, value);
+    }
+    *(*doc.mutable_fields())["owner"].mutable_struct_value() = std::move(owner);
+  }
   auto& tokens = *(*doc.mutable_fields())["tokens"].mutable_list_value();
   for (const TokenRecord& token : record.tokens) {
     Struct entry;
@@ -142,6 +149,18 @@ absl::StatusOr<AppRecord> DecodeAppRecord(absl::string_view text) {
   record.quota_blocked_until = reader.Time("quota_blocked_until", false);
   if (!reader.error().ok()) return reader.error();
 
+  if (auto owner = doc.fields().find("owner"); owner != doc.fields().end()) {
+    if (!owner->second.has_struct_value()) {
+      return absl::InvalidArgumentError("\"owner\" is not an object");
+    }
+    for (const auto& [name, value] : owner->second.struct_value().fields()) {
+      if (!value.has_string_value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("owner.", name, " is not a string"));
+      }
+      record.owner[name] = value.string_value();
+    }
+  }
   auto tokens = doc.fields().find("tokens");
   if (tokens == doc.fields().end() || !tokens->second.has_list_value()) {
     return absl::InvalidArgumentError("missing \"tokens\"");

@@ -38,6 +38,14 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
     };
   }
+  for (const PlatformConfig& platform : config_.platforms) {
+    // The config checked the key file: it opens.
+    absl::StatusOr<Vault> vault = Vault::FromKeyFile(platform.vault_keys);
+    if (vault.ok()) {
+      platforms_.emplace(platform.component_app_id,
+                         Platform{&platform, *std::move(vault)});
+    }
+  }
   for (const AppConfig& app : config_.apps) CreateApp(app);
   if (shared_) store_.SetListener(this);
 }
@@ -96,6 +104,16 @@ RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
       slot->dependents.push_back(&access);
     }
   }
+  // An authorizer's token is fetched with its platform's component token.
+  if (config.api == AppConfig::Api::kAuthorizer) {
+    const std::string platform =
+        config.app_id.substr(0, config.app_id.find('/'));
+    if (auto it = apps_.find(platform); it != apps_.end()) {
+      Slot& component = AccessSlot(*it->second);
+      access.inputs = {&component};
+      component.dependents.push_back(&access);
+    }
+  }
   ++access_unsettled_;
   apps_[config.app_id] = std::move(owned);
   return app;
@@ -118,6 +136,7 @@ bool RefreshEngine::Servable(const Slot& slot, Instant now) const {
 }
 
 void RefreshEngine::Load(const AppRecord& record) {
+  DiscoverAuthorizer(record.app_id);
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) {
     Log(LogLevel::kInfo,
@@ -129,6 +148,7 @@ void RefreshEngine::Load(const AppRecord& record) {
   }
   App& app = *it->second;
   app.counters = CountersFromRecord(record, clock_);
+  TakeOwner(app, record);
   for (const TokenRecord& token : record.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;

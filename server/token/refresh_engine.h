@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/base/clock.h"
+#include "server/base/vault.h"
 #include "server/config/config.h"
 #include "server/token/force_refresh.h"
 #include "server/token/observers.h"
@@ -19,6 +20,7 @@
 #include "server/token/schedule.h"
 #include "server/token/state_store.h"
 #include "server/token/token_table.h"
+#include "server/wechat/platform_event.h"
 #include "server/wechat/upstream.h"
 
 namespace wxtoken::server {
@@ -117,6 +119,12 @@ class RefreshEngine final : public ReplicaListener {
   void SubmitVerifyTicket(const std::string& component_app_id,
                           std::string ticket, absl::Time created,
                           std::function<void(absl::Status)> done);
+  // An event WeChat pushed to a platform: a verify ticket (as above), an
+  // authorization (its code kept durably, then `done`, then exchanged at
+  // once through api_query_auth), or its revocation (kept durably, then
+  // `done`; GetToken answers FAILED_PRECONDITION from then on).
+  void SubmitPlatformEvent(PlatformEvent event,
+                           std::function<void(absl::Status)> done);
 
   // ReplicaListener: what a shared store learns (called on this thread).
   void OnLeader(std::vector<AppRecord> records, uint64_t epoch,
@@ -160,6 +168,8 @@ class RefreshEngine final : public ReplicaListener {
       uint64_t epoch = 0;           // that term's fencing epoch
       std::string base_value;       // the value it would replace
       uint64_t secret_version = 0;  // the app's when it was sent
+      FetchApi api = FetchApi::kClassic;  // as sent (an authorizer: which)
+      std::string code;                   // kQueryAuth: the code it sent
     };
 
     // Constant after construction.
@@ -222,6 +232,25 @@ class RefreshEngine final : public ReplicaListener {
     // A follower: the leader does not have it configured, so nothing
     // refreshes it (ReplicaListener::OnUnservedApps).
     bool unserved = false;
+
+    // A platform's authorizer (Api::kAuthorizer), discovered rather than
+    // configured. Its credentials live here in plaintext and are stored
+    // only sealed (AppRecord::owner); they are never logged.
+    struct Authorizer {
+      std::string platform;  // its component_app_id
+      std::string authorizer_app_id;
+      // What its next api_authorizer_token is sent with, and the one WeChat
+      // rotated away from (kept for the overlap).
+      std::string refresh_token;
+      std::string previous_refresh_token;
+      // The refresh token the store is known to hold: a rotated one is
+      // durable before the token it came with is served.
+      std::string durable_refresh_token;
+      // An authorized push's code, until api_query_auth exchanged it.
+      std::string code;
+      bool revoked = false;  // an unauthorized push
+    };
+    std::optional<Authorizer> authorizer;
   };
 
   // An app removed while its last request or write may be out.
@@ -232,6 +261,30 @@ class RefreshEngine final : public ReplicaListener {
 
   // Creates an app's state and slots; nothing is scheduled or published.
   App& CreateApp(const AppConfig& config);
+
+  // A configured platform: its owner's slots and the vault its authorizers'
+  // credentials are sealed with.
+  struct Platform {
+    const PlatformConfig* config = nullptr;
+    Vault vault;
+  };
+  // The authorizer `app_id` ("<platform>/<authorizer>") of a configured
+  // platform: created (served, scheduled) when it is not known yet; null
+  // for any other key.
+  App* DiscoverAuthorizer(const std::string& app_id);
+  void SubmitAuthorization(const PlatformEvent& event,
+                           std::function<void(absl::Status)> done);
+  void SubmitUnauthorization(const PlatformEvent& event,
+                             std::function<void(absl::Status)> done);
+  // The sealed AppRecord::owner fields of an authorizer, and back.
+  void PutOwner(const App& app, AppRecord& record) const;
+  void TakeOwner(App& app, const AppRecord& record);
+  // Fills an authorizer's request: the code, else its refresh token.
+  void FillAuthorizerRequest(App& app, FetchRequest& request);
+  // A rotated refresh token, an exchanged code.
+  void OnAuthorizerAnswer(App& app, const FetchResult& result);
+  // Why an authorizer's token cannot be served, or OK.
+  absl::Status AuthorizerRefusal(const App& app) const;
   // Tells the store which apps are configured here.
   void AnnounceApps();
   // Whether the slot shows nothing sent since its request in flight: the
@@ -335,6 +388,13 @@ class RefreshEngine final : public ReplicaListener {
   std::function<double()> random01_;
   RefreshObserver default_observer_;
   RefreshObserver* observer_ = &default_observer_;
+
+  absl::flat_hash_map<std::string, Platform> platforms_;
+  // A shared store: the last confirmation of every app's copy, which an
+  // authorizer this replica creates (its record is this replica's own) has
+  // from the start.
+  SteadyTime last_confirmed_ = SteadyTime::InfinitePast();
+  int authorizers_ = 0;  // apps_ that are authorizers (no health names)
 
   // Slots and apps never move once created (callbacks hold pointers).
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -100,7 +100,10 @@ void RefreshEngine::RemoveApp(const std::string& app_id) {
 void RefreshEngine::AnnounceApps() {
   std::vector<std::string> app_ids;
   app_ids.reserve(apps_.size());
-  for (const auto& [app_id, app] : apps_) app_ids.push_back(app_id);
+  for (const auto& [app_id, app] : apps_) {
+    // Authorizers follow their platform, which is configured.
+    if (!app->authorizer) app_ids.push_back(app_id);
+  }
   // Added again while its removal's request is out: configured all the same.
   for (const auto& [app_id, config] : readded_) app_ids.push_back(app_id);
   store_.SetConfiguredApps(std::move(app_ids));
@@ -143,6 +146,9 @@ void RefreshEngine::ForgetFinishedRemovals() {
 void RefreshEngine::KeepUnconfigured(const std::vector<AppRecord>& records,
                                      bool latest) {
   for (const AppRecord& record : records) {
+    // A platform's authorizer is known from its record: the callers' pass
+    // over the apps takes it in.
+    if (DiscoverAuthorizer(record.app_id) != nullptr) continue;
     if (!apps_.contains(record.app_id)) Keep(record, latest);
   }
 }

@@ -12,6 +12,7 @@
 namespace wxtoken::server {
 
 using refresh_engine_internal::Label;
+using refresh_engine_internal::MetricOwner;
 using refresh_engine_internal::NotTheLeader;
 using refresh_engine_internal::ShuttingDown;
 using refresh_engine_internal::TimeText;
@@ -118,7 +119,8 @@ void RefreshEngine::Answer(const std::string& app_id,
                            const absl::StatusOr<Token>& answer,
                            ForceOutcome outcome) {
   if (command.IsCancelled()) return;
-  observer_->OnForceRefreshAnswered(app_id, answer.status(), outcome);
+  observer_->OnForceRefreshAnswered(MetricOwner(app_id), answer.status(),
+                                    outcome);
   if (!answer.ok()) {
     command.done(answer.status());
   } else {

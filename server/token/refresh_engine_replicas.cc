@@ -15,6 +15,8 @@
 
 namespace wxtoken::server {
 
+using refresh_engine_internal::MetricOwner;
+
 using refresh_engine_internal::NotTheLeader;
 
 AppRecord RefreshEngine::ToRecord(const App& app) const {
@@ -35,6 +37,7 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
     record.tokens.push_back(ToTokenRecord(slot->kind, slot->state));
   }
   PutCounters(app.counters, record);
+  PutOwner(app, record);
   return record;
 }
 
@@ -53,18 +56,28 @@ void RefreshEngine::WriteApp(App& app, std::function<void(absl::Status)> then) {
     NoteSeen(slot.seen_intents, SeenOf(token));
   }
   AppRecord sent = record;
+  std::string refresh_token =
+      app.authorizer ? app.authorizer->refresh_token : std::string();
   store_.Write(
       std::move(record), mode,
       [this, target = &app, sent = std::move(sent),
+       refresh_token = std::move(refresh_token),
        then = std::move(then)](absl::StatusOr<AppRecord> written) {
         --target->writes_in_flight;
         --writes_in_flight_;
         target->last_write_done = clock_.SteadyNow();
         const absl::Status status = written.status();
-        observer_->OnStateWritten(target->config.app_id, status);
+        observer_->OnStateWritten(MetricOwner(target->config.app_id), status);
         if (written.ok()) {
           AdoptWritten(*target, sent, *written);
           NoteDurable(*target, *written);
+          if (target->authorizer &&
+              target->authorizer->durable_refresh_token != refresh_token) {
+            // A rotated refresh token is durable: the token it came with
+            // may be served now.
+            target->authorizer->durable_refresh_token = refresh_token;
+            PublishApp(*target);
+          }
         }
         target->write_failures = status.ok() ? 0 : target->write_failures + 1;
         if (!status.ok()) {
@@ -155,6 +168,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   App& app = *it->second;
   bool store_lacks =
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
+  if (app.authorizer && !record.owner.empty()) TakeOwner(app, record);
   const uint64_t term = CurrentTerm();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
@@ -198,6 +212,7 @@ void RefreshEngine::OnLeader(std::vector<AppRecord> records, uint64_t epoch,
   leader_ = true;
   ++term_;
   lease_epoch_ = epoch;
+  last_confirmed_ = confirmed;
   for (auto& [app_id, app] : apps_) app->unserved = false;
   first_request_at_ = first_request_at;
   KeepUnconfigured(records, /*latest=*/false);
@@ -243,6 +258,7 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
   const bool latest = !leader_ && kind != ReadKind::kAfterLoss;
   const bool complete = kind != ReadKind::kChanges;
   const Instant now = clock_.InstantNow();
+  last_confirmed_ = confirmed;
   KeepUnconfigured(records, latest);
   absl::flat_hash_map<std::string, const AppRecord*> stored;
   for (const AppRecord& record : records) stored[record.app_id] = &record;
@@ -273,6 +289,7 @@ void RefreshEngine::OnRecords(std::vector<AppRecord> records, ReadKind kind,
 }
 
 void RefreshEngine::OnConfirmed(SteadyTime confirmed) {
+  last_confirmed_ = confirmed;
   for (auto& [app_id, app] : apps_) {
     app->confirmed = confirmed;
     PublishApp(*app);

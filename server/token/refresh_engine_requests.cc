@@ -15,6 +15,7 @@ namespace wxtoken::server {
 using refresh_engine_internal::InputName;
 using refresh_engine_internal::kLeaseRecheck;
 using refresh_engine_internal::Label;
+using refresh_engine_internal::MetricOwner;
 using refresh_engine_internal::TimeText;
 
 void RefreshEngine::StartRequest(Slot& slot, Instant now) {
@@ -31,6 +32,12 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   if (!store_.MaySend(now.steady, config_.upstream.timeout)) {
     // The lease is about to be renewed, or lost: ask again shortly.
     ScheduleRequest(slot, now + kLeaseRecheck, slot.next_spend);
+    return;
+  }
+  if (absl::Status refusal = AuthorizerRefusal(app); !refusal.ok()) {
+    // Revoked, or no credential left: nothing goes out for it.
+    AnswerWaiters(slot, refusal, false);
+    PublishApp(app);
     return;
   }
   if (Slot* awaited = nullptr; !MissingInput(slot, now, &awaited).ok()) {
@@ -204,7 +211,10 @@ void RefreshEngine::Send(Slot& slot) {
   slot.request.sent = now;
   slot.request.term = term_;
   slot.last_sent = now;
-  observer_->OnRequestSent(app.config.app_id, slot.api, app.counters);
+  // Per configured owner only: an authorizer's day is its own.
+  if (!app.authorizer) {
+    observer_->OnRequestSent(app.config.app_id, slot.api, app.counters);
+  }
   // One line per request WeChat counts: what the quota and any revocation
   // are traced back to.
   Log(LogLevel::kInfo, "sending a request to WeChat",
@@ -216,7 +226,16 @@ void RefreshEngine::Send(Slot& slot) {
   request.app_id = app.config.app_id;
   request.api = slot.api;
   request.base_index = slot.request.base;
-  if (slot.api == FetchApi::kTicket) {
+  if (app.authorizer && slot.kind == TokenKind::kAccessToken) {
+    request.access_token = slot.request.inputs.at(0);  // the component's
+    FillAuthorizerRequest(app, request);
+    slot.request.code = request.authorization_code;
+  }
+  slot.request.api = request.api;
+  if (request.api == FetchApi::kQueryAuth ||
+      request.api == FetchApi::kAuthorizerToken) {
+    // Filled above; no secret of its own.
+  } else if (slot.api == FetchApi::kTicket) {
     request.access_token = slot.request.inputs.at(0);
     request.ticket_type = std::string(TicketType(slot.kind));
   } else {
@@ -283,7 +302,11 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     slot.settled = true;
     if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
   }
-  observer_->OnRequestDone(app.config.app_id, slot.api, result);
+  observer_->OnRequestDone(MetricOwner(app.config.app_id), slot.request.api,
+                           result);
+  if (app.authorizer && slot.kind == TokenKind::kAccessToken) {
+    OnAuthorizerAnswer(app, result);
+  }
   switch (result.failure) {
     case FailureClass::kNone:
       OnSuccess(slot, result, now);
@@ -294,6 +317,11 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     default:
       OnCleanFailure(slot, result, now);
       break;
+  }
+  if (app.authorizer && !app.authorizer->code.empty() &&
+      slot.kind == TokenKind::kAccessToken) {
+    // An authorized push came while this request was out: its code now.
+    ScheduleRequest(slot, EarliestSend(now));
   }
   WriteApp(app);
   PublishApp(app);

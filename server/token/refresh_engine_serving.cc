@@ -16,6 +16,9 @@ using refresh_engine_internal::Label;
 
 absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
   const std::string label = Label(slot.app->config.app_id, slot.kind);
+  if (absl::Status refusal = AuthorizerRefusal(*slot.app); !refusal.ok()) {
+    return refusal;
+  }
   if (slot.awaited != nullptr) {
     const absl::Status input = UnavailableStatus(*slot.awaited);
     return absl::Status(
@@ -69,11 +72,14 @@ absl::Status RefreshEngine::UnavailableStatus(const Slot& slot) const {
 PublishedToken RefreshEngine::MakePublished(const Slot& slot,
                                             Instant now) const {
   PublishedToken published;
+  published.unavailable = UnavailableStatus(slot);
+  if (slot.app->authorizer && slot.app->authorizer->revoked) {
+    return published;  // WeChat revoked it at once: nothing is servable
+  }
   published.value = slot.state.value;
   published.generation = slot.state.generation;
   published.fetched_at = slot.state.fetched.wall;
   published.valid_until = ServableUntil(slot, now);
-  published.unavailable = UnavailableStatus(slot);
   return published;
 }
 
@@ -86,6 +92,13 @@ absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
 
 void RefreshEngine::PublishApp(App& app) {
   if (app.removed) return;  // GetToken answers NOT_FOUND
+  if (app.authorizer && !app.authorizer->revoked &&
+      app.authorizer->refresh_token != app.authorizer->durable_refresh_token) {
+    // A rotated refresh token is not stored yet: what callers hold stays
+    // until it is (WriteApp publishes then), so no token is served whose
+    // refresh token a crash could lose.
+    return;
+  }
   const Instant now = clock_.InstantNow();
   SteadyTime end = SteadyTime::InfiniteFuture();
   for (Slot* slot : app.slots) {
@@ -105,6 +118,8 @@ void RefreshEngine::PublishApp(App& app) {
 }
 
 void RefreshEngine::UpdateHealth(App& app, Instant now) {
+  // Health names exist per configured owner, never per authorizer.
+  if (app.authorizer) return;
   const Slot& access = AccessSlot(app);
   // An app nothing refreshes is not serving even while its last value
   // lasts: health says so before callers find out.
@@ -125,7 +140,8 @@ void RefreshEngine::UpdateHealth(App& app, Instant now) {
 }
 
 void RefreshEngine::UpdateAggregateHealth() {
-  const bool all = apps_serving_ == static_cast<int>(apps_.size());
+  const bool all =
+      apps_serving_ == static_cast<int>(apps_.size()) - authorizers_;
   if (all_serving_ != all) {
     all_serving_ = all;
     health_.SetAllAppsServing(all);

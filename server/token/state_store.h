@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,11 @@ struct AppRecord {
   std::optional<absl::Time> last_stable_force;  // WeChat spaces them 30 s
   // After errcode 45009: nothing is fetched for the app before this.
   std::optional<absl::Time> quota_blocked_until;
+  // A discovered owner's own state (a platform's authorizer, DESIGN.md
+  // "Third-party platforms"), by name; a secret only ever sealed
+  // (base/vault.h). A leader's write replaces them all; a heal adds those
+  // the store lacks.
+  std::map<std::string, std::string> owner;
 };
 
 // What a read of a shared store brought.

@@ -261,6 +261,29 @@ class CurlUpstreamClient::Impl {
         if (!SetJsonBody(body, fetch)) return false;
         break;
       }
+      case FetchApi::kQueryAuth:
+      case FetchApi::kAuthorizerToken: {
+        auto token = UrlEscape(easy, request.access_token);
+        if (!token) return false;
+        const bool code = request.api == FetchApi::kQueryAuth;
+        url = absl::StrCat(base, "/cgi-bin/component/",
+                           code ? "api_query_auth" : "api_authorizer_token",
+                           "?component_access_token=", *token);
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["component_appid"].set_string_value(request.app_id);
+        if (code) {
+          fields["authorization_code"].set_string_value(
+              request.authorization_code);
+        } else {
+          fields["authorizer_appid"].set_string_value(
+              request.authorizer_app_id);
+          fields["authorizer_refresh_token"].set_string_value(
+              request.refresh_token);
+        }
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
       case FetchApi::kStartPushTicket: {
         url = absl::StrCat(base, "/cgi-bin/component/api_start_push_ticket");
         google::protobuf::Struct body;

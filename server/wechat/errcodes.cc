@@ -61,6 +61,14 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
     // The verify ticket sent is expired or not the platform's: the next
     // push brings one.
     return FailureClass::kTokenRejected;
+  } else if (api == FetchApi::kQueryAuth || api == FetchApi::kAuthorizerToken) {
+    // The component token we passed is stale: a fresh one fixes it.
+    if (IsRefreshErrcode(errcode)) return FailureClass::kTokenRejected;
+    // 61023 (refresh token), 61009 (code), 61003 (no longer authorized):
+    // asking again with the same credential cannot succeed.
+    if (errcode == 61023 || errcode == 61009 || errcode == 61003) {
+      return FailureClass::kPermanent;
+    }
   } else if (IsPermanentOnFetch(errcode)) {
     return FailureClass::kPermanent;
   }

@@ -69,10 +69,17 @@ const char* ValueField(FetchApi api) {
       return "ticket";
     case FetchApi::kComponentToken:
       return "component_access_token";
+    case FetchApi::kQueryAuth:
+    case FetchApi::kAuthorizerToken:
+      return "authorizer_access_token";
     default:
       return "access_token";
   }
 }
+
+// The value, its expiry and (authorizers) refresh token of a success.
+FetchResult ParseValue(FetchApi api, int http_status,
+                       const google::protobuf::Map<std::string, Value>& fields);
 
 }  // namespace
 
@@ -125,6 +132,24 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     result.detail = "ok";
     return result;
   }
+  // api_query_auth answers inside authorization_info.
+  const google::protobuf::Map<std::string, Value>* answer = &fields;
+  if (api == FetchApi::kQueryAuth) {
+    auto info = fields.find("authorization_info");
+    if (info == fields.end() ||
+        info->second.kind_case() != Value::kStructValue) {
+      return Malformed(http_status, "missing authorization_info");
+    }
+    answer = &info->second.struct_value().fields();
+  }
+  return ParseValue(api, http_status, *answer);
+}
+
+namespace {
+
+FetchResult ParseValue(
+    FetchApi api, int http_status,
+    const google::protobuf::Map<std::string, Value>& fields) {
   const char* const value_field = ValueField(api);
   auto value_it = fields.find(value_field);
   if (value_it == fields.end()) {
@@ -167,7 +192,17 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
   result.detail = "ok";
   result.value = value;
   result.expires_in = absl::Seconds(expires_in);
+  if (auto it = fields.find("authorizer_refresh_token");
+      it != fields.end() &&
+      (api == FetchApi::kQueryAuth || api == FetchApi::kAuthorizerToken)) {
+    if (it->second.kind_case() != Value::kStringValue ||
+        it->second.string_value().size() > kMaxTokenLength) {
+      return Malformed(http_status, "authorizer_refresh_token is malformed");
+    }
+    result.refresh_token = it->second.string_value();
+  }
   return result;
 }
 
+}  // namespace
 }  // namespace wxtoken::server

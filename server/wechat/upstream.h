@@ -19,19 +19,25 @@ enum class FetchApi {
   kComponentToken,   // POST /cgi-bin/component/api_component_token
   kStartPushTicket,  // POST /cgi-bin/component/api_start_push_ticket: asks
                      // WeChat to push a verify ticket; answers no value
+  // An authorizer's token, with the component token (access_token):
+  kQueryAuth,        // POST /cgi-bin/component/api_query_auth: for a code
+  kAuthorizerToken,  // POST /cgi-bin/component/api_authorizer_token
 };
 
 // One request to one of upstream.base_urls. Failover to the next base URL
 // is a new request, decided (and counted against the budget) by the caller.
 struct FetchRequest {
-  std::string app_id;
+  std::string app_id;  // a platform's APIs: its component_appid
   FetchApi api = FetchApi::kClassic;
   size_t base_index = 0;       // which of the base URLs
   std::string secret;          // classic, stable, component; never logged
   bool force_refresh = false;  // stable only
-  std::string access_token;    // ticket only
+  std::string access_token;    // ticket; an authorizer's: the component token
   std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
   std::string verify_ticket;   // component token only; never logged
+  std::string authorizer_app_id;   // kAuthorizerToken
+  std::string authorization_code;  // kQueryAuth; never logged
+  std::string refresh_token;       // kAuthorizerToken; never logged
 };
 
 // How an upstream failure should be treated (DESIGN.md "Upstream errors").
@@ -59,6 +65,9 @@ struct FetchResult {
   std::string egress_ip;
   std::string value;          // access_token or ticket on success
   absl::Duration expires_in;  // on success
+  // An authorizer's refresh token, as the answer carries it ("" when it
+  // carries none).
+  std::string refresh_token;
 };
 
 // Talks to WeChat. Not thread-safe: it is driven by the refresh worker's

@@ -78,6 +78,9 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
   for (const SandboxApp& platform : options.platforms) {
     argv.push_back("--platform=" + platform.app_id + ":" + platform.secret);
   }
+  if (options.rotate_refresh_tokens) {
+    argv.push_back("--rotate_refresh_tokens");
+  }
   process_ = std::make_unique<ChildProcess>(argv, dir + "/sandbox");
   ASSERT_TRUE(process_->started());
   auto port =
@@ -185,10 +188,42 @@ void Sandbox::SetPushTarget(const std::string& component_app_id,
 }
 
 Sandbox::PushAnswer Sandbox::PushTicket(const std::string& component_app_id) {
+  return PostPlatform(absl::StrCat("/sandbox/platform/ticket?component_appid=",
+                                   component_app_id));
+}
+
+Sandbox::PushAnswer Sandbox::Authorize(const std::string& component_app_id,
+                                       const std::string& authorizer_app_id,
+                                       bool update) {
+  return PostPlatform(absl::StrCat(
+      "/sandbox/platform/authorize?component_appid=", component_app_id,
+      "&authorizer_appid=", authorizer_app_id, update ? "&update=1" : ""));
+}
+
+Sandbox::PushAnswer Sandbox::Unauthorize(const std::string& component_app_id,
+                                         const std::string& authorizer_app_id) {
+  return PostPlatform(absl::StrCat(
+      "/sandbox/platform/unauthorize?component_appid=", component_app_id,
+      "&authorizer_appid=", authorizer_app_id));
+}
+
+std::vector<std::string> Sandbox::IssuedRefreshTokens() {
+  httplib::Client client("127.0.0.1", port_);
+  auto response = client.Get("/sandbox/platform/refresh_tokens");
+  EXPECT_TRUE(response && response->status == 200);
+  std::vector<std::string> tokens;
+  if (!response) return tokens;
+  const auto fields = ParseJson(response->body).fields();
+  for (const auto& value : fields.at("refresh_tokens").list_value().values()) {
+    tokens.push_back(value.string_value());
+  }
+  return tokens;
+}
+
+Sandbox::PushAnswer Sandbox::PostPlatform(const std::string& target) {
   httplib::Client client("127.0.0.1", port_);
   client.set_read_timeout(std::chrono::seconds(10));
-  auto response = client.Post(absl::StrCat(
-      "/sandbox/platform/ticket?component_appid=", component_app_id));
+  auto response = client.Post(target);
   EXPECT_TRUE(response && response->status == 200);
   PushAnswer answer;
   if (!response) return answer;

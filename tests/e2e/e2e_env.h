@@ -37,6 +37,8 @@ class Sandbox {
     int daily_quota = 2000;
     // Third-party platforms (component_appid, component_appsecret).
     std::vector<SandboxApp> platforms = {};
+    // api_authorizer_token returns a new refresh token each time.
+    bool rotate_refresh_tokens = false;
   };
 
   // Starts the process; ASSERTs (fatal failure) when it does not come up.
@@ -78,9 +80,20 @@ class Sandbox {
   };
   // WeChat's every-10-minutes push: a new ticket, pushed to the target.
   PushAnswer PushTicket(const std::string& component_app_id);
+  // An account authorizes the platform (or changes what it authorized):
+  // WeChat pushes `authorized` (`updateauthorized`) with a code.
+  PushAnswer Authorize(const std::string& component_app_id,
+                       const std::string& authorizer_app_id,
+                       bool update = false);
+  // It revokes the authorization: WeChat pushes `unauthorized`.
+  PushAnswer Unauthorize(const std::string& component_app_id,
+                         const std::string& authorizer_app_id);
+  // Every refresh token the sandbox issued so far.
+  std::vector<std::string> IssuedRefreshTokens();
 
  private:
   int Count(const std::string& app_id, const std::string& counter);
+  PushAnswer PostPlatform(const std::string& target);
 
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;

@@ -7,6 +7,10 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,21 +120,54 @@ class PushEdge {
 
 class PlatformE2eTest : public ::testing::Test {
  protected:
-  void StartBoth(absl::Duration lifetime = absl::Seconds(60)) {
+  void StartBoth(absl::Duration lifetime = absl::Seconds(60),
+                 bool rotate_refresh_tokens = false,
+                 absl::Duration overlap = absl::Seconds(3)) {
     dir_ = MakeTempDir("platform");
     Sandbox::Options sandbox_options;
     sandbox_options.platforms = {{kPlatform, kSecret}};
     sandbox_options.lifetime = lifetime;
-    sandbox_options.overlap = absl::Seconds(3);
+    sandbox_options.overlap = overlap;
+    sandbox_options.rotate_refresh_tokens = rotate_refresh_tokens;
     ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox_options, dir_));
-    Controller::Options options;
-    options.base_url = sandbox_.base_url();
-    options.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
-    options.overlap = "3s";
-    options.margin = "2s";
-    options.client_max_cache = "1s";
-    options.timeout = "1s";
-    ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+    options_.base_url = sandbox_.base_url();
+    options_.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
+    options_.overlap = absl::FormatDuration(overlap);
+    options_.margin = "2s";
+    options_.client_max_cache = "1s";
+    options_.timeout = "1s";
+    options_.state_dir = dir_ + "/state";
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
+  }
+  // The platform's component token, from a pushed ticket.
+  void StartPlatform() {
+    ASSERT_NO_FATAL_FAILURE(sandbox_.SetPushTarget(
+        kPlatform, PushUrl(controller_), kServerToken, kAesKey));
+    const Sandbox::PushAnswer push = sandbox_.PushTicket(kPlatform);
+    ASSERT_EQ(push.status, 200) << push.body;
+    seen_.push_back(push.ticket);
+    seen_.push_back(controller_.WaitForToken(kPlatform).value());
+  }
+  // Every file under the state directory.
+  std::string StateFiles() {
+    std::string all;
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(options_.state_dir)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      all += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return all;
+  }
+  // No refresh token the sandbox issued is in `text` in plaintext.
+  void ExpectNoRefreshTokenIn(const std::string& text, const char* where) {
+    const std::vector<std::string> issued = sandbox_.IssuedRefreshTokens();
+    EXPECT_FALSE(issued.empty());
+    for (const std::string& token : issued) {
+      EXPECT_THAT(text, Not(HasSubstr(token)))
+          << "a refresh token in plaintext in " << where;
+      seen_.push_back(token);
+    }
   }
   // POSTs a push straight to push_listen.
   httplib::Result Post(const std::string& target, const std::string& body) {
@@ -155,8 +192,59 @@ class PlatformE2eTest : public ::testing::Test {
 
   std::string dir_;
   Sandbox sandbox_;
+  Controller::Options options_;
   Controller controller_;
   std::vector<std::string> seen_;
+};
+
+constexpr char kAuthorizer[] = "wxauthorizere2e001";
+
+std::string AuthorizerKey(const std::string& authorizer = kAuthorizer) {
+  return absl::StrCat(kPlatform, "/", authorizer);
+}
+
+// Reads a WatchToken stream on its own thread until it ends.
+class StreamEnd {
+ public:
+  StreamEnd(Controller& controller, const std::string& app_id) {
+    wxtoken::v1::WatchTokenRequest request;
+    request.set_app_id(app_id);
+    reader_ = controller.stub().WatchToken(&context_, request);
+    thread_ = std::thread([this] {
+      wxtoken::v1::WatchTokenResponse response;
+      while (reader_->Read(&response)) {
+        absl::MutexLock lock(&mu_);
+        ++messages_;
+      }
+      grpc::Status status = reader_->Finish();
+      absl::MutexLock lock(&mu_);
+      status_ = std::move(status);
+    });
+  }
+  ~StreamEnd() {
+    context_.TryCancel();
+    thread_.join();
+  }
+  int messages() {
+    absl::MutexLock lock(&mu_);
+    return messages_;
+  }
+  std::optional<grpc::Status> WaitForEnd(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return status_.has_value();
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ended), timeout);
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<wxtoken::v1::WatchTokenResponse>> reader_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  int messages_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(PlatformE2eTest,
@@ -296,6 +384,122 @@ TEST_F(PlatformE2eTest, SubmitPlatformPushTakesAPushAnEdgeReceived) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("msg_signature"));
   }
+}
+
+TEST_F(PlatformE2eTest, AnAuthorizerIsServedOnAuthorizingAndRefusedOnRevoking) {
+  // Authorizer tokens of 6 s, refresh tokens rotated at every refresh.
+  ASSERT_NO_FATAL_FAILURE(StartBoth(absl::Seconds(6), true));
+  ASSERT_NO_FATAL_FAILURE(StartPlatform());
+  wxtoken::v1::Token token;
+  EXPECT_EQ(controller_.GetToken(AuthorizerKey(), &token).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // authorized: answered once its code is stored, served within 2 s.
+  const absl::Time authorized = absl::Now();
+  const Sandbox::PushAnswer push = sandbox_.Authorize(kPlatform, kAuthorizer);
+  EXPECT_EQ(push.status, 200) << push.body;
+  EXPECT_EQ(push.body, "success");
+  grpc::Status status;
+  do {
+    status = controller_.GetToken(AuthorizerKey(), &token);
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(20));
+  } while (!status.ok() && absl::Now() < authorized + absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(absl::Now() - authorized, absl::Seconds(2));
+  EXPECT_EQ(sandbox_.PlatformCount(kPlatform, "query_auth_calls"), 1);
+
+  // Over rotations (each with a new refresh token), no answer is revoked
+  // inside its max_cache.
+  MaxCacheChecker checker;
+  uint64_t generation = token.generation();
+  const uint64_t first = generation;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (generation < first + 3 && absl::Now() < deadline) {
+    status = controller_.GetToken(AuthorizerKey(), &token);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    checker.Record(token, absl::Now());
+    seen_.push_back(token.value());
+    generation = std::max(generation, token.generation());
+    checker.CheckAll(sandbox_);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(generation, first + 3) << "fewer than three rotations";
+  EXPECT_EQ(checker.CheckAgainstRecord(sandbox_), 0);
+  EXPECT_GE(sandbox_.PlatformCount(kPlatform, "authorizer_token_calls"), 3);
+
+  // unauthorized: refused within 2 s, and its watch stream ends so.
+  StreamEnd stream(controller_, AuthorizerKey());
+  const absl::Time revoked = absl::Now();
+  const Sandbox::PushAnswer revoke =
+      sandbox_.Unauthorize(kPlatform, kAuthorizer);
+  EXPECT_EQ(revoke.status, 200) << revoke.body;
+  status = controller_.GetToken(AuthorizerKey(), &token);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("revoked"));
+  std::optional<grpc::Status> ended = stream.WaitForEnd(absl::Seconds(10));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_LT(absl::Now() - revoked, absl::Seconds(2));
+  // And it stays so across a restart; authorizing again brings it back.
+  ASSERT_EQ(controller_.Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
+  ASSERT_NO_FATAL_FAILURE(sandbox_.SetPushTarget(
+      kPlatform, PushUrl(controller_), kServerToken, kAesKey));
+  EXPECT_EQ(controller_.GetToken(AuthorizerKey(), &token).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(sandbox_.Authorize(kPlatform, kAuthorizer).status, 200);
+  seen_.push_back(controller_.WaitForToken(AuthorizerKey()).value());
+
+  ExpectNoRefreshTokenIn(StateFiles(), "the state directory");
+}
+
+TEST_F(PlatformE2eTest, KillNineWithRotatingRefreshTokensLosesNoAuthorizer) {
+  // Tokens of 8 s: a refresh, with a new refresh token, every ~6 s; a
+  // replaced refresh token works 5 s more, the time a restart has.
+  ASSERT_NO_FATAL_FAILURE(StartBoth(absl::Seconds(8), true,
+                                    /*overlap=*/absl::Seconds(5)));
+  ASSERT_NO_FATAL_FAILURE(StartPlatform());
+  const std::vector<std::string> authorizers = {
+      "wxauthorizere2e001", "wxauthorizere2e002", "wxauthorizere2e003"};
+  for (const std::string& authorizer : authorizers) {
+    ASSERT_EQ(sandbox_.Authorize(kPlatform, authorizer).status, 200);
+  }
+  MaxCacheChecker checker;
+  for (int crash = 0; crash < 3; ++crash) {
+    // Serve for a while, so refreshes (and rotations) are in flight at
+    // the kill.
+    const absl::Time until =
+        absl::Now() + absl::Milliseconds(3500 + 1300 * crash);
+    for (const std::string& authorizer : authorizers) {
+      seen_.push_back(
+          controller_.WaitForToken(AuthorizerKey(authorizer)).value());
+    }
+    while (absl::Now() < until) {
+      for (const std::string& authorizer : authorizers) {
+        wxtoken::v1::Token token;
+        if (controller_.GetToken(AuthorizerKey(authorizer), &token).ok()) {
+          checker.Record(token, absl::Now());
+        }
+      }
+      checker.CheckAll(sandbox_);
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_EQ(controller_.Kill(), 128 + SIGKILL);
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
+    ASSERT_NO_FATAL_FAILURE(sandbox_.SetPushTarget(
+        kPlatform, PushUrl(controller_), kServerToken, kAesKey));
+  }
+  // Every authorizer is served again: none lost, none needs_reauth.
+  for (const std::string& authorizer : authorizers) {
+    wxtoken::v1::Token token =
+        controller_.WaitForToken(AuthorizerKey(authorizer));
+    EXPECT_FALSE(token.value().empty()) << authorizer;
+    checker.Record(token, absl::Now());
+  }
+  EXPECT_GT(sandbox_.PlatformCount(kPlatform, "authorizer_token_calls"), 3);
+  EXPECT_EQ(checker.CheckAgainstRecord(sandbox_), 0);
+  EXPECT_THAT(controller_.Logs(), Not(HasSubstr("needs_reauth")));
+  ExpectNoRefreshTokenIn(StateFiles(), "the state directory");
 }
 
 // Replicas on one real redis-server (DESIGN.md "Replicas"): a push that

@@ -252,6 +252,32 @@ TEST_F(RedisStateStoreTest, FollowersReadTheLeadersWrites) {
   EXPECT_EQ(read.day, 20261201);
 }
 
+TEST_F(RedisStateStoreTest, OwnerStateIsTheLeadersAndAHealAddsOnlyWhatIsLost) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  AppRecord record = Record("A", 1);
+  record.owner = {{"refresh_token", "v1:k:one"}, {"code", "v1:k:code"}};
+  ASSERT_TRUE(leader->Write(record, StateStore::WriteMode::kLeader).ok());
+  EXPECT_EQ(Field("owner.refresh_token"), "v1:k:one");
+  ASSERT_TRUE(follower->RunUntil([&] {
+    return !follower->heard.records.empty() &&
+           follower->heard.records.back().owner.contains("code");
+  }));
+  EXPECT_EQ(follower->heard.records.back().owner, record.owner);
+  // The leader's write replaces them all: one it leaves out is gone.
+  record.owner = {{"refresh_token", "v1:k:two"}};
+  ASSERT_TRUE(leader->Write(record, StateStore::WriteMode::kLeader).ok());
+  EXPECT_EQ(Field("owner.refresh_token"), "v1:k:two");
+  EXPECT_EQ(Field("owner.code"), "");
+  // A heal never replaces what is stored; it adds what was lost.
+  AppRecord heal = Record("A", 1);
+  heal.owner = {{"refresh_token", "v1:k:old"}, {"revoked", "1"}};
+  ASSERT_TRUE(follower->Write(heal, StateStore::WriteMode::kHeal).ok());
+  EXPECT_EQ(Field("owner.refresh_token"), "v1:k:two");
+  EXPECT_EQ(Field("owner.revoked"), "1");
+}
+
 TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
   auto replicas = Pair();  // not a structured binding: lambdas capture these
   auto& leader = replicas.first;

@@ -30,6 +30,7 @@ namespace wxtoken::sandbox {
 //   POST /sandbox/platform/authorize?component_appid=&authorizer_appid=
 //        [&update=1]                                     its code
 //   POST /sandbox/platform/unauthorize?component_appid=&authorizer_appid=
+//   GET  /sandbox/platform/refresh_tokens     every one issued, for tests
 //
 // With a push target the last three push their event there, as WeChat
 // does, and answer with what the target answered (push_status, push_body,

@@ -265,7 +265,14 @@ PlatformState::Platform* PlatformState::PlatformOfToken(
 }
 
 std::string PlatformState::NewRefreshToken() {
-  return absl::StrCat("refreshtoken@@@", RandomToken(gen_));
+  std::string token = absl::StrCat("refreshtoken@@@", RandomToken(gen_));
+  issued_refresh_tokens_.push_back(token);
+  return token;
+}
+
+std::vector<std::string> PlatformState::IssuedRefreshTokens() const {
+  absl::MutexLock lock(&mu_);
+  return issued_refresh_tokens_;
 }
 
 AuthorizerAnswer PlatformState::IssueAuthorizerToken(

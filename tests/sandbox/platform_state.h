@@ -128,6 +128,10 @@ class PlatformState {
   Validity Check(absl::string_view value, absl::Time now) const
       ABSL_LOCKS_EXCLUDED(mu_);
   std::map<std::string, PlatformStats> Stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every refresh token issued so far, for tests that look for them where
+  // they must never be in plaintext.
+  std::vector<std::string> IssuedRefreshTokens() const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Authorizer {
@@ -168,6 +172,7 @@ class PlatformState {
   mutable absl::Mutex mu_;
   absl::BitGen gen_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Platform> platforms_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> issued_refresh_tokens_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Code> codes_ ABSL_GUARDED_BY(mu_);
   IssuedValues issued_ ABSL_GUARDED_BY(mu_);
 };

@@ -264,6 +264,22 @@ TEST_F(FileStateStoreTest, WriteThenLoadRoundTripsWithMode0600) {
   EXPECT_THAT(loaded[0], SameRecord(record));
 }
 
+TEST_F(FileStateStoreTest, AnAuthorizersKeyIsEncodedAndItsOwnerStateKept) {
+  Open();
+  AppRecord record = MakeRecord("wxcomponent01/wxauthorizer01", "tok");
+  record.owner = {{"refresh_token", "v1:abc:sealed"}, {"revoked", "1"}};
+  ASSERT_TRUE(WriteAndWait(record).ok());
+  // Never a path made of the key: '/' is encoded.
+  EXPECT_THAT(ListDir(dir_),
+              ::testing::ElementsAre("wxcomponent01+wxauthorizer01.json"));
+  store_.reset();
+  Open();
+  std::vector<AppRecord> loaded = store_->Load();
+  ASSERT_THAT(loaded, SizeIs(1));
+  EXPECT_THAT(loaded[0], SameRecord(record));
+  EXPECT_EQ(loaded[0].owner, record.owner);
+}
+
 TEST_F(FileStateStoreTest, TheNewestWriteOfAnAppWins) {
   Open();
   // Several writes of one app made at once: each gets an answer, the file

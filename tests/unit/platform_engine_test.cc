@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/token/refresh_engine.h"
@@ -24,6 +26,7 @@ using testing::FakeClock;
 using testing::FakeStateStore;
 using testing::FakeUpstream;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kPlatform[] = "wxcomponent00000001";
 
@@ -46,6 +49,16 @@ class PlatformEngineTest : public ::testing::Test {
     owner.api = AppConfig::Api::kComponent;
     owner.secret = "component-secret";
     config_.apps.push_back(owner);
+    PlatformConfig platform;
+    platform.component_app_id = kPlatform;
+    // A key made now, never committed.
+    std::string key(32, '\0');
+    absl::BitGen random;
+    for (char& byte : key) {
+      byte = static_cast<char>(absl::Uniform<unsigned>(random, 0, 256));
+    }
+    platform.vault_keys = absl::Base64Escape(key);
+    config_.platforms.push_back(platform);
     Restart();
   }
   // A new process over the same durable state.
@@ -115,6 +128,74 @@ class PlatformEngineTest : public ::testing::Test {
   std::unique_ptr<TokenTable> table_;
   std::unique_ptr<RefreshEngine> engine_;
   std::deque<std::optional<absl::Status>> answers_;
+};
+
+constexpr char kAuthorizer[] = "wxcomponent00000001/wxauthorizer0001";
+
+// An authorizer's credentials: a code exchanged, a refresh token sealed at
+// rest and rotated durably, a revocation that stops serving at once.
+class AuthorizerEngineTest : public PlatformEngineTest {
+ protected:
+  // The platform with a component token, and its answer.
+  void StartWithComponentToken() {
+    StartAndAnswerTheProbe();
+    Push("ticket@@@one", clock_.Now());
+    Pump();
+    component_ = upstream_->Succeed();
+    Pump();
+  }
+  std::optional<absl::Status>& Event(PlatformEvent::Type type,
+                                     const std::string& code = "") {
+    PlatformEvent event;
+    event.type = type;
+    event.info_type = "authorized";
+    event.component_app_id = kPlatform;
+    event.authorizer_app_id = "wxauthorizer0001";
+    event.authorization_code = code;
+    event.create_time = clock_.Now();
+    answers_.emplace_back();
+    std::optional<absl::Status>& answer = answers_.back();
+    engine_->SubmitPlatformEvent(
+        event, [&answer](absl::Status status) { answer = std::move(status); });
+    return answer;
+  }
+  absl::StatusOr<Token> GetAuthorizer() {
+    return table_->Get(kAuthorizer, TokenKind::kAccessToken,
+                       clock_.SteadyNow());
+  }
+  // Answers the authorizer's request in flight with a token and `refresh`.
+  std::string AnswerWith(const std::string& refresh) {
+    FetchResult result;
+    result.value = absl::StrCat("authorizer-token-", ++issued_);
+    result.expires_in = absl::Seconds(7200);
+    result.refresh_token = refresh;
+    upstream_->Complete(result);
+    return result.value;
+  }
+  const AppRecord& Stored() { return store_.durable.at(kAuthorizer); }
+  // Runs to the authorizer's next request, answering the platform's own
+  // (the component token, a probe) meanwhile.
+  void RunUntilAuthorizerSent() {
+    for (int i = 0; i < 50; ++i) {
+      while (upstream_->InFlight() > 0) {
+        const FetchRequest& oldest =
+            upstream_->started()[upstream_->started().size() -
+                                 upstream_->InFlight()];
+        if (oldest.api == FetchApi::kAuthorizerToken) {
+          sent_ = oldest;
+          return;
+        }
+        upstream_->Succeed();
+        Pump();
+      }
+      RunAt(NextWakeup());
+    }
+    FAIL() << "no authorizer request";
+  }
+
+  std::string component_;
+  int issued_ = 0;
+  FetchRequest sent_;  // the authorizer's, as RunUntilAuthorizerSent found
 };
 
 TEST_F(PlatformEngineTest, TheComponentTokenWaitsForAPushedTicketAndUsesIt) {
@@ -286,6 +367,104 @@ TEST_F(PlatformEngineTest, AStoredTicketServesARestart) {
   }
   ASSERT_EQ(LastSent().api, FetchApi::kComponentToken);
   EXPECT_EQ(LastSent().verify_ticket, "ticket@@@kept");
+}
+
+TEST_F(AuthorizerEngineTest, AnAuthorizationIsStoredThenExchanged) {
+  StartWithComponentToken();
+  std::optional<absl::Status>& answer =
+      Event(PlatformEvent::Type::kAuthorized, "queryauthcode@@@1");
+  // Acknowledged once the code is durable, and sealed there.
+  EXPECT_FALSE(answer.has_value());
+  store_.CompleteOne();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_TRUE(answer->ok()) << *answer;
+  ASSERT_TRUE(Stored().owner.contains("code"));
+  EXPECT_THAT(Stored().owner.at("code"), Not(HasSubstr("queryauthcode")));
+  Pump();
+
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(LastSent().api, FetchApi::kQueryAuth);
+  EXPECT_EQ(LastSent().app_id, kPlatform);
+  EXPECT_EQ(LastSent().access_token, component_);
+  EXPECT_EQ(LastSent().authorization_code, "queryauthcode@@@1");
+  const std::string token = AnswerWith("refreshtoken@@@1");
+  // Not served before its refresh token is durable.
+  EXPECT_FALSE(GetAuthorizer().ok());
+  Pump();
+  absl::StatusOr<Token> served = GetAuthorizer();
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->value, token);
+  EXPECT_FALSE(Stored().owner.contains("code"));
+  ASSERT_TRUE(Stored().owner.contains("refresh_token"));
+  EXPECT_THAT(Stored().owner.at("refresh_token"),
+              Not(HasSubstr("refreshtoken")));
+  // Authorizers have no health name of their own.
+  EXPECT_FALSE(health_.app.contains(kAuthorizer));
+}
+
+TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
+  StartWithComponentToken();
+  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+  Pump();
+  AnswerWith("refreshtoken@@@1");
+  Pump();
+  // The next refresh goes with the refresh token held; WeChat rotates it.
+  ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
+  EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@1");
+  EXPECT_EQ(sent_.authorizer_app_id, "wxauthorizer0001");
+  const std::string rotated = AnswerWith("refreshtoken@@@2");
+  Pump();
+  ASSERT_TRUE(GetAuthorizer().ok());
+  EXPECT_EQ(GetAuthorizer()->value, rotated);
+
+  // A restart opens the sealed one and uses it.
+  Restart();
+  engine_->Start();
+  Pump();
+  EXPECT_EQ(GetAuthorizer()->value, rotated);
+  ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
+  EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@2");
+  // An answer without one keeps the one held.
+  AnswerWith("");
+  Pump();
+  Restart();
+  engine_->Start();
+  Pump();
+  ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
+  EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@2");
+}
+
+TEST_F(AuthorizerEngineTest, ARevokedAuthorizerIsRefusedAtOnceAndAskedNothing) {
+  StartWithComponentToken();
+  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+  Pump();
+  AnswerWith("refreshtoken@@@1");
+  Pump();
+  ASSERT_TRUE(GetAuthorizer().ok());
+  std::optional<absl::Status>& answer =
+      Event(PlatformEvent::Type::kUnauthorized);
+  // Refused at once, though its token has not expired: WeChat revoked it.
+  EXPECT_EQ(GetAuthorizer().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(GetAuthorizer().status().message(), HasSubstr("revoked"));
+  Pump();
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  EXPECT_TRUE(Stored().owner.contains("revoked"));
+  // Nothing is sent for it any more.
+  const size_t sent = upstream_->started().size();
+  for (int i = 0; i < 5; ++i) {
+    if (upstream_->InFlight() > 0) upstream_->Succeed();  // the component
+    RunAt(NextWakeup());
+  }
+  for (size_t i = sent; i < upstream_->started().size(); ++i) {
+    EXPECT_NE(upstream_->started()[i].api, FetchApi::kAuthorizerToken);
+  }
+  // Across a restart too.
+  Restart();
+  engine_->Start();
+  Pump();
+  EXPECT_EQ(GetAuthorizer().status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

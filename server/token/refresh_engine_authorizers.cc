@@ -1,0 +1,253 @@
+// A platform's authorizers (DESIGN.md "Third-party platforms"): owners
+// discovered from WeChat's pushes and the store rather than configured.
+// Each is an app whose access token is a recipe with the platform's
+// component token as input and, as a credential of its own, a refresh
+// token that no secret can regenerate: sealed at rest, a rotated one
+// durable before the token it came with is served.
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/log.h"
+#include "server/token/refresh_engine.h"
+#include "server/token/refresh_engine_internal.h"
+
+namespace wxtoken::server {
+
+using refresh_engine_internal::NotTheLeader;
+using refresh_engine_internal::ShuttingDown;
+
+namespace {
+
+// AppRecord::owner's names.
+constexpr char kRefreshToken[] = "refresh_token";
+constexpr char kPreviousRefreshToken[] = "previous_refresh_token";
+constexpr char kCode[] = "code";
+constexpr char kRevoked[] = "revoked";
+
+}  // namespace
+
+RefreshEngine::App* RefreshEngine::DiscoverAuthorizer(
+    const std::string& app_id) {
+  if (auto it = apps_.find(app_id); it != apps_.end()) {
+    return it->second->authorizer ? it->second.get() : nullptr;
+  }
+  const size_t slash = app_id.find('/');
+  if (slash == std::string::npos) return nullptr;
+  auto platform = platforms_.find(app_id.substr(0, slash));
+  if (platform == platforms_.end() || removed_.contains(app_id)) {
+    return nullptr;
+  }
+  AppConfig config;
+  config.app_id = app_id;
+  config.api = AppConfig::Api::kAuthorizer;
+  config.tickets = platform->second.config->authorizer_tickets;
+  App& app = CreateApp(config);
+  if (shared_) app.confirmed = last_confirmed_;
+  app.authorizer.emplace();
+  app.authorizer->platform = platform->first;
+  app.authorizer->authorizer_app_id = app_id.substr(slash + 1);
+  ++authorizers_;
+  // Not what startup waits for: it is served once it has a token.
+  Slot& access = AccessSlot(app);
+  access.settled = true;
+  --access_unsettled_;
+  table_.AddApp(app_id, ServedKinds(config));
+  return &app;
+}
+
+void RefreshEngine::SubmitPlatformEvent(
+    PlatformEvent event, std::function<void(absl::Status)> done) {
+  switch (event.type) {
+    case PlatformEvent::Type::kVerifyTicket:
+      SubmitVerifyTicket(event.component_app_id, std::move(event.ticket),
+                         event.create_time, std::move(done));
+      return;
+    case PlatformEvent::Type::kAuthorized:
+    case PlatformEvent::Type::kUpdateAuthorized:
+      SubmitAuthorization(event, std::move(done));
+      return;
+    case PlatformEvent::Type::kUnauthorized:
+      SubmitUnauthorization(event, std::move(done));
+      return;
+    case PlatformEvent::Type::kOther:
+      done(absl::OkStatus());  // nothing to keep
+      return;
+  }
+}
+
+void RefreshEngine::SubmitAuthorization(
+    const PlatformEvent& event, std::function<void(absl::Status)> done) {
+  if (shutting_down_) return done(ShuttingDown());
+  if (!leader_) return done(NotTheLeader());
+  App* app = DiscoverAuthorizer(
+      absl::StrCat(event.component_app_id, "/", event.authorizer_app_id));
+  if (app == nullptr) {
+    return done(absl::NotFoundError(
+        absl::StrCat("component_app_id: no platform \"", event.component_app_id,
+                     "\" is configured")));
+  }
+  const bool was_revoked = app->authorizer->revoked;
+  app->authorizer->code = event.authorization_code;
+  app->authorizer->revoked = false;
+  Log(LogLevel::kInfo,
+      was_revoked ? "an authorizer authorized the platform again"
+                  : "an authorizer authorized the platform",
+      {{"app_id", app->config.app_id}, {"info_type", event.info_type}});
+  // Answered once the code is durable; exchanged at once, whatever the
+  // write's fate (a code lives minutes: waiting for a retry wastes it).
+  WriteApp(*app, [done = std::move(done)](absl::Status status) {
+    done(status.ok()
+             ? status
+             : absl::UnavailableError(absl::StrCat(
+                   "cannot store the authorization: ", status.message())));
+  });
+  const Instant now = clock_.InstantNow();
+  for (Slot* slot : app->slots) {
+    if (slot == nullptr) continue;
+    // The access token first; its tickets follow it (WakeDependents).
+    if (slot->kind == TokenKind::kAccessToken) {
+      ScheduleRequest(*slot, EarliestSend(now));
+    }
+  }
+  PublishApp(*app);
+}
+
+void RefreshEngine::SubmitUnauthorization(
+    const PlatformEvent& event, std::function<void(absl::Status)> done) {
+  if (shutting_down_) return done(ShuttingDown());
+  if (!leader_) return done(NotTheLeader());
+  App* app = DiscoverAuthorizer(
+      absl::StrCat(event.component_app_id, "/", event.authorizer_app_id));
+  if (app == nullptr) {
+    return done(absl::NotFoundError(
+        absl::StrCat("component_app_id: no platform \"", event.component_app_id,
+                     "\" is configured")));
+  }
+  App::Authorizer& authorizer = *app->authorizer;
+  authorizer.revoked = true;
+  authorizer.code.clear();
+  Log(LogLevel::kWarning,
+      "an authorizer revoked its authorization; its tokens are no longer "
+      "served",
+      {{"app_id", app->config.app_id}});
+  const absl::Status refusal = AuthorizerRefusal(*app);
+  for (Slot* slot : app->slots) {
+    if (slot == nullptr) continue;
+    due_.Clear(slot);
+    slot->awaited = nullptr;
+    AnswerWaiters(*slot, refusal, false);
+  }
+  WriteApp(*app, [done = std::move(done)](absl::Status status) {
+    done(status.ok() ? status
+                     : absl::UnavailableError(absl::StrCat(
+                           "cannot store the revocation: ", status.message())));
+  });
+  // WeChat revoked its tokens at once: so does GetToken, and watch
+  // streams end with that status.
+  PublishApp(*app);
+}
+
+absl::Status RefreshEngine::AuthorizerRefusal(const App& app) const {
+  if (!app.authorizer) return absl::OkStatus();
+  const App::Authorizer& authorizer = *app.authorizer;
+  if (authorizer.revoked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "app \"", app.config.app_id, "\": the account ",
+        authorizer.authorizer_app_id, " revoked its authorization of platform ",
+        authorizer.platform, " (unauthorized); it must authorize again"));
+  }
+  if (authorizer.code.empty() && authorizer.refresh_token.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "app \"", app.config.app_id,
+        "\": needs_reauth: no refresh token is held for it; the account must "
+        "authorize the platform again"));
+  }
+  return absl::OkStatus();
+}
+
+void RefreshEngine::FillAuthorizerRequest(App& app, FetchRequest& request) {
+  App::Authorizer& authorizer = *app.authorizer;
+  request.app_id = authorizer.platform;
+  request.authorizer_app_id = authorizer.authorizer_app_id;
+  if (!authorizer.code.empty()) {
+    request.api = FetchApi::kQueryAuth;
+    request.authorization_code = authorizer.code;
+  } else {
+    request.api = FetchApi::kAuthorizerToken;
+    request.refresh_token = authorizer.refresh_token;
+  }
+}
+
+void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result) {
+  App::Authorizer& authorizer = *app.authorizer;
+  const Slot::Request& request = AccessSlot(app).request;
+  if (request.api == FetchApi::kQueryAuth && authorizer.code == request.code &&
+      (result.failure == FailureClass::kNone ||
+       result.failure == FailureClass::kPermanent)) {
+    // Exchanged, or refused for good (61009: used or expired).
+    authorizer.code.clear();
+  }
+  // Never replaced by an empty one; a different one is the newest.
+  if (result.failure != FailureClass::kNone || result.refresh_token.empty() ||
+      result.refresh_token == authorizer.refresh_token) {
+    return;
+  }
+  if (!authorizer.refresh_token.empty()) {
+    authorizer.previous_refresh_token = std::move(authorizer.refresh_token);
+  }
+  authorizer.refresh_token = result.refresh_token;
+  Log(LogLevel::kInfo,
+      authorizer.previous_refresh_token.empty()
+          ? "an authorizer's refresh token is held"
+          : "WeChat rotated an authorizer's refresh token; the new one is "
+            "stored before the token it came with is served",
+      {{"app_id", app.config.app_id},
+       {"refresh_token", Fingerprint(authorizer.refresh_token)}});
+}
+
+void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
+  if (!app.authorizer) return;
+  const App::Authorizer& authorizer = *app.authorizer;
+  const Vault& vault = platforms_.at(authorizer.platform).vault;
+  // Bound to the owner key: a sealed value moved to another record does
+  // not open there.
+  const std::string& context = app.config.app_id;
+  auto seal = [&](const char* name, const std::string& value) {
+    if (!value.empty()) record.owner[name] = vault.Seal(value, context);
+  };
+  seal(kRefreshToken, authorizer.refresh_token);
+  seal(kPreviousRefreshToken, authorizer.previous_refresh_token);
+  seal(kCode, authorizer.code);
+  if (authorizer.revoked) record.owner.emplace(kRevoked, std::string(1, '1'));
+}
+
+void RefreshEngine::TakeOwner(App& app, const AppRecord& record) {
+  if (!app.authorizer) return;
+  App::Authorizer& authorizer = *app.authorizer;
+  const Vault& vault = platforms_.at(authorizer.platform).vault;
+  auto open = [&](const char* name, std::string* out) {
+    auto it = record.owner.find(name);
+    if (it == record.owner.end()) return;
+    absl::StatusOr<std::string> value =
+        vault.Open(it->second, app.config.app_id);
+    if (!value.ok()) {
+      // A key rolled out too early, or a damaged record: what is held
+      // stays; the error names the key id, never a value.
+      Log(LogLevel::kError, "cannot open a sealed credential; not used",
+          {{"app_id", app.config.app_id},
+           {"field", name},
+           {"error", std::string(value.status().message())}});
+      return;
+    }
+    *out = *std::move(value);
+  };
+  open(kRefreshToken, &authorizer.refresh_token);
+  open(kPreviousRefreshToken, &authorizer.previous_refresh_token);
+  open(kCode, &authorizer.code);
+  authorizer.revoked = record.owner.contains(kRevoked);
+  // What the store holds is durable.
+  authorizer.durable_refresh_token = authorizer.refresh_token;
+}
+
+}  // namespace wxtoken::server
