@@ -6,10 +6,24 @@
 
 namespace wxtoken::server {
 
-ForceRefreshReactor::ForceRefreshReactor(
-    wxtoken::v1::ForceRefreshResponse* response)
-    : response_(response),
+ForceRefreshReactor::ForceRefreshReactor(Fill fill)
+    : fill_(std::move(fill)),
       settled_(std::make_shared<std::atomic<bool>>(false)) {}
+
+ForceRefreshReactor* ForceRefreshReactor::ForResponse(
+    wxtoken::v1::ForceRefreshResponse* response) {
+  return new ForceRefreshReactor([response](ForceRefreshReply reply) {
+    FillToken(std::move(reply.token), response->mutable_token());
+    response->set_outcome(ToProtoOutcome(reply.outcome));
+  });
+}
+
+ForceRefreshReactor* ForceRefreshReactor::ForResponse(
+    wxtoken::v1::GetTokenResponse* response) {
+  return new ForceRefreshReactor([response](ForceRefreshReply reply) {
+    FillToken(std::move(reply.token), response->mutable_token());
+  });
+}
 
 void ForceRefreshReactor::Bind(ForceRefreshCommand& command) {
   command.cancelled = settled_;
@@ -23,8 +37,7 @@ void ForceRefreshReactor::Bind(ForceRefreshCommand& command) {
       Finish(ToGrpcStatus(reply.status()));
       return;
     }
-    FillToken(std::move(reply->token), response_->mutable_token());
-    response_->set_outcome(ToProtoOutcome(reply->outcome));
+    fill_(*std::move(reply));
     Finish(grpc::Status::OK);
   };
 }

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "server/token/force_refresh.h"
@@ -18,8 +19,16 @@ namespace wxtoken::server {
 // gRPC is done with it.
 class ForceRefreshReactor final : public grpc::ServerUnaryReactor {
  public:
-  // `response` is gRPC's and outlives the reactor.
-  explicit ForceRefreshReactor(wxtoken::v1::ForceRefreshResponse* response);
+  // Fills the RPC's response (gRPC's, which outlives the reactor) from the
+  // worker's answer.
+  using Fill = std::function<void(ForceRefreshReply reply)>;
+  explicit ForceRefreshReactor(Fill fill);
+  // A ForceRefresh RPC's.
+  static ForceRefreshReactor* ForResponse(
+      wxtoken::v1::ForceRefreshResponse* response);
+  // GetToken's, when it waits for an idle authorizer's fetch.
+  static ForceRefreshReactor* ForResponse(
+      wxtoken::v1::GetTokenResponse* response);
 
   // The command's `done` and `cancelled`, filled in. Call once.
   void Bind(ForceRefreshCommand& command);
@@ -28,7 +37,7 @@ class ForceRefreshReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
-  wxtoken::v1::ForceRefreshResponse* const response_;
+  const Fill fill_;
   // Set by whichever of the answer and the cancellation comes first; the
   // other then leaves the RPC alone. Shared with the worker, which may hold
   // the callback after the reactor is gone.

@@ -34,6 +34,11 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   return Finish(context, ToGrpcStatus(status));
 }
 
+// A platform's authorizer: "<component_app_id>/<authorizer_app_id>".
+bool IsAuthorizerKey(absl::string_view app_id) {
+  return app_id.find('/') != absl::string_view::npos;
+}
+
 }  // namespace
 
 TokenControllerService::TokenControllerService(
@@ -75,8 +80,25 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     const wxtoken::v1::GetTokenRequest* request,
     wxtoken::v1::GetTokenResponse* response) {
   const SelfRecordedCall recorded(&metrics_, &authorizer_);
-  const grpc::Status status =
-      ToGrpcStatus(ServeGetToken(*context, *request, response));
+  const absl::Status served = ServeGetToken(*context, *request, response);
+  if (served.code() == absl::StatusCode::kUnavailable &&
+      IsAuthorizerKey(request->app_id()) &&
+      (forwarder_ == nullptr || !forwarder_->ShouldForwardPushes())) {
+    // An idle authorizer's token was left to expire: this call waits,
+    // within its deadline, for the one fetch its use causes (coalesced
+    // with any other). The one exception to GetToken never waiting.
+    recorded.Finish(context, grpc::Status::OK);
+    auto* reactor = ForceRefreshReactor::ForResponse(response);
+    ForceRefreshCommand command;
+    command.app_id = request->app_id();
+    command.kind =
+        FromProtoKind(request->kind()).value_or(TokenKind::kAccessToken);
+    command.wechat_errcode = 0;
+    reactor->Bind(command);
+    worker_.Submit(std::move(command));
+    return reactor;
+  }
+  const grpc::Status status = ToGrpcStatus(served);
   recorded.Finish(context, status);
   return Finish(context, status);
 }
@@ -128,7 +150,7 @@ grpc::ServerUnaryReactor* TokenControllerService::ForceRefresh(
   if (forwarder_ != nullptr && forwarder_->ShouldForward(*context)) {
     return forwarder_->Forward(context, request, response);
   }
-  auto* reactor = new ForceRefreshReactor(response);
+  auto* reactor = ForceRefreshReactor::ForResponse(response);
   ForceRefreshCommand command;
   command.app_id = request->app_id();
   command.kind = *kind;

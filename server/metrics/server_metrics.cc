@@ -30,6 +30,8 @@ std::string ApiName(FetchApi api) {
       return "query_auth";
     case FetchApi::kAuthorizerToken:
       return "authorizer_token";
+    case FetchApi::kAuthorizerList:
+      return "authorizer_list";
   }
   return "unknown";
 }

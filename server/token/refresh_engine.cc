@@ -43,10 +43,14 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
     absl::StatusOr<Vault> vault = Vault::FromKeyFile(platform.vault_keys);
     if (vault.ok()) {
       platforms_.emplace(platform.component_app_id,
-                         Platform{&platform, *std::move(vault)});
+                         Platform{&platform, *std::move(vault), {}});
     }
   }
   for (const AppConfig& app : config_.apps) CreateApp(app);
+  // Until its first complete list pass (or a record saying it was done).
+  for (const auto& [id, platform] : platforms_) {
+    table_.SetTakeoverPending(id, true);
+  }
   if (shared_) store_.SetListener(this);
 }
 
@@ -210,6 +214,11 @@ SteadyTime RefreshEngine::NextWakeup() const {
   SteadyTime next = std::min(health_due_.Next(), rewrite_due_.Next());
   if (!shutting_down_ && busy_ < config_.upstream.max_concurrency) {
     next = std::min(next, due_.Next());
+    if (leader_) {
+      for (const auto& [id, platform] : platforms_) {
+        if (!platform.pass.in_flight) next = std::min(next, platform.pass.next);
+      }
+    }
   }
   return next;
 }
@@ -224,6 +233,7 @@ void RefreshEngine::RunDue() {
   const Instant now = clock_.InstantNow();
   while (App* app = health_due_.PopDue(now.steady)) PublishApp(*app);
   while (App* app = rewrite_due_.PopDue(now.steady)) WriteApp(*app);
+  RunListPasses(now);
   while (!shutting_down_ && busy_ < config_.upstream.max_concurrency) {
     Slot* slot = due_.PopDue(now.steady);
     if (slot == nullptr) break;

@@ -249,8 +249,18 @@ class RefreshEngine final : public ReplicaListener {
       // An authorized push's code, until api_query_auth exchanged it.
       std::string code;
       bool revoked = false;  // an unauthorized push
+      // List passes (Platform::ListPass::number): how many had started
+      // when it became known, and the last that listed it or during which
+      // an event touched it. A pass revokes only what it should have seen.
+      uint64_t born_pass = 0;
+      uint64_t listed_pass = 0;
+      uint64_t touched_pass = 0;
     };
     std::optional<Authorizer> authorizer;
+    // A platform's owner: its first complete list pass is done (stored), so
+    // an authorizer not known is NOT_FOUND rather than "takeover in
+    // progress".
+    bool takeover_done = false;
   };
 
   // An app removed while its last request or write may be out.
@@ -267,6 +277,21 @@ class RefreshEngine final : public ReplicaListener {
   struct Platform {
     const PlatformConfig* config = nullptr;
     Vault vault;
+    // The api_get_authorizer_list pass (DESIGN.md "Third-party platforms").
+    struct ListPass {
+      uint64_t number = 0;  // passes started
+      bool running = false;
+      bool in_flight = false;
+      uint64_t term = 0;  // the lease term its page was sent in
+      int64_t offset = 0;
+      int64_t first_total = -1;  // total_count of its first page
+      int64_t listed = 0;
+      int64_t added = 0;
+      int failures = 0;
+      bool waiting_for_token = false;  // due, but no component token yet
+      Instant started;
+      SteadyTime next = SteadyTime::InfinitePast();  // when one is due
+    } pass;
   };
   // The authorizer `app_id` ("<platform>/<authorizer>") of a configured
   // platform: created (served, scheduled) when it is not known yet; null
@@ -283,8 +308,29 @@ class RefreshEngine final : public ReplicaListener {
   void FillAuthorizerRequest(App& app, FetchRequest& request);
   // A rotated refresh token, an exchanged code.
   void OnAuthorizerAnswer(App& app, const FetchResult& result);
+  // Revokes an authorizer (unauthorized, or gone from a complete list):
+  // nothing served or sent for it any more; `then` once stored.
+  void Revoke(App& app, std::function<void(absl::Status)> then = {});
+  // An event about it arrived during a list pass, which then leaves it be.
+  void Touch(App& app);
   // Why an authorizer's token cannot be served, or OK.
   absl::Status AuthorizerRefusal(const App& app) const;
+  // Whether an authorizer was used (GetToken, WatchToken, ForceRefresh)
+  // within its platform's idle_after: only then is it refreshed ahead.
+  bool UsedRecently(const App& app, Instant now) const;
+  // Leader: starts list pages that are due (a pass at start, once the
+  // component token is servable, then every reconcile_interval).
+  void RunListPasses(Instant now);
+  // A platform's component token became servable: a pass waiting for it
+  // goes now.
+  void OnComponentToken(const std::string& platform_id, Instant now);
+  void SendListPage(const std::string& platform_id, Platform& platform,
+                    Instant now);
+  void OnListPage(const std::string& platform_id, FetchResult result);
+  void TakeListed(Platform& platform, const std::string& platform_id,
+                  const ListedAuthorizer& listed);
+  void EndListPass(const std::string& platform_id, Platform& platform,
+                   Instant now);
   // Tells the store which apps are configured here.
   void AnnounceApps();
   // Whether the slot shows nothing sent since its request in flight: the

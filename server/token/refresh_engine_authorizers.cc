@@ -24,6 +24,7 @@ constexpr char kRefreshToken[] = "refresh_token";
 constexpr char kPreviousRefreshToken[] = "previous_refresh_token";
 constexpr char kCode[] = "code";
 constexpr char kRevoked[] = "revoked";
+constexpr char kListed[] = "listed";  // a platform's: taken over
 
 }  // namespace
 
@@ -46,6 +47,7 @@ RefreshEngine::App* RefreshEngine::DiscoverAuthorizer(
   if (shared_) app.confirmed = last_confirmed_;
   app.authorizer.emplace();
   app.authorizer->platform = platform->first;
+  app.authorizer->born_pass = platform->second.pass.number;
   app.authorizer->authorizer_app_id = app_id.substr(slash + 1);
   ++authorizers_;
   // Not what startup waits for: it is served once it has a token.
@@ -87,6 +89,7 @@ void RefreshEngine::SubmitAuthorization(
         absl::StrCat("component_app_id: no platform \"", event.component_app_id,
                      "\" is configured")));
   }
+  Touch(*app);
   const bool was_revoked = app->authorizer->revoked;
   app->authorizer->code = event.authorization_code;
   app->authorizer->revoked = false;
@@ -124,28 +127,42 @@ void RefreshEngine::SubmitUnauthorization(
         absl::StrCat("component_app_id: no platform \"", event.component_app_id,
                      "\" is configured")));
   }
-  App::Authorizer& authorizer = *app->authorizer;
-  authorizer.revoked = true;
-  authorizer.code.clear();
+  Touch(*app);
   Log(LogLevel::kWarning,
       "an authorizer revoked its authorization; its tokens are no longer "
       "served",
       {{"app_id", app->config.app_id}});
-  const absl::Status refusal = AuthorizerRefusal(*app);
-  for (Slot* slot : app->slots) {
-    if (slot == nullptr) continue;
-    due_.Clear(slot);
-    slot->awaited = nullptr;
-    AnswerWaiters(*slot, refusal, false);
-  }
-  WriteApp(*app, [done = std::move(done)](absl::Status status) {
+  Revoke(*app, [done = std::move(done)](absl::Status status) {
     done(status.ok() ? status
                      : absl::UnavailableError(absl::StrCat(
                            "cannot store the revocation: ", status.message())));
   });
-  // WeChat revoked its tokens at once: so does GetToken, and watch
-  // streams end with that status.
-  PublishApp(*app);
+}
+
+void RefreshEngine::Revoke(App& app, std::function<void(absl::Status)> then) {
+  App::Authorizer& authorizer = *app.authorizer;
+  authorizer.revoked = true;
+  authorizer.code.clear();
+  const absl::Status refusal = AuthorizerRefusal(app);
+  for (Slot* slot : app.slots) {
+    if (slot == nullptr) continue;
+    due_.Clear(slot);
+    slot->awaited = nullptr;
+    // WeChat revoked its values at once: none is ever served again, even
+    // once it authorizes anew.
+    slot->state.value.clear();
+    AnswerWaiters(*slot, refusal, false);
+  }
+  WriteApp(app, std::move(then));
+  // GetToken refuses at once, and watch streams end with that status.
+  PublishApp(app);
+}
+
+void RefreshEngine::Touch(App& app) {
+  const Platform& platform = platforms_.at(app.authorizer->platform);
+  if (platform.pass.running) {
+    app.authorizer->touched_pass = platform.pass.number;
+  }
 }
 
 absl::Status RefreshEngine::AuthorizerRefusal(const App& app) const {
@@ -207,6 +224,7 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result) {
 }
 
 void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
+  if (app.takeover_done) record.owner.emplace(kListed, std::string(1, '1'));
   if (!app.authorizer) return;
   const App::Authorizer& authorizer = *app.authorizer;
   const Vault& vault = platforms_.at(authorizer.platform).vault;
@@ -223,6 +241,11 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
 }
 
 void RefreshEngine::TakeOwner(App& app, const AppRecord& record) {
+  if (platforms_.contains(app.config.app_id) && !app.takeover_done &&
+      record.owner.contains(kListed)) {
+    app.takeover_done = true;
+    table_.SetTakeoverPending(app.config.app_id, false);
+  }
   if (!app.authorizer) return;
   App::Authorizer& authorizer = *app.authorizer;
   const Vault& vault = platforms_.at(authorizer.platform).vault;

@@ -40,6 +40,11 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
     PublishApp(app);
     return;
   }
+  if (slot.next_spend == Spend::kScheduled && !UsedRecently(app, now)) {
+    // An idle authorizer: left to expire; its next use fetches it
+    // (ForceRefresh, or GetToken waiting for one fetch).
+    return;
+  }
   if (Slot* awaited = nullptr; !MissingInput(slot, now, &awaited).ok()) {
     // Sent as soon as the input is servable (WakeDependents).
     slot.awaited = awaited;
@@ -334,6 +339,9 @@ void RefreshEngine::OnSuccess(Slot& slot, const FetchResult& result,
     return;
   }
   ApplySuccess(slot, result, now);
+  if (slot.api == FetchApi::kComponentToken) {
+    OnComponentToken(slot.app->config.app_id, now);
+  }
   // The access token may have become servable again (a new value, or an
   // intent resolved): tickets waiting for it go now.
   if (Servable(slot, now)) WakeDependents(slot, now);

@@ -49,6 +49,14 @@ bool TokenTable::Has(absl::string_view app_id, TokenKind kind) const {
 absl::Status TokenTable::UnknownStatus(absl::string_view app_id,
                                        TokenKind kind) const {
   if (!apps_.contains(app_id)) {
+    const size_t slash = app_id.find('/');
+    if (slash != absl::string_view::npos &&
+        takeovers_.contains(app_id.substr(0, slash))) {
+      return absl::UnavailableError(absl::StrCat(
+          "app_id: \"", app_id,
+          "\" is not known yet: the platform's takeover (its first "
+          "authorizer list pass) is in progress"));
+    }
     return absl::NotFoundError(
         absl::StrCat("app_id: unknown app \"", app_id, "\""));
   }
@@ -71,6 +79,10 @@ absl::StatusOr<Token> TokenTable::Get(absl::string_view app_id, TokenKind kind,
     const Slot* slot = Find(app_id, kind);
     if (slot == nullptr) return UnknownStatus(app_id, kind);
     published = slot->published;
+    const int64_t second = absl::ToInt64Seconds(now - SteadyTime());
+    if (slot->used_second.load(std::memory_order_relaxed) != second) {
+      slot->used_second.store(second, std::memory_order_relaxed);
+    }
   }
   return ServeToken(app_id, kind, *published, now, limits_);
 }
@@ -120,6 +132,30 @@ void TokenTable::AddApp(const std::string& app_id,
   }
   if (listener_) {
     for (TokenKind kind : kinds) listener_(app_id, kind);
+  }
+}
+
+SteadyTime TokenTable::LastUsed(absl::string_view app_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = apps_.find(app_id);
+  if (it == apps_.end()) return SteadyTime::InfinitePast();
+  int64_t latest = kNeverUsed;
+  for (const auto& slot : it->second.slots) {
+    if (slot != nullptr) {
+      latest =
+          std::max(latest, slot->used_second.load(std::memory_order_relaxed));
+    }
+  }
+  if (latest == kNeverUsed) return SteadyTime::InfinitePast();
+  return SteadyTime() + absl::Seconds(latest);
+}
+
+void TokenTable::SetTakeoverPending(const std::string& platform, bool pending) {
+  absl::MutexLock lock(&mu_);
+  if (pending) {
+    takeovers_.insert(platform);
+  } else {
+    takeovers_.erase(platform);
   }
 }
 

@@ -2,6 +2,8 @@
 #define WXTOKEN_SERVER_TOKEN_TOKEN_TABLE_H_
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -61,6 +64,14 @@ class TokenTable {
   // listener of every entry. Adding an app that exists changes nothing.
   void AddApp(const std::string& app_id, const std::vector<TokenKind>& kinds);
   void RemoveApp(absl::string_view app_id);
+  // A platform whose first authorizer list pass has not completed: an
+  // authorizer not known yet may still be listed, so asking for one is
+  // UNAVAILABLE ("takeover in progress"), not NOT_FOUND.
+  void SetTakeoverPending(const std::string& platform, bool pending);
+  // When GetToken (or WatchToken, through Get) last asked for any of the
+  // app's entries, to the second; InfinitePast() never. An authorizer's
+  // token is refreshed ahead only while it is used (idle_after).
+  SteadyTime LastUsed(absl::string_view app_id) const;
 
   // Called after each Publish(), on the publishing thread; must be cheap.
   // Set once, before anything is published.
@@ -73,7 +84,11 @@ class TokenTable {
  private:
   struct Slot {
     std::shared_ptr<const PublishedToken> published;  // guarded by mu_
+    // When Get() last served it, in whole seconds of SteadyTime: written
+    // at most once a second, so a hot entry costs one load.
+    mutable std::atomic<int64_t> used_second{kNeverUsed};
   };
+  static constexpr int64_t kNeverUsed = INT64_MIN;
   struct App {
     std::array<std::unique_ptr<Slot>, kTokenKindCount> slots;
   };
@@ -93,6 +108,7 @@ class TokenTable {
   // Guards the index and every slot's pointer.
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, App> apps_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> takeovers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wxtoken::server

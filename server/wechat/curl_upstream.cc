@@ -284,6 +284,21 @@ class CurlUpstreamClient::Impl {
         if (!SetJsonBody(body, fetch)) return false;
         break;
       }
+      case FetchApi::kAuthorizerList: {
+        auto token = UrlEscape(easy, request.access_token);
+        if (!token) return false;
+        url = absl::StrCat(base,
+                           "/cgi-bin/component/api_get_authorizer_list"
+                           "?component_access_token=",
+                           *token);
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["component_appid"].set_string_value(request.app_id);
+        fields["offset"].set_number_value(static_cast<double>(request.offset));
+        fields["count"].set_number_value(static_cast<double>(request.count));
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
       case FetchApi::kStartPushTicket: {
         url = absl::StrCat(base, "/cgi-bin/component/api_start_push_ticket");
         google::protobuf::Struct body;

@@ -30,7 +30,8 @@ namespace wxtoken::server {
 // their callbacks.
 class CurlUpstreamClient final : public UpstreamClient {
  public:
-  static constexpr size_t kMaxResponseBytes = 64 * 1024;
+  // An authorizer list page of 500 is the largest answer.
+  static constexpr size_t kMaxResponseBytes = 512 * 1024;
 
   // `base_urls` like "https://api.weixin.qq.com" (at least one); a trailing
   // '/' is ignored. `timeout` bounds each request. Up to `max_connections`

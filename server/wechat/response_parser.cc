@@ -77,6 +77,48 @@ const char* ValueField(FetchApi api) {
   }
 }
 
+// An api_get_authorizer_list page.
+FetchResult ParseList(int http_status,
+                      const google::protobuf::Map<std::string, Value>& fields) {
+  FetchResult result;
+  result.http_status = http_status;
+  result.detail = "ok";
+  auto total = fields.find("total_count");
+  auto list = fields.find("list");
+  if (total == fields.end() ||
+      total->second.kind_case() != Value::kNumberValue ||
+      total->second.number_value() < 0 ||
+      total->second.number_value() > 1e9) {
+    return Malformed(http_status, "total_count is missing or not a count");
+  }
+  result.total_count = static_cast<int64_t>(total->second.number_value());
+  if (list == fields.end() || list->second.kind_case() != Value::kListValue) {
+    return Malformed(http_status, "list is missing");
+  }
+  for (const Value& entry : list->second.list_value().values()) {
+    if (entry.kind_case() != Value::kStructValue) {
+      return Malformed(http_status, "a list entry is not an object");
+    }
+    const auto& item = entry.struct_value().fields();
+    auto appid = item.find("authorizer_appid");
+    auto refresh = item.find("refresh_token");
+    if (appid == item.end() ||
+        appid->second.kind_case() != Value::kStringValue ||
+        !IsWellFormedAppId(appid->second.string_value())) {
+      return Malformed(http_status, "a list entry has no authorizer_appid");
+    }
+    ListedAuthorizer listed;
+    listed.authorizer_app_id = appid->second.string_value();
+    if (refresh != item.end() &&
+        refresh->second.kind_case() == Value::kStringValue &&
+        refresh->second.string_value().size() <= kMaxTokenLength) {
+      listed.refresh_token = refresh->second.string_value();
+    }
+    result.listed.push_back(std::move(listed));
+  }
+  return result;
+}
+
 // The value, its expiry and (authorizers) refresh token of a success.
 FetchResult ParseValue(FetchApi api, int http_status,
                        const google::protobuf::Map<std::string, Value>& fields);
@@ -125,6 +167,7 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     return result;
   }
 
+  if (api == FetchApi::kAuthorizerList) return ParseList(http_status, fields);
   if (api == FetchApi::kStartPushTicket) {
     // errcode 0 is all it answers: WeChat pushes the ticket.
     FetchResult result;

@@ -2,9 +2,11 @@
 #define WXTOKEN_SERVER_WECHAT_UPSTREAM_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -22,6 +24,7 @@ enum class FetchApi {
   // An authorizer's token, with the component token (access_token):
   kQueryAuth,        // POST /cgi-bin/component/api_query_auth: for a code
   kAuthorizerToken,  // POST /cgi-bin/component/api_authorizer_token
+  kAuthorizerList,   // POST /cgi-bin/component/api_get_authorizer_list
 };
 
 // One request to one of upstream.base_urls. Failover to the next base URL
@@ -38,6 +41,14 @@ struct FetchRequest {
   std::string authorizer_app_id;   // kAuthorizerToken
   std::string authorization_code;  // kQueryAuth; never logged
   std::string refresh_token;       // kAuthorizerToken; never logged
+  int64_t offset = 0;              // kAuthorizerList: the page
+  int64_t count = 0;
+};
+
+// One entry of an api_get_authorizer_list page.
+struct ListedAuthorizer {
+  std::string authorizer_app_id;
+  std::string refresh_token;  // never logged
 };
 
 // How an upstream failure should be treated (DESIGN.md "Upstream errors").
@@ -68,6 +79,9 @@ struct FetchResult {
   // An authorizer's refresh token, as the answer carries it ("" when it
   // carries none).
   std::string refresh_token;
+  // kAuthorizerList: the page, and how many there are in all.
+  std::vector<ListedAuthorizer> listed;
+  int64_t total_count = 0;
 };
 
 // Talks to WeChat. Not thread-safe: it is driven by the refresh worker's

@@ -403,7 +403,9 @@ TEST_F(CurlUpstreamTest, OversizedBodyIsRefused) {
   const FetchResult result = Fetch(client, ClassicRequest());
   EXPECT_EQ(result.failure, FailureClass::kTransient);
   EXPECT_TRUE(result.maybe_issued);
-  EXPECT_THAT(result.detail, HasSubstr("larger than 65536 bytes"));
+  EXPECT_THAT(result.detail,
+              HasSubstr(absl::StrCat("larger than ",
+                                     CurlUpstreamClient::kMaxResponseBytes)));
 }
 
 TEST_F(CurlUpstreamTest, RedirectIsNotFollowed) {

@@ -74,11 +74,35 @@ class PlatformEngineTest : public ::testing::Test {
         std::make_unique<RefreshEngine>(config_, clock_, *upstream_, *table_,
                                         store_, health_, [] { return 1.0; });
   }
+  // As the worker's loop; an authorizer list page WeChat is asked for is
+  // answered from `listed_` (one page) when it is the oldest request out.
   void Pump() {
-    for (int i = 0; i < 100 && (store_.pending() > 0 || i == 0); ++i) {
+    for (int i = 0; i < 100; ++i) {
       store_.CompleteAll();
       engine_->RunDue();
+      bool answered = false;
+      while (upstream_->InFlight() > 0 &&
+             Oldest().api == FetchApi::kAuthorizerList) {
+        FetchResult page;
+        if (Oldest().offset == 0) page.listed = listed_;
+        page.total_count = static_cast<int64_t>(listed_.size());
+        upstream_->Complete(page);
+        answered = true;
+      }
+      if (store_.pending() == 0 && !answered) return;
     }
+  }
+  const FetchRequest& Oldest() const {
+    return upstream_
+        ->started()[upstream_->started().size() - upstream_->InFlight()];
+  }
+  // Requests sent, list pages aside.
+  size_t Sent() const {
+    size_t sent = 0;
+    for (const FetchRequest& request : upstream_->started()) {
+      if (request.api != FetchApi::kAuthorizerList) ++sent;
+    }
+    return sent;
   }
   void RunAt(absl::Time time) {
     clock_.SetTime(time);
@@ -100,7 +124,13 @@ class PlatformEngineTest : public ::testing::Test {
   absl::StatusOr<Token> Get() {
     return table_->Get(kPlatform, TokenKind::kAccessToken, clock_.SteadyNow());
   }
-  const FetchRequest& LastSent() const { return upstream_->started().back(); }
+  const FetchRequest& LastSent() const {
+    for (auto it = upstream_->started().rbegin();
+         it != upstream_->started().rend(); ++it) {
+      if (it->api != FetchApi::kAuthorizerList) return *it;
+    }
+    return upstream_->started().back();
+  }
   // The durable record's verify ticket ("" when none).
   std::string StoredTicket() {
     auto it = store_.durable.find(kPlatform);
@@ -128,6 +158,7 @@ class PlatformEngineTest : public ::testing::Test {
   std::unique_ptr<TokenTable> table_;
   std::unique_ptr<RefreshEngine> engine_;
   std::deque<std::optional<absl::Status>> answers_;
+  std::vector<ListedAuthorizer> listed_;  // what the list pass finds
 };
 
 constexpr char kAuthorizer[] = "wxcomponent00000001/wxauthorizer0001";
@@ -138,6 +169,8 @@ class AuthorizerEngineTest : public PlatformEngineTest {
  protected:
   // The platform with a component token, and its answer.
   void StartWithComponentToken() {
+    // WeChat lists it (with the refresh token it was first given).
+    listed_ = {{"wxauthorizer0001", "refreshtoken@@@listed"}};
     StartAndAnswerTheProbe();
     Push("ticket@@@one", clock_.Now());
     Pump();
@@ -178,9 +211,7 @@ class AuthorizerEngineTest : public PlatformEngineTest {
   void RunUntilAuthorizerSent() {
     for (int i = 0; i < 50; ++i) {
       while (upstream_->InFlight() > 0) {
-        const FetchRequest& oldest =
-            upstream_->started()[upstream_->started().size() -
-                                 upstream_->InFlight()];
+        const FetchRequest& oldest = Oldest();
         if (oldest.api == FetchApi::kAuthorizerToken) {
           sent_ = oldest;
           return;
@@ -202,7 +233,7 @@ TEST_F(PlatformEngineTest, TheComponentTokenWaitsForAPushedTicketAndUsesIt) {
   engine_->Start();
   Pump();
   // No ticket yet: WeChat is asked to push one, and nothing else goes.
-  ASSERT_EQ(upstream_->started().size(), 1u);
+  ASSERT_EQ(Sent(), 1u);
   EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
   EXPECT_EQ(LastSent().secret, "component-secret");
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
@@ -297,9 +328,9 @@ TEST_F(PlatformEngineTest, ARefusedTicketIsDroppedUntilTheNextPush) {
   EXPECT_FALSE(health_.app[kPlatform]);
   // No component token request goes with it again; WeChat is asked for a
   // push, no sooner than 30 minutes after the last ask.
-  const size_t sent = upstream_->started().size();
+  const size_t sent = Sent();
   RunAt(NextWakeup());
-  ASSERT_EQ(upstream_->started().size(), sent + 1);
+  ASSERT_EQ(Sent(), sent + 1);
   EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
   upstream_->Complete(FetchResult{});
   Pump();
@@ -324,21 +355,21 @@ TEST_F(PlatformEngineTest, StoppedPushesAreAskedForEveryThirtyMinutes) {
   Pump();
   // Pushes stop. WeChat is asked when the ticket is 30 minutes old (the
   // component token is not due for well over an hour).
-  const size_t sent = upstream_->started().size();
-  for (int i = 0; i < 10 && upstream_->started().size() == sent; ++i) {
+  const size_t sent = Sent();
+  for (int i = 0; i < 10 && Sent() == sent; ++i) {
     RunAt(NextWakeup());
   }
-  ASSERT_EQ(upstream_->started().size(), sent + 1);
+  ASSERT_EQ(Sent(), sent + 1);
   EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
   EXPECT_EQ(clock_.Now(), pushed + kVerifyTicketProbeAge);
   const absl::Time asked = clock_.Now();
   upstream_->Complete(FetchResult{});
   Pump();
   // Answered, but no push came: asked again 30 minutes on, not sooner.
-  for (int i = 0; i < 10 && upstream_->started().size() == sent + 1; ++i) {
+  for (int i = 0; i < 10 && Sent() == sent + 1; ++i) {
     RunAt(NextWakeup());
   }
-  ASSERT_EQ(upstream_->started().size(), sent + 2);
+  ASSERT_EQ(Sent(), sent + 2);
   EXPECT_EQ(LastSent().api, FetchApi::kStartPushTicket);
   EXPECT_EQ(clock_.Now(), asked + kVerifyTicketProbeAge);
 }
@@ -356,11 +387,11 @@ TEST_F(PlatformEngineTest, AStoredTicketServesARestart) {
   // The stored component token serves; the stored ticket is not probed
   // for; nothing is fetched until the token is due.
   EXPECT_TRUE(Get().ok());
-  EXPECT_EQ(upstream_->started().size(), 0u);
+  EXPECT_EQ(Sent(), 0u);
   // At its refresh it goes with the stored ticket (asking WeChat for a
   // push meanwhile, since none came).
-  for (int i = 0; i < 20 && (upstream_->started().empty() ||
-                             LastSent().api != FetchApi::kComponentToken);
+  for (int i = 0;
+       i < 20 && (Sent() == 0 || LastSent().api != FetchApi::kComponentToken);
        ++i) {
     if (upstream_->InFlight() > 0) upstream_->Complete(FetchResult{});
     RunAt(NextWakeup());
@@ -409,6 +440,7 @@ TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
   AnswerWith("refreshtoken@@@1");
   Pump();
   // The next refresh goes with the refresh token held; WeChat rotates it.
+  (void)GetAuthorizer();  // in use: refreshed ahead
   ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
   EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@1");
   EXPECT_EQ(sent_.authorizer_app_id, "wxauthorizer0001");
@@ -422,6 +454,7 @@ TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
   engine_->Start();
   Pump();
   EXPECT_EQ(GetAuthorizer()->value, rotated);
+  (void)GetAuthorizer();  // in use: refreshed ahead
   ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
   EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@2");
   // An answer without one keeps the one held.
@@ -430,6 +463,7 @@ TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
   Restart();
   engine_->Start();
   Pump();
+  (void)GetAuthorizer();  // in use: refreshed ahead
   ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
   EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@2");
 }
@@ -465,6 +499,81 @@ TEST_F(AuthorizerEngineTest, ARevokedAuthorizerIsRefusedAtOnceAndAskedNothing) {
   Pump();
   EXPECT_EQ(GetAuthorizer().status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(AuthorizerEngineTest, AListPassTakesOverAuthorizersWithoutFetching) {
+  listed_.clear();
+  for (int i = 0; i < 3; ++i) {
+    listed_.push_back({absl::StrCat("wxlisted000", i),
+                       absl::StrCat("refreshtoken@@@listed", i)});
+  }
+  const std::string key = absl::StrCat(kPlatform, "/wxlisted0001");
+  engine_->Start();
+  Pump();
+  // Before the first complete pass an unknown authorizer may be listed yet.
+  EXPECT_EQ(table_->Get(key, TokenKind::kAccessToken, clock_.SteadyNow())
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+  upstream_->Complete(FetchResult{});  // the probe
+  Pump();
+  Push("ticket@@@one", clock_.Now());
+  Pump();
+  upstream_->Succeed();  // the component token; the pass follows
+  Pump();
+  // Every listed one is known, its refresh token sealed, none fetched.
+  EXPECT_EQ(upstream_->InFlight(), 0);
+  for (const ListedAuthorizer& listed : listed_) {
+    const AppRecord& record = store_.durable.at(
+        absl::StrCat(kPlatform, "/", listed.authorizer_app_id));
+    ASSERT_TRUE(record.owner.contains("refresh_token"));
+    EXPECT_THAT(record.owner.at("refresh_token"),
+                Not(HasSubstr(listed.refresh_token)));
+  }
+  EXPECT_EQ(table_
+                ->Get(absl::StrCat(kPlatform, "/wxnotlisted1"),
+                      TokenKind::kAccessToken, clock_.SteadyNow())
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  // The first use fetches it, with the listed refresh token.
+  ForceRefreshCommand use;
+  use.app_id = key;
+  std::optional<absl::StatusOr<ForceRefreshReply>> reply;
+  use.done = [&reply](absl::StatusOr<ForceRefreshReply> r) { reply = r; };
+  engine_->ForceRefresh(std::move(use));
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kAuthorizerToken);
+  EXPECT_EQ(Oldest().refresh_token, "refreshtoken@@@listed1");
+  const std::string token = AnswerWith("");
+  Pump();
+  ASSERT_TRUE(reply.has_value() && reply->ok());
+  EXPECT_EQ((*reply)->token.value, token);
+}
+
+TEST_F(AuthorizerEngineTest, ACompletePassRevokesOnlyWhatItShouldHaveSeen) {
+  config_.platforms[0].reconcile_interval = absl::Hours(1);
+  Restart();
+  StartWithComponentToken();
+  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+  Pump();
+  AnswerWith("refreshtoken@@@1");
+  Pump();
+  ASSERT_TRUE(GetAuthorizer().ok());
+  // It is gone from WeChat's list: the next pass revokes it.
+  listed_.clear();
+  for (int i = 0; i < 100 && GetAuthorizer().ok(); ++i) {
+    while (upstream_->InFlight() > 0) {
+      upstream_->Succeed();
+      Pump();
+    }
+    RunAt(NextWakeup());
+  }
+  EXPECT_EQ(GetAuthorizer().status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << GetAuthorizer().status();
+  EXPECT_TRUE(Stored().owner.contains("revoked"));
 }
 
 }  // namespace
