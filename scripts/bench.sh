@@ -30,7 +30,11 @@
 #  10. user-space instructions per call under callgrind, which the
 #      machine's load does not move: wxtokend's Health/Check and GetToken,
 #      the callback setup with and without the metrics interceptor, and
-#      the client library's cache hit (bench/call_instructions.sh).
+#      the client library's cache hit (bench/call_instructions.sh);
+#  11. a third-party platform with PLATFORM_AUTHORIZERS (default 100000)
+#      authorizers taken over through the list pass: time, RSS, GetToken on
+#      an authorizer's key against an own app's, a restart on the stored
+#      state (bench/platform_scale.sh).
 # Every load is bounded in time and count and stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,3 +106,7 @@ echo "## The 2 s config tick with many apps: read and parse vs stat()"
 echo
 echo "## Instructions per call (callgrind)"
 bench/call_instructions.sh "$build"
+
+echo
+echo "## A platform's authorizers at scale"
+bench/platform_scale.sh "$build" "${PLATFORM_AUTHORIZERS:-100000}"

@@ -4,12 +4,13 @@
 # Everything runs on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh curl  # curl: the sandbox push set-up
 TARGETS="wxtokend wechat-sandbox wxtoken" ./scripts/build.sh
 source scripts/lib/local-stack.sh
 
 app=wxd0000000000de00
-local_stack_start "$PWD/${BUILD_DIR:-build}" "$app"
+platform=wxcomponentdemo001
+local_stack_start "$PWD/${BUILD_DIR:-build}" "$app" "" "$platform"
 echo "== wechat-sandbox on 127.0.0.1:$sandbox_port, wxtokend on 127.0.0.1:$grpc_port"
 echo "== wxtoken health"
 "${cli[@]}" health
@@ -17,5 +18,12 @@ echo "== wxtoken get $app"
 "${cli[@]}" get "$app"
 echo "== wxtoken --json get $app"
 "${cli[@]}" --json get "$app"
+echo "== a third-party platform: its component token (fetched with the verify ticket the sandbox pushed)"
+"${cli[@]}" get "$platform"
+echo "== its authorizers, taken over through the authorizer list pass; each one's first GetToken waits for its fetch"
+for authorizer in wxbench0000000001 wxbench0000000002 wxbench0000000003; do
+  echo "-- wxtoken get $platform/$authorizer"
+  "${cli[@]}" get "$platform/$authorizer"
+done
 echo "== wxtokend log"
 cat "$work/wxtokend.log"

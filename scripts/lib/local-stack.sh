@@ -1,7 +1,10 @@
 # Sourced by demo.sh and bench.sh: runs wechat-sandbox and wxtokend on
 # 127.0.0.1 from a build directory, in a temporary directory that is removed
 # (with both processes) on exit.
-#   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML]
+#   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML] [PLATFORM_ID]
+# With PLATFORM_ID, a third-party platform too: the sandbox has three
+# accounts that authorized it (wxbench0000000001 to 3), wxtokend takes
+# pushes on a free port, and the sandbox pushes it a verify ticket.
 # sets: work, sandbox_port, grpc_port, cli (an array: the wxtoken CLI
 # pointed at wxtokend), wxtokend_pid. A caller may set the array
 # wxtokend_wrapper (e.g. valgrind and its flags) after sourcing this and
@@ -33,9 +36,28 @@ wait_for() {
 }
 
 local_stack_start() {
-  local build=$1 app=$2 refresh_yaml=${3:-}
+  local build=$1 app=$2 refresh_yaml=${3:-} platform=${4:-}
+  local platform_flags=() platform_yaml=""
+  if [ -n "$platform" ]; then
+    platform_flags=(--platform "$platform:local-component-secret"
+      --platform_authorizers 3)
+    printf 'local-component-secret\n' >"$work/component_secret"
+    printf 'local-push-token\n' >"$work/push_token"
+    printf 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\n' >"$work/aes_key"
+    head -c 32 /dev/urandom | base64 >"$work/vault_key"
+    chmod 600 "$work/component_secret" "$work/push_token" "$work/aes_key" \
+      "$work/vault_key"
+    platform_yaml="push_listen: \"127.0.0.1:0\"
+platforms:
+  - component_app_id: \"$platform\"
+    secret_file: \"$work/component_secret\"
+    server_token_file: \"$work/push_token\"
+    encoding_aes_key_file: \"$work/aes_key\"
+    vault_key_file: \"$work/vault_key\""
+  fi
   "$build/tests/sandbox/wechat-sandbox" --listen 127.0.0.1:0 \
-    --app "$app:local-app-secret" >"$work/sandbox.out" 2>&1 &
+    --app "$app:local-app-secret" "${platform_flags[@]}" \
+    >"$work/sandbox.out" 2>&1 &
   stack_pids+=($!)
   sandbox_port=$(wait_for "$work/sandbox.out" 'listening 127\.0\.0\.1:([0-9]+)')
 
@@ -53,6 +75,7 @@ apps:
   - app_id: "$app"
     secret_file: "$work/secret"
     server_token_file: "$work/server_token"
+${platform_yaml}
 YAML
   "${wxtokend_wrapper[@]}" "$build/server/wxtokend" \
     --config "$work/wxtokend.yaml" --log_format text 2>"$work/wxtokend.log" &
@@ -60,6 +83,13 @@ YAML
   stack_pids+=("$wxtokend_pid")
   grpc_port=$(wait_for "$work/wxtokend.log" 'grpc_port=([0-9]+)')
   cli=("$build/client/wxtoken" --addr "127.0.0.1:$grpc_port")
+  if [ -n "$platform" ]; then
+    # As WeChat's 授权事件接收URL would: the sandbox pushes to push_listen.
+    local push_port sandbox="http://127.0.0.1:$sandbox_port"
+    push_port=$(wait_for "$work/wxtokend.log" 'push_port=([0-9]+)')
+    curl -sf -d "" "$sandbox/sandbox/platform/push_target?component_appid=$platform&url=http://127.0.0.1:$push_port/wechat/platform/$platform&server_token=local-push-token&encoding_aes_key=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" >/dev/null
+    curl -sf -d "" "$sandbox/sandbox/platform/ticket?component_appid=$platform" >/dev/null
+  fi
   for _ in $(seq 1 100); do
     "${cli[@]}" health >/dev/null 2>&1 && return 0
     sleep 0.1

@@ -24,6 +24,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -49,6 +50,9 @@ ABSL_FLAG(bool, rotate_refresh_tokens, false,
           "api_authorizer_token returns a new refresh token each time.");
 ABSL_FLAG(absl::Duration, verify_ticket_lifetime, absl::Hours(12),
           "Lifetime of a pushed component_verify_ticket.");
+ABSL_FLAG(int, platform_authorizers, 0,
+          "Accounts that authorized each platform before the start "
+          "(wxbench0000000001 on), as a platform wxtoken takes over has.");
 ABSL_FLAG(int, threads, 64,
           "Requests served at once. WeChat serves many clients; every "
           "keep-alive connection holds a thread while it is open.");
@@ -167,7 +171,15 @@ int Main(int argc, char** argv) {
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 1)
     return Fail(absl::InvalidArgumentError("--threads: at least 1"));
+  std::vector<std::string> platform_ids;
+  for (const auto& [id, secret] : *platform_secrets) platform_ids.push_back(id);
   PlatformState platforms(platform_options, *std::move(platform_secrets));
+  const int authorizers = absl::GetFlag(FLAGS_platform_authorizers);
+  for (const std::string& id : platform_ids) {
+    for (int i = 1; i <= authorizers; ++i) {
+      platforms.Authorize(id, absl::StrFormat("wxbench%010d", i), absl::Now());
+    }
+  }
   SandboxServer server(
       &state, &faults, [] { return absl::Now(); }, threads);
   server.ServePlatforms(&platforms);
