@@ -5,7 +5,7 @@
 #      the binaries built the same way load only libraries whose Debian
 #      packages the runtime stage installs (ldd, dpkg -S), and it installs no
 #      other; dockerfilelint finds nothing;
-#   2. deploy/base, deploy/overlays/ha and deploy/overlays/mtls rendered by
+#   2. deploy/base and deploy/overlays/{ha,mtls,platform} rendered by
 #      `kubectl kustomize` (or, without kubectl, the files their
 #      kustomization.yaml lists, patched) match Kubernetes' schemas (a
 #      Certificate: cert-manager's required fields) and wxtoken's invariants
@@ -85,7 +85,7 @@ echo "== Dockerfile: dockerfilelint"
 echo "dockerfilelint: clean"
 
 # Each kustomization with its Secret examples: the one-replica base, the
-# replicas on Redis, and mTLS with cert-manager.
+# replicas on Redis, mTLS with cert-manager, and a third-party platform.
 check_kustomization() {
   local dir=$1
   shift
@@ -108,7 +108,9 @@ check_kustomization deploy/base deploy/base/secret.example.yaml
 check_kustomization deploy/overlays/ha deploy/base/secret.example.yaml \
   deploy/overlays/ha/redis-secret.example.yaml
 check_kustomization deploy/overlays/mtls deploy/base/secret.example.yaml
+check_kustomization deploy/overlays/platform deploy/base/secret.example.yaml \
+  deploy/overlays/platform/platform-secret.example.yaml
 
-# The checkers' own tests, plus the Dockerfile, dockerfilelint and the three
+# The checkers' own tests, plus the Dockerfile, dockerfilelint and the four
 # kustomizations.
-echo "check-deploy: $((checker_tests + 5)) passed, 0 failed"
+echo "check-deploy: $((checker_tests + 6)) passed, 0 failed"

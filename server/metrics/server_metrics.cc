@@ -32,6 +32,8 @@ std::string ApiName(FetchApi api) {
       return "authorizer_token";
     case FetchApi::kAuthorizerList:
       return "authorizer_list";
+    case FetchApi::kAuthorizerInfo:
+      return "authorizer_info";
   }
   return "unknown";
 }

@@ -170,6 +170,7 @@ class RefreshEngine final : public ReplicaListener {
       uint64_t secret_version = 0;  // the app's when it was sent
       FetchApi api = FetchApi::kClassic;  // as sent (an authorizer: which)
       std::string code;                   // kQueryAuth: the code it sent
+      std::string refresh_token;          // kAuthorizerToken: the one it sent
     };
 
     // Constant after construction.
@@ -255,6 +256,13 @@ class RefreshEngine final : public ReplicaListener {
       uint64_t born_pass = 0;
       uint64_t listed_pass = 0;
       uint64_t touched_pass = 0;
+      // 61023 (DESIGN.md): the refresh token WeChat refused, and how far
+      // its recovery went: api_get_authorizer_info asked, then the list
+      // pass numbered `recovery_pass` awaited; after it, needs_reauth.
+      enum class Recovery { kNone, kInfo, kList };
+      Recovery recovery = Recovery::kNone;
+      std::string refused;
+      uint64_t recovery_pass = 0;
     };
     std::optional<Authorizer> authorizer;
     // A platform's owner: its first complete list pass is done (stored), so
@@ -306,8 +314,14 @@ class RefreshEngine final : public ReplicaListener {
   void TakeOwner(App& app, const AppRecord& record);
   // Fills an authorizer's request: the code, else its refresh token.
   void FillAuthorizerRequest(App& app, FetchRequest& request);
-  // A rotated refresh token, an exchanged code.
-  void OnAuthorizerAnswer(App& app, const FetchResult& result);
+  // A rotated refresh token, an exchanged code, a refused refresh token.
+  void OnAuthorizerAnswer(App& app, const FetchResult& result, Instant now);
+  // WeChat refused `refused` (61023): the previous one, then
+  // api_get_authorizer_info, then a list pass; then needs_reauth.
+  void RecoverRefreshToken(App& app, const std::string& refused, Instant now);
+  void OnAuthorizerInfo(const std::string& app_id, FetchResult result);
+  // An authorizer awaits the next list pass for its refresh token.
+  void AwaitListPass(App& app, Instant now);
   // Revokes an authorizer (unauthorized, or gone from a complete list):
   // nothing served or sent for it any more; `then` once stored.
   void Revoke(App& app, std::function<void(absl::Status)> then = {});

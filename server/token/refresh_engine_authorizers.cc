@@ -174,11 +174,20 @@ absl::Status RefreshEngine::AuthorizerRefusal(const App& app) const {
         authorizer.authorizer_app_id, " revoked its authorization of platform ",
         authorizer.platform, " (unauthorized); it must authorize again"));
   }
+  if (authorizer.recovery == App::Authorizer::Recovery::kList &&
+      authorizer.refresh_token.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "app \"", app.config.app_id,
+        "\": WeChat refused its refresh token (61023); waiting for the "
+        "authorizer list pass to recover it"));
+  }
   if (authorizer.code.empty() && authorizer.refresh_token.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "app \"", app.config.app_id,
-        "\": needs_reauth: no refresh token is held for it; the account must "
-        "authorize the platform again"));
+        "\": needs_reauth: no refresh token is held for it (",
+        authorizer.refused.empty() ? "none was ever given"
+                                   : "WeChat refused the last one: 61023",
+        "); the account must authorize the platform again"));
   }
   return absl::OkStatus();
 }
@@ -196,9 +205,18 @@ void RefreshEngine::FillAuthorizerRequest(App& app, FetchRequest& request) {
   }
 }
 
-void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result) {
+void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
+                                       Instant now) {
   App::Authorizer& authorizer = *app.authorizer;
   const Slot::Request& request = AccessSlot(app).request;
+  if (request.api == FetchApi::kAuthorizerToken && result.errcode == 61023) {
+    RecoverRefreshToken(app, request.refresh_token, now);
+    return;
+  }
+  if (result.failure == FailureClass::kNone) {
+    authorizer.recovery = App::Authorizer::Recovery::kNone;
+    authorizer.refused.clear();
+  }
   if (request.api == FetchApi::kQueryAuth && authorizer.code == request.code &&
       (result.failure == FailureClass::kNone ||
        result.failure == FailureClass::kPermanent)) {
@@ -271,6 +289,117 @@ void RefreshEngine::TakeOwner(App& app, const AppRecord& record) {
   authorizer.revoked = record.owner.contains(kRevoked);
   // What the store holds is durable.
   authorizer.durable_refresh_token = authorizer.refresh_token;
+}
+
+void RefreshEngine::RecoverRefreshToken(App& app, const std::string& refused,
+                                        Instant now) {
+  App::Authorizer& authorizer = *app.authorizer;
+  Slot& slot = AccessSlot(app);
+  authorizer.refused = refused;
+  if (authorizer.refresh_token != refused) {
+    // Another one came meanwhile (a push, a list pass): try that.
+    ScheduleRequest(slot, now);
+    return;
+  }
+  if (!authorizer.previous_refresh_token.empty() &&
+      authorizer.previous_refresh_token != refused) {
+    // A request whose answer (and rotation) was lost: the one it replaced
+    // still works inside WeChat's grace.
+    Log(LogLevel::kWarning,
+        "WeChat refused an authorizer's refresh token (61023); trying the "
+        "one it replaced",
+        {{"app_id", app.config.app_id},
+         {"refresh_token", Fingerprint(refused)}});
+    authorizer.refresh_token = std::move(authorizer.previous_refresh_token);
+    authorizer.previous_refresh_token.clear();
+    ScheduleRequest(slot, now);
+    return;
+  }
+  using Recovery = App::Authorizer::Recovery;
+  if (authorizer.recovery == Recovery::kNone) {
+    // Once: WeChat may tell it again (and may answer an empty one).
+    authorizer.recovery = Recovery::kInfo;
+    auto owner = apps_.find(authorizer.platform);
+    const Slot* component =
+        owner == apps_.end() ? nullptr : &AccessSlot(*owner->second);
+    if (component != nullptr && Servable(*component, now) && leader_) {
+      Log(LogLevel::kWarning,
+          "WeChat refused an authorizer's refresh token (61023); asking "
+          "api_get_authorizer_info for it",
+          {{"app_id", app.config.app_id}});
+      FetchRequest request;
+      request.app_id = authorizer.platform;
+      request.api = FetchApi::kAuthorizerInfo;
+      request.access_token = component->state.value;
+      request.authorizer_app_id = authorizer.authorizer_app_id;
+      ++busy_;
+      upstream_.Start(std::move(request),
+                      [this, app_id = app.config.app_id](FetchResult result) {
+                        OnAuthorizerInfo(app_id, std::move(result));
+                      });
+      due_.Clear(&slot);
+      return;
+    }
+  }
+  if (authorizer.recovery != Recovery::kList) {
+    AwaitListPass(app, now);
+    return;
+  }
+  // Refused after the list pass too: only the account can fix it.
+  authorizer.refresh_token.clear();
+  authorizer.recovery = Recovery::kNone;
+  Log(LogLevel::kError,
+      "an authorizer's refresh token is refused and none could be recovered; "
+      "it needs_reauth: nothing more is sent for it",
+      {{"app_id", app.config.app_id}});
+  AnswerWaiters(slot, AuthorizerRefusal(app), false);
+}
+
+void RefreshEngine::OnAuthorizerInfo(const std::string& app_id,
+                                     FetchResult result) {
+  --busy_;
+  auto it = apps_.find(app_id);
+  if (it == apps_.end() || !it->second->authorizer) return;
+  App& app = *it->second;
+  App::Authorizer& authorizer = *app.authorizer;
+  const Instant now = clock_.InstantNow();
+  observer_->OnRequestDone(authorizer.platform, FetchApi::kAuthorizerInfo,
+                           result);
+  if (result.failure == FailureClass::kNone && !result.refresh_token.empty() &&
+      result.refresh_token != authorizer.refused) {
+    Log(LogLevel::kInfo,
+        "api_get_authorizer_info gave an authorizer's refresh token back",
+        {{"app_id", app_id},
+         {"refresh_token", Fingerprint(result.refresh_token)}});
+    authorizer.previous_refresh_token.clear();
+    authorizer.refresh_token = std::move(result.refresh_token);
+    WriteApp(app);
+    ScheduleRequest(AccessSlot(app), now);
+    return;
+  }
+  AwaitListPass(app, now);
+}
+
+void RefreshEngine::AwaitListPass(App& app, Instant now) {
+  App::Authorizer& authorizer = *app.authorizer;
+  Platform& platform = platforms_.at(authorizer.platform);
+  authorizer.recovery = App::Authorizer::Recovery::kList;
+  // The next pass to start: one that began before the refusal may have
+  // read the list before WeChat changed it.
+  authorizer.recovery_pass = platform.pass.number + 1;
+  authorizer.previous_refresh_token.clear();
+  authorizer.refresh_token.clear();  // TakeListed() fills it
+  due_.Clear(&AccessSlot(app));
+  if (!platform.pass.running && !platform.pass.waiting_for_token) {
+    platform.pass.next = std::min(platform.pass.next, now.steady);
+  }
+  Log(LogLevel::kWarning,
+      "an authorizer's refresh token is refused; waiting for the list pass "
+      "to recover it",
+      {{"app_id", app.config.app_id},
+       {"pass", absl::StrCat(authorizer.recovery_pass)}});
+  WriteApp(app);
+  PublishApp(app);
 }
 
 }  // namespace wxtoken::server

@@ -158,9 +158,15 @@ void RefreshEngine::TakeListed(Platform& platform,
   // Only an authorized push brings a revoked one back: a list may lag.
   if (authorizer.revoked || listed.refresh_token.empty()) return;
   if (!authorizer.refresh_token.empty() || !authorizer.code.empty()) return;
-  // New, or without a credential (needs_reauth): the listed one is
+  // The one WeChat refused (61023) is no recovery.
+  if (listed.refresh_token == authorizer.refused) return;
+  // New, or without a credential (needs_reauth, 61023): the listed one is
   // WeChat's.
   authorizer.refresh_token = listed.refresh_token;
+  if (authorizer.recovery == App::Authorizer::Recovery::kList) {
+    // Recovered: its next refresh goes with it (a refusal again is final).
+    ScheduleRequest(AccessSlot(*app), clock_.InstantNow());
+  }
   if (!known) ++platform.pass.added;
   WriteApp(*app);
   // Fetched on first use (idle_after), not now.
@@ -176,6 +182,21 @@ void RefreshEngine::EndListPass(const std::string& platform_id,
   for (auto& [app_id, app] : apps_) {
     if (!app->authorizer || app->authorizer->platform != platform_id) continue;
     App::Authorizer& authorizer = *app->authorizer;
+    if (authorizer.recovery == App::Authorizer::Recovery::kList &&
+        authorizer.recovery_pass <= pass.number &&
+        authorizer.refresh_token.empty()) {
+      // The pass did not give it back: needs_reauth.
+      authorizer.recovery = App::Authorizer::Recovery::kNone;
+      Log(LogLevel::kError,
+          "the list pass did not recover an authorizer's refresh token; it "
+          "needs_reauth: nothing more is sent for it",
+          {{"app_id", app_id}});
+      for (Slot* slot : app->slots) {
+        if (slot != nullptr)
+          AnswerWaiters(*slot, AuthorizerRefusal(*app), false);
+      }
+      PublishApp(*app);
+    }
     if (authorizer.revoked || authorizer.born_pass >= pass.number ||
         authorizer.listed_pass == pass.number ||
         authorizer.touched_pass == pass.number) {

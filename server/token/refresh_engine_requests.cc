@@ -235,6 +235,7 @@ void RefreshEngine::Send(Slot& slot) {
     request.access_token = slot.request.inputs.at(0);  // the component's
     FillAuthorizerRequest(app, request);
     slot.request.code = request.authorization_code;
+    slot.request.refresh_token = request.refresh_token;
   }
   slot.request.api = request.api;
   if (request.api == FetchApi::kQueryAuth ||
@@ -309,9 +310,7 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   }
   observer_->OnRequestDone(MetricOwner(app.config.app_id), slot.request.api,
                            result);
-  if (app.authorizer && slot.kind == TokenKind::kAccessToken) {
-    OnAuthorizerAnswer(app, result);
-  }
+
   switch (result.failure) {
     case FailureClass::kNone:
       OnSuccess(slot, result, now);
@@ -322,6 +321,9 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
     default:
       OnCleanFailure(slot, result, now);
       break;
+  }
+  if (app.authorizer && slot.kind == TokenKind::kAccessToken) {
+    OnAuthorizerAnswer(app, result, now);
   }
   if (app.authorizer && !app.authorizer->code.empty() &&
       slot.kind == TokenKind::kAccessToken) {

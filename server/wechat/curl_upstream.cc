@@ -262,12 +262,16 @@ class CurlUpstreamClient::Impl {
         break;
       }
       case FetchApi::kQueryAuth:
-      case FetchApi::kAuthorizerToken: {
+      case FetchApi::kAuthorizerToken:
+      case FetchApi::kAuthorizerInfo: {
         auto token = UrlEscape(easy, request.access_token);
         if (!token) return false;
         const bool code = request.api == FetchApi::kQueryAuth;
         url = absl::StrCat(base, "/cgi-bin/component/",
-                           code ? "api_query_auth" : "api_authorizer_token",
+                           code ? "api_query_auth"
+                           : request.api == FetchApi::kAuthorizerInfo
+                               ? "api_get_authorizer_info"
+                               : "api_authorizer_token",
                            "?component_access_token=", *token);
         google::protobuf::Struct body;
         auto& fields = *body.mutable_fields();
@@ -278,8 +282,10 @@ class CurlUpstreamClient::Impl {
         } else {
           fields["authorizer_appid"].set_string_value(
               request.authorizer_app_id);
-          fields["authorizer_refresh_token"].set_string_value(
-              request.refresh_token);
+          if (request.api == FetchApi::kAuthorizerToken) {
+            fields["authorizer_refresh_token"].set_string_value(
+                request.refresh_token);
+          }
         }
         if (!SetJsonBody(body, fetch)) return false;
         break;

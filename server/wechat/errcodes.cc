@@ -61,7 +61,8 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
     // The verify ticket sent is expired or not the platform's: the next
     // push brings one.
     return FailureClass::kTokenRejected;
-  } else if (api == FetchApi::kQueryAuth || api == FetchApi::kAuthorizerToken) {
+  } else if (api == FetchApi::kQueryAuth || api == FetchApi::kAuthorizerToken ||
+             api == FetchApi::kAuthorizerInfo) {
     // The component token we passed is stale: a fresh one fixes it.
     if (IsRefreshErrcode(errcode)) return FailureClass::kTokenRejected;
     // 61023 (refresh token), 61009 (code), 61003 (no longer authorized):

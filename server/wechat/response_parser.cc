@@ -87,8 +87,7 @@ FetchResult ParseList(int http_status,
   auto list = fields.find("list");
   if (total == fields.end() ||
       total->second.kind_case() != Value::kNumberValue ||
-      total->second.number_value() < 0 ||
-      total->second.number_value() > 1e9) {
+      total->second.number_value() < 0 || total->second.number_value() > 1e9) {
     return Malformed(http_status, "total_count is missing or not a count");
   }
   result.total_count = static_cast<int64_t>(total->second.number_value());
@@ -175,15 +174,28 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     result.detail = "ok";
     return result;
   }
-  // api_query_auth answers inside authorization_info.
+  // api_query_auth and api_get_authorizer_info answer inside
+  // authorization_info.
   const google::protobuf::Map<std::string, Value>* answer = &fields;
-  if (api == FetchApi::kQueryAuth) {
+  if (api == FetchApi::kQueryAuth || api == FetchApi::kAuthorizerInfo) {
     auto info = fields.find("authorization_info");
     if (info == fields.end() ||
         info->second.kind_case() != Value::kStructValue) {
       return Malformed(http_status, "missing authorization_info");
     }
     answer = &info->second.struct_value().fields();
+  }
+  if (api == FetchApi::kAuthorizerInfo) {
+    // Only its refresh token, which may be empty.
+    FetchResult result;
+    result.http_status = http_status;
+    result.detail = "ok";
+    auto it = answer->find("authorizer_refresh_token");
+    if (it != answer->end() && it->second.kind_case() == Value::kStringValue &&
+        it->second.string_value().size() <= kMaxTokenLength) {
+      result.refresh_token = it->second.string_value();
+    }
+    return result;
   }
   return ParseValue(api, http_status, *answer);
 }

@@ -25,6 +25,8 @@ enum class FetchApi {
   kQueryAuth,        // POST /cgi-bin/component/api_query_auth: for a code
   kAuthorizerToken,  // POST /cgi-bin/component/api_authorizer_token
   kAuthorizerList,   // POST /cgi-bin/component/api_get_authorizer_list
+  kAuthorizerInfo,   // POST /cgi-bin/component/api_get_authorizer_info: its
+                     // refresh token (no access token)
 };
 
 // One request to one of upstream.base_urls. Failover to the next base URL
@@ -38,7 +40,7 @@ struct FetchRequest {
   std::string access_token;    // ticket; an authorizer's: the component token
   std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
   std::string verify_ticket;   // component token only; never logged
-  std::string authorizer_app_id;   // kAuthorizerToken
+  std::string authorizer_app_id;   // kAuthorizerToken, kAuthorizerInfo
   std::string authorization_code;  // kQueryAuth; never logged
   std::string refresh_token;       // kAuthorizerToken; never logged
   int64_t offset = 0;              // kAuthorizerList: the page

@@ -576,5 +576,88 @@ TEST_F(AuthorizerEngineTest, ACompletePassRevokesOnlyWhatItShouldHaveSeen) {
   EXPECT_TRUE(Stored().owner.contains("revoked"));
 }
 
+TEST_F(AuthorizerEngineTest, ARefusedRefreshTokenIsRecoveredElseNeedsReauth) {
+  StartWithComponentToken();
+  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+  Pump();
+  AnswerWith("refreshtoken@@@1");
+  Pump();
+  (void)GetAuthorizer();
+  ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
+  AnswerWith("refreshtoken@@@2");  // rotated; @@@1 kept
+  Pump();
+  (void)GetAuthorizer();
+  listed_ = {{"wxauthorizer0001", "refreshtoken@@@listed"}};
+
+  // Each authorizer request from here: what it was sent with.
+  std::vector<std::string> sent;
+  auto next_request = [&]() -> const FetchRequest* {
+    for (int i = 0; i < 50; ++i) {
+      while (upstream_->InFlight() > 0) {
+        const FetchRequest& oldest = Oldest();
+        if (oldest.api == FetchApi::kAuthorizerToken ||
+            oldest.api == FetchApi::kAuthorizerInfo) {
+          return &oldest;
+        }
+        upstream_->Succeed();
+        Pump();
+      }
+      (void)GetAuthorizer();  // in use
+      RunAt(NextWakeup());
+    }
+    return nullptr;
+  };
+  // 61023 for @@@2: the one it replaced.
+  const FetchRequest* request = next_request();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->refresh_token, "refreshtoken@@@2");
+  upstream_->Fail(FailureClass::kPermanent, 61023);
+  Pump();
+  request = next_request();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->api, FetchApi::kAuthorizerToken);
+  EXPECT_EQ(request->refresh_token, "refreshtoken@@@1");
+  // Refused too: api_get_authorizer_info, which tells a new one.
+  upstream_->Fail(FailureClass::kPermanent, 61023);
+  Pump();
+  request = next_request();
+  ASSERT_NE(request, nullptr);
+  ASSERT_EQ(request->api, FetchApi::kAuthorizerInfo);
+  EXPECT_EQ(request->authorizer_app_id, "wxauthorizer0001");
+  FetchResult info;
+  info.refresh_token = "refreshtoken@@@info";
+  upstream_->Complete(info);
+  Pump();
+  request = next_request();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->refresh_token, "refreshtoken@@@info");
+  // Refused again: the list pass, whose listed one is tried once.
+  upstream_->Fail(FailureClass::kPermanent, 61023);
+  Pump();
+  request = next_request();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->refresh_token, "refreshtoken@@@listed");
+  upstream_->Fail(FailureClass::kPermanent, 61023);
+  Pump();
+  // Nothing is left: needs_reauth, and no more requests for it.
+  const size_t before = upstream_->started().size();
+  for (int i = 0; i < 10; ++i) {
+    while (upstream_->InFlight() > 0) {
+      upstream_->Succeed();
+      Pump();
+    }
+    (void)GetAuthorizer();
+    RunAt(NextWakeup());
+  }
+  for (size_t i = before; i < upstream_->started().size(); ++i) {
+    EXPECT_NE(upstream_->started()[i].api, FetchApi::kAuthorizerToken);
+    EXPECT_NE(upstream_->started()[i].api, FetchApi::kAuthorizerInfo);
+  }
+  EXPECT_EQ(GetAuthorizer().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(GetAuthorizer().status().message(), HasSubstr("needs_reauth"));
+  EXPECT_THAT(GetAuthorizer().status().message(), HasSubstr("61023"));
+}
+
 }  // namespace
 }  // namespace wxtoken::server

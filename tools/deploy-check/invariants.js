@@ -252,12 +252,42 @@ function checkPorts(c, pod, container, service, config, docker) {
   const metrics = ports.get("metrics") || {};
   c.expect(metrics.port === metricsPort && metrics.targetPort === "metrics",
     `Service: port metrics must be ${metricsPort} -> metrics`);
-  return { grpcPort, metricsPort };
+  // push_listen: WeChat's pushes, through an Ingress to the Service.
+  const pushPort = config.push_listen ? portOf(config.push_listen) : undefined;
+  if (pushPort !== undefined) {
+    c.expect(containerPorts.get("push") === pushPort, `container port push must be push_listen's ${pushPort}`);
+    const push = ports.get("push") || {};
+    c.expect(push.port === pushPort && push.targetPort === "push",
+      `Service: port push must be ${pushPort} -> push`);
+  } else {
+    c.expect(!containerPorts.has("push") && !ports.has("push"), "a push port without push_listen in the config");
+  }
+  return { grpcPort, metricsPort, pushPort };
+}
+
+// With push_listen, an Ingress routes WeChat's push paths, and only them, to
+// the Service's push port.
+function checkPushIngress(c, ingresses, service, pushPort) {
+  if (pushPort === undefined) {
+    c.expect(ingresses.length === 0, "an Ingress without push_listen in the config: nothing would answer it");
+    return;
+  }
+  const paths = ingresses.flatMap((ingress) =>
+    ((ingress.spec && ingress.spec.rules) || []).flatMap((rule) => (rule.http && rule.http.paths) || []));
+  c.expect(paths.length > 0, "push_listen: an Ingress must route WeChat's pushes to it");
+  for (const path of paths) {
+    const backend = (path.backend && path.backend.service) || {};
+    c.expect(typeof path.path === "string" && path.path.startsWith("/wechat/"),
+      `Ingress: path ${path.path} is not one of WeChat's push paths (/wechat/...)`);
+    c.expect(backend.name === (service.metadata && service.metadata.name) &&
+        backend.port && (backend.port.name === "push" || backend.port.number === pushPort),
+      `Ingress: path ${path.path} must go to the Service's push port`);
+  }
 }
 
 // Only labelled clients reach gRPC, only Prometheus reaches /metrics, and
 // nothing reaches anything else.
-function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated) {
+function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated, pushPort) {
   const spec = policy.spec || {};
   c.expect(selects(spec.podSelector && spec.podSelector.matchLabels, pod.metadata && pod.metadata.labels) &&
       Object.keys((spec.podSelector && spec.podSelector.matchLabels) || {}).length > 0,
@@ -277,6 +307,17 @@ function checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated) {
     if (!c.expect(ports.length > 0 && from.length > 0,
       `NetworkPolicy: ingress[${i}] must name its ports and peers (an empty list allows all)`)) continue;
     for (const port of ports) {
+      if (pushPort !== undefined && port.port === pushPort) {
+        // The ingress controller's namespace, named by its labels.
+        covered.add(port.port);
+        for (const peer of from) {
+          const names = peer.namespaceSelector && peer.namespaceSelector.matchLabels;
+          c.expect(!peer.ipBlock && names && Object.keys(names).length > 0,
+            `NetworkPolicy: ingress[${i}] port ${port.port} must admit only the ingress controller's ` +
+            "namespace (a namespaceSelector with labels)");
+        }
+        continue;
+      }
       const want = allowed[port.port];
       if (!c.expect(want && (port.protocol || "TCP") === "TCP",
         `NetworkPolicy: ingress[${i}] opens port ${port.port}; only ${grpcPort} and ${metricsPort} may be open`)) continue;
@@ -374,7 +415,8 @@ function checkInvariants(objects, { secretExamples, docker, kustomized }) {
   }
   const replicated = isReplicated(config);
   const { pod, container } = checkDeploymentShape(c, deployment, config);
-  const { grpcPort, metricsPort } = checkPorts(c, pod, container, service, config, docker);
+  const { grpcPort, metricsPort, pushPort } = checkPorts(c, pod, container, service, config, docker);
+  checkPushIngress(c, objects.filter((o) => o.kind === "Ingress"), service, pushPort);
   if (config.tls && config.health_listen) {
     checkProbes(c, container, portOf(config.health_listen), "health_listen");
   } else {
@@ -383,7 +425,7 @@ function checkInvariants(objects, { secretExamples, docker, kustomized }) {
   checkTls(c, pod, container, config, objects.filter((o) => o.kind === "Certificate"));
   checkSecurity(c, pod, container, docker);
   const files = checkFiles(c, pod, container, config, configMap, docker);
-  checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated);
+  checkNetworkPolicy(c, policy, pod, grpcPort, metricsPort, replicated, pushPort);
   checkSecretExamples(c, secretExamples || [], files);
   const budgets = objects.filter((o) => o.kind === "PodDisruptionBudget");
   if (replicated) {

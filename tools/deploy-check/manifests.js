@@ -48,7 +48,10 @@ function isObject(value) {
 function strategicMerge(target, patch) {
   const merged = { ...target };
   for (const [key, value] of Object.entries(patch)) {
-    const mergeKey = kMergeKeys[key];
+    // A Service's ports merge by port, a container's by containerPort.
+    const servicePorts = key === "ports" && Array.isArray(value) &&
+      value.some((item) => isObject(item) && "port" in item && !("containerPort" in item));
+    const mergeKey = servicePorts ? "port" : kMergeKeys[key];
     if (Array.isArray(value) && mergeKey && Array.isArray(target[key])) {
       let list = [...target[key]];
       const added = [];

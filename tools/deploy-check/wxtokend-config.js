@@ -47,6 +47,11 @@ function secretFiles(config) {
       if (key.endsWith("_file")) files.push({ appId: app.app_id, key, path: value });
     }
   }
+  for (const platform of config.platforms || []) {
+    for (const [key, value] of Object.entries(platform)) {
+      if (key.endsWith("_file")) files.push({ appId: platform.component_app_id, key, path: value });
+    }
+  }
   const redis = config.store && config.store.redis;
   if (redis && redis.password_file) {
     files.push({ appId: undefined, key: "store.redis.password_file", path: redis.password_file });
