@@ -305,6 +305,10 @@ class RefreshEngine final : public ReplicaListener {
   // platform: created (served, scheduled) when it is not known yet; null
   // for any other key.
   App* DiscoverAuthorizer(const std::string& app_id);
+  // The authorizer `event` names (created when new), or null with `done`
+  // answered when this replica may not take it.
+  App* AuthorizerOf(const PlatformEvent& event,
+                    std::function<void(absl::Status)>& done);
   void SubmitAuthorization(const PlatformEvent& event,
                            std::function<void(absl::Status)> done);
   void SubmitUnauthorization(const PlatformEvent& event,

@@ -14,6 +14,7 @@
 
 namespace wxtoken::server {
 
+using refresh_engine_internal::AnswerWhenStored;
 using refresh_engine_internal::NotTheLeader;
 using refresh_engine_internal::ShuttingDown;
 
@@ -78,18 +79,32 @@ void RefreshEngine::SubmitPlatformEvent(
   }
 }
 
-void RefreshEngine::SubmitAuthorization(
-    const PlatformEvent& event, std::function<void(absl::Status)> done) {
-  if (shutting_down_) return done(ShuttingDown());
-  if (!leader_) return done(NotTheLeader());
+RefreshEngine::App* RefreshEngine::AuthorizerOf(
+    const PlatformEvent& event, std::function<void(absl::Status)>& done) {
+  if (shutting_down_) {
+    done(ShuttingDown());
+    return nullptr;
+  }
+  if (!leader_) {
+    done(NotTheLeader());
+    return nullptr;
+  }
   App* app = DiscoverAuthorizer(
       absl::StrCat(event.component_app_id, "/", event.authorizer_app_id));
   if (app == nullptr) {
-    return done(absl::NotFoundError(
-        absl::StrCat("component_app_id: no platform \"", event.component_app_id,
-                     "\" is configured")));
+    done(absl::NotFoundError(absl::StrCat("component_app_id: no platform \"",
+                                          event.component_app_id,
+                                          "\" is configured")));
+    return nullptr;
   }
   Touch(*app);
+  return app;
+}
+
+void RefreshEngine::SubmitAuthorization(
+    const PlatformEvent& event, std::function<void(absl::Status)> done) {
+  App* app = AuthorizerOf(event, done);
+  if (app == nullptr) return;
   const bool was_revoked = app->authorizer->revoked;
   app->authorizer->code = event.authorization_code;
   app->authorizer->revoked = false;
@@ -99,12 +114,7 @@ void RefreshEngine::SubmitAuthorization(
       {{"app_id", app->config.app_id}, {"info_type", event.info_type}});
   // Answered once the code is durable; exchanged at once, whatever the
   // write's fate (a code lives minutes: waiting for a retry wastes it).
-  WriteApp(*app, [done = std::move(done)](absl::Status status) {
-    done(status.ok()
-             ? status
-             : absl::UnavailableError(absl::StrCat(
-                   "cannot store the authorization: ", status.message())));
-  });
+  WriteApp(*app, AnswerWhenStored(std::move(done), "authorization"));
   const Instant now = clock_.InstantNow();
   for (Slot* slot : app->slots) {
     if (slot == nullptr) continue;
@@ -118,25 +128,13 @@ void RefreshEngine::SubmitAuthorization(
 
 void RefreshEngine::SubmitUnauthorization(
     const PlatformEvent& event, std::function<void(absl::Status)> done) {
-  if (shutting_down_) return done(ShuttingDown());
-  if (!leader_) return done(NotTheLeader());
-  App* app = DiscoverAuthorizer(
-      absl::StrCat(event.component_app_id, "/", event.authorizer_app_id));
-  if (app == nullptr) {
-    return done(absl::NotFoundError(
-        absl::StrCat("component_app_id: no platform \"", event.component_app_id,
-                     "\" is configured")));
-  }
-  Touch(*app);
+  App* app = AuthorizerOf(event, done);
+  if (app == nullptr) return;
   Log(LogLevel::kWarning,
       "an authorizer revoked its authorization; its tokens are no longer "
       "served",
       {{"app_id", app->config.app_id}});
-  Revoke(*app, [done = std::move(done)](absl::Status status) {
-    done(status.ok() ? status
-                     : absl::UnavailableError(absl::StrCat(
-                           "cannot store the revocation: ", status.message())));
-  });
+  Revoke(*app, AnswerWhenStored(std::move(done), "revocation"));
 }
 
 void RefreshEngine::Revoke(App& app, std::function<void(absl::Status)> then) {

@@ -4,7 +4,9 @@
 // Small helpers the refresh engine's files share (refresh_engine*.cc); not
 // for use elsewhere.
 
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -62,6 +64,17 @@ inline absl::Status ShuttingDown() {
 inline absl::Status NotTheLeader() {
   return absl::UnavailableError(
       "this replica does not hold the leader lease; ask again");
+}
+
+// What a pushed event's write answers: OK once stored, else UNAVAILABLE
+// naming `what` (WeChat pushes it again).
+inline std::function<void(absl::Status)> AnswerWhenStored(
+    std::function<void(absl::Status)> done, const char* what) {
+  return [done = std::move(done), what](absl::Status status) {
+    done(status.ok() ? status
+                     : absl::UnavailableError(absl::StrCat(
+                           "cannot store the ", what, ": ", status.message())));
+  };
 }
 
 // How soon a leader asks again when its lease does not outlive a request.

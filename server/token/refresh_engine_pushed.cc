@@ -15,6 +15,7 @@
 
 namespace wxtoken::server {
 
+using refresh_engine_internal::AnswerWhenStored;
 using refresh_engine_internal::Label;
 using refresh_engine_internal::NotTheLeader;
 using refresh_engine_internal::ShuttingDown;
@@ -58,12 +59,7 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
     if (slot->durable_value == state.value) return done(absl::OkStatus());
     // The newer one in hand is not stored yet (its write failed): this
     // push is answered by storing it.
-    WriteApp(app, [done = std::move(done)](absl::Status status) {
-      done(status.ok()
-               ? status
-               : absl::UnavailableError(absl::StrCat(
-                     "cannot store the verify ticket: ", status.message())));
-    });
+    WriteApp(app, AnswerWhenStored(std::move(done), "verify ticket"));
     return;
   }
   state.value = std::move(ticket);
@@ -77,12 +73,7 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
        {"generation", absl::StrCat(state.generation)},
        {"created", TimeText(created)},
        {"valid_until", TimeText(state.expires.wall)}});
-  WriteApp(app, [done = std::move(done)](absl::Status status) {
-    done(status.ok()
-             ? status
-             : absl::UnavailableError(absl::StrCat(
-                   "cannot store the verify ticket: ", status.message())));
-  });
+  WriteApp(app, AnswerWhenStored(std::move(done), "verify ticket"));
   // It issues nothing and revokes nothing, so it is used before it is
   // durable: the component token's request is recorded after this write.
   if (Servable(*slot, now)) WakeDependents(*slot, now);
