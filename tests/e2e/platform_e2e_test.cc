@@ -590,28 +590,45 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   // The follower serves what the leader fetched with it.
   const wxtoken::v1::Token first = follower.WaitForToken(kPlatform);
   EXPECT_EQ(first.generation(), 1u);
+  // An authorization pushed through the follower, too.
+  const Sandbox::PushAnswer authorized =
+      sandbox.Authorize(kPlatform, kAuthorizer);
+  EXPECT_EQ(authorized.status, 200) << authorized.body;
+  const wxtoken::v1::Token first_authorizer =
+      follower.WaitForToken(AuthorizerKey());
+  const int pushed = sandbox.PlatformCount(kPlatform, "tickets_pushed");
 
   // kill -9 the leader: the follower takes over with the stored ticket and
-  // goes on refreshing the component token, never serving a revoked one.
+  // refresh token and goes on refreshing the component token and the
+  // authorizer's, never serving a revoked one.
   EXPECT_EQ(replicas[leader].Kill(), 128 + SIGKILL);
   MaxCacheChecker checker;
   uint64_t generation = first.generation();
+  uint64_t authorizer_generation = first_authorizer.generation();
   const absl::Time end = absl::Now() + absl::Seconds(60);
-  while (generation < first.generation() + 3 && absl::Now() < end) {
+  while ((generation < first.generation() + 3 ||
+          authorizer_generation < first_authorizer.generation() + 3) &&
+         absl::Now() < end) {
     wxtoken::v1::Token token;
-    grpc::Status status = follower.GetToken(kPlatform, &token);
-    if (status.ok()) {
+    if (follower.GetToken(kPlatform, &token).ok()) {
       checker.Record(token, absl::Now());
       generation = std::max(generation, token.generation());
+    }
+    if (follower.GetToken(AuthorizerKey(), &token).ok()) {
+      checker.Record(token, absl::Now());
+      authorizer_generation =
+          std::max(authorizer_generation, token.generation());
     }
     checker.CheckAll(sandbox);
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_GE(generation, first.generation() + 3)
       << "the new leader did not go on refreshing";
+  EXPECT_GE(authorizer_generation, first_authorizer.generation() + 3)
+      << "the new leader did not go on refreshing the authorizer";
   EXPECT_EQ(checker.CheckAgainstRecord(sandbox), 0);
   // It had no push of its own: the ticket came from the store.
-  EXPECT_EQ(sandbox.PlatformCount(kPlatform, "tickets_pushed"), 1);
+  EXPECT_EQ(sandbox.PlatformCount(kPlatform, "tickets_pushed"), pushed);
   const std::string logs = follower.Logs();
   ExpectJsonLogLines(logs);
   for (const char* secret : {kSecret, kServerToken, kAesKey}) {
