@@ -143,6 +143,9 @@ class TokenGauges final : public prometheus::Collectable {
     const SteadyTime now = clock_.SteadyNow();
     const absl::Time wall = clock_.Now();
     for (const TokenTable::Entry& entry : table_.Entries()) {
+      // Per configured owner, never per authorizer (DESIGN.md "Owners"); and
+      // a scrape must not count as an authorizer's use (idle_after).
+      if (entry.app_id.find('/') != std::string::npos) continue;
       absl::StatusOr<Token> token = table_.Get(entry.app_id, entry.kind, now);
       prometheus::ClientMetric metric;
       metric.label = {{"app_id", entry.app_id},
@@ -225,6 +228,30 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
               .Name("wxtoken_whitelist_blocked")
               .Help("1 while WeChat refuses the app's calls from this IP "
                     "(40164, 61004, 60020): add it to the whitelist")
+              .Register(*registry_)),
+      platform_ticket_created_(
+          prometheus::BuildGauge()
+              .Name("wxtoken_platform_ticket_created_timestamp_seconds")
+              .Help("CreateTime of the platform's newest verify ticket "
+                    "(valid 12 h; time() - this is its age)")
+              .Register(*registry_)),
+      platform_authorizers_(
+          prometheus::BuildGauge()
+              .Name("wxtoken_platform_authorizers")
+              .Help("The platform's authorizers by state: active, "
+                    "recovering (61023), needs_reauth, revoked")
+              .Register(*registry_)),
+      refresh_token_rotations_(
+          prometheus::BuildCounter()
+              .Name("wxtoken_platform_refresh_token_rotations_total")
+              .Help("Authorizer refresh tokens WeChat rotated, stored "
+                    "before their token was served")
+              .Register(*registry_)),
+      refresh_token_recoveries_(
+          prometheus::BuildCounter()
+              .Name("wxtoken_platform_refresh_token_recoveries_total")
+              .Help("Refused (61023) refresh tokens recovered, by source: "
+                    "previous, info, list")
               .Register(*registry_)),
       reloads_applied_(prometheus::BuildCounter()
                            .Name("wxtoken_config_reloads_total")
@@ -327,6 +354,33 @@ void ServerMetrics::OnForceRefreshAnswered(const std::string& app_id,
 void ServerMetrics::OnStateWritten(const std::string& app_id,
                                    const absl::Status& status) {
   if (!status.ok()) state_write_failures_.Add({{"app_id", app_id}}).Increment();
+}
+
+void ServerMetrics::OnPlatformChanged(const std::string& platform,
+                                      const PlatformView& view) {
+  if (view.ticket_created) {
+    platform_ticket_created_.Add({{"app_id", platform}})
+        .Set(absl::ToDoubleSeconds(*view.ticket_created - absl::UnixEpoch()));
+  }
+  const std::pair<const char*, int64_t> states[] = {
+      {"active", view.active},
+      {"recovering", view.recovering},
+      {"needs_reauth", view.needs_reauth},
+      {"revoked", view.revoked}};
+  for (const auto& [state, count] : states) {
+    platform_authorizers_.Add({{"app_id", platform}, {"state", state}})
+        .Set(static_cast<double>(count));
+  }
+}
+
+void ServerMetrics::OnRefreshTokenRotated(const std::string& platform) {
+  refresh_token_rotations_.Add({{"app_id", platform}}).Increment();
+}
+
+void ServerMetrics::OnRefreshTokenRecovered(const std::string& platform,
+                                            const std::string& via) {
+  refresh_token_recoveries_.Add({{"app_id", platform}, {"via", via}})
+      .Increment();
 }
 
 }  // namespace wxtoken::server

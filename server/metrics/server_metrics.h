@@ -86,6 +86,11 @@ class ServerMetrics final : public RefreshObserver {
   // stay (a counter series only ever grows).
   void OnAppAdded(const std::string& app_id, const AppCounters& today) override;
   void OnAppRemoved(const std::string& app_id) override;
+  void OnPlatformChanged(const std::string& platform,
+                         const PlatformView& view) override;
+  void OnRefreshTokenRotated(const std::string& platform) override;
+  void OnRefreshTokenRecovered(const std::string& platform,
+                               const std::string& via) override;
 
  private:
   void AddAppSeries(const std::string& app_id, const AppCounters& today);
@@ -104,6 +109,11 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Counter>& state_write_failures_;
   // 1 for (app, the IP WeChat refused) until the app's next success.
   prometheus::Family<prometheus::Gauge>& whitelist_blocked_;
+  // Per platform, never per authorizer (DESIGN.md "Owners").
+  prometheus::Family<prometheus::Gauge>& platform_ticket_created_;
+  prometheus::Family<prometheus::Gauge>& platform_authorizers_;
+  prometheus::Family<prometheus::Counter>& refresh_token_rotations_;
+  prometheus::Family<prometheus::Counter>& refresh_token_recoveries_;
   absl::Mutex blocked_mu_;
   absl::flat_hash_map<std::string, prometheus::Gauge*> blocked_
       ABSL_GUARDED_BY(blocked_mu_);

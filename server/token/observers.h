@@ -1,9 +1,12 @@
 #ifndef WXTOKEN_SERVER_TOKEN_OBSERVERS_H_
 #define WXTOKEN_SERVER_TOKEN_OBSERVERS_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "server/token/refresh_policy.h"
 #include "server/wechat/upstream.h"
 
@@ -25,6 +28,16 @@ class HealthSink {
 };
 
 enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };
+
+// A platform at a glance (per platform, never per authorizer): its newest
+// verify ticket's CreateTime, and its authorizers by state.
+struct PlatformView {
+  std::optional<absl::Time> ticket_created;  // none pushed yet
+  int64_t active = 0;
+  int64_t recovering = 0;    // refresh token refused, a list pass awaited
+  int64_t needs_reauth = 0;  // no refresh token left
+  int64_t revoked = 0;       // unauthorized, or gone from the list
+};
 
 // Learns what the engine does, for metrics. Called on the worker thread;
 // implementations must not block. The defaults ignore everything.
@@ -48,6 +61,15 @@ class RefreshObserver {
   virtual void OnAppAdded(const std::string& /*app_id*/,
                           const AppCounters& /*today*/) {}
   virtual void OnAppRemoved(const std::string& /*app_id*/) {}
+  // A platform's view changed (a ticket, an authorizer's state).
+  virtual void OnPlatformChanged(const std::string& /*platform*/,
+                                 const PlatformView& /*view*/) {}
+  // WeChat rotated an authorizer's refresh token.
+  virtual void OnRefreshTokenRotated(const std::string& /*platform*/) {}
+  // A refused refresh token was recovered `via` "previous", "info" or
+  // "list".
+  virtual void OnRefreshTokenRecovered(const std::string& /*platform*/,
+                                       const std::string& /*via*/) {}
 };
 
 }  // namespace wxtoken::server

@@ -194,6 +194,7 @@ void RefreshEngine::Start() {
     ScheduleAll(now);
   }
   for (auto& [app_id, app] : apps_) PublishApp(*app);
+  for (const auto& [id, platform] : platforms_) ReportPlatform(id);
 }
 
 void RefreshEngine::ScheduleAll(Instant now) {

@@ -263,6 +263,9 @@ class RefreshEngine final : public ReplicaListener {
       Recovery recovery = Recovery::kNone;
       std::string refused;
       uint64_t recovery_pass = 0;
+      // Where the refresh token held came from when it was recovered
+      // ("previous", "info", "list"), until a request succeeds with it.
+      std::string recovered_via;
     };
     std::optional<Authorizer> authorizer;
     // A platform's owner: its first complete list pass is done (stored), so
@@ -326,6 +329,9 @@ class RefreshEngine final : public ReplicaListener {
   void OnAuthorizerInfo(const std::string& app_id, FetchResult result);
   // An authorizer awaits the next list pass for its refresh token.
   void AwaitListPass(App& app, Instant now);
+  // Tells the observer the platform's view (its ticket, its authorizers by
+  // state): after a push, an event or a list pass, never per request.
+  void ReportPlatform(const std::string& platform_id);
   // Revokes an authorizer (unauthorized, or gone from a complete list):
   // nothing served or sent for it any more; `then` once stored.
   void Revoke(App& app, std::function<void(absl::Status)> then = {});

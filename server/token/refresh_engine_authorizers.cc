@@ -115,6 +115,7 @@ void RefreshEngine::SubmitAuthorization(
   // Answered once the code is durable; exchanged at once, whatever the
   // write's fate (a code lives minutes: waiting for a retry wastes it).
   WriteApp(*app, AnswerWhenStored(std::move(done), "authorization"));
+  ReportPlatform(app->authorizer->platform);
   const Instant now = clock_.InstantNow();
   for (Slot* slot : app->slots) {
     if (slot == nullptr) continue;
@@ -135,6 +136,7 @@ void RefreshEngine::SubmitUnauthorization(
       "served",
       {{"app_id", app->config.app_id}});
   Revoke(*app, AnswerWhenStored(std::move(done), "revocation"));
+  ReportPlatform(app->authorizer->platform);
 }
 
 void RefreshEngine::Revoke(App& app, std::function<void(absl::Status)> then) {
@@ -212,8 +214,17 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
     return;
   }
   if (result.failure == FailureClass::kNone) {
+    const bool recovering =
+        authorizer.recovery != App::Authorizer::Recovery::kNone ||
+        !authorizer.recovered_via.empty();
     authorizer.recovery = App::Authorizer::Recovery::kNone;
     authorizer.refused.clear();
+    if (!authorizer.recovered_via.empty()) {
+      observer_->OnRefreshTokenRecovered(authorizer.platform,
+                                         authorizer.recovered_via);
+      authorizer.recovered_via.clear();
+    }
+    if (recovering) ReportPlatform(authorizer.platform);
   }
   if (request.api == FetchApi::kQueryAuth && authorizer.code == request.code &&
       (result.failure == FailureClass::kNone ||
@@ -230,6 +241,9 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
     authorizer.previous_refresh_token = std::move(authorizer.refresh_token);
   }
   authorizer.refresh_token = result.refresh_token;
+  if (!authorizer.previous_refresh_token.empty()) {
+    observer_->OnRefreshTokenRotated(authorizer.platform);
+  }
   Log(LogLevel::kInfo,
       authorizer.previous_refresh_token.empty()
           ? "an authorizer's refresh token is held"
@@ -310,6 +324,7 @@ void RefreshEngine::RecoverRefreshToken(App& app, const std::string& refused,
          {"refresh_token", Fingerprint(refused)}});
     authorizer.refresh_token = std::move(authorizer.previous_refresh_token);
     authorizer.previous_refresh_token.clear();
+    authorizer.recovered_via = "previous";
     ScheduleRequest(slot, now);
     return;
   }
@@ -351,6 +366,7 @@ void RefreshEngine::RecoverRefreshToken(App& app, const std::string& refused,
       "it needs_reauth: nothing more is sent for it",
       {{"app_id", app.config.app_id}});
   AnswerWaiters(slot, AuthorizerRefusal(app), false);
+  ReportPlatform(authorizer.platform);
 }
 
 void RefreshEngine::OnAuthorizerInfo(const std::string& app_id,
@@ -371,6 +387,7 @@ void RefreshEngine::OnAuthorizerInfo(const std::string& app_id,
          {"refresh_token", Fingerprint(result.refresh_token)}});
     authorizer.previous_refresh_token.clear();
     authorizer.refresh_token = std::move(result.refresh_token);
+    authorizer.recovered_via = "info";
     WriteApp(app);
     ScheduleRequest(AccessSlot(app), now);
     return;
@@ -398,6 +415,30 @@ void RefreshEngine::AwaitListPass(App& app, Instant now) {
        {"pass", absl::StrCat(authorizer.recovery_pass)}});
   WriteApp(app);
   PublishApp(app);
+  ReportPlatform(authorizer.platform);
+}
+
+void RefreshEngine::ReportPlatform(const std::string& platform_id) {
+  PlatformView view;
+  if (const Slot* ticket =
+          FindSlot(platform_id, TokenKind::kComponentVerifyTicket);
+      ticket != nullptr && ticket->state.generation > 0) {
+    view.ticket_created = ticket->state.fetched.wall;
+  }
+  for (const auto& [app_id, app] : apps_) {
+    if (!app->authorizer || app->authorizer->platform != platform_id) continue;
+    const App::Authorizer& authorizer = *app->authorizer;
+    if (authorizer.revoked) {
+      ++view.revoked;
+    } else if (!authorizer.refresh_token.empty() || !authorizer.code.empty()) {
+      ++view.active;
+    } else if (authorizer.recovery == App::Authorizer::Recovery::kList) {
+      ++view.recovering;
+    } else {
+      ++view.needs_reauth;
+    }
+  }
+  observer_->OnPlatformChanged(platform_id, view);
 }
 
 }  // namespace wxtoken::server

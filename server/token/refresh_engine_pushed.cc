@@ -77,6 +77,7 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
   // It issues nothing and revokes nothing, so it is used before it is
   // durable: the component token's request is recorded after this write.
   if (Servable(*slot, now)) WakeDependents(*slot, now);
+  ReportPlatform(component_app_id);
   ScheduleRequest(*slot,
                   std::max(now, RefreshTime(state, slot->api, refresh_)));
   PublishApp(app);

@@ -164,6 +164,7 @@ void RefreshEngine::TakeListed(Platform& platform,
   // WeChat's.
   authorizer.refresh_token = listed.refresh_token;
   if (authorizer.recovery == App::Authorizer::Recovery::kList) {
+    authorizer.recovered_via = "list";
     // Recovered: its next refresh goes with it (a refusal again is final).
     ScheduleRequest(AccessSlot(*app), clock_.InstantNow());
   }
@@ -211,6 +212,7 @@ void RefreshEngine::EndListPass(const std::string& platform_id,
     table_.SetTakeoverPending(platform_id, false);
     WriteApp(owner);
   }
+  ReportPlatform(platform_id);
   Log(LogLevel::kInfo, "authorizer list pass complete",
       {{"app_id", platform_id},
        {"pass", absl::StrCat(pass.number)},

@@ -137,6 +137,7 @@ class PlatformE2eTest : public ::testing::Test {
     options_.client_max_cache = "1s";
     options_.timeout = "1s";
     options_.state_dir = dir_ + "/state";
+    options_.metrics = true;
     ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
   }
   // The platform's component token, from a pushed ticket.
@@ -429,6 +430,16 @@ TEST_F(PlatformE2eTest, AnAuthorizerIsServedOnAuthorizingAndRefusedOnRevoking) {
   EXPECT_GE(generation, first + 3) << "fewer than three rotations";
   EXPECT_EQ(checker.CheckAgainstRecord(sandbox_), 0);
   EXPECT_GE(sandbox_.PlatformCount(kPlatform, "authorizer_token_calls"), 3);
+  // Per platform, never per authorizer.
+  std::string metrics = controller_.ScrapeMetrics();
+  EXPECT_THAT(metrics,
+              HasSubstr(absl::StrCat("wxtoken_platform_authorizers{app_id=\"",
+                                     kPlatform, "\",state=\"active\"} 1")));
+  EXPECT_THAT(metrics,
+              HasSubstr("wxtoken_platform_ticket_created_timestamp_seconds"));
+  EXPECT_THAT(metrics,
+              HasSubstr("wxtoken_platform_refresh_token_rotations_total"));
+  EXPECT_THAT(metrics, Not(HasSubstr(kAuthorizer)));
 
   // unauthorized: refused within 2 s, and its watch stream ends so.
   StreamEnd stream(controller_, AuthorizerKey());
@@ -443,6 +454,9 @@ TEST_F(PlatformE2eTest, AnAuthorizerIsServedOnAuthorizingAndRefusedOnRevoking) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_EQ(ended->error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_LT(absl::Now() - revoked, absl::Seconds(2));
+  EXPECT_THAT(controller_.ScrapeMetrics(),
+              HasSubstr(absl::StrCat("wxtoken_platform_authorizers{app_id=\"",
+                                     kPlatform, "\",state=\"revoked\"} 1")));
   // And it stays so across a restart; authorizing again brings it back.
   ASSERT_EQ(controller_.Stop(), 0);
   ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
