@@ -225,16 +225,17 @@ void AddPlatformRoutes(httplib::Server& server, PlatformState* state,
         at, body);
     WriteJson(res, body);
   });
-  server.Get("/sandbox/platform/refresh_tokens",
-             [state](const httplib::Request&, httplib::Response& res) {
-               Struct body;
-               auto& list = *(*body.mutable_fields())["refresh_tokens"]
-                                 .mutable_list_value();
-               for (const std::string& token : state->IssuedRefreshTokens()) {
-                 list.add_values()->set_string_value(token);
-               }
-               WriteJson(res, body);
-             });
+  server.Get(
+      "/sandbox/platform/refresh_tokens",
+      [state](const httplib::Request&, httplib::Response& res) {
+        Struct body;
+        auto& list =
+            *(*body.mutable_fields())["refresh_tokens"].mutable_list_value();
+        for (const std::string& token : state->IssuedRefreshTokens()) {
+          list.add_values()->set_string_value(token);
+        }
+        WriteJson(res, body);
+      });
   server.Post("/sandbox/platform/unauthorize", [state, pusher, now](
                                                    const httplib::Request& req,
                                                    httplib::Response& res) {

@@ -130,8 +130,7 @@ class PlatformState {
   std::map<std::string, PlatformStats> Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   // Every refresh token issued so far, for tests that look for them where
   // they must never be in plaintext.
-  std::vector<std::string> IssuedRefreshTokens() const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::string> IssuedRefreshTokens() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Authorizer {
