@@ -643,6 +643,31 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   EXPECT_EQ(checker.CheckAgainstRecord(sandbox), 0);
   // It had no push of its own: the ticket came from the store.
   EXPECT_EQ(sandbox.PlatformCount(kPlatform, "tickets_pushed"), pushed);
+  // No refresh token in plaintext anywhere in Redis.
+  std::string stored;
+  absl::StatusOr<server::RedisValue> keys = redis.Command({"KEYS", "*"});
+  ASSERT_TRUE(keys.ok());
+  for (const server::RedisValue& key : keys->array) {
+    absl::StatusOr<server::RedisValue> type =
+        redis.Command({"TYPE", key.string});
+    ASSERT_TRUE(type.ok());
+    absl::StatusOr<server::RedisValue> value =
+        type->string == "hash"     ? redis.Command({"HGETALL", key.string})
+        : type->string == "string" ? redis.Command({"GET", key.string})
+                                   : redis.Command({"TYPE", key.string});
+    ASSERT_TRUE(value.ok());
+    absl::StrAppend(&stored, key.string, " ", value->string, "\n");
+    for (const server::RedisValue& item : value->array) {
+      absl::StrAppend(&stored, item.string, "\n");
+    }
+  }
+  EXPECT_THAT(stored, HasSubstr("owner.refresh_token"));
+  const std::vector<std::string> issued = sandbox.IssuedRefreshTokens();
+  EXPECT_FALSE(issued.empty());
+  for (const std::string& token : issued) {
+    EXPECT_THAT(stored, Not(HasSubstr(token)))
+        << "a refresh token in plaintext in Redis";
+  }
   const std::string logs = follower.Logs();
   ExpectJsonLogLines(logs);
   for (const char* secret : {kSecret, kServerToken, kAesKey}) {
