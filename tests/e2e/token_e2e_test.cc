@@ -242,7 +242,11 @@ TEST_F(TokenE2eTest, RestartWithStateDirServesTheSameTokenWithoutAFetch) {
 }
 
 TEST_F(TokenE2eTest, TransientFaultsKeepTheOldTokenUntilTheRotation) {
-  const Lifetimes lifetimes = ShortLifetimes(10, 5, 4);
+  // Tokens of 16 s refreshed halfway (the margin is more than half), an
+  // overlap of 8 s: the four faults and their backoff (about 2 s) leave the
+  // old token 6 s of slack on a loaded machine (with 10 s, 5 s and 4 s, a
+  // fresh clone's CI beside other load once ran out of it).
+  const Lifetimes lifetimes = ShortLifetimes(16, 8, 10);
   ASSERT_NO_FATAL_FAILURE(StartBoth(lifetimes.sandbox, lifetimes.controller));
   const wxtoken::v1::Token first = WaitForToken();
   // Queued in order for the next fetches: the refresh meets all of them.
