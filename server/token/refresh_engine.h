@@ -238,6 +238,9 @@ class RefreshEngine final : public ReplicaListener {
     // configured. Its credentials live here in plaintext and are stored
     // only sealed (AppRecord::owner); they are never logged.
     struct Authorizer {
+      // User-provided: clang cannot default-construct a nested class with
+      // member initializers inside std::optional of the enclosing class.
+      Authorizer() {}
       std::string platform;  // its component_app_id
       std::string authorizer_app_id;
       // What its next api_authorizer_token is sent with, and the one WeChat
