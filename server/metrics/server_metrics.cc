@@ -266,12 +266,18 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
                            .Register(*registry_)
                            .Add({})),
       rpc_series_(&rpc_requests_, &rpc_duration_, RpcDurationBuckets()) {
+  for (const PlatformConfig& platform : config.platforms) {
+    platform_budgets_[platform.component_app_id] = platform.daily_budget;
+  }
   for (const AppConfig& app : config.apps) AddAppSeries(app.app_id, {});
 }
 
 void ServerMetrics::AddAppSeries(const std::string& app_id,
                                  const AppCounters& today) {
-  daily_budget_.Add({{"app_id", app_id}}).Set(daily_budget_value_);
+  auto platform = platform_budgets_.find(app_id);
+  daily_budget_.Add({{"app_id", app_id}})
+      .Set(platform != platform_budgets_.end() ? platform->second
+                                               : daily_budget_value_);
   fetches_today_.Add({{"app_id", app_id}}).Set(today.fetches);
   force_fetches_today_.Add({{"app_id", app_id}}).Set(today.force_fetches);
   state_write_failures_.Add({{"app_id", app_id}});

@@ -95,7 +95,9 @@ class ServerMetrics final : public RefreshObserver {
  private:
   void AddAppSeries(const std::string& app_id, const AppCounters& today);
 
+  // refresh.daily_budget, and each platform's own for its component token.
   const int daily_budget_value_;
+  absl::flat_hash_map<std::string, int> platform_budgets_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> token_gauges_;
   prometheus::Family<prometheus::Counter>& rpc_requests_;

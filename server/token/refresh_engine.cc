@@ -38,12 +38,19 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
     };
   }
-  for (const PlatformConfig& platform : config_.platforms) {
+  for (size_t i = 0; i < config_.platforms.size(); ++i) {
+    const PlatformConfig& platform = config_.platforms[i];
     // The config checked the key file: it opens.
     absl::StatusOr<Vault> vault = Vault::FromKeyFile(platform.vault_keys);
     if (vault.ok()) {
-      platforms_.emplace(platform.component_app_id,
-                         Platform{&platform, *std::move(vault), {}});
+      platforms_.emplace(
+          platform.component_app_id,
+          Platform{&platform,
+                   *std::move(vault),
+                   {},
+                   absl::StrCat("platforms[", i, "].daily_budget"),
+                   0,
+                   0});
     }
   }
   for (const AppConfig& app : config_.apps) CreateApp(app);
@@ -151,7 +158,9 @@ void RefreshEngine::Load(const AppRecord& record) {
     return;
   }
   App& app = *it->second;
+  const AppCounters before = app.counters;
   app.counters = CountersFromRecord(record, clock_);
+  Recount(app, before);
   TakeOwner(app, record);
   for (const TokenRecord& token : record.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];

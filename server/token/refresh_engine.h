@@ -306,6 +306,13 @@ class RefreshEngine final : public ReplicaListener {
       Instant started;
       SteadyTime next = SteadyTime::InfinitePast();  // when one is due
     } pass;
+    // "platforms[i].daily_budget": named when an owner's day is spent.
+    std::string budget_name;
+    // Its authorizers' requests on Beijing day `day`, summed: what
+    // platform_daily_budget caps. Each authorizer's own count is durable
+    // with its intent, so the sum survives restarts without a record.
+    int64_t spend_day = 0;
+    int64_t authorizer_fetches = 0;
   };
   // The authorizer `app_id` ("<platform>/<authorizer>") of a configured
   // platform: created (served, scheduled) when it is not known yet; null
@@ -416,6 +423,16 @@ class RefreshEngine final : public ReplicaListener {
 
   // Why a ForceRefresh may not fetch now, or OK.
   absl::Status ForceRefusal(Slot& slot, Instant now);
+  // Budgets (refresh_engine_budget.cc). OK when a request of `app` may go
+  // now: its own day (refresh.daily_budget, or its platform's
+  // daily_budget), then for an authorizer its platform's
+  // platform_daily_budget; RESOURCE_EXHAUSTED naming the limit otherwise.
+  absl::Status SpendRefusal(App& app, Spend spend, bool stable_force,
+                            Instant now);
+  DailyBudget BudgetOf(const App& app) const;
+  // An authorizer's counters changed from `before`: its platform's sum
+  // follows.
+  void Recount(const App& app, const AppCounters& before);
   void AnswerWaiters(Slot& slot, const absl::StatusOr<Token>& answer,
                      bool only_satisfied);
   void Answer(const std::string& app_id, ForceRefreshCommand& command,

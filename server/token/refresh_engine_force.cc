@@ -26,9 +26,7 @@ absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
   if (absl::Status missing = MissingInput(slot, now); !missing.ok()) {
     return missing;
   }
-  slot.app->counters = CountersToday(slot.app->counters, now);
-  if (absl::Status spend =
-          CheckSpend(slot.app->counters, Spend::kForce, false, now, refresh_);
+  if (absl::Status spend = SpendRefusal(*slot.app, Spend::kForce, false, now);
       !spend.ok()) {
     return absl::Status(spend.code(),
                         absl::StrCat(Label(slot.app->config.app_id, slot.kind),

@@ -166,8 +166,10 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   auto it = apps_.find(record.app_id);
   if (it == apps_.end()) return false;
   App& app = *it->second;
+  const AppCounters before = app.counters;
   bool store_lacks =
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
+  Recount(app, before);
   if (app.authorizer && !record.owner.empty()) TakeOwner(app, record);
   const uint64_t term = CurrentTerm();
   for (Slot* slot : app.slots) {

@@ -58,11 +58,10 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
     PublishApp(app);
     return;
   }
-  app.counters = CountersToday(app.counters, now);
   const bool stable_force =
       slot.api == FetchApi::kStable && slot.next_stable_force;
-  if (absl::Status refusal = CheckSpend(app.counters, slot.next_spend,
-                                        stable_force, now, refresh_);
+  if (absl::Status refusal =
+          SpendRefusal(app, slot.next_spend, stable_force, now);
       !refusal.ok()) {
     Refuse(slot, refusal, now);
     return;
@@ -93,7 +92,9 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
     // overlap"): the latest decides when a later value is trusted.
     request.intent = RecordIntent(slot.state, now, refresh_.overlap);
   }
+  const AppCounters before = app.counters;
   Charge(app.counters, request.spend, stable_force, now);
+  Recount(app, before);
   slot.phase = Slot::Phase::kRecording;
   ++busy_;
   // The shortened validity is served from now on, before anything leaves.
@@ -107,7 +108,7 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
                            Instant now) {
   App& app = *slot.app;
   const bool app_blocked =
-      !CheckSpend(app.counters, Spend::kScheduled, false, now, refresh_).ok();
+      !SpendRefusal(app, Spend::kScheduled, false, now).ok();
   AnswerWaiters(slot, refusal, false);
   slot.next_stable_force = false;
   if (!app_blocked) {
@@ -143,6 +144,7 @@ void RefreshEngine::UndoRecording(Slot& slot) {
   // Only its own: a read while it was recorded may have merged in an
   // intent of another request.
   if (request.intent) ForgetIntent(slot.state, *request.intent);
+  const AppCounters before = app.counters;
   if (app.counters.day == request.day) {
     app.counters.fetches = std::max(0, app.counters.fetches - 1);
     if (request.spend == Spend::kForce) {
@@ -155,6 +157,7 @@ void RefreshEngine::UndoRecording(Slot& slot) {
   if (request.stable_force) {
     app.counters.last_stable_force = request.previous_stable_force;
   }
+  Recount(app, before);
 }
 
 void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {

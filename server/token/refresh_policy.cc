@@ -222,22 +222,22 @@ AppCounters CountersToday(AppCounters counters, Instant now) {
 
 absl::Status CheckSpend(const AppCounters& counters, Spend spend,
                         bool stable_force, Instant now,
-                        const RefreshConfig& refresh) {
+                        const DailyBudget& budget) {
   if (counters.quota_blocked_until && now < *counters.quota_blocked_until) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "WeChat's daily quota is reached (errcode 45009); fetching resumes at ",
         TimeText(counters.quota_blocked_until->wall)));
   }
-  if (counters.fetches >= refresh.daily_budget) {
+  if (counters.fetches >= budget.fetches) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("refresh.daily_budget of ", refresh.daily_budget,
+        absl::StrCat(budget.name, " of ", budget.fetches,
                      " fetches is spent; fetching resumes at ",
                      TimeText(StartOfNextBeijingDay(now.wall))));
   }
   if (spend == Spend::kForce &&
-      counters.force_fetches >= refresh.force_budget) {
+      counters.force_fetches >= budget.force_fetches) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("refresh.force_budget of ", refresh.force_budget,
+        absl::StrCat("refresh.force_budget of ", budget.force_fetches,
                      " ForceRefresh fetches is spent for today"));
   }
   if (stable_force && counters.stable_forces >= kStableForceDailyLimit) {

@@ -215,6 +215,15 @@ Instant NextBeijingDay(Instant now);
 // share).
 enum class Spend { kScheduled, kForce };
 
+// One owner's limits for a day: refresh.daily_budget and force_budget, or a
+// platform's own daily_budget for its component token and its authorizers.
+struct DailyBudget {
+  int fetches = 1900;
+  int force_fetches = 200;  // of which ForceRefresh
+  // The config key that sets `fetches`, named when it is spent.
+  absl::string_view name = "refresh.daily_budget";
+};
+
 // `counters` as of `now`: another Beijing day starts from zero.
 AppCounters CountersToday(AppCounters counters, Instant now);
 
@@ -223,7 +232,7 @@ AppCounters CountersToday(AppCounters counters, Instant now);
 // stable force refreshes a day). `counters` must be CountersToday().
 absl::Status CheckSpend(const AppCounters& counters, Spend spend,
                         bool stable_force, Instant now,
-                        const RefreshConfig& refresh);
+                        const DailyBudget& budget);
 
 // Counts one request about to be sent.
 void Charge(AppCounters& counters, Spend spend, bool stable_force, Instant now);

@@ -659,5 +659,122 @@ TEST_F(AuthorizerEngineTest, ARefusedRefreshTokenIsRecoveredElseNeedsReauth) {
   EXPECT_THAT(GetAuthorizer().status().message(), HasSubstr("61023"));
 }
 
+// Budgets (DESIGN.md "Third-party platforms"): each authorizer has the
+// platform's daily_budget, and platform_daily_budget caps them all
+// together, across a restart too (each one's count is durable with its
+// intent, so their sum is).
+class PlatformBudgetTest : public AuthorizerEngineTest {
+ protected:
+  // Takes over three listed authorizers (none fetched yet).
+  void StartWithThreeListed() {
+    for (int i = 0; i < 3; ++i) {
+      listed_.push_back({absl::StrCat("wxlisted000", i),
+                         absl::StrCat("refreshtoken@@@listed", i)});
+    }
+    StartAndAnswerTheProbe();
+    Push("ticket@@@one", clock_.Now());
+    Pump();
+    component_ = upstream_->Succeed();
+    Pump();
+    ASSERT_TRUE(store_.durable.contains(Listed(2)));
+  }
+  static std::string Listed(int i) {
+    return absl::StrCat(kPlatform, "/wxlisted000", i);
+  }
+  // A ForceRefresh of `app_id` whose value `stale` is bad; its answer.
+  absl::StatusOr<ForceRefreshReply> Force(const std::string& app_id,
+                                          const std::string& stale = "") {
+    ForceRefreshCommand command;
+    command.app_id = app_id;
+    command.stale_value = stale;
+    std::optional<absl::StatusOr<ForceRefreshReply>> reply;
+    command.done = [&reply](absl::StatusOr<ForceRefreshReply> r) {
+      reply = std::move(r);
+    };
+    engine_->ForceRefresh(std::move(command));
+    Pump();
+    if (!reply && upstream_->InFlight() > 0 &&
+        Oldest().api == FetchApi::kAuthorizerToken) {
+      AnswerWith("");
+      Pump();
+    }
+    if (!reply) return absl::InternalError("not answered");
+    return *reply;
+  }
+  size_t AuthorizerFetches() const {
+    size_t sent = 0;
+    for (const FetchRequest& request : upstream_->started()) {
+      if (request.api == FetchApi::kAuthorizerToken) ++sent;
+    }
+    return sent;
+  }
+};
+
+TEST_F(PlatformBudgetTest, PlatformDailyBudgetCapsAllAuthorizersTogether) {
+  config_.platforms[0].platform_daily_budget = 2;
+  Restart();
+  ASSERT_NO_FATAL_FAILURE(StartWithThreeListed());
+  EXPECT_TRUE(Force(Listed(0)).ok());
+  EXPECT_TRUE(Force(Listed(1)).ok());
+  ASSERT_EQ(AuthorizerFetches(), 2u);
+
+  absl::StatusOr<ForceRefreshReply> third = Force(Listed(2));
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.status().message(),
+              HasSubstr("platform_daily_budget of 2"));
+  EXPECT_EQ(AuthorizerFetches(), 2u);
+
+  // A crash loop spends nothing more: the sum is rebuilt from the records.
+  Restart();
+  engine_->Start();
+  Pump();
+  if (upstream_->InFlight() > 0) upstream_->Succeed();  // the platform's own
+  Pump();
+  const size_t before = AuthorizerFetches();
+  EXPECT_EQ(Force(Listed(2)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(AuthorizerFetches(), before);
+
+  // The next Beijing day starts over.
+  // (Long enough for the ticket to expire: a fresh one brings the
+  // component token back.)
+  RunAt(StartOfNextBeijingDay(clock_.Now()) + absl::Minutes(5));
+  Push("ticket@@@two", clock_.Now());
+  Pump();
+  while (upstream_->InFlight() > 0) {
+    if (Oldest().api == FetchApi::kStartPushTicket) {
+      upstream_->Complete(FetchResult{});
+    } else {
+      // (A new fake upstream would number its values from 1 again.)
+      upstream_->SucceedWith("component-token-of-the-next-day",
+                             absl::Seconds(7200));
+    }
+    Pump();
+  }
+  absl::StatusOr<ForceRefreshReply> next_day = Force(Listed(2));
+  EXPECT_TRUE(next_day.ok()) << next_day.status();
+}
+
+TEST_F(PlatformBudgetTest, EachAuthorizerHasThePlatformsDailyBudget) {
+  // The component token's own day spends 2 of it: the probe and a fetch.
+  config_.platforms[0].daily_budget = 3;
+  Restart();
+  ASSERT_NO_FATAL_FAILURE(StartWithThreeListed());
+  std::string value;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ForceRefreshReply> reply = Force(Listed(0), value);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    value = reply->token.value;
+    clock_.AdvanceTime(absl::Minutes(1));
+  }
+  absl::StatusOr<ForceRefreshReply> again = Force(Listed(0), value);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(again.status().message(),
+              HasSubstr("platforms[0].daily_budget of 3"));
+  EXPECT_EQ(AuthorizerFetches(), 3u);
+  // Another authorizer's day is its own.
+  EXPECT_TRUE(Force(Listed(1)).ok());
+}
+
 }  // namespace
 }  // namespace wxtoken::server

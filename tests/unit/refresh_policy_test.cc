@@ -319,9 +319,7 @@ TEST(CountersTodayTest, ANewDayStartsFromZeroButKeepsTheBlock) {
 }
 
 TEST(CheckSpendTest, EachLimitIsNamed) {
-  RefreshConfig refresh = Defaults();
-  refresh.daily_budget = 10;
-  refresh.force_budget = 3;
+  const DailyBudget refresh{.fetches = 10, .force_fetches = 3};
   const Instant now = At({});
   AppCounters counters = CountersToday({}, now);
   EXPECT_TRUE(CheckSpend(counters, Spend::kForce, true, now, refresh).ok());
@@ -354,6 +352,17 @@ TEST(CheckSpendTest, EachLimitIsNamed) {
   EXPECT_TRUE(CheckSpend(counters, Spend::kScheduled, false,
                          now + absl::Minutes(1), refresh)
                   .ok());
+}
+
+TEST(CheckSpendTest, NamesTheKeyThatSetTheBudget) {
+  const DailyBudget platform{
+      .fetches = 2, .force_fetches = 1, .name = "platforms[0].daily_budget"};
+  const Instant now = At({});
+  AppCounters counters = CountersToday({}, now);
+  counters.fetches = 2;
+  EXPECT_THAT(
+      CheckSpend(counters, Spend::kScheduled, false, now, platform).message(),
+      HasSubstr("platforms[0].daily_budget of 2 fetches is spent"));
 }
 
 TEST(ChargeTest, CountsEveryRequestAndItsKind) {
