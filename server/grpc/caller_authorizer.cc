@@ -96,10 +96,13 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
   if (!callers_) return absl::OkStatus();
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   const std::vector<std::string> principals = PrincipalsOf(auth.get());
-  // Replicas forward ForceRefresh, each checked where it came in, and
-  // platform pushes, each checked by its signature at both replicas.
+  // Replicas forward ForceRefresh and an idle authorizer's GetToken, each
+  // checked where it came in, and platform pushes, each checked by its
+  // signature at both replicas. Nothing else: the replicas' certificate
+  // reads no own app's token this way.
   const bool forwarded =
-      (method == "ForceRefresh" || method == "SubmitPlatformPush") &&
+      (method == "ForceRefresh" || method == "SubmitPlatformPush" ||
+       (method == "GetToken" && app_id.find('/') != absl::string_view::npos)) &&
       context.client_metadata().count(kForwardedKey) > 0;
   if (forwarded && std::any_of(principals.begin(), principals.end(),
                                [&](const std::string& principal) {

@@ -20,14 +20,18 @@ class ForwardReactor final : public grpc::ServerUnaryReactor {
     client_->AddMetadata(kForwardedKey, "1");
   }
 
+  // `call` is the stub's method (ForceRefresh, GetToken). `response` is
+  // gRPC's and outlives the reactor: the leader's answer goes straight
+  // into it.
+  template <typename Request, typename Response>
   void Start(std::shared_ptr<wxtoken::v1::TokenController::Stub> stub,
-             const wxtoken::v1::ForceRefreshRequest& request,
-             wxtoken::v1::ForceRefreshResponse* response, std::string leader) {
+             void (wxtoken::v1::TokenController::Stub::async::*call)(
+                 grpc::ClientContext*, const Request*, Response*,
+                 std::function<void(grpc::Status)>),
+             const Request& request, Response* response, std::string leader) {
     stub_ = std::move(stub);
     leader_ = std::move(leader);
-    // `response` is gRPC's and outlives the reactor: the leader's answer
-    // goes straight into it.
-    stub_->async()->ForceRefresh(
+    (stub_->async()->*call)(
         client_.get(), &request, response, [this](grpc::Status status) {
           on_forwarded_(status.error_code());
           if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
@@ -131,10 +135,13 @@ void LeaderForwarder::ForwardPlatformPush(const PlatformPush& push,
       });
 }
 
-grpc::ServerUnaryReactor* LeaderForwarder::Forward(
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* LeaderForwarder::ForwardCall(
     grpc::CallbackServerContext* context,
-    const wxtoken::v1::ForceRefreshRequest* request,
-    wxtoken::v1::ForceRefreshResponse* response) {
+    void (wxtoken::v1::TokenController::Stub::async::*call)(
+        grpc::ClientContext*, const Request*, Response*,
+        std::function<void(grpc::Status)>),
+    const Request* request, Response* response) {
   const std::string leader = directory_.LeaderAddress();
   if (leader.empty()) {
     on_forwarded_(grpc::StatusCode::UNAVAILABLE);
@@ -146,8 +153,26 @@ grpc::ServerUnaryReactor* LeaderForwarder::Forward(
     return reactor;
   }
   auto* reactor = new ForwardReactor(context, on_forwarded_);
-  reactor->Start(StubFor(leader), *request, response, leader);
+  reactor->Start(StubFor(leader), call, *request, response, leader);
   return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaderForwarder::Forward(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::ForceRefreshRequest* request,
+    wxtoken::v1::ForceRefreshResponse* response) {
+  return ForwardCall(context,
+                     &wxtoken::v1::TokenController::Stub::async::ForceRefresh,
+                     request, response);
+}
+
+grpc::ServerUnaryReactor* LeaderForwarder::ForwardGetToken(
+    grpc::CallbackServerContext* context,
+    const wxtoken::v1::GetTokenRequest* request,
+    wxtoken::v1::GetTokenResponse* response) {
+  return ForwardCall(context,
+                     &wxtoken::v1::TokenController::Stub::async::GetToken,
+                     request, response);
 }
 
 }  // namespace wxtoken::server

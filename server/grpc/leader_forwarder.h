@@ -38,6 +38,14 @@ class LeaderForwarder {
       const wxtoken::v1::ForceRefreshRequest* request,
       wxtoken::v1::ForceRefreshResponse* response);
 
+  // A GetToken of an idle authorizer whose token expired here: the
+  // leader fetches it for its use (DESIGN.md "Third-party platforms") and
+  // answers within the caller's deadline.
+  grpc::ServerUnaryReactor* ForwardGetToken(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::GetTokenRequest* request,
+      wxtoken::v1::GetTokenResponse* response);
+
   // Whether this replica passes platform pushes on (it does not lead).
   bool ShouldForwardPushes() const { return !directory_.IsLeader(); }
   // Passes a platform push that reached this follower on to the leader's
@@ -51,6 +59,13 @@ class LeaderForwarder {
   static bool WasForwarded(const grpc::CallbackServerContext& context);
 
  private:
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* ForwardCall(
+      grpc::CallbackServerContext* context,
+      void (wxtoken::v1::TokenController::Stub::async::*call)(
+          grpc::ClientContext*, const Request*, Response*,
+          std::function<void(grpc::Status)>),
+      const Request* request, Response* response);
   std::shared_ptr<wxtoken::v1::TokenController::Stub> StubFor(
       const std::string& address);
 

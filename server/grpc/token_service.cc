@@ -82,6 +82,13 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
   const SelfRecordedCall recorded(&metrics_, &authorizer_);
   const absl::Status served = ServeGetToken(*context, *request, response);
   if (served.code() == absl::StatusCode::kUnavailable &&
+      IsAuthorizerKey(request->app_id()) && forwarder_ != nullptr &&
+      forwarder_->ShouldForward(*context)) {
+    // Only the leader fetches: it answers once it has (below).
+    recorded.Finish(context, grpc::Status::OK);
+    return forwarder_->ForwardGetToken(context, request, response);
+  }
+  if (served.code() == absl::StatusCode::kUnavailable &&
       IsAuthorizerKey(request->app_id()) &&
       (forwarder_ == nullptr || !forwarder_->ShouldForwardPushes())) {
     // An idle authorizer's token was left to expire: this call waits,

@@ -161,7 +161,7 @@ void RefreshEngine::Load(const AppRecord& record) {
   const AppCounters before = app.counters;
   app.counters = CountersFromRecord(record, clock_);
   Recount(app, before);
-  TakeOwner(app, record);
+  TakeOwner(app, record, /*mirror=*/false);
   for (const TokenRecord& token : record.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;

@@ -326,9 +326,11 @@ class RefreshEngine final : public ReplicaListener {
                            std::function<void(absl::Status)> done);
   void SubmitUnauthorization(const PlatformEvent& event,
                              std::function<void(absl::Status)> done);
-  // The sealed AppRecord::owner fields of an authorizer, and back.
+  // The sealed AppRecord::owner fields of an authorizer, and back:
+  // `mirror` (a follower reading the leader's latest) clears a field the
+  // record lacks, else the record only adds.
   void PutOwner(const App& app, AppRecord& record) const;
-  void TakeOwner(App& app, const AppRecord& record);
+  void TakeOwner(App& app, const AppRecord& record, bool mirror);
   // Fills an authorizer's request: the code, else its refresh token.
   void FillAuthorizerRequest(App& app, FetchRequest& request);
   // A rotated refresh token, an exchanged code, a refused refresh token.

@@ -270,7 +270,7 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
   if (authorizer.revoked) record.owner.emplace(kRevoked, std::string(1, '1'));
 }
 
-void RefreshEngine::TakeOwner(App& app, const AppRecord& record) {
+void RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
   if (platforms_.contains(app.config.app_id) && !app.takeover_done &&
       record.owner.contains(kListed)) {
     app.takeover_done = true;
@@ -281,7 +281,13 @@ void RefreshEngine::TakeOwner(App& app, const AppRecord& record) {
   const Vault& vault = platforms_.at(authorizer.platform).vault;
   auto open = [&](const char* name, std::string* out) {
     auto it = record.owner.find(name);
-    if (it == record.owner.end()) return;
+    if (it == record.owner.end()) {
+      // The leader's writes replace every field: one it dropped (a code
+      // exchanged, a previous token past its overlap) is gone. Anything
+      // else merges, so a write the store lost cannot erase what is held.
+      if (mirror) out->clear();
+      return;
+    }
     absl::StatusOr<std::string> value =
         vault.Open(it->second, app.config.app_id);
     if (!value.ok()) {

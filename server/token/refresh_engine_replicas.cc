@@ -170,7 +170,9 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   bool store_lacks =
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
   Recount(app, before);
-  if (app.authorizer && !record.owner.empty()) TakeOwner(app, record);
+  if (app.authorizer && !record.owner.empty()) {
+    TakeOwner(app, record, /*mirror=*/latest);
+  }
   const uint64_t term = CurrentTerm();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;

@@ -328,9 +328,14 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   if (app.authorizer && slot.kind == TokenKind::kAccessToken) {
     OnAuthorizerAnswer(app, result, now);
   }
-  if (app.authorizer && !app.authorizer->code.empty() &&
-      slot.kind == TokenKind::kAccessToken) {
+  if (app.authorizer && slot.kind == TokenKind::kAccessToken &&
+      (!app.authorizer->code.empty() ||
+       (slot.request.api == FetchApi::kQueryAuth &&
+        result.failure == FailureClass::kPermanent &&
+        !app.authorizer->refresh_token.empty()))) {
     // An authorized push came while this request was out: its code now.
+    // Or its code was refused (61009: used, expired) while a refresh token
+    // is held: that one now, not after permanent_retry.
     ScheduleRequest(slot, EarliestSend(now));
   }
   WriteApp(app);

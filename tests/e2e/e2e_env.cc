@@ -37,7 +37,8 @@ std::string DurationText(absl::Duration duration) {
   return absl::StrCat(absl::ToInt64Milliseconds(duration), "ms");
 }
 
-// 32 random bytes, base64: a vault key file (`openssl rand -base64 32`).
+}  // namespace
+
 std::string RandomVaultKey() {
   std::string key(32, '\0');
   absl::BitGen random;
@@ -46,8 +47,6 @@ std::string RandomVaultKey() {
   }
   return absl::Base64Escape(key) + "\n";
 }
-
-}  // namespace
 
 std::string BinaryPath(const char* env_name) {
   if (const char* path = std::getenv(env_name)) return path;
@@ -323,9 +322,14 @@ std::string Controller::ConfigYaml(const Options& options,
     WriteFile(base + ".secret", platform.secret + "\n");
     WriteFile(base + ".server_token", platform.server_token + "\n");
     WriteFile(base + ".aes_key", platform.encoding_aes_key + "\n");
-    // Made once per directory: a restart must open what it sealed.
+    // Given (replicas share theirs), else made once per directory: a
+    // restart must open what it sealed.
     const std::string vault = base + ".vault_key";
-    if (!std::filesystem::exists(vault)) WriteFile(vault, RandomVaultKey());
+    if (!platform.vault_key.empty()) {
+      WriteFile(vault, platform.vault_key);
+    } else if (!std::filesystem::exists(vault)) {
+      WriteFile(vault, RandomVaultKey());
+    }
     absl::StrAppend(&yaml, "  - component_app_id: \"",
                     platform.component_app_id, "\"\n", "    secret_file: \"",
                     base, ".secret\"\n", "    server_token_file: \"", base,

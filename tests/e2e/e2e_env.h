@@ -119,12 +119,15 @@ class Controller {
     std::string encoding_aes_key;           // "" = none configured
     std::string previous_encoding_aes_key;  // "" = none configured
   };
-  // A third-party platform, with a vault key made at Start().
+  // A third-party platform.
   struct Platform {
     std::string component_app_id;
     std::string secret;
     std::string server_token;
     std::string encoding_aes_key;
+    // The vault key file's text; "" = one made at Start() (replicas must
+    // be given one key, as their pods share one Secret).
+    std::string vault_key;
   };
   struct Options {
     std::vector<App> apps;
@@ -265,6 +268,10 @@ class MaxCacheChecker {
 // wxtokend's log contract: every line is one JSON object with time, level
 // and msg (EXPECTs each).
 void ExpectJsonLogLines(const std::string& logs);
+
+// A vault key file's text: 32 random bytes, base64 (as
+// `openssl rand -base64 32`).
+std::string RandomVaultKey();
 
 // Path of a binary built next to the tests (env WXTOKEND / WECHAT_SANDBOX /
 // WXTOKEN_CLI, set by CTest).

@@ -131,7 +131,7 @@ class PlatformE2eTest : public ::testing::Test {
     sandbox_options.rotate_refresh_tokens = rotate_refresh_tokens;
     ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox_options, dir_));
     options_.base_url = sandbox_.base_url();
-    options_.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
+    options_.platforms = {{kPlatform, kSecret, kServerToken, kAesKey, ""}};
     options_.overlap = absl::FormatDuration(overlap);
     options_.margin = "2s";
     options_.client_max_cache = "1s";
@@ -571,7 +571,9 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   ASSERT_NO_FATAL_FAILURE(sandbox.Start(sandbox_options, dir));
   Controller::Options options;
   options.base_url = sandbox.base_url();
-  options.platforms = {{kPlatform, kSecret, kServerToken, kAesKey}};
+  // One vault key for both, as pods share one Secret.
+  options.platforms = {
+      {kPlatform, kSecret, kServerToken, kAesKey, RandomVaultKey()}};
   options.overlap = "3s";
   options.margin = "2s";
   options.client_max_cache = "1s";
@@ -593,6 +595,9 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   }
   ASSERT_GE(leader, 0);
   Controller& follower = replicas[1 - leader];
+  // Authorized before any push target: only the leader's list pass finds it.
+  const std::string listed = "wxauthorizerlisted1";
+  sandbox.Authorize(kPlatform, listed);
 
   ASSERT_NO_FATAL_FAILURE(sandbox.SetPushTarget(kPlatform, PushUrl(follower),
                                                 kServerToken, kAesKey));
@@ -610,6 +615,19 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   EXPECT_EQ(authorized.status, 200) << authorized.body;
   const wxtoken::v1::Token first_authorizer =
       follower.WaitForToken(AuthorizerKey());
+  // The listed one was taken over, not fetched, and nothing counts a
+  // follower's use as the leader's: its first GetToken on the follower is
+  // passed on to the leader, which fetches it for that call.
+  grpc::Status listed_status;
+  wxtoken::v1::Token listed_token;
+  const absl::Time listed_deadline = absl::Now() + absl::Seconds(20);
+  do {
+    listed_status = follower.GetToken(AuthorizerKey(listed), &listed_token);
+    if (!listed_status.ok()) absl::SleepFor(absl::Milliseconds(50));
+  } while (!listed_status.ok() && absl::Now() < listed_deadline);
+  ASSERT_TRUE(listed_status.ok()) << listed_status.error_message();
+  EXPECT_TRUE(sandbox.IsValid(listed_token.value()));
+  EXPECT_EQ(Count(follower.Logs(), "sending a request to WeChat"), 0);
   const int pushed = sandbox.PlatformCount(kPlatform, "tickets_pushed");
 
   // kill -9 the leader: the follower takes over with the stored ticket and
@@ -670,6 +688,9 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   }
   const std::string logs = follower.Logs();
   ExpectJsonLogLines(logs);
+  // The new leader opened what the old one sealed (not recovered it from
+  // WeChat's list).
+  EXPECT_EQ(Count(logs, "cannot open a sealed credential"), 0);
   for (const char* secret : {kSecret, kServerToken, kAesKey}) {
     EXPECT_THAT(logs, Not(HasSubstr(secret)));
   }

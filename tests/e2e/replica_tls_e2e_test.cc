@@ -151,8 +151,8 @@ TEST_F(ReplicaTlsE2eTest, AFollowerForwardsOnlyWhatTheCallerMayOverMtls) {
   denied = ForceRefresh(leader, viewer_, /*claim_forwarded=*/true);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(sandbox_.TokenCalls(kApp), calls);
-  // Replicas forward ForceRefresh only: the replicas' own certificate gets
-  // no other method that way.
+  // Replicas forward ForceRefresh (and an idle authorizer's GetToken):
+  // the replicas' own certificate reads no app's token that way.
   {
     auto stub = StubAs(leader, replica_);
     grpc::ClientContext context;

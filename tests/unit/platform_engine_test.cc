@@ -468,6 +468,33 @@ TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
   EXPECT_EQ(sent_.refresh_token, "refreshtoken@@@2");
 }
 
+TEST_F(AuthorizerEngineTest, ARefusedCodeFallsBackToTheRefreshTokenHeld) {
+  StartWithComponentToken();
+  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+  Pump();
+  AnswerWith("refreshtoken@@@1");
+  Pump();
+  (void)GetAuthorizer();  // in use: refreshed ahead
+  // An updateauthorized push whose code WeChat then refuses (61009: used
+  // already, or expired): the refresh token held still works, and goes
+  // now rather than after permanent_retry.
+  Event(PlatformEvent::Type::kUpdateAuthorized, "code@@@2");
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(Oldest().api, FetchApi::kQueryAuth);
+  upstream_->Fail(FailureClass::kPermanent, 61009);
+  Pump();
+  RunAt(clock_.Now() + absl::Seconds(1));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kAuthorizerToken);
+  EXPECT_EQ(Oldest().refresh_token, "refreshtoken@@@1");
+  const std::string token = AnswerWith("");
+  Pump();
+  ASSERT_TRUE(GetAuthorizer().ok());
+  EXPECT_EQ(GetAuthorizer()->value, token);
+  EXPECT_FALSE(Stored().owner.contains("code"));
+}
+
 TEST_F(AuthorizerEngineTest, ARevokedAuthorizerIsRefusedAtOnceAndAskedNothing) {
   StartWithComponentToken();
   Event(PlatformEvent::Type::kAuthorized, "code@@@1");
