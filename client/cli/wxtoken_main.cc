@@ -30,6 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/cli/status_command.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -56,6 +57,9 @@ ABSL_FLAG(std::string, signature, "", "verify: signature or msg_signature");
 ABSL_FLAG(std::string, timestamp, "", "verify: timestamp query parameter");
 ABSL_FLAG(std::string, nonce, "", "verify: nonce query parameter");
 ABSL_FLAG(std::string, encrypt, "", "verify: Encrypt field (safe mode)");
+ABSL_FLAG(std::string, prefix, "",
+          "status: only owners whose key starts with this");
+ABSL_FLAG(std::string, state, "", "status: only owners in this state");
 
 namespace wxtoken {
 namespace {
@@ -84,6 +88,14 @@ commands:
       print "valid" or "invalid: <reason>"
   health [SERVICE]
       grpc.health.v1 Check; print SERVING, NOT_SERVING or SERVICE_UNKNOWN
+  status [APP_ID] [--prefix P] [--state STATE]
+      every owner's state (ListOwners; one owner: DescribeOwner) as a
+      table, one line per credential kind: its state, generation, expiry,
+      next request, the day's fetches against the budget, and what is
+      wrong (WeChat's errcode, the IP WeChat saw). STATE: serving,
+      no_token, credential_error, whitelist_blocked, quota_exhausted,
+      revoked, needs_reauth, idle. Exit status 1 when an owner shown is
+      neither serving nor idle
 
 flags (before or after the command):
   --addr host:port   wxtokend's gRPC address (default 127.0.0.1:50051)
@@ -96,13 +108,14 @@ flags (before or after the command):
   --tls-server-name NAME
                      the name wxtokend's certificate carries, if not --addr's
 
-exit status: 0 ok; 1 invalid signature / not SERVING; 2 RPC failed;
+exit status: 0 ok; 1 invalid signature / not SERVING / an owner not
+serving; 2 RPC failed;
 64 usage error
 )";
 
 constexpr char kShortUsage[] =
     "usage: wxtoken [--addr host:port] [--json] [--timeout 5s] "
-    "get|refresh|watch|verify|health [args]\n"
+    "get|refresh|watch|verify|health|status [args]\n"
     "run \"wxtoken --help\" for the commands and flags\n";
 
 struct CommandLine {
@@ -399,6 +412,7 @@ const std::set<std::string>& CommandFlags(const std::string& command) {
           {"watch", {"kind"}},
           {"verify", {"signature", "timestamp", "nonce", "encrypt"}},
           {"health", {}},
+          {"status", {"prefix", "state"}},
       };
   static const auto* const kNone = new std::set<std::string>();
   auto it = kFlags->find(command);
@@ -422,7 +436,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> positional(line.args.begin() + 1, line.args.end());
 
   if (command != "get" && command != "refresh" && command != "watch" &&
-      command != "verify" && command != "health") {
+      command != "verify" && command != "health" && command != "status") {
     return usage_error(absl::StrCat("unknown command \"", command, "\""));
   }
   static const auto* const kGlobal = new std::set<std::string>{
@@ -452,9 +466,12 @@ int Run(int argc, char** argv) {
         absl::GetFlag(FLAGS_kind), "\""));
   }
 
-  if (command == "health") {
-    if (positional.size() > 1)
-      return usage_error("health takes at most one SERVICE");
+  if (command == "health" || command == "status") {
+    if (positional.size() > 1) {
+      return usage_error(
+          absl::StrCat(command, " takes at most one ",
+                       command == "health" ? "SERVICE" : "APP_ID"));
+    }
   } else if (positional.size() != 1) {
     return usage_error(absl::StrCat(command, " takes exactly one APP_ID"));
   }
@@ -487,6 +504,17 @@ int Run(int argc, char** argv) {
   }
   if (command == "watch") return Watch(ctx, positional[0], kind);
   if (command == "verify") return Verify(ctx, positional[0]);
+  if (command == "status") {
+    StatusOptions status;
+    status.app_id = positional.empty() ? "" : positional[0];
+    status.key_prefix = absl::GetFlag(FLAGS_prefix);
+    status.state = absl::GetFlag(FLAGS_state);
+    status.json = ctx.json;
+    status.timeout = ctx.timeout;
+    status.now = absl::Now();
+    status.to_json = ToJson;
+    return RunStatus(ctx.channel, status, std::cout, std::cerr);
+  }
   return Health(ctx, positional.empty() ? "" : positional[0]);
 }
 

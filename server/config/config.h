@@ -144,7 +144,8 @@ struct CallerGrant {
 inline constexpr const char* kTokenControllerMethods[] = {
     "GetToken",     "ForceRefresh", "VerifySignature",
     "SignJsapi",    "SignCard",     "DecryptMessage",
-    "EncryptReply", "WatchToken",   "SubmitPlatformPush"};
+    "EncryptReply", "WatchToken",   "SubmitPlatformPush",
+    "ListOwners",   "DescribeOwner"};
 
 struct Config {
   std::string listen = "0.0.0.0:50051";

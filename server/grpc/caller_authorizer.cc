@@ -128,6 +128,20 @@ absl::Status CallerAuthorizer::Check(const grpc::ServerContextBase& context,
       absl::StrCat(caller, " may not call ", method, " on ", app_id));
 }
 
+std::optional<std::vector<std::string>> CallerAuthorizer::AppsFor(
+    const grpc::ServerContextBase& context, absl::string_view method) const {
+  if (!callers_) return std::nullopt;
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<std::string> apps;
+  for (const CallerGrant* grant :
+       GrantsFor(PrincipalsOf(auth.get()), HasCertificate(auth.get()))) {
+    if (Names(grant->methods, method)) {
+      apps.insert(apps.end(), grant->apps.begin(), grant->apps.end());
+    }
+  }
+  return apps;
+}
+
 std::string CallerAuthorizer::CallerLabel(
     const grpc::ServerContextBase& context) const {
   if (!callers_) return "any";

@@ -51,6 +51,12 @@ class CallerAuthorizer {
   absl::Status Check(const grpc::ServerContextBase& context,
                      absl::string_view method, absl::string_view app_id) const;
 
+  // The app entries (ids, "*", "parent/*", as GrantNamesApp reads them)
+  // of every grant giving the caller `method`: empty when it may call it
+  // on none; nullopt without `callers` (every app).
+  std::optional<std::vector<std::string>> AppsFor(
+      const grpc::ServerContextBase& context, absl::string_view method) const;
+
   // The metrics label of the caller, bounded by the config: the principal
   // of the grant it falls under ("*" included), "unlisted" for a principal
   // no grant names, "any" without `callers`.

@@ -86,6 +86,18 @@ class TokenControllerService final
       const wxtoken::v1::SubmitPlatformPushRequest* request,
       wxtoken::v1::SubmitPlatformPushResponse* response) override;
 
+  // Operations (token_service_owners.cc): answered from the worker
+  // thread, which holds every owner's state.
+  grpc::ServerUnaryReactor* ListOwners(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::ListOwnersRequest* request,
+      wxtoken::v1::ListOwnersResponse* response) override;
+
+  grpc::ServerUnaryReactor* DescribeOwner(
+      grpc::CallbackServerContext* context,
+      const wxtoken::v1::DescribeOwnerRequest* request,
+      wxtoken::v1::DescribeOwnerResponse* response) override;
+
  private:
   // GetToken's answer: OK with `response` filled, or the error to send.
   absl::Status ServeGetToken(const grpc::CallbackServerContext& context,

@@ -16,6 +16,7 @@
 #include "server/config/config.h"
 #include "server/token/force_refresh.h"
 #include "server/token/observers.h"
+#include "server/token/owner_view.h"
 #include "server/token/refresh_policy.h"
 #include "server/token/schedule.h"
 #include "server/token/state_store.h"
@@ -126,6 +127,11 @@ class RefreshEngine final : public ReplicaListener {
   void SubmitPlatformEvent(PlatformEvent event,
                            std::function<void(absl::Status)> done);
 
+  // Operations (DESIGN.md "Operations", refresh_engine_owners.cc): a page
+  // of owners in key order, and one owner (nullopt: not known here).
+  OwnerPage ListOwners(const OwnerQuery& query) const;
+  std::optional<OwnerView> DescribeOwner(const std::string& app_id) const;
+
   // ReplicaListener: what a shared store learns (called on this thread).
   void OnLeader(std::vector<AppRecord> records, uint64_t epoch,
                 SteadyTime confirmed, SteadyTime first_request_at) override;
@@ -200,6 +206,7 @@ class RefreshEngine final : public ReplicaListener {
 
     // The last failure, until a request succeeds.
     FetchResult failure;   // failure.failure == kNone: none
+    absl::Time failed_at;  // when `failure` came
     int failures = 0;      // consecutive failed rounds
     bool settled = false;  // first request answered, or stored value loaded
     // The input it waits for: not servable, or being refreshed because
@@ -344,6 +351,9 @@ class RefreshEngine final : public ReplicaListener {
   // Tells the observer the platform's view (its ticket, its authorizers by
   // state): after a push, an event or a list pass, never per request.
   void ReportPlatform(const std::string& platform_id);
+  PlatformView ViewOfPlatform(const std::string& platform_id) const;
+  OwnerView ViewOf(const App& app, Instant now) const;
+  OwnerState StateOf(const Slot& slot, Instant now) const;
   // Revokes an authorizer (unauthorized, or gone from a complete list):
   // nothing served or sent for it any more; `then` once stored.
   void Revoke(App& app, std::function<void(absl::Status)> then = {});

@@ -425,11 +425,18 @@ void RefreshEngine::AwaitListPass(App& app, Instant now) {
 }
 
 void RefreshEngine::ReportPlatform(const std::string& platform_id) {
+  observer_->OnPlatformChanged(platform_id, ViewOfPlatform(platform_id));
+}
+
+PlatformView RefreshEngine::ViewOfPlatform(
+    const std::string& platform_id) const {
   PlatformView view;
-  if (const Slot* ticket =
-          FindSlot(platform_id, TokenKind::kComponentVerifyTicket);
-      ticket != nullptr && ticket->state.generation > 0) {
-    view.ticket_created = ticket->state.fetched.wall;
+  if (auto it = apps_.find(platform_id); it != apps_.end()) {
+    const Slot* ticket =
+        it->second->slots[static_cast<int>(TokenKind::kComponentVerifyTicket)];
+    if (ticket != nullptr && ticket->state.generation > 0) {
+      view.ticket_created = ticket->state.fetched.wall;
+    }
   }
   for (const auto& [app_id, app] : apps_) {
     if (!app->authorizer || app->authorizer->platform != platform_id) continue;
@@ -444,7 +451,7 @@ void RefreshEngine::ReportPlatform(const std::string& platform_id) {
       ++view.needs_reauth;
     }
   }
-  observer_->OnPlatformChanged(platform_id, view);
+  return view;
 }
 
 }  // namespace wxtoken::server

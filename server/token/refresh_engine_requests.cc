@@ -120,6 +120,7 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
   }
   slot.failure = FetchResult{};
   slot.failure.failure = FailureClass::kQuota;
+  slot.failed_at = now.wall;
   slot.failure.detail = std::string(refusal.message());
   if (!slot.settled) {
     slot.settled = true;
@@ -411,6 +412,7 @@ void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
     ForgetIntent(slot.state, *slot.request.intent);
   }
   slot.failure = result;
+  slot.failed_at = now.wall;
   const bool failover = slot.request.base + 1 < upstream_.BaseCount();
   if (failover) {
     // Same round, next base URL; waiters wait for its answer.
@@ -449,6 +451,7 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
   // WeChat answered with an errcode: it issued nothing, revoked nothing.
   if (slot.request.intent) ForgetIntent(slot.state, *slot.request.intent);
   slot.failure = result;
+  slot.failed_at = now.wall;
   slot.next_base = 0;
   slot.next_stable_force = false;
   ++slot.failures;

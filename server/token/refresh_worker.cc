@@ -37,6 +37,12 @@ void RefreshWorker::Submit(ForceRefreshCommand command) {
   }
 }
 
+bool RefreshWorker::Inspect(std::function<void(const RefreshEngine&)> look) {
+  return !shutdown_requested_.load() &&
+         inbox_.TryPost([this, look = std::move(look)] { look(engine_); },
+                        kMaxQueuedCommands);
+}
+
 void RefreshWorker::BeginShutdown() {
   shutdown_requested_.store(true);
   upstream_.Wakeup();

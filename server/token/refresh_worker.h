@@ -34,6 +34,11 @@ class RefreshWorker {
   // Queues a ForceRefresh for the worker thread.
   void Submit(ForceRefreshCommand command);
 
+  // Runs `look` on the worker thread with the engine (ListOwners,
+  // DescribeOwner); false when it will not run (shutting down, too many
+  // waiting), and then nothing is queued.
+  bool Inspect(std::function<void(const RefreshEngine&)> look);
+
   // Shutdown, first step: no request starts any more and waiting
   // ForceRefresh calls are answered UNAVAILABLE; requests in flight go on.
   // Returns at once.

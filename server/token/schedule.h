@@ -31,8 +31,8 @@ class Schedule {
     when_.erase(it);
   }
   // When `item` is due, or InfiniteFuture() when it is not.
-  SteadyTime When(T* item) const {
-    auto it = when_.find(item);
+  SteadyTime When(const T* item) const {
+    auto it = when_.find(const_cast<T*>(item));
     return it == when_.end() ? SteadyTime::InfiniteFuture() : it->second;
   }
 

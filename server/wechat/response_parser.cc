@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -32,6 +33,21 @@ FetchResult Malformed(int http_status, std::string detail) {
 
 // WeChat's errmsg is its own text, but keep log lines single-line and short:
 // cut at a UTF-8 character boundary and replace control characters.
+// WeChat ends most errmsgs with "rid: <id>" (hex and dashes): the id its
+// support asks for.
+std::string RequestId(std::string_view errmsg) {
+  const size_t at = errmsg.rfind("rid: ");
+  if (at == std::string_view::npos) return "";
+  std::string_view rest = errmsg.substr(at + 5);
+  size_t end = 0;
+  while (end < rest.size() && end < 64 &&
+         (absl::ascii_isalnum(static_cast<unsigned char>(rest[end])) ||
+          rest[end] == '-')) {
+    ++end;
+  }
+  return std::string(rest.substr(0, end));
+}
+
 std::string SanitizeErrmsg(std::string_view errmsg) {
   if (errmsg.size() > kMaxErrmsgLength) {
     size_t cut = kMaxErrmsgLength;
@@ -158,8 +174,9 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     result.detail = absl::StrCat("errcode ", errcode);
     if (auto it = fields.find("errmsg");
         it != fields.end() && it->second.kind_case() == Value::kStringValue) {
-      absl::StrAppend(&result.detail, ": ",
-                      SanitizeErrmsg(it->second.string_value()));
+      result.errmsg = SanitizeErrmsg(it->second.string_value());
+      result.rid = RequestId(it->second.string_value());
+      absl::StrAppend(&result.detail, ": ", result.errmsg);
       result.egress_ip =
           EgressIp(errcode, it->second.string_value()).value_or("");
     }

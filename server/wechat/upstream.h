@@ -76,6 +76,10 @@ struct FetchResult {
   // A whitelist error's address WeChat saw us call from (EgressIp); "" when
   // none.
   std::string egress_ip;
+  // An errcode answer's errmsg (cleaned to one short line) and the request
+  // id WeChat put in it ("rid: ..."), for WeChat's support; "" when none.
+  std::string errmsg;
+  std::string rid;
   std::string value;          // access_token or ticket on success
   absl::Duration expires_in;  // on success
   // An authorizer's refresh token, as the answer carries it ("" when it

@@ -77,6 +77,10 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
   for (const SandboxApp& platform : options.platforms) {
     argv.push_back("--platform=" + platform.app_id + ":" + platform.secret);
   }
+  if (options.platform_authorizers > 0) {
+    argv.push_back("--platform_authorizers");
+    argv.push_back(absl::StrCat(options.platform_authorizers));
+  }
   if (options.rotate_refresh_tokens) {
     argv.push_back("--rotate_refresh_tokens");
   }
@@ -483,6 +487,17 @@ std::string Controller::ScrapeMetrics() {
   auto response = client.Get("/metrics");
   EXPECT_TRUE(response && response->status == 200);
   return response ? response->body : "";
+}
+
+std::pair<int, std::string> Controller::Cli(
+    const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {BinaryPath("WXTOKEN_CLI"), "--addr",
+                                   address()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess cli(argv, MakeTempDir("cli") + "/cli");
+  std::optional<int> status = cli.WaitForExit(absl::Seconds(30));
+  EXPECT_TRUE(status.has_value()) << "the CLI hung";
+  return {status.value_or(-1), cli.Stdout()};
 }
 
 void MaxCacheChecker::Record(const wxtoken::v1::Token& token,

@@ -39,6 +39,9 @@ class Sandbox {
     std::vector<SandboxApp> platforms = {};
     // api_authorizer_token returns a new refresh token each time.
     bool rotate_refresh_tokens = false;
+    // Accounts that authorized each platform before the test (listed, never
+    // pushed).
+    int platform_authorizers = 0;
   };
 
   // Starts the process; ASSERTs (fatal failure) when it does not come up.
@@ -219,6 +222,9 @@ class Controller {
 
   // GET /metrics (Options::metrics must be set).
   std::string ScrapeMetrics();
+  // Runs the wxtoken CLI against this wxtokend (--addr given); returns its
+  // exit status and stdout.
+  std::pair<int, std::string> Cli(const std::vector<std::string>& args);
 
   // Everything wxtokend wrote to stderr (its log) across every run.
   std::string Logs() const;

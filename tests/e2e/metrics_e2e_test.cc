@@ -137,6 +137,21 @@ TEST_F(MetricsE2eTest, AWhitelistErrorNamesTheIpUntilFixed) {
       "wxtoken_whitelist_blocked{app_id=\"", kApp, "\",ip=\"127.0.0.1\"}");
   EXPECT_EQ(Value(controller_.ScrapeMetrics(), blocked), 1);
   EXPECT_THAT(controller_.Logs(), HasSubstr("\"egress_ip\":\"127.0.0.1\""));
+  // `wxtoken status`: the owner is whitelist_blocked, with the IP, WeChat's
+  // errcode and its request id; exit status 1 (an owner not serving).
+  auto [blocked_exit, table] = controller_.Cli({"status"});
+  EXPECT_EQ(blocked_exit, 1) << table;
+  EXPECT_THAT(table, HasSubstr(kApp));
+  EXPECT_THAT(table, HasSubstr("whitelist_blocked"));
+  EXPECT_THAT(table, HasSubstr("WeChat saw this server as 127.0.0.1: add it "
+                               "to the IP whitelist; errcode 40164"));
+  EXPECT_THAT(table, HasSubstr("rid: sandbox"));
+  EXPECT_THAT(table, Not(HasSubstr(token.value())));
+  auto [json_exit, json] = controller_.Cli({"--json", "status", kApp});
+  EXPECT_EQ(json_exit, 1) << json;
+  EXPECT_THAT(json, HasSubstr("\"state\":\"OWNER_STATE_WHITELIST_BLOCKED\""));
+  EXPECT_THAT(json, HasSubstr("\"egress_ip\":\"127.0.0.1\""));
+  EXPECT_THAT(json, HasSubstr("\"errcode\":40164"));
   // Whitelisted: the retry after permanent_retry succeeds and the series
   // goes.
   sandbox_.ClearFaults();
@@ -148,6 +163,12 @@ TEST_F(MetricsE2eTest, AWhitelistErrorNamesTheIpUntilFixed) {
   EXPECT_EQ(Value(controller_.ScrapeMetrics(), blocked), -1);
   EXPECT_GT(controller_.WaitForToken(kApp, token.generation()).generation(),
             token.generation());
+  // And the state clears.
+  auto [cleared_exit, cleared] =
+      controller_.Cli({"status", "--state", "serving"});
+  EXPECT_EQ(cleared_exit, 0) << cleared;
+  EXPECT_THAT(cleared, HasSubstr(kApp));
+  EXPECT_THAT(cleared, Not(HasSubstr("whitelist")));
 }
 
 // Clients fall back on a cached value only when wxtokend could not be

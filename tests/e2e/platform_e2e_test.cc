@@ -129,6 +129,7 @@ class PlatformE2eTest : public ::testing::Test {
     sandbox_options.lifetime = lifetime;
     sandbox_options.overlap = overlap;
     sandbox_options.rotate_refresh_tokens = rotate_refresh_tokens;
+    sandbox_options.platform_authorizers = listed_authorizers_;
     ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox_options, dir_));
     options_.base_url = sandbox_.base_url();
     options_.platforms = {{kPlatform, kSecret, kServerToken, kAesKey, ""}};
@@ -191,6 +192,8 @@ class PlatformE2eTest : public ::testing::Test {
     }
   }
 
+  // Accounts the sandbox has authorized before the test starts.
+  int listed_authorizers_ = 0;
   std::string dir_;
   Sandbox sandbox_;
   Controller::Options options_;
@@ -505,6 +508,108 @@ TEST_F(PlatformE2eTest, APlatformsExistingAuthorizersAreTakenOverByItsList) {
   EXPECT_EQ(sandbox_.PlatformCount(kPlatform, "authorizer_token_calls"), 3);
   EXPECT_EQ(sandbox_.PlatformCount(kPlatform, "query_auth_calls"), 0);
   ExpectNoRefreshTokenIn(StateFiles(), "the state directory");
+}
+
+// DESIGN.md "Operations": ListOwners pages through a platform's 10,000
+// authorizers in key order, every page bounded, none missed or repeated.
+TEST_F(PlatformE2eTest, ListOwnersPagesThroughTenThousandAuthorizers) {
+  constexpr int kListed = 10000;
+  listed_authorizers_ = kListed;
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(StartPlatform());
+  // The list pass takes them all over (stored, not fetched).
+  auto describe = [&](const std::string& app_id,
+                      wxtoken::v1::DescribeOwnerResponse* response) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    wxtoken::v1::DescribeOwnerRequest request;
+    request.set_app_id(app_id);
+    return controller_.stub().DescribeOwner(&context, request, response);
+  };
+  wxtoken::v1::DescribeOwnerResponse platform;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  do {
+    platform.Clear();
+    ASSERT_TRUE(describe(kPlatform, &platform).ok());
+    if (platform.owner().platform().authorizers_active() < kListed) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  } while (platform.owner().platform().authorizers_active() < kListed &&
+           absl::Now() < deadline);
+  ASSERT_EQ(platform.owner().platform().authorizers_active(), kListed);
+  EXPECT_EQ(platform.owner().state(), wxtoken::v1::OWNER_STATE_SERVING);
+  EXPECT_TRUE(platform.owner().platform().has_ticket_created());
+
+  auto list = [&](wxtoken::v1::ListOwnersRequest request,
+                  wxtoken::v1::ListOwnersResponse* response) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    return controller_.stub().ListOwners(&context, request, response);
+  };
+  // Every owner, 777 a page: the platform and each authorizer once, in
+  // order.
+  std::vector<std::string> keys;
+  wxtoken::v1::ListOwnersRequest request;
+  request.set_page_size(777);
+  int pages = 0;
+  do {
+    wxtoken::v1::ListOwnersResponse page;
+    const grpc::Status status = list(request, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_LE(page.owners_size(), 777);
+    for (const wxtoken::v1::OwnerStatus& owner : page.owners()) {
+      if (!keys.empty()) {
+        ASSERT_LT(keys.back(), owner.app_id()) << "out of order or repeated";
+      }
+      keys.push_back(owner.app_id());
+    }
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 100);
+  EXPECT_EQ(keys.size(), static_cast<size_t>(kListed + 1));
+  EXPECT_EQ(pages, (kListed + 1 + 776) / 777);
+  EXPECT_EQ(keys.front(), kPlatform);
+
+  // The platform's authorizers, listed and never used: idle, no token, no
+  // value fetched.
+  request.Clear();
+  request.set_key_prefix(absl::StrCat(kPlatform, "/"));
+  request.set_state(wxtoken::v1::OWNER_STATE_IDLE);
+  request.set_page_size(5000);  // at most 1000 a page
+  wxtoken::v1::ListOwnersResponse idle;
+  ASSERT_TRUE(list(request, &idle).ok());
+  EXPECT_EQ(idle.owners_size(), 1000);
+  EXPECT_FALSE(idle.next_page_token().empty());
+  EXPECT_EQ(idle.owners(0).kinds(0).generation(), 0u);
+  EXPECT_TRUE(idle.owners(0).kinds(0).fingerprint().empty());
+  EXPECT_EQ(sandbox_.PlatformCount(kPlatform, "authorizer_token_calls"), 0);
+
+  // Used: fetched, then serving, with its fingerprint and never its value.
+  const std::string used = idle.owners(0).app_id();
+  wxtoken::v1::Token token;
+  ASSERT_TRUE(controller_.GetToken(used, &token).ok());
+  seen_.push_back(token.value());
+  wxtoken::v1::DescribeOwnerResponse described;
+  ASSERT_TRUE(describe(used, &described).ok());
+  EXPECT_EQ(described.owner().state(), wxtoken::v1::OWNER_STATE_SERVING);
+  EXPECT_EQ(described.owner().kinds(0).generation(), token.generation());
+  EXPECT_FALSE(described.owner().kinds(0).fingerprint().empty());
+  EXPECT_THAT(described.DebugString(), Not(HasSubstr(token.value())));
+
+  // A page token that no page gave, and an unknown owner, are refused.
+  request.Clear();
+  request.set_page_token("not a token!");
+  wxtoken::v1::ListOwnersResponse refused;
+  EXPECT_EQ(list(request, &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(describe("wxnobody", &described).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // `wxtoken status` on the platform, as a person reads it.
+  auto [exit_status, table] = controller_.Cli({"status", kPlatform});
+  EXPECT_EQ(exit_status, 0) << table;
+  EXPECT_THAT(table, HasSubstr("serving"));
+  EXPECT_THAT(table, HasSubstr("authorizers: 10000 active"));
 }
 
 TEST_F(PlatformE2eTest, KillNineWithRotatingRefreshTokensLosesNoAuthorizer) {

@@ -318,6 +318,69 @@ TEST_F(SecurityE2eTest, CallersAreGrantedMethodsOnAppsAndNothingElse) {
                            "wxtoken.v1.TokenController/GetToken\"} 1")));
 }
 
+// DESIGN.md "Operations": ListOwners and DescribeOwner are granted like
+// the other methods; a caller sees only the owners its grants name.
+TEST_F(SecurityE2eTest, OwnersAreListedOnlyAsGranted) {
+  const std::string callers = absl::StrCat(
+      "callers:\n", "  - principal: \"", kAdmin, "\"\n", "    apps: [\"*\"]\n",
+      "    methods: [\"*\"]\n", "  - principal: \"", kOrders, "\"\n",
+      "    apps: [\"", kAppA, "\"]\n",
+      "    methods: [\"ListOwners\", \"DescribeOwner\"]\n",
+      "  - principal: \"dns:billing.internal\"\n", "    apps: [\"*\"]\n",
+      "    methods: [\"GetToken\"]\n");
+  ASSERT_NO_FATAL_FAILURE(StartController(TlsYaml(true) + callers, &admin_));
+  WaitForToken(kAppA);
+  WaitForToken(kAppB);
+  auto list = [&](const std::shared_ptr<grpc::Channel>& channel,
+                  std::vector<std::string>* owners) {
+    auto stub = wxtoken::v1::TokenController::NewStub(channel);
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Seconds(5));
+    wxtoken::v1::ListOwnersResponse response;
+    const grpc::Status status =
+        stub->ListOwners(&context, wxtoken::v1::ListOwnersRequest(), &response);
+    for (const wxtoken::v1::OwnerStatus& owner : response.owners()) {
+      owners->push_back(owner.app_id());
+    }
+    return status;
+  };
+  auto describe = [&](const std::shared_ptr<grpc::Channel>& channel,
+                      const std::string& app_id) {
+    auto stub = wxtoken::v1::TokenController::NewStub(channel);
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Seconds(5));
+    wxtoken::v1::DescribeOwnerRequest request;
+    request.set_app_id(app_id);
+    wxtoken::v1::DescribeOwnerResponse response;
+    return stub->DescribeOwner(&context, request, &response);
+  };
+  auto admin =
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &admin_));
+  auto orders =
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &orders_));
+  auto billing =
+      NewChannel(controller_.address(), TlsCredentials(ca_->cert(), &billing_));
+
+  std::vector<std::string> owners;
+  ASSERT_TRUE(list(admin, &owners).ok());
+  EXPECT_THAT(owners, ::testing::ElementsAre(kAppA, kAppB));
+  owners.clear();
+  ASSERT_TRUE(list(orders, &owners).ok());
+  EXPECT_THAT(owners, ::testing::ElementsAre(kAppA));
+  EXPECT_TRUE(describe(orders, kAppA).ok());
+  grpc::Status denied = describe(orders, kAppB);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            absl::StrCat(kOrders, " may not call DescribeOwner on ", kAppB));
+  // Granted GetToken on every app, but not ListOwners.
+  owners.clear();
+  denied = list(billing, &owners);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            "dns:billing.internal may not call ListOwners on *");
+  EXPECT_TRUE(owners.empty());
+}
+
 TEST_F(SecurityE2eTest, EmptyCallersDenyEveryTokenControllerCall) {
   ASSERT_NO_FATAL_FAILURE(
       StartController(TlsYaml(true) + "callers: []\n", &admin_));
@@ -562,7 +625,8 @@ TEST_F(SecurityE2eTest, BadSecurityConfigRefusesToStartNamingTheKey) {
                     "    apps: [\"*\"]\n    methods: [\"getToken\"]\n"),
        "wxtokend: callers[0].methods[0]: unknown method \"getToken\" "
        "(TokenController has GetToken ForceRefresh VerifySignature SignJsapi "
-       "SignCard DecryptMessage EncryptReply WatchToken SubmitPlatformPush, or "
+       "SignCard DecryptMessage EncryptReply WatchToken SubmitPlatformPush "
+       "ListOwners DescribeOwner, or "
        "\"*\")\n"},
   };
   for (const auto& [yaml, line, end] : cases) {

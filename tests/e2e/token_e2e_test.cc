@@ -451,16 +451,9 @@ TEST_F(TokenE2eTest, HealthReportsEveryServiceName) {
 class CliE2eTest : public TokenE2eTest {
  protected:
   // Runs the CLI; returns its exit status and stdout.
-  std::pair<int, std::string> Cli(std::vector<std::string> args) {
-    std::vector<std::string> argv = {BinaryPath("WXTOKEN_CLI"), "--addr",
-                                     controller_.address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ChildProcess cli(argv, absl::StrCat(dir_, "/cli.", ++runs_));
-    std::optional<int> status = cli.WaitForExit(absl::Seconds(30));
-    EXPECT_TRUE(status.has_value()) << "the CLI hung";
-    return {status.value_or(-1), cli.Stdout()};
+  std::pair<int, std::string> Cli(const std::vector<std::string>& args) {
+    return controller_.Cli(args);
   }
-  int runs_ = 0;
 };
 
 TEST_F(CliE2eTest, GetRefreshVerifyAndHealth) {

@@ -114,6 +114,28 @@ TEST(ParseFetchResponseTest, ErrcodeIsClassifiedAndNotIssued) {
   EXPECT_EQ(result.http_status, 200);
   EXPECT_EQ(result.detail, "errcode 40125: invalid appsecret rid: 6620");
   EXPECT_EQ(result.value, "");
+  // Kept apart for ListOwners: WeChat's text and the id its support asks
+  // for.
+  EXPECT_EQ(result.errmsg, "invalid appsecret rid: 6620");
+  EXPECT_EQ(result.rid, "6620");
+}
+
+TEST(ParseFetchResponseTest, TheRequestIdIsWeChatsOwnOnly) {
+  EXPECT_EQ(
+      ParseFetchResponse(
+          FetchApi::kClassic, 200,
+          R"({"errcode":40164,"errmsg":"invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist rid: 6489a1b2-3c4d5e6f-7a8b9c0d"})")
+          .rid,
+      "6489a1b2-3c4d5e6f-7a8b9c0d");
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kClassic, 200,
+                               R"({"errcode":40125,"errmsg":"invalid"})")
+                .rid,
+            "");
+  // Only what an id is made of, and bounded.
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kClassic, 200,
+                               R"({"errcode":40125,"errmsg":"x rid: ab<c>"})")
+                .rid,
+            "ab");
 }
 
 TEST(ParseFetchResponseTest, ErrcodeClassesPerApi) {
