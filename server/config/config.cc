@@ -418,7 +418,7 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
               {"listen", "health_listen", "metrics_listen", "reflection", "tls",
                "callers", "state_dir", "drain_timeout", "shutdown_delay",
                "max_timestamp_skew", "store", "upstream", "refresh", "watch",
-               "apps", "push_listen", "platforms"});
+               "quota", "apps", "push_listen", "platforms"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -488,6 +488,14 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
     if (!watch_entries.ok()) return watch_entries.status();
     status = ReadDuration(*watch_entries, "watch", "max_stream_age",
                           Zero::kRefused, &config.watch.max_stream_age);
+    if (!status.ok()) return status;
+  }
+  if (std::optional<YAML::Node> quota = Find(*entries, "quota")) {
+    absl::StatusOr<Entries> quota_entries =
+        ReadMap(*quota, "quota", {"poll_interval"});
+    if (!quota_entries.ok()) return quota_entries.status();
+    status = ReadDuration(*quota_entries, "quota", "poll_interval",
+                          Zero::kAllowed, &config.quota.poll_interval);
     if (!status.ok()) return status;
   }
   if (std::optional<YAML::Node> store = Find(*entries, "store")) {

@@ -84,6 +84,14 @@ struct RefreshConfig {
   friend bool operator==(const RefreshConfig&, const RefreshConfig&) = default;
 };
 
+// quota: WeChat's own count of each token endpoint's daily use
+// (openapi/quota/get), exported as gauges (DESIGN.md "Operations").
+struct QuotaConfig {
+  absl::Duration poll_interval = absl::Hours(1);  // zero = off
+
+  friend bool operator==(const QuotaConfig&, const QuotaConfig&) = default;
+};
+
 struct WatchConfig {
   // WatchToken streams end after this (±10 % jitter), so callers spread
   // over the replicas again.
@@ -142,10 +150,9 @@ struct CallerGrant {
 
 // The TokenController methods a grant may name: the proto's names.
 inline constexpr const char* kTokenControllerMethods[] = {
-    "GetToken",     "ForceRefresh", "VerifySignature",
-    "SignJsapi",    "SignCard",     "DecryptMessage",
-    "EncryptReply", "WatchToken",   "SubmitPlatformPush",
-    "ListOwners",   "DescribeOwner"};
+    "GetToken",           "ForceRefresh",   "VerifySignature", "SignJsapi",
+    "SignCard",           "DecryptMessage", "EncryptReply",    "WatchToken",
+    "SubmitPlatformPush", "ListOwners",     "DescribeOwner"};
 
 struct Config {
   std::string listen = "0.0.0.0:50051";
@@ -171,6 +178,7 @@ struct Config {
   UpstreamConfig upstream;
   RefreshConfig refresh;
   WatchConfig watch;
+  QuotaConfig quota;
   // Every configured owner the refresh worker keeps tokens for: `apps`, then
   // one per platform (its component token, Api::kComponent), so that
   // serving, grants, health and reloads treat each alike.

@@ -87,6 +87,7 @@ ReloadPlan PlanReload(const Config& running, const Config& next) {
   KeepForRestart("upstream", running.upstream, next.upstream, restart);
   KeepForRestart("refresh", running.refresh, next.refresh, restart);
   KeepForRestart("watch", running.watch, next.watch, restart);
+  KeepForRestart("quota", running.quota, next.quota, restart);
   KeepForRestart("push_listen", running.push_listen, next.push_listen, restart);
   KeepForRestart("platforms", running.platforms, next.platforms, restart);
 

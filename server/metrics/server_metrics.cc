@@ -3,7 +3,9 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <algorithm>
 #include <limits>
+#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -34,6 +36,8 @@ std::string ApiName(FetchApi api) {
       return "authorizer_list";
     case FetchApi::kAuthorizerInfo:
       return "authorizer_info";
+    case FetchApi::kQuotaGet:
+      return "quota_get";
   }
   return "unknown";
 }
@@ -229,6 +233,20 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
               .Help("1 while WeChat refuses the app's calls from this IP "
                     "(40164, 61004, 60020): add it to the whitelist")
               .Register(*registry_)),
+      quota_daily_limit_(prometheus::BuildGauge()
+                             .Name("wxtoken_wechat_quota_daily_limit")
+                             .Help("WeChat's daily limit of calls to "
+                                   "cgi_path (openapi/quota/get)")
+                             .Register(*registry_)),
+      quota_used_(prometheus::BuildGauge()
+                      .Name("wxtoken_wechat_quota_used")
+                      .Help("Calls to cgi_path today, by WeChat's own count")
+                      .Register(*registry_)),
+      quota_remain_(prometheus::BuildGauge()
+                        .Name("wxtoken_wechat_quota_remain")
+                        .Help("Calls to cgi_path left today, by WeChat's "
+                              "own count")
+                        .Register(*registry_)),
       platform_ticket_created_(
           prometheus::BuildGauge()
               .Name("wxtoken_platform_ticket_created_timestamp_seconds")
@@ -288,10 +306,34 @@ void ServerMetrics::OnAppAdded(const std::string& app_id,
   AddAppSeries(app_id, today);
 }
 
+void ServerMetrics::OnQuota(const std::string& app_id,
+                            const std::string& cgi_path,
+                            const QuotaView& quota) {
+  const std::map<std::string, std::string> labels = {{"app_id", app_id},
+                                                     {"cgi_path", cgi_path}};
+  quota_daily_limit_.Add(labels).Set(static_cast<double>(quota.daily_limit));
+  quota_used_.Add(labels).Set(static_cast<double>(quota.used));
+  quota_remain_.Add(labels).Set(static_cast<double>(quota.remain));
+  std::vector<std::string>& paths = quota_paths_[app_id];
+  if (std::find(paths.begin(), paths.end(), cgi_path) == paths.end()) {
+    paths.push_back(cgi_path);
+  }
+}
+
 void ServerMetrics::OnAppRemoved(const std::string& app_id) {
   for (prometheus::Family<prometheus::Gauge>* family :
        {&daily_budget_, &fetches_today_, &force_fetches_today_}) {
     family->Remove(&family->Add({{"app_id", app_id}}));
+  }
+  if (auto it = quota_paths_.find(app_id); it != quota_paths_.end()) {
+    for (const std::string& cgi_path : it->second) {
+      for (prometheus::Family<prometheus::Gauge>* family :
+           {&quota_daily_limit_, &quota_used_, &quota_remain_}) {
+        family->Remove(
+            &family->Add({{"app_id", app_id}, {"cgi_path", cgi_path}}));
+      }
+    }
+    quota_paths_.erase(it);
   }
   absl::MutexLock lock(&blocked_mu_);
   ClearBlocked(app_id);

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -86,6 +87,8 @@ class ServerMetrics final : public RefreshObserver {
   // stay (a counter series only ever grows).
   void OnAppAdded(const std::string& app_id, const AppCounters& today) override;
   void OnAppRemoved(const std::string& app_id) override;
+  void OnQuota(const std::string& app_id, const std::string& cgi_path,
+               const QuotaView& quota) override;
   void OnPlatformChanged(const std::string& platform,
                          const PlatformView& view) override;
   void OnRefreshTokenRotated(const std::string& platform) override;
@@ -111,6 +114,13 @@ class ServerMetrics final : public RefreshObserver {
   prometheus::Family<prometheus::Counter>& state_write_failures_;
   // 1 for (app, the IP WeChat refused) until the app's next success.
   prometheus::Family<prometheus::Gauge>& whitelist_blocked_;
+  // WeChat's own count (quota.poll_interval), by app_id and cgi_path.
+  prometheus::Family<prometheus::Gauge>& quota_daily_limit_;
+  prometheus::Family<prometheus::Gauge>& quota_used_;
+  prometheus::Family<prometheus::Gauge>& quota_remain_;
+  // The cgi_paths each app's quota series have (worker thread only), so a
+  // removed app's go with it.
+  absl::flat_hash_map<std::string, std::vector<std::string>> quota_paths_;
   // Per platform, never per authorizer (DESIGN.md "Owners").
   prometheus::Family<prometheus::Gauge>& platform_ticket_created_;
   prometheus::Family<prometheus::Gauge>& platform_authorizers_;

@@ -39,6 +39,13 @@ struct PlatformView {
   int64_t revoked = 0;       // unauthorized, or gone from the list
 };
 
+// WeChat's own count of one API's daily use (openapi/quota/get).
+struct QuotaView {
+  int64_t daily_limit = 0;
+  int64_t used = 0;
+  int64_t remain = 0;
+};
+
 // Learns what the engine does, for metrics. Called on the worker thread;
 // implementations must not block. The defaults ignore everything.
 class RefreshObserver {
@@ -47,6 +54,10 @@ class RefreshObserver {
   // A request to WeChat is about to be sent; `today` counts it.
   virtual void OnRequestSent(const std::string& /*app_id*/, FetchApi /*api*/,
                              const AppCounters& /*today*/) {}
+  // WeChat answered a quota poll of `app_id`'s use of `cgi_path`.
+  virtual void OnQuota(const std::string& /*app_id*/,
+                       const std::string& /*cgi_path*/,
+                       const QuotaView& /*quota*/) {}
   // A request to WeChat ended with `result`.
   virtual void OnRequestDone(const std::string& /*app_id*/, FetchApi /*api*/,
                              const FetchResult& /*result*/) {}

@@ -228,6 +228,13 @@ SteadyTime RefreshEngine::NextWakeup() const {
       for (const auto& [id, platform] : platforms_) {
         if (!platform.pass.in_flight) next = std::min(next, platform.pass.next);
       }
+      if (!quota_.in_flight &&
+          config_.quota.poll_interval > absl::ZeroDuration()) {
+        // The rest of a round goes at once.
+        next =
+            std::min(next, quota_.queue.empty() ? quota_.next
+                                                : SteadyTime::InfinitePast());
+      }
     }
   }
   return next;
@@ -249,6 +256,7 @@ void RefreshEngine::RunDue() {
     if (slot == nullptr) break;
     StartRequest(*slot, now);
   }
+  RunQuotaPolls(now);
 }
 
 bool RefreshEngine::Quiescent() const {

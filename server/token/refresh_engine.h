@@ -2,6 +2,7 @@
 #define WXTOKEN_SERVER_TOKEN_REFRESH_ENGINE_H_
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -377,6 +378,18 @@ class RefreshEngine final : public ReplicaListener {
                   const ListedAuthorizer& listed);
   void EndListPass(const std::string& platform_id, Platform& platform,
                    Instant now);
+  // Quota polls (refresh_engine_quota.cc): the leader asks
+  // openapi/quota/get about each configured owner's token endpoints every
+  // quota.poll_interval, one request at a time.
+  void RunQuotaPolls(Instant now);
+  void OnQuotaAnswer(const std::string& app_id, const std::string& cgi_path,
+                     const FetchResult& result);
+  struct QuotaRound {
+    std::deque<std::pair<std::string, std::string>> queue;  // app, cgi_path
+    bool in_flight = false;
+    // When the next round starts; InfinitePast: none planned yet.
+    SteadyTime next = SteadyTime::InfinitePast();
+  } quota_;
   // Tells the store which apps are configured here.
   void AnnounceApps();
   // Whether the slot shows nothing sent since its request in flight: the

@@ -72,6 +72,7 @@ bool MayRevoke(FetchApi api, bool force_refresh) {
     case FetchApi::kStable:
       return force_refresh;
     case FetchApi::kStartPushTicket:
+    case FetchApi::kQuotaGet:
       return false;  // it issues nothing itself
     default:
       return true;

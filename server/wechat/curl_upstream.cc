@@ -314,6 +314,16 @@ class CurlUpstreamClient::Impl {
         if (!SetJsonBody(body, fetch)) return false;
         break;
       }
+      case FetchApi::kQuotaGet: {
+        auto token = UrlEscape(easy, request.access_token);
+        if (!token) return false;
+        url = absl::StrCat(base,
+                           "/cgi-bin/openapi/quota/get?access_token=", *token);
+        google::protobuf::Struct body;
+        (*body.mutable_fields())["cgi_path"].set_string_value(request.cgi_path);
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
       case FetchApi::kTicket: {
         auto token = UrlEscape(easy, request.access_token);
         auto type = UrlEscape(easy, request.ticket_type);

@@ -134,6 +134,35 @@ FetchResult ParseList(int http_status,
   return result;
 }
 
+// A quota/get answer: {"quota":{"daily_limit":N,"used":N,"remain":N}}.
+FetchResult ParseQuota(
+    int http_status, const google::protobuf::Map<std::string, Value>& fields) {
+  auto quota = fields.find("quota");
+  if (quota == fields.end() ||
+      quota->second.kind_case() != Value::kStructValue) {
+    return Malformed(http_status, "quota is missing");
+  }
+  const auto& counts = quota->second.struct_value().fields();
+  int64_t values[3] = {};
+  const char* names[3] = {"daily_limit", "used", "remain"};
+  for (int i = 0; i < 3; ++i) {
+    auto it = counts.find(names[i]);
+    if (it == counts.end() || it->second.kind_case() != Value::kNumberValue ||
+        it->second.number_value() < 0 || it->second.number_value() > 1e12) {
+      return Malformed(http_status,
+                       absl::StrCat("quota.", names[i], " is not a count"));
+    }
+    values[i] = static_cast<int64_t>(it->second.number_value());
+  }
+  FetchResult result;
+  result.http_status = http_status;
+  result.detail = "ok";
+  result.quota_daily_limit = values[0];
+  result.quota_used = values[1];
+  result.quota_remain = values[2];
+  return result;
+}
+
 // The value, its expiry and (authorizers) refresh token of a success.
 FetchResult ParseValue(FetchApi api, int http_status,
                        const google::protobuf::Map<std::string, Value>& fields);
@@ -184,6 +213,7 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
   }
 
   if (api == FetchApi::kAuthorizerList) return ParseList(http_status, fields);
+  if (api == FetchApi::kQuotaGet) return ParseQuota(http_status, fields);
   if (api == FetchApi::kStartPushTicket) {
     // errcode 0 is all it answers: WeChat pushes the ticket.
     FetchResult result;

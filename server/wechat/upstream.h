@@ -27,6 +27,9 @@ enum class FetchApi {
   kAuthorizerList,   // POST /cgi-bin/component/api_get_authorizer_list
   kAuthorizerInfo,   // POST /cgi-bin/component/api_get_authorizer_info: its
                      // refresh token (no access token)
+  // POST /cgi-bin/openapi/quota/get (access_token, cgi_path): WeChat's own
+  // count of an API's daily use; issues and revokes nothing.
+  kQuotaGet,
 };
 
 // One request to one of upstream.base_urls. Failover to the next base URL
@@ -45,6 +48,7 @@ struct FetchRequest {
   std::string refresh_token;       // kAuthorizerToken; never logged
   int64_t offset = 0;              // kAuthorizerList: the page
   int64_t count = 0;
+  std::string cgi_path;  // kQuotaGet: the API asked about
 };
 
 // One entry of an api_get_authorizer_list page.
@@ -88,6 +92,10 @@ struct FetchResult {
   // kAuthorizerList: the page, and how many there are in all.
   std::vector<ListedAuthorizer> listed;
   int64_t total_count = 0;
+  // kQuotaGet: WeChat's count for the day.
+  int64_t quota_daily_limit = 0;
+  int64_t quota_used = 0;
+  int64_t quota_remain = 0;
 };
 
 // Talks to WeChat. Not thread-safe: it is driven by the refresh worker's

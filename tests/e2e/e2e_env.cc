@@ -105,6 +105,10 @@ int Sandbox::TokenCalls(const std::string& app_id) {
   return Count(app_id, "token_calls");
 }
 
+int Sandbox::QuotaUsedToday(const std::string& app_id) {
+  return Count(app_id, "quota_used_today");
+}
+
 int Sandbox::TicketCalls(const std::string& app_id) {
   return Count(app_id, "ticket_calls");
 }
@@ -296,6 +300,10 @@ std::string Controller::ConfigYaml(const Options& options,
           ? ""
           : absl::StrCat("watch:\n  max_stream_age: \"",
                          options.watch_max_stream_age, "\"\n"),
+      options.quota_poll_interval.empty()
+          ? ""
+          : absl::StrCat("quota:\n  poll_interval: \"",
+                         options.quota_poll_interval, "\"\n"),
       options.apps.empty() ? "" : "apps:\n");
   for (const App& app : options.apps) {
     const std::string secret_file = SecretPath(dir, app.app_id);

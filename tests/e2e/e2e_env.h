@@ -55,6 +55,8 @@ class Sandbox {
   int TokenCalls(const std::string& app_id);
   // Calls to /cgi-bin/ticket/getticket with a token of `app_id`.
   int TicketCalls(const std::string& app_id);
+  // Its /cgi-bin/token calls this Beijing day, as its daily quota counts.
+  int QuotaUsedToday(const std::string& app_id);
   // Whether WeChat (the sandbox) accepts `token` right now.
   bool IsValid(const std::string& token);
   // Until when the sandbox accepts `token` by its own record (its expiry,
@@ -153,6 +155,7 @@ class Controller {
     int force_budget = 200;
     bool metrics = false;              // serve /metrics on a free loopback port
     std::string watch_max_stream_age;  // "" = the default
+    std::string quota_poll_interval;   // "" = the default
     // Where the config is written (through a symlink, if it is one);
     // "" = DIR/wxtokend.yaml.
     std::string config_path;

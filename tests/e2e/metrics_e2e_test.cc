@@ -121,6 +121,50 @@ TEST_F(MetricsE2eTest, CountersAndGaugesMatchKnownCalls) {
   sandbox_.Stop();
 }
 
+// DESIGN.md "Operations": quota.poll_interval exports WeChat's own count of
+// each token endpoint's use, which equals the sandbox's after some fetches.
+TEST(QuotaE2eTest, TheGaugesEqualWeChatsOwnCount) {
+  const std::string dir = MakeTempDir("quota");
+  Sandbox sandbox;
+  ASSERT_NO_FATAL_FAILURE(sandbox.Start({{{kApp, kSecret}}}, dir));
+  Controller controller;
+  Controller::Options options;
+  options.base_url = sandbox.base_url();
+  options.apps = {{kApp, kSecret, "classic", ""}};
+  options.metrics = true;
+  options.quota_poll_interval = "1s";
+  ASSERT_NO_FATAL_FAILURE(controller.Start(options, dir));
+  wxtoken::v1::Token token = controller.WaitForToken(kApp);
+  for (int i = 0; i < 3; ++i) {
+    wxtoken::v1::ForceRefreshResponse response;
+    ASSERT_TRUE(controller.ForceRefresh(kApp, token.value(), &response).ok());
+    token = response.token();
+  }
+  const int used = sandbox.QuotaUsedToday(kApp);
+  EXPECT_EQ(used, 4);
+  const std::string series =
+      absl::StrCat("{app_id=\"", kApp, "\",cgi_path=\"/cgi-bin/token\"}");
+  std::string metrics;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {
+    absl::SleepFor(absl::Milliseconds(100));
+    metrics = controller.ScrapeMetrics();
+  } while (Value(metrics, "wxtoken_wechat_quota_used" + series) != used &&
+           absl::Now() < deadline);
+  EXPECT_EQ(Value(metrics, "wxtoken_wechat_quota_used" + series), used);
+  EXPECT_EQ(Value(metrics, "wxtoken_wechat_quota_daily_limit" + series), 2000);
+  EXPECT_EQ(Value(metrics, "wxtoken_wechat_quota_remain" + series),
+            2000 - used);
+  // Asking spent nothing: WeChat's count and our budget are unchanged.
+  EXPECT_EQ(sandbox.QuotaUsedToday(kApp), used);
+  EXPECT_EQ(Value(metrics, absl::StrCat("wxtoken_upstream_fetches_today{"
+                                        "app_id=\"",
+                                        kApp, "\"}")),
+            used);
+  EXPECT_EQ(controller.Stop(), 0);
+  sandbox.Stop();
+}
+
 // DESIGN.md "Operations": WeChat refuses the server's IP (40164 naming it):
 // the answer and the metric say which IP to whitelist, until it is fixed.
 TEST_F(MetricsE2eTest, AWhitelistErrorNamesTheIpUntilFixed) {

@@ -127,6 +127,11 @@ class PlatformState {
   // Whether a component or authorizer token, or a ticket, is accepted now.
   Validity Check(absl::string_view value, absl::Time now) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // openapi/quota/get asked with a valid component token: its platform's
+  // api_component_token and api_authorizer_token calls.
+  QuotaAnswer Quota(absl::string_view component_token,
+                    absl::string_view cgi_path, absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::map<std::string, PlatformStats> Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   // Every refresh token issued so far, for tests that look for them where
   // they must never be in plaintext.

@@ -190,6 +190,10 @@ void SandboxServer::Route() {
               [this](const httplib::Request& req, httplib::Response& res) {
                 HandleGetTicket(req, res);
               });
+  server_.Post("/cgi-bin/openapi/quota/get",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 HandleQuota(req, res);
+               });
   // Control calls change state, so they are POSTs; GET works too because
   // httplib answers 400 to a POST without Content-Length (plain
   // `curl -X POST`), which would be an easy trap in a test script.
@@ -291,6 +295,34 @@ void SandboxServer::HandleStableToken(const httplib::Request& req,
   const Answer answer = state_->FetchStable(creds, force_refresh, now_());
   if (DelayTheAnswer(slow, req, res)) return;
   WriteTokenAnswer(res, answer);
+}
+
+void SandboxServer::HandleQuota(const httplib::Request& req,
+                                httplib::Response& res) {
+  std::string cgi_path;
+  const std::optional<Struct> body = ParseJsonObject(req.body);
+  if (!body || !GetString(*body, "cgi_path", &cgi_path)) {
+    WriteError(res, 47001, "data format error");
+    return;
+  }
+  const std::string token = req.get_param_value("access_token");
+  QuotaAnswer answer = state_->Quota(token, cgi_path, now_());
+  if (answer.errcode == 40001 && platforms_ != nullptr) {
+    answer = platforms_->Quota(token, cgi_path, now_());
+  }
+  if (answer.errcode != 0) {
+    WriteError(res, answer.errcode, answer.errmsg);
+    return;
+  }
+  Struct quota;
+  SetNumber(quota, "daily_limit", static_cast<double>(answer.daily_limit));
+  SetNumber(quota, "used", static_cast<double>(answer.used));
+  SetNumber(quota, "remain", static_cast<double>(answer.remain));
+  Struct reply;
+  SetNumber(reply, "errcode", 0);
+  SetString(reply, "errmsg", "ok");
+  *(*reply.mutable_fields())["quota"].mutable_struct_value() = quota;
+  WriteJson(res, reply, kWeChatContentType);
 }
 
 void SandboxServer::HandleGetTicket(const httplib::Request& req,

@@ -64,6 +64,8 @@ class SandboxServer {
   void HandleToken(const httplib::Request& req, httplib::Response& res);
   void HandleStableToken(const httplib::Request& req, httplib::Response& res);
   void HandleGetTicket(const httplib::Request& req, httplib::Response& res);
+  // openapi/quota/get: the sandbox's own counts (WeChat's, as it sees them).
+  void HandleQuota(const httplib::Request& req, httplib::Response& res);
   void HandleFault(const httplib::Request& req, httplib::Response& res);
   void HandleFaultClear(const httplib::Request& req, httplib::Response& res);
   void HandleStats(const httplib::Request& req, httplib::Response& res);

@@ -41,6 +41,17 @@ struct Answer {
   int64_t expires_in = 0;  // whole seconds, when errcode == 0
 };
 
+// openapi/quota/get's answer: WeChat's own count of an API's daily use, or
+// an errcode (40001: not a valid access token; 76021: a cgi_path it does
+// not count).
+struct QuotaAnswer {
+  int errcode = 0;
+  std::string errmsg;
+  int64_t daily_limit = 0;
+  int64_t used = 0;
+  int64_t remain = 0;
+};
+
 // Per-app request counters, for tests that assert how often wxtokend called.
 struct AppStats {
   int64_t token_calls = 0;         // every /cgi-bin/token request
@@ -105,6 +116,12 @@ class SandboxState {
   // from now on. False for an unknown app.
   bool ResetSecret(absl::string_view appid, std::string secret)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // openapi/quota/get asked with one of an app's valid access tokens:
+  // /cgi-bin/token counts as the daily quota does; /cgi-bin/stable_token
+  // and /cgi-bin/ticket/getticket count every call.
+  QuotaAnswer Quota(absl::string_view access_token, absl::string_view cgi_path,
+                    absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Whether `value` (a token or a ticket) is accepted at `now`.
   Validity Check(absl::string_view value, absl::Time now) const

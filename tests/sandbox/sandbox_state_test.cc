@@ -62,6 +62,20 @@ class SandboxStateTest : public ::testing::Test {
   SandboxState state_;
 };
 
+TEST_F(SandboxStateTest, QuotaGetCountsWhatTheQuotaCounts) {
+  const std::string token = Classic(kT0);
+  Classic(kT0);
+  QuotaAnswer quota = state_.Quota(token, "/cgi-bin/token", kT0);
+  EXPECT_EQ(quota.errcode, 0) << quota.errmsg;
+  EXPECT_EQ(quota.used, 2);
+  EXPECT_EQ(quota.daily_limit, TestOptions().daily_quota);
+  EXPECT_EQ(quota.remain, TestOptions().daily_quota - 2);
+  EXPECT_EQ(state_.Quota(token, "/cgi-bin/nothing", kT0).errcode, 76021);
+  EXPECT_EQ(state_.Quota("not-a-token", "/cgi-bin/token", kT0).errcode, 40001);
+  // Asking counts nothing.
+  EXPECT_EQ(state_.Quota(token, "/cgi-bin/token", kT0).used, 2);
+}
+
 TEST_F(SandboxStateTest, ClassicTokenLooksLikeWeChats) {
   const Answer answer = state_.FetchClassic(Creds(), kT0);
   ASSERT_EQ(answer.errcode, 0);

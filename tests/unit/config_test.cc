@@ -333,6 +333,19 @@ TEST_F(ConfigTest, WatchMaxStreamAge) {
               "unknown key \"watch.max_age\"");
 }
 
+TEST_F(ConfigTest, QuotaPollInterval) {
+  EXPECT_EQ(ParseConfig(Minimal())->quota.poll_interval, absl::Hours(1));
+  absl::StatusOr<Config> config =
+      ParseConfig(Minimal() + "quota:\n  poll_interval: 10m\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->quota.poll_interval, absl::Minutes(10));
+  config = ParseConfig(Minimal() + "quota:\n  poll_interval: 0s\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->quota.poll_interval, absl::ZeroDuration());  // off
+  ExpectError(Minimal() + "quota:\n  interval: 1h\n",
+              "unknown key \"quota.interval\"");
+}
+
 TEST_F(ConfigTest, RedisStore) {
   setenv("WXTOKEN_TEST_REDIS_PASSWORD", "redis-pass-71c", 1);
   absl::StatusOr<Config> config =

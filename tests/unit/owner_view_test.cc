@@ -31,6 +31,8 @@ class NoHealth final : public HealthSink {
 
 class OwnerViewTest : public ::testing::Test {
  protected:
+  // Quota polls (requests of their own) only where a test asks for them.
+  OwnerViewTest() { config_.quota.poll_interval = absl::ZeroDuration(); }
   // Apps wxapp0 .. wxapp<count - 1>, each with a first request sent.
   void StartApps(int count) {
     for (int i = 0; i < count; ++i) {
@@ -58,6 +60,18 @@ class OwnerViewTest : public ::testing::Test {
     std::optional<OwnerView> view = engine_->DescribeOwner(app_id);
     EXPECT_TRUE(view.has_value()) << app_id;
     return view.value_or(OwnerView{});
+  }
+  std::string Get(const std::string& app_id) {
+    absl::StatusOr<Token> token =
+        table_->Get(app_id, TokenKind::kAccessToken, clock_.SteadyNow());
+    return token.ok() ? token->value : "";
+  }
+  int CountQuotaPolls(size_t from) const {
+    int polls = 0;
+    for (size_t i = from; i < upstream_.started().size(); ++i) {
+      if (upstream_.started()[i].api == FetchApi::kQuotaGet) ++polls;
+    }
+    return polls;
   }
   static std::vector<std::string> Keys(const OwnerPage& page) {
     std::vector<std::string> keys;
@@ -173,6 +187,61 @@ TEST_F(OwnerViewTest, PagesAreInKeyOrderFilteredAndBounded) {
   page = engine_->ListOwners(query);
   EXPECT_TRUE(page.owners.empty());
   EXPECT_TRUE(page.more);
+}
+
+class QuotaObserver final : public RefreshObserver {
+ public:
+  void OnQuota(const std::string& app_id, const std::string& cgi_path,
+               const QuotaView& quota) override {
+    seen[app_id + " " + cgi_path] = quota.used;
+  }
+  std::map<std::string, int64_t> seen;
+};
+
+// DESIGN.md "Operations": every poll_interval, WeChat's own count of each
+// token endpoint an owner uses, asked with its own token, one at a time;
+// nothing budgeted, nothing revoked.
+TEST_F(OwnerViewTest, QuotaIsPolledWithEachOwnersTokenEveryInterval) {
+  config_.quota.poll_interval = absl::Minutes(30);
+  StartApps(2);
+  QuotaObserver observer;
+  engine_->SetObserver(&observer);
+  while (upstream_.InFlight() > 0) upstream_.Succeed();
+  Pump();
+  const size_t before = upstream_.started().size();
+  // The first round comes a minute after the start.
+  clock_.AdvanceTime(absl::Seconds(59));
+  Pump();
+  EXPECT_EQ(upstream_.started().size(), before);
+  clock_.AdvanceTime(absl::Seconds(1));
+  Pump();
+  // One request at a time, each with the owner's own token.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(upstream_.InFlight(), 1);
+    const FetchRequest asked = upstream_.front();
+    EXPECT_EQ(asked.api, FetchApi::kQuotaGet);
+    EXPECT_EQ(asked.cgi_path, "/cgi-bin/token");
+    EXPECT_EQ(asked.access_token, Get(asked.app_id));
+    FetchResult answer;
+    answer.quota_daily_limit = 2000;
+    answer.quota_used = 7 + i;
+    answer.quota_remain = 1993 - i;
+    upstream_.Complete(answer);
+    Pump();
+    EXPECT_EQ(observer.seen[asked.app_id + " /cgi-bin/token"], 7 + i);
+  }
+  // Not a fetch: no budget spent, the token unchanged.
+  EXPECT_EQ(Describe("wxapp0").fetches_today, 1);
+  EXPECT_EQ(Describe("wxapp0").kinds[0].generation, 1u);
+  // The next round, poll_interval after this one began; none before.
+  const size_t after_round = upstream_.started().size();
+  EXPECT_EQ(CountQuotaPolls(before), 2);
+  clock_.AdvanceTime(absl::Minutes(30) - absl::Seconds(1));
+  Pump();
+  EXPECT_EQ(CountQuotaPolls(after_round), 0);
+  clock_.AdvanceTime(absl::Seconds(1));
+  Pump();
+  EXPECT_EQ(CountQuotaPolls(after_round), 1);
 }
 
 TEST(OwnerStateNameTest, NamesRoundTrip) {

@@ -59,6 +59,8 @@ class PlatformEngineTest : public ::testing::Test {
     }
     platform.vault_keys = absl::Base64Escape(key);
     config_.platforms.push_back(platform);
+    // Quota polls (requests of their own) are tested in owner_view_test.
+    config_.quota.poll_interval = absl::ZeroDuration();
     Restart();
   }
   // A new process over the same durable state.

@@ -77,6 +77,8 @@ class RefreshEngineTest : public ::testing::Test {
  protected:
   void Init(Config config, size_t bases = 1) {
     config_ = std::move(config);
+    // Quota polls (requests of their own) are tested in owner_view_test.
+    config_.quota.poll_interval = absl::ZeroDuration();
     bases_ = bases;
     engine_.reset();
     store_.CompleteAll();

@@ -120,6 +120,25 @@ TEST(ParseFetchResponseTest, ErrcodeIsClassifiedAndNotIssued) {
   EXPECT_EQ(result.rid, "6620");
 }
 
+TEST(ParseFetchResponseTest, QuotaCounts) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kQuotaGet, 200,
+      R"({"errcode":0,"errmsg":"ok","quota":{"daily_limit":2000,"used":7,"remain":1993},"rate_limit":{"call_count":5000,"refresh_second":60}})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.quota_daily_limit, 2000);
+  EXPECT_EQ(result.quota_used, 7);
+  EXPECT_EQ(result.quota_remain, 1993);
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kQuotaGet, 200,
+                               R"({"errcode":0,"quota":{"used":7}})")
+                .failure,
+            FailureClass::kTransient);
+  EXPECT_EQ(
+      ParseFetchResponse(FetchApi::kQuotaGet, 200,
+                         R"({"errcode":76021,"errmsg":"cgi_path not found"})")
+          .errcode,
+      76021);
+}
+
 TEST(ParseFetchResponseTest, TheRequestIdIsWeChatsOwnOnly) {
   EXPECT_EQ(
       ParseFetchResponse(
