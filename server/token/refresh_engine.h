@@ -191,6 +191,10 @@ class RefreshEngine final : public ReplicaListener {
     std::vector<Slot*> dependents;
 
     TokenState state;
+    // A pushed kind: the value the newest push replaced, while it lasts,
+    // which a refusal of the newest falls back to (in memory only).
+    std::string previous_pushed;
+    Instant previous_expires;
     // A shared store: the intents it may hold as far as this replica knows
     // (the last one read, and those written since), which the next leader
     // write names as seen (TokenRecord::seen_intents).

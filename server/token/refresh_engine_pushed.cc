@@ -62,6 +62,10 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
     WriteApp(app, AnswerWhenStored(std::move(done), "verify ticket"));
     return;
   }
+  if (!state.value.empty()) {
+    slot->previous_pushed = std::move(state.value);
+    slot->previous_expires = state.expires;
+  }
   state.value = std::move(ticket);
   ++state.generation;
   state.epoch = lease_epoch_;
@@ -104,8 +108,18 @@ void RefreshEngine::DropPushedInput(Slot& slot, Slot& input,
   if (input.state.value == refused) {
     // Its generation and CreateTime stay: a replay of it is not newer.
     input.state.value.clear();
+    if (!input.previous_pushed.empty() && input.previous_pushed != refused &&
+        now < input.previous_expires) {
+      // DESIGN.md: the one it replaced, while it lasts, is tried once.
+      input.state.value = std::move(input.previous_pushed);
+      input.state.expires = input.previous_expires;
+      WriteApp(*input.app);
+    }
+    input.previous_pushed.clear();
     Log(LogLevel::kWarning,
-        "WeChat refused the verify ticket; waiting for the next push",
+        input.state.value.empty()
+            ? "WeChat refused the verify ticket; waiting for the next push"
+            : "WeChat refused the verify ticket; using the one it replaced",
         {{"app_id", input.app->config.app_id},
          {"ticket", Fingerprint(refused)}});
   }

@@ -348,6 +348,43 @@ TEST_F(PlatformEngineTest, ARefusedTicketIsDroppedUntilTheNextPush) {
   EXPECT_EQ(LastSent().verify_ticket, "ticket@@@good");
 }
 
+TEST_F(PlatformEngineTest, ARefusedTicketFallsBackOnceToTheOneItReplaced) {
+  StartAndAnswerTheProbe();
+  Push("ticket@@@older", clock_.Now());
+  Pump();
+  upstream_->Succeed();  // the component token, with the older ticket
+  Pump();
+  clock_.AdvanceTime(absl::Minutes(10));
+  Push("ticket@@@newer", clock_.Now());
+  Pump();
+  // Due: the component token is refreshed with the newer ticket, which
+  // WeChat refuses (61006): the older one, still within its 12 h, is tried.
+  const std::string component = Get()->value;
+  ForceRefreshCommand force;
+  force.app_id = kPlatform;
+  force.stale_value = component;
+  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
+  engine_->ForceRefresh(std::move(force));
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().verify_ticket, "ticket@@@newer");
+  upstream_->Fail(FailureClass::kTokenRejected, 61006);
+  Pump();
+  RunAt(NextWakeup());
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(Oldest().api, FetchApi::kComponentToken);
+  EXPECT_EQ(Oldest().verify_ticket, "ticket@@@older");
+  EXPECT_EQ(StoredTicket(), "ticket@@@older");
+  // Refused too: no third try, WeChat is asked for a push.
+  upstream_->Fail(FailureClass::kTokenRejected, 61006);
+  Pump();
+  RunAt(NextWakeup());
+  for (size_t i = upstream_->started().size() - upstream_->InFlight();
+       i < upstream_->started().size(); ++i) {
+    EXPECT_NE(upstream_->started()[i].api, FetchApi::kComponentToken);
+  }
+}
+
 TEST_F(PlatformEngineTest, StoppedPushesAreAskedForEveryThirtyMinutes) {
   StartAndAnswerTheProbe();
   const absl::Time pushed = clock_.Now();
