@@ -109,6 +109,19 @@ for key in "$platform/wxbench0000000001" "$app"; do
     grep -E '^\| (GetToken|Health)|throughput'
 done
 
+# Operations at this scale: every owner paged through ListOwners (1,000 a
+# page), and the ones needing attention found by state.
+start=$(now)
+owners=$("$build/client/wxtoken" --addr "127.0.0.1:$port" --timeout 30s \
+  status | tail -n +2 | wc -l) || true
+printf 'wxtoken status: %s lines (every owner and kind) in %.2f s\n' \
+  "$owners" "$(echo "$(now) - $start" | bc)"
+start=$(now)
+idle=$("$build/client/wxtoken" --addr "127.0.0.1:$port" --timeout 30s \
+  status --prefix "$platform/" --state idle | tail -n +2 | wc -l) || true
+printf 'wxtoken status --state idle: %s authorizers in %.2f s\n' \
+  "$idle" "$(echo "$(now) - $start" | bc)"
+
 kill -TERM "$pid"
 wait "$pid" || true
 fetches=$(stat_of authorizer_token_calls)
