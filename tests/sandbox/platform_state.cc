@@ -257,26 +257,15 @@ std::map<std::string, PlatformStats> PlatformState::Stats() const {
 QuotaAnswer PlatformState::Quota(absl::string_view component_token,
                                  absl::string_view cgi_path, absl::Time now) {
   absl::MutexLock lock(&mu_);
-  QuotaAnswer answer;
   const Platform* platform = PlatformOfToken(component_token, now);
-  if (platform == nullptr) {
-    answer.errcode = 40001;
-    answer.errmsg = "invalid credential, access_token is invalid or not latest";
-    return answer;
-  }
-  answer.daily_limit = 2000;
+  if (platform == nullptr) return QuotaAnswer::InvalidToken();
   if (cgi_path == "/cgi-bin/component/api_component_token") {
-    answer.used = platform->stats.component_token_calls;
-  } else if (cgi_path == "/cgi-bin/component/api_authorizer_token") {
-    answer.daily_limit = 100000;
-    answer.used = platform->stats.authorizer_token_calls;
-  } else {
-    answer.errcode = 76021;
-    answer.errmsg = "cgi_path not found";
-    return answer;
+    return QuotaAnswer::Count(2000, platform->stats.component_token_calls);
   }
-  answer.remain = std::max<int64_t>(0, answer.daily_limit - answer.used);
-  return answer;
+  if (cgi_path == "/cgi-bin/component/api_authorizer_token") {
+    return QuotaAnswer::Count(100000, platform->stats.authorizer_token_calls);
+  }
+  return QuotaAnswer::UnknownPath();
 }
 
 PlatformState::Platform* PlatformState::PlatformOfToken(

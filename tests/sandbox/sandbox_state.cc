@@ -221,37 +221,51 @@ void SandboxState::CountTicketCall(absl::string_view access_token) {
   ++StatsFor(OwnerOfAccessToken(access_token)).ticket_calls;
 }
 
+QuotaAnswer QuotaAnswer::Count(int64_t daily_limit, int64_t used) {
+  QuotaAnswer answer;
+  answer.daily_limit = daily_limit;
+  answer.used = used;
+  answer.remain = std::max<int64_t>(0, daily_limit - used);
+  return answer;
+}
+
+QuotaAnswer QuotaAnswer::InvalidToken() {
+  QuotaAnswer answer;
+  answer.errcode = 40001;
+  answer.errmsg = "invalid credential, access_token is invalid or not latest";
+  return answer;
+}
+
+QuotaAnswer QuotaAnswer::UnknownPath() {
+  QuotaAnswer answer;
+  answer.errcode = 76021;
+  answer.errmsg = "cgi_path not found";
+  return answer;
+}
+
 QuotaAnswer SandboxState::Quota(absl::string_view access_token,
                                 absl::string_view cgi_path,
                                 absl::Time now) const {
   absl::MutexLock lock(&mu_);
-  QuotaAnswer answer;
   const Validity validity = issued_.Check(access_token, now);
   auto app = apps_.find(validity.appid);
   if (!validity.valid() || validity.kind == ValueKind::kTicket ||
       app == apps_.end()) {
-    answer.errcode = 40001;
-    answer.errmsg = "invalid credential, access_token is invalid or not latest";
-    return answer;
+    return QuotaAnswer::InvalidToken();
   }
   const AppStats& stats = app->second.stats;
   if (cgi_path == "/cgi-bin/token") {
-    answer.daily_limit = options_.daily_quota;
-    answer.used =
-        app->second.quota_day == BeijingDay(now) ? app->second.quota_used : 0;
-  } else if (cgi_path == "/cgi-bin/stable_token") {
-    answer.daily_limit = 500000;
-    answer.used = stats.stable_calls;
-  } else if (cgi_path == "/cgi-bin/ticket/getticket") {
-    answer.daily_limit = 100000;
-    answer.used = stats.ticket_calls;
-  } else {
-    answer.errcode = 76021;
-    answer.errmsg = "cgi_path not found";
-    return answer;
+    return QuotaAnswer::Count(
+        options_.daily_quota,
+        app->second.quota_day == BeijingDay(now) ? app->second.quota_used : 0);
   }
-  answer.remain = std::max<int64_t>(0, answer.daily_limit - answer.used);
-  return answer;
+  if (cgi_path == "/cgi-bin/stable_token") {
+    return QuotaAnswer::Count(500000, stats.stable_calls);
+  }
+  if (cgi_path == "/cgi-bin/ticket/getticket") {
+    return QuotaAnswer::Count(100000, stats.ticket_calls);
+  }
+  return QuotaAnswer::UnknownPath();
 }
 
 Validity SandboxState::Check(absl::string_view value, absl::Time now) const {

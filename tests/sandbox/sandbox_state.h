@@ -50,6 +50,12 @@ struct QuotaAnswer {
   int64_t daily_limit = 0;
   int64_t used = 0;
   int64_t remain = 0;
+
+  // `used` of `daily_limit`.
+  static QuotaAnswer Count(int64_t daily_limit, int64_t used);
+  // 40001 (the token asked with is not a valid one) and 76021.
+  static QuotaAnswer InvalidToken();
+  static QuotaAnswer UnknownPath();
 };
 
 // Per-app request counters, for tests that assert how often wxtokend called.

@@ -179,6 +179,15 @@ class AuthorizerEngineTest : public PlatformEngineTest {
     component_ = upstream_->Succeed();
     Pump();
   }
+  // The platform with a component token and an authorizer whose code was
+  // exchanged for a token and refreshtoken@@@1.
+  void StartAuthorized() {
+    StartWithComponentToken();
+    Event(PlatformEvent::Type::kAuthorized, "code@@@1");
+    Pump();
+    AnswerWith("refreshtoken@@@1");
+    Pump();
+  }
   std::optional<absl::Status>& Event(PlatformEvent::Type type,
                                      const std::string& code = "") {
     PlatformEvent event;
@@ -473,11 +482,7 @@ TEST_F(AuthorizerEngineTest, AnAuthorizationIsStoredThenExchanged) {
 }
 
 TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
-  StartWithComponentToken();
-  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
-  Pump();
-  AnswerWith("refreshtoken@@@1");
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
   // The next refresh goes with the refresh token held; WeChat rotates it.
   (void)GetAuthorizer();  // in use: refreshed ahead
   ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
@@ -508,11 +513,7 @@ TEST_F(AuthorizerEngineTest, ARotatedRefreshTokenIsUsedAndSurvivesARestart) {
 }
 
 TEST_F(AuthorizerEngineTest, ARefusedCodeFallsBackToTheRefreshTokenHeld) {
-  StartWithComponentToken();
-  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
-  Pump();
-  AnswerWith("refreshtoken@@@1");
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
   (void)GetAuthorizer();  // in use: refreshed ahead
   // An updateauthorized push whose code WeChat then refuses (61009: used
   // already, or expired): the refresh token held still works, and goes
@@ -535,11 +536,7 @@ TEST_F(AuthorizerEngineTest, ARefusedCodeFallsBackToTheRefreshTokenHeld) {
 }
 
 TEST_F(AuthorizerEngineTest, ARevokedAuthorizerIsRefusedAtOnceAndAskedNothing) {
-  StartWithComponentToken();
-  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
-  Pump();
-  AnswerWith("refreshtoken@@@1");
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
   ASSERT_TRUE(GetAuthorizer().ok());
   std::optional<absl::Status>& answer =
       Event(PlatformEvent::Type::kUnauthorized);
@@ -621,11 +618,7 @@ TEST_F(AuthorizerEngineTest, AListPassTakesOverAuthorizersWithoutFetching) {
 TEST_F(AuthorizerEngineTest, ACompletePassRevokesOnlyWhatItShouldHaveSeen) {
   config_.platforms[0].reconcile_interval = absl::Hours(1);
   Restart();
-  StartWithComponentToken();
-  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
-  Pump();
-  AnswerWith("refreshtoken@@@1");
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
   ASSERT_TRUE(GetAuthorizer().ok());
   // It is gone from WeChat's list: the next pass revokes it.
   listed_.clear();
@@ -643,11 +636,7 @@ TEST_F(AuthorizerEngineTest, ACompletePassRevokesOnlyWhatItShouldHaveSeen) {
 }
 
 TEST_F(AuthorizerEngineTest, ARefusedRefreshTokenIsRecoveredElseNeedsReauth) {
-  StartWithComponentToken();
-  Event(PlatformEvent::Type::kAuthorized, "code@@@1");
-  Pump();
-  AnswerWith("refreshtoken@@@1");
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
   (void)GetAuthorizer();
   ASSERT_NO_FATAL_FAILURE(RunUntilAuthorizerSent());
   AnswerWith("refreshtoken@@@2");  // rotated; @@@1 kept
