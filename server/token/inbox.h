@@ -32,13 +32,16 @@ class Inbox {
     wake_();
   }
 
-  // Queues `task` unless `limit` tasks are waiting already: for work that
-  // arrives from outside, so a flood is refused rather than queued.
+  // Queues `task` unless `limit` tasks posted this way are waiting already:
+  // for work that arrives from outside, so a flood is refused rather than
+  // queued. The worker's own tasks (Post) do not count: a list pass's
+  // thousands of write completions must not turn a ForceRefresh away.
   bool TryPost(Task task, size_t limit) {
     {
       absl::MutexLock lock(&mu_);
-      if (tasks_.size() >= limit) return false;
+      if (outside_ >= limit) return false;
       tasks_.push_back(std::move(task));
+      ++outside_;
     }
     wake_();
     return true;
@@ -49,6 +52,7 @@ class Inbox {
     std::deque<Task> tasks;
     absl::MutexLock lock(&mu_);
     tasks.swap(tasks_);
+    outside_ = 0;
     return tasks;
   }
 
@@ -56,6 +60,7 @@ class Inbox {
   const std::function<void()> wake_;
   absl::Mutex mu_;
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  size_t outside_ ABSL_GUARDED_BY(mu_) = 0;  // of tasks_, from TryPost
 };
 
 }  // namespace wxtoken::server

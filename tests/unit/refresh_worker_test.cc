@@ -45,6 +45,18 @@ TEST(InboxTest, TryPostRefusesPastTheLimitAndPostNever) {
   EXPECT_TRUE(inbox.TryPost([] {}, 2));
 }
 
+// The limit is on what arrives from outside: 10,000 store completions queued
+// (a list pass's writes) must not turn a ForceRefresh away.
+TEST(InboxTest, TheWorkersOwnTasksDoNotCountAgainstTheLimit) {
+  Inbox inbox([] {});
+  for (int i = 0; i < 10; ++i) inbox.Post([] {});
+  EXPECT_TRUE(inbox.TryPost([] {}, 2));
+  EXPECT_TRUE(inbox.TryPost([] {}, 2));
+  EXPECT_FALSE(inbox.TryPost([] {}, 2));
+  EXPECT_EQ(inbox.Take().size(), 12u);
+  EXPECT_TRUE(inbox.TryPost([] {}, 2));
+}
+
 TEST(RefreshWorkerTest, AFullQueueAnswersResourceExhaustedAtOnce) {
   Config config;
   AppConfig app;
