@@ -31,12 +31,8 @@ void FillOwnerStatus(const OwnerView& view, wxtoken::v1::OwnerStatus* proto) {
     out->set_fingerprint(kind.fingerprint);
     SetTimeIfKnown(kind.fetched_at, out->mutable_fetched_at());
     SetTimeIfKnown(kind.expires_at, out->mutable_expires_at());
-    if (kind.servable_until != absl::InfinitePast()) {
-      SetTimeIfKnown(kind.servable_until, out->mutable_servable_until());
-    }
-    if (kind.next_request != absl::InfinitePast()) {
-      SetTimeIfKnown(kind.next_request, out->mutable_next_request());
-    }
+    SetTimeIfKnown(kind.servable_until, out->mutable_servable_until());
+    SetTimeIfKnown(kind.next_request, out->mutable_next_request());
     out->set_reason(kind.why);
     if (kind.last_error) {
       wxtoken::v1::WeChatError* error = out->mutable_last_error();

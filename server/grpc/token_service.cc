@@ -22,24 +22,24 @@ absl::StatusOr<TokenKind> ValidateTokenRequest(absl::string_view app_id,
   return FromProtoKind(kind);
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
-  return Finish(context, ToGrpcStatus(status));
-}
-
 // A platform's authorizer: "<component_app_id>/<authorizer_app_id>".
 bool IsAuthorizerKey(absl::string_view app_id) {
   return app_id.find('/') != absl::string_view::npos;
 }
 
 }  // namespace
+
+grpc::ServerUnaryReactor* TokenControllerService::Finish(
+    grpc::CallbackServerContext* context, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TokenControllerService::Finish(
+    grpc::CallbackServerContext* context, const absl::Status& status) {
+  return Finish(context, ToGrpcStatus(status));
+}
 
 TokenControllerService::TokenControllerService(
     const TokenTable& table, RefreshWorker& worker, TokenWatchHub& watch_hub,

@@ -99,6 +99,12 @@ class TokenControllerService final
       wxtoken::v1::DescribeOwnerResponse* response) override;
 
  private:
+  // A unary call answered at once with `status`.
+  static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                          const grpc::Status& status);
+  static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                          const absl::Status& status);
+
   // GetToken's answer: OK with `response` filled, or the error to send.
   absl::Status ServeGetToken(const grpc::CallbackServerContext& context,
                              const wxtoken::v1::GetTokenRequest& request,

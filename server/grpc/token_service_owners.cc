@@ -19,18 +19,10 @@ constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr size_t kMaxKeyPrefix = 256;
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
-const absl::Status& Busy() {
-  static const absl::Status* const busy = new absl::Status(
-      absl::UnavailableError("wxtokend is shutting down or too busy to "
-                             "answer; ask again"));
-  return *busy;
+// What a call the worker will not take is answered.
+grpc::Status Busy() {
+  return ToGrpcStatus(absl::UnavailableError(
+      "wxtokend is shutting down or too busy to answer; ask again"));
 }
 
 }  // namespace
@@ -41,17 +33,17 @@ grpc::ServerUnaryReactor* TokenControllerService::ListOwners(
     wxtoken::v1::ListOwnersResponse* response) {
   OwnerQuery query;
   if (request->key_prefix().size() > kMaxKeyPrefix) {
-    return FinishNow(context,
-                     absl::InvalidArgumentError(absl::StrCat(
-                         "key_prefix: longer than ", kMaxKeyPrefix, " bytes")));
+    return Finish(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "key_prefix: longer than ", kMaxKeyPrefix, " bytes")));
   }
   query.prefix = request->key_prefix();
   absl::StatusOr<std::optional<OwnerState>> state =
       FromProtoOwnerState(request->state());
-  if (!state.ok()) return FinishNow(context, state.status());
+  if (!state.ok()) return Finish(context, state.status());
   query.state = *state;
   if (request->page_size() < 0) {
-    return FinishNow(
+    return Finish(
         context, absl::InvalidArgumentError("page_size: must not be negative"));
   }
   query.limit = request->page_size() == 0
@@ -59,7 +51,7 @@ grpc::ServerUnaryReactor* TokenControllerService::ListOwners(
                     : std::min(request->page_size(), kMaxPageSize);
   if (!request->page_token().empty()) {
     absl::StatusOr<std::string> after = KeyOfPageToken(request->page_token());
-    if (!after.ok()) return FinishNow(context, after.status());
+    if (!after.ok()) return Finish(context, after.status());
     query.after = *std::move(after);
   }
   // Listed: the owners the caller's grants name for ListOwners.
@@ -67,10 +59,9 @@ grpc::ServerUnaryReactor* TokenControllerService::ListOwners(
       authorizer_.Get()->AppsFor(*context, "ListOwners");
   if (granted && granted->empty()) {
     // Refused (and logged) as any call outside the grants is.
-    return FinishNow(context,
-                     Authorize(*context, "ListOwners",
-                               query.prefix.empty() ? "*" : query.prefix,
-                               /*audited=*/false));
+    return Finish(context, Authorize(*context, "ListOwners",
+                                     query.prefix.empty() ? "*" : query.prefix,
+                                     /*audited=*/false));
   }
   if (granted) {
     query.visible = [apps = *std::move(granted)](const std::string& app_id) {
@@ -89,7 +80,7 @@ grpc::ServerUnaryReactor* TokenControllerService::ListOwners(
     }
     reactor->Finish(grpc::Status::OK);
   });
-  if (!queued) reactor->Finish(ToGrpcStatus(Busy()));
+  if (!queued) reactor->Finish(Busy());
   return reactor;
 }
 
@@ -98,17 +89,17 @@ grpc::ServerUnaryReactor* TokenControllerService::DescribeOwner(
     const wxtoken::v1::DescribeOwnerRequest* request,
     wxtoken::v1::DescribeOwnerResponse* response) {
   if (absl::Status s = ValidateAppId(request->app_id()); !s.ok()) {
-    return FinishNow(context, s);
+    return Finish(context, s);
   }
   if (absl::Status s = Authorize(*context, "DescribeOwner", request->app_id(),
                                  /*audited=*/false);
       !s.ok()) {
-    return FinishNow(context, s);
+    return Finish(context, s);
   }
   if (absl::Status s =
           table_.CheckKnown(request->app_id(), TokenKind::kAccessToken);
       !s.ok()) {
-    return FinishNow(context, s);
+    return Finish(context, s);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const bool queued = worker_.Inspect([app_id = request->app_id(), response,
@@ -122,7 +113,7 @@ grpc::ServerUnaryReactor* TokenControllerService::DescribeOwner(
     FillOwnerStatus(*owner, response->mutable_owner());
     reactor->Finish(grpc::Status::OK);
   });
-  if (!queued) reactor->Finish(ToGrpcStatus(Busy()));
+  if (!queued) reactor->Finish(Busy());
   return reactor;
 }
 
