@@ -3,11 +3,13 @@
 #include <cstddef>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -78,7 +80,50 @@ absl::StatusOr<std::map<std::string, std::string>> ParseApps(
   absl::StatusOr<std::map<std::string, std::string>> apps =
       ParseIdSecrets(entries, "app");
   if (apps.ok() && apps->empty()) {
-    return absl::InvalidArgumentError("--app: give at least one APPID:SECRET");
+    return absl::InvalidArgumentError(
+        "--app: give at least one APPID:SECRET (or a --platform or "
+        "--wecom_app)");
+  }
+  return apps;
+}
+
+namespace {
+
+// 1 to 32 of [A-Za-z0-9_-], as WeCom's corp ids and agent ids are.
+bool IsWeComIdPart(absl::string_view part) {
+  if (part.empty() || part.size() > 32) return false;
+  for (char c : part) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, std::string>> ParseWeComApps(
+    const std::vector<std::string>& entries) {
+  absl::StatusOr<std::map<std::string, std::string>> apps =
+      ParseIdSecrets(entries, "wecom_app");
+  if (!apps.ok()) return apps;
+  std::set<std::pair<std::string, std::string>> secrets;  // corp, secret
+  for (const auto& [id, secret] : *apps) {
+    const size_t slash = id.find('/');
+    if (slash == std::string::npos ||
+        !IsWeComIdPart(absl::string_view(id).substr(0, slash)) ||
+        !IsWeComIdPart(absl::string_view(id).substr(slash + 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--wecom_app: want CORPID/AGENT:SECRET, each id 1 to 32 of "
+          "[A-Za-z0-9_-], got \"",
+          id, "\""));
+    }
+    if (!secrets.emplace(id.substr(0, slash), secret).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--wecom_app: two apps of ", id.substr(0, slash),
+                       " have one secret; it must pick the app"));
+    }
   }
   return apps;
 }

@@ -22,8 +22,15 @@ std::vector<std::string> MergeRepeatedFlag(std::vector<std::string> args,
 absl::StatusOr<std::map<std::string, std::string>> ParseIdSecrets(
     const std::vector<std::string>& entries, absl::string_view flag);
 
-// ParseIdSecrets of --app, with at least one app given.
+// ParseIdSecrets of --app, with at least one app given (main lets a
+// sandbox of platforms or WeCom apps alone have none).
 absl::StatusOr<std::map<std::string, std::string>> ParseApps(
+    const std::vector<std::string>& entries);
+
+// ParseIdSecrets of --wecom_app: ids are CORPID/AGENT, each part 1 to 32
+// of [A-Za-z0-9_-]; the secret picks the app within its corp, so no corp
+// has one secret twice. None is no error.
+absl::StatusOr<std::map<std::string, std::string>> ParseWeComApps(
     const std::vector<std::string>& entries);
 
 // The entries of an apps file: one `APPID:SECRET` a line; blank lines and

@@ -58,6 +58,34 @@ TEST(SandboxCommandLineTest, ParsesPlatforms) {
   EXPECT_EQ(bad.status().message().substr(0, 11), "--platform:");
 }
 
+TEST(SandboxCommandLineTest, ParsesWeComApps) {
+  auto apps = ParseWeComApps(
+      {"wwcorp1/1000001:sa", "wwcorp1/1000002:sb:c", "ww-2_b/x:sa"});
+  ASSERT_TRUE(apps.ok()) << apps.status();
+  EXPECT_EQ(apps->at("wwcorp1/1000001"), "sa");
+  EXPECT_EQ(apps->at("wwcorp1/1000002"), "sb:c");
+  EXPECT_EQ(apps->at("ww-2_b/x"), "sa");  // another corp may share it
+  auto none = ParseWeComApps({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(ParseWeComApps({"wwcorp1:s"}).ok());      // no agent
+  EXPECT_FALSE(ParseWeComApps({"wwcorp1/1/2:s"}).ok());  // two slashes
+  EXPECT_FALSE(ParseWeComApps({"/1000001:s"}).ok());     // no corp
+  EXPECT_FALSE(ParseWeComApps({"wwcorp1/:s"}).ok());     // no agent
+  EXPECT_FALSE(ParseWeComApps({"ww corp/1:s"}).ok());    // a space
+  EXPECT_FALSE(ParseWeComApps({std::string(33, 'w') + "/1:s"}).ok());
+  EXPECT_TRUE(ParseWeComApps({std::string(32, 'w') + "/1:s"}).ok());
+  EXPECT_FALSE(ParseWeComApps({"wwcorp1/1:"}).ok());
+  EXPECT_FALSE(ParseWeComApps({"wwcorp1/1:a", "wwcorp1/1:b"}).ok());
+  // The secret picks the app, so a corp cannot have one twice; the error
+  // does not repeat it.
+  auto twice = ParseWeComApps({"wwcorp1/1:topsecret", "wwcorp1/2:topsecret"});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(std::string(twice.status().message()),
+              ::testing::Not(::testing::HasSubstr("topsecret")));
+  EXPECT_EQ(twice.status().message().substr(0, 12), "--wecom_app:");
+}
+
 TEST(SandboxCommandLineTest, ReadsAnAppsFile) {
   const std::string path = ::testing::TempDir() + "/sandbox_apps.txt";
   std::ofstream(path) << "# bench apps\nwxa:one\n\n  wxb:two  \n";

@@ -75,10 +75,17 @@ absl::StatusOr<Fault> ParseFault(absl::string_view kind,
     fault.endpoint = Endpoint::kStableToken;
   } else if (endpoint == "getticket") {
     fault.endpoint = Endpoint::kGetTicket;
+  } else if (endpoint == "gettoken") {
+    fault.endpoint = Endpoint::kWeComToken;
+  } else if (endpoint == "get_jsapi_ticket") {
+    fault.endpoint = Endpoint::kWeComCorpTicket;
+  } else if (endpoint == "ticket_get") {
+    fault.endpoint = Endpoint::kWeComAgentTicket;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint: want token, stable_token, getticket or any, got \"",
-        endpoint, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint: want token, stable_token, getticket, gettoken, "
+                     "get_jsapi_ticket, ticket_get or any, got \"",
+                     endpoint, "\""));
   }
   return fault;
 }

@@ -13,8 +13,16 @@
 
 namespace wxtoken::sandbox {
 
-// The emulated WeChat endpoints a fault can hit.
-enum class Endpoint { kToken, kStableToken, kGetTicket };
+// The emulated endpoints a fault can hit: WeChat's, then WeCom's
+// (/cgi-bin/gettoken, /cgi-bin/get_jsapi_ticket, /cgi-bin/ticket/get).
+enum class Endpoint {
+  kToken,
+  kStableToken,
+  kGetTicket,
+  kWeComToken,
+  kWeComCorpTicket,
+  kWeComAgentTicket,
+};
 
 // A misbehaviour the tests ask for (POST /sandbox/fault).
 struct Fault {
@@ -26,7 +34,8 @@ struct Fault {
     kDrop,       // close the connection without an answer
     // process `delay` later and close the connection without an answer:
     // a request WeChat handled after the client gave up on it (counted on
-    // arrival at /cgi-bin/token, on processing elsewhere)
+    // arrival at /cgi-bin/token and /cgi-bin/gettoken, on processing
+    // elsewhere)
     kLate,
   };
   Kind kind = Kind::kErrcode;

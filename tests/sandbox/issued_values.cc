@@ -31,6 +31,12 @@ absl::string_view ValueKindName(ValueKind kind) {
       return "component_token";
     case ValueKind::kAuthorizerToken:
       return "authorizer_token";
+    case ValueKind::kWeComToken:
+      return "wecom_token";
+    case ValueKind::kWeComJsapiTicket:
+      return "wecom_jsapi_ticket";
+    case ValueKind::kWeComAgentTicket:
+      return "wecom_agent_ticket";
   }
   return "";
 }

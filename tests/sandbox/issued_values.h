@@ -19,6 +19,9 @@ enum class ValueKind {
   kVerifyTicket,    // a platform's component_verify_ticket
   kComponentToken,  // a platform's component_access_token
   kAuthorizerToken,
+  kWeComToken,        // a WeCom app's (agent's) access token
+  kWeComJsapiTicket,  // a WeCom corp's jsapi ticket
+  kWeComAgentTicket,  // a WeCom app's agent_config ticket
 };
 absl::string_view ValueKindName(ValueKind kind);
 

@@ -8,6 +8,10 @@
 //       [--force_min_interval 30s]
 //       [--platform COMPONENT_APPID:SECRET ...] [--rotate_refresh_tokens]
 //       [--verify_ticket_lifetime 12h]
+//       [--wecom_app CORPID/AGENT:SECRET ...]
+//
+// At least one --app, --platform or --wecom_app is needed. WeCom apps share
+// --lifetime, --overlap and --ticket_lifetime with WeChat's.
 //
 // Once it listens it prints one line, `listening HOST:PORT`, to stdout.
 // SIGTERM or SIGINT stop it cleanly.
@@ -33,6 +37,7 @@
 #include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_server.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wecom_state.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to serve on; port 0 picks a free one. Loopback by "
@@ -46,6 +51,9 @@ ABSL_FLAG(std::string, apps_file, "",
 ABSL_FLAG(std::vector<std::string>, platform, {},
           "COMPONENT_APPID:SECRET of an emulated third-party platform; "
           "repeat the flag or separate entries with commas.");
+ABSL_FLAG(std::vector<std::string>, wecom_app, {},
+          "CORPID/AGENT:SECRET of an emulated WeCom app (an agent); "
+          "repeat the flag or separate entries with commas.");
 ABSL_FLAG(bool, rotate_refresh_tokens, false,
           "api_authorizer_token returns a new refresh token each time.");
 ABSL_FLAG(absl::Duration, verify_ticket_lifetime, absl::Hours(12),
@@ -57,13 +65,13 @@ ABSL_FLAG(int, threads, 64,
           "Requests served at once. WeChat serves many clients; every "
           "keep-alive connection holds a thread while it is open.");
 ABSL_FLAG(absl::Duration, lifetime, absl::Seconds(7200),
-          "Lifetime of an access token (classic and stable).");
+          "Lifetime of an access token (classic, stable and WeCom's).");
 ABSL_FLAG(absl::Duration, overlap, absl::Seconds(300),
           "How long a replaced token or ticket keeps working.");
 ABSL_FLAG(int, daily_quota, 2000,
           "/cgi-bin/token calls per app and Beijing day before 45009.");
 ABSL_FLAG(absl::Duration, ticket_lifetime, absl::Seconds(7200),
-          "Lifetime of a jsapi / wx_card ticket.");
+          "Lifetime of a jsapi / wx_card ticket, and of WeCom's tickets.");
 ABSL_FLAG(int, force_daily_limit, 20,
           "stable_token force_refresh calls per app and Beijing day.");
 ABSL_FLAG(absl::Duration, force_min_interval, absl::Seconds(30),
@@ -119,11 +127,13 @@ bool WaitForStopSignal(const sigset_t& signals, const SandboxServer& server) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Emulates WeChat's token APIs for tests: --listen 127.0.0.1:0 "
-      "--app APPID:SECRET [--app ...]");
+      "Emulates WeChat's and WeCom's token APIs for tests: --listen "
+      "127.0.0.1:0 "
+      "--app APPID:SECRET [--app ...] [--wecom_app CORPID/AGENT:SECRET ...]");
   std::vector<std::string> args(argv, argv + argc);
   args = MergeRepeatedFlag(std::move(args), "app");
   args = MergeRepeatedFlag(std::move(args), "platform");
+  args = MergeRepeatedFlag(std::move(args), "wecom_app");
   std::vector<char*> merged;
   for (std::string& arg : args) merged.push_back(arg.data());
   absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
@@ -137,9 +147,13 @@ int Main(int argc, char** argv) {
     if (!more.ok()) return Fail(more.status());
     app_entries.insert(app_entries.end(), more->begin(), more->end());
   }
-  // A sandbox of platforms alone needs no app.
+  absl::StatusOr<std::map<std::string, std::string>> wecom_apps =
+      ParseWeComApps(absl::GetFlag(FLAGS_wecom_app));
+  if (!wecom_apps.ok()) return Fail(wecom_apps.status());
+  // A sandbox of platforms or WeCom apps alone needs no app.
   absl::StatusOr<std::map<std::string, std::string>> apps =
-      app_entries.empty() && !absl::GetFlag(FLAGS_platform).empty()
+      app_entries.empty() &&
+              (!absl::GetFlag(FLAGS_platform).empty() || !wecom_apps->empty())
           ? ParseIdSecrets(app_entries, "app")
           : ParseApps(app_entries);
   if (!apps.ok()) return Fail(apps.status());
@@ -167,6 +181,11 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   SandboxState state(*options, *std::move(apps));
+  WeComOptions wecom_options;
+  wecom_options.lifetime = options->lifetime;
+  wecom_options.overlap = options->overlap;
+  wecom_options.ticket_lifetime = options->ticket_lifetime;
+  WeComState wecom(wecom_options, *std::move(wecom_apps));
   FaultQueue faults;
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 1)
@@ -183,6 +202,7 @@ int Main(int argc, char** argv) {
   SandboxServer server(
       &state, &faults, [] { return absl::Now(); }, threads);
   server.ServePlatforms(&platforms);
+  server.ServeWeCom(&wecom);
   absl::StatusOr<int> port = server.Start(listen->host, listen->port);
   if (!port.ok()) return Fail(port.status());
   std::cout << "listening " << listen->host << ":" << *port << std::endl;

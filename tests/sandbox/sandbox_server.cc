@@ -12,12 +12,14 @@
 #include "absl/time/time.h"
 #include "google/protobuf/struct.pb.h"
 #include "httplib.h"
-#include "tests/sandbox/drop_connection.h"
+#include "tests/sandbox/fault_answer.h"
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
 #include "tests/sandbox/platform_routes.h"
 #include "tests/sandbox/sandbox_state.h"
 #include "tests/sandbox/wechat_answer.h"
+#include "tests/sandbox/wecom_routes.h"
+#include "tests/sandbox/wecom_state.h"
 
 namespace wxtoken::sandbox {
 namespace {
@@ -50,71 +52,6 @@ void WriteTicketAnswer(httplib::Response& res, const Answer& answer) {
   WriteJson(res, body, kWeChatContentType);
 }
 
-// Answers a request the way `fault` says (any kind but slow).
-void WriteFault(const Fault& fault, const httplib::Request& req,
-                httplib::Response& res) {
-  switch (fault.kind) {
-    case Fault::Kind::kErrcode: {
-      // Whitelist errors name the caller's address, as WeChat's do.
-      if (fault.errcode == 40164) {
-        WriteError(res, fault.errcode,
-                   absl::StrCat("invalid ip ", req.remote_addr,
-                                " ipv6 ::ffff:", req.remote_addr,
-                                ", not in whitelist rid: sandbox"));
-        return;
-      }
-      WriteError(res, fault.errcode, "injected");
-      return;
-    }
-    case Fault::Kind::kHttp500:
-      res.status = 500;
-      res.set_content("injected internal server error\n", "text/plain");
-      return;
-    case Fault::Kind::kMalformed:
-      // What a misbehaving proxy in front of WeChat might send.
-      res.status = 200;
-      res.set_content("<html><body>injected: this is not JSON</body></html>",
-                      "text/html");
-      return;
-    case Fault::Kind::kDrop:
-    case Fault::Kind::kLate:
-      if (ShutdownConnection(req.local_addr, req.local_port, req.remote_addr,
-                             req.remote_port)) {
-        return;  // httplib's write now fails and it closes the socket
-      }
-      // Fallback: promise a body and break off after the headers, so the
-      // client at least sees a truncated answer rather than a good one.
-      res.status = 200;
-      res.set_content_provider(
-          64, kJsonContentType,
-          [](size_t, size_t, httplib::DataSink&) { return false; });
-      return;
-    case Fault::Kind::kSlow:
-      break;  // not an answering fault
-  }
-}
-
-// A delaying fault (slow or late) before the state does the work: late
-// means WeChat got to the request only `delay` after it arrived.
-void DelayTheWork(const std::optional<Fault>& delaying) {
-  if (delaying && delaying->kind == Fault::Kind::kLate) {
-    absl::SleepFor(delaying->delay);
-  }
-}
-
-// After the work: slow answers `delay` late; late drops the answer (true:
-// nothing more is written).
-bool DelayTheAnswer(const std::optional<Fault>& delaying,
-                    const httplib::Request& req, httplib::Response& res) {
-  if (!delaying) return false;
-  if (delaying->kind == Fault::Kind::kLate) {
-    WriteFault(*delaying, req, res);
-    return true;
-  }
-  absl::SleepFor(delaying->delay);
-  return false;
-}
-
 // Splits a host for printing and binding: "[::1]" is "::1".
 std::string BareHost(const std::string& host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -143,6 +80,11 @@ SandboxServer::~SandboxServer() { Stop(); }
 void SandboxServer::ServePlatforms(PlatformState* platforms) {
   platforms_ = platforms;
   AddPlatformRoutes(server_, platforms, &pusher_, now_);
+}
+
+void SandboxServer::ServeWeCom(WeComState* wecom) {
+  wecom_ = wecom;
+  AddWeComRoutes(server_, wecom, faults_, now_);
 }
 
 absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {
@@ -227,17 +169,6 @@ void SandboxServer::Route() {
               });
 }
 
-std::optional<Fault> SandboxServer::TakeAnsweringFault(
-    Endpoint endpoint, std::optional<Fault>* slow) {
-  std::optional<Fault> fault = faults_->Take(endpoint);
-  if (fault.has_value() && (fault->kind == Fault::Kind::kSlow ||
-                            fault->kind == Fault::Kind::kLate)) {
-    *slow = std::move(fault);
-    return std::nullopt;
-  }
-  return fault;
-}
-
 void SandboxServer::HandleToken(const httplib::Request& req,
                                 httplib::Response& res) {
   Credentials creds;
@@ -247,7 +178,7 @@ void SandboxServer::HandleToken(const httplib::Request& req,
 
   std::optional<Fault> slow;
   if (std::optional<Fault> fault =
-          TakeAnsweringFault(Endpoint::kToken, &slow)) {
+          TakeAnsweringFault(*faults_, Endpoint::kToken, &slow)) {
     state_->CountClassicCall(creds.appid, now_());
     WriteFault(*fault, req, res);
     return;
@@ -280,7 +211,7 @@ void SandboxServer::HandleStableToken(const httplib::Request& req,
 
   std::optional<Fault> slow;
   if (std::optional<Fault> fault =
-          TakeAnsweringFault(Endpoint::kStableToken, &slow)) {
+          TakeAnsweringFault(*faults_, Endpoint::kStableToken, &slow)) {
     state_->CountStableCall(creds.appid, force_refresh);
     WriteFault(*fault, req, res);
     return;
@@ -332,7 +263,7 @@ void SandboxServer::HandleGetTicket(const httplib::Request& req,
 
   std::optional<Fault> slow;
   if (std::optional<Fault> fault =
-          TakeAnsweringFault(Endpoint::kGetTicket, &slow)) {
+          TakeAnsweringFault(*faults_, Endpoint::kGetTicket, &slow)) {
     state_->CountTicketCall(access_token);
     WriteFault(*fault, req, res);
     return;
@@ -424,6 +355,10 @@ void SandboxServer::HandleStats(const httplib::Request&,
     *(*body.mutable_fields())["platforms"].mutable_struct_value() =
         std::move(platforms);
   }
+  if (wecom_ != nullptr) {
+    *(*body.mutable_fields())["wecom"].mutable_struct_value() =
+        WeComStatsJson(*wecom_, now_());
+  }
   WriteJson(res, body);
 }
 
@@ -435,6 +370,9 @@ void SandboxServer::HandleValid(const httplib::Request& req,
   Validity validity = state_->Check(value, now_());
   if (validity.status == Validity::Status::kUnknown && platforms_ != nullptr) {
     validity = platforms_->Check(value, now_());
+  }
+  if (validity.status == Validity::Status::kUnknown && wecom_ != nullptr) {
+    validity = wecom_->Check(value, now_());
   }
   Struct body;
   SetBool(body, "valid", validity.valid());

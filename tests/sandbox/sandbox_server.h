@@ -14,6 +14,7 @@
 #include "tests/sandbox/platform_pusher.h"
 #include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wecom_state.h"
 
 namespace wxtoken::sandbox {
 
@@ -30,7 +31,8 @@ namespace wxtoken::sandbox {
 //   GET  /sandbox/stats
 //   GET  /sandbox/valid?access_token=  (or ticket=)
 //   GET  /sandbox/healthz
-// and, with ServePlatforms(), the Open Platform's (platform_routes.h).
+// and, with ServePlatforms(), the Open Platform's (platform_routes.h); with
+// ServeWeCom(), WeCom's (wecom_routes.h).
 class SandboxServer {
  public:
   using NowFunction = std::function<absl::Time()>;
@@ -49,6 +51,10 @@ class SandboxServer {
   // /sandbox/valid knows its values. Call before Start(); `platforms` must
   // outlive the server.
   void ServePlatforms(PlatformState* platforms);
+  // Serves WeCom's token endpoints too (wecom_routes.h); /sandbox/valid
+  // knows its values and /sandbox/stats has its counters under "wecom".
+  // Call before Start(); `wecom` must outlive the server.
+  void ServeWeCom(WeComState* wecom);
 
   // Binds `host`:`port` (0 picks a free port) and serves on a background
   // thread. Returns the bound port.
@@ -72,13 +78,9 @@ class SandboxServer {
   void HandleValid(const httplib::Request& req, httplib::Response& res);
   void HandleResetSecret(const httplib::Request& req, httplib::Response& res);
 
-  // The fault for this request, if one answers it instead of the state
-  // (every kind but slow and late). Those come back through `slow`.
-  std::optional<Fault> TakeAnsweringFault(Endpoint endpoint,
-                                          std::optional<Fault>* slow);
-
   SandboxState* const state_;
   PlatformState* platforms_ = nullptr;
+  WeComState* wecom_ = nullptr;
   PlatformPusher pusher_;
   FaultQueue* const faults_;
   const NowFunction now_;

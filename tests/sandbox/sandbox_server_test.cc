@@ -23,6 +23,7 @@
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wecom_state.h"
 
 namespace wxtoken::sandbox {
 namespace {
@@ -45,6 +46,7 @@ class SandboxServerTest : public ::testing::Test {
         SandboxOptions(), std::map<std::string, std::string>{{"wxapp1", "s1"}});
     server_ = std::make_unique<SandboxServer>(state_.get(), &faults_);
     server_->ServePlatforms(&platforms_);
+    server_->ServeWeCom(&wecom_);
     absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
@@ -91,6 +93,15 @@ class SandboxServerTest : public ::testing::Test {
   FaultQueue faults_;
   PlatformState platforms_{PlatformOptions(),
                            {{"wxcomponent00000001", "component-secret"}}};
+  // Two failed gettoken calls block, so the test need not make 2000.
+  static WeComOptions TestWeComOptions() {
+    WeComOptions options;
+    options.failures_before_block = 2;
+    return options;
+  }
+  WeComState wecom_{
+      TestWeComOptions(),
+      {{"wwcorp1/1000001", "secret-a"}, {"wwcorp1/1000002", "secret-b"}}};
   std::unique_ptr<SandboxState> state_;
   std::unique_ptr<SandboxServer> server_;
   std::unique_ptr<httplib::Client> client_;
@@ -378,6 +389,108 @@ TEST_F(SandboxServerTest, PushesAPlatformsEventsSignedAndEncrypted) {
       "/sandbox/platform/push_target?component_appid=x&url=ftp://h/p");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
+}
+
+// WeCom's answers as a client sees them: errcode 0 and errmsg "ok" on
+// success too, tickets for the corp and the app, its values known to
+// /sandbox/valid, its counters in /sandbox/stats.
+TEST_F(SandboxServerTest, ServesWeCom) {
+  std::optional<Struct> token =
+      GetJson("/cgi-bin/gettoken?corpid=wwcorp1&corpsecret=secret-b");
+  ASSERT_TRUE(token);
+  EXPECT_EQ(Number(*token, "errcode"), 0);
+  EXPECT_EQ(String(*token, "errmsg"), "ok");
+  EXPECT_EQ(Number(*token, "expires_in"), 7200);
+  const std::string value = String(*token, "access_token");
+
+  std::optional<Struct> corp =
+      GetJson("/cgi-bin/get_jsapi_ticket?access_token=" + value);
+  ASSERT_TRUE(corp);
+  EXPECT_EQ(Number(*corp, "errcode"), 0);
+  EXPECT_EQ(String(*corp, "errmsg"), "ok");
+  EXPECT_EQ(Number(*corp, "expires_in"), 7200);
+  std::optional<Struct> agent =
+      GetJson("/cgi-bin/ticket/get?type=agent_config&access_token=" + value);
+  ASSERT_TRUE(agent);
+  EXPECT_EQ(Number(*agent, "errcode"), 0);
+  EXPECT_NE(String(*agent, "ticket"), String(*corp, "ticket"));
+  std::optional<Struct> bad =
+      GetJson("/cgi-bin/ticket/get?type=agent_config&access_token=nope");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(Number(*bad, "errcode"), 40014);
+
+  std::optional<Struct> valid = GetJson("/sandbox/valid?access_token=" + value);
+  ASSERT_TRUE(valid);
+  EXPECT_TRUE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "appid"), "wwcorp1/1000002");
+  EXPECT_EQ(String(*valid, "kind"), "wecom_token");
+  valid = GetJson("/sandbox/valid?ticket=" + String(*agent, "ticket"));
+  ASSERT_TRUE(valid);
+  EXPECT_EQ(String(*valid, "kind"), "wecom_agent_ticket");
+
+  std::optional<Struct> stats = GetJson("/sandbox/stats");
+  ASSERT_TRUE(stats);
+  const auto& wecom = stats->fields().at("wecom").struct_value().fields();
+  const Struct& app = wecom.at("wwcorp1/1000002").struct_value();
+  EXPECT_EQ(Number(app, "gettoken_calls"), 1);
+  EXPECT_EQ(Number(app, "agent_ticket_calls"), 1);
+  EXPECT_EQ(Number(app, "ticket_calls_last_hour"), 1);
+  EXPECT_EQ(Number(app, "ticket_rate_limited"), 0);
+  const Struct& corp_stats = wecom.at("wwcorp1").struct_value();
+  EXPECT_EQ(Number(corp_stats, "corp_ticket_calls"), 1);
+  EXPECT_EQ(Number(corp_stats, "ticket_rate_limited"), 0);
+  EXPECT_EQ(Number(wecom.at("").struct_value(), "agent_ticket_calls"), 1);
+}
+
+TEST_F(SandboxServerTest, WeComBlocksAfterFailuresAndTakesFaults) {
+  const std::string good =
+      "/cgi-bin/gettoken?corpid=wwcorp1&corpsecret=secret-a";
+  AddFault("kind=errcode&errcode=60020&endpoint=gettoken");
+  AddFault("kind=http500&endpoint=get_jsapi_ticket");
+  AddFault("kind=malformed&endpoint=ticket_get");
+  // An injected 60020 names the caller's address, as WeCom's does.
+  std::optional<Struct> error = GetJson(good);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(Number(*error, "errcode"), 60020);
+  EXPECT_THAT(String(*error, "errmsg"),
+              ::testing::StartsWith("not allow to access from your ip, "));
+  EXPECT_THAT(String(*error, "errmsg"),
+              ::testing::HasSubstr("from ip: 127.0.0.1"));
+  std::optional<Struct> token = GetJson(good);
+  ASSERT_TRUE(token);
+  const std::string value = String(*token, "access_token");
+  httplib::Result res =
+      client_->Get(("/cgi-bin/get_jsapi_ticket?access_token=" + value).c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  res = client_->Get(
+      ("/cgi-bin/ticket/get?type=agent_config&access_token=" + value).c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(ParseJsonObject(res->body), std::nullopt);
+
+  // Bad corp, bad secret: with this test's threshold of 2, blocked.
+  error = GetJson("/cgi-bin/gettoken?corpid=wwnobody&corpsecret=x");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(Number(*error, "errcode"), 40013);
+  error = GetJson("/cgi-bin/gettoken?corpid=wwcorp1&corpsecret=x");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(Number(*error, "errcode"), 40001);
+  error = GetJson(good);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(Number(*error, "errcode"), 60020);
+  EXPECT_THAT(String(*error, "errmsg"),
+              ::testing::HasSubstr("from ip: 127.0.0.1"));
+
+  std::optional<Struct> stats = GetJson("/sandbox/stats");
+  ASSERT_TRUE(stats);
+  const auto& wecom = stats->fields().at("wecom").struct_value().fields();
+  const Struct& app = wecom.at("wwcorp1/1000001").struct_value();
+  EXPECT_EQ(Number(app, "gettoken_calls"), 3);
+  EXPECT_EQ(Number(app, "gettoken_failures"), 1);
+  EXPECT_EQ(Number(app, "tokens_issued"), 1);
+  EXPECT_EQ(Number(app, "agent_ticket_calls"), 1);
+  EXPECT_EQ(Number(wecom.at("wwcorp1").struct_value(), "corp_ticket_calls"), 1);
+  EXPECT_EQ(Number(wecom.at("wwcorp1").struct_value(), "gettoken_failures"), 1);
 }
 
 }  // namespace

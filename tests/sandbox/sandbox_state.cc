@@ -16,13 +16,6 @@ namespace {
 
 constexpr char kGrantType[] = "client_credential";
 
-Answer Error(int errcode, std::string errmsg) {
-  Answer answer;
-  answer.errcode = errcode;
-  answer.errmsg = std::move(errmsg);
-  return answer;
-}
-
 Answer Success(std::string value, absl::Duration expires_in) {
   Answer answer;
   answer.value = std::move(value);
@@ -32,12 +25,12 @@ Answer Success(std::string value, absl::Duration expires_in) {
 }
 
 Answer QuotaReached() {
-  return Error(45009, "reach max api daily quota limit");
+  return Answer::Error(45009, "reach max api daily quota limit");
 }
 
 Answer InvalidToken() {
-  return Error(40001,
-               "invalid credential, access_token is invalid or not latest");
+  return Answer::Error(
+      40001, "invalid credential, access_token is invalid or not latest");
 }
 
 }  // namespace
@@ -113,12 +106,14 @@ Answer SandboxState::ProcessClassic(const Credentials& creds, absl::Time now) {
   absl::MutexLock lock(&mu_);
   App* app = FindApp(creds.appid);
 
-  if (creds.grant_type != kGrantType) return Error(40002, "invalid grant_type");
-  if (creds.appid.empty()) return Error(41002, "appid missing");
-  if (creds.secret.empty()) return Error(41004, "appsecret missing");
-  if (app == nullptr) return Error(40013, "invalid appid");
+  if (creds.grant_type != kGrantType)
+    return Answer::Error(40002, "invalid grant_type");
+  if (creds.appid.empty()) return Answer::Error(41002, "appid missing");
+  if (creds.secret.empty()) return Answer::Error(41004, "appsecret missing");
+  if (app == nullptr) return Answer::Error(40013, "invalid appid");
   if (app->quota_used > options_.daily_quota) return QuotaReached();
-  if (creds.secret != app->secret) return Error(40125, "invalid appsecret");
+  if (creds.secret != app->secret)
+    return Answer::Error(40125, "invalid appsecret");
 
   std::string value = Issue(creds.appid, ValueKind::kClassic, options_.lifetime,
                             /*supersede=*/true, &app->classic_current, now);
@@ -133,12 +128,14 @@ Answer SandboxState::FetchStable(const Credentials& creds, bool force_refresh,
   ++stats.stable_calls;
   if (force_refresh) ++stats.stable_force_calls;
 
-  if (creds.grant_type != kGrantType) return Error(40002, "invalid grant_type");
-  if (creds.appid.empty()) return Error(41002, "appid missing");
-  if (creds.secret.empty()) return Error(41004, "appsecret missing");
+  if (creds.grant_type != kGrantType)
+    return Answer::Error(40002, "invalid grant_type");
+  if (creds.appid.empty()) return Answer::Error(41002, "appid missing");
+  if (creds.secret.empty()) return Answer::Error(41004, "appsecret missing");
   App* app = FindApp(creds.appid);
-  if (app == nullptr) return Error(40013, "invalid appid");
-  if (creds.secret != app->secret) return Error(40125, "invalid appsecret");
+  if (app == nullptr) return Answer::Error(40013, "invalid appid");
+  if (creds.secret != app->secret)
+    return Answer::Error(40125, "invalid appsecret");
 
   const Validity current = issued_.Check(app->stable_current, now);
   const absl::Duration remaining =
@@ -179,17 +176,18 @@ Answer SandboxState::FetchTicket(absl::string_view access_token,
   absl::MutexLock lock(&mu_);
   ++StatsFor(OwnerOfAccessToken(access_token)).ticket_calls;
 
-  if (access_token.empty()) return Error(41001, "access_token missing");
+  if (access_token.empty()) return Answer::Error(41001, "access_token missing");
   const Validity token = issued_.Check(access_token, now);
   if (token.status == Validity::Status::kUnknown ||
       token.kind == ValueKind::kTicket) {
     return InvalidToken();
   }
   if (token.status == Validity::Status::kExpired) {
-    return Error(42001, "access_token expired");
+    return Answer::Error(42001, "access_token expired");
   }
   if (token.status == Validity::Status::kRevoked) return InvalidToken();
-  if (type != "jsapi" && type != "wx_card") return Error(40097, "invalid args");
+  if (type != "jsapi" && type != "wx_card")
+    return Answer::Error(40097, "invalid args");
 
   App* app = FindApp(token.appid);
   if (app == nullptr) return InvalidToken();  // cannot happen: apps are fixed

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -39,6 +40,14 @@ struct Answer {
   std::string errmsg;
   std::string value;       // access_token or ticket when errcode == 0
   int64_t expires_in = 0;  // whole seconds, when errcode == 0
+
+  // An errcode answer.
+  static Answer Error(int errcode, std::string errmsg) {
+    Answer answer;
+    answer.errcode = errcode;
+    answer.errmsg = std::move(errmsg);
+    return answer;
+  }
 };
 
 // openapi/quota/get's answer: WeChat's own count of an API's daily use, or

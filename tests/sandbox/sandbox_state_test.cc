@@ -354,6 +354,12 @@ TEST(SandboxFaultQueueTest, ParseFaultDefaultsAndErrors) {
   EXPECT_EQ(fault->endpoint, Endpoint::kStableToken);
 
   EXPECT_EQ(ParseFault("errcode", "3", "40164", "", "token")->errcode, 40164);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "gettoken")->endpoint,
+            Endpoint::kWeComToken);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "get_jsapi_ticket")->endpoint,
+            Endpoint::kWeComCorpTicket);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "ticket_get")->endpoint,
+            Endpoint::kWeComAgentTicket);
   EXPECT_FALSE(ParseFault("explode", "", "", "", "").ok());
   EXPECT_FALSE(ParseFault("drop", "0", "", "", "").ok());
   EXPECT_FALSE(ParseFault("drop", "-2", "", "", "").ok());

@@ -1,5 +1,8 @@
 #include "tests/sandbox/wechat_answer.h"
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "tests/sandbox/json.h"
 
 namespace wxtoken::sandbox {
@@ -15,6 +18,13 @@ void WriteError(httplib::Response& res, int errcode, absl::string_view errmsg) {
   SetNumber(body, "errcode", errcode);
   SetString(body, "errmsg", errmsg);
   WriteJson(res, body, kWeChatContentType);
+}
+
+std::string WeComIpBlockedMessage(absl::string_view ip) {
+  return absl::StrCat("not allow to access from your ip, hint: [sandbox], ",
+                      "from ip: ", ip,
+                      ", more info at "
+                      "https://open.work.weixin.qq.com/devtool/query?e=60020");
 }
 
 }  // namespace wxtoken::sandbox

@@ -1,6 +1,8 @@
 #ifndef WXTOKEN_TESTS_SANDBOX_WECHAT_ANSWER_H_
 #define WXTOKEN_TESTS_SANDBOX_WECHAT_ANSWER_H_
 
+#include <string>
+
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
 #include "httplib.h"
@@ -16,6 +18,10 @@ void WriteJson(httplib::Response& res, const google::protobuf::Struct& body,
                const char* content_type = kJsonContentType);
 // {"errcode":N,"errmsg":"..."}.
 void WriteError(httplib::Response& res, int errcode, absl::string_view errmsg);
+
+// WeCom's errmsg for 60020, naming the address a call came from (which
+// must be whitelisted as the app's 可信IP).
+std::string WeComIpBlockedMessage(absl::string_view ip);
 
 }  // namespace wxtoken::sandbox
 
