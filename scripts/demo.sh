@@ -10,7 +10,8 @@ source scripts/lib/local-stack.sh
 
 app=wxd0000000000de00
 platform=wxcomponentdemo001
-local_stack_start "$PWD/${BUILD_DIR:-build}" "$app" "" "$platform"
+wecom=wwdemo000000000001/1000002
+local_stack_start "$PWD/${BUILD_DIR:-build}" "$app" "" "$platform" "$wecom"
 echo "== wechat-sandbox on 127.0.0.1:$sandbox_port, wxtokend on 127.0.0.1:$grpc_port"
 echo "== wxtoken health"
 "${cli[@]}" health
@@ -25,5 +26,7 @@ for authorizer in wxbench0000000001 wxbench0000000002 wxbench0000000003; do
   echo "-- wxtoken get $platform/$authorizer"
   "${cli[@]}" get "$platform/$authorizer"
 done
+echo "== a WeCom (企业微信) app: corp/agent, its token from gettoken with its own secret"
+"${cli[@]}" get "$wecom"
 echo "== wxtokend log"
 cat "$work/wxtokend.log"

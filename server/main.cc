@@ -159,9 +159,9 @@ int Run(const std::string& config_path, const sigset_t& signals) {
   SystemClock clock;
   TokenTable table(RefreshEngine::TableEntries(*config),
                    {config->refresh.client_max_cache, config->refresh.overlap});
-  CurlUpstreamClient upstream(config->upstream.base_urls,
-                              config->upstream.timeout,
-                              config->upstream.max_concurrency);
+  CurlUpstreamClient upstream(
+      config->upstream.base_urls, config->upstream.timeout,
+      config->upstream.max_concurrency, config->wecom.base_urls);
   Inbox inbox([&upstream] { upstream.Wakeup(); });
   absl::StatusOr<OpenedStore> store = OpenStore(*config, clock, inbox);
   if (!store.ok()) return Fail(std::string(store.status().message()));

@@ -2,9 +2,12 @@
 # 127.0.0.1 from a build directory, in a temporary directory that is removed
 # (with both processes) on exit.
 #   local_stack_start BUILD_DIR APP_ID [EXTRA_REFRESH_YAML] [PLATFORM_ID]
+#                     [WECOM_APP]
 # With PLATFORM_ID, a third-party platform too: the sandbox has three
 # accounts that authorized it (wxbench0000000001 to 3), wxtokend takes
 # pushes on a free port, and the sandbox pushes it a verify ticket.
+# With WECOM_APP ("CORPID/AGENT"), a WeCom app too, served by the sandbox's
+# WeCom side.
 # sets: work, sandbox_port, grpc_port, cli (an array: the wxtoken CLI
 # pointed at wxtokend), wxtokend_pid. A caller may set the array
 # wxtokend_wrapper (e.g. valgrind and its flags) after sourcing this and
@@ -36,8 +39,13 @@ wait_for() {
 }
 
 local_stack_start() {
-  local build=$1 app=$2 refresh_yaml=${3:-} platform=${4:-}
-  local platform_flags=() platform_yaml=""
+  local build=$1 app=$2 refresh_yaml=${3:-} platform=${4:-} wecom=${5:-}
+  local platform_flags=() platform_yaml="" wecom_flags=() wecom_yaml=""
+  if [ -n "$wecom" ]; then
+    wecom_flags=(--wecom_app "$wecom:local-wecom-secret")
+    printf 'local-wecom-secret\n' >"$work/wecom_secret"
+    chmod 600 "$work/wecom_secret"
+  fi
   if [ -n "$platform" ]; then
     platform_flags=(--platform "$platform:local-component-secret"
       --platform_authorizers 3)
@@ -56,11 +64,20 @@ platforms:
     vault_key_file: \"$work/vault_key\""
   fi
   "$build/tests/sandbox/wechat-sandbox" --listen 127.0.0.1:0 \
-    --app "$app:local-app-secret" "${platform_flags[@]}" \
+    --app "$app:local-app-secret" "${platform_flags[@]}" "${wecom_flags[@]}" \
     >"$work/sandbox.out" 2>&1 &
   stack_pids+=($!)
   sandbox_port=$(wait_for "$work/sandbox.out" 'listening 127\.0\.0\.1:([0-9]+)')
 
+  if [ -n "$wecom" ]; then
+    wecom_yaml="wecom:
+  base_urls: [\"http://127.0.0.1:$sandbox_port\"]
+  corps:
+    - corp_id: \"${wecom%%/*}\"
+      agents:
+        - agent: \"${wecom#*/}\"
+          secret_file: \"$work/wecom_secret\""
+  fi
   printf 'local-app-secret\n' >"$work/secret"
   printf 'local-server-token\n' >"$work/server_token"
   chmod 600 "$work/secret" "$work/server_token"
@@ -76,6 +93,7 @@ apps:
     secret_file: "$work/secret"
     server_token_file: "$work/server_token"
 ${platform_yaml}
+${wecom_yaml}
 YAML
   "${wxtokend_wrapper[@]}" "$build/server/wxtokend" \
     --config "$work/wxtokend.yaml" --log_format text 2>"$work/wxtokend.log" &

@@ -28,6 +28,7 @@
 #include "server/config/platform_config.h"
 #include "server/config/secret_fields.h"
 #include "server/config/security_config.h"
+#include "server/config/wecom_config.h"
 #include "server/config/yaml_fields.h"
 #include "server/wechat/limits.h"
 #include "yaml-cpp/yaml.h"
@@ -45,6 +46,7 @@ using config_yaml::IndexPath;
 using config_yaml::JoinPath;
 using config_yaml::KeyError;
 using config_yaml::Quote;
+using config_yaml::ReadBaseUrls;
 using config_yaml::ReadDuration;
 using config_yaml::ReadInt;
 using config_yaml::ReadMap;
@@ -56,61 +58,16 @@ using config_yaml::RefuseLiteralSecrets;
 using config_yaml::Secret;
 using config_yaml::Zero;
 
-// Checks one upstream base URL and drops one trailing slash, so callers can
-// append "/cgi-bin/token".
-absl::StatusOr<std::string> NormalizeBaseUrl(std::string url,
-                                             absl::string_view path) {
-  absl::string_view rest = url;
-  if (!absl::ConsumePrefix(&rest, "https://") &&
-      !absl::ConsumePrefix(&rest, "http://")) {
-    return KeyError(
-        path,
-        absl::StrCat("expected an http:// or https:// URL, got ", Quote(url)));
-  }
-  if (rest.empty() || rest[0] == '/') {
-    return KeyError(path, absl::StrCat("URL has no host: ", Quote(url)));
-  }
-  for (char c : rest) {
-    if (c == '?' || c == '#' || absl::ascii_isspace(c) ||
-        absl::ascii_iscntrl(c)) {
-      return KeyError(
-          path,
-          absl::StrCat("URL must not contain a query, a fragment or spaces: ",
-                       Quote(url)));
-    }
-  }
-  if (absl::EndsWith(url, "/")) url.pop_back();
-  if (absl::EndsWith(url, "/")) {
-    return KeyError(path, absl::StrCat("URL ends in \"//\": ", Quote(url)));
-  }
-  return url;
-}
-
 absl::Status ParseUpstream(const YAML::Node& node, UpstreamConfig* upstream) {
   const std::string path = "upstream";
   absl::StatusOr<Entries> entries =
       ReadMap(node, path, {"base_urls", "timeout", "max_concurrency"});
   if (!entries.ok()) return entries.status();
-  if (const std::optional<YAML::Node> urls = Find(*entries, "base_urls")) {
-    const std::string urls_path = JoinPath(path, "base_urls");
-    if (!urls->IsSequence()) {
-      return KeyError(urls_path, absl::StrCat("expected a list of URLs, got ",
-                                              Describe(*urls)));
-    }
-    if (urls->size() == 0) return KeyError(urls_path, "needs at least one URL");
-    upstream->base_urls.clear();
-    for (size_t i = 0; i < urls->size(); ++i) {
-      const std::string url_path = IndexPath(urls_path, i);
-      absl::StatusOr<std::string> url = GetString((*urls)[i], url_path);
-      if (!url.ok()) return url.status();
-      absl::StatusOr<std::string> normalized =
-          NormalizeBaseUrl(*std::move(url), url_path);
-      if (!normalized.ok()) return normalized.status();
-      upstream->base_urls.push_back(*std::move(normalized));
-    }
-  }
-  absl::Status status = ReadDuration(*entries, path, "timeout", Zero::kRefused,
-                                     &upstream->timeout);
+  absl::Status status =
+      ReadBaseUrls(*entries, path, "base_urls", &upstream->base_urls);
+  if (!status.ok()) return status;
+  status = ReadDuration(*entries, path, "timeout", Zero::kRefused,
+                        &upstream->timeout);
   if (!status.ok()) return status;
   return ReadInt(*entries, path, "max_concurrency", 1,
                  &upstream->max_concurrency);
@@ -299,24 +256,9 @@ absl::StatusOr<AppConfig> ParseApp(const YAML::Node& node,
   if (!secret.ok()) return secret.status();
   app.secret = std::move(secret->value);
 
-  absl::StatusOr<Secret> server_token =
-      ReadSecret(*entries, path, "server_token", false);
-  if (!server_token.ok()) return server_token.status();
-  app.server_token = std::move(server_token->value);
-
-  for (absl::string_view name :
-       {"encoding_aes_key", "previous_encoding_aes_key"}) {
-    absl::StatusOr<Secret> key = ReadSecret(*entries, path, name, false);
-    if (!key.ok()) return key.status();
-    if (key->value.empty()) continue;
-    if (absl::Status s = CheckEncodingAesKey(*key); !s.ok()) return s;
-    (name == "encoding_aes_key" ? app.encoding_aes_key
-                                : app.previous_encoding_aes_key) =
-        std::move(key->value);
-  }
-  if (!app.previous_encoding_aes_key.empty() && app.encoding_aes_key.empty()) {
-    return KeyError(JoinPath(path, "previous_encoding_aes_key_file"),
-                    "needs encoding_aes_key_file or encoding_aes_key_env too");
+  if (status = config_yaml::ReadCallbackSecrets(*entries, path, &app);
+      !status.ok()) {
+    return status;
   }
   return app;
 }
@@ -418,7 +360,7 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
               {"listen", "health_listen", "metrics_listen", "reflection", "tls",
                "callers", "state_dir", "drain_timeout", "shutdown_delay",
                "max_timestamp_skew", "store", "upstream", "refresh", "watch",
-               "quota", "apps", "push_listen", "platforms"});
+               "quota", "apps", "push_listen", "platforms", "wecom"});
   if (!entries.ok()) return entries.status();
   Config config;
   absl::Status status = ReadString(*entries, "", "listen", &config.listen);
@@ -522,10 +464,11 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
   // touching any secret.
   std::optional<YAML::Node> apps = Find(*entries, "apps");
   std::optional<YAML::Node> platforms = Find(*entries, "platforms");
-  if (!apps && !platforms) {
+  std::optional<YAML::Node> wecom = Find(*entries, "wecom");
+  if (!apps && !platforms && !wecom) {
     return KeyError("apps",
                     "required: a list of at least one app (or "
-                    "platforms)");
+                    "platforms, or wecom)");
   }
   if (apps) {
     status = ParseApps(*apps, &config.apps);
@@ -548,6 +491,15 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
     for (const PlatformConfig& platform : config.platforms) {
       config.apps.push_back(ComponentOwner(platform));
     }
+  }
+  if (wecom) {
+    status = config_yaml::ParseWeCom(*wecom, &config.wecom, &config.apps);
+    if (!status.ok()) return status;
+  }
+  if (config.apps.empty()) {
+    return KeyError("apps",
+                    "needs at least one owner (an app, a platform or "
+                    "a WeCom app)");
   }
   status = CheckCallers(config);
   if (!status.ok()) return status;

@@ -19,7 +19,9 @@ struct AppConfig {
   // verify ticket WeChat pushes (one AppConfig per `platforms` entry).
   // kAuthorizer: a platform's authorizer, discovered rather than configured
   // (never in a config file).
-  enum class Api { kClassic, kStable, kComponent, kAuthorizer };
+  // kWeCom: a WeCom app, "<corp_id>/<agent>" (`wecom.corps[].agents[]`):
+  // gettoken with its corp_id and the app's secret, on the classic rules.
+  enum class Api { kClassic, kStable, kComponent, kAuthorizer, kWeCom };
 
   std::string app_id;
   Api api = Api::kClassic;                // "classic" or "stable"
@@ -52,6 +54,24 @@ struct PlatformConfig {
 
   friend bool operator==(const PlatformConfig&,
                          const PlatformConfig&) = default;
+};
+
+// wecom (DESIGN.md "WeCom"): each corp's apps are owners in Config::apps
+// (AppConfig::Api::kWeCom); here what they share.
+struct WeComCorpConfig {
+  std::string corp_id;
+  std::vector<std::string> agents;  // their owner keys, in config order
+
+  friend bool operator==(const WeComCorpConfig&,
+                         const WeComCorpConfig&) = default;
+};
+
+struct WeComConfig {
+  // qyapi's hosts, failed over in order as upstream.base_urls are.
+  std::vector<std::string> base_urls = {"https://qyapi.weixin.qq.com"};
+  std::vector<WeComCorpConfig> corps;
+
+  friend bool operator==(const WeComConfig&, const WeComConfig&) = default;
 };
 
 struct UpstreamConfig {
@@ -180,12 +200,14 @@ struct Config {
   WatchConfig watch;
   QuotaConfig quota;
   // Every configured owner the refresh worker keeps tokens for: `apps`, then
-  // one per platform (its component token, Api::kComponent), so that
+  // one per platform (its component token, Api::kComponent), then each
+  // WeCom corp's apps (Api::kWeCom), so that
   // serving, grants, health and reloads treat each alike.
   std::vector<AppConfig> apps;
   // HTTP listener for WeChat's pushes (/wechat/platform/<id>); "" = none.
   std::string push_listen;
   std::vector<PlatformConfig> platforms;
+  WeComConfig wecom;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

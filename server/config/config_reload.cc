@@ -18,22 +18,28 @@ bool IsPlatform(const AppConfig& owner) {
   return owner.api == AppConfig::Api::kComponent;
 }
 
+// Owners a reload never adds or removes: they follow `platforms` and
+// `wecom`, which need a restart.
+bool IsRestartOnlyOwner(const AppConfig& owner) {
+  return IsPlatform(owner) || owner.api == AppConfig::Api::kWeCom;
+}
+
 // Which apps exist, and their secrets, tokens and keys, are live; a kept
-// app's api and tickets are not. Platforms' owners follow `platforms`,
-// which needs a restart.
+// app's api and tickets are not. A WeCom app's secrets are live too.
 void PlanApps(const Config& next, ReloadPlan& plan) {
   std::map<std::string, const AppConfig*> wanted;
   for (const AppConfig& app : next.apps) {
     if (!IsPlatform(app)) wanted[app.app_id] = &app;
   }
   std::erase_if(plan.config.apps, [&](const AppConfig& app) {
-    if (IsPlatform(app) || wanted.contains(app.app_id)) return false;
+    if (IsRestartOnlyOwner(app) || wanted.contains(app.app_id)) return false;
     plan.removed_apps.push_back(app.app_id);
     return true;
   });
   for (AppConfig& app : plan.config.apps) {
     if (IsPlatform(app)) continue;
     auto it = wanted.find(app.app_id);
+    if (it == wanted.end()) continue;  // a WeCom app gone: `wecom` says so
     const AppConfig& want = *it->second;
     wanted.erase(it);
     if (app.api != want.api) {
@@ -58,7 +64,7 @@ void PlanApps(const Config& next, ReloadPlan& plan) {
   }
   // In the new config's order.
   for (const AppConfig& app : next.apps) {
-    if (!wanted.contains(app.app_id)) continue;
+    if (IsRestartOnlyOwner(app) || !wanted.contains(app.app_id)) continue;
     plan.added_apps.push_back(app);
     plan.config.apps.push_back(app);
   }
@@ -90,6 +96,7 @@ ReloadPlan PlanReload(const Config& running, const Config& next) {
   KeepForRestart("quota", running.quota, next.quota, restart);
   KeepForRestart("push_listen", running.push_listen, next.push_listen, restart);
   KeepForRestart("platforms", running.platforms, next.platforms, restart);
+  KeepForRestart("wecom", running.wecom, next.wecom, restart);
 
   if (running.callers != next.callers) {
     // Callers are known by their client certificates: without the running

@@ -145,4 +145,29 @@ absl::Status ReadTicketKinds(const Entries& entries, absl::string_view path,
   return absl::OkStatus();
 }
 
+absl::Status ReadCallbackSecrets(const Entries& entries, absl::string_view path,
+                                 AppConfig* app) {
+  absl::StatusOr<Secret> server_token =
+      ReadSecret(entries, path, "server_token", false);
+  if (!server_token.ok()) return server_token.status();
+  app->server_token = std::move(server_token->value);
+
+  for (absl::string_view name :
+       {"encoding_aes_key", "previous_encoding_aes_key"}) {
+    absl::StatusOr<Secret> key = ReadSecret(entries, path, name, false);
+    if (!key.ok()) return key.status();
+    if (key->value.empty()) continue;
+    if (absl::Status s = CheckEncodingAesKey(*key); !s.ok()) return s;
+    (name == "encoding_aes_key" ? app->encoding_aes_key
+                                : app->previous_encoding_aes_key) =
+        std::move(key->value);
+  }
+  if (!app->previous_encoding_aes_key.empty() &&
+      app->encoding_aes_key.empty()) {
+    return KeyError(JoinPath(path, "previous_encoding_aes_key_file"),
+                    "needs encoding_aes_key_file or encoding_aes_key_env too");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace wxtoken::server::config_yaml

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/config/config.h"
 #include "server/config/yaml_fields.h"
 #include "server/token/token.h"
 #include "yaml-cpp/yaml.h"
@@ -42,6 +43,12 @@ absl::Status RefuseLiteralSecrets(const YAML::Node& node,
 absl::Status ReadTicketKinds(const Entries& entries, absl::string_view path,
                              absl::string_view key,
                              std::vector<TokenKind>* out);
+
+// An owner's callback secrets, each optional: server_token (VerifySignature),
+// encoding_aes_key and previous_encoding_aes_key (DecryptMessage); a
+// previous key needs a current one.
+absl::Status ReadCallbackSecrets(const Entries& entries, absl::string_view path,
+                                 AppConfig* app);
 
 }  // namespace wxtoken::server::config_yaml
 

@@ -249,12 +249,17 @@ absl::Status CheckCallers(const Config& config) {
       const std::string& app = grant.apps[j];
       if (app == "*") continue;
       if (absl::EndsWith(app, "/*")) {
-        // Every key under a parent owner: a platform's authorizers.
+        // Every key under a parent owner: a platform's authorizers, a WeCom
+        // corp's apps.
         const std::string parent = app.substr(0, app.size() - 2);
         const bool parent_known =
             std::any_of(config.platforms.begin(), config.platforms.end(),
                         [&](const PlatformConfig& platform) {
                           return platform.component_app_id == parent;
+                        }) ||
+            std::any_of(config.wecom.corps.begin(), config.wecom.corps.end(),
+                        [&](const WeComCorpConfig& corp) {
+                          return corp.corp_id == parent;
                         });
         if (parent_known) continue;
         return KeyError(

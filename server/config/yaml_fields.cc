@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/config/config.h"
 
 namespace wxtoken::server::config_yaml {
@@ -263,6 +267,64 @@ absl::Status CheckHostPort(absl::string_view path, absl::string_view value) {
   return KeyError(path, absl::StrCat("expected host:port (e.g. 0.0.0.0:50051 "
                                      "or [::]:50051), got ",
                                      Quote(value)));
+}
+
+namespace {
+
+// Checks one base URL and drops one trailing slash, so callers can
+// append "/cgi-bin/token".
+absl::StatusOr<std::string> NormalizeBaseUrl(std::string url,
+                                             absl::string_view path) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "https://") &&
+      !absl::ConsumePrefix(&rest, "http://")) {
+    return KeyError(
+        path,
+        absl::StrCat("expected an http:// or https:// URL, got ", Quote(url)));
+  }
+  if (rest.empty() || rest[0] == '/') {
+    return KeyError(path, absl::StrCat("URL has no host: ", Quote(url)));
+  }
+  for (char c : rest) {
+    if (c == '?' || c == '#' || absl::ascii_isspace(c) ||
+        absl::ascii_iscntrl(c)) {
+      return KeyError(
+          path,
+          absl::StrCat("URL must not contain a query, a fragment or spaces: ",
+                       Quote(url)));
+    }
+  }
+  if (absl::EndsWith(url, "/")) url.pop_back();
+  if (absl::EndsWith(url, "/")) {
+    return KeyError(path, absl::StrCat("URL ends in \"//\": ", Quote(url)));
+  }
+  return url;
+}
+
+}  // namespace
+
+absl::Status ReadBaseUrls(const Entries& entries, absl::string_view path,
+                          absl::string_view key,
+                          std::vector<std::string>* out) {
+  const std::optional<YAML::Node> urls = Find(entries, key);
+  if (!urls) return absl::OkStatus();
+  const std::string urls_path = JoinPath(path, key);
+  if (!urls->IsSequence()) {
+    return KeyError(urls_path, absl::StrCat("expected a list of URLs, got ",
+                                            Describe(*urls)));
+  }
+  if (urls->size() == 0) return KeyError(urls_path, "needs at least one URL");
+  out->clear();
+  for (size_t i = 0; i < urls->size(); ++i) {
+    const std::string url_path = IndexPath(urls_path, i);
+    absl::StatusOr<std::string> url = GetString((*urls)[i], url_path);
+    if (!url.ok()) return url.status();
+    absl::StatusOr<std::string> normalized =
+        NormalizeBaseUrl(*std::move(url), url_path);
+    if (!normalized.ok()) return normalized.status();
+    out->push_back(*std::move(normalized));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace wxtoken::server::config_yaml

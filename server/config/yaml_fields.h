@@ -79,6 +79,12 @@ absl::Status ReadDuration(const Entries& entries, absl::string_view path,
 absl::Status ReadInt(const Entries& entries, absl::string_view path,
                      absl::string_view key, int min, int* out);
 
+// Sets *out from entries[key] when present: a non-empty list of http(s)
+// base URLs (no query, fragment or spaces), each without its trailing slash
+// so that "/cgi-bin/..." can be appended.
+absl::Status ReadBaseUrls(const Entries& entries, absl::string_view path,
+                          absl::string_view key, std::vector<std::string>* out);
+
 // host:port, with an IPv6 host in brackets. Port 0 is allowed: tests listen
 // on an ephemeral port.
 absl::Status CheckHostPort(absl::string_view path, absl::string_view value);

@@ -22,9 +22,11 @@ absl::StatusOr<TokenKind> ValidateTokenRequest(absl::string_view app_id,
   return FromProtoKind(kind);
 }
 
-// A platform's authorizer: "<component_app_id>/<authorizer_app_id>".
-bool IsAuthorizerKey(absl::string_view app_id) {
-  return app_id.find('/') != absl::string_view::npos;
+// A platform's authorizer ("<component_app_id>/<authorizer_app_id>"),
+// known here or not yet; not a configured WeCom app ("<corp_id>/<agent>").
+bool IsAuthorizerKey(const TokenTable& table, absl::string_view app_id) {
+  return app_id.find('/') != absl::string_view::npos &&
+         (table.IsDiscovered(app_id) || !table.HasApp(app_id));
 }
 
 }  // namespace
@@ -82,14 +84,14 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
   const SelfRecordedCall recorded(&metrics_, &authorizer_);
   const absl::Status served = ServeGetToken(*context, *request, response);
   if (served.code() == absl::StatusCode::kUnavailable &&
-      IsAuthorizerKey(request->app_id()) && forwarder_ != nullptr &&
+      IsAuthorizerKey(table_, request->app_id()) && forwarder_ != nullptr &&
       forwarder_->ShouldForward(*context)) {
     // Only the leader fetches: it answers once it has (below).
     recorded.Finish(context, grpc::Status::OK);
     return forwarder_->ForwardGetToken(context, request, response);
   }
   if (served.code() == absl::StatusCode::kUnavailable &&
-      IsAuthorizerKey(request->app_id()) &&
+      IsAuthorizerKey(table_, request->app_id()) &&
       (forwarder_ == nullptr || !forwarder_->ShouldForwardPushes())) {
     // An idle authorizer's token was left to expire: this call waits,
     // within its deadline, for the one fetch its use causes (coalesced

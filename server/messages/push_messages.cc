@@ -16,6 +16,9 @@ absl::StatusOr<PushMessages> PushMessages::Create(const Config& config,
   for (size_t i = 0; i < config.apps.size(); ++i) {
     const AppConfig& app = config.apps[i];
     AppKeys keys;
+    keys.receive_id = app.api == AppConfig::Api::kWeCom
+                          ? app.app_id.substr(0, app.app_id.find('/'))
+                          : app.app_id;
     keys.server_token = app.server_token;
     const std::pair<const std::string*, std::optional<MessageKey>*> sources[] =
         {{&app.encoding_aes_key, &keys.current},
@@ -112,8 +115,8 @@ absl::StatusOr<PushMessages::Decrypted> PushMessages::Decrypt(
   }
   const MessageKey* previous =
       (*keys)->previous ? &*(*keys)->previous : nullptr;
-  absl::StatusOr<DecryptedMessage> message =
-      DecryptWithEither(*(*keys)->current, previous, app_id, envelope->encrypt);
+  absl::StatusOr<DecryptedMessage> message = DecryptWithEither(
+      *(*keys)->current, previous, (*keys)->receive_id, envelope->encrypt);
   if (!message.ok()) return message.status();
   return Decrypted{std::move(message->message), message->key,
                    std::move(envelope->to_user_name)};
@@ -140,7 +143,7 @@ absl::StatusOr<PushMessages::Reply> PushMessages::EncryptReply(
                         : std::string(timestamp);
   reply.nonce = nonce.empty() ? RandomNonce() : std::string(nonce);
   absl::StatusOr<std::string> encrypt =
-      EncryptMessage(*message_key, app_id, plaintext);
+      EncryptMessage(*message_key, (*keys)->receive_id, plaintext);
   if (!encrypt.ok()) return encrypt.status();
   reply.encrypt = *std::move(encrypt);
   reply.msg_signature = WeChatSignature(

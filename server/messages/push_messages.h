@@ -69,6 +69,9 @@ class PushMessages {
 
  private:
   struct AppKeys {
+    // What its encrypted messages end with: the app_id, a WeCom app's
+    // corp_id.
+    std::string receive_id;
     std::string server_token;  // "" when not configured
     std::optional<MessageKey> current;
     std::optional<MessageKey> previous;

@@ -38,6 +38,8 @@ std::string ApiName(FetchApi api) {
       return "authorizer_info";
     case FetchApi::kQuotaGet:
       return "quota_get";
+    case FetchApi::kWeComToken:
+      return "wecom_token";
   }
   return "unknown";
 }
@@ -149,7 +151,7 @@ class TokenGauges final : public prometheus::Collectable {
     for (const TokenTable::Entry& entry : table_.Entries()) {
       // Per configured owner, never per authorizer (DESIGN.md "Owners"); and
       // a scrape must not count as an authorizer's use (idle_after).
-      if (entry.app_id.find('/') != std::string::npos) continue;
+      if (entry.discovered) continue;
       absl::StatusOr<Token> token = table_.Get(entry.app_id, entry.kind, now);
       prometheus::ClientMetric metric;
       metric.label = {{"app_id", entry.app_id},

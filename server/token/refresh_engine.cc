@@ -130,6 +130,15 @@ RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
   return app;
 }
 
+std::string RefreshEngine::MetricOwner(const std::string& app_id) const {
+  const size_t slash = app_id.find('/');
+  if (slash != std::string::npos) {
+    std::string owner = app_id.substr(0, slash);
+    if (platforms_.contains(owner)) return owner;
+  }
+  return app_id;
+}
+
 RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
                                              TokenKind kind) {
   auto it = apps_.find(app_id);

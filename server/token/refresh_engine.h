@@ -394,6 +394,9 @@ class RefreshEngine final : public ReplicaListener {
     // When the next round starts; InfinitePast: none planned yet.
     SteadyTime next = SteadyTime::InfinitePast();
   } quota_;
+  // The label an owner's metrics go by: an authorizer's is its platform's
+  // (DESIGN.md "Owners": never a series per authorizer).
+  std::string MetricOwner(const std::string& app_id) const;
   // Tells the store which apps are configured here.
   void AnnounceApps();
   // Whether the slot shows nothing sent since its request in flight: the

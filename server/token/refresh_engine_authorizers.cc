@@ -55,7 +55,7 @@ RefreshEngine::App* RefreshEngine::DiscoverAuthorizer(
   Slot& access = AccessSlot(app);
   access.settled = true;
   --access_unsettled_;
-  table_.AddApp(app_id, ServedKinds(config));
+  table_.AddApp(app_id, ServedKinds(config), /*discovered=*/true);
   return &app;
 }
 

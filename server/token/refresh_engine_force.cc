@@ -12,7 +12,6 @@
 namespace wxtoken::server {
 
 using refresh_engine_internal::Label;
-using refresh_engine_internal::MetricOwner;
 using refresh_engine_internal::NotTheLeader;
 using refresh_engine_internal::ShuttingDown;
 using refresh_engine_internal::TimeText;
@@ -45,6 +44,13 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   Slot* slot = FindSlot(command.app_id, command.kind);
   if (slot == nullptr) {
     command.done(table_.CheckKnown(command.app_id, command.kind));
+    return;
+  }
+  if (absl::Status errcode =
+          ValidateForceErrcode(command.wechat_errcode,
+                               slot->app->config.api == AppConfig::Api::kWeCom);
+      !errcode.ok()) {
+    command.done(errcode);
     return;
   }
   const Instant now = clock_.InstantNow();

@@ -39,6 +39,8 @@ inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
       return FetchApi::kComponentToken;
     case AppConfig::Api::kAuthorizer:
       return FetchApi::kAuthorizerToken;
+    case AppConfig::Api::kWeCom:
+      return FetchApi::kWeComToken;
     case AppConfig::Api::kClassic:
       break;
   }
@@ -49,12 +51,6 @@ inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
 inline std::string InputName(TokenKind kind) {
   return kind == TokenKind::kAccessToken ? "access token"
                                          : std::string(TokenKindName(kind));
-}
-
-// The label an owner's metrics go by: an authorizer's is its platform's
-// (DESIGN.md "Owners": never a series per authorizer).
-inline std::string MetricOwner(const std::string& app_id) {
-  return app_id.substr(0, app_id.find('/'));
 }
 
 inline absl::Status ShuttingDown() {

@@ -34,6 +34,8 @@ std::vector<std::string> QuotaPaths(const AppConfig& app) {
       break;
     case AppConfig::Api::kAuthorizer:
       break;  // counted by WeChat per platform, asked through it
+    case AppConfig::Api::kWeCom:
+      return paths;  // WeCom has no quota API
   }
   if (!app.tickets.empty()) paths.push_back("/cgi-bin/ticket/getticket");
   return paths;

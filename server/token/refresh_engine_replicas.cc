@@ -15,8 +15,6 @@
 
 namespace wxtoken::server {
 
-using refresh_engine_internal::MetricOwner;
-
 using refresh_engine_internal::NotTheLeader;
 
 AppRecord RefreshEngine::ToRecord(const App& app) const {

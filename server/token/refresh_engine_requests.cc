@@ -15,7 +15,6 @@ namespace wxtoken::server {
 using refresh_engine_internal::InputName;
 using refresh_engine_internal::kLeaseRecheck;
 using refresh_engine_internal::Label;
-using refresh_engine_internal::MetricOwner;
 using refresh_engine_internal::TimeText;
 
 void RefreshEngine::StartRequest(Slot& slot, Instant now) {
@@ -251,6 +250,10 @@ void RefreshEngine::Send(Slot& slot) {
   } else {
     request.secret = app.secret;
     slot.request.secret_version = app.secret_version;
+    if (slot.api == FetchApi::kWeComToken) {
+      request.corp_id =
+          app.config.app_id.substr(0, app.config.app_id.find('/'));
+    }
     request.force_refresh = slot.request.stable_force;
     if (slot.api == FetchApi::kComponentToken) {
       request.verify_ticket = slot.request.inputs.at(0);
@@ -413,7 +416,8 @@ void RefreshEngine::OnTransientFailure(Slot& slot, const FetchResult& result,
   }
   slot.failure = result;
   slot.failed_at = now.wall;
-  const bool failover = slot.request.base + 1 < upstream_.BaseCount();
+  const bool failover =
+      slot.request.base + 1 < upstream_.BaseCount(slot.request.api);
   if (failover) {
     // Same round, next base URL; waiters wait for its answer.
     slot.next_base = slot.request.base + 1;

@@ -259,7 +259,12 @@ void Charge(AppCounters& counters, Spend spend, bool stable_force,
   }
 }
 
-absl::Status ValidateForceErrcode(int wechat_errcode) {
+absl::Status ValidateForceErrcode(int wechat_errcode, bool wecom) {
+  if (wecom && wechat_errcode == 40001) {
+    return absl::InvalidArgumentError(
+        "wechat_errcode: 40001 from WeCom means the app's secret is wrong, "
+        "not its token; refreshing the token cannot help");
+  }
   if (wechat_errcode == 0 || IsRefreshErrcode(wechat_errcode)) {
     return absl::OkStatus();
   }

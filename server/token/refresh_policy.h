@@ -240,8 +240,9 @@ void Charge(AppCounters& counters, Spend spend, bool stable_force, Instant now);
 // ---- ForceRefresh -----------------------------------------------------------
 
 // wechat_errcode must be 0 (not given) or one of WeChat's "this token is
-// bad" codes (40001, 40014, 42001): other errors are not the token's fault.
-absl::Status ValidateForceErrcode(int wechat_errcode);
+// bad" codes (40001, 40014, 42001; a WeCom app's: 40014, 42001): other
+// errors are not the token's fault.
+absl::Status ValidateForceErrcode(int wechat_errcode, bool wecom = false);
 
 // What DecideForceRefresh looks at.
 struct ForceView {

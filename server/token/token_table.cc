@@ -29,7 +29,7 @@ std::vector<TokenTable::Entry> TokenTable::Entries() const {
   for (const auto& [app_id, app] : apps_) {
     for (TokenKind kind : kAllTokenKinds) {
       if (app.slots[static_cast<int>(kind)] != nullptr) {
-        entries.push_back({app_id, kind});
+        entries.push_back({app_id, kind, app.discovered});
       }
     }
   }
@@ -119,11 +119,12 @@ void TokenTable::Publish(absl::string_view app_id, TokenKind kind,
 }
 
 void TokenTable::AddApp(const std::string& app_id,
-                        const std::vector<TokenKind>& kinds) {
+                        const std::vector<TokenKind>& kinds, bool discovered) {
   {
     absl::MutexLock lock(&mu_);
     if (apps_.contains(app_id)) return;
     App& app = apps_[app_id];
+    app.discovered = discovered;
     for (TokenKind kind : kinds) {
       auto& slot = app.slots[static_cast<int>(kind)];
       slot = std::make_unique<Slot>();
@@ -133,6 +134,12 @@ void TokenTable::AddApp(const std::string& app_id,
   if (listener_) {
     for (TokenKind kind : kinds) listener_(app_id, kind);
   }
+}
+
+bool TokenTable::IsDiscovered(absl::string_view app_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = apps_.find(app_id);
+  return it != apps_.end() && it->second.discovered;
 }
 
 SteadyTime TokenTable::LastUsed(absl::string_view app_id) const {

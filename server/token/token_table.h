@@ -33,6 +33,9 @@ class TokenTable {
   struct Entry {
     std::string app_id;
     TokenKind kind;
+    // A platform's authorizer (or a suite's corp): there may be 100,000,
+    // so no health name or metric series of its own (DESIGN.md "Owners").
+    bool discovered = false;
   };
 
   TokenTable(const std::vector<Entry>& entries, CacheLimits limits);
@@ -62,7 +65,10 @@ class TokenTable {
   // A config reload: adds an app with `kinds` (UNAVAILABLE until published),
   // or removes one, after which its entries answer NOT_FOUND. Both tell the
   // listener of every entry. Adding an app that exists changes nothing.
-  void AddApp(const std::string& app_id, const std::vector<TokenKind>& kinds);
+  void AddApp(const std::string& app_id, const std::vector<TokenKind>& kinds,
+              bool discovered = false);
+  // Whether `app_id` was added as discovered (Entry::discovered).
+  bool IsDiscovered(absl::string_view app_id) const;
   void RemoveApp(absl::string_view app_id);
   // A platform whose first authorizer list pass has not completed: an
   // authorizer not known yet may still be listed, so asking for one is
@@ -91,6 +97,7 @@ class TokenTable {
   static constexpr int64_t kNeverUsed = INT64_MIN;
   struct App {
     std::array<std::unique_ptr<Slot>, kTokenKindCount> slots;
+    bool discovered = false;
   };
 
   // Slots are owned through unique_ptr, so a const table still hands out a

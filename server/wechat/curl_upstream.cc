@@ -102,19 +102,15 @@ void Redact(const FetchRequest& request, std::string* detail) {
 
 class CurlUpstreamClient::Impl {
  public:
-  Impl(std::vector<std::string> base_urls, absl::Duration timeout,
+  Impl(std::vector<std::string> base_urls,
+       std::vector<std::string> wecom_base_urls, absl::Duration timeout,
        int max_connections)
-      : timeout_ms_(std::max<int64_t>(
+      : wechat_(std::move(base_urls), "base_urls"),
+        wecom_(std::move(wecom_base_urls), "wecom.base_urls"),
+        timeout_ms_(std::max<int64_t>(
             1,
             std::min<int64_t>(absl::ToInt64Milliseconds(timeout), LONG_MAX))) {
     GlobalInitOnce();
-    for (size_t i = 0; i < base_urls.size(); ++i) {
-      std::string& base = base_urls[i];
-      while (!base.empty() && base.back() == '/') base.pop_back();
-      labels_.push_back(
-          absl::StrCat("base_urls[", i, "] (", AuthorityOf(base), ")"));
-    }
-    base_urls_ = std::move(base_urls);
     multi_ = curl_multi_init();
     if (multi_ != nullptr) {
       curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS,
@@ -136,7 +132,7 @@ class CurlUpstreamClient::Impl {
     auto fetch = std::make_unique<Fetch>();
     fetch->request = std::move(request);
     fetch->done = std::move(done);
-    if (fetch->request.base_index >= base_urls_.size()) {
+    if (fetch->request.base_index >= BaseCount(fetch->request.api)) {
       Finish(std::move(fetch),
              TransientResult(false, "no such upstream base URL"));
       return;
@@ -144,7 +140,7 @@ class CurlUpstreamClient::Impl {
     StartRequest(std::move(fetch));
   }
 
-  size_t BaseCount() const { return base_urls_.size(); }
+  size_t BaseCount(FetchApi api) const { return Family(api).urls.size(); }
 
   void Poll(absl::Duration max_wait) {
     if (multi_ != nullptr) {
@@ -199,8 +195,27 @@ class CurlUpstreamClient::Impl {
     active_.emplace(easy, std::move(fetch));
   }
 
+  // One host family's base URLs, and how errors name each.
+  struct Bases {
+    Bases(std::vector<std::string> base_urls, absl::string_view key) {
+      for (size_t i = 0; i < base_urls.size(); ++i) {
+        std::string& base = base_urls[i];
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        labels.push_back(
+            absl::StrCat(key, "[", i, "] (", AuthorityOf(base), ")"));
+      }
+      urls = std::move(base_urls);
+    }
+    std::vector<std::string> urls;
+    std::vector<std::string> labels;  // "base_urls[i] (host:port)"
+  };
+
+  const Bases& Family(FetchApi api) const {
+    return IsWeComApi(api) ? wecom_ : wechat_;
+  }
+
   const std::string& Label(const Fetch& fetch) const {
-    return labels_[fetch.request.base_index];
+    return Family(fetch.request.api).labels[fetch.request.base_index];
   }
 
   // A POST's JSON body and its headers.
@@ -227,7 +242,8 @@ class CurlUpstreamClient::Impl {
   bool Configure(Fetch* fetch) {
     CURL* easy = fetch->easy;
     const FetchRequest& request = fetch->request;
-    const std::string& base = base_urls_[fetch->request.base_index];
+    const std::string& base =
+        Family(request.api).urls[fetch->request.base_index];
     std::string url;
     switch (request.api) {
       case FetchApi::kClassic: {
@@ -322,6 +338,14 @@ class CurlUpstreamClient::Impl {
         google::protobuf::Struct body;
         (*body.mutable_fields())["cgi_path"].set_string_value(request.cgi_path);
         if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
+      case FetchApi::kWeComToken: {
+        auto corp_id = UrlEscape(easy, request.corp_id);
+        auto secret = UrlEscape(easy, request.secret);
+        if (!corp_id || !secret) return false;
+        url = absl::StrCat(base, "/cgi-bin/gettoken?corpid=", *corp_id,
+                           "&corpsecret=", *secret);
         break;
       }
       case FetchApi::kTicket: {
@@ -480,8 +504,8 @@ class CurlUpstreamClient::Impl {
   }
 
   // Constant after construction.
-  std::vector<std::string> base_urls_;
-  std::vector<std::string> labels_;  // "base_urls[i] (host:port)"
+  const Bases wechat_;
+  const Bases wecom_;
   const int64_t timeout_ms_;
   CURLM* multi_ = nullptr;  // null only if libcurl could not allocate it
 
@@ -494,8 +518,10 @@ class CurlUpstreamClient::Impl {
 
 CurlUpstreamClient::CurlUpstreamClient(std::vector<std::string> base_urls,
                                        absl::Duration timeout,
-                                       int max_connections)
-    : impl_(std::make_unique<Impl>(std::move(base_urls), timeout,
+                                       int max_connections,
+                                       std::vector<std::string> wecom_base_urls)
+    : impl_(std::make_unique<Impl>(std::move(base_urls),
+                                   std::move(wecom_base_urls), timeout,
                                    max_connections)) {}
 
 CurlUpstreamClient::~CurlUpstreamClient() = default;
@@ -504,7 +530,9 @@ void CurlUpstreamClient::Start(FetchRequest request, Callback done) {
   impl_->Start(std::move(request), std::move(done));
 }
 
-size_t CurlUpstreamClient::BaseCount() const { return impl_->BaseCount(); }
+size_t CurlUpstreamClient::BaseCount(FetchApi api) const {
+  return impl_->BaseCount(api);
+}
 
 void CurlUpstreamClient::Poll(absl::Duration max_wait) {
   impl_->Poll(max_wait);

@@ -33,18 +33,20 @@ class CurlUpstreamClient final : public UpstreamClient {
   // An authorizer list page of 500 is the largest answer.
   static constexpr size_t kMaxResponseBytes = 512 * 1024;
 
-  // `base_urls` like "https://api.weixin.qq.com" (at least one); a trailing
-  // '/' is ignored. `timeout` bounds each request. Up to `max_connections`
-  // idle connections are kept for reuse.
+  // `base_urls` like "https://api.weixin.qq.com" (at least one), and
+  // `wecom_base_urls` like "https://qyapi.weixin.qq.com" for WeCom's APIs;
+  // a trailing '/' is ignored. `timeout` bounds each request. Up to
+  // `max_connections` idle connections are kept for reuse.
   CurlUpstreamClient(std::vector<std::string> base_urls, absl::Duration timeout,
-                     int max_connections = 8);
+                     int max_connections = 8,
+                     std::vector<std::string> wecom_base_urls = {});
   ~CurlUpstreamClient() override;
 
   CurlUpstreamClient(const CurlUpstreamClient&) = delete;
   CurlUpstreamClient& operator=(const CurlUpstreamClient&) = delete;
 
   void Start(FetchRequest request, Callback done) override;
-  size_t BaseCount() const override;
+  size_t BaseCount(FetchApi api) const override;
   void Poll(absl::Duration max_wait) override;
   void Wakeup() override;
   int InFlight() const override;

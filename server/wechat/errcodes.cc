@@ -9,11 +9,12 @@ bool IsPermanentOnFetch(int errcode) {
   switch (errcode) {
     case 40001:  // wrong AppSecret (on fetch; on use it means a stale token)
     case 40002:  // bad grant_type
-    case 40013:  // invalid appid
+    case 40013:  // invalid appid (WeCom: invalid corp_id)
     case 40125:  // invalid appsecret
     case 41001:  // a required parameter is missing
     case 41002:  // appid missing
     case 41004:  // secret missing
+    case 40091:  // WeCom: the app's secret is invalid
       return true;
     default:
       return false;
@@ -33,6 +34,7 @@ bool IsPermanentOnAnyApi(int errcode) {
     case 89503:
     case 89506:  // IP blocked
     case 89507:
+    case 60020:  // WeCom: caller IP not trusted
       return true;
     default:
       return false;
@@ -45,10 +47,19 @@ bool IsRefreshErrcode(int errcode) {
   return errcode == 40001 || errcode == 40014 || errcode == 42001;
 }
 
+bool IsWeComRefreshErrcode(int errcode) {
+  return errcode == 40014 || errcode == 42001;
+}
+
 FailureClass ClassifyErrcode(int errcode, FetchApi api) {
   if (errcode == 0) return FailureClass::kNone;
   // -1 (system busy) and 45011 (per-minute quota) pass by themselves.
   if (errcode == -1 || errcode == 45011) return FailureClass::kTransient;
+  // WeCom's 45009 and 45033 are per-minute and per-hour frequency limits,
+  // not a day's quota: backing off is enough.
+  if (IsWeComApi(api) && (errcode == 45009 || errcode == 45033)) {
+    return FailureClass::kTransient;
+  }
   if (errcode == 45009) return FailureClass::kQuota;
   if (api == FetchApi::kTicket) {
     // getticket rejects the access token we passed, not our credentials: a

@@ -16,6 +16,10 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api);
 // (40001, 40014, 42001): the ones a caller reports through ForceRefresh.
 bool IsRefreshErrcode(int errcode);
 
+// WeCom's (40014, 42001): there 40001 is a bad secret, which no refresh
+// fixes (WECHAT.md "WeCom APIs").
+bool IsWeComRefreshErrcode(int errcode);
+
 }  // namespace wxtoken::server
 
 #endif  // WXTOKEN_SERVER_WECHAT_ERRCODES_H_

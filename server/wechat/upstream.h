@@ -30,15 +30,22 @@ enum class FetchApi {
   // POST /cgi-bin/openapi/quota/get (access_token, cgi_path): WeChat's own
   // count of an API's daily use; issues and revokes nothing.
   kQuotaGet,
+  // WeCom's (WECHAT.md "WeCom APIs"), on wecom.base_urls:
+  kWeComToken,  // GET /cgi-bin/gettoken (corp_id, an app's secret)
 };
 
-// One request to one of upstream.base_urls. Failover to the next base URL
-// is a new request, decided (and counted against the budget) by the caller.
+// Which host family serves `api`: WeCom's (qyapi) or WeChat's.
+inline bool IsWeComApi(FetchApi api) { return api == FetchApi::kWeComToken; }
+
+// One request to one of upstream.base_urls (wecom.base_urls for a WeCom
+// API). Failover to the next base URL is a new request, decided (and
+// counted against the budget) by the caller.
 struct FetchRequest {
   std::string app_id;  // a platform's APIs: its component_appid
   FetchApi api = FetchApi::kClassic;
-  size_t base_index = 0;       // which of the base URLs
-  std::string secret;          // classic, stable, component; never logged
+  size_t base_index = 0;  // which of the base URLs of api's family
+  std::string secret;     // classic, stable, component, WeCom; never logged
+  std::string corp_id;    // WeCom gettoken
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket; an authorizer's: the component token
   std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
@@ -109,8 +116,9 @@ class UpstreamClient {
   // Poll(), exactly once.
   virtual void Start(FetchRequest request, Callback done) = 0;
 
-  // How many base URLs there are to fail over between (at least one).
-  virtual size_t BaseCount() const = 0;
+  // How many base URLs `api`'s family has to fail over between (at least
+  // one when that family is configured).
+  virtual size_t BaseCount(FetchApi api) const = 0;
 
   // Makes progress on started fetches, waiting at most `max_wait` for
   // something to happen, and runs the callbacks of finished ones.

@@ -77,6 +77,9 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
   for (const SandboxApp& platform : options.platforms) {
     argv.push_back("--platform=" + platform.app_id + ":" + platform.secret);
   }
+  for (const SandboxApp& app : options.wecom_apps) {
+    argv.push_back("--wecom_app=" + app.app_id + ":" + app.secret);
+  }
   if (options.platform_authorizers > 0) {
     argv.push_back("--platform_authorizers");
     argv.push_back(absl::StrCat(options.platform_authorizers));
@@ -114,14 +117,19 @@ int Sandbox::TicketCalls(const std::string& app_id) {
 }
 
 int Sandbox::Count(const std::string& app_id, const std::string& counter) {
+  return StatsCount("apps", app_id, counter);
+}
+
+int Sandbox::StatsCount(const std::string& section, const std::string& key,
+                        const std::string& counter) {
   httplib::Client client("127.0.0.1", port_);
   auto response = client.Get("/sandbox/stats");
   EXPECT_TRUE(response && response->status == 200);
   if (!response) return -1;
   google::protobuf::Struct stats = ParseJson(response->body);
-  const auto& apps = stats.fields().at("apps").struct_value().fields();
-  auto it = apps.find(app_id);
-  if (it == apps.end()) return 0;
+  const auto& keys = stats.fields().at(section).struct_value().fields();
+  auto it = keys.find(key);
+  if (it == keys.end()) return 0;
   return static_cast<int>(
       it->second.struct_value().fields().at(counter).number_value());
 }
@@ -166,17 +174,11 @@ void Sandbox::ClearFaults() {
 
 int Sandbox::PlatformCount(const std::string& component_app_id,
                            const std::string& counter) {
-  httplib::Client client("127.0.0.1", port_);
-  auto response = client.Get("/sandbox/stats");
-  EXPECT_TRUE(response && response->status == 200);
-  if (!response) return -1;
-  google::protobuf::Struct stats = ParseJson(response->body);
-  const auto& platforms =
-      stats.fields().at("platforms").struct_value().fields();
-  auto it = platforms.find(component_app_id);
-  if (it == platforms.end()) return 0;
-  return static_cast<int>(
-      it->second.struct_value().fields().at(counter).number_value());
+  return StatsCount("platforms", component_app_id, counter);
+}
+
+int Sandbox::WeComCount(const std::string& key, const std::string& counter) {
+  return StatsCount("wecom", key, counter);
 }
 
 void Sandbox::SetPushTarget(const std::string& component_app_id,
@@ -305,25 +307,43 @@ std::string Controller::ConfigYaml(const Options& options,
           : absl::StrCat("quota:\n  poll_interval: \"",
                          options.quota_poll_interval, "\"\n"),
       options.apps.empty() ? "" : "apps:\n");
-  for (const App& app : options.apps) {
-    const std::string secret_file = SecretPath(dir, app.app_id);
+  // An app's secrets as files named after `file_key`, under `indent`.
+  auto app_secrets = [&](const App& app, const std::string& file_key,
+                         const std::string& indent) {
+    const std::string secret_file = SecretPath(dir, file_key);
     WriteFile(secret_file, app.secret + "\n");
-    absl::StrAppend(&yaml, "  - app_id: \"", app.app_id, "\"\n", "    api: \"",
-                    app.api, "\"\n", "    secret_file: \"", secret_file,
-                    "\"\n");
+    absl::StrAppend(&yaml, indent, "secret_file: \"", secret_file, "\"\n");
     const std::pair<const char*, const std::string*> secrets[] = {
         {"server_token", &app.server_token},
         {"encoding_aes_key", &app.encoding_aes_key},
         {"previous_encoding_aes_key", &app.previous_encoding_aes_key}};
     for (const auto& [key, value] : secrets) {
       if (value->empty()) continue;
-      const std::string file = absl::StrCat(dir, "/", app.app_id, ".", key);
+      const std::string file = absl::StrCat(dir, "/", file_key, ".", key);
       WriteFile(file, *value);
-      absl::StrAppend(&yaml, "    ", key, "_file: \"", file, "\"\n");
+      absl::StrAppend(&yaml, indent, key, "_file: \"", file, "\"\n");
     }
     if (!app.tickets.empty()) {
-      absl::StrAppend(&yaml, "    tickets: [", absl::StrJoin(app.tickets, ", "),
-                      "]\n");
+      absl::StrAppend(&yaml, indent, "tickets: [",
+                      absl::StrJoin(app.tickets, ", "), "]\n");
+    }
+  };
+  for (const App& app : options.apps) {
+    absl::StrAppend(&yaml, "  - app_id: \"", app.app_id, "\"\n", "    api: \"",
+                    app.api, "\"\n");
+    app_secrets(app, app.app_id, "    ");
+  }
+  if (!options.wecom_corps.empty()) {
+    absl::StrAppend(&yaml, "wecom:\n  base_urls: [\"", options.base_url,
+                    "\"]\n  corps:\n");
+  }
+  for (const WeComCorp& corp : options.wecom_corps) {
+    absl::StrAppend(&yaml, "    - corp_id: \"", corp.corp_id,
+                    "\"\n      agents:\n");
+    for (const App& agent : corp.agents) {
+      absl::StrAppend(&yaml, "        - agent: \"", agent.app_id, "\"\n");
+      app_secrets(agent, absl::StrCat(corp.corp_id, "+", agent.app_id),
+                  "          ");
     }
   }
   if (!options.platforms.empty()) {

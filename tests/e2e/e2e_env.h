@@ -42,6 +42,8 @@ class Sandbox {
     // Accounts that authorized each platform before the test (listed, never
     // pushed).
     int platform_authorizers = 0;
+    // WeCom apps: app_id is "CORPID/AGENT", secret the app's corpsecret.
+    std::vector<SandboxApp> wecom_apps = {};
   };
 
   // Starts the process; ASSERTs (fatal failure) when it does not come up.
@@ -96,8 +98,19 @@ class Sandbox {
   // Every refresh token the sandbox issued so far.
   std::vector<std::string> IssuedRefreshTokens();
 
+  // A WeCom counter in /sandbox/stats under `key`: an app "CORPID/AGENT"
+  // ("gettoken_calls", "gettoken_failures", "agent_ticket_calls",
+  // "ticket_rate_limited", "ticket_calls_last_hour", ...) or a corp
+  // "CORPID" ("corp_ticket_calls", "ticket_rate_limited", and
+  // "gettoken_calls" with a secret of none of its apps, ...). 0 for a key
+  // the sandbox does not know.
+  int WeComCount(const std::string& key, const std::string& counter);
+
  private:
   int Count(const std::string& app_id, const std::string& counter);
+  // `counter` of `key` in /sandbox/stats' `section`; 0 when key is absent.
+  int StatsCount(const std::string& section, const std::string& key,
+                 const std::string& counter);
   PushAnswer PostPlatform(const std::string& target);
 
   std::unique_ptr<ChildProcess> process_;
@@ -134,8 +147,15 @@ class Controller {
     // be given one key, as their pods share one Secret).
     std::string vault_key;
   };
+  // A WeCom corp; each agent's app_id is the agent ("1000002"), its owner
+  // key "<corp_id>/<agent>". Served from base_url as WeChat's APIs are.
+  struct WeComCorp {
+    std::string corp_id;
+    std::vector<App> agents;
+  };
   struct Options {
     std::vector<App> apps;
+    std::vector<WeComCorp> wecom_corps = {};
     // With platforms, push_listen is a free loopback port (push_port()).
     std::vector<Platform> platforms = {};
     std::string base_url;

@@ -28,7 +28,7 @@ class FakeUpstream final : public UpstreamClient {
     started_.push_back(request);
     in_flight_.push_back({std::move(request), std::move(done)});
   }
-  size_t BaseCount() const override { return bases_; }
+  size_t BaseCount(FetchApi) const override { return bases_; }
   void Poll(absl::Duration) override {}
   void Wakeup() override {}
   int InFlight() const override { return static_cast<int>(in_flight_.size()); }

@@ -290,13 +290,51 @@ TEST_F(CurlUpstreamTest, TicketSuccess) {
                   std::pair<const std::string, std::string>("type", "jsapi")));
 }
 
+// WeCom's gettoken goes to wecom.base_urls, with the corp_id and the app's
+// secret; WeChat's APIs stay on their own bases.
+TEST_F(CurlUpstreamTest, WeComTokenGoesToTheWeComBases) {
+  wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
+    Json(res, TokenJson(req.base == "qy1" ? kToken : "elsewhere"));
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy0"), wechat_.Base("qy1")});
+  EXPECT_EQ(client.BaseCount(FetchApi::kWeComToken), 2u);
+  EXPECT_EQ(client.BaseCount(FetchApi::kClassic), 1u);
+  FetchRequest request;
+  request.app_id = "ww0123456789abcdef/1000002";
+  request.api = FetchApi::kWeComToken;
+  request.corp_id = "ww0123456789abcdef";
+  request.secret = kSecret;
+  request.base_index = 1;
+  const FetchResult result = Fetch(client, request);
+
+  EXPECT_EQ(result.failure, FailureClass::kNone) << result.detail;
+  EXPECT_EQ(result.value, kToken);
+  EXPECT_THAT(result.detail, HasSubstr("wecom.base_urls[1]"));
+  EXPECT_THAT(result.detail, Not(HasSubstr(kSecret)));
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].path, "/qy1/cgi-bin/gettoken");
+  EXPECT_THAT(seen[0].params,
+              ElementsAre(std::pair<const std::string, std::string>(
+                              "corpid", "ww0123456789abcdef"),
+                          std::pair<const std::string, std::string>(
+                              "corpsecret", kSecret)));
+
+  // A base the WeCom family does not have is refused, sending nothing.
+  request.base_index = 2;
+  EXPECT_EQ(Fetch(client, request).failure, FailureClass::kTransient);
+  EXPECT_EQ(wechat_.Seen().size(), 1u);
+}
+
 TEST_F(CurlUpstreamTest, EachRequestGoesToTheBaseItNames) {
   wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
     Json(res, TokenJson(req.base == "b" ? kToken : "from-a"));
   });
   CurlUpstreamClient client({wechat_.Base("a"), wechat_.Base("b")},
                             absl::Seconds(2));
-  EXPECT_EQ(client.BaseCount(), 2u);
+  EXPECT_EQ(client.BaseCount(FetchApi::kClassic), 2u);
   FetchRequest request = ClassicRequest();
   request.base_index = 1;
   const FetchResult result = Fetch(client, request);

@@ -39,6 +39,24 @@ TEST(ClassifyErrcodeTest, CredentialErrorsArePermanentOnFetch) {
   }
 }
 
+// WECHAT.md "WeCom APIs": 40001/40091 a bad secret, 40013 a bad corp_id,
+// 60020 the egress IP; 45009/45033 are frequency limits, not a day's quota.
+TEST(ClassifyErrcodeTest, WeComCredentialErrorsArePermanentAndLimitsPass) {
+  for (int code : {40001, 40091, 40013, 60020, 41002, 41004}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kWeComToken),
+              FailureClass::kPermanent)
+        << "errcode " << code;
+  }
+  for (int code : {45009, 45033, -1}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kWeComToken),
+              FailureClass::kTransient)
+        << "errcode " << code;
+  }
+  EXPECT_TRUE(IsWeComRefreshErrcode(40014));
+  EXPECT_TRUE(IsWeComRefreshErrcode(42001));
+  EXPECT_FALSE(IsWeComRefreshErrcode(40001));
+}
+
 TEST(ClassifyErrcodeTest, StaleTokenOnTicketIsTokenRejected) {
   for (int code : {40001, 40014, 42001, 41001}) {
     EXPECT_EQ(ClassifyErrcode(code, FetchApi::kTicket),

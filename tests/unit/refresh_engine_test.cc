@@ -27,6 +27,7 @@ using testing::FakeUpstream;
 using ::testing::HasSubstr;
 
 constexpr char kApp[] = "wx0123456789abcdef";
+constexpr char kWeComApp[] = "ww0123456789abcdef/1000002";
 // The upper bound a recorded intent puts on its send time (overlap 5m).
 const absl::Duration kMaxRecording = MaxRecordingTime(absl::Minutes(5));
 
@@ -58,7 +59,7 @@ struct ForceResult {
 Config MakeConfig(AppConfig::Api api = AppConfig::Api::kClassic) {
   Config config;
   AppConfig app;
-  app.app_id = kApp;
+  app.app_id = api == AppConfig::Api::kWeCom ? kWeComApp : kApp;
   app.api = api;
   app.secret = "s3cret-value";
   config.apps.push_back(app);
@@ -77,6 +78,7 @@ class RefreshEngineTest : public ::testing::Test {
  protected:
   void Init(Config config, size_t bases = 1) {
     config_ = std::move(config);
+    app_id_ = config_.apps[0].app_id;
     // Quota polls (requests of their own) are tested in owner_view_test.
     config_.quota.poll_interval = absl::ZeroDuration();
     bases_ = bases;
@@ -134,7 +136,7 @@ class RefreshEngineTest : public ::testing::Test {
     Pump();
   }
   absl::StatusOr<Token> Get(TokenKind kind = TokenKind::kAccessToken) {
-    return table_->Get(kApp, kind, clock_.SteadyNow());
+    return table_->Get(app_id_, kind, clock_.SteadyNow());
   }
   // The wall time of the engine's next wakeup.
   absl::Time NextWakeup() {
@@ -149,7 +151,7 @@ class RefreshEngineTest : public ::testing::Test {
                     TokenKind kind = TokenKind::kAccessToken,
                     int errcode = 40001) {
     ForceRefreshCommand command;
-    command.app_id = kApp;
+    command.app_id = app_id_;
     command.kind = kind;
     command.stale_value = std::move(stale);
     command.wechat_errcode = errcode;
@@ -157,16 +159,17 @@ class RefreshEngineTest : public ::testing::Test {
                     kind](absl::StatusOr<ForceRefreshReply> reply) {
       ASSERT_FALSE(result.answered()) << "answered twice";
       result.reply = std::move(reply);
-      result.published = table_->Get(kApp, kind, clock_.SteadyNow());
+      result.published = table_->Get(app_id_, kind, clock_.SteadyNow());
     };
     command.cancelled = result.cancelled;
     engine_->ForceRefresh(std::move(command));
     Pump();
   }
-  const AppRecord& Durable() { return store_.durable.at(kApp); }
+  const AppRecord& Durable() { return store_.durable.at(app_id_); }
   size_t Sent() const { return upstream_->started().size(); }
 
   Config config_;
+  std::string app_id_;  // config_'s first app
   size_t bases_ = 1;
   int processes_ = 0;
   FakeClock clock_;
@@ -209,6 +212,43 @@ TEST_F(RefreshEngineTest, FirstFetchIsServedWhenItArrives) {
   ASSERT_EQ(Durable().tokens.size(), 1u);
   EXPECT_EQ(Durable().tokens[0].value, value);
   EXPECT_FALSE(Durable().tokens[0].intent);
+}
+
+// A WeCom app (DESIGN.md "WeCom"): gettoken with its corp_id and its own
+// secret, on the classic rules; 40001 reported by a caller is the secret's
+// fault, which no refresh fixes, while 40014 and 42001 are the token's.
+TEST_F(RefreshEngineTest, AWeComAppFetchesWithItsCorpAndSecret) {
+  Init(MakeConfig(AppConfig::Api::kWeCom));
+  StartWithToken();
+  ASSERT_EQ(Sent(), 1u);
+  const FetchRequest& sent = upstream_->started()[0];
+  EXPECT_EQ(sent.api, FetchApi::kWeComToken);
+  EXPECT_EQ(sent.app_id, kWeComApp);
+  EXPECT_EQ(sent.corp_id, "ww0123456789abcdef");
+  EXPECT_EQ(sent.secret, "s3cret-value");
+  ASSERT_TRUE(Get().ok()) << Get().status();
+  EXPECT_EQ(Get()->value, token_);
+  // Refreshed margin before expiry, as a classic app is.
+  RunAt(Get()->expires_at - absl::Minutes(10));
+  EXPECT_EQ(Sent(), 2u);
+  const std::string renewed = Succeed();
+
+  ForceResult secret_fault;
+  ForceRefresh(secret_fault, renewed, TokenKind::kAccessToken, 40001);
+  ASSERT_TRUE(secret_fault.answered());
+  EXPECT_EQ(secret_fault.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(secret_fault.reply->status().message(),
+              HasSubstr("secret is wrong"));
+  EXPECT_EQ(Sent(), 2u);
+
+  clock_.AdvanceTime(absl::Minutes(1));
+  ForceResult expired;
+  ForceRefresh(expired, renewed, TokenKind::kAccessToken, 42001);
+  EXPECT_EQ(Sent(), 3u);
+  const std::string forced = Succeed();
+  ASSERT_TRUE(expired.answered());
+  ASSERT_EQ(expired.code(), absl::StatusCode::kOk);
+  EXPECT_EQ(expired.value(), forced);
 }
 
 TEST_F(RefreshEngineTest, RefreshesMarginBeforeExpiry) {

@@ -1,0 +1,145 @@
+#include "server/config/wecom_config.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "server/config/secret_fields.h"
+#include "server/config/yaml_fields.h"
+#include "server/wechat/limits.h"
+
+namespace wxtoken::server::config_yaml {
+namespace {
+
+// A corp_id or an agent: the characters an owner key's part may have.
+absl::StatusOr<std::string> ReadKeyPart(const Entries& entries,
+                                        const std::string& path,
+                                        absl::string_view key,
+                                        absl::string_view what) {
+  const std::string part_path = JoinPath(path, key);
+  const std::optional<YAML::Node> node = Find(entries, key);
+  if (!node) return KeyError(part_path, "required");
+  absl::StatusOr<std::string> part = GetString(*node, part_path);
+  if (!part.ok()) return part.status();
+  if (!IsWellFormedAppId(*part)) {
+    return KeyError(part_path, absl::StrCat("not a ", what,
+                                            " (1 to 32 of A-Z a-z 0-9 _ -): ",
+                                            Quote(*part)));
+  }
+  return part;
+}
+
+absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
+                                     const std::string& path,
+                                     const std::string& corp_id) {
+  if (absl::Status literal = RefuseLiteralSecrets(node, path); !literal.ok()) {
+    return literal;
+  }
+  absl::StatusOr<Entries> entries = ReadMap(
+      node, path,
+      {"agent", "secret_file", "secret_env", "server_token_file",
+       "server_token_env", "encoding_aes_key_file", "encoding_aes_key_env",
+       "previous_encoding_aes_key_file", "previous_encoding_aes_key_env"});
+  if (!entries.ok()) return entries.status();
+  absl::StatusOr<std::string> agent =
+      ReadKeyPart(*entries, path, "agent", "WeCom AgentId or secret name");
+  if (!agent.ok()) return agent.status();
+  AppConfig app;
+  app.app_id = absl::StrCat(corp_id, "/", *agent);
+  app.api = AppConfig::Api::kWeCom;
+  if (!IsWellFormedOwnerKey(app.app_id)) {
+    return KeyError(
+        JoinPath(path, "agent"),
+        absl::StrCat("the owner key ", Quote(app.app_id), " is longer than ",
+                     kMaxOwnerKeyLength, " bytes"));
+  }
+  // Secrets last, so a config whose other keys are wrong is reported
+  // without touching any.
+  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
+  if (!secret.ok()) return secret.status();
+  app.secret = std::move(secret->value);
+  if (absl::Status status = ReadCallbackSecrets(*entries, path, &app);
+      !status.ok()) {
+    return status;
+  }
+  return app;
+}
+
+absl::Status ParseCorp(const YAML::Node& node, const std::string& path,
+                       WeComCorpConfig* corp, std::vector<AppConfig>* agents) {
+  absl::StatusOr<Entries> entries = ReadMap(node, path, {"corp_id", "agents"});
+  if (!entries.ok()) return entries.status();
+  absl::StatusOr<std::string> corp_id =
+      ReadKeyPart(*entries, path, "corp_id", "WeCom CorpID");
+  if (!corp_id.ok()) return corp_id.status();
+  corp->corp_id = *corp_id;
+
+  const std::string agents_path = JoinPath(path, "agents");
+  const std::optional<YAML::Node> list = Find(*entries, "agents");
+  if (!list) return KeyError(agents_path, "required: the corp's apps");
+  if (!list->IsSequence() || list->size() == 0) {
+    return KeyError(agents_path, absl::StrCat("expected a list of apps, got ",
+                                              Describe(*list)));
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    absl::StatusOr<AppConfig> agent =
+        ParseAgent((*list)[i], IndexPath(agents_path, i), *corp_id);
+    if (!agent.ok()) return agent.status();
+    corp->agents.push_back(agent->app_id);
+    agents->push_back(*std::move(agent));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
+                        std::vector<AppConfig>* apps) {
+  const std::string path = "wecom";
+  absl::StatusOr<Entries> entries = ReadMap(node, path, {"base_urls", "corps"});
+  if (!entries.ok()) return entries.status();
+  absl::Status status =
+      ReadBaseUrls(*entries, path, "base_urls", &wecom->base_urls);
+  if (!status.ok()) return status;
+
+  const std::string corps_path = JoinPath(path, "corps");
+  const std::optional<YAML::Node> corps = Find(*entries, "corps");
+  if (!corps) return absl::OkStatus();
+  if (!corps->IsSequence()) {
+    return KeyError(corps_path, absl::StrCat("expected a list of corps, got ",
+                                             Describe(*corps)));
+  }
+  // Every app once. Keys of `apps` and `platforms` have no '/', so only
+  // the corps' own can collide.
+  absl::flat_hash_map<std::string, std::string> owners;
+  absl::flat_hash_map<std::string, size_t> corp_ids;
+  for (size_t i = 0; i < corps->size(); ++i) {
+    const std::string corp_path = IndexPath(corps_path, i);
+    WeComCorpConfig corp;
+    std::vector<AppConfig> agents;
+    status = ParseCorp((*corps)[i], corp_path, &corp, &agents);
+    if (!status.ok()) return status;
+    if (auto [it, added] = corp_ids.emplace(corp.corp_id, i); !added) {
+      return KeyError(
+          JoinPath(corp_path, "corp_id"),
+          absl::StrCat("duplicate corp ", Quote(corp.corp_id), " (also ",
+                       IndexPath(corps_path, it->second), ")"));
+    }
+    for (size_t j = 0; j < agents.size(); ++j) {
+      const std::string agent_path =
+          JoinPath(IndexPath(JoinPath(corp_path, "agents"), j), "agent");
+      if (auto [it, added] = owners.emplace(agents[j].app_id, agent_path);
+          !added) {
+        return KeyError(agent_path,
+                        absl::StrCat("duplicate app ", Quote(agents[j].app_id),
+                                     " (also ", it->second, ")"));
+      }
+      apps->push_back(std::move(agents[j]));
+    }
+    wecom->corps.push_back(std::move(corp));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace wxtoken::server::config_yaml

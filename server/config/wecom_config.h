@@ -1,0 +1,21 @@
+#ifndef WXTOKEN_SERVER_CONFIG_WECOM_CONFIG_H_
+#define WXTOKEN_SERVER_CONFIG_WECOM_CONFIG_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/config/config.h"
+#include "yaml-cpp/yaml.h"
+
+namespace wxtoken::server::config_yaml {
+
+// `wecom` (DESIGN.md "WeCom"): base_urls and corps, each with its apps
+// (`agents`). Every app becomes an owner "<corp_id>/<agent>" appended to
+// `apps` (AppConfig::Api::kWeCom), whose keys it may not repeat. Errors as
+// in yaml_fields.h, never a secret.
+absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
+                        std::vector<AppConfig>* apps);
+
+}  // namespace wxtoken::server::config_yaml
+
+#endif  // WXTOKEN_SERVER_CONFIG_WECOM_CONFIG_H_
