@@ -680,11 +680,19 @@ TEST(RedisSentinelStoreTest, AReadAfterAPromotionConfirmsAtOnce) {
   replica.StartServer(MakeTempDir("replica"), master.address());
   sentinel.StartSentinel(MakeTempDir("sentinel"), master.address(), "wxmaster");
   // Another holder leads, on the replica too, so this store stays a
-  // follower through the failover.
+  // follower through the failover. WAIT covers only its own connection's
+  // writes: on a fresh connection it would wait for offset 0, which a
+  // replica still in its first sync already has.
+  auto writer =
+      RedisConnection::Connect(master.address(), absl::Seconds(10), "");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_TRUE(
-      master.Command({"SET", "wxtoken:lease", "intruder 99 x", "PX", "120000"})
+      (*writer)
+          ->Command({"SET", "wxtoken:lease", "intruder 99 x", "PX", "120000"})
           .ok());
-  ASSERT_TRUE(master.Command({"WAIT", "1", "5000"}).ok());
+  absl::StatusOr<RedisValue> acked = (*writer)->Command({"WAIT", "1", "10000"});
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  ASSERT_EQ(acked->integer, 1) << "the replica never took the lease";
   const RedisConfig config = SentinelConfig(sentinel);
   Replica follower(config, "127.0.0.1:1002");
   follower.Load();
