@@ -92,9 +92,18 @@ TEST_F(OwnerViewTest, EachStateSaysWhatIsWrong) {
   StartApps(3);
   ASSERT_EQ(upstream_.InFlight(), 3);
   // wxapp0: fetched; wxapp1: its IP refused; wxapp2: its secret refused.
-  const std::string value = upstream_.Succeed();
-  upstream_.FailFromIp(40164, "203.0.113.7");
-  upstream_.Fail(FailureClass::kPermanent, 40125);
+  // Requests due together go in no set order.
+  std::string value;
+  while (upstream_.InFlight() > 0) {
+    const std::string app_id = upstream_.front().app_id;
+    if (app_id == "wxapp0") {
+      value = upstream_.Succeed();
+    } else if (app_id == "wxapp1") {
+      upstream_.FailFromIp(40164, "203.0.113.7");
+    } else {
+      upstream_.Fail(FailureClass::kPermanent, 40125);
+    }
+  }
   Pump();
 
   const OwnerView serving = Describe("wxapp0");
