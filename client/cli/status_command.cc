@@ -34,6 +34,8 @@ std::string KindName(v1::TokenKind kind) {
       return "jsapi_ticket";
     case v1::TOKEN_KIND_WX_CARD_TICKET:
       return "wx_card_ticket";
+    case v1::TOKEN_KIND_AGENT_CONFIG_TICKET:
+      return "agent_config_ticket";
     default:
       return "access_token";
   }

@@ -42,7 +42,8 @@ ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "wxtokend's gRPC address");
 ABSL_FLAG(bool, json, false, "print the whole response as JSON");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "deadline of the RPC");
 ABSL_FLAG(std::string, kind, "access_token",
-          "access_token, jsapi_ticket or wx_card_ticket");
+          "access_token, jsapi_ticket, wx_card_ticket or "
+          "agent_config_ticket");
 ABSL_FLAG(std::string, stale, "",
           "refresh: the value WeChat rejected; - reads it from stdin, @FILE "
           "from a file");
@@ -101,7 +102,8 @@ flags (before or after the command):
   --addr host:port   wxtokend's gRPC address (default 127.0.0.1:50051)
   --json             print the whole response as JSON
   --timeout D        deadline of the RPC, e.g. 500ms, 5s (default 5s)
-  --kind KIND        access_token (default), jsapi_ticket, wx_card_ticket
+  --kind KIND        access_token (default), jsapi_ticket, wx_card_ticket,
+                     agent_config_ticket (a WeCom app's)
   --tls-ca FILE      speak TLS, trusting these CAs for wxtokend's certificate
   --tls-cert FILE    with --tls-key: present this client certificate (mTLS)
   --tls-key FILE
@@ -215,6 +217,8 @@ bool ParseKind(const std::string& text, v1::TokenKind* kind) {
     *kind = v1::TOKEN_KIND_JSAPI_TICKET;
   } else if (text == "wx_card_ticket") {
     *kind = v1::TOKEN_KIND_WX_CARD_TICKET;
+  } else if (text == "agent_config_ticket") {
+    *kind = v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
   } else {
     return false;
   }
@@ -462,7 +466,8 @@ int Run(int argc, char** argv) {
   v1::TokenKind kind = v1::TOKEN_KIND_ACCESS_TOKEN;
   if (!ParseKind(absl::GetFlag(FLAGS_kind), &kind)) {
     return usage_error(absl::StrCat(
-        "--kind must be access_token, jsapi_ticket or wx_card_ticket, not \"",
+        "--kind must be access_token, jsapi_ticket, wx_card_ticket or "
+        "agent_config_ticket, not \"",
         absl::GetFlag(FLAGS_kind), "\""));
   }
 

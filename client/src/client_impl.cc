@@ -29,6 +29,7 @@ absl::Status CheckArguments(absl::string_view app_id, TokenKind kind) {
     case TokenKind::kAccessToken:
     case TokenKind::kJsapiTicket:
     case TokenKind::kWxCardTicket:
+    case TokenKind::kAgentConfigTicket:
       if (ABSL_PREDICT_TRUE(!app_id.empty())) return absl::OkStatus();
   }
   return ArgumentError(app_id, kind);

@@ -28,6 +28,8 @@ wxtoken::v1::TokenKind ToProto(TokenKind kind) {
       return wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
     case TokenKind::kWxCardTicket:
       return wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET;
+    case TokenKind::kAgentConfigTicket:
+      return wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
   }
   return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;
 }

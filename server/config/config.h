@@ -31,6 +31,10 @@ struct AppConfig {
   std::vector<TokenKind> tickets;         // "jsapi", "wx_card" in the file
   std::string encoding_aes_key;           // from encoding_aes_key_file / _env
   std::string previous_encoding_aes_key;  // optional
+  // A WeCom app whose corp lists its jsapi ticket, other than the corp's
+  // first app: the first app's key, whose kJsapiTicket (the corp's one
+  // ticket, fetched with the first app's token) this app serves too.
+  std::string corp_ticket_from;
 
   friend bool operator==(const AppConfig&, const AppConfig&) = default;
 };
@@ -61,6 +65,9 @@ struct PlatformConfig {
 struct WeComCorpConfig {
   std::string corp_id;
   std::vector<std::string> agents;  // their owner keys, in config order
+  // tickets: ["jsapi"]: the corp's ticket, a kJsapiTicket of agents[0]
+  // that every agent serves (AppConfig::corp_ticket_from).
+  bool jsapi_ticket = false;
 
   friend bool operator==(const WeComCorpConfig&,
                          const WeComCorpConfig&) = default;
@@ -70,6 +77,11 @@ struct WeComConfig {
   // qyapi's hosts, failed over in order as upstream.base_urls are.
   std::vector<std::string> base_urls = {"https://qyapi.weixin.qq.com"};
   std::vector<WeComCorpConfig> corps;
+  // Ticket requests over any sliding hour, enforced here below WeCom's own
+  // limits (400 per corp for its jsapi ticket, 100 per app for all of its
+  // ticket requests).
+  int corp_ticket_hourly_budget = 380;
+  int app_ticket_hourly_budget = 95;
 
   friend bool operator==(const WeComConfig&, const WeComConfig&) = default;
 };

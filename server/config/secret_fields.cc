@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/wechat/message_crypto.h"
 
 namespace wxtoken::server::config_yaml {
@@ -117,8 +118,8 @@ absl::Status RefuseLiteralSecrets(const YAML::Node& node,
 }
 
 absl::Status ReadTicketKinds(const Entries& entries, absl::string_view path,
-                             absl::string_view key,
-                             std::vector<TokenKind>* out) {
+                             absl::string_view key, std::vector<TokenKind>* out,
+                             std::initializer_list<TokenKind> allowed) {
   const std::optional<YAML::Node> tickets = Find(entries, key);
   if (!tickets) return absl::OkStatus();
   const std::string tickets_path = JoinPath(path, key);
@@ -131,10 +132,13 @@ absl::Status ReadTicketKinds(const Entries& entries, absl::string_view path,
     absl::StatusOr<std::string> ticket = GetString((*tickets)[i], ticket_path);
     if (!ticket.ok()) return ticket.status();
     const std::optional<TokenKind> kind = TicketKindFromType(*ticket);
-    if (!kind) {
+    if (!kind ||
+        std::find(allowed.begin(), allowed.end(), *kind) == allowed.end()) {
+      std::vector<std::string> types;
+      for (TokenKind each : allowed) types.push_back(Quote(TicketType(each)));
       return KeyError(ticket_path,
-                      absl::StrCat("expected \"jsapi\" or \"wx_card\", got ",
-                                   Quote(*ticket)));
+                      absl::StrCat("expected ", absl::StrJoin(types, " or "),
+                                   ", got ", Quote(*ticket)));
     }
     if (std::find(out->begin(), out->end(), *kind) != out->end()) {
       return KeyError(ticket_path,

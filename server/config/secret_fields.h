@@ -5,6 +5,7 @@
 // name an owner (apps, platforms): read from files or the environment,
 // checked for shape, never echoed. Errors as in yaml_fields.h.
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,13 @@ absl::Status CheckEncodingAesKey(const Secret& key);
 absl::Status RefuseLiteralSecrets(const YAML::Node& node,
                                   absl::string_view path);
 
-// Sets *out from entries[key] when present: a list of ticket types
-// ("jsapi", "wx_card"), none repeated.
+// Sets *out from entries[key] when present: a list of ticket types, each
+// of `allowed` ("jsapi", "wx_card" for an app), none repeated.
 absl::Status ReadTicketKinds(const Entries& entries, absl::string_view path,
-                             absl::string_view key,
-                             std::vector<TokenKind>* out);
+                             absl::string_view key, std::vector<TokenKind>* out,
+                             std::initializer_list<TokenKind> allowed = {
+                                 TokenKind::kJsapiTicket,
+                                 TokenKind::kWxCardTicket});
 
 // An owner's callback secrets, each optional: server_token (VerifySignature),
 // encoding_aes_key and previous_encoding_aes_key (DecryptMessage); a

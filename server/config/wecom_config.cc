@@ -38,7 +38,7 @@ absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
   }
   absl::StatusOr<Entries> entries = ReadMap(
       node, path,
-      {"agent", "secret_file", "secret_env", "server_token_file",
+      {"agent", "tickets", "secret_file", "secret_env", "server_token_file",
        "server_token_env", "encoding_aes_key_file", "encoding_aes_key_env",
        "previous_encoding_aes_key_file", "previous_encoding_aes_key_env"});
   if (!entries.ok()) return entries.status();
@@ -54,6 +54,12 @@ absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
         absl::StrCat("the owner key ", Quote(app.app_id), " is longer than ",
                      kMaxOwnerKeyLength, " bytes"));
   }
+  if (absl::Status status =
+          ReadTicketKinds(*entries, path, "tickets", &app.tickets,
+                          {TokenKind::kAgentConfigTicket});
+      !status.ok()) {
+    return status;
+  }
   // Secrets last, so a config whose other keys are wrong is reported
   // without touching any.
   absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
@@ -68,12 +74,20 @@ absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
 
 absl::Status ParseCorp(const YAML::Node& node, const std::string& path,
                        WeComCorpConfig* corp, std::vector<AppConfig>* agents) {
-  absl::StatusOr<Entries> entries = ReadMap(node, path, {"corp_id", "agents"});
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path, {"corp_id", "tickets", "agents"});
   if (!entries.ok()) return entries.status();
   absl::StatusOr<std::string> corp_id =
       ReadKeyPart(*entries, path, "corp_id", "WeCom CorpID");
   if (!corp_id.ok()) return corp_id.status();
   corp->corp_id = *corp_id;
+  std::vector<TokenKind> tickets;
+  if (absl::Status status = ReadTicketKinds(*entries, path, "tickets", &tickets,
+                                            {TokenKind::kJsapiTicket});
+      !status.ok()) {
+    return status;
+  }
+  corp->jsapi_ticket = !tickets.empty();
 
   const std::string agents_path = JoinPath(path, "agents");
   const std::optional<YAML::Node> list = Find(*entries, "agents");
@@ -86,6 +100,15 @@ absl::Status ParseCorp(const YAML::Node& node, const std::string& path,
     absl::StatusOr<AppConfig> agent =
         ParseAgent((*list)[i], IndexPath(agents_path, i), *corp_id);
     if (!agent.ok()) return agent.status();
+    // The corp's one ticket is a slot of its first app, and the others
+    // serve it.
+    if (corp->jsapi_ticket) {
+      if (i == 0) {
+        agent->tickets.insert(agent->tickets.begin(), TokenKind::kJsapiTicket);
+      } else {
+        agent->corp_ticket_from = agents->front().app_id;
+      }
+    }
     corp->agents.push_back(agent->app_id);
     agents->push_back(*std::move(agent));
   }
@@ -97,11 +120,33 @@ absl::Status ParseCorp(const YAML::Node& node, const std::string& path,
 absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
                         std::vector<AppConfig>* apps) {
   const std::string path = "wecom";
-  absl::StatusOr<Entries> entries = ReadMap(node, path, {"base_urls", "corps"});
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path,
+              {"base_urls", "corps", "corp_ticket_hourly_budget",
+               "app_ticket_hourly_budget"});
   if (!entries.ok()) return entries.status();
   absl::Status status =
       ReadBaseUrls(*entries, path, "base_urls", &wecom->base_urls);
   if (!status.ok()) return status;
+  // WeCom's own limits are 400 and 100: a budget above them would let
+  // wxtokend run into 45009 instead of stopping short of it.
+  const struct {
+    const char* key;
+    int limit;
+    int* out;
+  } budgets[] = {
+      {"corp_ticket_hourly_budget", 400, &wecom->corp_ticket_hourly_budget},
+      {"app_ticket_hourly_budget", 100, &wecom->app_ticket_hourly_budget}};
+  for (const auto& budget : budgets) {
+    status = ReadInt(*entries, path, budget.key, 1, budget.out);
+    if (!status.ok()) return status;
+    if (*budget.out > budget.limit) {
+      return KeyError(
+          JoinPath(path, budget.key),
+          absl::StrCat("must not exceed WeCom's own limit of ", budget.limit,
+                       " an hour, got ", *budget.out));
+    }
+  }
 
   const std::string corps_path = JoinPath(path, "corps");
   const std::optional<YAML::Node> corps = Find(*entries, "corps");

@@ -24,6 +24,8 @@ absl::StatusOr<TokenKind> FromProtoKind(wxtoken::v1::TokenKind kind) {
       return TokenKind::kJsapiTicket;
     case wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET:
       return TokenKind::kWxCardTicket;
+    case wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET:
+      return TokenKind::kAgentConfigTicket;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("kind: unknown value ", static_cast<int>(kind)));
@@ -38,6 +40,8 @@ wxtoken::v1::TokenKind ToProtoKind(TokenKind kind) {
       return wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
     case TokenKind::kWxCardTicket:
       return wxtoken::v1::TOKEN_KIND_WX_CARD_TICKET;
+    case TokenKind::kAgentConfigTicket:
+      return wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
     case TokenKind::kComponentVerifyTicket:
       break;  // never served
   }

@@ -228,11 +228,25 @@ grpc::ServerUnaryReactor* TokenControllerService::SignJsapi(
       !s.ok()) {
     return Finish(context, s);
   }
-  absl::StatusOr<PageSigner::Signed> signed_page =
-      page_signer_.SignJsapi(request->app_id(), request->url(),
-                             request->noncestr(), request->timestamp());
+  const std::string& app_id = request->app_id();
+  // Only configured WeCom apps have a '/' and are not authorizers.
+  const size_t slash = app_id.find('/');
+  const bool wecom =
+      slash != std::string::npos && !IsAuthorizerKey(table_, app_id);
+  if (request->agent_config() && !wecom) {
+    return Finish(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "agent_config: only a WeCom app (\"<corp_id>/<agent>\") "
+                      "has an agent_config ticket, not \"",
+                      app_id, "\"")));
+  }
+  absl::StatusOr<PageSigner::Signed> signed_page = page_signer_.SignJsapi(
+      app_id, request->url(), request->noncestr(), request->timestamp(),
+      request->agent_config() ? TokenKind::kAgentConfigTicket
+                              : TokenKind::kJsapiTicket);
   if (!signed_page.ok()) return Finish(context, signed_page.status());
-  response->set_app_id(request->app_id());
+  response->set_app_id(wecom ? app_id.substr(0, slash) : app_id);
+  if (request->agent_config()) response->set_agent_id(app_id.substr(slash + 1));
   response->set_timestamp(signed_page->timestamp);
   response->set_noncestr(std::move(signed_page->nonce));
   response->set_signature(std::move(signed_page->signature));

@@ -63,12 +63,11 @@ absl::StatusOr<PageSigner::Signed> PageSigner::Prepare(
 
 absl::StatusOr<PageSigner::Signed> PageSigner::SignJsapi(
     absl::string_view app_id, absl::string_view url, absl::string_view noncestr,
-    int64_t timestamp) const {
+    int64_t timestamp, TokenKind kind) const {
   if (absl::Status s = CheckUrl(url); !s.ok()) return s;
   absl::StatusOr<Signed> result = Prepare("noncestr", noncestr, timestamp);
   if (!result.ok()) return result;
-  absl::StatusOr<Token> ticket =
-      table_.Get(app_id, TokenKind::kJsapiTicket, clock_.SteadyNow());
+  absl::StatusOr<Token> ticket = table_.Get(app_id, kind, clock_.SteadyNow());
   if (!ticket.ok()) return ticket.status();
   result->signature = JsapiSignature(ticket->value, result->nonce,
                                      absl::StrCat(result->timestamp), url);

@@ -30,11 +30,12 @@ class PageSigner {
   // An empty `noncestr` is drawn from a CSPRNG; a zero `timestamp` is now.
   // INVALID_ARGUMENT naming the field for a bad url, noncestr or timestamp;
   // NOT_FOUND when the app has no jsapi ticket configured; the ticket's
-  // status (e.g. UNAVAILABLE) when none is valid.
-  absl::StatusOr<Signed> SignJsapi(absl::string_view app_id,
-                                   absl::string_view url,
-                                   absl::string_view noncestr,
-                                   int64_t timestamp) const;
+  // status (e.g. UNAVAILABLE) when none is valid. `kind` kAgentConfigTicket:
+  // wx.agentConfig's, signed the same way with a WeCom app's own ticket.
+  absl::StatusOr<Signed> SignJsapi(
+      absl::string_view app_id, absl::string_view url,
+      absl::string_view noncestr, int64_t timestamp,
+      TokenKind kind = TokenKind::kJsapiTicket) const;
 
   // The card signature over card_id and, when given, code and openid.
   absl::StatusOr<Signed> SignCard(absl::string_view app_id,

@@ -40,6 +40,8 @@ std::string ApiName(FetchApi api) {
       return "quota_get";
     case FetchApi::kWeComToken:
       return "wecom_token";
+    case FetchApi::kWeComTicket:
+      return "wecom_ticket";
   }
   return "unknown";
 }

@@ -53,7 +53,12 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
                    0});
     }
   }
-  for (const AppConfig& app : config_.apps) CreateApp(app);
+  for (const AppConfig& app : config_.apps) {
+    CreateApp(app);
+    if (!app.corp_ticket_from.empty()) {
+      corp_ticket_readers_[app.corp_ticket_from].push_back(app.app_id);
+    }
+  }
   // Until its first complete list pass (or a record saying it was done).
   for (const auto& [id, platform] : platforms_) {
     table_.SetTakeoverPending(id, true);
@@ -73,6 +78,7 @@ std::vector<TokenKind> RefreshEngine::Kinds(const AppConfig& app) {
 std::vector<TokenKind> RefreshEngine::ServedKinds(const AppConfig& app) {
   std::vector<TokenKind> kinds = Kinds(app);
   std::erase_if(kinds, IsPushed);
+  if (!app.corp_ticket_from.empty()) kinds.push_back(TokenKind::kJsapiTicket);
   return kinds;
 }
 
@@ -143,7 +149,11 @@ RefreshEngine::Slot* RefreshEngine::FindSlot(const std::string& app_id,
                                              TokenKind kind) {
   auto it = apps_.find(app_id);
   if (it == apps_.end()) return nullptr;
-  return it->second->slots[static_cast<int>(kind)];
+  const App& app = *it->second;
+  if (kind == TokenKind::kJsapiTicket && !app.config.corp_ticket_from.empty()) {
+    return FindSlot(app.config.corp_ticket_from, kind);  // the corp's
+  }
+  return app.slots[static_cast<int>(kind)];
 }
 
 Instant RefreshEngine::ServableUntil(const Slot& slot, Instant now) const {
@@ -171,6 +181,7 @@ void RefreshEngine::Load(const AppRecord& record) {
   app.counters = CountersFromRecord(record, clock_);
   Recount(app, before);
   TakeOwner(app, record, /*mirror=*/false);
+  TakeTicketHours(app, record, /*mirror=*/false);
   for (const TokenRecord& token : record.tokens) {
     Slot* slot = app.slots[static_cast<int>(token.kind)];
     if (slot == nullptr) continue;

@@ -16,6 +16,7 @@
 #include "server/base/vault.h"
 #include "server/config/config.h"
 #include "server/token/force_refresh.h"
+#include "server/token/hour_window.h"
 #include "server/token/observers.h"
 #include "server/token/owner_view.h"
 #include "server/token/refresh_policy.h"
@@ -178,6 +179,7 @@ class RefreshEngine final : public ReplicaListener {
       FetchApi api = FetchApi::kClassic;  // as sent (an authorizer: which)
       std::string code;                   // kQueryAuth: the code it sent
       std::string refresh_token;          // kAuthorizerToken: the one it sent
+      bool hour_charged = false;          // counted in the hourly windows
     };
 
     // Constant after construction.
@@ -232,6 +234,11 @@ class RefreshEngine final : public ReplicaListener {
     std::string secret;
     uint64_t secret_version = 0;
     AppCounters counters;
+    // A WeCom app's ticket requests over the sliding hour: all of them, and
+    // of the corp's ticket (its first app only). Durable in
+    // AppRecord::owner, like `counters`.
+    HourWindow ticket_hour;
+    HourWindow corp_ticket_hour;
     std::array<Slot*, kTokenKindCount> slots{};  // null: kind not configured
     // When the last read that confirmed this replica's copy started
     // (ReplicaValidUntil); InfiniteFuture() with a store of one.
@@ -397,6 +404,23 @@ class RefreshEngine final : public ReplicaListener {
   // The label an owner's metrics go by: an authorizer's is its platform's
   // (DESIGN.md "Owners": never a series per authorizer).
   std::string MetricOwner(const std::string& app_id) const;
+  // WeCom (refresh_engine_wecom.cc). The corp's jsapi ticket: a slot of
+  // its first app, published under every app of the corp.
+  static bool IsCorpTicket(const Slot& slot);
+  void PublishSlot(const Slot& slot, const PublishedToken& published);
+  // Why a WeCom ticket request of `spend` may not go now for the hourly
+  // budgets (ForceRefresh may spend only part of them), with when it may
+  // in `*resume`; OK otherwise, and for any other request.
+  absl::Status HourRefusal(const Slot& slot, Spend spend, Instant now,
+                           Instant* resume = nullptr) const;
+  // Counts the request being recorded in the windows, and takes it back.
+  void ChargeHour(Slot& slot, Instant now);
+  void UndoHour(Slot& slot);
+  // The windows in AppRecord::owner, and back: `mirror` (a follower
+  // reading the leader's latest) takes the record's, else the union. True
+  // when the store lacks a send held here.
+  void PutTicketHours(const App& app, AppRecord& record) const;
+  bool TakeTicketHours(App& app, const AppRecord& record, bool mirror);
   // Tells the store which apps are configured here.
   void AnnounceApps();
   // Whether the slot shows nothing sent since its request in flight: the
@@ -512,6 +536,10 @@ class RefreshEngine final : public ReplicaListener {
   RefreshObserver* observer_ = &default_observer_;
 
   absl::flat_hash_map<std::string, Platform> platforms_;
+  // A WeCom corp's first app, to the other apps that serve its jsapi
+  // ticket (AppConfig::corp_ticket_from). Fixed: `wecom` needs a restart.
+  absl::flat_hash_map<std::string, std::vector<std::string>>
+      corp_ticket_readers_;
   // A shared store: the last confirmation of every app's copy, which an
   // authorizer this replica creates (its record is this replica's own) has
   // from the start.

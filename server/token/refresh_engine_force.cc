@@ -31,7 +31,7 @@ absl::Status RefreshEngine::ForceRefusal(Slot& slot, Instant now) {
                         absl::StrCat(Label(slot.app->config.app_id, slot.kind),
                                      ": ", spend.message()));
   }
-  return absl::OkStatus();
+  return HourRefusal(slot, Spend::kForce, now);
 }
 
 void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
@@ -127,9 +127,12 @@ void RefreshEngine::Answer(const std::string& app_id,
                                     outcome);
   if (!answer.ok()) {
     command.done(answer.status());
-  } else {
-    command.done(ForceRefreshReply{*answer, outcome});
+    return;
   }
+  ForceRefreshReply reply{*answer, outcome};
+  // The key asked about: a WeCom corp's ticket is served under each app.
+  reply.token.app_id = app_id;
+  command.done(std::move(reply));
 }
 
 void RefreshEngine::AnswerWaiters(Slot& slot,
@@ -140,15 +143,14 @@ void RefreshEngine::AnswerWaiters(Slot& slot,
   // A caller answered with a value may call GetToken at once: it must find
   // that value published, not the one it reported.
   if (answer.ok() && !waiters.empty() && !slot.app->removed) {
-    table_.Publish(slot.app->config.app_id, slot.kind,
-                   MakePublished(slot, clock_.InstantNow()));
+    PublishSlot(slot, MakePublished(slot, clock_.InstantNow()));
   }
   for (Waiter& waiter : waiters) {
     if (only_satisfied && answer.ok() && answer->value == waiter.bad_value) {
       slot.waiters.push_back(std::move(waiter));
       continue;
     }
-    Answer(slot.app->config.app_id, waiter.command, answer, waiter.outcome);
+    Answer(waiter.command.app_id, waiter.command, answer, waiter.outcome);
   }
 }
 

@@ -30,7 +30,10 @@ inline std::string Label(const std::string& app_id, TokenKind kind) {
 // How a slot's request goes to WeChat. A pushed credential's request only
 // asks WeChat to push it (api_start_push_ticket).
 inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
-  if (IsTicket(kind)) return FetchApi::kTicket;
+  if (IsTicket(kind)) {
+    return app.api == AppConfig::Api::kWeCom ? FetchApi::kWeComTicket
+                                             : FetchApi::kTicket;
+  }
   if (IsPushed(kind)) return FetchApi::kStartPushTicket;
   switch (app.api) {
     case AppConfig::Api::kStable:

@@ -36,6 +36,7 @@ AppRecord RefreshEngine::ToRecord(const App& app) const {
   }
   PutCounters(app.counters, record);
   PutOwner(app, record);
+  PutTicketHours(app, record);
   return record;
 }
 
@@ -171,6 +172,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   if (app.authorizer && !record.owner.empty()) {
     TakeOwner(app, record, /*mirror=*/latest);
   }
+  store_lacks = TakeTicketHours(app, record, /*mirror=*/latest) || store_lacks;
   const uint64_t term = CurrentTerm();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;

@@ -65,6 +65,11 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
     Refuse(slot, refusal, now);
     return;
   }
+  if (absl::Status refusal = HourRefusal(slot, slot.next_spend, now);
+      !refusal.ok()) {
+    Refuse(slot, refusal, now);
+    return;
+  }
   if (stable_force && app.counters.last_stable_force &&
       now < *app.counters.last_stable_force + kStableForceSpacing) {
     ScheduleRequest(slot, *app.counters.last_stable_force + kStableForceSpacing,
@@ -94,6 +99,7 @@ void RefreshEngine::StartRequest(Slot& slot, Instant now) {
   const AppCounters before = app.counters;
   Charge(app.counters, request.spend, stable_force, now);
   Recount(app, before);
+  ChargeHour(slot, now);
   slot.phase = Slot::Phase::kRecording;
   ++busy_;
   // The shortened validity is served from now on, before anything leaves.
@@ -108,9 +114,13 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
   App& app = *slot.app;
   const bool app_blocked =
       !SpendRefusal(app, Spend::kScheduled, false, now).ok();
+  Instant hour_resume = now;
+  const bool hour_blocked =
+      !app_blocked &&
+      !HourRefusal(slot, Spend::kScheduled, now, &hour_resume).ok();
   AnswerWaiters(slot, refusal, false);
   slot.next_stable_force = false;
-  if (!app_blocked) {
+  if (!app_blocked && !hour_blocked) {
     // Only ForceRefresh's share (or WeChat's stable force limit) is spent:
     // the value stays, the schedule goes on.
     ScheduleRequest(slot,
@@ -125,12 +135,17 @@ void RefreshEngine::Refuse(Slot& slot, const absl::Status& refusal,
     slot.settled = true;
     if (slot.kind == TokenKind::kAccessToken) --access_unsettled_;
   }
-  const Instant resume = app.counters.quota_blocked_until &&
-                                 now < *app.counters.quota_blocked_until
-                             ? *app.counters.quota_blocked_until
-                             : BudgetResumeTime(now, random01_());
+  Instant resume = hour_resume;
+  if (app_blocked) {
+    resume = app.counters.quota_blocked_until &&
+                     now < *app.counters.quota_blocked_until
+                 ? *app.counters.quota_blocked_until
+                 : BudgetResumeTime(now, random01_());
+  }
   ScheduleRequest(slot, resume);
-  Log(LogLevel::kError, "not fetching: the day's quota is spent",
+  Log(LogLevel::kError,
+      app_blocked ? "not fetching: the day's quota is spent"
+                  : "not fetching: the hour's ticket budget is spent",
       {{"app_id", app.config.app_id},
        {"kind", std::string(TokenKindName(slot.kind))},
        {"reason", std::string(refusal.message())},
@@ -158,6 +173,7 @@ void RefreshEngine::UndoRecording(Slot& slot) {
     app.counters.last_stable_force = request.previous_stable_force;
   }
   Recount(app, before);
+  UndoHour(slot);
 }
 
 void RefreshEngine::OnRecorded(Slot& slot, const absl::Status& status) {
@@ -244,7 +260,7 @@ void RefreshEngine::Send(Slot& slot) {
   if (request.api == FetchApi::kQueryAuth ||
       request.api == FetchApi::kAuthorizerToken) {
     // Filled above; no secret of its own.
-  } else if (slot.api == FetchApi::kTicket) {
+  } else if (IsTicketApi(slot.api)) {
     request.access_token = slot.request.inputs.at(0);
     request.ticket_type = std::string(TicketType(slot.kind));
   } else {
@@ -465,7 +481,7 @@ void RefreshEngine::OnCleanFailure(Slot& slot, const FetchResult& result,
       // Sent with a secret a reload has replaced since: the new one may be
       // good, so it is tried now rather than after permanent_retry.
       const bool stale_secret =
-          slot.api != FetchApi::kTicket &&
+          !IsTicketApi(slot.api) &&
           slot.request.secret_version != app.secret_version;
       ScheduleRequest(slot,
                       stale_secret ? now : now + refresh_.permanent_retry);

@@ -108,7 +108,7 @@ void RefreshEngine::PublishApp(App& app) {
       end = std::min(end, ServableUntil(*slot, now).steady);
       continue;
     }
-    table_.Publish(app.config.app_id, slot->kind, MakePublished(*slot, now));
+    PublishSlot(*slot, MakePublished(*slot, now));
   }
   // Health changes when the access token (or a pushed ticket) stops being
   // servable.

@@ -16,6 +16,8 @@ absl::string_view TokenKindName(TokenKind kind) {
       return "wx_card_ticket";
     case TokenKind::kComponentVerifyTicket:
       return "component_verify_ticket";
+    case TokenKind::kAgentConfigTicket:
+      return "agent_config_ticket";
   }
   return "unknown";
 }
@@ -37,6 +39,8 @@ absl::string_view TicketType(TokenKind kind) {
       return "wx_card";
     case TokenKind::kComponentVerifyTicket:
       return "";
+    case TokenKind::kAgentConfigTicket:
+      return "agent_config";
   }
   return "";
 }

@@ -21,28 +21,32 @@ enum class TokenKind {
   kJsapiTicket = 1,
   kWxCardTicket = 2,
   kComponentVerifyTicket = 3,
+  kAgentConfigTicket = 4,  // a WeCom app's own ticket (wx.agentConfig)
 };
-inline constexpr int kTokenKindCount = 4;
+inline constexpr int kTokenKindCount = 5;
 inline constexpr TokenKind kAllTokenKinds[] = {
     TokenKind::kAccessToken, TokenKind::kJsapiTicket, TokenKind::kWxCardTicket,
-    TokenKind::kComponentVerifyTicket};
+    TokenKind::kComponentVerifyTicket, TokenKind::kAgentConfigTicket};
 
-// A ticket fetched with its owner's access token (getticket).
+// A ticket fetched with its owner's access token (getticket; WeCom's
+// get_jsapi_ticket and ticket/get).
 inline bool IsTicket(TokenKind kind) {
-  return kind == TokenKind::kJsapiTicket || kind == TokenKind::kWxCardTicket;
+  return kind == TokenKind::kJsapiTicket || kind == TokenKind::kWxCardTicket ||
+         kind == TokenKind::kAgentConfigTicket;
 }
 // A credential WeChat pushes to us and that cannot be fetched.
 inline bool IsPushed(TokenKind kind) {
   return kind == TokenKind::kComponentVerifyTicket;
 }
 
-// "access_token", "jsapi_ticket", "wx_card_ticket": for logs, metrics and
-// state files.
+// "access_token", "jsapi_ticket", "wx_card_ticket", …: for logs, metrics
+// and state files.
 absl::string_view TokenKindName(TokenKind kind);
 std::optional<TokenKind> TokenKindFromName(absl::string_view name);
 
-// A ticket's `type` in WeChat's getticket API and in the config's `tickets`
-// list: "jsapi" or "wx_card" ("" for the access token).
+// A ticket's `type` in WeChat's getticket API (WeCom's ticket/get) and in
+// the config's `tickets` lists: "jsapi", "wx_card" or "agent_config" (""
+// for the access token).
 absl::string_view TicketType(TokenKind kind);
 std::optional<TokenKind> TicketKindFromType(absl::string_view type);
 

@@ -348,6 +348,17 @@ class CurlUpstreamClient::Impl {
                            "&corpsecret=", *secret);
         break;
       }
+      case FetchApi::kWeComTicket: {
+        auto token = UrlEscape(easy, request.access_token);
+        if (!token) return false;
+        url = request.ticket_type == "jsapi"
+                  ? absl::StrCat(
+                        base, "/cgi-bin/get_jsapi_ticket?access_token=", *token)
+                  : absl::StrCat(base,
+                                 "/cgi-bin/ticket/get?access_token=", *token,
+                                 "&type=agent_config");
+        break;
+      }
       case FetchApi::kTicket: {
         auto token = UrlEscape(easy, request.access_token);
         auto type = UrlEscape(easy, request.ticket_type);

@@ -67,6 +67,11 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
     if (IsRefreshErrcode(errcode) || errcode == 41001) {
       return FailureClass::kTokenRejected;
     }
+  } else if (api == FetchApi::kWeComTicket) {
+    // Likewise WeCom's ticket APIs, whose token errcodes are 40014/42001.
+    if (IsWeComRefreshErrcode(errcode) || errcode == 41001) {
+      return FailureClass::kTokenRejected;
+    }
   } else if (api == FetchApi::kComponentToken &&
              (errcode == 61005 || errcode == 61006)) {
     // The verify ticket sent is expired or not the platform's: the next

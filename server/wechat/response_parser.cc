@@ -82,6 +82,7 @@ bool AsInt(const Value& v, int* out) {
 const char* ValueField(FetchApi api) {
   switch (api) {
     case FetchApi::kTicket:
+    case FetchApi::kWeComTicket:
       return "ticket";
     case FetchApi::kComponentToken:
       return "component_access_token";

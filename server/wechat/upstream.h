@@ -32,10 +32,20 @@ enum class FetchApi {
   kQuotaGet,
   // WeCom's (WECHAT.md "WeCom APIs"), on wecom.base_urls:
   kWeComToken,  // GET /cgi-bin/gettoken (corp_id, an app's secret)
+  // With an app's access token: ticket_type "jsapi", the corp's ticket (GET
+  // /cgi-bin/get_jsapi_ticket); "agent_config", the app's (GET
+  // /cgi-bin/ticket/get?type=agent_config).
+  kWeComTicket,
 };
 
 // Which host family serves `api`: WeCom's (qyapi) or WeChat's.
-inline bool IsWeComApi(FetchApi api) { return api == FetchApi::kWeComToken; }
+inline bool IsWeComApi(FetchApi api) {
+  return api == FetchApi::kWeComToken || api == FetchApi::kWeComTicket;
+}
+// A ticket's request: sent with an access token, never a secret.
+inline bool IsTicketApi(FetchApi api) {
+  return api == FetchApi::kTicket || api == FetchApi::kWeComTicket;
+}
 
 // One request to one of upstream.base_urls (wecom.base_urls for a WeCom
 // API). Failover to the next base URL is a new request, decided (and
@@ -48,7 +58,7 @@ struct FetchRequest {
   std::string corp_id;    // WeCom gettoken
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket; an authorizer's: the component token
-  std::string ticket_type;     // ticket only: "jsapi" or "wx_card"
+  std::string ticket_type;     // tickets: "jsapi", "wx_card", "agent_config"
   std::string verify_ticket;   // component token only; never logged
   std::string authorizer_app_id;   // kAuthorizerToken, kAuthorizerInfo
   std::string authorization_code;  // kQueryAuth; never logged

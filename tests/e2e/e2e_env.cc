@@ -335,11 +335,24 @@ std::string Controller::ConfigYaml(const Options& options,
   }
   if (!options.wecom_corps.empty()) {
     absl::StrAppend(&yaml, "wecom:\n  base_urls: [\"", options.base_url,
-                    "\"]\n  corps:\n");
+                    "\"]\n");
+    if (options.corp_ticket_hourly_budget > 0) {
+      absl::StrAppend(&yaml, "  corp_ticket_hourly_budget: ",
+                      options.corp_ticket_hourly_budget, "\n");
+    }
+    if (options.app_ticket_hourly_budget > 0) {
+      absl::StrAppend(&yaml, "  app_ticket_hourly_budget: ",
+                      options.app_ticket_hourly_budget, "\n");
+    }
+    absl::StrAppend(&yaml, "  corps:\n");
   }
   for (const WeComCorp& corp : options.wecom_corps) {
-    absl::StrAppend(&yaml, "    - corp_id: \"", corp.corp_id,
-                    "\"\n      agents:\n");
+    absl::StrAppend(&yaml, "    - corp_id: \"", corp.corp_id, "\"\n");
+    if (!corp.tickets.empty()) {
+      absl::StrAppend(&yaml, "      tickets: [",
+                      absl::StrJoin(corp.tickets, ", "), "]\n");
+    }
+    absl::StrAppend(&yaml, "      agents:\n");
     for (const App& agent : corp.agents) {
       absl::StrAppend(&yaml, "        - agent: \"", agent.app_id, "\"\n");
       app_secrets(agent, absl::StrCat(corp.corp_id, "+", agent.app_id),

@@ -152,10 +152,13 @@ class Controller {
   struct WeComCorp {
     std::string corp_id;
     std::vector<App> agents;
+    std::vector<std::string> tickets = {};  // ["jsapi"]: the corp's ticket
   };
   struct Options {
     std::vector<App> apps;
     std::vector<WeComCorp> wecom_corps = {};
+    int corp_ticket_hourly_budget = 0;  // 0 = the default
+    int app_ticket_hourly_budget = 0;   // 0 = the default
     // With platforms, push_listen is a free loopback port (push_port()).
     std::vector<Platform> platforms = {};
     std::string base_url;

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/wechat/signature.h"
 #include "tests/e2e/e2e_env.h"
 
 namespace wxtoken::testing {
@@ -17,6 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::wxtoken::server::Sha1Hex;
 
 constexpr char kCorp[] = "wwe2e0000000000001";
 constexpr char kAgentA[] = "1000002";
@@ -53,6 +55,63 @@ class WeComE2eTest : public ::testing::Test {
     }
     controller_.Stop();
     sandbox_.Stop();
+  }
+
+  // GetToken of `kind`.
+  grpc::Status Get(const std::string& key, wxtoken::v1::TokenKind kind,
+                   wxtoken::v1::Token* token) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    wxtoken::v1::GetTokenRequest request;
+    request.set_app_id(key);
+    request.set_kind(kind);
+    wxtoken::v1::GetTokenResponse response;
+    grpc::Status status =
+        controller_.stub().GetToken(&context, request, &response);
+    *token = response.token();
+    return status;
+  }
+  wxtoken::v1::Token WaitFor(const std::string& key,
+                             wxtoken::v1::TokenKind kind) {
+    wxtoken::v1::Token token;
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!Get(key, kind, &token).ok() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_FALSE(token.value().empty()) << key << " kind " << kind;
+    return token;
+  }
+  // ForceRefresh of `kind`, the current value reported bad.
+  grpc::Status Force(const std::string& key, wxtoken::v1::TokenKind kind,
+                     wxtoken::v1::Token* token) {
+    wxtoken::v1::Token current;
+    Get(key, kind, &current);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+    wxtoken::v1::ForceRefreshRequest request;
+    request.set_app_id(key);
+    request.set_kind(kind);
+    request.set_stale_value(current.value());
+    wxtoken::v1::ForceRefreshResponse response;
+    grpc::Status status =
+        controller_.stub().ForceRefresh(&context, request, &response);
+    *token = response.token();
+    return status;
+  }
+  grpc::Status Sign(const std::string& key, bool agent_config,
+                    wxtoken::v1::SignJsapiResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    wxtoken::v1::SignJsapiRequest request;
+    request.set_app_id(key);
+    request.set_url("https://work.example.com/page?x=1#frag");
+    request.set_noncestr("Wm3WZYTPz0wzccnW");
+    request.set_timestamp(1414587457);
+    request.set_agent_config(agent_config);
+    return controller_.stub().SignJsapi(&context, request, response);
   }
 
   std::string dir_;
@@ -148,6 +207,96 @@ TEST_F(WeComE2eTest, ABadSecretIsAskedAboutRarelyAndReported) {
   EXPECT_EQ(sandbox_.WeComCount(kCorp, "gettoken_calls"), 1);
   EXPECT_EQ(sandbox_.WeComCount(kCorp, "gettoken_failures"), 1);
   EXPECT_TRUE(controller_.GetToken(Key(kAgentA), &token).ok());
+}
+
+// The corp's jsapi ticket (one for the corp, served under each app) and an
+// app's agent_config ticket; pages signed with each. A ForceRefresh flood
+// never takes WeCom past the hourly budgets, by WeCom's (the sandbox's)
+// own count, and a crash does not reset what was spent.
+TEST_F(WeComE2eTest, TicketsStayWithinTheHourlyBudgetsThroughAFloodAndACrash) {
+  Controller::App with_ticket(kAgentB, kSecretB);
+  with_ticket.tickets = {"agent_config"};
+  Controller::Options options;
+  options.state_dir = MakeTempDir("wecom-state");
+  options.corp_ticket_hourly_budget = 3;
+  options.app_ticket_hourly_budget = 4;
+  // Tickets last a minute: no scheduled renewal within the test.
+  dir_ = MakeTempDir("wecom");
+  Sandbox::Options sandbox;
+  sandbox.wecom_apps = {{Key(kAgentA), kSecretA}, {Key(kAgentB), kSecretB}};
+  ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+  options.base_url = sandbox_.base_url();
+  options.wecom_corps = {
+      {kCorp, {{kAgentA, kSecretA}, with_ticket}, {"jsapi"}}};
+  ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+
+  const auto kJsapi = wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
+  const auto kAgentConfig = wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
+  const wxtoken::v1::Token corp_ticket = WaitFor(Key(kAgentA), kJsapi);
+  EXPECT_EQ(WaitFor(Key(kAgentB), kJsapi).value(), corp_ticket.value());
+  const wxtoken::v1::Token agent_ticket = WaitFor(Key(kAgentB), kAgentConfig);
+  EXPECT_NE(agent_ticket.value(), corp_ticket.value());
+  wxtoken::v1::Token none;
+  EXPECT_EQ(Get(Key(kAgentA), kAgentConfig, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(sandbox_.WeComCount(kCorp, "corp_ticket_calls"), 1);
+  EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "agent_ticket_calls"), 1);
+
+  // wx.config: signed with the corp's ticket, appId the corp; and
+  // wx.agentConfig with the app's own.
+  const std::string signed_text =
+      "&noncestr=Wm3WZYTPz0wzccnW&timestamp=1414587457"
+      "&url=https://work.example.com/page?x=1";
+  wxtoken::v1::SignJsapiResponse page;
+  ASSERT_TRUE(Sign(Key(kAgentB), false, &page).ok());
+  EXPECT_EQ(page.app_id(), kCorp);
+  EXPECT_EQ(
+      page.signature(),
+      Sha1Hex(absl::StrCat("jsapi_ticket=", corp_ticket.value(), signed_text)));
+  ASSERT_TRUE(Sign(Key(kAgentB), true, &page).ok());
+  EXPECT_EQ(page.app_id(), kCorp);
+  EXPECT_EQ(page.agent_id(), kAgentB);
+  EXPECT_EQ(page.signature(),
+            Sha1Hex(absl::StrCat("jsapi_ticket=", agent_ticket.value(),
+                                 signed_text)));
+  EXPECT_EQ(Sign(Key(kAgentA), true, &page).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // The flood: each call reports the current value bad.
+  auto flood = [&](const std::string& key, wxtoken::v1::TokenKind kind,
+                   const char* budget_key) {
+    int refused = 0;
+    for (int i = 0; i < 8; ++i) {
+      wxtoken::v1::Token token;
+      grpc::Status status = Force(key, kind, &token);
+      if (status.ok()) continue;
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
+      EXPECT_THAT(status.error_message(), HasSubstr(budget_key));
+      ++refused;
+    }
+    return refused;
+  };
+  EXPECT_EQ(flood(Key(kAgentB), kJsapi, "wecom.corp_ticket_hourly_budget"), 6);
+  EXPECT_EQ(flood(Key(kAgentB), kAgentConfig, "wecom.app_ticket_hourly_budget"),
+            5);
+  EXPECT_EQ(sandbox_.WeComCount(kCorp, "corp_ticket_calls"), 3);
+  EXPECT_EQ(sandbox_.WeComCount(kCorp, "ticket_calls_peak_hour"), 3);
+  EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "agent_ticket_calls"), 4);
+  EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "ticket_calls_peak_hour"), 4);
+  for (const std::string& key : {std::string(kCorp), Key(kAgentB)}) {
+    EXPECT_EQ(sandbox_.WeComCount(key, "ticket_rate_limited"), 0) << key;
+  }
+
+  // kill -9 and a new process: the hour's spend is in the state directory.
+  controller_.Kill();
+  ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+  WaitFor(Key(kAgentB), kAgentConfig);
+  EXPECT_EQ(flood(Key(kAgentB), kAgentConfig, "wecom.app_ticket_hourly_budget"),
+            8);
+  EXPECT_EQ(flood(Key(kAgentA), kJsapi, "wecom.corp_ticket_hourly_budget"), 8);
+  EXPECT_EQ(sandbox_.WeComCount(kCorp, "corp_ticket_calls"), 3);
+  EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "agent_ticket_calls"), 4);
 }
 
 }  // namespace

@@ -290,6 +290,36 @@ TEST_F(CurlUpstreamTest, TicketSuccess) {
                   std::pair<const std::string, std::string>("type", "jsapi")));
 }
 
+// WeCom's tickets: the corp's from get_jsapi_ticket, an app's from
+// ticket/get with type agent_config, both on the WeCom bases.
+TEST_F(CurlUpstreamTest, WeComTicketsGoToTheirOwnPaths) {
+  wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
+    Json(res, absl::StrCat(R"({"errcode":0,"errmsg":"ok","ticket":")",
+                           req.path, R"(","expires_in":7200})"));
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy")});
+  FetchRequest request;
+  request.app_id = "ww0123456789abcdef/1000002";
+  request.api = FetchApi::kWeComTicket;
+  request.access_token = "tok+en/=&1";
+  request.ticket_type = "jsapi";
+  EXPECT_EQ(Fetch(client, request).value, "/qy/cgi-bin/get_jsapi_ticket");
+  request.ticket_type = "agent_config";
+  EXPECT_EQ(Fetch(client, request).value, "/qy/cgi-bin/ticket/get");
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_THAT(seen[0].params,
+              ElementsAre(std::pair<const std::string, std::string>(
+                  "access_token", "tok+en/=&1")));
+  EXPECT_THAT(
+      seen[1].params,
+      ElementsAre(std::pair<const std::string, std::string>("access_token",
+                                                            "tok+en/=&1"),
+                  std::pair<const std::string, std::string>("type",
+                                                            "agent_config")));
+}
+
 // WeCom's gettoken goes to wecom.base_urls, with the corp_id and the app's
 // secret; WeChat's APIs stay on their own bases.
 TEST_F(CurlUpstreamTest, WeComTokenGoesToTheWeComBases) {

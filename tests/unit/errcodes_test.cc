@@ -57,6 +57,20 @@ TEST(ClassifyErrcodeTest, WeComCredentialErrorsArePermanentAndLimitsPass) {
   EXPECT_FALSE(IsWeComRefreshErrcode(40001));
 }
 
+// A WeCom ticket API refusing the app's token wants a fresh token; its
+// hourly limit (45009) passes with backoff.
+TEST(ClassifyErrcodeTest, WeComTicketsBlameTheTokenAndWaitOutTheHour) {
+  for (int code : {40014, 42001, 41001}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kWeComTicket),
+              FailureClass::kTokenRejected)
+        << "errcode " << code;
+  }
+  EXPECT_EQ(ClassifyErrcode(45009, FetchApi::kWeComTicket),
+            FailureClass::kTransient);
+  EXPECT_EQ(ClassifyErrcode(60020, FetchApi::kWeComTicket),
+            FailureClass::kPermanent);
+}
+
 TEST(ClassifyErrcodeTest, StaleTokenOnTicketIsTokenRejected) {
   for (int code : {40001, 40014, 42001, 41001}) {
     EXPECT_EQ(ClassifyErrcode(code, FetchApi::kTicket),

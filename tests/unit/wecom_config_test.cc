@@ -156,6 +156,61 @@ TEST_F(WeComConfigTest, KeysAreCheckedPartByPart) {
   ExpectError("wecom:\n  corps: 3\n", "wecom.corps: expected a list");
 }
 
+// The corp's jsapi ticket is a ticket of its first app that the others
+// serve; an app's own ticket is agent_config. The hourly budgets stay below
+// WeCom's own limits.
+TEST_F(WeComConfigTest, TicketsAreTheCorpsAndEachAppsOwn) {
+  const std::string corp =
+      "wecom:\n  corps:\n    - corp_id: ww1\n      tickets: [\"jsapi\"]\n"
+      "      agents:\n";
+  absl::StatusOr<Config> config = ParseConfig(
+      corp + Agent("1", secret_a_, "          tickets: [\"agent_config\"]\n") +
+      Agent("2", secret_b_));
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->apps.size(), 2u);
+  EXPECT_THAT(
+      config->apps[0].tickets,
+      ElementsAre(TokenKind::kJsapiTicket, TokenKind::kAgentConfigTicket));
+  EXPECT_EQ(config->apps[0].corp_ticket_from, "");
+  EXPECT_TRUE(config->apps[1].tickets.empty());
+  EXPECT_EQ(config->apps[1].corp_ticket_from, "ww1/1");
+  EXPECT_TRUE(config->wecom.corps[0].jsapi_ticket);
+  EXPECT_EQ(config->wecom.corp_ticket_hourly_budget, 380);
+  EXPECT_EQ(config->wecom.app_ticket_hourly_budget, 95);
+
+  // Without the corp's ticket, no app serves one.
+  absl::StatusOr<Config> plain = ParseConfig(TwoApps());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->apps[1].corp_ticket_from, "");
+  EXPECT_FALSE(plain->wecom.corps[0].jsapi_ticket);
+
+  ExpectError(corp + Agent("1", secret_a_, "          tickets: [\"jsapi\"]\n"),
+              "wecom.corps[0].agents[0].tickets[0]: expected "
+              "\"agent_config\", got \"jsapi\"");
+  ExpectError(
+      "wecom:\n  corps:\n    - corp_id: ww1\n      tickets: [\"wx_card\"]\n"
+      "      agents:\n" +
+          Agent("1", secret_a_),
+      "wecom.corps[0].tickets[0]: expected \"jsapi\", got \"wx_card\"");
+  // A WeChat app has no agent_config ticket.
+  ExpectError("apps:\n  - app_id: wx1\n    secret_file: \"" + secret_a_ +
+                  "\"\n    tickets: [\"agent_config\"]\n",
+              "apps[0].tickets[0]: expected \"jsapi\" or \"wx_card\"");
+
+  absl::StatusOr<Config> budgets =
+      ParseConfig(TwoApps() +
+                  "  corp_ticket_hourly_budget: 400\n"
+                  "  app_ticket_hourly_budget: 10\n");
+  ASSERT_TRUE(budgets.ok()) << budgets.status();
+  EXPECT_EQ(budgets->wecom.corp_ticket_hourly_budget, 400);
+  EXPECT_EQ(budgets->wecom.app_ticket_hourly_budget, 10);
+  ExpectError(TwoApps() + "  app_ticket_hourly_budget: 101\n",
+              "wecom.app_ticket_hourly_budget: must not exceed WeCom's own "
+              "limit of 100 an hour, got 101");
+  ExpectError(TwoApps() + "  corp_ticket_hourly_budget: 0\n",
+              "wecom.corp_ticket_hourly_budget:");
+}
+
 TEST_F(WeComConfigTest, AConfigOfWeComAppsAloneIsValid) {
   // No `apps`: the corps' apps are owners enough; no owner at all is not.
   EXPECT_TRUE(ParseConfig(TwoApps()).ok());

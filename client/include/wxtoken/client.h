@@ -44,6 +44,9 @@ enum class TokenKind {
   kAccessToken = 1,   // /cgi-bin/token or /cgi-bin/stable_token
   kJsapiTicket = 2,   // JS-SDK ticket
   kWxCardTicket = 3,  // card ticket
+  // A WeCom app's wx.agentConfig ticket. A WeCom key's kJsapiTicket is its
+  // corp's ticket.
+  kAgentConfigTicket = 4,
 };
 
 // One credential value and how long it may be used. A plain value type.
