@@ -292,10 +292,20 @@ grpc::ServerUnaryReactor* TokenControllerService::DecryptMessage(
       !s.ok()) {
     return Finish(context, s);
   }
+  if (!request->echostr().empty() && !request->body().empty()) {
+    return Finish(context, absl::InvalidArgumentError(
+                               "echostr: a URL check (echostr) has no body; "
+                               "give one of body and echostr"));
+  }
+  const auto messages = push_messages_.Get();
   absl::StatusOr<PushMessages::Decrypted> message =
-      push_messages_.Get()->Decrypt(request->app_id(), request->msg_signature(),
-                                    request->timestamp(), request->nonce(),
-                                    request->body());
+      request->echostr().empty()
+          ? messages->Decrypt(request->app_id(), request->msg_signature(),
+                              request->timestamp(), request->nonce(),
+                              request->body())
+          : messages->DecryptEchoStr(
+                request->app_id(), request->msg_signature(),
+                request->timestamp(), request->nonce(), request->echostr());
   if (!message.ok()) return Finish(context, message.status());
   response->set_plaintext(std::move(message->plaintext));
   response->set_key(message->key == WhichKey::kCurrent

@@ -93,19 +93,47 @@ absl::StatusOr<PushMessages::Decrypted> PushMessages::Decrypt(
     absl::string_view app_id, absl::string_view msg_signature,
     absl::string_view timestamp, absl::string_view nonce,
     absl::string_view body) const {
-  absl::StatusOr<const AppKeys*> keys = FindWithServerToken(app_id);
+  absl::StatusOr<const AppKeys*> keys = FindWithKey(app_id);
   if (!keys.ok()) return keys.status();
-  if (!(*keys)->current) {
+  absl::StatusOr<PushEnvelope> envelope = ParsePushEnvelope(body);
+  if (!envelope.ok()) return envelope.status();
+  absl::StatusOr<DecryptedMessage> message =
+      Open(**keys, msg_signature, timestamp, nonce, envelope->encrypt);
+  if (!message.ok()) return message.status();
+  return Decrypted{std::move(message->message), message->key,
+                   std::move(envelope->to_user_name)};
+}
+
+absl::StatusOr<PushMessages::Decrypted> PushMessages::DecryptEchoStr(
+    absl::string_view app_id, absl::string_view msg_signature,
+    absl::string_view timestamp, absl::string_view nonce,
+    absl::string_view echostr) const {
+  absl::StatusOr<const AppKeys*> keys = FindWithKey(app_id);
+  if (!keys.ok()) return keys.status();
+  absl::StatusOr<DecryptedMessage> message =
+      Open(**keys, msg_signature, timestamp, nonce, echostr);
+  if (!message.ok()) return message.status();
+  return Decrypted{std::move(message->message), message->key, std::nullopt};
+}
+
+absl::StatusOr<const PushMessages::AppKeys*> PushMessages::FindWithKey(
+    absl::string_view app_id) const {
+  absl::StatusOr<const AppKeys*> keys = FindWithServerToken(app_id);
+  if (keys.ok() && !(*keys)->current) {
     return absl::FailedPreconditionError(absl::StrCat(
         "app \"", app_id, "\" has no encoding_aes_key configured"));
   }
-  absl::StatusOr<PushEnvelope> envelope = ParsePushEnvelope(body);
-  if (!envelope.ok()) return envelope.status();
+  return keys;
+}
+
+absl::StatusOr<DecryptedMessage> PushMessages::Open(
+    const AppKeys& keys, absl::string_view msg_signature,
+    absl::string_view timestamp, absl::string_view nonce,
+    absl::string_view encrypt) const {
   // The signature covers the ciphertext: check it before decrypting, so a
-  // forged body never reaches the cipher.
-  SignatureCheck check =
-      VerifyPushSignature((*keys)->server_token, msg_signature, timestamp,
-                          nonce, envelope->encrypt);
+  // forged one never reaches the cipher.
+  SignatureCheck check = VerifyPushSignature(keys.server_token, msg_signature,
+                                             timestamp, nonce, encrypt);
   if (!check.valid) {
     return absl::InvalidArgumentError(
         absl::StrCat("msg_signature: ", check.reason));
@@ -113,13 +141,8 @@ absl::StatusOr<PushMessages::Decrypted> PushMessages::Decrypt(
   if (std::string problem = SkewProblem(timestamp); !problem.empty()) {
     return absl::InvalidArgumentError(problem);
   }
-  const MessageKey* previous =
-      (*keys)->previous ? &*(*keys)->previous : nullptr;
-  absl::StatusOr<DecryptedMessage> message = DecryptWithEither(
-      *(*keys)->current, previous, (*keys)->receive_id, envelope->encrypt);
-  if (!message.ok()) return message.status();
-  return Decrypted{std::move(message->message), message->key,
-                   std::move(envelope->to_user_name)};
+  const MessageKey* previous = keys.previous ? &*keys.previous : nullptr;
+  return DecryptWithEither(*keys.current, previous, keys.receive_id, encrypt);
 }
 
 absl::StatusOr<PushMessages::Reply> PushMessages::EncryptReply(

@@ -59,6 +59,15 @@ class PushMessages {
                                     absl::string_view nonce,
                                     absl::string_view body) const;
 
+  // WeCom's callback URL check (a GET): `echostr` is the ciphertext itself,
+  // signed as a push's Encrypt is; its plaintext is what to answer. Errors
+  // as Decrypt's.
+  absl::StatusOr<Decrypted> DecryptEchoStr(absl::string_view app_id,
+                                           absl::string_view msg_signature,
+                                           absl::string_view timestamp,
+                                           absl::string_view nonce,
+                                           absl::string_view echostr) const;
+
   // Encrypts and signs a reply. An empty `timestamp` means now, an empty
   // `nonce` a random one. `key` kPrevious needs a previous key configured.
   absl::StatusOr<Reply> EncryptReply(absl::string_view app_id,
@@ -83,6 +92,15 @@ class PushMessages {
   absl::StatusOr<const AppKeys*> Find(absl::string_view app_id) const;
   absl::StatusOr<const AppKeys*> FindWithServerToken(
       absl::string_view app_id) const;
+  // ... with an encoding_aes_key too.
+  absl::StatusOr<const AppKeys*> FindWithKey(absl::string_view app_id) const;
+  // Checks msg_signature over `encrypt` and the timestamp's skew, then
+  // decrypts with the current or previous key for the app's receive id.
+  absl::StatusOr<DecryptedMessage> Open(const AppKeys& keys,
+                                        absl::string_view msg_signature,
+                                        absl::string_view timestamp,
+                                        absl::string_view nonce,
+                                        absl::string_view encrypt) const;
   // "" when `timestamp` is within max_timestamp_skew (or the check is off).
   std::string SkewProblem(absl::string_view timestamp) const;
 

@@ -54,5 +54,60 @@ TEST(PushMessagesTest, AWeComAppsReceiveIdIsItsCorp) {
               HasSubstr("app_id does not match"));
 }
 
+// WeCom's callback URL check: a GET whose echostr is the ciphertext itself.
+// The vector is @wecom/crypto 1.0.1's (npm), made with its encrypt() and
+// getSignature() for this key, token and corp:
+//   encrypt(kAesKey, "5927782489442352469", "ww0123456789abcdef")
+//   getSignature("QDG6eK", "1409659813", "263014780", echostr)
+TEST(PushMessagesTest, AWeComUrlCheckAnswersTheDecryptedEchoStr) {
+  constexpr char kEchoStr[] =
+      "dHo5NmaSX8wBySVi1S30OKrabWf8GxfepbRiofdi2XcZmS5+GnbtWo37fhSDrCvnH4jOZTow"
+      "5FKD5h0Ehdk3pw==";
+  constexpr char kSignature[] = "464ab4fb555e1d2feb2b49c0b2b2bfd96c921a98";
+  Config config;
+  AppConfig app;
+  app.app_id = "ww0123456789abcdef/1000002";
+  app.api = AppConfig::Api::kWeCom;
+  app.server_token = "QDG6eK";
+  app.encoding_aes_key = kAesKey;
+  config.apps.push_back(app);
+  AppConfig other = app;
+  other.app_id = "wwanothercorp00001/1000002";
+  config.apps.push_back(other);
+  testing::FakeClock clock;
+  absl::StatusOr<PushMessages> messages = PushMessages::Create(config, clock);
+  ASSERT_TRUE(messages.ok()) << messages.status();
+
+  absl::StatusOr<PushMessages::Decrypted> echo = messages->DecryptEchoStr(
+      app.app_id, kSignature, "1409659813", "263014780", kEchoStr);
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(echo->plaintext, "5927782489442352469");
+  EXPECT_EQ(echo->key, WhichKey::kCurrent);
+
+  // A forged signature, another corp's app, a damaged echostr.
+  EXPECT_THAT(
+      std::string(messages
+                      ->DecryptEchoStr(app.app_id, kSignature, "1409659814",
+                                       "263014780", kEchoStr)
+                      .status()
+                      .message()),
+      HasSubstr("msg_signature"));
+  EXPECT_THAT(
+      std::string(messages
+                      ->DecryptEchoStr(other.app_id, kSignature, "1409659813",
+                                       "263014780", kEchoStr)
+                      .status()
+                      .message()),
+      HasSubstr("app_id does not match"));
+  const std::string damaged = WeChatSignature(
+      {"QDG6eK", "1409659813", "263014780", std::string(kEchoStr, 20)});
+  EXPECT_EQ(messages
+                ->DecryptEchoStr(app.app_id, damaged, "1409659813", "263014780",
+                                 std::string(kEchoStr, 20))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace wxtoken::server

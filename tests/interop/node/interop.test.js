@@ -32,6 +32,8 @@ function requireInstalled(name) {
 }
 const grpc = requireInstalled('@grpc/grpc-js');
 const protoLoader = requireInstalled('@grpc/proto-loader');
+// WeCom's own crypto library: what a WeCom callback is made with.
+const wecomCrypto = requireInstalled('@wecom/crypto');
 
 // Generous bounds for a loaded 2-core machine: they only cap how long a broken
 // run waits, never how fast a good one must be.
@@ -40,6 +42,11 @@ const RPC_DEADLINE_MS = 10000;
 const STOP_TIMEOUT_MS = 30000;
 
 const APP_ID = 'wxinteropnode0001';
+const CORP_ID = 'wwinteropnode0001';
+const WECOM_APP = `${CORP_ID}/1000002`;
+const WECOM_TOKEN = 'WeComInteropToken';
+// An EncodingAESKey: 43 base64 characters of 32 random bytes.
+const WECOM_AES_KEY = crypto.randomBytes(32).toString('base64').slice(0, 43);
 const MTLS = process.env.WXTOKEN_INTEROP_MTLS === '1';
 const SERVER_NAME = 'wxtokend.test';
 const PRINCIPAL = 'spiffe://test.local/ns/shop/sa/node';
@@ -174,7 +181,8 @@ before(async () => {
   const secret = crypto.randomBytes(16).toString('hex');  // never printed
   const sandbox = spawn(
       binary('WECHAT_SANDBOX'),
-      ['--listen=127.0.0.1:0', `--app=${APP_ID}:${secret}`],
+      ['--listen=127.0.0.1:0', `--app=${APP_ID}:${secret}`,
+       `--wecom_app=${WECOM_APP}:${secret}`],
       {stdio: ['ignore', 'pipe', 'inherit']});
   children.push(sandbox);
   const sandboxListens = await waitForLine(
@@ -184,6 +192,10 @@ before(async () => {
   fs.writeFileSync(secretFile, secret + '\n', {mode: 0o600});
   const serverTokenFile = path.join(workDir, 'app.server_token');
   fs.writeFileSync(serverTokenFile, 'AAAAA\n', {mode: 0o600});
+  const wecomTokenFile = path.join(workDir, 'wecom.server_token');
+  fs.writeFileSync(wecomTokenFile, WECOM_TOKEN + '\n', {mode: 0o600});
+  const wecomKeyFile = path.join(workDir, 'wecom.aes_key');
+  fs.writeFileSync(wecomKeyFile, WECOM_AES_KEY + '\n', {mode: 0o600});
   const certificate = MTLS ? makeCertificates(workDir) : null;
   const security = !MTLS ? [] : [
     'tls:',
@@ -210,6 +222,15 @@ before(async () => {
     `  - app_id: "${APP_ID}"`,
     `    secret_file: "${secretFile}"`,
     `    server_token_file: "${serverTokenFile}"`,
+    'wecom:',
+    `  base_urls: ["http://127.0.0.1:${sandboxListens}"]`,
+    '  corps:',
+    `    - corp_id: "${CORP_ID}"`,
+    '      agents:',
+    '        - agent: "1000002"',
+    `          secret_file: "${secretFile}"`,
+    `          server_token_file: "${wecomTokenFile}"`,
+    `          encoding_aes_key_file: "${wecomKeyFile}"`,
     '',
   ].join('\n'));
 
@@ -305,6 +326,37 @@ test('GetToken of an unknown app is NOT_FOUND', async () => {
   await assert.rejects(
       call(tokenController, 'GetToken', {app_id: 'wxunknownapp00000'}),
       (error) => error.code === grpc.status.NOT_FOUND);
+});
+
+// WeCom's callback URL check, made by WeCom's own library: wxtokend
+// answers the decrypted echostr.
+test('DecryptMessage answers a WeCom URL check @wecom/crypto made', async () => {
+  const plain = crypto.randomBytes(8).readBigUInt64BE().toString();
+  const echostr = wecomCrypto.encrypt(WECOM_AES_KEY, plain, CORP_ID);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const nonce = crypto.randomBytes(6).toString('hex');
+  const reply = await call(tokenController, 'DecryptMessage', {
+    app_id: WECOM_APP,
+    msg_signature: wecomCrypto.getSignature(WECOM_TOKEN, timestamp, nonce,
+                                            echostr),
+    timestamp,
+    nonce,
+    echostr,
+  });
+  assert.equal(reply.plaintext, plain);
+  // And a reply wxtokend encrypts opens with @wecom/crypto.
+  const encrypted = await call(tokenController, 'EncryptReply', {
+    app_id: WECOM_APP,
+    plaintext: '<xml><Content>ok</Content></xml>',
+    key: reply.key,
+  });
+  assert.equal(
+      encrypted.msg_signature,
+      wecomCrypto.getSignature(WECOM_TOKEN, encrypted.timestamp,
+                               encrypted.nonce, encrypted.encrypt));
+  const opened = wecomCrypto.decrypt(WECOM_AES_KEY, encrypted.encrypt);
+  assert.equal(opened.message, '<xml><Content>ok</Content></xml>');
+  assert.equal(opened.id, CORP_ID);
 });
 
 // Only in the mTLS run (registered only there: no skipped test).
