@@ -102,7 +102,10 @@ void ConfigReloader::Apply(absl::StatusOr<Config> next,
     });
   }
   running_ = std::move(plan.config);
-  targets_.metrics.RecordConfigReload(true);
+  // Counted once the worker has applied what it posted above: whoever sees
+  // the count finds a removed app gone and an added one served.
+  targets_.inbox.Post(
+      [&metrics = targets_.metrics] { metrics.RecordConfigReload(true); });
   Log(LogLevel::kInfo,
       plan.unchanged ? "config reloaded; nothing changed" : "config reloaded",
       {{"trigger", std::string(trigger)},
