@@ -87,6 +87,27 @@ void Sandbox::Start(const Options& options, const std::string& dir) {
   if (options.rotate_refresh_tokens) {
     argv.push_back("--rotate_refresh_tokens");
   }
+  for (const SandboxApp& provider : options.wecom_providers) {
+    argv.push_back("--wecom_provider=" + provider.app_id + ":" +
+                   provider.secret);
+  }
+  for (const SandboxSuite& suite : options.wecom_suites) {
+    argv.push_back(absl::StrCat("--wecom_suite=", suite.suite_id, ":",
+                                suite.secret, ":", suite.server_token, ":",
+                                suite.encoding_aes_key));
+  }
+  // Only with suites, so the harness also drives builds that predate them.
+  if (!options.wecom_suites.empty()) {
+    argv.push_back("--wecom_suite_ticket_interval=" +
+                   DurationText(options.suite_ticket_interval));
+    argv.push_back("--wecom_suite_ticket_lifetime=" +
+                   DurationText(options.suite_ticket_lifetime));
+    argv.push_back("--wecom_suite_ticket_grace=" +
+                   DurationText(options.suite_ticket_grace));
+    if (!options.wecom_push_base.empty()) {
+      argv.push_back("--wecom_push_base=" + options.wecom_push_base);
+    }
+  }
   process_ = std::make_unique<ChildProcess>(argv, dir + "/sandbox");
   ASSERT_TRUE(process_->started());
   auto port =
@@ -229,6 +250,71 @@ std::vector<std::string> Sandbox::IssuedRefreshTokens() {
   return tokens;
 }
 
+int Sandbox::WeComProviderCount(const std::string& corp_id,
+                                const std::string& counter) {
+  return StatsCount("wecom_providers", corp_id, counter);
+}
+
+int Sandbox::WeComSuiteCount(const std::string& suite_id,
+                             const std::string& counter) {
+  return StatsCount("wecom_suites", suite_id, counter);
+}
+
+int Sandbox::WeComSuiteCorpCount(const std::string& suite_id,
+                                 const std::string& corp_id,
+                                 const std::string& counter) {
+  return StatsCount("wecom_suite_corps", suite_id + "/" + corp_id, counter);
+}
+
+void Sandbox::SetWeComPushBase(const std::string& base_url) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Params params{{"url", base_url}};
+  auto response =
+      client.Post("/sandbox/wecom/push_base", httplib::Headers{}, params);
+  ASSERT_TRUE(response && response->status == 200)
+      << (response ? response->body : "no answer");
+}
+
+void Sandbox::SetSuitePushTarget(const std::string& suite_id,
+                                 const std::string& url) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Params params{{"suite_id", suite_id}, {"url", url}};
+  auto response =
+      client.Post("/sandbox/wecom/push_target", httplib::Headers{}, params);
+  ASSERT_TRUE(response && response->status == 200)
+      << (response ? response->body : "no answer");
+}
+
+Sandbox::PushAnswer Sandbox::PushSuiteTicket(const std::string& suite_id) {
+  return PostPlatform(
+      absl::StrCat("/sandbox/wecom/suite_ticket?suite_id=", suite_id));
+}
+
+Sandbox::PushAnswer Sandbox::InstallSuite(const std::string& suite_id,
+                                          const std::string& corp_id) {
+  return PostPlatform(absl::StrCat("/sandbox/wecom/install?suite_id=", suite_id,
+                                   "&corp_id=", corp_id));
+}
+
+Sandbox::PushAnswer Sandbox::UninstallSuite(const std::string& suite_id,
+                                            const std::string& corp_id) {
+  return PostPlatform(absl::StrCat(
+      "/sandbox/wecom/uninstall?suite_id=", suite_id, "&corp_id=", corp_id));
+}
+
+std::vector<std::string> Sandbox::IssuedPermanentCodes() {
+  httplib::Client client("127.0.0.1", port_);
+  auto response = client.Get("/sandbox/wecom/permanent_codes");
+  EXPECT_TRUE(response && response->status == 200);
+  std::vector<std::string> codes;
+  if (!response) return codes;
+  const auto fields = ParseJson(response->body).fields();
+  for (const auto& value : fields.at("permanent_codes").list_value().values()) {
+    codes.push_back(value.string_value());
+  }
+  return codes;
+}
+
 Sandbox::PushAnswer Sandbox::PostPlatform(const std::string& target) {
   httplib::Client client("127.0.0.1", port_);
   client.set_read_timeout(std::chrono::seconds(10));
@@ -242,6 +328,8 @@ Sandbox::PushAnswer Sandbox::PostPlatform(const std::string& target) {
     return it == fields.end() ? std::string() : it->second.string_value();
   };
   answer.ticket = text("ticket");
+  answer.code = fields.contains("auth_code") ? text("auth_code")
+                                             : text("authorization_code");
   answer.body = text("push_body");
   if (auto it = fields.find("push_status"); it != fields.end()) {
     answer.status = static_cast<int>(it->second.number_value());
@@ -333,7 +421,7 @@ std::string Controller::ConfigYaml(const Options& options,
                     app.api, "\"\n");
     app_secrets(app, app.app_id, "    ");
   }
-  if (!options.wecom_corps.empty()) {
+  if (!options.wecom_corps.empty() || !options.wecom_providers.empty()) {
     absl::StrAppend(&yaml, "wecom:\n  base_urls: [\"", options.base_url,
                     "\"]\n");
     if (options.corp_ticket_hourly_budget > 0) {
@@ -344,7 +432,15 @@ std::string Controller::ConfigYaml(const Options& options,
       absl::StrAppend(&yaml, "  app_ticket_hourly_budget: ",
                       options.app_ticket_hourly_budget, "\n");
     }
-    absl::StrAppend(&yaml, "  corps:\n");
+    if (!options.wecom_providers.empty()) {
+      absl::StrAppend(&yaml, "  providers:\n");
+    }
+    for (const App& provider : options.wecom_providers) {
+      absl::StrAppend(&yaml, "    - corp_id: \"", provider.app_id, "\"\n");
+      app_secrets(provider, absl::StrCat(provider.app_id, "+provider"),
+                  "      ");
+    }
+    if (!options.wecom_corps.empty()) absl::StrAppend(&yaml, "  corps:\n");
   }
   for (const WeComCorp& corp : options.wecom_corps) {
     absl::StrAppend(&yaml, "    - corp_id: \"", corp.corp_id, "\"\n");

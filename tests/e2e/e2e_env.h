@@ -26,6 +26,15 @@ struct SandboxApp {
   std::string secret;
 };
 
+// A WeCom suite of the sandbox (--wecom_suite): its suite_secret, and the
+// Token and EncodingAESKey its events are signed and encrypted with.
+struct SandboxSuite {
+  std::string suite_id;
+  std::string secret;
+  std::string server_token;
+  std::string encoding_aes_key;
+};
+
 // The real wechat-sandbox process on 127.0.0.1, on a port it picks itself.
 class Sandbox {
  public:
@@ -44,6 +53,21 @@ class Sandbox {
     int platform_authorizers = 0;
     // WeCom apps: app_id is "CORPID/AGENT", secret the app's corpsecret.
     std::vector<SandboxApp> wecom_apps = {};
+    // WeCom service providers: app_id is the provider's corpid, secret its
+    // provider_secret.
+    std::vector<SandboxApp> wecom_providers = {};
+    // WeCom suites. Their events go to SetWeComPushBase's URL (or
+    // wecom_push_base) + /wecom/suite/<suite_id>.
+    std::vector<SandboxSuite> wecom_suites = {};
+    // wxtokend's push base when known before the sandbox starts; "" = none
+    // until SetWeComPushBase.
+    std::string wecom_push_base = "";
+    // Each suite with a push target gets a new suite_ticket this often (the
+    // first at once); 0 = only PushSuiteTicket.
+    absl::Duration suite_ticket_interval = absl::Seconds(600);
+    absl::Duration suite_ticket_lifetime = absl::Minutes(30);
+    // How long a replaced suite_ticket is still taken; 0 = the newest only.
+    absl::Duration suite_ticket_grace = absl::ZeroDuration();
   };
 
   // Starts the process; ASSERTs (fatal failure) when it does not come up.
@@ -82,6 +106,7 @@ class Sandbox {
   // What a push to the target brought back.
   struct PushAnswer {
     std::string ticket;  // the ticket pushed
+    std::string code;    // the authorization code or auth code pushed
     int status = 0;      // the target's HTTP status; 0: none
     std::string body;
   };
@@ -105,6 +130,44 @@ class Sandbox {
   // "gettoken_calls" with a secret of none of its apps, ...). 0 for a key
   // the sandbox does not know.
   int WeComCount(const std::string& key, const std::string& counter);
+
+  // WeCom service providers and suites (wecom_service_routes.h).
+  // A provider's counter ("provider_token_calls", "provider_token_failures",
+  // "tokens_issued"); 0 for one the sandbox does not know.
+  int WeComProviderCount(const std::string& corp_id,
+                         const std::string& counter);
+  // A suite's counter: "suite_token_calls", "suite_token_failures",
+  // "suite_tokens_issued", "tickets_issued", "ticket_pushes",
+  // "ticket_pushes_success", "auth_pushes", "auth_pushes_success",
+  // "installs", "uninstalls", "permanent_code_calls",
+  // "permanent_codes_issued", "corp_token_calls", "corp_token_failures",
+  // "corp_tokens_issued".
+  int WeComSuiteCount(const std::string& suite_id, const std::string& counter);
+  // A corp's counter under a suite it installed: "installed" (1 or 0),
+  // "installs", "uninstalls", "permanent_codes_issued", "corp_token_calls",
+  // "corp_token_failures", "corp_tokens_issued"; 0 for a corp that never
+  // installed it.
+  int WeComSuiteCorpCount(const std::string& suite_id,
+                          const std::string& corp_id,
+                          const std::string& counter);
+  // Where every suite's events go: `base_url` (http://127.0.0.1:PORT, the
+  // push_listen) + /wecom/suite/<suite_id>; "" stops pushing.
+  void SetWeComPushBase(const std::string& base_url);
+  // One suite's own URL instead (an edge, say); "" goes back to the base.
+  void SetSuitePushTarget(const std::string& suite_id, const std::string& url);
+  // WeCom's every-10-minutes push, now: a new suite_ticket (`ticket`),
+  // pushed when the suite has a target.
+  PushAnswer PushSuiteTicket(const std::string& suite_id);
+  // A corp installs the suite: WeCom pushes create_auth with an auth code
+  // (`code`).
+  PushAnswer InstallSuite(const std::string& suite_id,
+                          const std::string& corp_id);
+  // It uninstalls: cancel_auth is pushed, its permanent code and corp
+  // tokens end. No push (status 0) when it had not installed.
+  PushAnswer UninstallSuite(const std::string& suite_id,
+                            const std::string& corp_id);
+  // Every permanent code the sandbox issued so far.
+  std::vector<std::string> IssuedPermanentCodes();
 
  private:
   int Count(const std::string& app_id, const std::string& counter);
@@ -157,6 +220,9 @@ class Controller {
   struct Options {
     std::vector<App> apps;
     std::vector<WeComCorp> wecom_corps = {};
+    // WeCom providers: app_id is the provider's CorpID, its owner key
+    // "<corp_id>/provider".
+    std::vector<App> wecom_providers = {};
     int corp_ticket_hourly_budget = 0;  // 0 = the default
     int app_ticket_hourly_budget = 0;   // 0 = the default
     // With platforms, push_listen is a free loopback port (push_port()).

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 
@@ -81,8 +82,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseApps(
       ParseIdSecrets(entries, "app");
   if (apps.ok() && apps->empty()) {
     return absl::InvalidArgumentError(
-        "--app: give at least one APPID:SECRET (or a --platform or "
-        "--wecom_app)");
+        "--app: give at least one APPID:SECRET (or a --platform, "
+        "--wecom_app, --wecom_provider or --wecom_suite)");
   }
   return apps;
 }
@@ -126,6 +127,48 @@ absl::StatusOr<std::map<std::string, std::string>> ParseWeComApps(
     }
   }
   return apps;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseWeComProviders(
+    const std::vector<std::string>& entries) {
+  absl::StatusOr<std::map<std::string, std::string>> providers =
+      ParseIdSecrets(entries, "wecom_provider");
+  if (!providers.ok()) return providers;
+  for (const auto& [corpid, secret] : *providers) {
+    if (!IsWeComIdPart(corpid)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--wecom_provider: want CORPID:SECRET, the corpid 1 to 32 of "
+          "[A-Za-z0-9_-], got \"",
+          corpid, "\""));
+    }
+  }
+  return providers;
+}
+
+absl::StatusOr<std::vector<WeComSuiteFlag>> ParseWeComSuites(
+    const std::vector<std::string>& entries) {
+  constexpr size_t kAesKeyLength = 43;
+  std::vector<WeComSuiteFlag> suites;
+  std::set<std::string> ids;
+  for (const std::string& entry : entries) {
+    const std::vector<std::string> parts = absl::StrSplit(entry, ':');
+    const std::string id = parts.front();
+    // Name only the suite id: the rest holds secrets.
+    if (parts.size() != 4 || !IsWeComIdPart(id) || parts[1].empty() ||
+        parts[2].empty() || parts[3].size() != kAesKeyLength) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--wecom_suite: want SUITE_ID:SECRET:TOKEN:AESKEY (the suite id 1 "
+          "to 32 of [A-Za-z0-9_-], the key 43 characters), got an entry "
+          "starting \"",
+          IsWeComIdPart(id) ? id : "", "\""));
+    }
+    if (!ids.insert(id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--wecom_suite: ", id, " given twice"));
+    }
+    suites.push_back(WeComSuiteFlag{id, parts[1], parts[2], parts[3]});
+  }
+  return suites;
 }
 
 absl::StatusOr<std::vector<std::string>> ReadAppsFile(const std::string& path) {

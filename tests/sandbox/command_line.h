@@ -33,6 +33,26 @@ absl::StatusOr<std::map<std::string, std::string>> ParseApps(
 absl::StatusOr<std::map<std::string, std::string>> ParseWeComApps(
     const std::vector<std::string>& entries);
 
+// ParseIdSecrets of --wecom_provider: CORPID:PROVIDER_SECRET, the corpid
+// 1 to 32 of [A-Za-z0-9_-]. None is no error.
+absl::StatusOr<std::map<std::string, std::string>> ParseWeComProviders(
+    const std::vector<std::string>& entries);
+
+// A suite of --wecom_suite.
+struct WeComSuiteFlag {
+  std::string suite_id;
+  std::string secret;
+  std::string server_token;      // the callback's Token
+  std::string encoding_aes_key;  // the callback's EncodingAESKey
+};
+
+// Parses --wecom_suite entries, SUITE_ID:SECRET:TOKEN:AESKEY: the suite id
+// 1 to 32 of [A-Za-z0-9_-], no part empty or holding ':', the key 43
+// characters (WeCom's EncodingAESKey; its alphabet is checked where it is
+// used), suite ids unique. None is no error.
+absl::StatusOr<std::vector<WeComSuiteFlag>> ParseWeComSuites(
+    const std::vector<std::string>& entries);
+
 // The entries of an apps file: one `APPID:SECRET` a line; blank lines and
 // lines starting with '#' are skipped. For thousands of apps, which do not
 // fit a command line.

@@ -86,6 +86,47 @@ TEST(SandboxCommandLineTest, ParsesWeComApps) {
   EXPECT_EQ(twice.status().message().substr(0, 12), "--wecom_app:");
 }
 
+TEST(SandboxCommandLineTest, ParsesWeComProviders) {
+  auto providers = ParseWeComProviders({"wwprovider1:ps:x", "ww-2:ps"});
+  ASSERT_TRUE(providers.ok()) << providers.status();
+  EXPECT_EQ(providers->at("wwprovider1"), "ps:x");
+  EXPECT_EQ(providers->at("ww-2"), "ps");
+  EXPECT_TRUE(ParseWeComProviders({}).ok());
+  EXPECT_FALSE(ParseWeComProviders({"wwprovider1"}).ok());
+  EXPECT_FALSE(ParseWeComProviders({"ww/1:ps"}).ok());
+  EXPECT_FALSE(ParseWeComProviders({"ww1:a", "ww1:b"}).ok());
+  EXPECT_EQ(ParseWeComProviders({"ww1:"}).status().message().substr(0, 17),
+            "--wecom_provider:");
+}
+
+TEST(SandboxCommandLineTest, ParsesWeComSuites) {
+  const std::string key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+  auto suites =
+      ParseWeComSuites({"wwsuite1:secret:token:" + key, "dk-2:s:t:" + key});
+  ASSERT_TRUE(suites.ok()) << suites.status();
+  ASSERT_EQ(suites->size(), 2u);
+  EXPECT_EQ((*suites)[0].suite_id, "wwsuite1");
+  EXPECT_EQ((*suites)[0].secret, "secret");
+  EXPECT_EQ((*suites)[0].server_token, "token");
+  EXPECT_EQ((*suites)[0].encoding_aes_key, key);
+  EXPECT_EQ((*suites)[1].suite_id, "dk-2");
+  EXPECT_TRUE(ParseWeComSuites({}).ok());
+  EXPECT_FALSE(ParseWeComSuites({"wwsuite1:secret:token"}).ok());
+  EXPECT_FALSE(ParseWeComSuites({"wwsuite1:secret:token:short"}).ok());
+  EXPECT_FALSE(ParseWeComSuites({"wwsuite1::token:" + key}).ok());
+  EXPECT_FALSE(ParseWeComSuites({"wwsuite1:s:t:x:" + key}).ok());
+  EXPECT_FALSE(ParseWeComSuites({"ww suite:s:t:" + key}).ok());
+  EXPECT_FALSE(
+      ParseWeComSuites({"wwsuite1:s:t:" + key, "wwsuite1:u:v:" + key}).ok());
+  // The error names the suite, never its secrets.
+  auto bad = ParseWeComSuites({"wwsuite1:topsecret:toptoken:short"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::HasSubstr("wwsuite1"));
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::Not(::testing::HasSubstr("top")));
+}
+
 TEST(SandboxCommandLineTest, ReadsAnAppsFile) {
   const std::string path = ::testing::TempDir() + "/sandbox_apps.txt";
   std::ofstream(path) << "# bench apps\nwxa:one\n\n  wxb:two  \n";

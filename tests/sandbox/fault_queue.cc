@@ -81,11 +81,20 @@ absl::StatusOr<Fault> ParseFault(absl::string_view kind,
     fault.endpoint = Endpoint::kWeComCorpTicket;
   } else if (endpoint == "ticket_get") {
     fault.endpoint = Endpoint::kWeComAgentTicket;
+  } else if (endpoint == "get_provider_token") {
+    fault.endpoint = Endpoint::kProviderToken;
+  } else if (endpoint == "get_suite_token") {
+    fault.endpoint = Endpoint::kSuiteToken;
+  } else if (endpoint == "get_permanent_code") {
+    fault.endpoint = Endpoint::kPermanentCode;
+  } else if (endpoint == "get_corp_token") {
+    fault.endpoint = Endpoint::kSuiteCorpToken;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("endpoint: want token, stable_token, getticket, gettoken, "
-                     "get_jsapi_ticket, ticket_get or any, got \"",
-                     endpoint, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint: want token, stable_token, getticket, gettoken, "
+        "get_jsapi_ticket, ticket_get, get_provider_token, get_suite_token, "
+        "get_permanent_code, get_corp_token or any, got \"",
+        endpoint, "\""));
   }
   return fault;
 }

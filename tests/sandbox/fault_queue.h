@@ -14,7 +14,9 @@
 namespace wxtoken::sandbox {
 
 // The emulated endpoints a fault can hit: WeChat's, then WeCom's
-// (/cgi-bin/gettoken, /cgi-bin/get_jsapi_ticket, /cgi-bin/ticket/get).
+// (/cgi-bin/gettoken, /cgi-bin/get_jsapi_ticket, /cgi-bin/ticket/get), then
+// WeCom's service-provider ones (/cgi-bin/service/get_provider_token,
+// get_suite_token, get_permanent_code, get_corp_token).
 enum class Endpoint {
   kToken,
   kStableToken,
@@ -22,6 +24,10 @@ enum class Endpoint {
   kWeComToken,
   kWeComCorpTicket,
   kWeComAgentTicket,
+  kProviderToken,
+  kSuiteToken,
+  kPermanentCode,
+  kSuiteCorpToken,
 };
 
 // A misbehaviour the tests ask for (POST /sandbox/fault).

@@ -37,6 +37,14 @@ absl::string_view ValueKindName(ValueKind kind) {
       return "wecom_jsapi_ticket";
     case ValueKind::kWeComAgentTicket:
       return "wecom_agent_ticket";
+    case ValueKind::kProviderToken:
+      return "wecom_provider_token";
+    case ValueKind::kSuiteTicket:
+      return "wecom_suite_ticket";
+    case ValueKind::kSuiteToken:
+      return "wecom_suite_token";
+    case ValueKind::kSuiteCorpToken:
+      return "wecom_suite_corp_token";
   }
   return "";
 }

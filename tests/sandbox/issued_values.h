@@ -22,6 +22,10 @@ enum class ValueKind {
   kWeComToken,        // a WeCom app's (agent's) access token
   kWeComJsapiTicket,  // a WeCom corp's jsapi ticket
   kWeComAgentTicket,  // a WeCom app's agent_config ticket
+  kProviderToken,     // a WeCom service provider's provider_access_token
+  kSuiteTicket,       // a WeCom suite's pushed suite_ticket
+  kSuiteToken,        // a WeCom suite's suite_access_token
+  kSuiteCorpToken,    // a corp's access token through a suite it installed
 };
 absl::string_view ValueKindName(ValueKind kind);
 

@@ -9,9 +9,16 @@
 //       [--platform COMPONENT_APPID:SECRET ...] [--rotate_refresh_tokens]
 //       [--verify_ticket_lifetime 12h]
 //       [--wecom_app CORPID/AGENT:SECRET ...]
+//       [--wecom_provider CORPID:PROVIDER_SECRET ...]
+//       [--wecom_suite SUITE_ID:SECRET:TOKEN:AESKEY ...]
+//       [--wecom_push_base http://HOST:PORT]
+//       [--wecom_suite_ticket_interval 600s]
+//       [--wecom_suite_ticket_lifetime 30m] [--wecom_suite_ticket_grace 0s]
 //
-// At least one --app, --platform or --wecom_app is needed. WeCom apps share
-// --lifetime, --overlap and --ticket_lifetime with WeChat's.
+// At least one --app, --platform, --wecom_app, --wecom_provider or
+// --wecom_suite is needed. WeCom apps share --lifetime, --overlap and
+// --ticket_lifetime with WeChat's; provider, suite and corp tokens share
+// --lifetime and --overlap.
 //
 // Once it listens it prints one line, `listening HOST:PORT`, to stdout.
 // SIGTERM or SIGINT stop it cleanly.
@@ -30,6 +37,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "tests/sandbox/command_line.h"
@@ -37,7 +45,10 @@
 #include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_server.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wecom_provider_state.h"
 #include "tests/sandbox/wecom_state.h"
+#include "tests/sandbox/wecom_suite_pusher.h"
+#include "tests/sandbox/wecom_suite_state.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to serve on; port 0 picks a free one. Loopback by "
@@ -54,6 +65,26 @@ ABSL_FLAG(std::vector<std::string>, platform, {},
 ABSL_FLAG(std::vector<std::string>, wecom_app, {},
           "CORPID/AGENT:SECRET of an emulated WeCom app (an agent); "
           "repeat the flag or separate entries with commas.");
+ABSL_FLAG(std::vector<std::string>, wecom_provider, {},
+          "CORPID:PROVIDER_SECRET of an emulated WeCom service provider; "
+          "repeat the flag or separate entries with commas.");
+ABSL_FLAG(std::vector<std::string>, wecom_suite, {},
+          "SUITE_ID:SECRET:TOKEN:AESKEY of an emulated WeCom suite: its "
+          "suite_secret, and its callback's Token and EncodingAESKey (43 "
+          "characters); repeat the flag or separate entries with commas.");
+ABSL_FLAG(std::string, wecom_push_base, "",
+          "http://HOST:PORT (wxtokend's push_listen) whose "
+          "/wecom/suite/<suite_id> each suite's events are pushed to; "
+          "POST /sandbox/wecom/push_base sets it later. Empty: none yet.");
+ABSL_FLAG(absl::Duration, wecom_suite_ticket_interval, absl::Seconds(600),
+          "How often each suite with a push target is pushed a new "
+          "suite_ticket (the first at once); 0 = only on request "
+          "(POST /sandbox/wecom/suite_ticket).");
+ABSL_FLAG(absl::Duration, wecom_suite_ticket_lifetime, absl::Minutes(30),
+          "Lifetime of a pushed suite_ticket.");
+ABSL_FLAG(absl::Duration, wecom_suite_ticket_grace, absl::ZeroDuration(),
+          "How long a suite_ticket is still taken once a newer one was "
+          "pushed; 0 = only the newest, as WeCom asks.");
 ABSL_FLAG(bool, rotate_refresh_tokens, false,
           "api_authorizer_token returns a new refresh token each time.");
 ABSL_FLAG(absl::Duration, verify_ticket_lifetime, absl::Hours(12),
@@ -106,6 +137,13 @@ absl::StatusOr<SandboxOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--overlap must be at least 0 and less than --lifetime");
   }
+  if (absl::GetFlag(FLAGS_wecom_suite_ticket_interval) < absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_wecom_suite_ticket_lifetime) < absl::Seconds(1) ||
+      absl::GetFlag(FLAGS_wecom_suite_ticket_grace) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--wecom_suite_ticket_interval and --wecom_suite_ticket_grace must not "
+        "be negative, --wecom_suite_ticket_lifetime at least 1s");
+  }
   if (options.daily_quota < 0 || options.force_daily_limit < 0 ||
       options.force_min_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -129,11 +167,15 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Emulates WeChat's and WeCom's token APIs for tests: --listen "
       "127.0.0.1:0 "
-      "--app APPID:SECRET [--app ...] [--wecom_app CORPID/AGENT:SECRET ...]");
+      "--app APPID:SECRET [--app ...] [--wecom_app CORPID/AGENT:SECRET ...] "
+      "[--wecom_provider CORPID:SECRET ...] "
+      "[--wecom_suite SUITE_ID:SECRET:TOKEN:AESKEY ...]");
   std::vector<std::string> args(argv, argv + argc);
   args = MergeRepeatedFlag(std::move(args), "app");
   args = MergeRepeatedFlag(std::move(args), "platform");
   args = MergeRepeatedFlag(std::move(args), "wecom_app");
+  args = MergeRepeatedFlag(std::move(args), "wecom_provider");
+  args = MergeRepeatedFlag(std::move(args), "wecom_suite");
   std::vector<char*> merged;
   for (std::string& arg : args) merged.push_back(arg.data());
   absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
@@ -150,10 +192,17 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::map<std::string, std::string>> wecom_apps =
       ParseWeComApps(absl::GetFlag(FLAGS_wecom_app));
   if (!wecom_apps.ok()) return Fail(wecom_apps.status());
-  // A sandbox of platforms or WeCom apps alone needs no app.
+  absl::StatusOr<std::map<std::string, std::string>> providers =
+      ParseWeComProviders(absl::GetFlag(FLAGS_wecom_provider));
+  if (!providers.ok()) return Fail(providers.status());
+  absl::StatusOr<std::vector<WeComSuiteFlag>> suite_flags =
+      ParseWeComSuites(absl::GetFlag(FLAGS_wecom_suite));
+  if (!suite_flags.ok()) return Fail(suite_flags.status());
+  // A sandbox of platforms or WeCom owners alone needs no app.
   absl::StatusOr<std::map<std::string, std::string>> apps =
       app_entries.empty() &&
-              (!absl::GetFlag(FLAGS_platform).empty() || !wecom_apps->empty())
+              (!absl::GetFlag(FLAGS_platform).empty() || !wecom_apps->empty() ||
+               !providers->empty() || !suite_flags->empty())
           ? ParseIdSecrets(app_entries, "app")
           : ParseApps(app_entries);
   if (!apps.ok()) return Fail(apps.status());
@@ -186,6 +235,34 @@ int Main(int argc, char** argv) {
   wecom_options.overlap = options->overlap;
   wecom_options.ticket_lifetime = options->ticket_lifetime;
   WeComState wecom(wecom_options, *std::move(wecom_apps));
+  WeComProviderOptions provider_options;
+  provider_options.lifetime = options->lifetime;
+  provider_options.overlap = options->overlap;
+  WeComProviderState providers_state(provider_options, *std::move(providers));
+  WeComSuiteOptions suite_options;
+  suite_options.token_lifetime = options->lifetime;
+  suite_options.overlap = options->overlap;
+  suite_options.ticket_lifetime =
+      absl::GetFlag(FLAGS_wecom_suite_ticket_lifetime);
+  suite_options.ticket_grace = absl::GetFlag(FLAGS_wecom_suite_ticket_grace);
+  std::map<std::string, std::string> suite_secrets;
+  WeComSuitePusher suite_pusher;
+  for (const WeComSuiteFlag& suite : *suite_flags) {
+    suite_secrets[suite.suite_id] = suite.secret;
+    const absl::Status added = suite_pusher.AddSuite(
+        suite.suite_id, suite.server_token, suite.encoding_aes_key);
+    if (!added.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--wecom_suite ", suite.suite_id, ": ", added.message())));
+    }
+  }
+  if (const absl::Status based =
+          suite_pusher.SetPushBase(absl::GetFlag(FLAGS_wecom_push_base));
+      !based.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--wecom_push_base: ", based.message())));
+  }
+  WeComSuiteState suites(suite_options, std::move(suite_secrets));
   FaultQueue faults;
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 1)
@@ -203,6 +280,8 @@ int Main(int argc, char** argv) {
       &state, &faults, [] { return absl::Now(); }, threads);
   server.ServePlatforms(&platforms);
   server.ServeWeCom(&wecom);
+  server.ServeWeComService(&providers_state, &suites, &suite_pusher,
+                           absl::GetFlag(FLAGS_wecom_suite_ticket_interval));
   absl::StatusOr<int> port = server.Start(listen->host, listen->port);
   if (!port.ok()) return Fail(port.status());
   std::cout << "listening " << listen->host << ":" << *port << std::endl;

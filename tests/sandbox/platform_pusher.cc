@@ -3,18 +3,11 @@
 #include <optional>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "httplib.h"
-#include "server/wechat/signature.h"
 
 namespace wxtoken::sandbox {
 namespace {
-
-std::string Element(absl::string_view name, absl::string_view text) {
-  return absl::StrCat("<", name, "><![CDATA[", text, "]]></", name, ">");
-}
 
 std::string Seconds(absl::Time time) {
   return absl::StrCat(absl::ToUnixSeconds(time));
@@ -87,40 +80,25 @@ PushResult PlatformPusher::Push(const std::string& component_appid,
     auto it = targets_.find(component_appid);
     if (it != targets_.end()) target = it->second;
   }
-  PushResult result;
   if (!target) {
+    PushResult result;
     result.error = "no push target for this platform";
     return result;
   }
-  absl::StatusOr<std::string> encrypt =
-      server::EncryptMessage(target->key, component_appid, event_xml);
-  if (!encrypt.ok()) {
-    result.error = std::string(encrypt.status().message());
-    return result;
-  }
-  const std::string timestamp = Seconds(now);
-  absl::BitGen gen;
-  const std::string nonce = absl::StrCat(absl::Uniform<uint32_t>(gen));
-  const std::string signature = server::WeChatSignature(
-      {target->server_token, timestamp, nonce, *encrypt});
-  const std::string body =
-      absl::StrCat("<xml>", Element("AppId", component_appid),
-                   Element("Encrypt", *encrypt), "</xml>");
-  httplib::Client client(target->host_port);
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(5, 0);
-  const std::string path = absl::StrCat(
-      target->path, absl::StrContains(target->path, '?') ? "&" : "?",
-      "timestamp=", timestamp, "&nonce=", nonce,
-      "&encrypt_type=aes&msg_signature=", signature);
-  httplib::Result answer = client.Post(path, body, "text/xml");
-  if (!answer) {
-    result.error = httplib::to_string(answer.error());
-    return result;
-  }
-  result.http_status = answer->status;
-  result.body = answer->body;
-  return result;
+  return PostEncrypted({.key = &target->key,
+                        .server_token = target->server_token,
+                        .receive_id = component_appid,
+                        .event_xml = event_xml,
+                        .envelope =
+                            [&](absl::string_view encrypt) {
+                              return absl::StrCat(
+                                  "<xml>", Element("AppId", component_appid),
+                                  Element("Encrypt", encrypt), "</xml>");
+                            },
+                        .host_port = target->host_port,
+                        .path = target->path,
+                        .extra_query = "&encrypt_type=aes"},
+                       now);
 }
 
 }  // namespace wxtoken::sandbox

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/wechat/message_crypto.h"
+#include "tests/sandbox/encrypted_push.h"
 
 namespace wxtoken::sandbox {
 
@@ -19,13 +20,6 @@ struct PushTarget {
   std::string url;  // http://HOST:PORT/PATH
   std::string server_token;
   std::string encoding_aes_key;
-};
-
-// What the platform's server answered a push.
-struct PushResult {
-  int http_status = 0;  // 0: no answer (the error says why)
-  std::string body;
-  std::string error;
 };
 
 // The events WeChat pushes, as their plaintext XML.

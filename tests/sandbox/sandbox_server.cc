@@ -19,6 +19,7 @@
 #include "tests/sandbox/sandbox_state.h"
 #include "tests/sandbox/wechat_answer.h"
 #include "tests/sandbox/wecom_routes.h"
+#include "tests/sandbox/wecom_service_routes.h"
 #include "tests/sandbox/wecom_state.h"
 
 namespace wxtoken::sandbox {
@@ -87,6 +88,26 @@ void SandboxServer::ServeWeCom(WeComState* wecom) {
   AddWeComRoutes(server_, wecom, faults_, now_);
 }
 
+void SandboxServer::ServeWeComService(WeComProviderState* providers,
+                                      WeComSuiteState* suites,
+                                      WeComSuitePusher* pusher,
+                                      absl::Duration ticket_interval) {
+  providers_ = providers;
+  suites_ = suites;
+  AddWeComServiceRoutes(server_, providers, suites, pusher, faults_, now_);
+  if (ticket_interval > absl::ZeroDuration()) {
+    ticker_ = std::make_unique<SuiteTicketTicker>(
+        suites->SuiteIds(), ticket_interval,
+        [pusher](const std::string& suite_id) {
+          return pusher->HasTarget(suite_id);
+        },
+        [suites, pusher, now = now_](const std::string& suite_id) {
+          PushSuiteTicket(*suites, *pusher, suite_id, now());
+        },
+        now_);
+  }
+}
+
 absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {
   if (started_) return absl::FailedPreconditionError("already started");
   const std::string bind_host = BareHost(host);
@@ -105,11 +126,14 @@ absl::StatusOr<int> SandboxServer::Start(const std::string& host, int port) {
     server_.listen_after_bind();
     done_ = true;
   });
+  if (ticker_ != nullptr) ticker_->Start();
   return bound;
 }
 
 void SandboxServer::Stop() {
   if (!started_) return;
+  // No push may start once the server is going: its state may go next.
+  if (ticker_ != nullptr) ticker_->Stop();
   // httplib ignores stop() until its accept loop runs, which may be a moment
   // after Start() returned; keep asking until the loop has ended.
   while (!done_) {
@@ -359,6 +383,16 @@ void SandboxServer::HandleStats(const httplib::Request&,
     *(*body.mutable_fields())["wecom"].mutable_struct_value() =
         WeComStatsJson(*wecom_, now_());
   }
+  if (providers_ != nullptr) {
+    *(*body.mutable_fields())["wecom_providers"].mutable_struct_value() =
+        WeComProviderStatsJson(*providers_);
+  }
+  if (suites_ != nullptr) {
+    *(*body.mutable_fields())["wecom_suites"].mutable_struct_value() =
+        WeComSuiteStatsJson(*suites_);
+    *(*body.mutable_fields())["wecom_suite_corps"].mutable_struct_value() =
+        WeComSuiteCorpStatsJson(*suites_);
+  }
   WriteJson(res, body);
 }
 
@@ -373,6 +407,12 @@ void SandboxServer::HandleValid(const httplib::Request& req,
   }
   if (validity.status == Validity::Status::kUnknown && wecom_ != nullptr) {
     validity = wecom_->Check(value, now_());
+  }
+  if (validity.status == Validity::Status::kUnknown && providers_ != nullptr) {
+    validity = providers_->Check(value, now_());
+  }
+  if (validity.status == Validity::Status::kUnknown && suites_ != nullptr) {
+    validity = suites_->Check(value, now_());
   }
   Struct body;
   SetBool(body, "valid", validity.valid());

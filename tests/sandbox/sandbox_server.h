@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -14,7 +15,11 @@
 #include "tests/sandbox/platform_pusher.h"
 #include "tests/sandbox/platform_state.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/suite_ticket_ticker.h"
+#include "tests/sandbox/wecom_provider_state.h"
 #include "tests/sandbox/wecom_state.h"
+#include "tests/sandbox/wecom_suite_pusher.h"
+#include "tests/sandbox/wecom_suite_state.h"
 
 namespace wxtoken::sandbox {
 
@@ -32,7 +37,8 @@ namespace wxtoken::sandbox {
 //   GET  /sandbox/valid?access_token=  (or ticket=)
 //   GET  /sandbox/healthz
 // and, with ServePlatforms(), the Open Platform's (platform_routes.h); with
-// ServeWeCom(), WeCom's (wecom_routes.h).
+// ServeWeCom(), WeCom's (wecom_routes.h); with ServeWeComService(), WeCom's
+// service-provider ones (wecom_service_routes.h).
 class SandboxServer {
  public:
   using NowFunction = std::function<absl::Time()>;
@@ -55,6 +61,15 @@ class SandboxServer {
   // knows its values and /sandbox/stats has its counters under "wecom".
   // Call before Start(); `wecom` must outlive the server.
   void ServeWeCom(WeComState* wecom);
+  // Serves WeCom's service-provider endpoints too (wecom_service_routes.h);
+  // /sandbox/valid knows their values and /sandbox/stats has their counters
+  // under "wecom_providers", "wecom_suites" and "wecom_suite_corps". With a
+  // `ticket_interval` above zero, every suite with a push target is pushed a
+  // new suite_ticket that often, from Start() to Stop(). Call before
+  // Start(); the three must outlive the server.
+  void ServeWeComService(WeComProviderState* providers, WeComSuiteState* suites,
+                         WeComSuitePusher* pusher,
+                         absl::Duration ticket_interval);
 
   // Binds `host`:`port` (0 picks a free port) and serves on a background
   // thread. Returns the bound port.
@@ -81,6 +96,9 @@ class SandboxServer {
   SandboxState* const state_;
   PlatformState* platforms_ = nullptr;
   WeComState* wecom_ = nullptr;
+  WeComProviderState* providers_ = nullptr;
+  WeComSuiteState* suites_ = nullptr;
+  std::unique_ptr<SuiteTicketTicker> ticker_;  // with a ticket interval
   PlatformPusher pusher_;
   FaultQueue* const faults_;
   const NowFunction now_;

@@ -17,13 +17,17 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "server/wechat/envelope.h"
+#include "server/wechat/flat_xml.h"
 #include "server/wechat/message_crypto.h"
 #include "server/wechat/platform_event.h"
 #include "server/wechat/signature.h"
 #include "tests/sandbox/fault_queue.h"
 #include "tests/sandbox/json.h"
 #include "tests/sandbox/sandbox_state.h"
+#include "tests/sandbox/wecom_provider_state.h"
 #include "tests/sandbox/wecom_state.h"
+#include "tests/sandbox/wecom_suite_pusher.h"
+#include "tests/sandbox/wecom_suite_state.h"
 
 namespace wxtoken::sandbox {
 namespace {
@@ -47,6 +51,9 @@ class SandboxServerTest : public ::testing::Test {
     server_ = std::make_unique<SandboxServer>(state_.get(), &faults_);
     server_->ServePlatforms(&platforms_);
     server_->ServeWeCom(&wecom_);
+    ASSERT_TRUE(suite_pusher_.AddSuite(kSuite, kSuiteToken, kSuiteAesKey).ok());
+    server_->ServeWeComService(&providers_, &suites_, &suite_pusher_,
+                               absl::ZeroDuration());
     absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
@@ -102,9 +109,111 @@ class SandboxServerTest : public ::testing::Test {
   WeComState wecom_{
       TestWeComOptions(),
       {{"wwcorp1/1000001", "secret-a"}, {"wwcorp1/1000002", "secret-b"}}};
+  static constexpr char kSuite[] = "wwsuite1";
+  static constexpr char kSuiteToken[] = "suite-push-token";
+  static constexpr char kSuiteAesKey[] =
+      "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+  WeComProviderState providers_{WeComProviderOptions(),
+                                {{"wwprovider1", "provider-secret"}}};
+  WeComSuiteState suites_{WeComSuiteOptions(), {{kSuite, "suite-secret"}}};
+  WeComSuitePusher suite_pusher_;
   std::unique_ptr<SandboxState> state_;
   std::unique_ptr<SandboxServer> server_;
   std::unique_ptr<httplib::Client> client_;
+};
+
+// Stands in for wxtokend's push_listen for suites: checks a push as WeCom
+// sends it (msg_signature over the Encrypt of a <ToUserName>-<Encrypt>-
+// <AgentID> envelope, no encrypt_type, receive id = suite_id), keeps the
+// decrypted event's fields and answers "success".
+class SuiteReceiver {
+ public:
+  using Event = std::map<std::string, std::string>;
+
+  SuiteReceiver(std::string suite_id, std::string token, std::string aes_key)
+      : suite_id_(std::move(suite_id)),
+        token_(std::move(token)),
+        aes_key_(std::move(aes_key)) {
+    server_.Post("/wecom/suite/" + suite_id_,
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   std::optional<Event> event = Open(req);
+                   if (!event) {
+                     res.status = 400;
+                     return;
+                   }
+                   absl::MutexLock lock(&mu_);
+                   events_.push_back(*std::move(event));
+                   res.set_content("success", "text/plain");
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~SuiteReceiver() {
+    // httplib ignores stop() until its accept loop runs.
+    while (port_ > 0 && !server_.is_running()) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    server_.stop();
+    thread_.join();
+  }
+
+  std::string base() const { return absl::StrCat("http://127.0.0.1:", port_); }
+  std::vector<Event> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  // Waits (10 s at most) until `n` events came.
+  bool WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    const auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return events_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+
+ private:
+  std::optional<Event> Open(const httplib::Request& req) const {
+    bool agent_id_empty = false;
+    const absl::Status envelope_fields = server::ReadFlatXml(
+        req.body, [&](absl::string_view name, absl::string_view text) {
+          if (name == "AgentID") agent_id_empty = text.empty();
+          return absl::OkStatus();
+        });
+    absl::StatusOr<server::PushEnvelope> envelope =
+        server::ParsePushEnvelope(req.body);
+    absl::StatusOr<server::MessageKey> key =
+        server::MessageKey::FromEncodingAesKey(aes_key_);
+    if (!envelope_fields.ok() || !agent_id_empty || !envelope.ok() ||
+        envelope->to_user_name != suite_id_ || !key.ok() ||
+        req.has_param("encrypt_type") ||
+        !server::VerifyPushSignature(
+             token_, req.get_param_value("msg_signature"),
+             req.get_param_value("timestamp"), req.get_param_value("nonce"),
+             envelope->encrypt)
+             .valid) {
+      return std::nullopt;
+    }
+    absl::StatusOr<std::string> plaintext =
+        server::DecryptMessage(*key, suite_id_, envelope->encrypt);
+    if (!plaintext.ok()) return std::nullopt;
+    Event event;
+    const absl::Status read = server::ReadFlatXml(
+        *plaintext, [&event](absl::string_view name, absl::string_view text) {
+          event[std::string(name)] = std::string(text);
+          return absl::OkStatus();
+        });
+    if (!read.ok()) return std::nullopt;
+    return event;
+  }
+
+  const std::string suite_id_;
+  const std::string token_;
+  const std::string aes_key_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(SandboxServerTest, ServesTokensTicketsAndValidity) {
@@ -491,6 +600,185 @@ TEST_F(SandboxServerTest, WeComBlocksAfterFailuresAndTakesFaults) {
   EXPECT_EQ(Number(app, "agent_ticket_calls"), 1);
   EXPECT_EQ(Number(wecom.at("wwcorp1").struct_value(), "corp_ticket_calls"), 1);
   EXPECT_EQ(Number(wecom.at("wwcorp1").struct_value(), "gettoken_failures"), 1);
+}
+
+// WeCom's service-provider side as wxtokend sees it: a provider token; a
+// suite_ticket pushed encrypted and signed, traded for a suite token; a
+// corp's install pushed with an auth code, traded once for a permanent code;
+// corp tokens that /sandbox/valid knows and an uninstall ends.
+TEST_F(SandboxServerTest, ServesWeComSuitesAndPushesTheirEvents) {
+  std::optional<Struct> provider = PostJson(
+      "/cgi-bin/service/get_provider_token",
+      R"({"corpid":"wwprovider1","provider_secret":"provider-secret"})");
+  ASSERT_TRUE(provider);
+  EXPECT_FALSE(provider->fields().contains("errcode"));
+  EXPECT_EQ(Number(*provider, "expires_in"), 7200);
+  std::optional<Struct> valid =
+      GetJson("/sandbox/valid?access_token=" +
+              String(*provider, "provider_access_token"));
+  ASSERT_TRUE(valid);
+  EXPECT_TRUE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "kind"), "wecom_provider_token");
+  std::optional<Struct> refused =
+      PostJson("/cgi-bin/service/get_provider_token",
+               R"({"corpid":"wwprovider1","provider_secret":"wrong"})");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(Number(*refused, "errcode"), 40001);
+
+  SuiteReceiver receiver(kSuite, kSuiteToken, kSuiteAesKey);
+  ASSERT_TRUE(PostJson("/sandbox/wecom/push_base?url=" + receiver.base()));
+  std::optional<Struct> ticket =
+      PostJson(std::string("/sandbox/wecom/suite_ticket?suite_id=") + kSuite);
+  ASSERT_TRUE(ticket);
+  EXPECT_EQ(Number(*ticket, "push_status"), 200);
+  EXPECT_EQ(String(*ticket, "push_body"), "success");
+  std::optional<Struct> suite = PostJson(
+      "/cgi-bin/service/get_suite_token",
+      absl::StrCat(R"({"suite_id":"wwsuite1","suite_secret":"suite-secret",)",
+                   R"("suite_ticket":")", String(*ticket, "ticket"), R"("})"));
+  ASSERT_TRUE(suite);
+  EXPECT_FALSE(suite->fields().contains("errcode"));
+  const std::string suite_token = String(*suite, "suite_access_token");
+
+  std::optional<Struct> installed =
+      PostJson("/sandbox/wecom/install?suite_id=wwsuite1&corp_id=wwcorpA");
+  ASSERT_TRUE(installed);
+  EXPECT_EQ(String(*installed, "push_body"), "success");
+  const std::string code_body = absl::StrCat(
+      R"({"auth_code":")", String(*installed, "auth_code"), R"("})");
+  const std::string permanent_path =
+      "/cgi-bin/service/get_permanent_code?suite_access_token=" + suite_token;
+  std::optional<Struct> permanent = PostJson(permanent_path, code_body);
+  ASSERT_TRUE(permanent);
+  EXPECT_EQ(
+      String(permanent->fields().at("auth_corp_info").struct_value(), "corpid"),
+      "wwcorpA");
+  const std::string permanent_code = String(*permanent, "permanent_code");
+  std::optional<Struct> again = PostJson(permanent_path, code_body);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Number(*again, "errcode"), 40029);
+
+  // A fault first, then the corp token.
+  AddFault("kind=errcode&errcode=-1&endpoint=get_corp_token");
+  const std::string corp_path =
+      "/cgi-bin/service/get_corp_token?suite_access_token=" + suite_token;
+  const std::string corp_body =
+      absl::StrCat(R"({"auth_corpid":"wwcorpA","permanent_code":")",
+                   permanent_code, R"("})");
+  std::optional<Struct> corp = PostJson(corp_path, corp_body);
+  ASSERT_TRUE(corp);
+  EXPECT_EQ(Number(*corp, "errcode"), -1);
+  corp = PostJson(corp_path, corp_body);
+  ASSERT_TRUE(corp);
+  const std::string corp_token = String(*corp, "access_token");
+  valid = GetJson("/sandbox/valid?access_token=" + corp_token);
+  ASSERT_TRUE(valid);
+  EXPECT_TRUE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "appid"), "wwsuite1/wwcorpA");
+  EXPECT_EQ(String(*valid, "kind"), "wecom_suite_corp_token");
+
+  std::optional<Struct> uninstalled =
+      PostJson("/sandbox/wecom/uninstall?suite_id=wwsuite1&corp_id=wwcorpA");
+  ASSERT_TRUE(uninstalled);
+  EXPECT_TRUE(uninstalled->fields().at("uninstalled").bool_value());
+  valid = GetJson("/sandbox/valid?access_token=" + corp_token);
+  ASSERT_TRUE(valid);
+  EXPECT_FALSE(valid->fields().at("valid").bool_value());
+  EXPECT_EQ(String(*valid, "reason"), "revoked");
+  corp = PostJson(corp_path, corp_body);
+  ASSERT_TRUE(corp);
+  EXPECT_EQ(Number(*corp, "errcode"), 40084);
+
+  const std::vector<SuiteReceiver::Event> events = receiver.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].at("InfoType"), "suite_ticket");
+  EXPECT_EQ(events[0].at("SuiteId"), kSuite);
+  EXPECT_EQ(events[0].at("SuiteTicket"), String(*ticket, "ticket"));
+  EXPECT_FALSE(events[0].at("TimeStamp").empty());
+  EXPECT_EQ(events[1].at("InfoType"), "create_auth");
+  EXPECT_EQ(events[1].at("AuthCode"), String(*installed, "auth_code"));
+  EXPECT_EQ(events[2].at("InfoType"), "cancel_auth");
+  EXPECT_EQ(events[2].at("AuthCorpId"), "wwcorpA");
+
+  std::optional<Struct> stats = GetJson("/sandbox/stats");
+  ASSERT_TRUE(stats);
+  const auto& fields = stats->fields();
+  const Struct& provider_stats = fields.at("wecom_providers")
+                                     .struct_value()
+                                     .fields()
+                                     .at("wwprovider1")
+                                     .struct_value();
+  EXPECT_EQ(Number(provider_stats, "provider_token_calls"), 2);
+  EXPECT_EQ(Number(provider_stats, "provider_token_failures"), 1);
+  const Struct& suite_stats = fields.at("wecom_suites")
+                                  .struct_value()
+                                  .fields()
+                                  .at(kSuite)
+                                  .struct_value();
+  EXPECT_EQ(Number(suite_stats, "suite_token_calls"), 1);
+  EXPECT_EQ(Number(suite_stats, "ticket_pushes"), 1);
+  EXPECT_EQ(Number(suite_stats, "ticket_pushes_success"), 1);
+  EXPECT_EQ(Number(suite_stats, "auth_pushes"), 2);
+  EXPECT_EQ(Number(suite_stats, "auth_pushes_success"), 2);
+  EXPECT_EQ(Number(suite_stats, "permanent_code_calls"), 2);
+  EXPECT_EQ(Number(suite_stats, "corp_token_calls"), 3);
+  EXPECT_EQ(Number(suite_stats, "corp_token_failures"), 1);
+  const Struct& corp_stats = fields.at("wecom_suite_corps")
+                                 .struct_value()
+                                 .fields()
+                                 .at("wwsuite1/wwcorpA")
+                                 .struct_value();
+  EXPECT_EQ(Number(corp_stats, "installed"), 0);
+  EXPECT_EQ(Number(corp_stats, "corp_tokens_issued"), 2);
+
+  std::optional<Struct> codes = GetJson("/sandbox/wecom/permanent_codes");
+  ASSERT_TRUE(codes);
+  const auto& list = codes->fields().at("permanent_codes").list_value();
+  ASSERT_EQ(list.values_size(), 1);
+  EXPECT_EQ(list.values(0).string_value(), permanent_code);
+
+  // Bad targets are refused.
+  httplib::Result bad = client_->Post("/sandbox/wecom/push_base?url=ftp://h");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  bad = client_->Post(
+      "/sandbox/wecom/push_target?suite_id=wwnobody&url=http://h:1/p");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
+// With a ticket interval, a suite is pushed as soon as it has a target,
+// then on WeCom's clock (here every 200 ms).
+TEST_F(SandboxServerTest, PushesSuiteTicketsOnAClock) {
+  SuiteReceiver receiver(kSuite, kSuiteToken, kSuiteAesKey);
+  WeComSuiteState suites(WeComSuiteOptions(), {{kSuite, "suite-secret"}});
+  WeComSuitePusher pusher;
+  ASSERT_TRUE(pusher.AddSuite(kSuite, kSuiteToken, kSuiteAesKey).ok());
+  SandboxServer server(state_.get(), &faults_);
+  server.ServeWeComService(&providers_, &suites, &pusher,
+                           absl::Milliseconds(200));
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(receiver.events().empty()) << "pushed with no target";
+  ASSERT_TRUE(pusher.SetPushBase(receiver.base()).ok());
+  EXPECT_TRUE(receiver.WaitFor(2));
+  server.Stop();
+  const std::vector<SuiteReceiver::Event> events = receiver.events();
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_NE(events[0].at("SuiteTicket"), events[1].at("SuiteTicket"));
+  // The newest is the one a suite token wants.
+  const WeComSuiteStats stats = suites.Stats()[kSuite];
+  EXPECT_EQ(stats.ticket_pushes, stats.ticket_pushes_success);
+  EXPECT_EQ(stats.ticket_pushes, static_cast<int64_t>(events.size()));
+  const std::string newest = events.back().at("SuiteTicket");
+  EXPECT_EQ(
+      suites.SuiteToken(kSuite, "suite-secret", newest, absl::Now()).errcode,
+      0);
+  EXPECT_EQ(suites
+                .SuiteToken(kSuite, "suite-secret", events[0].at("SuiteTicket"),
+                            absl::Now())
+                .errcode,
+            40085);
 }
 
 }  // namespace

@@ -360,6 +360,14 @@ TEST(SandboxFaultQueueTest, ParseFaultDefaultsAndErrors) {
             Endpoint::kWeComCorpTicket);
   EXPECT_EQ(ParseFault("drop", "", "", "", "ticket_get")->endpoint,
             Endpoint::kWeComAgentTicket);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "get_provider_token")->endpoint,
+            Endpoint::kProviderToken);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "get_suite_token")->endpoint,
+            Endpoint::kSuiteToken);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "get_permanent_code")->endpoint,
+            Endpoint::kPermanentCode);
+  EXPECT_EQ(ParseFault("drop", "", "", "", "get_corp_token")->endpoint,
+            Endpoint::kSuiteCorpToken);
   EXPECT_FALSE(ParseFault("explode", "", "", "", "").ok());
   EXPECT_FALSE(ParseFault("drop", "0", "", "", "").ok());
   EXPECT_FALSE(ParseFault("drop", "-2", "", "", "").ok());
