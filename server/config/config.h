@@ -21,7 +21,16 @@ struct AppConfig {
   // (never in a config file).
   // kWeCom: a WeCom app, "<corp_id>/<agent>" (`wecom.corps[].agents[]`):
   // gettoken with its corp_id and the app's secret, on the classic rules.
-  enum class Api { kClassic, kStable, kComponent, kAuthorizer, kWeCom };
+  // kWeComProvider: a WeCom service provider's token, "<corp_id>/provider"
+  // (`wecom.providers[]`): get_provider_token with its provider_secret.
+  enum class Api {
+    kClassic,
+    kStable,
+    kComponent,
+    kAuthorizer,
+    kWeCom,
+    kWeComProvider
+  };
 
   std::string app_id;
   Api api = Api::kClassic;                // "classic" or "stable"
@@ -59,6 +68,12 @@ struct PlatformConfig {
   friend bool operator==(const PlatformConfig&,
                          const PlatformConfig&) = default;
 };
+
+// A WeCom owner: an app of a corp, or a provider. Its errcodes are WeCom's.
+inline bool IsWeComOwner(const AppConfig& app) {
+  return app.api == AppConfig::Api::kWeCom ||
+         app.api == AppConfig::Api::kWeComProvider;
+}
 
 // wecom (DESIGN.md "WeCom"): each corp's apps are owners in Config::apps
 // (AppConfig::Api::kWeCom); here what they share.
@@ -212,8 +227,9 @@ struct Config {
   WatchConfig watch;
   QuotaConfig quota;
   // Every configured owner the refresh worker keeps tokens for: `apps`, then
-  // one per platform (its component token, Api::kComponent), then each
-  // WeCom corp's apps (Api::kWeCom), so that
+  // one per platform (its component token, Api::kComponent), then WeCom's
+  // providers (Api::kWeComProvider) and each corp's apps (Api::kWeCom), so
+  // that
   // serving, grants, health and reloads treat each alike.
   std::vector<AppConfig> apps;
   // HTTP listener for WeChat's pushes (/wechat/platform/<id>); "" = none.

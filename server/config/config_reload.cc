@@ -21,7 +21,7 @@ bool IsPlatform(const AppConfig& owner) {
 // Owners a reload never adds or removes: they follow `platforms` and
 // `wecom`, which need a restart.
 bool IsRestartOnlyOwner(const AppConfig& owner) {
-  return IsPlatform(owner) || owner.api == AppConfig::Api::kWeCom;
+  return IsPlatform(owner) || IsWeComOwner(owner);
 }
 
 // Which apps exist, and their secrets, tokens and keys, are live; a kept

@@ -115,6 +115,33 @@ absl::Status ParseCorp(const YAML::Node& node, const std::string& path,
   return absl::OkStatus();
 }
 
+// A provider: its token is the owner "<corp_id>/provider".
+absl::StatusOr<AppConfig> ParseProvider(const YAML::Node& node,
+                                        const std::string& path) {
+  if (absl::Status literal = RefuseLiteralSecrets(node, path); !literal.ok()) {
+    return literal;
+  }
+  absl::StatusOr<Entries> entries =
+      ReadMap(node, path, {"corp_id", "secret_file", "secret_env"});
+  if (!entries.ok()) return entries.status();
+  absl::StatusOr<std::string> corp_id =
+      ReadKeyPart(*entries, path, "corp_id", "WeCom CorpID");
+  if (!corp_id.ok()) return corp_id.status();
+  AppConfig provider;
+  provider.app_id = absl::StrCat(*corp_id, "/provider");
+  provider.api = AppConfig::Api::kWeComProvider;
+  if (!IsWellFormedOwnerKey(provider.app_id)) {
+    return KeyError(
+        JoinPath(path, "corp_id"),
+        absl::StrCat("the owner key ", Quote(provider.app_id),
+                     " is longer than ", kMaxOwnerKeyLength, " bytes"));
+  }
+  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
+  if (!secret.ok()) return secret.status();
+  provider.secret = std::move(secret->value);
+  return provider;
+}
+
 }  // namespace
 
 absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
@@ -122,7 +149,7 @@ absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
   const std::string path = "wecom";
   absl::StatusOr<Entries> entries =
       ReadMap(node, path,
-              {"base_urls", "corps", "corp_ticket_hourly_budget",
+              {"base_urls", "corps", "providers", "corp_ticket_hourly_budget",
                "app_ticket_hourly_budget"});
   if (!entries.ok()) return entries.status();
   absl::Status status =
@@ -148,6 +175,32 @@ absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
     }
   }
 
+  // Every owner once. Keys of `apps` and `platforms` have no '/', so only
+  // the corps' and providers' own can collide.
+  absl::flat_hash_map<std::string, std::string> owners;
+  const std::string providers_path = JoinPath(path, "providers");
+  if (const std::optional<YAML::Node> providers = Find(*entries, "providers")) {
+    if (!providers->IsSequence()) {
+      return KeyError(providers_path,
+                      absl::StrCat("expected a list of providers, got ",
+                                   Describe(*providers)));
+    }
+    for (size_t i = 0; i < providers->size(); ++i) {
+      const std::string provider_path = IndexPath(providers_path, i);
+      absl::StatusOr<AppConfig> provider =
+          ParseProvider((*providers)[i], provider_path);
+      if (!provider.ok()) return provider.status();
+      const std::string corp_path = JoinPath(provider_path, "corp_id");
+      if (auto [it, added] = owners.emplace(provider->app_id, corp_path);
+          !added) {
+        return KeyError(corp_path, absl::StrCat("duplicate provider ",
+                                                Quote(provider->app_id),
+                                                " (also ", it->second, ")"));
+      }
+      apps->push_back(*std::move(provider));
+    }
+  }
+
   const std::string corps_path = JoinPath(path, "corps");
   const std::optional<YAML::Node> corps = Find(*entries, "corps");
   if (!corps) return absl::OkStatus();
@@ -155,9 +208,6 @@ absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
     return KeyError(corps_path, absl::StrCat("expected a list of corps, got ",
                                              Describe(*corps)));
   }
-  // Every app once. Keys of `apps` and `platforms` have no '/', so only
-  // the corps' own can collide.
-  absl::flat_hash_map<std::string, std::string> owners;
   absl::flat_hash_map<std::string, size_t> corp_ids;
   for (size_t i = 0; i < corps->size(); ++i) {
     const std::string corp_path = IndexPath(corps_path, i);

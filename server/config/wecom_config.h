@@ -10,9 +10,10 @@
 namespace wxtoken::server::config_yaml {
 
 // `wecom` (DESIGN.md "WeCom"): base_urls and corps, each with its apps
-// (`agents`). Every app becomes an owner "<corp_id>/<agent>" appended to
-// `apps` (AppConfig::Api::kWeCom), whose keys it may not repeat. Errors as
-// in yaml_fields.h, never a secret.
+// (`agents`), and providers. Every app becomes an owner "<corp_id>/<agent>"
+// appended to `apps` (AppConfig::Api::kWeCom), every provider an owner
+// "<corp_id>/provider" (Api::kWeComProvider); none may repeat a key. Errors
+// as in yaml_fields.h, never a secret.
 absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
                         std::vector<AppConfig>* apps);
 

@@ -42,6 +42,8 @@ std::string ApiName(FetchApi api) {
       return "wecom_token";
     case FetchApi::kWeComTicket:
       return "wecom_ticket";
+    case FetchApi::kWeComProviderToken:
+      return "wecom_provider_token";
   }
   return "unknown";
 }

@@ -46,9 +46,8 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
     command.done(table_.CheckKnown(command.app_id, command.kind));
     return;
   }
-  if (absl::Status errcode =
-          ValidateForceErrcode(command.wechat_errcode,
-                               slot->app->config.api == AppConfig::Api::kWeCom);
+  if (absl::Status errcode = ValidateForceErrcode(
+          command.wechat_errcode, IsWeComOwner(slot->app->config));
       !errcode.ok()) {
     command.done(errcode);
     return;

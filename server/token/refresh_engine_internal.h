@@ -44,6 +44,8 @@ inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
       return FetchApi::kAuthorizerToken;
     case AppConfig::Api::kWeCom:
       return FetchApi::kWeComToken;
+    case AppConfig::Api::kWeComProvider:
+      return FetchApi::kWeComProviderToken;
     case AppConfig::Api::kClassic:
       break;
   }

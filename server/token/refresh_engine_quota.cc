@@ -35,6 +35,7 @@ std::vector<std::string> QuotaPaths(const AppConfig& app) {
     case AppConfig::Api::kAuthorizer:
       break;  // counted by WeChat per platform, asked through it
     case AppConfig::Api::kWeCom:
+    case AppConfig::Api::kWeComProvider:
       return paths;  // WeCom has no quota API
   }
   if (!app.tickets.empty()) paths.push_back("/cgi-bin/ticket/getticket");

@@ -266,7 +266,8 @@ void RefreshEngine::Send(Slot& slot) {
   } else {
     request.secret = app.secret;
     slot.request.secret_version = app.secret_version;
-    if (slot.api == FetchApi::kWeComToken) {
+    if (slot.api == FetchApi::kWeComToken ||
+        slot.api == FetchApi::kWeComProviderToken) {
       request.corp_id =
           app.config.app_id.substr(0, app.config.app_id.find('/'));
     }

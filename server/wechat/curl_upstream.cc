@@ -348,6 +348,15 @@ class CurlUpstreamClient::Impl {
                            "&corpsecret=", *secret);
         break;
       }
+      case FetchApi::kWeComProviderToken: {
+        url = absl::StrCat(base, "/cgi-bin/service/get_provider_token");
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["corpid"].set_string_value(request.corp_id);
+        fields["provider_secret"].set_string_value(request.secret);
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
       case FetchApi::kWeComTicket: {
         auto token = UrlEscape(easy, request.access_token);
         if (!token) return false;

@@ -89,6 +89,8 @@ const char* ValueField(FetchApi api) {
     case FetchApi::kQueryAuth:
     case FetchApi::kAuthorizerToken:
       return "authorizer_access_token";
+    case FetchApi::kWeComProviderToken:
+      return "provider_access_token";
     default:
       return "access_token";
   }

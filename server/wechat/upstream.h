@@ -36,11 +36,14 @@ enum class FetchApi {
   // /cgi-bin/get_jsapi_ticket); "agent_config", the app's (GET
   // /cgi-bin/ticket/get?type=agent_config).
   kWeComTicket,
+  // POST /cgi-bin/service/get_provider_token (corp_id, the provider_secret)
+  kWeComProviderToken,
 };
 
 // Which host family serves `api`: WeCom's (qyapi) or WeChat's.
 inline bool IsWeComApi(FetchApi api) {
-  return api == FetchApi::kWeComToken || api == FetchApi::kWeComTicket;
+  return api == FetchApi::kWeComToken || api == FetchApi::kWeComTicket ||
+         api == FetchApi::kWeComProviderToken;
 }
 // A ticket's request: sent with an access token, never a secret.
 inline bool IsTicketApi(FetchApi api) {
@@ -55,7 +58,7 @@ struct FetchRequest {
   FetchApi api = FetchApi::kClassic;
   size_t base_index = 0;  // which of the base URLs of api's family
   std::string secret;     // classic, stable, component, WeCom; never logged
-  std::string corp_id;    // WeCom gettoken
+  std::string corp_id;    // WeCom gettoken, get_provider_token
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket; an authorizer's: the component token
   std::string ticket_type;     // tickets: "jsapi", "wx_card", "agent_config"

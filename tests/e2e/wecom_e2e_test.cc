@@ -299,5 +299,60 @@ TEST_F(WeComE2eTest, TicketsStayWithinTheHourlyBudgetsThroughAFloodAndACrash) {
   EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "agent_ticket_calls"), 4);
 }
 
+// A provider's token: served over rotations, each answer accepted by WeCom
+// throughout its max_cache, one get_provider_token per rotation; a wrong
+// provider_secret is asked about once and reported.
+TEST_F(WeComE2eTest, AProviderTokenIsServedOverRotations) {
+  constexpr char kProvider[] = "wwprovider0000001";
+  constexpr char kWrong[] = "wwprovider0000002";
+  const std::string key = absl::StrCat(kProvider, "/provider");
+  const std::string wrong_key = absl::StrCat(kWrong, "/provider");
+  dir_ = MakeTempDir("wecom-provider");
+  Sandbox::Options sandbox;
+  sandbox.wecom_providers = {{kProvider, "provider-secret-5e1a"},
+                             {kWrong, "provider-secret-77c0"}};
+  sandbox.lifetime = absl::Seconds(6);
+  sandbox.overlap = absl::Seconds(3);
+  ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+  Controller::Options options;
+  options.base_url = sandbox_.base_url();
+  options.overlap = "3s";
+  options.margin = "2s";
+  options.wecom_providers = {{kProvider, "provider-secret-5e1a"},
+                             {kWrong, "not-the-provider-secret"}};
+  ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
+
+  MaxCacheChecker checker;
+  uint64_t generation = controller_.WaitForToken(key).generation();
+  int checks = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (generation < 3 && absl::Now() < deadline) {
+    wxtoken::v1::Token token;
+    grpc::Status status = controller_.GetToken(key, &token);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    checker.Record(token, absl::Now());
+    if (token.generation() > generation) {
+      generation = token.generation();
+      EXPECT_EQ(sandbox_.WeComProviderCount(kProvider, "provider_token_calls"),
+                static_cast<int>(generation));
+    }
+    checks += checker.CheckAll(sandbox_);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(generation, 3u) << "fewer than two rotations";
+  EXPECT_GT(checks, 10);
+  EXPECT_EQ(checker.CheckAgainstRecord(sandbox_), 0);
+
+  EXPECT_TRUE(controller_.WaitForHealth(
+      absl::StrCat("wxtoken.v1.TokenController/", wrong_key), "NOT_SERVING",
+      absl::Seconds(10)));
+  wxtoken::v1::Token token;
+  grpc::Status status = controller_.GetToken(wrong_key, &token);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("40001"));
+  EXPECT_EQ(sandbox_.WeComProviderCount(kWrong, "provider_token_calls"), 1);
+  EXPECT_THAT(controller_.Logs(), Not(HasSubstr("provider-secret-5e1a")));
+}
+
 }  // namespace
 }  // namespace wxtoken::testing

@@ -294,8 +294,8 @@ TEST_F(CurlUpstreamTest, TicketSuccess) {
 // ticket/get with type agent_config, both on the WeCom bases.
 TEST_F(CurlUpstreamTest, WeComTicketsGoToTheirOwnPaths) {
   wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
-    Json(res, absl::StrCat(R"({"errcode":0,"errmsg":"ok","ticket":")",
-                           req.path, R"(","expires_in":7200})"));
+    Json(res, absl::StrCat(R"({"errcode":0,"errmsg":"ok","ticket":")", req.path,
+                           R"(","expires_in":7200})"));
   });
   CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
                             {wechat_.Base("qy")});
@@ -312,12 +312,40 @@ TEST_F(CurlUpstreamTest, WeComTicketsGoToTheirOwnPaths) {
   EXPECT_THAT(seen[0].params,
               ElementsAre(std::pair<const std::string, std::string>(
                   "access_token", "tok+en/=&1")));
-  EXPECT_THAT(
-      seen[1].params,
-      ElementsAre(std::pair<const std::string, std::string>("access_token",
-                                                            "tok+en/=&1"),
-                  std::pair<const std::string, std::string>("type",
-                                                            "agent_config")));
+  EXPECT_THAT(seen[1].params,
+              ElementsAre(std::pair<const std::string, std::string>(
+                              "access_token", "tok+en/=&1"),
+                          std::pair<const std::string, std::string>(
+                              "type", "agent_config")));
+}
+
+// A WeCom provider's token: a JSON POST of its corpid and secret, answered
+// without an errcode.
+TEST_F(CurlUpstreamTest, WeComProviderTokenPostsItsCorpAndSecret) {
+  wechat_.SetHandler([](const SeenRequest&, httplib::Response& res) {
+    Json(res, R"({"provider_access_token":"PROVIDER","expires_in":7200})");
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy")});
+  FetchRequest request;
+  request.app_id = "wwprovider0000001/provider";
+  request.api = FetchApi::kWeComProviderToken;
+  request.corp_id = "wwprovider0000001";
+  request.secret = kSecret;
+  const FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kNone) << result.detail;
+  EXPECT_EQ(result.value, "PROVIDER");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_THAT(result.detail, Not(HasSubstr(kSecret)));
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].path, "/qy/cgi-bin/service/get_provider_token");
+  google::protobuf::Struct body;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(seen[0].body, &body).ok());
+  EXPECT_EQ(body.fields().at("corpid").string_value(), "wwprovider0000001");
+  EXPECT_EQ(body.fields().at("provider_secret").string_value(), kSecret);
 }
 
 // WeCom's gettoken goes to wecom.base_urls, with the corp_id and the app's

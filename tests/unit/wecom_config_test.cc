@@ -211,6 +211,42 @@ TEST_F(WeComConfigTest, TicketsAreTheCorpsAndEachAppsOwn) {
               "wecom.corp_ticket_hourly_budget:");
 }
 
+// A provider's token is an owner "<corp_id>/provider" with its own secret;
+// its key may not repeat an app's.
+TEST_F(WeComConfigTest, AProviderIsAnOwnerOfItsOwn) {
+  const std::string provider = absl::StrCat(
+      "  providers:\n    - corp_id: wwprovider0000001\n      secret_file: \"",
+      secret_b_, "\"\n");
+  absl::StatusOr<Config> config = ParseConfig(TwoApps() + provider);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->apps.size(), 3u);
+  const AppConfig& owner = config->apps[0];
+  EXPECT_EQ(owner.app_id, "wwprovider0000001/provider");
+  EXPECT_EQ(owner.api, AppConfig::Api::kWeComProvider);
+  EXPECT_EQ(owner.secret, kSecretB);
+  EXPECT_TRUE(IsWeComOwner(owner));
+  // Alone it is owner enough.
+  EXPECT_TRUE(ParseConfig("wecom:\n" + provider).ok());
+
+  ExpectError(TwoApps() + provider +
+                  "    - corp_id: wwprovider0000001\n      secret_file: \"" +
+                  secret_a_ + "\"\n",
+              "wecom.providers[1].corp_id: duplicate provider "
+              "\"wwprovider0000001/provider\"");
+  ExpectError(
+      "wecom:\n  providers:\n    - corp_id: ww1\n      secret_file: \"" +
+          secret_b_ + "\"\n  corps:\n    - corp_id: ww1\n      agents:\n" +
+          Agent("provider", secret_a_),
+      "wecom.corps[0].agents[0].agent: duplicate app \"ww1/provider\" (also "
+      "wecom.providers[0].corp_id)");
+  ExpectError("wecom:\n  providers:\n    - corp_id: ww1\n",
+              "wecom.providers[0].secret_file: required");
+  ExpectError("wecom:\n  providers:\n    - corp_id: ww1\n      secret: x\n",
+              "wecom.providers[0].secret: literal secrets are not allowed");
+  ExpectError("wecom:\n  providers: {}\n",
+              "wecom.providers: expected a list of providers");
+}
+
 TEST_F(WeComConfigTest, AConfigOfWeComAppsAloneIsValid) {
   // No `apps`: the corps' apps are owners enough; no owner at all is not.
   EXPECT_TRUE(ParseConfig(TwoApps()).ok());

@@ -271,5 +271,41 @@ TEST_F(WeComEngineTest, AScheduledRenewalWaitsForTheWindowOnly) {
   EXPECT_TRUE(Get(kSecond, TokenKind::kJsapiTicket).ok());
 }
 
+// A provider's token: get_provider_token with its corp_id and secret, on
+// the classic rules; a caller's 40001 is the secret's fault there too.
+TEST_F(WeComEngineTest, AProviderTokenIsFetchedWithItsCorpAndSecret) {
+  Config config;
+  AppConfig provider;
+  provider.app_id = "wwprovider0000001/provider";
+  provider.api = AppConfig::Api::kWeComProvider;
+  provider.secret = "provider-secret";
+  config.apps = {provider};
+  config.quota.poll_interval = absl::ZeroDuration();
+  Init(config);
+  ASSERT_EQ(upstream_->started().size(), 1u);
+  const FetchRequest& sent = upstream_->started()[0];
+  EXPECT_EQ(sent.api, FetchApi::kWeComProviderToken);
+  EXPECT_EQ(sent.corp_id, "wwprovider0000001");
+  EXPECT_EQ(sent.secret, "provider-secret");
+  const absl::StatusOr<Token> token =
+      Get("wwprovider0000001/provider", TokenKind::kAccessToken);
+  ASSERT_TRUE(token.ok()) << token.status();
+  // Renewed margin before it expires, with an intent first.
+  clock_.SetTime(token->expires_at - config_.refresh.margin);
+  Pump();
+  EXPECT_EQ(upstream_->started().size(), 2u);
+
+  ForceRefreshCommand command;
+  command.app_id = provider.app_id;
+  command.wechat_errcode = 40001;
+  std::optional<absl::StatusOr<ForceRefreshReply>> answer;
+  command.done = [&answer](absl::StatusOr<ForceRefreshReply> reply) {
+    answer = std::move(reply);
+  };
+  engine_->ForceRefresh(std::move(command));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace wxtoken::server
