@@ -103,7 +103,10 @@ return 0
 //   back is never erased or shortened by a leader that never saw it.
 // Counters of a later day replace, of the same day take the maximum.
 // Owner fields ("owner.NAME"): the leader's replace them all (those it did
-// not send are deleted); a heal's are added where the store lacks them.
+// not send are deleted); a heal's are added where the store lacks them,
+// except send-time lists (NAME ending "_hour": unix microseconds, comma-
+// separated, ascending), which a heal merges in as a union so that no send
+// a budget counts is lost.
 // Returns, per token, {value, generation, fetched_at, expires_at, intent,
 // epoch, latest_intent} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
@@ -121,6 +124,29 @@ local function put(field, value)
   else redis.call('HSET', key, field, value) end
 end
 local function num(text) return tonumber(text) or 0 end
+-- Two ascending lists of integers as text: every entry of both, an entry
+-- both hold once (their counts' maximum). Entries stay text: a double
+-- would print 1.7e+15.
+local function union(a, b)
+  local function split(text)
+    local out = {}
+    for entry in string.gmatch(text, '[^,]+') do out[#out + 1] = entry end
+    return out
+  end
+  local x, y, out = split(a), split(b), {}
+  local i, j = 1, 1
+  while i <= #x or j <= #y do
+    local u, v = tonumber(x[i] or ''), tonumber(y[j] or '')
+    if v == nil or (u ~= nil and u < v) then
+      out[#out + 1] = x[i]; i = i + 1
+    elseif u == nil or v < u then
+      out[#out + 1] = y[j]; j = j + 1
+    else
+      out[#out + 1] = x[i]; i = i + 1; j = j + 1
+    end
+  end
+  return table.concat(out, ',')
+end
 local function earliest(a, b)
   if a == '' then return b end
   if b == '' or num(a) < num(b) then return a end
@@ -218,7 +244,11 @@ local sent = {}
 for o = 1, m do
   local name, value = 'owner.' .. ARGV[i + 5 + 2 * o], ARGV[i + 6 + 2 * o]
   sent[name] = true
-  if leader or get(name) == '' then put(name, value) end
+  if leader or get(name) == '' then
+    put(name, value)
+  elseif string.sub(name, -5) == '_hour' then
+    put(name, union(get(name), value))
+  end
 end
 if leader then
   for _, name in ipairs(redis.call('HKEYS', key)) do

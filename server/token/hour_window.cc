@@ -24,16 +24,27 @@ absl::Time HourWindow::FreeAt(int limit, absl::Time now) const {
   return sends_[oldest_counted + (counted - limit)] + kTicketWindow;
 }
 
+namespace {
+
+// What Encode() keeps: a send read back from the store must equal the one
+// held, or every read-back would add it again.
+absl::Time Micros(absl::Time at) {
+  return absl::FromUnixMicros(absl::ToUnixMicros(at));
+}
+
+}  // namespace
+
 void HourWindow::Add(absl::Time at) {
+  at = Micros(at);
+  // Forgets what no longer counts at `at`; a send dated later (another
+  // replica's clock ahead, or ours stepped back) stays, counted.
+  sends_.erase(sends_.begin(), std::upper_bound(sends_.begin(), sends_.end(),
+                                                at - kTicketWindow));
   sends_.insert(std::upper_bound(sends_.begin(), sends_.end(), at), at);
-  // Only the newest can tell what has aged out: a clock step back never
-  // drops a send that still counts.
-  const absl::Time horizon = sends_.back() - kTicketWindow;
-  sends_.erase(sends_.begin(),
-               std::upper_bound(sends_.begin(), sends_.end(), horizon));
 }
 
 void HourWindow::Remove(absl::Time at) {
+  at = Micros(at);
   auto it = std::lower_bound(sends_.begin(), sends_.end(), at);
   if (it != sends_.end() && *it == at) sends_.erase(it);
 }

@@ -25,7 +25,8 @@ class HourWindow {
   // When a request may go under `limit`: `now` when fewer than `limit` are
   // counted, else when enough of them have aged out.
   absl::Time FreeAt(int limit, absl::Time now) const;
-  // Counts a request sent at `at` (and forgets those past the window).
+  // Counts a request sent at `at`, to the microsecond (and forgets those
+  // past the window at `at`).
   void Add(absl::Time at);
   // Takes back one Add(at): the request was not sent after all.
   void Remove(absl::Time at);

@@ -18,10 +18,10 @@ using refresh_engine_internal::TimeText;
 constexpr char kCorpTicketHour[] = "corp_ticket_hour";
 constexpr char kTicketHour[] = "ticket_hour";
 
-// ForceRefresh may spend all but this share of an hourly budget, so that a
-// caller asking again and again cannot leave the schedule nothing to renew
-// an expiring ticket with.
-int ForceShare(int budget) { return budget - budget / 10; }
+// ForceRefresh may spend all but a tenth (at least one) of an hourly
+// budget, so that a caller asking again and again cannot leave the
+// schedule nothing to renew an expiring ticket with.
+int ForceShare(int budget) { return budget - std::max(1, budget / 10); }
 
 }  // namespace
 
@@ -51,11 +51,19 @@ absl::Status RefreshEngine::HourRefusal(const Slot& slot, Spend spend,
   auto check = [&](const HourWindow& window, int budget, const char* key) {
     const int allowed = spend == Spend::kForce ? ForceShare(budget) : budget;
     if (!refusal.ok() || window.Count(now.wall) < allowed) return;
+    const std::string limit =
+        absl::StrCat(Label(app.config.app_id, slot.kind), ": ", key, " of ",
+                     budget, " ticket requests an hour");
+    if (allowed <= 0) {
+      // A budget of 1 is the schedule's alone.
+      refusal = absl::ResourceExhaustedError(
+          absl::StrCat(limit, " leaves ForceRefresh none"));
+      return;
+    }
     const absl::Time free_at = window.FreeAt(allowed, now.wall);
     if (resume != nullptr) *resume = now + (free_at - now.wall);
     refusal = absl::ResourceExhaustedError(absl::StrCat(
-        Label(app.config.app_id, slot.kind), ": ", key, " of ", budget,
-        " ticket requests an hour is spent",
+        limit, " is spent",
         spend == Spend::kForce
             ? absl::StrCat(" (ForceRefresh may use ", allowed, " of them)")
             : "",
@@ -108,8 +116,9 @@ bool RefreshEngine::TakeTicketHours(App& app, const AppRecord& record,
                                            ? HourWindow()
                                            : HourWindow::Decode(it->second);
     if (!stored) {
-      // A damaged record: what is held here stays, and is written back.
-      store_lacks = true;
+      // A damaged record: what is held here stays. The leader writes it
+      // back; a follower's heal could not replace the field anyway.
+      store_lacks = store_lacks || !mirror;
       continue;
     }
     if (mirror) {

@@ -278,6 +278,28 @@ TEST_F(RedisStateStoreTest, OwnerStateIsTheLeadersAndAHealAddsOnlyWhatIsLost) {
   EXPECT_EQ(Field("owner.revoked"), "1");
 }
 
+// Send-time lists (a WeCom app's hourly ticket budget): a heal merges its
+// sends into the stored ones, so none the budget counts is lost.
+TEST_F(RedisStateStoreTest, AHealMergesSendTimeLists) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  AppRecord record = Record("A", 1);
+  record.owner = {{"ticket_hour", "1733500000000001,1733500000000005"}};
+  ASSERT_TRUE(leader->Write(record, StateStore::WriteMode::kLeader).ok());
+  AppRecord heal = Record("A", 1);
+  heal.owner = {
+      {"ticket_hour", "1733500000000001,1733500000000003,1733500000000009"}};
+  ASSERT_TRUE(follower->Write(heal, StateStore::WriteMode::kHeal).ok());
+  EXPECT_EQ(Field("owner.ticket_hour"),
+            "1733500000000001,1733500000000003,1733500000000005,"
+            "1733500000000009");
+  // The leader's own list still replaces: it may prune and take back.
+  record.owner = {{"ticket_hour", "1733500000000009"}};
+  ASSERT_TRUE(leader->Write(record, StateStore::WriteMode::kLeader).ok());
+  EXPECT_EQ(Field("owner.ticket_hour"), "1733500000000009");
+}
+
 TEST_F(RedisStateStoreTest, ANewFetchTakesTheNextGenerationWhateverItWasSent) {
   auto replicas = Pair();  // not a structured binding: lambdas capture these
   auto& leader = replicas.first;

@@ -40,7 +40,7 @@ TEST(HourWindowTest, RemoveTakesBackOneAdd) {
   EXPECT_EQ(window.Count(kT0), 1);
 }
 
-TEST(HourWindowTest, AddForgetsOnlyWhatTheNewestOutlived) {
+TEST(HourWindowTest, AddForgetsOnlyWhatNoLongerCounts) {
   HourWindow window;
   window.Add(kT0);
   window.Add(kT0 + absl::Hours(3));
@@ -51,6 +51,27 @@ TEST(HourWindowTest, AddForgetsOnlyWhatTheNewestOutlived) {
   stepped.Add(kT0);
   stepped.Add(kT0 - absl::Minutes(10));
   EXPECT_EQ(stepped.Count(kT0), 2);
+  // A send dated two hours ahead (another replica's clock) never makes a
+  // new one vanish.
+  HourWindow skewed;
+  skewed.Add(kT0 + absl::Hours(2));
+  skewed.Add(kT0);
+  EXPECT_EQ(skewed.Count(kT0), 2);
+}
+
+// The store keeps microseconds: a send read back is the one held, so a
+// leader that reads its own record merges nothing new.
+TEST(HourWindowTest, ASendReadBackIsTheSameSend) {
+  HourWindow window;
+  const absl::Time at = kT0 + absl::Nanoseconds(1234567);
+  window.Add(at);
+  std::optional<HourWindow> stored = HourWindow::Decode(window.Encode());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(*stored, window);
+  window.Merge(*stored);
+  EXPECT_EQ(window.Count(at), 1);
+  window.Remove(at);
+  EXPECT_EQ(window.Count(at), 0);
 }
 
 TEST(HourWindowTest, MergeIsAUnionThatCountsEachSendOnce) {

@@ -222,53 +222,50 @@ TEST_F(WeComEngineTest, TheAppTicketBudgetHoldsAcrossARestart) {
 // asks for it.
 TEST_F(WeComEngineTest, TheCorpTicketBudgetBoundsEveryAppsCallers) {
   Config config = CorpConfig();
-  config.wecom.corp_ticket_hourly_budget = 5;  // ForceRefresh: 5
+  config.wecom.corp_ticket_hourly_budget = 5;  // ForceRefresh: 4
   Init(config);
   absl::Status refusal;
   EXPECT_EQ(ForceUntilRefused(kSecond, TokenKind::kJsapiTicket, 50, &refusal),
-            4);
-  EXPECT_EQ(TicketsSent("jsapi").size(), 5u);
+            3);
+  EXPECT_EQ(TicketsSent("jsapi").size(), 4u);
   EXPECT_THAT(refusal.message(),
               HasSubstr("wecom.corp_ticket_hourly_budget of 5"));
   EXPECT_EQ(Force(kFirst, TokenKind::kJsapiTicket).status().code(),
             absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(TicketsSent("jsapi").size(), 5u);
+  EXPECT_EQ(TicketsSent("jsapi").size(), 4u);
   // The agent_config ticket is not the corp's: it still may go.
   clock_.AdvanceTime(config_.refresh.force_min_interval);
   EXPECT_TRUE(Force(kFirst, TokenKind::kAgentConfigTicket).ok());
 }
 
-// When the schedule itself finds the budget spent, the ticket is renewed
-// as soon as the window allows, not a day later.
-TEST_F(WeComEngineTest, AScheduledRenewalWaitsForTheWindowOnly) {
+// When the schedule itself finds the budget spent, the ticket waits for
+// the window, not a day. A budget of 1 is the schedule's alone.
+TEST_F(WeComEngineTest, AScheduledFetchWaitsForTheWindowOnly) {
   Config config = CorpConfig();
-  config.wecom.app_ticket_hourly_budget = 3;  // ForceRefresh: 3
+  config.wecom.app_ticket_hourly_budget = 1;
   Init(config);
-  const Token corp_ticket = *Get(kFirst, TokenKind::kJsapiTicket);
-  const absl::Time due = corp_ticket.expires_at - config_.refresh.margin;
-  // Callers spend the budget just before the corp ticket comes due.
-  clock_.SetTime(due - absl::Minutes(3));
-  const absl::Time first_force = clock_.Now();
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(Force(kFirst, TokenKind::kAgentConfigTicket).ok()) << i;
-    clock_.AdvanceTime(config_.refresh.force_min_interval);
-  }
-  clock_.SetTime(due);
-  Pump();
-  EXPECT_EQ(TicketsSent("jsapi").size(), 1u);
-  EXPECT_EQ(Get(kSecond, TokenKind::kJsapiTicket)->value, corp_ticket.value);
-  // It runs out meanwhile, and callers are told why.
-  clock_.SetTime(first_force + kTicketWindow - absl::Seconds(1));
-  Pump();
-  EXPECT_EQ(TicketsSent("jsapi").size(), 1u);
-  const absl::Status expired = Get(kSecond, TokenKind::kJsapiTicket).status();
-  EXPECT_EQ(expired.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(expired.message(), HasSubstr("wecom.app_ticket_hourly_budget"));
-  // The first of the three ages out: the renewal goes at once.
-  clock_.SetTime(first_force + kTicketWindow);
+  const absl::Time started = clock_.Now();
+  // One of the first app's two tickets went; the other waits.
+  ASSERT_EQ(TicketsSent("jsapi").size() + TicketsSent("agent_config").size(),
+            1u);
+  const bool corp_first = TicketsSent("jsapi").size() == 1;
+  const TokenKind waiting =
+      corp_first ? TokenKind::kAgentConfigTicket : TokenKind::kJsapiTicket;
+  const absl::Status why = Get(kFirst, waiting).status();
+  EXPECT_EQ(why.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(why.message(), HasSubstr("wecom.app_ticket_hourly_budget"));
+  const absl::Status forced = Force(kFirst, waiting).status();
+  EXPECT_EQ(forced.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(forced.message(), HasSubstr("leaves ForceRefresh none"));
+
+  clock_.SetTime(started + kTicketWindow - absl::Seconds(1));
   AnswerAll();
-  EXPECT_EQ(TicketsSent("jsapi").size(), 2u);
-  EXPECT_TRUE(Get(kSecond, TokenKind::kJsapiTicket).ok());
+  EXPECT_FALSE(Get(kFirst, waiting).ok());
+  clock_.SetTime(started + kTicketWindow);
+  AnswerAll();
+  EXPECT_EQ(TicketsSent("jsapi").size() + TicketsSent("agent_config").size(),
+            2u);
+  EXPECT_TRUE(Get(kFirst, waiting).ok()) << Get(kFirst, waiting).status();
 }
 
 // A provider's token: get_provider_token with its corp_id and secret, on
