@@ -30,6 +30,16 @@ absl::StatusOr<std::string> ReadKeyPart(const Entries& entries,
   return part;
 }
 
+// A key made of parts that each fit may still be too long as a whole;
+// `part_path` names the part that made it.
+absl::Status CheckOwnerKey(const std::string& key,
+                           const std::string& part_path) {
+  if (IsWellFormedOwnerKey(key)) return absl::OkStatus();
+  return KeyError(part_path,
+                  absl::StrCat("the owner key ", Quote(key), " is longer than ",
+                               kMaxOwnerKeyLength, " bytes"));
+}
+
 absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
                                      const std::string& path,
                                      const std::string& corp_id) {
@@ -48,11 +58,9 @@ absl::StatusOr<AppConfig> ParseAgent(const YAML::Node& node,
   AppConfig app;
   app.app_id = absl::StrCat(corp_id, "/", *agent);
   app.api = AppConfig::Api::kWeCom;
-  if (!IsWellFormedOwnerKey(app.app_id)) {
-    return KeyError(
-        JoinPath(path, "agent"),
-        absl::StrCat("the owner key ", Quote(app.app_id), " is longer than ",
-                     kMaxOwnerKeyLength, " bytes"));
+  if (absl::Status key = CheckOwnerKey(app.app_id, JoinPath(path, "agent"));
+      !key.ok()) {
+    return key;
   }
   if (absl::Status status =
           ReadTicketKinds(*entries, path, "tickets", &app.tickets,
@@ -130,11 +138,10 @@ absl::StatusOr<AppConfig> ParseProvider(const YAML::Node& node,
   AppConfig provider;
   provider.app_id = absl::StrCat(*corp_id, "/provider");
   provider.api = AppConfig::Api::kWeComProvider;
-  if (!IsWellFormedOwnerKey(provider.app_id)) {
-    return KeyError(
-        JoinPath(path, "corp_id"),
-        absl::StrCat("the owner key ", Quote(provider.app_id),
-                     " is longer than ", kMaxOwnerKeyLength, " bytes"));
+  if (absl::Status key =
+          CheckOwnerKey(provider.app_id, JoinPath(path, "corp_id"));
+      !key.ok()) {
+    return key;
   }
   absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
   if (!secret.ok()) return secret.status();

@@ -491,8 +491,9 @@ class RefreshEngine final : public ReplicaListener {
   void Recount(const App& app, const AppCounters& before);
   void AnswerWaiters(Slot& slot, const absl::StatusOr<Token>& answer,
                      bool only_satisfied);
-  void Answer(const std::string& app_id, ForceRefreshCommand& command,
-              const absl::StatusOr<Token>& answer, ForceOutcome outcome);
+  // Answers a ForceRefresh caller, about the key it asked for.
+  void Answer(ForceRefreshCommand& command, const absl::StatusOr<Token>& answer,
+              ForceOutcome outcome);
 
   void WriteApp(App& app, std::function<void(absl::Status)> then = {});
   // What a shared store kept of a write (`sent`): a generation and epoch it

@@ -54,11 +54,11 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   }
   const Instant now = clock_.InstantNow();
   if (shutting_down_) {
-    Answer(command.app_id, command, ShuttingDown(), ForceOutcome::kRefreshed);
+    Answer(command, ShuttingDown(), ForceOutcome::kRefreshed);
     return;
   }
   if (!leader_) {
-    Answer(command.app_id, command, NotTheLeader(), ForceOutcome::kRefreshed);
+    Answer(command, NotTheLeader(), ForceOutcome::kRefreshed);
     return;
   }
   std::erase_if(slot->waiters, [](const Waiter& waiter) {
@@ -76,18 +76,17 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   const ForceDecision decision = DecideForceRefresh(view, refresh_);
   switch (decision.step) {
     case ForceStep::kAlreadyNewer:
-      Answer(command.app_id, command, Serve(*slot, now),
-             ForceOutcome::kAlreadyNewer);
+      Answer(command, Serve(*slot, now), ForceOutcome::kAlreadyNewer);
       return;
     case ForceStep::kRefuse:
-      Answer(command.app_id, command, view.refusal, ForceOutcome::kRefreshed);
+      Answer(command, view.refusal, ForceOutcome::kRefreshed);
       return;
     case ForceStep::kJoin:
     case ForceStep::kFetch:
       break;
   }
   if (slot->waiters.size() >= kMaxWaitersPerToken) {
-    Answer(command.app_id, command,
+    Answer(command,
            absl::ResourceExhaustedError(absl::StrCat(
                Label(command.app_id, command.kind), ": ", kMaxWaitersPerToken,
                " ForceRefresh calls are waiting already")),
@@ -117,20 +116,19 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   slot->waiters.push_back(std::move(waiter));
 }
 
-void RefreshEngine::Answer(const std::string& app_id,
-                           ForceRefreshCommand& command,
+void RefreshEngine::Answer(ForceRefreshCommand& command,
                            const absl::StatusOr<Token>& answer,
                            ForceOutcome outcome) {
   if (command.IsCancelled()) return;
-  observer_->OnForceRefreshAnswered(MetricOwner(app_id), answer.status(),
-                                    outcome);
+  observer_->OnForceRefreshAnswered(MetricOwner(command.app_id),
+                                    answer.status(), outcome);
   if (!answer.ok()) {
     command.done(answer.status());
     return;
   }
   ForceRefreshReply reply{*answer, outcome};
   // The key asked about: a WeCom corp's ticket is served under each app.
-  reply.token.app_id = app_id;
+  reply.token.app_id = command.app_id;
   command.done(std::move(reply));
 }
 
@@ -149,7 +147,7 @@ void RefreshEngine::AnswerWaiters(Slot& slot,
       slot.waiters.push_back(std::move(waiter));
       continue;
     }
-    Answer(waiter.command.app_id, waiter.command, answer, waiter.outcome);
+    Answer(waiter.command, answer, waiter.outcome);
   }
 }
 

@@ -266,8 +266,7 @@ void RefreshEngine::Send(Slot& slot) {
   } else {
     request.secret = app.secret;
     slot.request.secret_version = app.secret_version;
-    if (slot.api == FetchApi::kWeComToken ||
-        slot.api == FetchApi::kWeComProviderToken) {
+    if (IsWeComApi(slot.api)) {  // gettoken, get_provider_token
       request.corp_id =
           app.config.app_id.substr(0, app.config.app_id.find('/'));
     }

@@ -580,11 +580,13 @@ bool Controller::WaitForHealth(const std::string& service,
 }
 
 grpc::Status Controller::GetToken(const std::string& app_id,
-                                  wxtoken::v1::Token* token) {
+                                  wxtoken::v1::Token* token,
+                                  wxtoken::v1::TokenKind kind) {
   grpc::ClientContext context;
   SetDeadline(context);
   wxtoken::v1::GetTokenRequest request;
   request.set_app_id(app_id);
+  request.set_kind(kind);
   wxtoken::v1::GetTokenResponse response;
   grpc::Status status = stub_->GetToken(&context, request, &response);
   *token = response.token();
@@ -592,11 +594,12 @@ grpc::Status Controller::GetToken(const std::string& app_id,
 }
 
 wxtoken::v1::Token Controller::WaitForToken(const std::string& app_id,
-                                            uint64_t after_generation) {
+                                            uint64_t after_generation,
+                                            wxtoken::v1::TokenKind kind) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   wxtoken::v1::Token token;
   while (absl::Now() < deadline) {
-    if (GetToken(app_id, &token).ok() &&
+    if (GetToken(app_id, &token, kind).ok() &&
         token.generation() > after_generation) {
       return token;
     }
@@ -609,13 +612,15 @@ wxtoken::v1::Token Controller::WaitForToken(const std::string& app_id,
 
 grpc::Status Controller::ForceRefresh(
     const std::string& app_id, const std::string& stale,
-    wxtoken::v1::ForceRefreshResponse* response) {
+    wxtoken::v1::ForceRefreshResponse* response, wxtoken::v1::TokenKind kind,
+    int errcode) {
   grpc::ClientContext context;
   SetDeadline(context, absl::Seconds(20));
   wxtoken::v1::ForceRefreshRequest request;
   request.set_app_id(app_id);
+  request.set_kind(kind);
   request.set_stale_value(stale);
-  request.set_wechat_errcode(40001);
+  request.set_wechat_errcode(errcode);
   return stub_->ForceRefresh(&context, request, response);
 }
 

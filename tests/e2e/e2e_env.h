@@ -302,15 +302,21 @@ class Controller {
   bool WaitForHealth(const std::string& service, const std::string& want,
                      absl::Duration timeout);
 
-  grpc::Status GetToken(const std::string& app_id, wxtoken::v1::Token* token);
+  grpc::Status GetToken(
+      const std::string& app_id, wxtoken::v1::Token* token,
+      wxtoken::v1::TokenKind kind = wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN);
   // GetToken until it answers a generation above `after_generation` (the
   // first fetch is asynchronous), for at most 20 s; ADD_FAILUREs then.
-  wxtoken::v1::Token WaitForToken(const std::string& app_id,
-                                  uint64_t after_generation = 0);
-  // ForceRefresh of `stale`, as WeChat's errcode 40001 reports it, with a
-  // 20 s deadline (it may wait out force_min_interval).
-  grpc::Status ForceRefresh(const std::string& app_id, const std::string& stale,
-                            wxtoken::v1::ForceRefreshResponse* response);
+  wxtoken::v1::Token WaitForToken(
+      const std::string& app_id, uint64_t after_generation = 0,
+      wxtoken::v1::TokenKind kind = wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN);
+  // ForceRefresh of `stale`, as WeChat's errcode `errcode` reports it, with
+  // a 20 s deadline (it may wait out force_min_interval).
+  grpc::Status ForceRefresh(
+      const std::string& app_id, const std::string& stale,
+      wxtoken::v1::ForceRefreshResponse* response,
+      wxtoken::v1::TokenKind kind = wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN,
+      int errcode = 40001);
 
   // GET /metrics (Options::metrics must be set).
   std::string ScrapeMetrics();

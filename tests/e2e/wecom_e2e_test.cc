@@ -57,48 +57,13 @@ class WeComE2eTest : public ::testing::Test {
     sandbox_.Stop();
   }
 
-  // GetToken of `kind`.
-  grpc::Status Get(const std::string& key, wxtoken::v1::TokenKind kind,
-                   wxtoken::v1::Token* token) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(10));
-    wxtoken::v1::GetTokenRequest request;
-    request.set_app_id(key);
-    request.set_kind(kind);
-    wxtoken::v1::GetTokenResponse response;
-    grpc::Status status =
-        controller_.stub().GetToken(&context, request, &response);
-    *token = response.token();
-    return status;
-  }
-  wxtoken::v1::Token WaitFor(const std::string& key,
-                             wxtoken::v1::TokenKind kind) {
-    wxtoken::v1::Token token;
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (!Get(key, kind, &token).ok() && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    EXPECT_FALSE(token.value().empty()) << key << " kind " << kind;
-    return token;
-  }
   // ForceRefresh of `kind`, the current value reported bad.
-  grpc::Status Force(const std::string& key, wxtoken::v1::TokenKind kind,
-                     wxtoken::v1::Token* token) {
+  grpc::Status Force(const std::string& key, wxtoken::v1::TokenKind kind) {
     wxtoken::v1::Token current;
-    Get(key, kind, &current);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(20));
-    wxtoken::v1::ForceRefreshRequest request;
-    request.set_app_id(key);
-    request.set_kind(kind);
-    request.set_stale_value(current.value());
+    controller_.GetToken(key, &current, kind);
     wxtoken::v1::ForceRefreshResponse response;
-    grpc::Status status =
-        controller_.stub().ForceRefresh(&context, request, &response);
-    *token = response.token();
-    return status;
+    return controller_.ForceRefresh(key, current.value(), &response, kind,
+                                    /*errcode=*/0);
   }
   grpc::Status Sign(const std::string& key, bool agent_config,
                     wxtoken::v1::SignJsapiResponse* response) {
@@ -232,13 +197,17 @@ TEST_F(WeComE2eTest, TicketsStayWithinTheHourlyBudgetsThroughAFloodAndACrash) {
 
   const auto kJsapi = wxtoken::v1::TOKEN_KIND_JSAPI_TICKET;
   const auto kAgentConfig = wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
-  const wxtoken::v1::Token corp_ticket = WaitFor(Key(kAgentA), kJsapi);
-  EXPECT_EQ(WaitFor(Key(kAgentB), kJsapi).value(), corp_ticket.value());
-  const wxtoken::v1::Token agent_ticket = WaitFor(Key(kAgentB), kAgentConfig);
+  const wxtoken::v1::Token corp_ticket =
+      controller_.WaitForToken(Key(kAgentA), 0, kJsapi);
+  EXPECT_EQ(controller_.WaitForToken(Key(kAgentB), 0, kJsapi).value(),
+            corp_ticket.value());
+  const wxtoken::v1::Token agent_ticket =
+      controller_.WaitForToken(Key(kAgentB), 0, kAgentConfig);
   EXPECT_NE(agent_ticket.value(), corp_ticket.value());
   wxtoken::v1::Token none;
-  EXPECT_EQ(Get(Key(kAgentA), kAgentConfig, &none).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      controller_.GetToken(Key(kAgentA), &none, kAgentConfig).error_code(),
+      grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(sandbox_.WeComCount(kCorp, "corp_ticket_calls"), 1);
   EXPECT_EQ(sandbox_.WeComCount(Key(kAgentB), "agent_ticket_calls"), 1);
 
@@ -267,8 +236,7 @@ TEST_F(WeComE2eTest, TicketsStayWithinTheHourlyBudgetsThroughAFloodAndACrash) {
                    const char* budget_key) {
     int refused = 0;
     for (int i = 0; i < 8; ++i) {
-      wxtoken::v1::Token token;
-      grpc::Status status = Force(key, kind, &token);
+      grpc::Status status = Force(key, kind);
       if (status.ok()) continue;
       EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
           << status.error_message();
@@ -292,7 +260,7 @@ TEST_F(WeComE2eTest, TicketsStayWithinTheHourlyBudgetsThroughAFloodAndACrash) {
   // kill -9 and a new process: the hour's spend is in the state directory.
   controller_.Kill();
   ASSERT_NO_FATAL_FAILURE(controller_.Start(options, dir_));
-  WaitFor(Key(kAgentB), kAgentConfig);
+  controller_.WaitForToken(Key(kAgentB), 0, kAgentConfig);
   EXPECT_EQ(flood(Key(kAgentB), kAgentConfig, "wecom.app_ticket_hourly_budget"),
             8);
   EXPECT_EQ(flood(Key(kAgentA), kJsapi, "wecom.corp_ticket_hourly_budget"), 8);
