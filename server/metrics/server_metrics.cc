@@ -44,6 +44,12 @@ std::string ApiName(FetchApi api) {
       return "wecom_ticket";
     case FetchApi::kWeComProviderToken:
       return "wecom_provider_token";
+    case FetchApi::kWeComSuiteToken:
+      return "get_suite_token";
+    case FetchApi::kWeComPermanentCode:
+      return "get_permanent_code";
+    case FetchApi::kWeComCorpToken:
+      return "get_corp_token";
   }
   return "unknown";
 }

@@ -89,11 +89,17 @@ FetchResult TransientResult(bool maybe_issued, std::string detail) {
 
 // The details come from our own words, curl's static error strings and
 // WeChat's errmsg; none should hold a secret, but a server could echo one
-// back in errmsg, so scrub what the request carried before anyone logs it.
-void Redact(const FetchRequest& request, std::string* detail) {
-  for (const std::string* secret : {&request.secret, &request.access_token}) {
+// back in errmsg, so scrub every credential the request carried (secret,
+// token, verify or suite ticket, authorization code, refresh or permanent
+// code) before anyone logs or reports it.
+void Redact(const FetchRequest& request, FetchResult* result) {
+  for (const std::string* secret :
+       {&request.secret, &request.access_token, &request.verify_ticket,
+        &request.authorization_code, &request.refresh_token}) {
     if (!secret->empty()) {
-      absl::StrReplaceAll({{*secret, "<redacted>"}}, detail);
+      for (std::string* text : {&result->detail, &result->errmsg}) {
+        absl::StrReplaceAll({{*secret, "<redacted>"}}, text);
+      }
     }
   }
 }
@@ -357,6 +363,35 @@ class CurlUpstreamClient::Impl {
         if (!SetJsonBody(body, fetch)) return false;
         break;
       }
+      case FetchApi::kWeComSuiteToken: {
+        url = absl::StrCat(base, "/cgi-bin/service/get_suite_token");
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        fields["suite_id"].set_string_value(request.app_id);
+        fields["suite_secret"].set_string_value(request.secret);
+        fields["suite_ticket"].set_string_value(request.verify_ticket);
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
+      case FetchApi::kWeComPermanentCode:
+      case FetchApi::kWeComCorpToken: {
+        auto token = UrlEscape(easy, request.access_token);
+        if (!token) return false;
+        const bool code = request.api == FetchApi::kWeComPermanentCode;
+        url = absl::StrCat(base, "/cgi-bin/service/",
+                           code ? "get_permanent_code" : "get_corp_token",
+                           "?suite_access_token=", *token);
+        google::protobuf::Struct body;
+        auto& fields = *body.mutable_fields();
+        if (code) {
+          fields["auth_code"].set_string_value(request.authorization_code);
+        } else {
+          fields["auth_corpid"].set_string_value(request.authorizer_app_id);
+          fields["permanent_code"].set_string_value(request.refresh_token);
+        }
+        if (!SetJsonBody(body, fetch)) return false;
+        break;
+      }
       case FetchApi::kWeComTicket: {
         auto token = UrlEscape(easy, request.access_token);
         if (!token) return false;
@@ -508,7 +543,7 @@ class CurlUpstreamClient::Impl {
   }
 
   void Finish(std::unique_ptr<Fetch> fetch, FetchResult result) {
-    Redact(fetch->request, &result.detail);
+    Redact(fetch->request, &result);
     ready_.emplace_back(std::move(fetch->done), std::move(result));
   }
 

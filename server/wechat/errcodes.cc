@@ -86,6 +86,25 @@ FailureClass ClassifyErrcode(int errcode, FetchApi api) {
     if (errcode == 61023 || errcode == 61009 || errcode == 61003) {
       return FailureClass::kPermanent;
     }
+  } else if (api == FetchApi::kWeComSuiteToken) {
+    // The suite ticket sent is bad or expired: the next push (about every
+    // ten minutes) brings one.
+    if (errcode == 40085) return FailureClass::kTokenRejected;
+    // 40083 is an unknown suite_id; 40001 a wrong suite_secret.
+    if (errcode == 40083 || IsPermanentOnFetch(errcode)) {
+      return FailureClass::kPermanent;
+    }
+  } else if (api == FetchApi::kWeComPermanentCode ||
+             api == FetchApi::kWeComCorpToken) {
+    // The suite token we passed is bad (40082) or expired (42009, or the
+    // generic 40014/42001): a fresh one fixes it.
+    if (errcode == 40082 || errcode == 42009 ||
+        IsWeComRefreshErrcode(errcode)) {
+      return FailureClass::kTokenRejected;
+    }
+    // 40084 (permanent code), 40029 (auth code used, expired or unknown):
+    // asking again with the same credential cannot succeed.
+    if (errcode == 40084 || errcode == 40029) return FailureClass::kPermanent;
   } else if (IsPermanentOnFetch(errcode)) {
     return FailureClass::kPermanent;
   }

@@ -91,6 +91,8 @@ const char* ValueField(FetchApi api) {
       return "authorizer_access_token";
     case FetchApi::kWeComProviderToken:
       return "provider_access_token";
+    case FetchApi::kWeComSuiteToken:
+      return "suite_access_token";
     default:
       return "access_token";
   }
@@ -166,6 +168,45 @@ FetchResult ParseQuota(
   return result;
 }
 
+// A get_permanent_code answer: the permanent code and the corp that
+// installed the suite. The v1 answer's corp token (access_token) is not
+// used, so it is neither required nor read.
+FetchResult ParsePermanentCode(
+    int http_status, const google::protobuf::Map<std::string, Value>& fields) {
+  auto code = fields.find("permanent_code");
+  if (code == fields.end()) {
+    return Malformed(http_status, "missing permanent_code");
+  }
+  if (code->second.kind_case() != Value::kStringValue ||
+      code->second.string_value().empty() ||
+      code->second.string_value().size() > kMaxTokenLength) {
+    return Malformed(http_status,
+                     absl::StrCat("permanent_code is not a string of 1 to ",
+                                  kMaxTokenLength, " characters"));
+  }
+  auto info = fields.find("auth_corp_info");
+  if (info == fields.end() || info->second.kind_case() != Value::kStructValue) {
+    return Malformed(http_status, "missing auth_corp_info");
+  }
+  const auto& corp = info->second.struct_value().fields();
+  auto corpid = corp.find("corpid");
+  if (corpid == corp.end()) {
+    return Malformed(http_status, "missing auth_corp_info.corpid");
+  }
+  // Not quoted: it is not a well-formed id, so it may be anything.
+  if (corpid->second.kind_case() != Value::kStringValue ||
+      !IsWellFormedAppId(corpid->second.string_value())) {
+    return Malformed(http_status,
+                     "auth_corp_info.corpid is not a well-formed corp id");
+  }
+  FetchResult result;
+  result.http_status = http_status;
+  result.detail = "ok";
+  result.refresh_token = code->second.string_value();
+  result.auth_corp_id = corpid->second.string_value();
+  return result;
+}
+
 // The value, its expiry and (authorizers) refresh token of a success.
 FetchResult ParseValue(FetchApi api, int http_status,
                        const google::protobuf::Map<std::string, Value>& fields);
@@ -217,6 +258,9 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
 
   if (api == FetchApi::kAuthorizerList) return ParseList(http_status, fields);
   if (api == FetchApi::kQuotaGet) return ParseQuota(http_status, fields);
+  if (api == FetchApi::kWeComPermanentCode) {
+    return ParsePermanentCode(http_status, fields);
+  }
   if (api == FetchApi::kStartPushTicket) {
     // errcode 0 is all it answers: WeChat pushes the ticket.
     FetchResult result;

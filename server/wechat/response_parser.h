@@ -19,9 +19,12 @@ inline constexpr size_t kMaxErrmsgLength = 200;
 // - A JSON object with a nonzero errcode: ClassifyErrcode(), maybe_issued
 //   false (WeChat answered cleanly that it issued nothing).
 // - errcode 0 or absent, with a non-empty access_token (ticket for kTicket,
-//   component_access_token for kComponentToken) of at most kMaxTokenLength
-//   and a positive expires_in: success. kStartPushTicket answers no value:
-//   errcode 0 or absent is its success.
+//   component_access_token for kComponentToken, suite_access_token for
+//   kWeComSuiteToken) of at most kMaxTokenLength and a positive expires_in:
+//   success. kStartPushTicket answers no value: errcode 0 or absent is its
+//   success. kWeComPermanentCode's success is a permanent_code (into
+//   refresh_token) and a well-formed auth_corp_info.corpid (into
+//   auth_corp_id), with no value.
 // - Anything else: kTransient, maybe_issued, detail saying what was wrong.
 //
 // `detail` never holds the token or the body verbatim (a body could echo the

@@ -38,12 +38,27 @@ enum class FetchApi {
   kWeComTicket,
   // POST /cgi-bin/service/get_provider_token (corp_id, the provider_secret)
   kWeComProviderToken,
+  // A WeCom suite's (app_id: the suite_id):
+  // POST /cgi-bin/service/get_suite_token (suite_id, secret: the
+  // suite_secret, verify_ticket: the pushed suite_ticket)
+  kWeComSuiteToken,
+  // With the suite token (access_token): POST
+  // /cgi-bin/service/get_permanent_code (authorization_code: the auth
+  // code): the installing corp's permanent code (refresh_token) and corp id
+  // (auth_corp_id); the v1 answer's corp token is not used.
+  kWeComPermanentCode,
+  // POST /cgi-bin/service/get_corp_token (authorizer_app_id: the corp id,
+  // refresh_token: its permanent code): the corp's token.
+  kWeComCorpToken,
 };
 
 // Which host family serves `api`: WeCom's (qyapi) or WeChat's.
 inline bool IsWeComApi(FetchApi api) {
   return api == FetchApi::kWeComToken || api == FetchApi::kWeComTicket ||
-         api == FetchApi::kWeComProviderToken;
+         api == FetchApi::kWeComProviderToken ||
+         api == FetchApi::kWeComSuiteToken ||
+         api == FetchApi::kWeComPermanentCode ||
+         api == FetchApi::kWeComCorpToken;
 }
 // A ticket's request: sent with an access token, never a secret.
 inline bool IsTicketApi(FetchApi api) {
@@ -61,11 +76,15 @@ struct FetchRequest {
   std::string corp_id;    // WeCom gettoken, get_provider_token
   bool force_refresh = false;  // stable only
   std::string access_token;    // ticket; an authorizer's: the component token
+                               // (a suite's: the suite token)
   std::string ticket_type;     // tickets: "jsapi", "wx_card", "agent_config"
-  std::string verify_ticket;   // component token only; never logged
-  std::string authorizer_app_id;   // kAuthorizerToken, kAuthorizerInfo
-  std::string authorization_code;  // kQueryAuth; never logged
-  std::string refresh_token;       // kAuthorizerToken; never logged
+  std::string verify_ticket;   // component, suite token only; never logged
+  std::string authorizer_app_id;   // kAuthorizerToken, kAuthorizerInfo,
+                                   // kWeComCorpToken (the corp id)
+  std::string authorization_code;  // kQueryAuth, kWeComPermanentCode; never
+                                   // logged
+  std::string refresh_token;       // kAuthorizerToken, kWeComCorpToken (the
+                                   // permanent code); never logged
   int64_t offset = 0;              // kAuthorizerList: the page
   int64_t count = 0;
   std::string cgi_path;  // kQuotaGet: the API asked about
@@ -107,8 +126,11 @@ struct FetchResult {
   std::string value;          // access_token or ticket on success
   absl::Duration expires_in;  // on success
   // An authorizer's refresh token, as the answer carries it ("" when it
-  // carries none).
+  // carries none); kWeComPermanentCode: the permanent code.
   std::string refresh_token;
+  // kWeComPermanentCode: the corp that installed the suite
+  // (auth_corp_info.corpid).
+  std::string auth_corp_id;
   // kAuthorizerList: the page, and how many there are in all.
   std::vector<ListedAuthorizer> listed;
   int64_t total_count = 0;

@@ -348,6 +348,150 @@ TEST_F(CurlUpstreamTest, WeComProviderTokenPostsItsCorpAndSecret) {
   EXPECT_EQ(body.fields().at("provider_secret").string_value(), kSecret);
 }
 
+// The body of a JSON POST the fake server saw.
+google::protobuf::Struct JsonBody(const SeenRequest& seen) {
+  google::protobuf::Struct body;
+  EXPECT_TRUE(
+      google::protobuf::util::JsonStringToMessage(seen.body, &body).ok())
+      << "not JSON";
+  return body;
+}
+
+// A suite's token: a JSON POST of its id, secret and the pushed ticket,
+// answered without an errcode.
+TEST_F(CurlUpstreamTest, WeComSuiteTokenPostsItsIdSecretAndTicket) {
+  wechat_.SetHandler([](const SeenRequest&, httplib::Response& res) {
+    Json(res, R"({"suite_access_token":"SUITE","expires_in":7200})");
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy")});
+  FetchRequest request;
+  request.app_id = "wwsuite000000001";
+  request.api = FetchApi::kWeComSuiteToken;
+  request.secret = kSecret;
+  request.verify_ticket = "TICKET+/=&1";
+  const FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kNone) << result.detail;
+  EXPECT_EQ(result.value, "SUITE");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_THAT(result.detail, HasSubstr("wecom.base_urls[0]"));
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].path, "/qy/cgi-bin/service/get_suite_token");
+  EXPECT_EQ(seen[0].content_type, "application/json");
+  EXPECT_TRUE(seen[0].params.empty());
+  const google::protobuf::Struct body = JsonBody(seen[0]);
+  EXPECT_EQ(body.fields().size(), 3u);
+  EXPECT_EQ(body.fields().at("suite_id").string_value(), "wwsuite000000001");
+  EXPECT_EQ(body.fields().at("suite_secret").string_value(), kSecret);
+  EXPECT_EQ(body.fields().at("suite_ticket").string_value(), "TICKET+/=&1");
+}
+
+// An install's auth code, exchanged with the suite token for the corp's
+// permanent code; the v1 answer's corp token is not the value.
+TEST_F(CurlUpstreamTest, WeComPermanentCodePostsTheAuthCode) {
+  wechat_.SetHandler([](const SeenRequest&, httplib::Response& res) {
+    Json(
+        res,
+        R"({"access_token":"CORP","expires_in":7200,"permanent_code":"PERMANENT","auth_corp_info":{"corpid":"wwcorp0000000001","corp_name":"c"}})");
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy")});
+  FetchRequest request;
+  request.app_id = "wwsuite000000001";
+  request.api = FetchApi::kWeComPermanentCode;
+  request.access_token = "tok+en/=&1";
+  request.authorization_code = "AUTH-CODE";
+  const FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kNone) << result.detail;
+  EXPECT_EQ(result.value, "");
+  EXPECT_EQ(result.refresh_token, "PERMANENT");
+  EXPECT_EQ(result.auth_corp_id, "wwcorp0000000001");
+  EXPECT_THAT(result.detail, Not(HasSubstr("PERMANENT")));
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].path, "/qy/cgi-bin/service/get_permanent_code");
+  EXPECT_EQ(seen[0].content_type, "application/json");
+  EXPECT_THAT(seen[0].params,
+              ElementsAre(std::pair<const std::string, std::string>(
+                  "suite_access_token", "tok+en/=&1")));
+  const google::protobuf::Struct body = JsonBody(seen[0]);
+  EXPECT_EQ(body.fields().size(), 1u);
+  EXPECT_EQ(body.fields().at("auth_code").string_value(), "AUTH-CODE");
+}
+
+// A corp's token: its corp id and permanent code, with the suite token.
+TEST_F(CurlUpstreamTest, WeComCorpTokenPostsTheCorpAndItsPermanentCode) {
+  wechat_.SetHandler([](const SeenRequest&, httplib::Response& res) {
+    Json(res, TokenJson("CORP"));
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy0"), wechat_.Base("qy1")});
+  EXPECT_EQ(client.BaseCount(FetchApi::kWeComCorpToken), 2u);
+  FetchRequest request;
+  request.app_id = "wwsuite000000001/wwcorp0000000001";
+  request.api = FetchApi::kWeComCorpToken;
+  request.base_index = 1;
+  request.access_token = "tok+en/=&1";
+  request.authorizer_app_id = "wwcorp0000000001";
+  request.refresh_token = "PERMANENT";
+  const FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kNone) << result.detail;
+  EXPECT_EQ(result.value, "CORP");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_THAT(result.detail, HasSubstr("wecom.base_urls[1]"));
+  const std::vector<SeenRequest> seen = wechat_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].path, "/qy1/cgi-bin/service/get_corp_token");
+  EXPECT_EQ(seen[0].content_type, "application/json");
+  EXPECT_THAT(seen[0].params,
+              ElementsAre(std::pair<const std::string, std::string>(
+                  "suite_access_token", "tok+en/=&1")));
+  const google::protobuf::Struct body = JsonBody(seen[0]);
+  EXPECT_EQ(body.fields().size(), 2u);
+  EXPECT_EQ(body.fields().at("auth_corpid").string_value(), "wwcorp0000000001");
+  EXPECT_EQ(body.fields().at("permanent_code").string_value(), "PERMANENT");
+}
+
+// A suite API's errcode answer is classified per API: the sandbox's
+// answers for a stale ticket, a stale suite token and a wrong permanent
+// code.
+TEST_F(CurlUpstreamTest, WeComSuiteErrcodesAreClassifiedPerApi) {
+  wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
+    if (req.path == "/qy/cgi-bin/service/get_suite_token") {
+      Json(res, R"({"errcode":40085,"errmsg":"invalid suite_ticket"})");
+    } else if (req.path == "/qy/cgi-bin/service/get_permanent_code") {
+      Json(res, R"({"errcode":42009,"errmsg":"suite_access_token expired"})");
+    } else {
+      Json(res, R"({"errcode":40084,"errmsg":"invalid permanent_code"})");
+    }
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                            {wechat_.Base("qy")});
+  FetchRequest request;
+  request.app_id = "wwsuite000000001";
+  request.access_token = "SUITE";
+  request.api = FetchApi::kWeComSuiteToken;
+  FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kTokenRejected);
+  EXPECT_EQ(result.errcode, 40085);
+  EXPECT_FALSE(result.maybe_issued);
+  request.api = FetchApi::kWeComPermanentCode;
+  result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kTokenRejected);
+  EXPECT_EQ(result.errcode, 42009);
+  request.api = FetchApi::kWeComCorpToken;
+  result = Fetch(client, request);
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_EQ(result.errcode, 40084);
+  EXPECT_THAT(result.detail,
+              HasSubstr("errcode 40084: invalid permanent_code at "
+                        "wecom.base_urls[0]"));
+}
+
 // WeCom's gettoken goes to wecom.base_urls, with the corp_id and the app's
 // secret; WeChat's APIs stay on their own bases.
 TEST_F(CurlUpstreamTest, WeComTokenGoesToTheWeComBases) {
@@ -652,6 +796,64 @@ TEST_F(CurlUpstreamTest, DetailsNeverContainTheSecret) {
         EXPECT_NE(result.failure, FailureClass::kNone);
         EXPECT_THAT(result.detail, Not(HasSubstr(secret)));
         EXPECT_THAT(result.detail, Not(HasSubstr("s3cr3t")));
+      }
+    }
+  }
+}
+
+// What a suite's requests carry (secret, ticket, suite token, auth code,
+// permanent code) never reaches a detail or an errmsg, even when a server
+// echoes the whole request back.
+TEST_F(CurlUpstreamTest, SuiteDetailsNeverContainTheCredentials) {
+  const std::vector<std::string> credentials = {
+      "SUITE-SECRET-9", "SUITE-TICKET-8", "SUITE-TOKEN-7", "AUTH-CODE-6",
+      "PERMANENT-CODE-5"};
+  wechat_.SetHandler([](const SeenRequest& req, httplib::Response& res) {
+    // Every string the request carried, back in errmsg (or, for "garbage",
+    // in a body that is no JSON).
+    std::string echo = req.body;
+    for (const auto& [name, value] : req.params) {
+      absl::StrAppend(&echo, " ", name, "=", value);
+    }
+    if (req.base == "garbage") {
+      Json(res, echo);
+      return;
+    }
+    google::protobuf::Struct answer;
+    auto& fields = *answer.mutable_fields();
+    fields["errcode"].set_number_value(47001);
+    fields["errmsg"].set_string_value(absl::StrCat("data format error ", echo));
+    std::string json;
+    ASSERT_TRUE(
+        google::protobuf::util::MessageToJsonString(answer, &json).ok());
+    Json(res, json);
+  });
+  for (const char* base : {"echo", "garbage"}) {
+    CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2), 8,
+                              {wechat_.Base(base)});
+    for (FetchApi api :
+         {FetchApi::kWeComSuiteToken, FetchApi::kWeComPermanentCode,
+          FetchApi::kWeComCorpToken}) {
+      FetchRequest request;
+      request.app_id = "wwsuite000000001";
+      request.api = api;
+      request.secret = credentials[0];
+      request.verify_ticket = credentials[1];
+      request.access_token = credentials[2];
+      request.authorization_code = credentials[3];
+      request.authorizer_app_id = "wwcorp0000000001";
+      request.refresh_token = credentials[4];
+      const FetchResult result = Fetch(client, request);
+      EXPECT_EQ(result.failure, FailureClass::kTransient);
+      if (std::string(base) == "echo") {
+        EXPECT_EQ(result.errcode, 47001);
+        // The echo did arrive, scrubbed.
+        EXPECT_THAT(result.errmsg, HasSubstr("<redacted>"));
+        EXPECT_THAT(result.detail, HasSubstr("<redacted>"));
+      }
+      for (const std::string& credential : credentials) {
+        EXPECT_THAT(result.detail, Not(HasSubstr(credential)));
+        EXPECT_THAT(result.errmsg, Not(HasSubstr(credential)));
       }
     }
   }

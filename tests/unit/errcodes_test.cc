@@ -127,5 +127,57 @@ TEST(ClassifyErrcodeTest, AComponentTokenRefusedForItsTicketWaitsForAPush) {
             FailureClass::kPermanent);
 }
 
+// get_suite_token: a rejected suite ticket (40085) waits for the next push;
+// what the sandbox answers for an unknown suite_id (40083) or a wrong
+// suite_secret (40001) waits for an operator.
+TEST(ClassifyErrcodeTest, ASuiteTokenRefusedForItsTicketWaitsForAPush) {
+  EXPECT_EQ(ClassifyErrcode(40085, FetchApi::kWeComSuiteToken),
+            FailureClass::kTokenRejected);
+  for (int code : {40001, 40091, 40013, 40083, 41002, 41004, 60020}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kWeComSuiteToken),
+              FailureClass::kPermanent)
+        << "errcode " << code;
+  }
+  for (int code : {45009, 45033, -1, 47001, 40082, 42009}) {
+    EXPECT_EQ(ClassifyErrcode(code, FetchApi::kWeComSuiteToken),
+              FailureClass::kTransient)
+        << "errcode " << code;
+  }
+  // 40085 is the suite ticket's alone; 40083 a suite_id only there.
+  for (FetchApi api :
+       {FetchApi::kWeComToken, FetchApi::kWeComProviderToken,
+        FetchApi::kWeComPermanentCode, FetchApi::kWeComCorpToken}) {
+    EXPECT_EQ(ClassifyErrcode(40085, api), FailureClass::kTransient);
+    EXPECT_EQ(ClassifyErrcode(40083, api), FailureClass::kTransient);
+  }
+}
+
+// get_permanent_code and get_corp_token: a rejected suite token wants a fresh
+// one; a used auth code or a wrong permanent code cannot pass by itself.
+TEST(ClassifyErrcodeTest, SuiteTokenUsersBlameTheSuiteTokenOrTheirCode) {
+  for (FetchApi api :
+       {FetchApi::kWeComPermanentCode, FetchApi::kWeComCorpToken}) {
+    for (int code : {40082, 42009, 40014, 42001}) {
+      EXPECT_EQ(ClassifyErrcode(code, api), FailureClass::kTokenRejected)
+          << "errcode " << code;
+    }
+    for (int code : {40084, 40029, 60020, 40164}) {
+      EXPECT_EQ(ClassifyErrcode(code, api), FailureClass::kPermanent)
+          << "errcode " << code;
+    }
+    for (int code : {45009, 45033, -1, 47001, 12345}) {
+      EXPECT_EQ(ClassifyErrcode(code, api), FailureClass::kTransient)
+          << "errcode " << code;
+    }
+  }
+  // The suite token's codes are not a provider's or an app's token fetch's.
+  for (FetchApi api : {FetchApi::kWeComToken, FetchApi::kWeComProviderToken,
+                       FetchApi::kWeComSuiteToken, FetchApi::kComponentToken}) {
+    EXPECT_NE(ClassifyErrcode(40082, api), FailureClass::kTokenRejected);
+    EXPECT_NE(ClassifyErrcode(42009, api), FailureClass::kTokenRejected);
+    EXPECT_NE(ClassifyErrcode(40084, api), FailureClass::kPermanent);
+  }
+}
+
 }  // namespace
 }  // namespace wxtoken::server

@@ -1,6 +1,7 @@
 #include "server/wechat/response_parser.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -73,6 +74,154 @@ TEST(ParseFetchResponseTest, ComponentTokenReadsItsOwnField) {
       ParseFetchResponse(FetchApi::kComponentToken, 200,
                          R"({"access_token":"A","expires_in":7200})"),
       "missing component_access_token");
+}
+
+TEST(ParseFetchResponseTest, SuiteTokenReadsItsOwnField) {
+  const FetchResult result = ParseFetchResponse(
+      FetchApi::kWeComSuiteToken, 200,
+      R"({"suite_access_token":"SUITE-1","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.value, "SUITE-1");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_THAT(result.detail, Not(HasSubstr("SUITE-1")));
+  ExpectMalformed(
+      ParseFetchResponse(FetchApi::kWeComSuiteToken, 200,
+                         R"({"access_token":"A","expires_in":7200})"),
+      "missing suite_access_token");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kWeComSuiteToken, 200,
+                                     R"({"suite_access_token":"SUITE-1"})"),
+                  "missing expires_in");
+}
+
+TEST(ParseFetchResponseTest, SuiteTokenErrcodes) {
+  FetchResult result = ParseFetchResponse(
+      FetchApi::kWeComSuiteToken, 200,
+      R"({"errcode":40085,"errmsg":"invalid suite_ticket"})");
+  EXPECT_EQ(result.failure, FailureClass::kTokenRejected);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 40085);
+  EXPECT_EQ(result.value, "");
+  result = ParseFetchResponse(
+      FetchApi::kWeComSuiteToken, 200,
+      R"({"errcode":40001,"errmsg":"invalid suite_secret"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  // WeCom's whitelist error names the address it saw.
+  result = ParseFetchResponse(
+      FetchApi::kWeComSuiteToken, 200,
+      R"({"errcode":60020,"errmsg":"not allow to access from your ip, hint: [1], from ip: 198.51.100.9, more info at https://open.work.weixin.qq.com"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_EQ(result.egress_ip, "198.51.100.9");
+}
+
+// The v1 answer: a corp token, the permanent code and the corp. Only the
+// code and the corp are read.
+TEST(ParseFetchResponseTest, PermanentCodeReadsTheCodeAndTheCorp) {
+  FetchResult result = ParseFetchResponse(
+      FetchApi::kWeComPermanentCode, 200,
+      R"({"access_token":"CORP-TOKEN","expires_in":7200,"permanent_code":"PERMANENT-1","auth_corp_info":{"corpid":"wwcorp0000000001","corp_name":"a corp"},"auth_info":{"agent":[]}})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 0);
+  EXPECT_EQ(result.http_status, 200);
+  EXPECT_EQ(result.refresh_token, "PERMANENT-1");
+  EXPECT_EQ(result.auth_corp_id, "wwcorp0000000001");
+  EXPECT_EQ(result.value, "");
+  EXPECT_EQ(result.expires_in, absl::ZeroDuration());
+  EXPECT_THAT(result.detail, Not(HasSubstr("PERMANENT-1")));
+  EXPECT_THAT(result.detail, Not(HasSubstr("CORP-TOKEN")));
+
+  // Without a corp token (as in v2) it is the same success.
+  result = ParseFetchResponse(
+      FetchApi::kWeComPermanentCode, 200,
+      R"({"errcode":0,"errmsg":"ok","permanent_code":"PERMANENT-2","auth_corp_info":{"corpid":"wwcorp0000000002"}})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.refresh_token, "PERMANENT-2");
+  EXPECT_EQ(result.auth_corp_id, "wwcorp0000000002");
+  EXPECT_EQ(result.value, "");
+}
+
+TEST(ParseFetchResponseTest, PermanentCodeWithoutCodeOrCorpIsMalformed) {
+  const std::string corp = R"("auth_corp_info":{"corpid":"wwcorp0000000001"})";
+  const std::string code = R"("permanent_code":"PERMANENT-1")";
+  const std::string too_long(kMaxTokenLength + 1, 'p');
+  const std::pair<std::string, std::string> cases[] = {
+      {absl::StrCat("{", corp, "}"), "missing permanent_code"},
+      {absl::StrCat(R"({"permanent_code":"",)", corp, "}"),
+       "permanent_code is not a string"},
+      {absl::StrCat(R"({"permanent_code":7,)", corp, "}"),
+       "permanent_code is not a string"},
+      {absl::StrCat(R"({"permanent_code":")", too_long, R"(",)", corp, "}"),
+       "permanent_code is not a string"},
+      {absl::StrCat("{", code, "}"), "missing auth_corp_info"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":"wwcorp0000000001"})"),
+       "missing auth_corp_info"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":{"corp_name":"x"}})"),
+       "missing auth_corp_info.corpid"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":{"corpid":""}})"),
+       "corpid is not a well-formed corp id"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":{"corpid":"ww/../x"}})"),
+       "corpid is not a well-formed corp id"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":{"corpid":")",
+                    std::string(kMaxAppIdLength + 1, 'w'), R"("}})"),
+       "corpid is not a well-formed corp id"},
+      {absl::StrCat("{", code, R"(,"auth_corp_info":{"corpid":42}})"),
+       "corpid is not a well-formed corp id"},
+  };
+  for (const auto& [body, what] : cases) {
+    const FetchResult result =
+        ParseFetchResponse(FetchApi::kWeComPermanentCode, 200, body);
+    ExpectMalformed(result, what);
+    EXPECT_EQ(result.refresh_token, "") << body;
+    EXPECT_EQ(result.auth_corp_id, "") << body;
+    EXPECT_THAT(result.detail, Not(HasSubstr("PERMANENT-1")));
+    EXPECT_THAT(result.detail, Not(HasSubstr("ww/../x")));
+  }
+  ExpectMalformed(ParseFetchResponse(FetchApi::kWeComPermanentCode, 502, ""),
+                  "HTTP 502");
+}
+
+TEST(ParseFetchResponseTest, PermanentCodeErrcodes) {
+  FetchResult result =
+      ParseFetchResponse(FetchApi::kWeComPermanentCode, 200,
+                         R"({"errcode":40029,"errmsg":"invalid code"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_FALSE(result.maybe_issued);
+  EXPECT_EQ(result.errcode, 40029);
+  EXPECT_EQ(result.refresh_token, "");
+  EXPECT_EQ(result.auth_corp_id, "");
+  for (int code : {40082, 42009}) {
+    result = ParseFetchResponse(
+        FetchApi::kWeComPermanentCode, 200,
+        absl::StrCat(R"({"errcode":)", code, R"(,"errmsg":"suite token"})"));
+    EXPECT_EQ(result.failure, FailureClass::kTokenRejected) << code;
+    EXPECT_EQ(result.errcode, code);
+  }
+}
+
+TEST(ParseFetchResponseTest, CorpTokenReadsTheAccessToken) {
+  FetchResult result =
+      ParseFetchResponse(FetchApi::kWeComCorpToken, 200,
+                         R"({"access_token":"CORP-1","expires_in":7200})");
+  EXPECT_EQ(result.failure, FailureClass::kNone);
+  EXPECT_EQ(result.value, "CORP-1");
+  EXPECT_EQ(result.expires_in, absl::Seconds(7200));
+  EXPECT_EQ(result.refresh_token, "");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kWeComCorpToken, 200,
+                                     R"({"expires_in":7200})"),
+                  "missing access_token");
+  ExpectMalformed(ParseFetchResponse(FetchApi::kWeComCorpToken, 200,
+                                     R"({"access_token":"CORP-1"})"),
+                  "missing expires_in");
+  result = ParseFetchResponse(
+      FetchApi::kWeComCorpToken, 200,
+      R"({"errcode":40084,"errmsg":"invalid permanent_code"})");
+  EXPECT_EQ(result.failure, FailureClass::kPermanent);
+  EXPECT_EQ(result.errcode, 40084);
+  result = ParseFetchResponse(
+      FetchApi::kWeComCorpToken, 200,
+      R"({"errcode":42009,"errmsg":"suite_access_token expired"})");
+  EXPECT_EQ(result.failure, FailureClass::kTokenRejected);
 }
 
 TEST(ParseFetchResponseTest, StartPushTicketSucceedsWithNoValue) {
