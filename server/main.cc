@@ -234,16 +234,16 @@ int Run(const std::string& config_path, const sigset_t& signals) {
   Swappable<CallerAuthorizer> authorizer(
       std::make_shared<const CallerAuthorizer>(config->callers,
                                                replica_principals));
-  // Platforms: WeChat's pushes reach the worker through push_listen or
-  // SubmitPlatformPush.
+  // Platforms and WeCom suites: their pushes reach the worker through
+  // push_listen or SubmitPlatformPush.
   std::unique_ptr<PlatformPushIntake> platform_pushes;
   if (!config->platforms.empty()) {
-    std::vector<std::string> platform_ids;
+    std::vector<PlatformPushIntake::Owner> push_owners;
     for (const PlatformConfig& platform : config->platforms) {
-      platform_ids.push_back(platform.component_app_id);
+      push_owners.push_back({platform.component_app_id, platform.wecom_suite});
     }
     platform_pushes = std::make_unique<PlatformPushIntake>(
-        std::move(platform_ids), push_messages,
+        std::move(push_owners), push_messages,
         [&inbox, &engine](PlatformEvent event, PlatformPushIntake::Done done) {
           // std::function needs a copyable task.
           auto shared = std::make_shared<PlatformEvent>(std::move(event));

@@ -341,14 +341,16 @@ absl::Status CheckConsistency(const Config& config) {
   return absl::OkStatus();
 }
 
-// A platform as the owner of its component token.
-AppConfig ComponentOwner(const PlatformConfig& platform) {
+// A platform as the owner of its component token, a suite of its suite
+// token.
+AppConfig PlatformOwner(const PlatformConfig& platform) {
   AppConfig owner;
   owner.app_id = platform.component_app_id;
-  owner.api = AppConfig::Api::kComponent;
+  owner.api = platform.wecom_suite ? AppConfig::Api::kWeComSuite
+                                   : AppConfig::Api::kComponent;
   owner.secret = platform.secret;
   // VerifySignature and DecryptMessage for its pushes: the receive id is
-  // the component_app_id, as for an app's.
+  // the component_app_id (the suite_id), as for an app's.
   owner.server_token = platform.server_token;
   owner.encoding_aes_key = platform.encoding_aes_key;
   return owner;
@@ -483,18 +485,24 @@ absl::StatusOr<Config> ParseConfigNode(const YAML::Node& root) {
                       "needs at least one platform (or leave "
                       "it out)");
     }
-    if (config.push_listen.empty()) {
-      return KeyError("push_listen",
-                      "required with platforms: WeChat pushes their verify "
-                      "tickets there (or SubmitPlatformPush; set it anyway)");
-    }
     for (const PlatformConfig& platform : config.platforms) {
-      config.apps.push_back(ComponentOwner(platform));
+      config.apps.push_back(PlatformOwner(platform));
     }
   }
   if (wecom) {
-    status = config_yaml::ParseWeCom(*wecom, &config.wecom, &config.apps);
+    const size_t platforms_before = config.platforms.size();
+    status = config_yaml::ParseWeCom(*wecom, &config.wecom, &config.apps,
+                                     &config.platforms);
     if (!status.ok()) return status;
+    for (size_t i = platforms_before; i < config.platforms.size(); ++i) {
+      config.apps.push_back(PlatformOwner(config.platforms[i]));
+    }
+  }
+  if (!config.platforms.empty() && config.push_listen.empty()) {
+    return KeyError("push_listen",
+                    "required with platforms and wecom.suites: WeChat and "
+                    "WeCom push their tickets there (or SubmitPlatformPush; "
+                    "set it anyway)");
   }
   if (config.apps.empty()) {
     return KeyError("apps",

@@ -23,13 +23,19 @@ struct AppConfig {
   // gettoken with its corp_id and the app's secret, on the classic rules.
   // kWeComProvider: a WeCom service provider's token, "<corp_id>/provider"
   // (`wecom.providers[]`): get_provider_token with its provider_secret.
+  // kWeComSuite: a WeCom suite's token, "<suite_id>" (`wecom.suites[]`):
+  // get_suite_token with the suite_ticket WeCom pushes.
+  // kSuiteCorp: a corp that installed a suite, "<suite_id>/<corp_id>",
+  // discovered as authorizers are: get_corp_token with its permanent code.
   enum class Api {
     kClassic,
     kStable,
     kComponent,
     kAuthorizer,
     kWeCom,
-    kWeComProvider
+    kWeComProvider,
+    kWeComSuite,
+    kSuiteCorp
   };
 
   std::string app_id;
@@ -50,8 +56,14 @@ struct AppConfig {
 
 // A third-party platform (DESIGN.md "Third-party platforms"): its owner key
 // is component_app_id; its authorizers are discovered, never configured.
+// A WeCom suite (`wecom.suites[]`, DESIGN.md "WeCom") is one too, on the
+// same machinery: its suite_id is the key, its suite_ticket the pushed
+// credential, the corps that installed it its authorizers (their permanent
+// codes sealed as refresh tokens are). It has no list API (no reconcile
+// pass) and no api_start_push_ticket.
 struct PlatformConfig {
-  std::string component_app_id;
+  bool wecom_suite = false;
+  std::string component_app_id;  // a suite's suite_id
   std::string secret;            // component_appsecret, from secret_file/_env
   std::string server_token;      // checks the pushes' msg_signature
   std::string encoding_aes_key;  // pushes are always encrypted
@@ -72,7 +84,9 @@ struct PlatformConfig {
 // A WeCom owner: an app of a corp, or a provider. Its errcodes are WeCom's.
 inline bool IsWeComOwner(const AppConfig& app) {
   return app.api == AppConfig::Api::kWeCom ||
-         app.api == AppConfig::Api::kWeComProvider;
+         app.api == AppConfig::Api::kWeComProvider ||
+         app.api == AppConfig::Api::kWeComSuite ||
+         app.api == AppConfig::Api::kSuiteCorp;
 }
 
 // wecom (DESIGN.md "WeCom"): each corp's apps are owners in Config::apps
@@ -228,12 +242,14 @@ struct Config {
   QuotaConfig quota;
   // Every configured owner the refresh worker keeps tokens for: `apps`, then
   // one per platform (its component token, Api::kComponent), then WeCom's
-  // providers (Api::kWeComProvider) and each corp's apps (Api::kWeCom), so
-  // that
-  // serving, grants, health and reloads treat each alike.
+  // providers (Api::kWeComProvider), each corp's apps (Api::kWeCom) and
+  // one per suite (Api::kWeComSuite), so that serving, grants, health and
+  // reloads treat each alike.
   std::vector<AppConfig> apps;
-  // HTTP listener for WeChat's pushes (/wechat/platform/<id>); "" = none.
+  // HTTP listener for WeChat's pushes (/wechat/platform/<id>) and WeCom's
+  // (/wecom/suite/<suite_id>); "" = none.
   std::string push_listen;
+  // `platforms`, then `wecom.suites` (PlatformConfig::wecom_suite).
   std::vector<PlatformConfig> platforms;
   WeComConfig wecom;
 

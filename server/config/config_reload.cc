@@ -14,8 +14,10 @@ void KeepForRestart(const char* key, const T& running, const T& next,
   if (!(running == next)) restart_keys.push_back(key);
 }
 
+// A platform's or a suite's own token: follows `platforms` (wecom.suites).
 bool IsPlatform(const AppConfig& owner) {
-  return owner.api == AppConfig::Api::kComponent;
+  return owner.api == AppConfig::Api::kComponent ||
+         owner.api == AppConfig::Api::kWeComSuite;
 }
 
 // Owners a reload never adds or removes: they follow `platforms` and

@@ -75,31 +75,38 @@ absl::StatusOr<PlatformConfig> ParsePlatform(const YAML::Node& node,
   if (status = CheckEncodingAesKey(*aes_key); !status.ok()) return status;
   platform.encoding_aes_key = std::move(aes_key->value);
 
+  status = ReadVaultKeys(*entries, path, &platform.vault_keys);
+  if (!status.ok()) return status;
+  return platform;
+}
+
+}  // namespace
+
+absl::Status ReadVaultKeys(const Entries& entries, const std::string& path,
+                           std::string* keys) {
   // Several lines (keys roll), so not a one-line secret.
   const std::string vault_path = JoinPath(path, "vault_key_file");
-  const std::optional<YAML::Node> vault_node = Find(*entries, "vault_key_file");
+  const std::optional<YAML::Node> vault_node = Find(entries, "vault_key_file");
   if (!vault_node) {
     return KeyError(vault_path,
-                    "required: refresh tokens are stored only encrypted "
+                    "required: credentials are stored only encrypted "
                     "(openssl rand -base64 32 > FILE)");
   }
   absl::StatusOr<std::string> vault_file = GetString(*vault_node, vault_path);
   if (!vault_file.ok()) return vault_file.status();
   if (vault_file->empty()) return KeyError(vault_path, "empty file name");
-  absl::StatusOr<std::string> keys = ReadSmallFile(*vault_file);
-  if (!keys.ok()) {
+  absl::StatusOr<std::string> text = ReadSmallFile(*vault_file);
+  if (!text.ok()) {
     return KeyError(vault_path, absl::StrCat("cannot read ", Quote(*vault_file),
-                                             ": ", keys.status().message()));
+                                             ": ", text.status().message()));
   }
-  if (absl::StatusOr<Vault> vault = Vault::FromKeyFile(*keys); !vault.ok()) {
+  if (absl::StatusOr<Vault> vault = Vault::FromKeyFile(*text); !vault.ok()) {
     return KeyError(vault_path, absl::StrCat(Quote(*vault_file), ": ",
                                              vault.status().message()));
   }
-  platform.vault_keys = *std::move(keys);
-  return platform;
+  *keys = *std::move(text);
+  return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status ParsePlatforms(const YAML::Node& node,
                             const std::vector<AppConfig>& apps,

@@ -1,10 +1,12 @@
 #ifndef WXTOKEN_SERVER_CONFIG_PLATFORM_CONFIG_H_
 #define WXTOKEN_SERVER_CONFIG_PLATFORM_CONFIG_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "server/config/config.h"
+#include "server/config/yaml_fields.h"
 #include "yaml-cpp/yaml.h"
 
 namespace wxtoken::server::config_yaml {
@@ -13,6 +15,11 @@ namespace wxtoken::server::config_yaml {
 // with its secret, server token, EncodingAESKey and vault key file. A
 // component_app_id is an owner key of its own: it may not repeat, nor be an
 // app's app_id. Errors as in yaml_fields.h, never a secret or key.
+// `vault_key_file` of a platform or suite at `path`: the file's text, once
+// it reads as a vault key file (base/vault.h).
+absl::Status ReadVaultKeys(const Entries& entries, const std::string& path,
+                           std::string* keys);
+
 absl::Status ParsePlatforms(const YAML::Node& node,
                             const std::vector<AppConfig>& apps,
                             std::vector<PlatformConfig>* platforms);

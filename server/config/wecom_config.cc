@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "server/config/platform_config.h"
 #include "server/config/secret_fields.h"
 #include "server/config/yaml_fields.h"
 #include "server/wechat/limits.h"
@@ -149,15 +150,64 @@ absl::StatusOr<AppConfig> ParseProvider(const YAML::Node& node,
   return provider;
 }
 
+// A suite (DESIGN.md "WeCom"): a platform on WeCom's side, whose owner key
+// is its suite_id and whose corps are discovered from create_auth pushes.
+absl::StatusOr<PlatformConfig> ParseSuite(const YAML::Node& node,
+                                          const std::string& path) {
+  if (absl::Status literal = RefuseLiteralSecrets(node, path); !literal.ok()) {
+    return literal;
+  }
+  absl::StatusOr<Entries> entries = ReadMap(
+      node, path,
+      {"suite_id", "secret_file", "secret_env", "server_token_file",
+       "server_token_env", "encoding_aes_key_file", "encoding_aes_key_env",
+       "vault_key_file", "idle_after", "daily_budget"});
+  if (!entries.ok()) return entries.status();
+  absl::StatusOr<std::string> suite_id =
+      ReadKeyPart(*entries, path, "suite_id", "WeCom SuiteID");
+  if (!suite_id.ok()) return suite_id.status();
+  if (*suite_id == "leader") {
+    return KeyError(JoinPath(path, "suite_id"),
+                    "\"leader\" is reserved (the health service "
+                    "wxtoken.v1.TokenController/leader)");
+  }
+  PlatformConfig suite;
+  suite.wecom_suite = true;
+  suite.component_app_id = *std::move(suite_id);
+  absl::Status status = ReadDuration(*entries, path, "idle_after",
+                                     Zero::kRefused, &suite.idle_after);
+  if (!status.ok()) return status;
+  status = ReadInt(*entries, path, "daily_budget", 1, &suite.daily_budget);
+  if (!status.ok()) return status;
+  // Secrets last, so a config whose other keys are wrong is reported
+  // without touching any. Every push is signed and encrypted.
+  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
+  if (!secret.ok()) return secret.status();
+  suite.secret = std::move(secret->value);
+  absl::StatusOr<Secret> server_token =
+      ReadSecret(*entries, path, "server_token", true);
+  if (!server_token.ok()) return server_token.status();
+  suite.server_token = std::move(server_token->value);
+  absl::StatusOr<Secret> aes_key =
+      ReadSecret(*entries, path, "encoding_aes_key", true);
+  if (!aes_key.ok()) return aes_key.status();
+  if (status = CheckEncodingAesKey(*aes_key); !status.ok()) return status;
+  suite.encoding_aes_key = std::move(aes_key->value);
+  status = ReadVaultKeys(*entries, path, &suite.vault_keys);
+  if (!status.ok()) return status;
+  return suite;
+}
+
 }  // namespace
 
 absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
-                        std::vector<AppConfig>* apps) {
+                        std::vector<AppConfig>* apps,
+                        std::vector<PlatformConfig>* platforms) {
   const std::string path = "wecom";
   absl::StatusOr<Entries> entries =
       ReadMap(node, path,
-              {"base_urls", "corps", "providers", "corp_ticket_hourly_budget",
-               "app_ticket_hourly_budget"});
+              {"base_urls", "corps", "providers", "suites",
+               "corp_ticket_hourly_budget", "app_ticket_hourly_budget"});
   if (!entries.ok()) return entries.status();
   absl::Status status =
       ReadBaseUrls(*entries, path, "base_urls", &wecom->base_urls);
@@ -182,9 +232,33 @@ absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
     }
   }
 
-  // Every owner once. Keys of `apps` and `platforms` have no '/', so only
-  // the corps' and providers' own can collide.
+  // Every owner once: a suite's key has no '/', as those of `apps` and
+  // `platforms` (already in `apps`), which it may not repeat.
   absl::flat_hash_map<std::string, std::string> owners;
+  for (const AppConfig& app : *apps)
+    owners.emplace(app.app_id, "another owner");
+  const std::string suites_path = JoinPath(path, "suites");
+  if (const std::optional<YAML::Node> suites = Find(*entries, "suites")) {
+    if (!suites->IsSequence()) {
+      return KeyError(
+          suites_path,
+          absl::StrCat("expected a list of suites, got ", Describe(*suites)));
+    }
+    for (size_t i = 0; i < suites->size(); ++i) {
+      const std::string suite_path = IndexPath(suites_path, i);
+      absl::StatusOr<PlatformConfig> suite =
+          ParseSuite((*suites)[i], suite_path);
+      if (!suite.ok()) return suite.status();
+      const std::string id_path = JoinPath(suite_path, "suite_id");
+      if (auto [it, added] = owners.emplace(suite->component_app_id, id_path);
+          !added) {
+        return KeyError(id_path, absl::StrCat("duplicate owner ",
+                                              Quote(suite->component_app_id),
+                                              " (also ", it->second, ")"));
+      }
+      platforms->push_back(*std::move(suite));
+    }
+  }
   const std::string providers_path = JoinPath(path, "providers");
   if (const std::optional<YAML::Node> providers = Find(*entries, "providers")) {
     if (!providers->IsSequence()) {

@@ -13,9 +13,12 @@ namespace wxtoken::server::config_yaml {
 // (`agents`), and providers. Every app becomes an owner "<corp_id>/<agent>"
 // appended to `apps` (AppConfig::Api::kWeCom), every provider an owner
 // "<corp_id>/provider" (Api::kWeComProvider); none may repeat a key. Errors
-// as in yaml_fields.h, never a secret.
+// as in yaml_fields.h, never a secret. Every suite becomes a PlatformConfig
+// (wecom_suite) appended to `platforms`; its key may not repeat any owner's
+// already in `apps`.
 absl::Status ParseWeCom(const YAML::Node& node, WeComConfig* wecom,
-                        std::vector<AppConfig>* apps);
+                        std::vector<AppConfig>* apps,
+                        std::vector<PlatformConfig>* platforms);
 
 }  // namespace wxtoken::server::config_yaml
 

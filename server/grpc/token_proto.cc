@@ -43,6 +43,7 @@ wxtoken::v1::TokenKind ToProtoKind(TokenKind kind) {
     case TokenKind::kAgentConfigTicket:
       return wxtoken::v1::TOKEN_KIND_AGENT_CONFIG_TICKET;
     case TokenKind::kComponentVerifyTicket:
+    case TokenKind::kSuiteTicket:
       break;  // never served
   }
   return wxtoken::v1::TOKEN_KIND_UNSPECIFIED;

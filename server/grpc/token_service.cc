@@ -367,7 +367,7 @@ grpc::ServerUnaryReactor* TokenControllerService::SubmitPlatformPush(
   if (platform_pushes_ == nullptr) {
     return Finish(context,
                   absl::NotFoundError(absl::StrCat(
-                      "component_app_id: no platform \"",
+                      "component_app_id: no platform or suite \"",
                       request->component_app_id(), "\" is configured")));
   }
   PlatformPush push;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -27,18 +28,18 @@ void Answer(httplib::Response& res, const absl::Status& status) {
                   "text/plain");
 }
 
-void HandlePush(PlatformPushIntake& intake, const httplib::Request& req,
-                httplib::Response& res) {
+void HandlePush(PlatformPushIntake& intake, PlatformPush::Path path,
+                const httplib::Request& req, httplib::Response& res) {
   PlatformPush push;
+  push.path = path;
   push.component_app_id = req.matches[1];
   push.msg_signature = req.get_param_value("msg_signature");
   push.timestamp = req.get_param_value("timestamp");
   push.nonce = req.get_param_value("nonce");
   push.body = req.body;
-  if (!intake.IsPlatform(push.component_app_id)) {
-    return Answer(
-        res, absl::NotFoundError(absl::StrCat(
-                 "no platform \"", push.component_app_id, "\" is configured")));
+  if (absl::Status known = intake.CheckOwner(push.component_app_id, path);
+      !known.ok()) {
+    return Answer(res, known);
   }
   if (push.msg_signature.empty()) {
     return Answer(res, absl::InvalidArgumentError(
@@ -55,6 +56,21 @@ void HandlePush(PlatformPushIntake& intake, const httplib::Request& req,
         res, absl::UnavailableError("not stored in time; WeChat pushes again"));
   }
   Answer(res, pending->status);
+}
+
+// WeCom's URL check: the decrypted echostr, exactly, or the reason.
+void HandleUrlCheck(const PlatformPushIntake& intake,
+                    const httplib::Request& req, httplib::Response& res) {
+  // The query is URL-decoded, '+' to ' '. Base64 has no ' ', so one is a
+  // '+' the sender did not escape.
+  std::string echostr = req.get_param_value("echostr");
+  absl::c_replace(echostr, ' ', '+');
+  absl::StatusOr<std::string> plaintext = intake.AnswerUrlCheck(
+      req.matches[1], req.get_param_value("msg_signature"),
+      req.get_param_value("timestamp"), req.get_param_value("nonce"), echostr);
+  if (!plaintext.ok()) return Answer(res, plaintext.status());
+  res.status = 200;
+  res.set_content(*std::move(plaintext), "text/plain");
 }
 
 }  // namespace
@@ -81,8 +97,17 @@ absl::StatusOr<std::unique_ptr<PushListener>> PushListener::Start(
   server.set_payload_max_length(PlatformPushIntake::kMaxBodyBytes);
   server.Post(R"(/wechat/platform/([^/]+))",
               [&intake](const httplib::Request& req, httplib::Response& res) {
-                HandlePush(intake, req, res);
+                HandlePush(intake, PlatformPush::Path::kWeChatPlatform, req,
+                           res);
               });
+  server.Post(R"(/wecom/suite/([^/]+))",
+              [&intake](const httplib::Request& req, httplib::Response& res) {
+                HandlePush(intake, PlatformPush::Path::kWeComSuite, req, res);
+              });
+  server.Get(R"(/wecom/suite/([^/]+))",
+             [&intake](const httplib::Request& req, httplib::Response& res) {
+               HandleUrlCheck(intake, req, res);
+             });
   int bound = -1;
   if (port == 0) {
     bound = server.bind_to_any_port(host);  // tests: a free port

@@ -16,11 +16,16 @@ class Server;
 namespace wxtoken::server {
 
 // push_listen: the plain HTTP listener WeChat's pushes arrive at (DESIGN.md
-// "Push intake"). POST /wechat/platform/<component_app_id>?msg_signature=
-// &timestamp=&nonce=&encrypt_type=aes goes to the PlatformPushIntake, and
-// is answered exactly "success" (200) once what it carries is durable, or
-// 4xx/5xx with the reason (never a secret) in a text body. Anything else
-// is a 404 or 405; a body past 64 KiB a 413.
+// "Push intake", "WeCom"). POST /wechat/platform/<component_app_id>?
+// msg_signature=&timestamp=&nonce=&encrypt_type=aes, and POST
+// /wecom/suite/<suite_id>?msg_signature=&timestamp=&nonce= for a WeCom
+// suite, go to the PlatformPushIntake (each path takes only ids of its own
+// family, else 404), and are answered exactly "success" (200) once what
+// they carry is durable, or 4xx/5xx with the reason (never a secret) in a
+// text body. GET /wecom/suite/<suite_id>?msg_signature=&timestamp=&nonce=
+// &echostr= is WeCom's URL check: answered the decrypted echostr (200,
+// text/plain), changing nothing. Anything else is a 404 or 405; a body
+// past 64 KiB a 413.
 class PushListener {
  public:
   // How long a push may wait for the worker: WeChat gives up after 5 s.

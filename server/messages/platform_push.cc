@@ -6,29 +6,62 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
 #include "server/wechat/platform_event.h"
+#include "server/wechat/suite_event.h"
 
 namespace wxtoken::server {
+namespace {
 
-PlatformPushIntake::PlatformPushIntake(
-    std::vector<std::string> component_app_ids,
-    const Swappable<PushMessages>& messages, EventSink event_sink,
-    Forwarding forwarding)
-    : platforms_(component_app_ids.begin(), component_app_ids.end()),
+absl::flat_hash_map<std::string, bool> OwnerFamilies(
+    std::vector<PlatformPushIntake::Owner> owners) {
+  absl::flat_hash_map<std::string, bool> families;
+  for (PlatformPushIntake::Owner& owner : owners) {
+    families.emplace(std::move(owner.id), owner.wecom_suite);
+  }
+  return families;
+}
+
+}  // namespace
+
+PlatformPushIntake::PlatformPushIntake(std::vector<Owner> owners,
+                                       const Swappable<PushMessages>& messages,
+                                       EventSink event_sink,
+                                       Forwarding forwarding)
+    : owners_(OwnerFamilies(std::move(owners))),
       messages_(messages),
       event_sink_(std::move(event_sink)),
       forwarding_(std::move(forwarding)) {}
 
-bool PlatformPushIntake::IsPlatform(const std::string& component_app_id) const {
-  return platforms_.contains(component_app_id);
+absl::Status PlatformPushIntake::CheckOwner(const std::string& id,
+                                            PlatformPush::Path path) const {
+  using Path = PlatformPush::Path;
+  auto it = owners_.find(id);
+  const bool known = it != owners_.end();
+  const bool wecom_suite = known && it->second;
+  if (known &&
+      (path == Path::kAny || wecom_suite == (path == Path::kWeComSuite))) {
+    return absl::OkStatus();
+  }
+  // A known id on the other family's URL: say where it belongs.
+  std::string hint;
+  if (known) {
+    hint = wecom_suite
+               ? absl::StrCat(" (it is a WeCom suite: /wecom/suite/", id, ")")
+               : absl::StrCat(" (it is a platform: /wechat/platform/", id, ")");
+  }
+  const absl::string_view what = path == Path::kAny ? "platform or suite"
+                                 : path == Path::kWeComSuite ? "WeCom suite"
+                                                             : "platform";
+  return absl::NotFoundError(
+      absl::StrCat("no ", what, " \"", id, "\" is configured", hint));
 }
 
 void PlatformPushIntake::Submit(PlatformPush push, Done done,
                                 bool may_forward) {
   const std::string& platform = push.component_app_id;
-  if (!IsPlatform(platform)) {
-    return done(absl::NotFoundError(
-        absl::StrCat("no platform \"", platform, "\" is configured")));
+  if (absl::Status known = CheckOwner(platform, push.path); !known.ok()) {
+    return done(std::move(known));
   }
+  const bool wecom_suite = owners_.at(platform);
   if (push.body.size() > kMaxBodyBytes) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("body: larger than ", kMaxBodyBytes, " bytes")));
@@ -44,12 +77,14 @@ void PlatformPushIntake::Submit(PlatformPush push, Done done,
         "msg_signature: a replay of a push already taken"));
   }
   absl::StatusOr<PlatformEvent> event =
-      ParsePlatformEvent(decrypted->plaintext);
+      wecom_suite ? ParseSuiteEvent(decrypted->plaintext)
+                  : ParsePlatformEvent(decrypted->plaintext);
   if (!event.ok()) return done(event.status());
   if (event->component_app_id != platform) {
     return done(absl::InvalidArgumentError(
-        absl::StrCat("event: AppId \"", event->component_app_id,
-                     "\" is not the platform of this URL")));
+        absl::StrCat("event: ", wecom_suite ? "SuiteId" : "AppId", " \"",
+                     event->component_app_id, "\" is not the ",
+                     wecom_suite ? "suite" : "platform", " of this URL")));
   }
   if (may_forward && forwarding_.should_forward &&
       forwarding_.should_forward()) {
@@ -62,7 +97,9 @@ void PlatformPushIntake::Submit(PlatformPush push, Done done,
     return;
   }
   if (event->type == PlatformEvent::Type::kOther) {
-    Log(LogLevel::kInfo, "platform event not acted on",
+    Log(LogLevel::kInfo,
+        wecom_suite ? "suite event not acted on"
+                    : "platform event not acted on",
         {{"app_id", platform}, {"info_type", event->info_type}});
   }
   event_sink_(*std::move(event),
@@ -70,6 +107,30 @@ void PlatformPushIntake::Submit(PlatformPush push, Done done,
                 if (status.ok()) Remember(key);
                 done(status);
               });
+}
+
+absl::StatusOr<std::string> PlatformPushIntake::AnswerUrlCheck(
+    const std::string& suite_id, absl::string_view msg_signature,
+    absl::string_view timestamp, absl::string_view nonce,
+    absl::string_view echostr) const {
+  if (absl::Status known =
+          CheckOwner(suite_id, PlatformPush::Path::kWeComSuite);
+      !known.ok()) {
+    return known;
+  }
+  if (msg_signature.empty()) {
+    return absl::InvalidArgumentError("msg_signature: required");
+  }
+  if (echostr.empty()) return absl::InvalidArgumentError("echostr: required");
+  if (echostr.size() > kMaxBodyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("echostr: longer than ", kMaxBodyBytes, " bytes"));
+  }
+  absl::StatusOr<PushMessages::Decrypted> decrypted =
+      messages_.Get()->DecryptEchoStr(suite_id, msg_signature, timestamp, nonce,
+                                      echostr);
+  if (!decrypted.ok()) return decrypted.status();
+  return std::move(decrypted->plaintext);
 }
 
 bool PlatformPushIntake::Remembered(const std::string& key) const {

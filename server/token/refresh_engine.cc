@@ -38,19 +38,23 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
       return absl::Uniform(absl::IntervalClosed, *gen, 0.0, 1.0);
     };
   }
+  size_t suites = 0;
   for (size_t i = 0; i < config_.platforms.size(); ++i) {
     const PlatformConfig& platform = config_.platforms[i];
     // The config checked the key file: it opens.
     absl::StatusOr<Vault> vault = Vault::FromKeyFile(platform.vault_keys);
-    if (vault.ok()) {
-      platforms_.emplace(
-          platform.component_app_id,
-          Platform{&platform,
-                   *std::move(vault),
-                   {},
-                   absl::StrCat("platforms[", i, "].daily_budget"),
-                   0,
-                   0});
+    if (!vault.ok()) continue;
+    Platform& added = platforms_
+                          .emplace(platform.component_app_id,
+                                   Platform(&platform, *std::move(vault)))
+                          .first->second;
+    added.budget_name =
+        platform.wecom_suite
+            ? absl::StrCat("wecom.suites[", suites++, "].daily_budget")
+            : absl::StrCat("platforms[", i, "].daily_budget");
+    // A suite has no list API: nothing to take over, no pass to run.
+    if (platform.wecom_suite) {
+      added.pass.next = SteadyTime::InfiniteFuture();
     }
   }
   for (const AppConfig& app : config_.apps) {
@@ -61,7 +65,11 @@ RefreshEngine::RefreshEngine(const Config& config, const Clock& clock,
   }
   // Until its first complete list pass (or a record saying it was done).
   for (const auto& [id, platform] : platforms_) {
-    table_.SetTakeoverPending(id, true);
+    if (platform.config->wecom_suite) {
+      apps_.at(id)->takeover_done = true;
+    } else {
+      table_.SetTakeoverPending(id, true);
+    }
   }
   if (shared_) store_.SetListener(this);
 }
@@ -70,6 +78,8 @@ std::vector<TokenKind> RefreshEngine::Kinds(const AppConfig& app) {
   std::vector<TokenKind> kinds = {TokenKind::kAccessToken};
   if (app.api == AppConfig::Api::kComponent) {
     kinds.push_back(TokenKind::kComponentVerifyTicket);
+  } else if (app.api == AppConfig::Api::kWeComSuite) {
+    kinds.push_back(TokenKind::kSuiteTicket);
   }
   kinds.insert(kinds.end(), app.tickets.begin(), app.tickets.end());
   return kinds;
@@ -121,8 +131,10 @@ RefreshEngine::App& RefreshEngine::CreateApp(const AppConfig& config) {
       slot->dependents.push_back(&access);
     }
   }
-  // An authorizer's token is fetched with its platform's component token.
-  if (config.api == AppConfig::Api::kAuthorizer) {
+  // An authorizer's token is fetched with its platform's component token,
+  // a suite's corp's with the suite token.
+  if (config.api == AppConfig::Api::kAuthorizer ||
+      config.api == AppConfig::Api::kSuiteCorp) {
     const std::string platform =
         config.app_id.substr(0, config.app_id.find('/'));
     if (auto it = apps_.find(platform); it != apps_.end()) {
@@ -247,6 +259,13 @@ SteadyTime RefreshEngine::NextWakeup() const {
     if (leader_) {
       for (const auto& [id, platform] : platforms_) {
         if (!platform.pass.in_flight) next = std::min(next, platform.pass.next);
+        // A failed exchange's retry; others go when their suite token
+        // does (OnComponentToken).
+        const Platform::CodeExchange& exchange = platform.exchange;
+        if (!exchange.in_flight && !exchange.codes.empty() &&
+            exchange.failures > 0 && exchange.next > clock_.SteadyNow()) {
+          next = std::min(next, exchange.next);
+        }
       }
       if (!quota_.in_flight &&
           config_.quota.poll_interval > absl::ZeroDuration()) {
@@ -271,6 +290,7 @@ void RefreshEngine::RunDue() {
   while (App* app = health_due_.PopDue(now.steady)) PublishApp(*app);
   while (App* app = rewrite_due_.PopDue(now.steady)) WriteApp(*app);
   RunListPasses(now);
+  RunCodeExchanges(now);
   while (!shutting_down_ && busy_ < config_.upstream.max_concurrency) {
     Slot* slot = due_.PopDue(now.steady);
     if (slot == nullptr) break;
@@ -312,6 +332,9 @@ void RefreshEngine::BeginShutdown() {
 
 void RefreshEngine::ScheduleRequest(Slot& slot, Instant at, Spend spend) {
   if (slot.app->removed) return;  // its last request ends it
+  // WeCom has no api_start_push_ticket: a suite_ticket only ever comes by
+  // push, every 10 minutes.
+  if (slot.kind == TokenKind::kSuiteTicket) return;
   // A request is being recorded or is in flight: its answer schedules the
   // next (a ticket woken meanwhile, or one a ForceRefresh brought forward,
   // never runs two requests at once).

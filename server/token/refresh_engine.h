@@ -288,6 +288,10 @@ class RefreshEngine final : public ReplicaListener {
       // Where the refresh token held came from when it was recovered
       // ("previous", "info", "list"), until a request succeeds with it.
       std::string recovered_via;
+      // A suite's corp (Api::kSuiteCorp): `refresh_token` is its permanent
+      // code, which never rotates. Just installed: its first token is
+      // fetched at once, used or not.
+      bool just_installed = false;
     };
     std::optional<Authorizer> authorizer;
     // A platform's owner: its first complete list pass is done (stored), so
@@ -308,6 +312,8 @@ class RefreshEngine final : public ReplicaListener {
   // A configured platform: its owner's slots and the vault its authorizers'
   // credentials are sealed with.
   struct Platform {
+    Platform(const PlatformConfig* config, Vault vault)
+        : config(config), vault(std::move(vault)) {}
     const PlatformConfig* config = nullptr;
     Vault vault;
     // The api_get_authorizer_list pass (DESIGN.md "Third-party platforms").
@@ -325,8 +331,19 @@ class RefreshEngine final : public ReplicaListener {
       Instant started;
       SteadyTime next = SteadyTime::InfinitePast();  // when one is due
     } pass;
-    // "platforms[i].daily_budget": named when an owner's day is spent.
+    // "platforms[i].daily_budget" ("wecom.suites[i]."): named when an
+    // owner's day is spent.
     std::string budget_name;
+    // A suite's create_auth codes, durable (sealed in its owner's record)
+    // until get_permanent_code exchanged them (refresh_engine_suites.cc).
+    struct CodeExchange {
+      std::vector<std::string> codes;  // oldest first; never logged
+      bool in_flight = false;
+      int failures = 0;  // consecutive: the retry's backoff
+      SteadyTime next = SteadyTime::InfinitePast();
+      // The suite token WeCom refused for an exchange: not used again.
+      std::string refused_token;
+    } exchange;
     // Its authorizers' requests on Beijing day `day`, summed: what
     // platform_daily_budget caps. Each authorizer's own count is durable
     // with its intent, so the sum survives restarts without a record.
@@ -360,6 +377,24 @@ class RefreshEngine final : public ReplicaListener {
   void OnAuthorizerInfo(const std::string& app_id, FetchResult result);
   // An authorizer awaits the next list pass for its refresh token.
   void AwaitListPass(App& app, Instant now);
+  // WeCom suites (refresh_engine_suites.cc). A create_auth's code: kept
+  // durably in the suite's record, then `done`, then exchanged at once.
+  void SubmitAuthCode(const PlatformEvent& event,
+                      std::function<void(absl::Status)> done);
+  // Leader: sends each suite's oldest code once its suite token is
+  // servable, one at a time per suite.
+  void RunCodeExchanges(Instant now);
+  void OnPermanentCode(const std::string& suite_id, const std::string& code,
+                       uint64_t term, FetchResult result);
+  // A corp's get_corp_token refused its permanent code (40084).
+  bool PermanentCodeRefused(const App& app) const;
+  // A suite's codes in its AppRecord::owner (sealed), and back: `mirror`
+  // (a follower reading the leader's latest) takes the record's, else the
+  // union.
+  void PutAuthCodes(const Platform& suite, const std::string& suite_id,
+                    AppRecord& record) const;
+  void TakeAuthCodes(Platform& suite, const std::string& suite_id,
+                     const AppRecord& record, bool mirror);
   // Tells the observer the platform's view (its ticket, its authorizers by
   // state): after a push, an event or a list pass, never per request.
   void ReportPlatform(const std::string& platform_id);

@@ -42,7 +42,9 @@ RefreshEngine::App* RefreshEngine::DiscoverAuthorizer(
   }
   AppConfig config;
   config.app_id = app_id;
-  config.api = AppConfig::Api::kAuthorizer;
+  config.api = platform->second.config->wecom_suite
+                   ? AppConfig::Api::kSuiteCorp
+                   : AppConfig::Api::kAuthorizer;
   config.tickets = platform->second.config->authorizer_tickets;
   App& app = CreateApp(config);
   if (shared_) app.confirmed = last_confirmed_;
@@ -68,7 +70,12 @@ void RefreshEngine::SubmitPlatformEvent(
       return;
     case PlatformEvent::Type::kAuthorized:
     case PlatformEvent::Type::kUpdateAuthorized:
-      SubmitAuthorization(event, std::move(done));
+      // A suite's create_auth names no corp until its code is exchanged.
+      if (event.authorizer_app_id.empty()) {
+        SubmitAuthCode(event, std::move(done));
+      } else {
+        SubmitAuthorization(event, std::move(done));
+      }
       return;
     case PlatformEvent::Type::kUnauthorized:
       SubmitUnauthorization(event, std::move(done));
@@ -92,9 +99,9 @@ RefreshEngine::App* RefreshEngine::AuthorizerOf(
   App* app = DiscoverAuthorizer(
       absl::StrCat(event.component_app_id, "/", event.authorizer_app_id));
   if (app == nullptr) {
-    done(absl::NotFoundError(absl::StrCat("component_app_id: no platform \"",
-                                          event.component_app_id,
-                                          "\" is configured")));
+    done(absl::NotFoundError(
+        absl::StrCat("component_app_id: no platform or suite \"",
+                     event.component_app_id, "\" is configured")));
     return nullptr;
   }
   Touch(*app);
@@ -168,6 +175,20 @@ void RefreshEngine::Touch(App& app) {
 absl::Status RefreshEngine::AuthorizerRefusal(const App& app) const {
   if (!app.authorizer) return absl::OkStatus();
   const App::Authorizer& authorizer = *app.authorizer;
+  const bool suite = app.config.api == AppConfig::Api::kSuiteCorp;
+  if (authorizer.revoked && suite) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "app \"", app.config.app_id, "\": the corp ",
+        authorizer.authorizer_app_id, " uninstalled suite ",
+        authorizer.platform, " (cancel_auth); it must install it again"));
+  }
+  if (PermanentCodeRefused(app)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "app \"", app.config.app_id,
+        "\": needs_reauth: WeCom refused its permanent code (40084); the "
+        "corp must install suite ",
+        authorizer.platform, " again"));
+  }
   if (authorizer.revoked) {
     return absl::FailedPreconditionError(absl::StrCat(
         "app \"", app.config.app_id, "\": the account ",
@@ -196,7 +217,10 @@ void RefreshEngine::FillAuthorizerRequest(App& app, FetchRequest& request) {
   App::Authorizer& authorizer = *app.authorizer;
   request.app_id = authorizer.platform;
   request.authorizer_app_id = authorizer.authorizer_app_id;
-  if (!authorizer.code.empty()) {
+  if (app.config.api == AppConfig::Api::kSuiteCorp) {
+    request.api = FetchApi::kWeComCorpToken;
+    request.refresh_token = authorizer.refresh_token;  // the permanent code
+  } else if (!authorizer.code.empty()) {
     request.api = FetchApi::kQueryAuth;
     request.authorization_code = authorizer.code;
   } else {
@@ -211,6 +235,25 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
   const Slot::Request& request = AccessSlot(app).request;
   if (request.api == FetchApi::kAuthorizerToken && result.errcode == 61023) {
     RecoverRefreshToken(app, request.refresh_token, now);
+    return;
+  }
+  if (request.api == FetchApi::kWeComCorpToken) {
+    authorizer.just_installed = false;
+    if (result.errcode == 40084 &&
+        request.refresh_token == authorizer.refresh_token) {
+      // Kept, sealed, never dropped: only a new create_auth replaces it.
+      // A restart tries it once more.
+      authorizer.refused = request.refresh_token;
+      Log(LogLevel::kError,
+          "WeCom refused a corp's permanent code (40084); nothing more is "
+          "sent for it until the corp installs the suite again",
+          {{"app_id", app.config.app_id},
+           {"permanent_code", Fingerprint(request.refresh_token)}});
+      AnswerWaiters(AccessSlot(app), AuthorizerRefusal(app), false);
+      ReportPlatform(authorizer.platform);
+    } else if (result.failure == FailureClass::kNone) {
+      authorizer.refused.clear();
+    }
     return;
   }
   if (result.failure == FailureClass::kNone) {
@@ -254,6 +297,11 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
 }
 
 void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
+  if (auto suite = platforms_.find(app.config.app_id);
+      suite != platforms_.end() && suite->second.config->wecom_suite) {
+    PutAuthCodes(suite->second, app.config.app_id, record);
+    return;
+  }
   if (app.takeover_done) record.owner.emplace(kListed, std::string(1, '1'));
   if (!app.authorizer) return;
   const App::Authorizer& authorizer = *app.authorizer;
@@ -271,6 +319,11 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
 }
 
 void RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
+  if (auto suite = platforms_.find(app.config.app_id);
+      suite != platforms_.end() && suite->second.config->wecom_suite) {
+    TakeAuthCodes(suite->second, app.config.app_id, record, mirror);
+    return;
+  }
   if (platforms_.contains(app.config.app_id) && !app.takeover_done &&
       record.owner.contains(kListed)) {
     app.takeover_done = true;
@@ -432,8 +485,9 @@ PlatformView RefreshEngine::ViewOfPlatform(
     const std::string& platform_id) const {
   PlatformView view;
   if (auto it = apps_.find(platform_id); it != apps_.end()) {
-    const Slot* ticket =
-        it->second->slots[static_cast<int>(TokenKind::kComponentVerifyTicket)];
+    const Slot* ticket = AccessSlot(*it->second).inputs.empty()
+                             ? nullptr
+                             : AccessSlot(*it->second).inputs[0];
     if (ticket != nullptr && ticket->state.generation > 0) {
       view.ticket_created = ticket->state.fetched.wall;
     }

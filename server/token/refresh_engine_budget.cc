@@ -14,7 +14,7 @@ using refresh_engine_internal::TimeText;
 DailyBudget RefreshEngine::BudgetOf(const App& app) const {
   const std::string& platform_id =
       app.authorizer ? app.authorizer->platform : app.config.app_id;
-  if (app.authorizer || app.config.api == AppConfig::Api::kComponent) {
+  if (app.authorizer || platforms_.contains(app.config.app_id)) {
     if (auto it = platforms_.find(platform_id); it != platforms_.end()) {
       return DailyBudget{.fetches = it->second.config->daily_budget,
                          .force_fetches = refresh_.force_budget,

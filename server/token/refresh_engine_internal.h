@@ -46,6 +46,10 @@ inline FetchApi ApiOf(const AppConfig& app, TokenKind kind) {
       return FetchApi::kWeComToken;
     case AppConfig::Api::kWeComProvider:
       return FetchApi::kWeComProviderToken;
+    case AppConfig::Api::kWeComSuite:
+      return FetchApi::kWeComSuiteToken;
+    case AppConfig::Api::kSuiteCorp:
+      return FetchApi::kWeComCorpToken;
     case AppConfig::Api::kClassic:
       break;
   }

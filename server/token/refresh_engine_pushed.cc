@@ -1,9 +1,10 @@
 // Credentials WeChat pushes rather than answers (DESIGN.md "Third-party
-// platforms"): a platform's component_verify_ticket. Its slot holds the
-// newest push; its only request is api_start_push_ticket, which asks
-// WeChat to push again when pushes seem to have stopped. The component
-// token is a recipe with the ticket as its input, so it waits for and wakes
-// on it as a ticket does on its access token.
+// platforms", "WeCom"): a platform's component_verify_ticket, a suite's
+// suite_ticket. Its slot holds the newest push; a verify ticket's only
+// request is api_start_push_ticket, which asks WeChat to push again when
+// pushes seem to have stopped (a suite_ticket has none). The component or
+// suite token is a recipe with the ticket as its input, so it waits for
+// and wakes on it as a ticket does on its access token.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -27,16 +28,24 @@ namespace {
 // max_timestamp_skew is off.
 constexpr absl::Duration kDefaultTicketSkew = absl::Minutes(5);
 
+// How long a pushed ticket is valid after it was created.
+absl::Duration PushedLifetime(TokenKind kind) {
+  return kind == TokenKind::kSuiteTicket ? kSuiteTicketLifetime
+                                         : kVerifyTicketLifetime;
+}
+
 }  // namespace
 
 void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
                                        std::string ticket, absl::Time created,
                                        std::function<void(absl::Status)> done) {
   Slot* slot = FindSlot(component_app_id, TokenKind::kComponentVerifyTicket);
+  if (slot == nullptr)
+    slot = FindSlot(component_app_id, TokenKind::kSuiteTicket);
   if (slot == nullptr) {
-    done(absl::NotFoundError(absl::StrCat("component_app_id: no platform \"",
-                                          component_app_id,
-                                          "\" is configured")));
+    done(absl::NotFoundError(
+        absl::StrCat("component_app_id: no platform or suite \"",
+                     component_app_id, "\" is configured")));
     return;
   }
   if (shutting_down_) return done(ShuttingDown());
@@ -70,9 +79,10 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
   ++state.generation;
   state.epoch = lease_epoch_;
   state.fetched = Instant{created, now.steady + (created - now.wall)};
-  state.expires = state.fetched + kVerifyTicketLifetime;
-  Log(LogLevel::kInfo, "WeChat pushed a verify ticket",
+  state.expires = state.fetched + PushedLifetime(slot->kind);
+  Log(LogLevel::kInfo, "a pushed ticket arrived",
       {{"app_id", component_app_id},
+       {"kind", std::string(TokenKindName(slot->kind))},
        {"ticket", Fingerprint(state.value)},
        {"generation", absl::StrCat(state.generation)},
        {"created", TimeText(created)},
@@ -118,9 +128,10 @@ void RefreshEngine::DropPushedInput(Slot& slot, Slot& input,
     input.previous_pushed.clear();
     Log(LogLevel::kWarning,
         input.state.value.empty()
-            ? "WeChat refused the verify ticket; waiting for the next push"
-            : "WeChat refused the verify ticket; using the one it replaced",
+            ? "the pushed ticket was refused; waiting for the next push"
+            : "the pushed ticket was refused; using the one it replaced",
         {{"app_id", input.app->config.app_id},
+         {"kind", std::string(TokenKindName(input.kind))},
          {"ticket", Fingerprint(refused)}});
   }
   if (Servable(input, now)) {
@@ -151,11 +162,14 @@ absl::Status RefreshEngine::PushedUnavailable(const Slot& slot) const {
   const std::string label = Label(slot.app->config.app_id, slot.kind);
   const TokenState& state = slot.state;
   if (state.generation == 0) {
-    return absl::UnavailableError(
-        absl::StrCat(label,
-                     ": none pushed yet; WeChat pushes one every 10 minutes to "
-                     "push_listen (/wechat/platform/",
-                     slot.app->config.app_id, ")"));
+    return absl::UnavailableError(absl::StrCat(
+        label,
+        slot.kind == TokenKind::kSuiteTicket
+            ? ": none pushed yet; WeCom pushes one every 10 minutes to "
+              "push_listen (/wecom/suite/"
+            : ": none pushed yet; WeChat pushes one every 10 minutes to "
+              "push_listen (/wechat/platform/",
+        slot.app->config.app_id, ")"));
   }
   const absl::Duration age = clock_.Now() - state.fetched.wall;
   if (!state.has_value()) {
@@ -164,10 +178,11 @@ absl::Status RefreshEngine::PushedUnavailable(const Slot& slot) const {
                      absl::FormatDuration(absl::Trunc(age, absl::Seconds(1))),
                      " ago); waiting for the next push"));
   }
-  return absl::UnavailableError(absl::StrCat(
-      label, ": the newest was created ",
-      absl::FormatDuration(absl::Trunc(age, absl::Seconds(1))),
-      " ago; a ticket is valid ", absl::FormatDuration(kVerifyTicketLifetime)));
+  return absl::UnavailableError(
+      absl::StrCat(label, ": the newest was created ",
+                   absl::FormatDuration(absl::Trunc(age, absl::Seconds(1))),
+                   " ago; a ticket is valid ",
+                   absl::FormatDuration(PushedLifetime(slot.kind))));
 }
 
 }  // namespace wxtoken::server

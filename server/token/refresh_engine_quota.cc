@@ -36,6 +36,8 @@ std::vector<std::string> QuotaPaths(const AppConfig& app) {
       break;  // counted by WeChat per platform, asked through it
     case AppConfig::Api::kWeCom:
     case AppConfig::Api::kWeComProvider:
+    case AppConfig::Api::kWeComSuite:
+    case AppConfig::Api::kSuiteCorp:
       return paths;  // WeCom has no quota API
   }
   if (!app.tickets.empty()) paths.push_back("/cgi-bin/ticket/getticket");

@@ -24,8 +24,11 @@ constexpr absl::Duration kListRecheck = absl::Seconds(1);
 
 bool RefreshEngine::UsedRecently(const App& app, Instant now) const {
   if (!app.authorizer) return true;
-  // An authorization just pushed is about to be used.
-  if (!app.authorizer->code.empty()) return true;
+  // An authorization just pushed (a suite just installed) is about to be
+  // used.
+  if (!app.authorizer->code.empty() || app.authorizer->just_installed) {
+    return true;
+  }
   const Platform& platform = platforms_.at(app.authorizer->platform);
   return table_.LastUsed(app.config.app_id) >=
          now.steady - platform.config->idle_after;
@@ -34,7 +37,13 @@ bool RefreshEngine::UsedRecently(const App& app, Instant now) const {
 void RefreshEngine::OnComponentToken(const std::string& platform_id,
                                      Instant now) {
   auto it = platforms_.find(platform_id);
-  if (it == platforms_.end() || !it->second.pass.waiting_for_token) return;
+  if (it == platforms_.end()) return;
+  if (it->second.config->wecom_suite) {
+    // Auth codes waiting for a suite token go now.
+    RunCodeExchanges(now);
+    return;
+  }
+  if (!it->second.pass.waiting_for_token) return;
   it->second.pass.waiting_for_token = false;
   it->second.pass.next = now.steady;
 }

@@ -258,7 +258,8 @@ void RefreshEngine::Send(Slot& slot) {
   }
   slot.request.api = request.api;
   if (request.api == FetchApi::kQueryAuth ||
-      request.api == FetchApi::kAuthorizerToken) {
+      request.api == FetchApi::kAuthorizerToken ||
+      request.api == FetchApi::kWeComCorpToken) {
     // Filled above; no secret of its own.
   } else if (IsTicketApi(slot.api)) {
     request.access_token = slot.request.inputs.at(0);
@@ -266,12 +267,13 @@ void RefreshEngine::Send(Slot& slot) {
   } else {
     request.secret = app.secret;
     slot.request.secret_version = app.secret_version;
-    if (IsWeComApi(slot.api)) {  // gettoken, get_provider_token
+    if (IsWeComApi(slot.api)) {  // gettoken, provider and suite tokens
       request.corp_id =
           app.config.app_id.substr(0, app.config.app_id.find('/'));
     }
     request.force_refresh = slot.request.stable_force;
-    if (slot.api == FetchApi::kComponentToken) {
+    if (slot.api == FetchApi::kComponentToken ||
+        slot.api == FetchApi::kWeComSuiteToken) {
       request.verify_ticket = slot.request.inputs.at(0);
     }
   }
@@ -369,7 +371,8 @@ void RefreshEngine::OnSuccess(Slot& slot, const FetchResult& result,
     return;
   }
   ApplySuccess(slot, result, now);
-  if (slot.api == FetchApi::kComponentToken) {
+  if (slot.api == FetchApi::kComponentToken ||
+      slot.api == FetchApi::kWeComSuiteToken) {
     OnComponentToken(slot.app->config.app_id, now);
   }
   // The access token may have become servable again (a new value, or an

@@ -54,6 +54,8 @@ struct AppCounters {
 // api_start_push_ticket asks for one (at most this often).
 inline constexpr absl::Duration kVerifyTicketLifetime = absl::Hours(12);
 inline constexpr absl::Duration kVerifyTicketProbeAge = absl::Minutes(30);
+// A WeCom suite_ticket (WECHAT.md "WeCom APIs"): valid 30 minutes.
+inline constexpr absl::Duration kSuiteTicketLifetime = absl::Minutes(30);
 
 // WeChat's limits on stable_token force_refresh: true.
 inline constexpr int kStableForceDailyLimit = 20;

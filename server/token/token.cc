@@ -18,6 +18,8 @@ absl::string_view TokenKindName(TokenKind kind) {
       return "component_verify_ticket";
     case TokenKind::kAgentConfigTicket:
       return "agent_config_ticket";
+    case TokenKind::kSuiteTicket:
+      return "suite_ticket";
   }
   return "unknown";
 }
@@ -38,6 +40,7 @@ absl::string_view TicketType(TokenKind kind) {
     case TokenKind::kWxCardTicket:
       return "wx_card";
     case TokenKind::kComponentVerifyTicket:
+    case TokenKind::kSuiteTicket:
       return "";
     case TokenKind::kAgentConfigTicket:
       return "agent_config";

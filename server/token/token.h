@@ -13,20 +13,23 @@ namespace wxtoken::server {
 // Which token of an app: wxtoken.v1.TokenKind without tying the domain code
 // to the generated protobuf types.
 //
-// kComponentVerifyTicket is internal: a platform's component_verify_ticket,
-// which WeChat pushes and the component token is fetched with. It is stored
-// like a token but never served (the proto has no kind for it).
+// kComponentVerifyTicket and kSuiteTicket are internal: a platform's
+// component_verify_ticket and a WeCom suite's suite_ticket, which WeChat
+// and WeCom push and the platform's or suite's token is fetched with. They
+// are stored like tokens but never served (the proto has no kind for them).
 enum class TokenKind {
   kAccessToken = 0,
   kJsapiTicket = 1,
   kWxCardTicket = 2,
   kComponentVerifyTicket = 3,
   kAgentConfigTicket = 4,  // a WeCom app's own ticket (wx.agentConfig)
+  kSuiteTicket = 5,
 };
-inline constexpr int kTokenKindCount = 5;
+inline constexpr int kTokenKindCount = 6;
 inline constexpr TokenKind kAllTokenKinds[] = {
-    TokenKind::kAccessToken, TokenKind::kJsapiTicket, TokenKind::kWxCardTicket,
-    TokenKind::kComponentVerifyTicket, TokenKind::kAgentConfigTicket};
+    TokenKind::kAccessToken,       TokenKind::kJsapiTicket,
+    TokenKind::kWxCardTicket,      TokenKind::kComponentVerifyTicket,
+    TokenKind::kAgentConfigTicket, TokenKind::kSuiteTicket};
 
 // A ticket fetched with its owner's access token (getticket; WeCom's
 // get_jsapi_ticket and ticket/get).
@@ -36,7 +39,8 @@ inline bool IsTicket(TokenKind kind) {
 }
 // A credential WeChat pushes to us and that cannot be fetched.
 inline bool IsPushed(TokenKind kind) {
-  return kind == TokenKind::kComponentVerifyTicket;
+  return kind == TokenKind::kComponentVerifyTicket ||
+         kind == TokenKind::kSuiteTicket;
 }
 
 // "access_token", "jsapi_ticket", "wx_card_ticket", …: for logs, metrics

@@ -12,7 +12,9 @@ namespace wxtoken::server {
 
 // What a third-party platform's 授权事件接收URL receives, once decrypted
 // (WECHAT.md "Third-party platform"): a flat XML event naming the platform
-// (AppId), when WeChat made it (CreateTime) and what it is (InfoType).
+// (AppId), when WeChat made it (CreateTime) and what it is (InfoType). A
+// WeCom suite's pushes are read into the same shape (ParseSuiteEvent in
+// server/wechat/suite_event.h), the suite_id as component_app_id.
 struct PlatformEvent {
   enum class Type {
     kVerifyTicket,      // component_verify_ticket: the new ticket
@@ -27,7 +29,9 @@ struct PlatformEvent {
   absl::Time create_time;
   std::string ticket;                      // kVerifyTicket
   std::string authorizer_app_id;           // kAuthorized, kUpdateAuthorized,
-                                           // kUnauthorized
+                                           // kUnauthorized; "" in a suite's
+                                           // kAuthorized (known once the
+                                           // code is exchanged)
   std::string authorization_code;          // kAuthorized, kUpdateAuthorized
   std::optional<absl::Time> code_expires;  // when WeChat says the code ends
 };

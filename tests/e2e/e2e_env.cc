@@ -39,15 +39,6 @@ std::string DurationText(absl::Duration duration) {
 
 }  // namespace
 
-std::string RandomVaultKey() {
-  std::string key(32, '\0');
-  absl::BitGen random;
-  for (char& byte : key) {
-    byte = static_cast<char>(absl::Uniform<unsigned>(random, 0, 256));
-  }
-  return absl::Base64Escape(key) + "\n";
-}
-
 std::string BinaryPath(const char* env_name) {
   if (const char* path = std::getenv(env_name)) return path;
   const std::string name = env_name;
@@ -421,9 +412,36 @@ std::string Controller::ConfigYaml(const Options& options,
                     app.api, "\"\n");
     app_secrets(app, app.app_id, "    ");
   }
-  if (!options.wecom_corps.empty() || !options.wecom_providers.empty()) {
+  // A platform's or suite's secret files and vault key, written under
+  // `dir`; its YAML lines after the key's, each prefixed with `indent`.
+  auto pushed_owner = [&](const Platform& owner, const std::string& indent) {
+    const std::string base = absl::StrCat(dir, "/", owner.component_app_id);
+    WriteFile(base + ".secret", owner.secret + "\n");
+    WriteFile(base + ".server_token", owner.server_token + "\n");
+    WriteFile(base + ".aes_key", owner.encoding_aes_key + "\n");
+    // Given (replicas share theirs), else made once per directory: a
+    // restart must open what it sealed.
+    const std::string vault = base + ".vault_key";
+    if (!owner.vault_key.empty()) {
+      WriteFile(vault, owner.vault_key);
+    } else if (!std::filesystem::exists(vault)) {
+      WriteFile(vault, RandomVaultKey());
+    }
+    absl::StrAppend(&yaml, indent, "secret_file: \"", base, ".secret\"\n",
+                    indent, "server_token_file: \"", base, ".server_token\"\n",
+                    indent, "encoding_aes_key_file: \"", base, ".aes_key\"\n",
+                    indent, "vault_key_file: \"", vault, "\"\n");
+  };
+  if (!options.wecom_corps.empty() || !options.wecom_providers.empty() ||
+      !options.wecom_suites.empty()) {
     absl::StrAppend(&yaml, "wecom:\n  base_urls: [\"", options.base_url,
                     "\"]\n");
+    if (!options.wecom_suites.empty()) absl::StrAppend(&yaml, "  suites:\n");
+    for (const Platform& suite : options.wecom_suites) {
+      absl::StrAppend(&yaml, "    - suite_id: \"", suite.component_app_id,
+                      "\"\n");
+      pushed_owner(suite, "      ");
+    }
     if (options.corp_ticket_hourly_budget > 0) {
       absl::StrAppend(&yaml, "  corp_ticket_hourly_budget: ",
                       options.corp_ticket_hourly_budget, "\n");
@@ -455,27 +473,14 @@ std::string Controller::ConfigYaml(const Options& options,
                   "          ");
     }
   }
-  if (!options.platforms.empty()) {
-    absl::StrAppend(&yaml, "push_listen: \"127.0.0.1:0\"\nplatforms:\n");
+  if (!options.platforms.empty() || !options.wecom_suites.empty()) {
+    absl::StrAppend(&yaml, "push_listen: \"127.0.0.1:0\"\n");
   }
+  if (!options.platforms.empty()) absl::StrAppend(&yaml, "platforms:\n");
   for (const Platform& platform : options.platforms) {
-    const std::string base = absl::StrCat(dir, "/", platform.component_app_id);
-    WriteFile(base + ".secret", platform.secret + "\n");
-    WriteFile(base + ".server_token", platform.server_token + "\n");
-    WriteFile(base + ".aes_key", platform.encoding_aes_key + "\n");
-    // Given (replicas share theirs), else made once per directory: a
-    // restart must open what it sealed.
-    const std::string vault = base + ".vault_key";
-    if (!platform.vault_key.empty()) {
-      WriteFile(vault, platform.vault_key);
-    } else if (!std::filesystem::exists(vault)) {
-      WriteFile(vault, RandomVaultKey());
-    }
     absl::StrAppend(&yaml, "  - component_app_id: \"",
-                    platform.component_app_id, "\"\n", "    secret_file: \"",
-                    base, ".secret\"\n", "    server_token_file: \"", base,
-                    ".server_token\"\n", "    encoding_aes_key_file: \"", base,
-                    ".aes_key\"\n", "    vault_key_file: \"", vault, "\"\n");
+                    platform.component_app_id, "\"\n");
+    pushed_owner(platform, "    ");
   }
   return yaml;
 }
@@ -509,7 +514,7 @@ void Controller::Start(const Options& options, const std::string& dir) {
     health_address_ = "127.0.0.1:" + *health_port;
   }
   push_port_ = 0;
-  if (!options.platforms.empty()) {
+  if (!options.platforms.empty() || !options.wecom_suites.empty()) {
     auto push_port =
         process_->WaitForNumberAfter("\"push_port\":\"", kStartTimeout);
     ASSERT_TRUE(push_port.has_value());

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/e2e/child_process.h"
+#include "tests/fakes/random_vault_key.h"
 #include "wxtoken/v1/token_controller.grpc.pb.h"
 
 namespace wxtoken::testing {
@@ -225,7 +226,10 @@ class Controller {
     std::vector<App> wecom_providers = {};
     int corp_ticket_hourly_budget = 0;  // 0 = the default
     int app_ticket_hourly_budget = 0;   // 0 = the default
-    // With platforms, push_listen is a free loopback port (push_port()).
+    // WeCom suites: component_app_id is the suite_id.
+    std::vector<Platform> wecom_suites = {};
+    // With platforms or suites, push_listen is a free loopback port
+    // (push_port()).
     std::vector<Platform> platforms = {};
     std::string base_url;
     // base_urls lists base_url this many times: failover to the same
@@ -372,10 +376,6 @@ class MaxCacheChecker {
 // wxtokend's log contract: every line is one JSON object with time, level
 // and msg (EXPECTs each).
 void ExpectJsonLogLines(const std::string& logs);
-
-// A vault key file's text: 32 random bytes, base64 (as
-// `openssl rand -base64 32`).
-std::string RandomVaultKey();
 
 // Path of a binary built next to the tests (env WXTOKEND / WECHAT_SANDBOX /
 // WXTOKEN_CLI, set by CTest).

@@ -310,7 +310,7 @@ TEST_F(PlatformE2eTest, PushesThatAreNotWeChatsAreRefusedAndChangeNothing) {
   // start (api_start_push_ticket) reached the sandbox after the target.
   ASSERT_GE(edge.pushes().size(), 1u);
   const RecordedPush real = edge.pushes().back();
-  const int taken = Count(controller_.Logs(), "WeChat pushed a verify ticket");
+  const int taken = Count(controller_.Logs(), "a pushed ticket arrived");
   const std::string path = absl::StrCat("/wechat/platform/", kPlatform);
 
   // A replay of the push just taken.
@@ -350,7 +350,7 @@ TEST_F(PlatformE2eTest, PushesThatAreNotWeChatsAreRefusedAndChangeNothing) {
   EXPECT_EQ(now.generation(), first.generation());
   EXPECT_EQ(now.value(), first.value());
   EXPECT_EQ(ComponentTokenCalls(), calls);
-  EXPECT_EQ(Count(controller_.Logs(), "WeChat pushed a verify ticket"), taken);
+  EXPECT_EQ(Count(controller_.Logs(), "a pushed ticket arrived"), taken);
 }
 
 TEST_F(PlatformE2eTest, SubmitPlatformPushTakesAPushAnEdgeReceived) {
@@ -736,8 +736,8 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   const Sandbox::PushAnswer push = sandbox.PushTicket(kPlatform);
   EXPECT_EQ(push.status, 200) << push.body;
   EXPECT_EQ(push.body, "success");
-  EXPECT_EQ(Count(replicas[leader].Logs(), "WeChat pushed a verify ticket"), 1);
-  EXPECT_EQ(Count(follower.Logs(), "WeChat pushed a verify ticket"), 0);
+  EXPECT_EQ(Count(replicas[leader].Logs(), "a pushed ticket arrived"), 1);
+  EXPECT_EQ(Count(follower.Logs(), "a pushed ticket arrived"), 0);
   // The follower serves what the leader fetched with it.
   const wxtoken::v1::Token first = follower.WaitForToken(kPlatform);
   EXPECT_EQ(first.generation(), 1u);

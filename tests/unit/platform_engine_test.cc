@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 
-#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -18,6 +17,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_state_store.h"
 #include "tests/fakes/fake_upstream.h"
+#include "tests/fakes/random_vault_key.h"
 
 namespace wxtoken::server {
 namespace {
@@ -51,13 +51,7 @@ class PlatformEngineTest : public ::testing::Test {
     config_.apps.push_back(owner);
     PlatformConfig platform;
     platform.component_app_id = kPlatform;
-    // A key made now, never committed.
-    std::string key(32, '\0');
-    absl::BitGen random;
-    for (char& byte : key) {
-      byte = static_cast<char>(absl::Uniform<unsigned>(random, 0, 256));
-    }
-    platform.vault_keys = absl::Base64Escape(key);
+    platform.vault_keys = wxtoken::testing::RandomVaultKey();
     config_.platforms.push_back(platform);
     // Quota polls (requests of their own) are tested in owner_view_test.
     config_.quota.poll_interval = absl::ZeroDuration();

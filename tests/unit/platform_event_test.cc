@@ -8,13 +8,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/event_error.h"
 
 namespace wxtoken::server {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
-using ::testing::StartsWith;
+using ::wxtoken::server::testing::IsEventError;
 
 constexpr char kTicket[] = "ticket@@@lEHjsBEi_TPDey0IZxw4Zbb7JRYLOtEf9ksvDpSwz";
 
@@ -99,24 +98,16 @@ TEST(PlatformEventTest, ABadEventIsRefusedWithoutQuotingCredentials) {
        "AuthorizationCode is missing"},
   };
   for (const auto& [text, want] : bad) {
-    absl::StatusOr<PlatformEvent> event = ParsePlatformEvent(text);
-    ASSERT_FALSE(event.ok()) << want;
-    EXPECT_EQ(event.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(event.status().message()), StartsWith("event: "));
-    EXPECT_THAT(std::string(event.status().message()), HasSubstr(want));
-    EXPECT_THAT(std::string(event.status().message()),
-                Not(HasSubstr("tick et")));
+    EXPECT_THAT(ParsePlatformEvent(text),
+                IsEventError(want, std::vector<std::string>{"tick et"}));
   }
   // Two tickets in one event: which one counts would be a guess.
   std::string twice = TicketEvent();
   twice.insert(twice.find("</xml>"),
                "<ComponentVerifyTicket>ticket@@@other</ComponentVerifyTicket>");
-  absl::StatusOr<PlatformEvent> event = ParsePlatformEvent(twice);
-  ASSERT_FALSE(event.ok());
-  EXPECT_THAT(std::string(event.status().message()),
-              HasSubstr("more than once"));
-  EXPECT_THAT(std::string(event.status().message()),
-              Not(HasSubstr("ticket@@@")));
+  EXPECT_THAT(
+      ParsePlatformEvent(twice),
+      IsEventError("more than once", std::vector<std::string>{"ticket@@@"}));
 }
 
 }  // namespace

@@ -1,0 +1,237 @@
+// End-to-end: a WeCom suite (DESIGN.md "WeCom", Suites) served by the real
+// wxtokend from the real wechat-sandbox over real gRPC and HTTP on
+// loopback: suite_ticket pushes, create_auth exchanged for a permanent code,
+// corp tokens through the suite, cancel_auth, a crash, and WeCom's URL
+// check. Every bound leaves slack for a loaded 2-core machine.
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/wechat/message_crypto.h"
+#include "server/wechat/signature.h"
+#include "tests/e2e/e2e_env.h"
+
+namespace wxtoken::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kSuite[] = "wwsuitee2e00000001";
+constexpr char kSecret[] = "suite-secret-e2e-5b1c";
+constexpr char kServerToken[] = "SuiteServerToken";
+// 43 characters: base64 of 32 bytes without its '='.
+constexpr char kAesKey[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+constexpr char kCorpA[] = "wwcorpe2e0000000a1";
+constexpr char kCorpB[] = "wwcorpe2e0000000b2";
+
+// The create_auth → token and cancel_auth → refusal bound (issue 21).
+constexpr absl::Duration kWithin = absl::Seconds(2);
+
+std::string CorpKey(const char* corp) {
+  return absl::StrCat(kSuite, "/", corp);
+}
+
+class WeComSuiteE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("wecom-suite");
+    Sandbox::Options sandbox;
+    sandbox.wecom_suites = {{kSuite, kSecret, kServerToken, kAesKey}};
+    sandbox.suite_ticket_interval = absl::ZeroDuration();  // pushed by hand
+    sandbox.lifetime = absl::Seconds(60);
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start(sandbox, dir_));
+    options_.base_url = sandbox_.base_url();
+    options_.wecom_suites = {{kSuite, kSecret, kServerToken, kAesKey, ""}};
+    options_.state_dir = dir_ + "/state";
+    options_.overlap = "3s";
+    options_.margin = "2s";
+    ASSERT_NO_FATAL_FAILURE(StartController());
+  }
+  void StartController() {
+    ASSERT_NO_FATAL_FAILURE(controller_.Start(options_, dir_));
+    sandbox_.SetWeComPushBase(
+        absl::StrCat("http://127.0.0.1:", controller_.push_port()));
+  }
+  void TearDown() override {
+    if (!::testing::Test::HasFailure()) {
+      const std::string logs = controller_.Logs();
+      ExpectJsonLogLines(logs);
+      for (const char* secret : {kSecret, kServerToken, kAesKey}) {
+        EXPECT_THAT(logs, Not(HasSubstr(secret)));
+      }
+      for (const std::string& code : sandbox_.IssuedPermanentCodes()) {
+        EXPECT_THAT(logs, Not(HasSubstr(code))) << "a permanent code logged";
+      }
+    }
+    controller_.Stop();
+    sandbox_.Stop();
+  }
+
+  // A suite_ticket pushed and taken, then the suite token fetched with it.
+  void StartSuite() {
+    const Sandbox::PushAnswer push = sandbox_.PushSuiteTicket(kSuite);
+    ASSERT_EQ(push.status, 200) << push.body;
+    ASSERT_EQ(push.body, "success");
+    EXPECT_FALSE(controller_.WaitForToken(kSuite).value().empty());
+  }
+  // GetToken of `key` until it answers `want` (OK: a token), for at most
+  // `within`; the last status.
+  grpc::Status WaitForCode(const std::string& key, grpc::StatusCode want,
+                           absl::Duration within, wxtoken::v1::Token* token) {
+    const absl::Time deadline = absl::Now() + within;
+    grpc::Status status;
+    do {
+      status = controller_.GetToken(key, token);
+      if (status.error_code() == want) return status;
+      absl::SleepFor(absl::Milliseconds(20));
+    } while (absl::Now() < deadline);
+    return status;
+  }
+  // Every file under the state directory.
+  std::string StateFiles() {
+    std::string all;
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(options_.state_dir)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      all += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return all;
+  }
+  int SuiteCount(const char* counter) {
+    return sandbox_.WeComSuiteCount(kSuite, counter);
+  }
+  int CorpCount(const char* corp, const char* counter) {
+    return sandbox_.WeComSuiteCorpCount(kSuite, corp, counter);
+  }
+
+  std::string dir_;
+  Sandbox sandbox_;
+  Controller::Options options_;
+  Controller controller_;
+};
+
+TEST_F(WeComSuiteE2eTest, ACorpIsServedFromInstallToUninstallAndThroughACrash) {
+  ASSERT_NO_FATAL_FAILURE(StartSuite());
+  EXPECT_EQ(SuiteCount("ticket_pushes_success"), 1);
+
+  // create_auth: answered once the code is durable, the corp's token
+  // within 2 s.
+  const absl::Time installed_at = absl::Now();
+  const Sandbox::PushAnswer install = sandbox_.InstallSuite(kSuite, kCorpA);
+  ASSERT_EQ(install.status, 200) << install.body;
+  EXPECT_EQ(install.body, "success");
+  wxtoken::v1::Token token;
+  const grpc::Status served =
+      WaitForCode(CorpKey(kCorpA), grpc::StatusCode::OK, kWithin, &token);
+  ASSERT_TRUE(served.ok()) << served.error_message();
+  const absl::Duration took = absl::Now() - installed_at;
+  EXPECT_LT(took, kWithin);
+  EXPECT_FALSE(token.value().empty());
+  EXPECT_EQ(SuiteCount("permanent_code_calls"), 1);
+  EXPECT_EQ(CorpCount(kCorpA, "corp_token_calls"), 1) << controller_.Logs();
+  // One from get_permanent_code (v1), one from get_corp_token.
+  EXPECT_EQ(CorpCount(kCorpA, "corp_tokens_issued"), 2);
+
+  // A second corp, and a corp never installed is NOT_FOUND (no list API:
+  // nothing to take over).
+  ASSERT_EQ(sandbox_.InstallSuite(kSuite, kCorpB).status, 200);
+  ASSERT_TRUE(
+      WaitForCode(CorpKey(kCorpB), grpc::StatusCode::OK, kWithin, &token).ok());
+  EXPECT_EQ(controller_.GetToken(absl::StrCat(kSuite, "/wwnobody"), &token)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // Sealed at rest: no permanent code the sandbox issued is in a file.
+  const std::vector<std::string> codes = sandbox_.IssuedPermanentCodes();
+  ASSERT_EQ(codes.size(), 2u);
+  const std::string state = StateFiles();
+  EXPECT_FALSE(state.empty());
+  for (const std::string& code : codes) {
+    EXPECT_THAT(state, Not(HasSubstr(code))) << "a permanent code in plain";
+  }
+
+  // kill -9 and a new process: the corps are still installed, from the
+  // sealed permanent codes, without a new auth code. A ForceRefresh proves
+  // the permanent code works (the stored token would be served as it is).
+  controller_.Kill();
+  ASSERT_NO_FATAL_FAILURE(StartController());
+  wxtoken::v1::Token before;
+  ASSERT_TRUE(WaitForCode(CorpKey(kCorpA), grpc::StatusCode::OK,
+                          absl::Seconds(20), &before)
+                  .ok());
+  wxtoken::v1::ForceRefreshResponse forced;
+  const grpc::Status force =
+      controller_.ForceRefresh(CorpKey(kCorpA), before.value(), &forced,
+                               wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN, 40014);
+  ASSERT_TRUE(force.ok()) << force.error_message();
+  EXPECT_NE(forced.token().value(), before.value());
+  EXPECT_EQ(SuiteCount("permanent_code_calls"), 2);  // A and B only
+  EXPECT_EQ(SuiteCount("installs"), 2);
+  EXPECT_GE(CorpCount(kCorpA, "corp_token_calls"), 2);
+  EXPECT_EQ(CorpCount(kCorpA, "corp_token_failures"), 0);
+
+  // cancel_auth: FAILED_PRECONDITION within 2 s, and nothing more is sent.
+  const absl::Time uninstalled_at = absl::Now();
+  const Sandbox::PushAnswer uninstall = sandbox_.UninstallSuite(kSuite, kCorpA);
+  ASSERT_EQ(uninstall.status, 200) << uninstall.body;
+  EXPECT_EQ(uninstall.body, "success");
+  const grpc::Status refused = WaitForCode(
+      CorpKey(kCorpA), grpc::StatusCode::FAILED_PRECONDITION, kWithin, &token);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.error_message();
+  EXPECT_LT(absl::Now() - uninstalled_at, kWithin);
+  EXPECT_THAT(refused.error_message(), HasSubstr("cancel_auth"));
+  const int calls = CorpCount(kCorpA, "corp_token_calls");
+  EXPECT_FALSE(controller_
+                   .ForceRefresh(CorpKey(kCorpA), "", &forced,
+                                 wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN, 40014)
+                   .ok());
+  EXPECT_EQ(CorpCount(kCorpA, "corp_token_calls"), calls);
+  // The other corp is untouched.
+  EXPECT_TRUE(controller_.GetToken(CorpKey(kCorpB), &token).ok());
+}
+
+TEST_F(WeComSuiteE2eTest, WeComsUrlCheckIsAnsweredWithTheDecryptedEchoStr) {
+  absl::StatusOr<server::MessageKey> key =
+      server::MessageKey::FromEncodingAesKey(kAesKey);
+  ASSERT_TRUE(key.ok());
+  const std::string plain = "echo-6215493881542193";
+  absl::StatusOr<std::string> echostr =
+      server::EncryptMessage(*key, kSuite, plain);
+  ASSERT_TRUE(echostr.ok());
+  const std::string timestamp = absl::StrCat(absl::ToUnixSeconds(absl::Now()));
+  const std::string nonce = "1372623149";
+  const std::string signature =
+      server::WeChatSignature({kServerToken, timestamp, nonce, *echostr});
+  httplib::Client client("127.0.0.1", controller_.push_port());
+  client.set_read_timeout(std::chrono::seconds(10));
+  httplib::Params params = {{"msg_signature", signature},
+                            {"timestamp", timestamp},
+                            {"nonce", nonce},
+                            {"echostr", *echostr}};
+  const std::string path = absl::StrCat("/wecom/suite/", kSuite);
+  httplib::Result answer = client.Get(path, params, httplib::Headers{});
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, plain);
+
+  params.erase("msg_signature");
+  params.emplace("msg_signature", std::string(40, '0'));
+  answer = client.Get(path, params, httplib::Headers{});
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400);
+  EXPECT_THAT(answer->body, Not(HasSubstr(plain)));
+}
+
+}  // namespace
+}  // namespace wxtoken::testing
