@@ -103,6 +103,7 @@ grpc::ServerUnaryReactor* TokenControllerService::GetToken(
     command.kind =
         FromProtoKind(request->kind()).value_or(TokenKind::kAccessToken);
     command.wechat_errcode = 0;
+    command.wants_any = true;
     reactor->Bind(command);
     worker_.Submit(std::move(command));
     return reactor;

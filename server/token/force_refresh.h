@@ -28,6 +28,11 @@ struct ForceRefreshCommand {
   TokenKind kind = TokenKind::kAccessToken;
   std::string stale_value;  // empty: whatever is current is bad
   int wechat_errcode = 0;
+  // GetToken of an idle authorizer: its caller holds no value, so any
+  // servable one answers it, nothing is reported bad. (Its GetToken may
+  // have raced the fetch another caller caused: that value is the answer,
+  // not a reason for another fetch.)
+  bool wants_any = false;
   ForceRefreshCallback done;
   // Set by the caller's side when the caller gave up (deadline, cancel);
   // null when it cannot happen.

@@ -64,6 +64,10 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
   std::erase_if(slot->waiters, [](const Waiter& waiter) {
     return waiter.command.IsCancelled();
   });
+  if (command.wants_any && Servable(*slot, now)) {
+    Answer(command, Serve(*slot, now), ForceOutcome::kAlreadyNewer);
+    return;
+  }
 
   ForceView view;
   view.stale_value = command.stale_value;
@@ -94,8 +98,9 @@ void RefreshEngine::ForceRefresh(ForceRefreshCommand command) {
     return;
   }
   Waiter waiter;
-  waiter.bad_value =
-      command.stale_value.empty() ? slot->state.value : command.stale_value;
+  waiter.bad_value = command.wants_any             ? std::string()
+                     : command.stale_value.empty() ? slot->state.value
+                                                   : command.stale_value;
   waiter.outcome = ForceOutcome::kCoalesced;
   if (decision.step == ForceStep::kFetch && slot->waiters.empty()) {
     // This caller makes the fetch happen (or brings it forward).

@@ -558,6 +558,29 @@ TEST_F(AuthorizerEngineTest, ARevokedAuthorizerIsRefusedAtOnceAndAskedNothing) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// An idle authorizer's GetToken that found nothing servable asks for one
+// fetch (wants_any). When the fetch another caller caused lands before the
+// worker takes that ask, the value it brought answers it: nothing held is
+// reported bad, so nothing more is sent.
+TEST_F(AuthorizerEngineTest, AnIdleGetTokenThatRacedAFetchTakesItsValue) {
+  ASSERT_NO_FATAL_FAILURE(StartAuthorized());
+  absl::StatusOr<Token> held = GetAuthorizer();
+  ASSERT_TRUE(held.ok()) << held.status();
+  const size_t sent = Sent();
+  ForceRefreshCommand use;
+  use.app_id = kAuthorizer;
+  use.wants_any = true;
+  std::optional<absl::StatusOr<ForceRefreshReply>> reply;
+  use.done = [&reply](absl::StatusOr<ForceRefreshReply> r) { reply = r; };
+  engine_->ForceRefresh(std::move(use));
+  Pump();
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(reply->ok()) << reply->status();
+  EXPECT_EQ((*reply)->token.value, held->value);
+  EXPECT_EQ(Sent(), sent);
+  EXPECT_EQ(upstream_->InFlight(), 0);
+}
+
 TEST_F(AuthorizerEngineTest, AListPassTakesOverAuthorizersWithoutFetching) {
   listed_.clear();
   for (int i = 0; i < 3; ++i) {
