@@ -794,23 +794,9 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
   // It had no push of its own: the ticket came from the store.
   EXPECT_EQ(sandbox.PlatformCount(kPlatform, "tickets_pushed"), pushed);
   // No refresh token in plaintext anywhere in Redis.
-  std::string stored;
-  absl::StatusOr<server::RedisValue> keys = redis.Command({"KEYS", "*"});
-  ASSERT_TRUE(keys.ok());
-  for (const server::RedisValue& key : keys->array) {
-    absl::StatusOr<server::RedisValue> type =
-        redis.Command({"TYPE", key.string});
-    ASSERT_TRUE(type.ok());
-    absl::StatusOr<server::RedisValue> value =
-        type->string == "hash"     ? redis.Command({"HGETALL", key.string})
-        : type->string == "string" ? redis.Command({"GET", key.string})
-                                   : redis.Command({"TYPE", key.string});
-    ASSERT_TRUE(value.ok());
-    absl::StrAppend(&stored, key.string, " ", value->string, "\n");
-    for (const server::RedisValue& item : value->array) {
-      absl::StrAppend(&stored, item.string, "\n");
-    }
-  }
+  absl::StatusOr<std::string> dump = redis.Dump();
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  const std::string& stored = *dump;
   EXPECT_THAT(stored, HasSubstr("owner.refresh_token"));
   const std::vector<std::string> issued = sandbox.IssuedRefreshTokens();
   EXPECT_FALSE(issued.empty());

@@ -108,4 +108,24 @@ absl::StatusOr<server::RedisValue> RedisProcess::Command(
   return (*connection)->Command(args);
 }
 
+absl::StatusOr<std::string> RedisProcess::Dump() {
+  absl::StatusOr<server::RedisValue> keys = Command({"KEYS", "*"});
+  if (!keys.ok()) return keys.status();
+  std::string dump;
+  for (const server::RedisValue& key : keys->array) {
+    absl::StatusOr<server::RedisValue> type = Command({"TYPE", key.string});
+    if (!type.ok()) return type.status();
+    absl::StatusOr<server::RedisValue> value =
+        type->string == "hash"     ? Command({"HGETALL", key.string})
+        : type->string == "string" ? Command({"GET", key.string})
+                                   : *type;
+    if (!value.ok()) return value.status();
+    absl::StrAppend(&dump, key.string, " ", value->string, "\n");
+    for (const server::RedisValue& item : value->array) {
+      absl::StrAppend(&dump, item.string, "\n");
+    }
+  }
+  return dump;
+}
+
 }  // namespace wxtoken::testing

@@ -38,6 +38,9 @@ class RedisProcess {
   // One command on a fresh connection; the reply or the error.
   absl::StatusOr<server::RedisValue> Command(
       const std::vector<std::string>& args);
+  // Every key and what it holds (strings and hashes whole), as text: what a
+  // test searches for a secret that must never be stored in plain.
+  absl::StatusOr<std::string> Dump();
   // A Sentinel's SENTINEL FAILOVER of `master_name`, asked again until it
   // is accepted (at most 30 s): a Sentinel learns of a master's replicas
   // only from the master's INFO, every 10 s, so one just started may know

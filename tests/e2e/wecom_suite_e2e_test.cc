@@ -18,6 +18,7 @@
 #include "server/wechat/message_crypto.h"
 #include "server/wechat/signature.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/redis_process.h"
 
 namespace wxtoken::testing {
 namespace {
@@ -231,6 +232,90 @@ TEST_F(WeComSuiteE2eTest, WeComsUrlCheckIsAnsweredWithTheDecryptedEchoStr) {
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->status, 400);
   EXPECT_THAT(answer->body, Not(HasSubstr(plain)));
+}
+
+// Replicas on one real redis-server (DESIGN.md "Replicas"): pushes that
+// reach a follower are stored by the leader; the corp's permanent code is
+// sealed in Redis and outlives the leader's kill -9.
+TEST(WeComSuiteReplicaE2eTest,
+     ACorpInstalledThroughAFollowerOutlivesTheLeader) {
+  const std::string dir = MakeTempDir("suite_replicas");
+  RedisProcess redis;
+  ASSERT_NO_FATAL_FAILURE(redis.StartServer(MakeTempDir("redis")));
+  Sandbox sandbox;
+  Sandbox::Options sandbox_options;
+  sandbox_options.wecom_suites = {{kSuite, kSecret, kServerToken, kAesKey}};
+  sandbox_options.suite_ticket_interval = absl::ZeroDuration();
+  sandbox_options.lifetime = absl::Seconds(60);
+  ASSERT_NO_FATAL_FAILURE(sandbox.Start(sandbox_options, dir));
+  Controller::Options options;
+  options.base_url = sandbox.base_url();
+  // One vault key for both, as pods share one Secret.
+  options.wecom_suites = {
+      {kSuite, kSecret, kServerToken, kAesKey, RandomVaultKey()}};
+  options.overlap = "3s";
+  options.margin = "2s";
+  options.timeout = "1s";
+  options.redis_addresses = redis.address();
+  options.lease_ttl = "3s";
+  Controller replicas[2];
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_NO_FATAL_FAILURE(
+        replicas[i].Start(options, MakeTempDir(absl::StrCat("replica", i))));
+  }
+  const std::string leader_health = "wxtoken.v1.TokenController/leader";
+  int leader = -1;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (leader < 0 && absl::Now() < deadline) {
+    for (int i = 0; i < 2; ++i) {
+      if (replicas[i].Health(leader_health) == "SERVING") leader = i;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(leader, 0);
+  Controller& follower = replicas[1 - leader];
+  sandbox.SetWeComPushBase(
+      absl::StrCat("http://127.0.0.1:", follower.push_port()));
+
+  const Sandbox::PushAnswer ticket = sandbox.PushSuiteTicket(kSuite);
+  ASSERT_EQ(ticket.status, 200) << ticket.body;
+  EXPECT_EQ(ticket.body, "success");
+  follower.WaitForToken(kSuite);
+  const Sandbox::PushAnswer install = sandbox.InstallSuite(kSuite, kCorpA);
+  ASSERT_EQ(install.status, 200) << install.body;
+  EXPECT_EQ(install.body, "success");
+  const wxtoken::v1::Token first = follower.WaitForToken(CorpKey(kCorpA));
+  ASSERT_FALSE(first.value().empty());
+
+  // kill -9 the leader: the follower leads, and renews the corp's token
+  // with the permanent code the old leader sealed.
+  replicas[leader].Kill();
+  ASSERT_TRUE(
+      follower.WaitForHealth(leader_health, "SERVING", absl::Seconds(30)));
+  wxtoken::v1::ForceRefreshResponse forced;
+  const grpc::Status force =
+      follower.ForceRefresh(CorpKey(kCorpA), first.value(), &forced,
+                            wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN, 40014);
+  ASSERT_TRUE(force.ok()) << force.error_message();
+  EXPECT_NE(forced.token().value(), first.value());
+  EXPECT_EQ(sandbox.WeComSuiteCount(kSuite, "permanent_code_calls"), 1);
+  EXPECT_EQ(sandbox.WeComSuiteCorpCount(kSuite, kCorpA, "corp_token_failures"),
+            0);
+
+  // Sealed in Redis: neither the permanent code nor the auth code in plain.
+  absl::StatusOr<std::string> stored = redis.Dump();
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_THAT(*stored, HasSubstr("owner.refresh_token"));
+  const std::vector<std::string> codes = sandbox.IssuedPermanentCodes();
+  ASSERT_EQ(codes.size(), 1u);
+  EXPECT_THAT(*stored, Not(HasSubstr(codes[0])));
+  EXPECT_THAT(*stored, Not(HasSubstr(install.code)));
+  const std::string logs = follower.Logs();
+  ExpectJsonLogLines(logs);
+  EXPECT_THAT(logs, Not(HasSubstr("cannot open a sealed credential")));
+  EXPECT_THAT(logs, Not(HasSubstr(codes[0])));
+  follower.Stop();
+  sandbox.Stop();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "server/config/config_reload.h"
 #include "server/config/security_config.h"
+#include "tests/fakes/random_vault_key.h"
 
 namespace wxtoken::server {
 namespace {
@@ -245,6 +246,65 @@ TEST_F(WeComConfigTest, AProviderIsAnOwnerOfItsOwn) {
               "wecom.providers[0].secret: literal secrets are not allowed");
   ExpectError("wecom:\n  providers: {}\n",
               "wecom.providers: expected a list of providers");
+}
+
+// A suite is a platform on WeCom's side: an owner of its own (its suite
+// token), pushed to on push_listen, its corps' permanent codes sealed with
+// its vault key.
+TEST_F(WeComConfigTest, ASuiteIsAPushedOwnerWithAVault) {
+  const std::string vault_key = wxtoken::testing::RandomVaultKey();
+  const std::string vault = WriteFile("vault", vault_key);
+  auto suite = [&](const std::string& id, const std::string& extra = "") {
+    return absl::StrCat("    - suite_id: \"", id, "\"\n      secret_file: \"",
+                        secret_a_, "\"\n      server_token_file: \"",
+                        token_file_, "\"\n      encoding_aes_key_file: \"",
+                        aes_file_, "\"\n      vault_key_file: \"", vault,
+                        "\"\n", extra);
+  };
+  const std::string listen = "push_listen: \"127.0.0.1:0\"\n";
+  absl::StatusOr<Config> config =
+      ParseConfig(listen + "wecom:\n  suites:\n" +
+                  suite("wwsuite0000000001", "      idle_after: \"1h\"\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->platforms.size(), 1u);
+  const PlatformConfig& platform = config->platforms[0];
+  EXPECT_TRUE(platform.wecom_suite);
+  EXPECT_EQ(platform.component_app_id, "wwsuite0000000001");
+  EXPECT_EQ(platform.secret, kSecretA);
+  EXPECT_EQ(platform.server_token, kServerToken);
+  EXPECT_EQ(platform.encoding_aes_key, kAesKey);
+  EXPECT_EQ(platform.vault_keys, vault_key);
+  EXPECT_EQ(platform.idle_after, absl::Hours(1));
+  ASSERT_EQ(config->apps.size(), 1u);
+  EXPECT_EQ(config->apps[0].app_id, "wwsuite0000000001");
+  EXPECT_EQ(config->apps[0].api, AppConfig::Api::kWeComSuite);
+  EXPECT_TRUE(IsWeComOwner(config->apps[0]));
+
+  ExpectError("wecom:\n  suites:\n" + suite("wwsuite0000000001"),
+              "push_listen: required with platforms and wecom.suites");
+  ExpectError(
+      listen + "wecom:\n  suites:\n" + suite("wwsuite0000000001") +
+          suite("wwsuite0000000001"),
+      "wecom.suites[1].suite_id: duplicate owner \"wwsuite0000000001\"");
+  // A suite's key may not be an app's either.
+  ExpectError(
+      absl::StrCat(listen, "apps:\n  - app_id: wwsuite0000000001\n",
+                   "    secret_file: \"", secret_b_, "\"\n",
+                   "wecom:\n  suites:\n", suite("wwsuite0000000001")),
+      "wecom.suites[0].suite_id: duplicate owner \"wwsuite0000000001\"");
+  ExpectError(listen + "wecom:\n  suites:\n" + suite("ww/1"),
+              "wecom.suites[0].suite_id: not a WeCom SuiteID");
+  ExpectError(listen + "wecom:\n  suites:\n" + suite("leader"),
+              "wecom.suites[0].suite_id: \"leader\" is reserved");
+  std::string no_vault = suite("wwsuite0000000001");
+  no_vault.erase(no_vault.find("      vault_key_file"));
+  ExpectError(listen + "wecom:\n  suites:\n" + no_vault,
+              "wecom.suites[0].vault_key_file: required");
+  ExpectError(listen + "wecom:\n  suites:\n" +
+                  suite("wwsuite0000000001", "      reconcile_interval: 1h\n"),
+              "unknown key \"wecom.suites[0].reconcile_interval\"");
+  ExpectError(listen + "wecom:\n  suites: {}\n",
+              "wecom.suites: expected a list of suites");
 }
 
 TEST_F(WeComConfigTest, AConfigOfWeComAppsAloneIsValid) {
