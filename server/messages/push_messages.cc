@@ -13,12 +13,21 @@ namespace wxtoken::server {
 absl::StatusOr<PushMessages> PushMessages::Create(const Config& config,
                                                   const Clock& clock) {
   PushMessages messages(clock, config.max_timestamp_skew);
+  std::vector<std::string> provider_corps;
+  for (const AppConfig& app : config.apps) {
+    if (app.api == AppConfig::Api::kWeComProvider) {
+      provider_corps.push_back(app.app_id.substr(0, app.app_id.find('/')));
+    }
+  }
   for (size_t i = 0; i < config.apps.size(); ++i) {
     const AppConfig& app = config.apps[i];
     AppKeys keys;
     keys.receive_id = app.api == AppConfig::Api::kWeCom
                           ? app.app_id.substr(0, app.app_id.find('/'))
                           : app.app_id;
+    if (app.api == AppConfig::Api::kWeComSuite) {
+      keys.url_check_receive_ids = provider_corps;
+    }
     keys.server_token = app.server_token;
     const std::pair<const std::string*, std::optional<MessageKey>*> sources[] =
         {{&app.encoding_aes_key, &keys.current},
@@ -112,6 +121,14 @@ absl::StatusOr<PushMessages::Decrypted> PushMessages::DecryptEchoStr(
   if (!keys.ok()) return keys.status();
   absl::StatusOr<DecryptedMessage> message =
       Open(**keys, msg_signature, timestamp, nonce, echostr);
+  for (const std::string& receive_id : (*keys)->url_check_receive_ids) {
+    if (message.ok()) break;
+    AppKeys provider = **keys;
+    provider.receive_id = receive_id;
+    absl::StatusOr<DecryptedMessage> again =
+        Open(provider, msg_signature, timestamp, nonce, echostr);
+    if (again.ok()) message = std::move(again);
+  }
   if (!message.ok()) return message.status();
   return Decrypted{std::move(message->message), message->key, std::nullopt};
 }

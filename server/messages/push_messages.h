@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -81,6 +82,10 @@ class PushMessages {
     // What its encrypted messages end with: the app_id, a WeCom app's
     // corp_id.
     std::string receive_id;
+    // A WeCom suite's URL check may also end with a provider's corp_id
+    // (reports differ on which WeCom uses); its signature authenticates it
+    // whichever it is.
+    std::vector<std::string> url_check_receive_ids;
     std::string server_token;  // "" when not configured
     std::optional<MessageKey> current;
     std::optional<MessageKey> previous;

@@ -338,6 +338,10 @@ class RefreshEngine final : public ReplicaListener {
     // until get_permanent_code exchanged them (refresh_engine_suites.cc).
     struct CodeExchange {
       std::vector<std::string> codes;  // oldest first; never logged
+      // The last codes exchanged or refused (in memory only): a read of a
+      // record written before one ended, or WeCom pushing it again, never
+      // brings it back.
+      std::deque<std::string> finished;
       bool in_flight = false;
       int failures = 0;  // consecutive: the retry's backoff
       SteadyTime next = SteadyTime::InfinitePast();
@@ -384,8 +388,13 @@ class RefreshEngine final : public ReplicaListener {
   // Leader: sends each suite's oldest code once its suite token is
   // servable, one at a time per suite.
   void RunCodeExchanges(Instant now);
+  // `sent_with`: the suite token the exchange was sent with.
   void OnPermanentCode(const std::string& suite_id, const std::string& code,
-                       uint64_t term, FetchResult result);
+                       const std::string& sent_with, uint64_t term,
+                       FetchResult result);
+  // A code is exchanged or refused: never sent again.
+  static void FinishCode(Platform::CodeExchange& exchange,
+                         const std::string& code);
   // A corp's get_corp_token refused its permanent code (40084).
   bool PermanentCodeRefused(const App& app) const;
   // A suite's codes in its AppRecord::owner (sealed), and back: `mirror`
@@ -393,7 +402,8 @@ class RefreshEngine final : public ReplicaListener {
   // union.
   void PutAuthCodes(const Platform& suite, const std::string& suite_id,
                     AppRecord& record) const;
-  void TakeAuthCodes(Platform& suite, const std::string& suite_id,
+  // True when the store lacks a code held here.
+  bool TakeAuthCodes(Platform& suite, const std::string& suite_id,
                      const AppRecord& record, bool mirror);
   // Tells the observer the platform's view (its ticket, its authorizers by
   // state): after a push, an event or a list pass, never per request.
@@ -406,6 +416,9 @@ class RefreshEngine final : public ReplicaListener {
   void Revoke(App& app, std::function<void(absl::Status)> then = {});
   // An event about it arrived during a list pass, which then leaves it be.
   void Touch(App& app);
+  // WeChat (WeCom) ended the slot's value at once: never served again, here
+  // or, once written, by any replica.
+  void EndValue(Slot& slot, Instant now);
   // Why an authorizer's token cannot be served, or OK.
   absl::Status AuthorizerRefusal(const App& app) const;
   // Whether an authorizer was used (GetToken, WatchToken, ForceRefresh)

@@ -4,6 +4,7 @@
 // component token as input and, as a credential of its own, a refresh
 // token that no secret can regenerate: sealed at rest, a rotated one
 // durable before the token it came with is served.
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -151,18 +152,28 @@ void RefreshEngine::Revoke(App& app, std::function<void(absl::Status)> then) {
   authorizer.revoked = true;
   authorizer.code.clear();
   const absl::Status refusal = AuthorizerRefusal(app);
+  const Instant now = clock_.InstantNow();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;
     due_.Clear(slot);
     slot->awaited = nullptr;
     // WeChat revoked its values at once: none is ever served again, even
     // once it authorizes anew.
-    slot->state.value.clear();
+    EndValue(*slot, now);
     AnswerWaiters(*slot, refusal, false);
   }
   WriteApp(app, std::move(then));
   // GetToken refuses at once, and watch streams end with that status.
   PublishApp(app);
+}
+
+void RefreshEngine::EndValue(Slot& slot, Instant now) {
+  // Ended, not dropped: a store that keeps a value its write lacks (Redis
+  // never clears one) would bring a dropped value back, and a follower
+  // would serve it. An end is written like any other and merges as the
+  // earlier one.
+  TokenState& state = slot.state;
+  if (state.has_value()) state.expires = std::min(state.expires, now);
 }
 
 void RefreshEngine::Touch(App& app) {
@@ -251,6 +262,12 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
            {"permanent_code", Fingerprint(request.refresh_token)}});
       AnswerWaiters(AccessSlot(app), AuthorizerRefusal(app), false);
       ReportPlatform(authorizer.platform);
+    } else if (result.errcode == 40084) {
+      // Refused the permanent code of an installation since replaced: the
+      // new one goes now, not after permanent_retry.
+      Slot& slot = AccessSlot(app);
+      slot.failure = FetchResult{};
+      ScheduleRequest(slot, EarliestSend(now));
     } else if (result.failure == FailureClass::kNone) {
       authorizer.refused.clear();
     }

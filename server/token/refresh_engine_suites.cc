@@ -33,6 +33,12 @@ constexpr char kAuthCodes[] = "auth_codes";
 // Codes waiting at once, per suite: more are refused (UNAVAILABLE, so WeCom
 // pushes them again) rather than grow a record without bound.
 constexpr size_t kMaxPendingCodes = 64;
+// Ended codes remembered per suite.
+constexpr size_t kMaxFinishedCodes = 256;
+
+bool Contains(const auto& codes, const std::string& code) {
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
+}
 
 // The backoff of a failed exchange: doubling from retry_initial.
 absl::Duration ExchangeBackoff(const RefreshConfig& refresh, int failures) {
@@ -56,8 +62,10 @@ void RefreshEngine::SubmitAuthCode(const PlatformEvent& event,
   if (!leader_) return done(NotTheLeader());
   Platform& suite = it->second;
   std::vector<std::string>& codes = suite.exchange.codes;
-  if (std::find(codes.begin(), codes.end(), event.authorization_code) ==
-      codes.end()) {
+  if (Contains(suite.exchange.finished, event.authorization_code)) {
+    return done(absl::OkStatus());  // exchanged (or refused) already
+  }
+  if (!Contains(codes, event.authorization_code)) {
     if (codes.size() >= kMaxPendingCodes) {
       done(absl::UnavailableError(
           absl::StrCat("suite ", event.component_app_id, ": ", kMaxPendingCodes,
@@ -101,16 +109,18 @@ void RefreshEngine::RunCodeExchanges(Instant now) {
     Log(LogLevel::kInfo, "sending a request to WeCom",
         {{"app_id", suite_id}, {"api", "get_permanent_code"}});
     ++busy_;
-    upstream_.Start(std::move(request),
-                    [this, suite_id = suite_id, code = exchange.codes.front(),
-                     term = term_](FetchResult result) {
-                      OnPermanentCode(suite_id, code, term, std::move(result));
-                    });
+    upstream_.Start(
+        std::move(request),
+        [this, suite_id = suite_id, code = exchange.codes.front(),
+         sent_with = token.state.value, term = term_](FetchResult result) {
+          OnPermanentCode(suite_id, code, sent_with, term, std::move(result));
+        });
   }
 }
 
 void RefreshEngine::OnPermanentCode(const std::string& suite_id,
-                                    const std::string& code, uint64_t term,
+                                    const std::string& code,
+                                    const std::string& sent_with, uint64_t term,
                                     FetchResult result) {
   --busy_;
   Platform& suite = platforms_.at(suite_id);
@@ -118,61 +128,55 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
   exchange.in_flight = false;
   const Instant now = clock_.InstantNow();
   observer_->OnRequestDone(suite_id, FetchApi::kWeComPermanentCode, result);
-  auto drop_code = [&] {
-    std::erase(exchange.codes, code);
-    exchange.failures = 0;
-    exchange.next = SteadyTime::InfinitePast();
-    WriteApp(*apps_.at(suite_id));
-  };
   const std::string key = absl::StrCat(suite_id, "/", result.auth_corp_id);
-  if (result.failure == FailureClass::kNone && !IsWellFormedOwnerKey(key)) {
-    result.failure = FailureClass::kPermanent;
-    result.detail =
-        "get_permanent_code answered a corp id that makes no "
-        "owner key";
-  }
-  switch (result.failure) {
-    case FailureClass::kNone:
-      break;
-    case FailureClass::kPermanent:
-      // 40029: used or expired. No retry can bring it back.
-      Log(LogLevel::kError,
-          "WeCom refused a corp's auth code; the corp must install the "
-          "suite again",
-          {{"app_id", suite_id},
-           {"auth_code", Fingerprint(code)},
-           {"errcode", absl::StrCat(result.errcode)},
-           {"detail", result.detail}});
-      drop_code();
-      return;
-    case FailureClass::kTokenRejected: {
-      // The suite token: refreshed, and the exchange waits for the new one.
-      exchange.refused_token = AccessSlot(*apps_.at(suite_id)).state.value;
-      Slot& token = AccessSlot(*apps_.at(suite_id));
-      Log(LogLevel::kWarning,
-          "WeCom rejected the suite token an exchange was sent with; "
-          "refreshing it first",
-          {{"app_id", suite_id}, {"errcode", absl::StrCat(result.errcode)}});
-      ScheduleRequest(token, EarliestSend(now), Spend::kForce);
-      return;
-    }
-    default:
-      ++exchange.failures;
-      exchange.next = now.steady + ExchangeBackoff(refresh_, exchange.failures);
-      Log(LogLevel::kWarning, "get_permanent_code failed; retrying",
-          {{"app_id", suite_id},
-           {"detail", result.detail},
-           {"failures", absl::StrCat(exchange.failures)}});
-      return;
-  }
-  if (!leader_ || term != term_) {
-    // Not this replica's to store any more (fenced). WeCom gives a
-    // permanent code once: the corp must install again.
+  const bool unusable_answer =
+      result.failure == FailureClass::kNone && !IsWellFormedOwnerKey(key);
+  if (result.errcode == 40029 || unusable_answer) {
+    // Used or expired (or exchanged for a corp id no key can hold): no
+    // retry can bring it back.
     Log(LogLevel::kError,
-        "a permanent code arrived after losing the leader lease and cannot "
-        "be stored; the corp must install the suite again",
-        {{"app_id", key}});
+        "WeCom refused a corp's auth code; the corp must install the suite "
+        "again",
+        {{"app_id", suite_id},
+         {"auth_code", Fingerprint(code)},
+         {"errcode", absl::StrCat(result.errcode)},
+         {"detail", unusable_answer ? "get_permanent_code answered a corp id "
+                                      "that makes no owner key"
+                                    : result.detail}});
+    FinishCode(exchange, code);
+    WriteApp(*apps_.at(suite_id));
     return;
+  }
+  if (result.failure != FailureClass::kNone) {
+    // Anything else (a timeout, 60020, a limit) is retried with backoff
+    // while the code lives, at most retry_max apart.
+    ++exchange.failures;
+    exchange.next = now.steady + ExchangeBackoff(refresh_, exchange.failures);
+    Log(LogLevel::kWarning, "get_permanent_code failed; retrying",
+        {{"app_id", suite_id},
+         {"errcode", absl::StrCat(result.errcode)},
+         {"detail", result.detail},
+         {"failures", absl::StrCat(exchange.failures)}});
+    if (result.failure == FailureClass::kTokenRejected) {
+      // The suite token it was sent with: never used for an exchange
+      // again, and refreshed as a caller's ForceRefresh would be
+      // (coalesced, rate-limited, budgeted).
+      exchange.refused_token = sent_with;
+      ForceRefreshCommand refresh;
+      refresh.app_id = suite_id;
+      refresh.stale_value = sent_with;
+      refresh.done = [](absl::StatusOr<ForceRefreshReply>) {};
+      ForceRefresh(std::move(refresh));
+    }
+    return;
+  }
+  // A lease lost meanwhile does not lose the permanent code: WeCom gives
+  // it once. It is kept and written (a follower's write heals the store);
+  // only the leader sends the corp's requests.
+  if (!leader_ || term != term_) {
+    Log(LogLevel::kWarning,
+        "a permanent code arrived after the leader lease changed; keeping it",
+        {{"app_id", key}});
   }
   App* corp = DiscoverAuthorizer(key);
   if (corp == nullptr) return;  // removed meanwhile: nothing is kept
@@ -180,7 +184,7 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
   // Installed again: WeCom may have ended what the old installation was
   // given, so nothing held is served.
   for (Slot* slot : corp->slots) {
-    if (slot != nullptr) slot->state.value.clear();
+    if (slot != nullptr) EndValue(*slot, now);
   }
   authorizer.refresh_token = result.refresh_token;
   authorizer.previous_refresh_token.clear();
@@ -194,15 +198,24 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
   // Used: never sent again (WeCom would refuse it). The suite's record
   // drops it once the corp's holds the permanent code, so that a crash
   // between the two leaves a trace (its exchange is refused and logged).
-  std::erase(exchange.codes, code);
-  exchange.failures = 0;
-  exchange.next = SteadyTime::InfinitePast();
+  FinishCode(exchange, code);
   WriteApp(*corp, [this, suite_id](absl::Status status) {
     if (status.ok()) WriteApp(*apps_.at(suite_id));
   });
   ScheduleRequest(AccessSlot(*corp), EarliestSend(now));
   PublishApp(*corp);
   ReportPlatform(suite_id);
+}
+
+void RefreshEngine::FinishCode(Platform::CodeExchange& exchange,
+                               const std::string& code) {
+  std::erase(exchange.codes, code);
+  exchange.finished.push_back(code);
+  if (exchange.finished.size() > kMaxFinishedCodes) {
+    exchange.finished.pop_front();
+  }
+  exchange.failures = 0;
+  exchange.next = SteadyTime::InfinitePast();
 }
 
 bool RefreshEngine::PermanentCodeRefused(const App& app) const {
@@ -220,28 +233,39 @@ void RefreshEngine::PutAuthCodes(const Platform& suite,
       suite.vault.Seal(absl::StrJoin(suite.exchange.codes, "\n"), suite_id);
 }
 
-void RefreshEngine::TakeAuthCodes(Platform& suite, const std::string& suite_id,
+bool RefreshEngine::TakeAuthCodes(Platform& suite, const std::string& suite_id,
                                   const AppRecord& record, bool mirror) {
   std::vector<std::string>& codes = suite.exchange.codes;
-  auto it = record.owner.find(kAuthCodes);
-  if (it == record.owner.end()) {
-    if (mirror) codes.clear();
-    return;
+  std::vector<std::string> stored;
+  if (auto it = record.owner.find(kAuthCodes); it != record.owner.end()) {
+    absl::StatusOr<std::string> text = suite.vault.Open(it->second, suite_id);
+    if (!text.ok()) {
+      // What is held stays; the error names the key id, never a code.
+      Log(LogLevel::kError, "cannot open a sealed credential; not used",
+          {{"app_id", suite_id},
+           {"field", kAuthCodes},
+           {"error", std::string(text.status().message())}});
+      return false;
+    }
+    stored = absl::StrSplit(*text, '\n');
   }
-  absl::StatusOr<std::string> text = suite.vault.Open(it->second, suite_id);
-  if (!text.ok()) {
-    Log(LogLevel::kError, "cannot open a sealed credential; not used",
-        {{"app_id", suite_id},
-         {"field", kAuthCodes},
-         {"error", std::string(text.status().message())}});
-    return;
+  if (mirror) {
+    std::erase_if(stored, [&](const std::string& code) {
+      return Contains(suite.exchange.finished, code);
+    });
+    codes = std::move(stored);
+    return false;
   }
-  if (mirror) codes.clear();
-  for (absl::string_view code : absl::StrSplit(*text, '\n')) {
-    if (std::find(codes.begin(), codes.end(), code) == codes.end()) {
-      codes.emplace_back(code);
+  bool store_lacks = false;
+  for (const std::string& code : codes) {
+    if (!Contains(stored, code)) store_lacks = true;
+  }
+  for (std::string& code : stored) {
+    if (!Contains(codes, code) && !Contains(suite.exchange.finished, code)) {
+      codes.push_back(std::move(code));
     }
   }
+  return store_lacks;
 }
 
 }  // namespace wxtoken::server

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/wechat/message_crypto.h"
+#include "server/wechat/signature.h"
 #include "tests/fakes/fake_clock.h"
 
 namespace wxtoken::server {
@@ -107,6 +108,43 @@ TEST(PushMessagesTest, AWeComUrlCheckAnswersTheDecryptedEchoStr) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A suite's URL check: reports differ on whether WeCom encrypts its
+// echostr for the suite_id or for the provider's corp_id, so both are
+// taken (the signature authenticates it); another receive id is not, and
+// pushes themselves must name the suite.
+TEST(PushMessagesTest, ASuitesUrlCheckTakesTheSuiteOrAProvidersCorp) {
+  Config config;
+  AppConfig suite;
+  suite.app_id = "wwsuite0000000001";
+  suite.api = AppConfig::Api::kWeComSuite;
+  suite.server_token = "SuiteToken";
+  suite.encoding_aes_key = kAesKey;
+  AppConfig provider;
+  provider.app_id = "wwprovider0000001/provider";
+  provider.api = AppConfig::Api::kWeComProvider;
+  config.apps = {provider, suite};
+  testing::FakeClock clock;
+  absl::StatusOr<PushMessages> messages = PushMessages::Create(config, clock);
+  ASSERT_TRUE(messages.ok()) << messages.status();
+  absl::StatusOr<MessageKey> key = MessageKey::FromEncodingAesKey(kAesKey);
+  ASSERT_TRUE(key.ok());
+  auto check = [&](const std::string& receive_id) {
+    absl::StatusOr<std::string> echostr =
+        EncryptMessage(*key, receive_id, "echo-42");
+    EXPECT_TRUE(echostr.ok());
+    const std::string signature =
+        WeChatSignature({"SuiteToken", "1409659813", "nonce", *echostr});
+    return messages->DecryptEchoStr(suite.app_id, signature, "1409659813",
+                                    "nonce", *echostr);
+  };
+  for (const char* receive_id : {"wwsuite0000000001", "wwprovider0000001"}) {
+    absl::StatusOr<PushMessages::Decrypted> echo = check(receive_id);
+    ASSERT_TRUE(echo.ok()) << receive_id << ": " << echo.status();
+    EXPECT_EQ(echo->plaintext, "echo-42");
+  }
+  EXPECT_FALSE(check("wwsomeoneelse0001").ok());
 }
 
 }  // namespace

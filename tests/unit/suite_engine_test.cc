@@ -238,13 +238,13 @@ TEST_F(SuiteEngineTest, ACreateAuthIsKeptSealedThenExchangedAtOnce) {
   EXPECT_THAT(Stored(kCorpKey).owner.at("refresh_token"),
               Not(HasSubstr("permanentcode")));
   EXPECT_FALSE(Stored(kSuite).owner.contains("auth_codes"));
-  // A replay of the push changes nothing and sends nothing.
+  // The same code pushed again is answered and sends nothing (WeCom would
+  // refuse a used code).
   const size_t sent = upstream_->started().size();
-  CreateAuth("authcode@@@1");
+  std::optional<absl::Status>& again = CreateAuth("authcode@@@1");
   Pump();
-  EXPECT_EQ(upstream_->started().size(), sent + 1);  // exchanged once more
-  upstream_->Fail(FailureClass::kPermanent, 40029);
-  Pump();
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ(upstream_->started().size(), sent);
   EXPECT_TRUE(GetCorp().ok());
   EXPECT_FALSE(Stored(kSuite).owner.contains("auth_codes"));
 }
@@ -353,6 +353,15 @@ TEST_F(SuiteEngineTest, CancelAuthRevokesAtOnceAndANewInstallBringsItBack) {
   Pump();
   ASSERT_TRUE(answer.has_value() && answer->ok());
   EXPECT_EQ(upstream_->InFlight(), 0);
+  // Its end is written with the value, not only the value dropped: a store
+  // that keeps values a write lacks (Redis) would otherwise hand the
+  // revoked token back to a follower once the corp installs again.
+  bool ended = false;
+  for (const TokenRecord& stored : Stored(kCorpKey).tokens) {
+    if (stored.value != corp_token_) continue;
+    ended = stored.expires_at <= clock_.Now();
+  }
+  EXPECT_TRUE(ended) << "the revoked token's end is not in the store";
   // Installed again: a new code, a new permanent code, a new token.
   CreateAuth("authcode@@@2");
   Pump();
@@ -364,6 +373,105 @@ TEST_F(SuiteEngineTest, CancelAuthRevokesAtOnceAndANewInstallBringsItBack) {
   absl::StatusOr<Token> served = GetCorp();
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->value, token);
+}
+
+TEST_F(SuiteEngineTest, AnExchangeRefusedForOtherReasonsKeepsItsCode) {
+  ASSERT_NO_FATAL_FAILURE(StartWithSuiteToken());
+  CreateAuth("authcode@@@1");
+  Pump();
+  // 60020 (one egress IP not trusted): retried with backoff, not dropped.
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  upstream_->Fail(FailureClass::kPermanent, 60020);
+  Pump();
+  EXPECT_TRUE(Stored(kSuite).owner.contains("auth_codes"));
+  RunAt(clock_.Now() + absl::Seconds(2));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
+  // The suite token refused (42009): refreshed once, as a ForceRefresh
+  // would be, and the exchange goes again with the new one, never with the
+  // refused one.
+  upstream_->Fail(FailureClass::kTokenRejected, 42009);
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 0);
+  RunAt(clock_.Now() + absl::Seconds(31));  // force_min_interval
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComSuiteToken);
+  const std::string fresh = upstream_->Succeed();
+  Pump();
+  RunAt(clock_.Now() + absl::Seconds(5));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
+  EXPECT_EQ(Oldest().access_token, fresh);
+  AnswerPermanentCode("permanentcode@@@1");
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
+  size_t suite_tokens = 0;
+  for (const FetchRequest& request : upstream_->started()) {
+    if (request.api == FetchApi::kWeComSuiteToken) ++suite_tokens;
+  }
+  EXPECT_EQ(suite_tokens, 2u);
+}
+
+// Replicas: the leader reads its own record back, and a read that began
+// before the exchanged code left the record still holds it. That code is
+// not exchanged again (WeCom would answer 40029 and it would be logged as
+// an installation lost).
+TEST_F(SuiteEngineTest, ALeaderReadingAnOlderRecordDoesNotExchangeAgain) {
+  store_.shared = true;
+  store_.may_send = true;
+  Restart();
+  engine_->Start();
+  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  PushTicket("suiteticket@@@1");
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  CreateAuth("authcode@@@1");
+  Pump();
+  const AppRecord with_code = Stored(kSuite);
+  ASSERT_TRUE(with_code.owner.contains("auth_codes"));
+  AnswerPermanentCode("permanentcode@@@1");
+  upstream_->Succeed();  // the corp's token
+  Pump();
+  const size_t sent = upstream_->started().size();
+  clock_.SetTime(clock_.Now() + absl::Milliseconds(1));  // after its writes
+  engine_->OnRecords({with_code}, ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  Pump();
+  RunAt(clock_.Now() + absl::Seconds(5));
+  EXPECT_EQ(upstream_->started().size(), sent);
+  EXPECT_EQ(upstream_->InFlight(), 0);
+}
+
+// Replicas: a code the leader stored is exchanged by whichever replica
+// leads next, and a follower's copy of the codes follows the leader's.
+TEST_F(SuiteEngineTest, ANewLeaderExchangesTheCodesTheOldOneStored) {
+  engine_->Start();
+  Pump();
+  CreateAuth("authcode@@@1");
+  Pump();
+  const AppRecord stored = Stored(kSuite);
+  ASSERT_TRUE(stored.owner.contains("auth_codes"));
+  store_.durable.clear();
+  store_.shared = true;
+  store_.may_send = true;
+  Restart();
+  engine_->Start();
+  // A follower mirrors the leader's record, then leads.
+  engine_->OnRecords({stored}, ReadKind::kAll, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  engine_->OnLeader({stored}, /*epoch=*/1, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  PushTicket("suiteticket@@@1");
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  upstream_->Succeed();
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
+  EXPECT_EQ(Oldest().authorization_code, "authcode@@@1");
 }
 
 }  // namespace
