@@ -647,6 +647,20 @@ std::pair<int, std::string> Controller::Cli(
   return {status.value_or(-1), cli.Stdout()};
 }
 
+int WaitForLeader(Controller* replicas, int count, absl::Duration timeout,
+                  int except) {
+  const absl::Time deadline = absl::Now() + timeout;
+  do {
+    for (int i = 0; i < count; ++i) {
+      if (i != except && replicas[i].Health(kLeaderHealth) == "SERVING") {
+        return i;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  return -1;
+}
+
 void MaxCacheChecker::Record(const wxtoken::v1::Token& token,
                              absl::Time received) {
   const absl::Duration max_cache =

@@ -354,6 +354,14 @@ class Controller {
 // Tracks every value handed out with its max_cache and checks at the
 // sandbox that each is still accepted while a caller may use it: the
 // overlap guarantee, observed from outside. Not thread-safe.
+// The health service a replica holding the leader lease serves.
+inline constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
+
+// The index of the first of `replicas` whose leader health is SERVING,
+// skipping `except`; -1 when none is after `timeout`.
+int WaitForLeader(Controller* replicas, int count, absl::Duration timeout,
+                  int except = -1);
+
 class MaxCacheChecker {
  public:
   // Records an answer received at `received`.

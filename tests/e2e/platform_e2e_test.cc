@@ -36,8 +36,6 @@ constexpr char kServerToken[] = "platformtoken";
 // 43 characters: an EncodingAESKey.
 constexpr char kAesKey[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
-constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
-
 // How often `line` is in `logs`.
 int Count(const std::string& logs, const std::string& line) {
   int count = 0;
@@ -717,14 +715,7 @@ TEST(PlatformReplicaE2eTest, APushToAFollowerIsStoredOnceAndOutlivesTheLeader) {
     ASSERT_NO_FATAL_FAILURE(
         replicas[i].Start(options, MakeTempDir(absl::StrCat("replica", i))));
   }
-  int leader = -1;
-  const absl::Time deadline = absl::Now() + kStartTimeout;
-  while (leader < 0 && absl::Now() < deadline) {
-    for (int i = 0; i < 2; ++i) {
-      if (replicas[i].Health(kLeaderHealth) == "SERVING") leader = i;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  const int leader = WaitForLeader(replicas, 2, kStartTimeout);
   ASSERT_GE(leader, 0);
   Controller& follower = replicas[1 - leader];
   // Authorized before any push target: only the leader's list pass finds it.

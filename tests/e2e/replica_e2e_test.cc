@@ -33,7 +33,6 @@ using ::testing::HasSubstr;
 
 constexpr char kApp[] = "wxreplica000000001";
 constexpr char kSecret[] = "replica-app-secret-5e2a";
-constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
 constexpr int kReplicas = 3;
 // The lease the tests run with, and how long a takeover may take beyond
 // it: the successor's next attempt (lease_ttl / 3), its poll interval, and
@@ -100,16 +99,7 @@ class ReplicaE2eTest : public ::testing::Test {
   // The replica whose leader health is SERVING, skipping `except`; -1 when
   // none is after `timeout`.
   int WaitForLeader(absl::Duration timeout, int except = -1) {
-    const absl::Time deadline = absl::Now() + timeout;
-    do {
-      for (int i = 0; i < kReplicas; ++i) {
-        if (i != except && replicas_[i].Health(kLeaderHealth) == "SERVING") {
-          return i;
-        }
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    } while (absl::Now() < deadline);
-    return -1;
+    return testing::WaitForLeader(replicas_, kReplicas, timeout, except);
   }
 
   // Redis under Sentinel (master "wxmaster" with two replicas, one

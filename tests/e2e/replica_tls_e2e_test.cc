@@ -23,7 +23,6 @@ using ::testing::Not;
 
 constexpr char kApp[] = "wxreplicatls000001";
 constexpr char kSecret[] = "replica-tls-secret-81c0";
-constexpr char kLeaderHealth[] = "wxtoken.v1.TokenController/leader";
 constexpr char kServerName[] = "wxtokend.test";
 constexpr char kReplica[] = "spiffe://test.local/ns/infra/sa/wxtokend";
 constexpr char kOrders[] = "spiffe://test.local/ns/shop/sa/orders";
@@ -82,14 +81,8 @@ class ReplicaTlsE2eTest : public ::testing::Test {
 
   // The leader's index once one holds the lease and both serve a token.
   int WaitForLeaderAndTokens() {
-    int leader = -1;
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (leader < 0 && absl::Now() < deadline) {
-      for (int i = 0; i < 2; ++i) {
-        if (replicas_[i].Health(kLeaderHealth) == "SERVING") leader = i;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+    const int leader = WaitForLeader(replicas_, 2, absl::Seconds(30));
     for (Controller& replica : replicas_) {
       wxtoken::v1::Token token;
       while (!replica.GetToken(kApp, &token).ok() && absl::Now() < deadline) {

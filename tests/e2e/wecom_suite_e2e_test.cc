@@ -263,15 +263,7 @@ TEST(WeComSuiteReplicaE2eTest,
     ASSERT_NO_FATAL_FAILURE(
         replicas[i].Start(options, MakeTempDir(absl::StrCat("replica", i))));
   }
-  const std::string leader_health = "wxtoken.v1.TokenController/leader";
-  int leader = -1;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (leader < 0 && absl::Now() < deadline) {
-    for (int i = 0; i < 2; ++i) {
-      if (replicas[i].Health(leader_health) == "SERVING") leader = i;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  const int leader = WaitForLeader(replicas, 2, absl::Seconds(30));
   ASSERT_GE(leader, 0);
   Controller& follower = replicas[1 - leader];
   sandbox.SetWeComPushBase(
@@ -291,7 +283,7 @@ TEST(WeComSuiteReplicaE2eTest,
   // with the permanent code the old leader sealed.
   replicas[leader].Kill();
   ASSERT_TRUE(
-      follower.WaitForHealth(leader_health, "SERVING", absl::Seconds(30)));
+      follower.WaitForHealth(kLeaderHealth, "SERVING", absl::Seconds(30)));
   wxtoken::v1::ForceRefreshResponse forced;
   const grpc::Status force =
       follower.ForceRefresh(CorpKey(kCorpA), first.value(), &forced,
