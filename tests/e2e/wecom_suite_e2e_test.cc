@@ -55,6 +55,7 @@ class WeComSuiteE2eTest : public ::testing::Test {
     options_.state_dir = dir_ + "/state";
     options_.overlap = "3s";
     options_.margin = "2s";
+    options_.metrics = true;
     ASSERT_NO_FATAL_FAILURE(StartController());
   }
   void StartController() {
@@ -151,6 +152,18 @@ TEST_F(WeComSuiteE2eTest, ACorpIsServedFromInstallToUninstallAndThroughACrash) {
   EXPECT_EQ(controller_.GetToken(absl::StrCat(kSuite, "/wwnobody"), &token)
                 .error_code(),
             grpc::StatusCode::NOT_FOUND);
+
+  // The operations view: the suite's ticket age and its corps by state
+  // (never a series per corp).
+  const std::string metrics = controller_.ScrapeMetrics();
+  EXPECT_THAT(metrics,
+              HasSubstr(absl::StrCat("wxtoken_platform_authorizers{app_id=\"",
+                                     kSuite, "\",state=\"active\"} 2")));
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "wxtoken_platform_ticket_created_timestamp_seconds{"
+                           "app_id=\"",
+                           kSuite, "\"}")));
+  EXPECT_THAT(metrics, Not(HasSubstr(kCorpA)));
 
   // Sealed at rest: no permanent code the sandbox issued is in a file.
   const std::vector<std::string> codes = sandbox_.IssuedPermanentCodes();

@@ -265,8 +265,11 @@ function checkPorts(c, pod, container, service, config, docker) {
   return { grpcPort, metricsPort, pushPort };
 }
 
-// With push_listen, an Ingress routes WeChat's push paths, and only them, to
-// the Service's push port.
+// What push_listen answers: WeChat platforms' pushes and WeCom suites'.
+const kPushPathPrefixes = ["/wechat/platform/", "/wecom/suite/"];
+
+// With push_listen, an Ingress routes the push paths, and only them, to the
+// Service's push port.
 function checkPushIngress(c, ingresses, service, pushPort) {
   if (pushPort === undefined) {
     c.expect(ingresses.length === 0, "an Ingress without push_listen in the config: nothing would answer it");
@@ -277,8 +280,8 @@ function checkPushIngress(c, ingresses, service, pushPort) {
   c.expect(paths.length > 0, "push_listen: an Ingress must route WeChat's pushes to it");
   for (const path of paths) {
     const backend = (path.backend && path.backend.service) || {};
-    c.expect(typeof path.path === "string" && path.path.startsWith("/wechat/"),
-      `Ingress: path ${path.path} is not one of WeChat's push paths (/wechat/...)`);
+    c.expect(typeof path.path === "string" && kPushPathPrefixes.some((p) => path.path.startsWith(p)),
+      `Ingress: path ${path.path} is not one of the push paths (${kPushPathPrefixes.join(", ")})`);
     c.expect(backend.name === (service.metadata && service.metadata.name) &&
         backend.port && (backend.port.name === "push" || backend.port.number === pushPort),
       `Ingress: path ${path.path} must go to the Service's push port`);

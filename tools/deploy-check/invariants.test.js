@@ -12,16 +12,19 @@ const { kustomizationResources, readObjects, validateSchemas } = require("./mani
 
 const root = path.join(__dirname, "..", "..");
 
-// deploy/base, or with `ha` deploy/overlays/ha, or with "mtls"
-// deploy/overlays/mtls (patched as kustomize would).
+// deploy/base, or with `ha` deploy/overlays/ha, or with "mtls" or
+// "platform" that overlay (patched as kustomize would).
 function fixture(ha = false) {
-  const overlay = ha === "mtls" ? "overlays/mtls" : ha ? "overlays/ha" : "base";
+  const named = { mtls: "overlays/mtls", platform: "overlays/platform" };
+  const overlay = named[ha] || (ha ? "overlays/ha" : "base");
   const dir = path.join(root, "deploy", overlay);
+  const platform = ha === "platform";
   ha = ha === true;
   const objects = kustomizationResources(dir).map((e) => e.object);
   const find = (kind) => objects.find((o) => o.kind === kind);
   const examples = [path.join(root, "deploy", "base", "secret.example.yaml")];
   if (ha) examples.push(path.join(dir, "redis-secret.example.yaml"));
+  if (platform) examples.push(path.join(dir, "platform-secret.example.yaml"));
   return {
     objects,
     deployment: find("Deployment"),
@@ -29,7 +32,7 @@ function fixture(ha = false) {
     policy: find("NetworkPolicy"),
     budget: find("PodDisruptionBudget"),
     container: find("Deployment").spec.template.spec.containers[0],
-    secretExamples: examples.map((file) => readObjects(file)[0].object),
+    secretExamples: examples.flatMap((file) => readObjects(file).map((e) => e.object)),
     docker: runtimeFacts(parseDockerfile(fs.readFileSync(path.join(root, "Dockerfile"), "utf8"))),
   };
 }
@@ -277,4 +280,15 @@ test("a Certificate without a secretName fails its schema", () => {
   const found = validateSchemas(f.objects.map((object) => ({ object, source: "t" })));
   assert.equal(found.length, 1, found.join("\n"));
   assert.match(found[0], /spec.secretName is required/);
+});
+
+test("deploy/overlays/platform as it is passes", () => {
+  assert.deepEqual(problems(fixture("platform")), []);
+});
+
+test("platform: an Ingress path push_listen does not answer is refused", () => {
+  const f = fixture("platform");
+  const ingress = f.objects.find((o) => o.kind === "Ingress");
+  ingress.spec.rules[0].http.paths[1].path = "/wecom/other/";
+  assertOneProblem(f, /path \/wecom\/other\/ is not one of the push paths/);
 });
