@@ -13,6 +13,34 @@
 namespace wxtoken::server::config_yaml {
 namespace {
 
+// `vault_key_file`: the file's text, once it reads as a vault key file
+// (base/vault.h).
+absl::Status ReadVaultKeys(const Entries& entries, const std::string& path,
+                           std::string* keys) {
+  // Several lines (keys roll), so not a one-line secret.
+  const std::string vault_path = JoinPath(path, "vault_key_file");
+  const std::optional<YAML::Node> vault_node = Find(entries, "vault_key_file");
+  if (!vault_node) {
+    return KeyError(vault_path,
+                    "required: credentials are stored only encrypted "
+                    "(openssl rand -base64 32 > FILE)");
+  }
+  absl::StatusOr<std::string> vault_file = GetString(*vault_node, vault_path);
+  if (!vault_file.ok()) return vault_file.status();
+  if (vault_file->empty()) return KeyError(vault_path, "empty file name");
+  absl::StatusOr<std::string> text = ReadSmallFile(*vault_file);
+  if (!text.ok()) {
+    return KeyError(vault_path, absl::StrCat("cannot read ", Quote(*vault_file),
+                                             ": ", text.status().message()));
+  }
+  if (absl::StatusOr<Vault> vault = Vault::FromKeyFile(*text); !vault.ok()) {
+    return KeyError(vault_path, absl::StrCat(Quote(*vault_file), ": ",
+                                             vault.status().message()));
+  }
+  *keys = *std::move(text);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PlatformConfig> ParsePlatform(const YAML::Node& node,
                                              const std::string& path) {
   if (absl::Status literal = RefuseLiteralSecrets(node, path); !literal.ok()) {
@@ -61,51 +89,32 @@ absl::StatusOr<PlatformConfig> ParsePlatform(const YAML::Node& node,
 
   // Secrets last, so a config whose other keys are wrong is reported
   // without touching any.
-  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
-  if (!secret.ok()) return secret.status();
-  platform.secret = std::move(secret->value);
-  // Every push is signed and encrypted: both are needed to take any.
-  absl::StatusOr<Secret> server_token =
-      ReadSecret(*entries, path, "server_token", true);
-  if (!server_token.ok()) return server_token.status();
-  platform.server_token = std::move(server_token->value);
-  absl::StatusOr<Secret> aes_key =
-      ReadSecret(*entries, path, "encoding_aes_key", true);
-  if (!aes_key.ok()) return aes_key.status();
-  if (status = CheckEncodingAesKey(*aes_key); !status.ok()) return status;
-  platform.encoding_aes_key = std::move(aes_key->value);
-
-  status = ReadVaultKeys(*entries, path, &platform.vault_keys);
+  status = ReadPushedOwnerSecrets(*entries, path, &platform);
   if (!status.ok()) return status;
   return platform;
 }
 
 }  // namespace
 
-absl::Status ReadVaultKeys(const Entries& entries, const std::string& path,
-                           std::string* keys) {
-  // Several lines (keys roll), so not a one-line secret.
-  const std::string vault_path = JoinPath(path, "vault_key_file");
-  const std::optional<YAML::Node> vault_node = Find(entries, "vault_key_file");
-  if (!vault_node) {
-    return KeyError(vault_path,
-                    "required: credentials are stored only encrypted "
-                    "(openssl rand -base64 32 > FILE)");
+absl::Status ReadPushedOwnerSecrets(const Entries& entries,
+                                    const std::string& path,
+                                    PlatformConfig* owner) {
+  absl::StatusOr<Secret> secret = ReadSecret(entries, path, "secret", true);
+  if (!secret.ok()) return secret.status();
+  owner->secret = std::move(secret->value);
+  // Every push is signed and encrypted: both are needed to take any.
+  absl::StatusOr<Secret> server_token =
+      ReadSecret(entries, path, "server_token", true);
+  if (!server_token.ok()) return server_token.status();
+  owner->server_token = std::move(server_token->value);
+  absl::StatusOr<Secret> aes_key =
+      ReadSecret(entries, path, "encoding_aes_key", true);
+  if (!aes_key.ok()) return aes_key.status();
+  if (absl::Status status = CheckEncodingAesKey(*aes_key); !status.ok()) {
+    return status;
   }
-  absl::StatusOr<std::string> vault_file = GetString(*vault_node, vault_path);
-  if (!vault_file.ok()) return vault_file.status();
-  if (vault_file->empty()) return KeyError(vault_path, "empty file name");
-  absl::StatusOr<std::string> text = ReadSmallFile(*vault_file);
-  if (!text.ok()) {
-    return KeyError(vault_path, absl::StrCat("cannot read ", Quote(*vault_file),
-                                             ": ", text.status().message()));
-  }
-  if (absl::StatusOr<Vault> vault = Vault::FromKeyFile(*text); !vault.ok()) {
-    return KeyError(vault_path, absl::StrCat(Quote(*vault_file), ": ",
-                                             vault.status().message()));
-  }
-  *keys = *std::move(text);
-  return absl::OkStatus();
+  owner->encoding_aes_key = std::move(aes_key->value);
+  return ReadVaultKeys(entries, path, &owner->vault_keys);
 }
 
 absl::Status ParsePlatforms(const YAML::Node& node,

@@ -15,10 +15,13 @@ namespace wxtoken::server::config_yaml {
 // with its secret, server token, EncodingAESKey and vault key file. A
 // component_app_id is an owner key of its own: it may not repeat, nor be an
 // app's app_id. Errors as in yaml_fields.h, never a secret or key.
-// `vault_key_file` of a platform or suite at `path`: the file's text, once
-// it reads as a vault key file (base/vault.h).
-absl::Status ReadVaultKeys(const Entries& entries, const std::string& path,
-                           std::string* keys);
+// The credentials of a platform or suite at `path`: secret, server_token
+// and encoding_aes_key (files or environment variables, each required),
+// and vault_key_file's text, once it reads as a vault key file
+// (base/vault.h).
+absl::Status ReadPushedOwnerSecrets(const Entries& entries,
+                                    const std::string& path,
+                                    PlatformConfig* owner);
 
 absl::Status ParsePlatforms(const YAML::Node& node,
                             const std::vector<AppConfig>& apps,

@@ -180,20 +180,8 @@ absl::StatusOr<PlatformConfig> ParseSuite(const YAML::Node& node,
   status = ReadInt(*entries, path, "daily_budget", 1, &suite.daily_budget);
   if (!status.ok()) return status;
   // Secrets last, so a config whose other keys are wrong is reported
-  // without touching any. Every push is signed and encrypted.
-  absl::StatusOr<Secret> secret = ReadSecret(*entries, path, "secret", true);
-  if (!secret.ok()) return secret.status();
-  suite.secret = std::move(secret->value);
-  absl::StatusOr<Secret> server_token =
-      ReadSecret(*entries, path, "server_token", true);
-  if (!server_token.ok()) return server_token.status();
-  suite.server_token = std::move(server_token->value);
-  absl::StatusOr<Secret> aes_key =
-      ReadSecret(*entries, path, "encoding_aes_key", true);
-  if (!aes_key.ok()) return aes_key.status();
-  if (status = CheckEncodingAesKey(*aes_key); !status.ok()) return status;
-  suite.encoding_aes_key = std::move(aes_key->value);
-  status = ReadVaultKeys(*entries, path, &suite.vault_keys);
+  // without touching any.
+  status = ReadPushedOwnerSecrets(*entries, path, &suite);
   if (!status.ok()) return status;
   return suite;
 }

@@ -381,7 +381,11 @@ class RefreshEngine final : public ReplicaListener {
   void OnAuthorizerInfo(const std::string& app_id, FetchResult result);
   // An authorizer awaits the next list pass for its refresh token.
   void AwaitListPass(App& app, Instant now);
-  // WeCom suites (refresh_engine_suites.cc). A create_auth's code: kept
+  // WeCom suites (refresh_engine_suites.cc). The suite `app_id` names, or
+  // null.
+  Platform* SuiteOf(const std::string& app_id);
+  const Platform* SuiteOf(const std::string& app_id) const;
+  // A create_auth's code: kept
   // durably in the suite's record, then `done`, then exchanged at once.
   void SubmitAuthCode(const PlatformEvent& event,
                       std::function<void(absl::Status)> done);
@@ -408,6 +412,8 @@ class RefreshEngine final : public ReplicaListener {
   // Tells the observer the platform's view (its ticket, its authorizers by
   // state): after a push, an event or a list pass, never per request.
   void ReportPlatform(const std::string& platform_id);
+  // A platform's or suite's pushed ticket: its owner's token's input.
+  Slot* PushedTicket(const std::string& platform_id) const;
   PlatformView ViewOfPlatform(const std::string& platform_id) const;
   OwnerView ViewOf(const App& app, Instant now) const;
   OwnerState StateOf(const Slot& slot, Instant now) const;

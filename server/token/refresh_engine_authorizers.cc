@@ -314,9 +314,8 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
 }
 
 void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
-  if (auto suite = platforms_.find(app.config.app_id);
-      suite != platforms_.end() && suite->second.config->wecom_suite) {
-    PutAuthCodes(suite->second, app.config.app_id, record);
+  if (const Platform* suite = SuiteOf(app.config.app_id)) {
+    PutAuthCodes(*suite, app.config.app_id, record);
     return;
   }
   if (app.takeover_done) record.owner.emplace(kListed, std::string(1, '1'));
@@ -336,9 +335,8 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
 }
 
 void RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
-  if (auto suite = platforms_.find(app.config.app_id);
-      suite != platforms_.end() && suite->second.config->wecom_suite) {
-    TakeAuthCodes(suite->second, app.config.app_id, record, mirror);
+  if (Platform* suite = SuiteOf(app.config.app_id)) {
+    TakeAuthCodes(*suite, app.config.app_id, record, mirror);
     return;
   }
   if (platforms_.contains(app.config.app_id) && !app.takeover_done &&
@@ -501,13 +499,9 @@ void RefreshEngine::ReportPlatform(const std::string& platform_id) {
 PlatformView RefreshEngine::ViewOfPlatform(
     const std::string& platform_id) const {
   PlatformView view;
-  if (auto it = apps_.find(platform_id); it != apps_.end()) {
-    const Slot* ticket = AccessSlot(*it->second).inputs.empty()
-                             ? nullptr
-                             : AccessSlot(*it->second).inputs[0];
-    if (ticket != nullptr && ticket->state.generation > 0) {
-      view.ticket_created = ticket->state.fetched.wall;
-    }
+  const Slot* ticket = PushedTicket(platform_id);
+  if (ticket != nullptr && ticket->state.generation > 0) {
+    view.ticket_created = ticket->state.fetched.wall;
   }
   for (const auto& [app_id, app] : apps_) {
     if (!app->authorizer || app->authorizer->platform != platform_id) continue;

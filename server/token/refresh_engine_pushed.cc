@@ -39,9 +39,7 @@ absl::Duration PushedLifetime(TokenKind kind) {
 void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
                                        std::string ticket, absl::Time created,
                                        std::function<void(absl::Status)> done) {
-  Slot* slot = FindSlot(component_app_id, TokenKind::kComponentVerifyTicket);
-  if (slot == nullptr)
-    slot = FindSlot(component_app_id, TokenKind::kSuiteTicket);
+  Slot* slot = PushedTicket(component_app_id);
   if (slot == nullptr) {
     done(absl::NotFoundError(
         absl::StrCat("component_app_id: no platform or suite \"",
@@ -95,6 +93,14 @@ void RefreshEngine::SubmitVerifyTicket(const std::string& component_app_id,
   ScheduleRequest(*slot,
                   std::max(now, RefreshTime(state, slot->api, refresh_)));
   PublishApp(app);
+}
+
+RefreshEngine::Slot* RefreshEngine::PushedTicket(
+    const std::string& platform_id) const {
+  auto it = apps_.find(platform_id);
+  if (it == apps_.end() || !platforms_.contains(platform_id)) return nullptr;
+  const std::vector<Slot*>& inputs = AccessSlot(*it->second).inputs;
+  return inputs.empty() || !IsPushed(inputs[0]->kind) ? nullptr : inputs[0];
 }
 
 void RefreshEngine::OnPushRequested(Slot& slot, Instant now) {

@@ -175,11 +175,10 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   // A suite's auth codes waiting for their exchange: a follower's copy
   // follows the leader's (one it lacks was exchanged), so that whichever
   // replica leads next exchanges what is left.
-  if (auto suite = platforms_.find(app.config.app_id);
-      suite != platforms_.end() && suite->second.config->wecom_suite) {
-    store_lacks = TakeAuthCodes(suite->second, app.config.app_id, record,
-                                /*mirror=*/latest) ||
-                  store_lacks;
+  if (Platform* suite = SuiteOf(app.config.app_id)) {
+    store_lacks =
+        TakeAuthCodes(*suite, app.config.app_id, record, /*mirror=*/latest) ||
+        store_lacks;
   }
   store_lacks = TakeTicketHours(app, record, /*mirror=*/latest) || store_lacks;
   const uint64_t term = CurrentTerm();

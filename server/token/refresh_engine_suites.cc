@@ -40,19 +40,23 @@ bool Contains(const auto& codes, const std::string& code) {
   return std::find(codes.begin(), codes.end(), code) != codes.end();
 }
 
-// The backoff of a failed exchange: doubling from retry_initial.
-absl::Duration ExchangeBackoff(const RefreshConfig& refresh, int failures) {
-  absl::Duration wait = refresh.retry_initial;
-  for (int i = 1; i < failures && wait < refresh.retry_max; ++i) wait *= 2;
-  return std::min(wait, refresh.retry_max);
+}  // namespace
+
+RefreshEngine::Platform* RefreshEngine::SuiteOf(const std::string& app_id) {
+  auto it = platforms_.find(app_id);
+  return it != platforms_.end() && it->second.config->wecom_suite ? &it->second
+                                                                  : nullptr;
 }
 
-}  // namespace
+const RefreshEngine::Platform* RefreshEngine::SuiteOf(
+    const std::string& app_id) const {
+  return const_cast<RefreshEngine*>(this)->SuiteOf(app_id);
+}
 
 void RefreshEngine::SubmitAuthCode(const PlatformEvent& event,
                                    std::function<void(absl::Status)> done) {
-  auto it = platforms_.find(event.component_app_id);
-  if (it == platforms_.end() || !it->second.config->wecom_suite) {
+  Platform* found = SuiteOf(event.component_app_id);
+  if (found == nullptr) {
     done(absl::NotFoundError(absl::StrCat("component_app_id: no suite \"",
                                           event.component_app_id,
                                           "\" is configured")));
@@ -60,7 +64,7 @@ void RefreshEngine::SubmitAuthCode(const PlatformEvent& event,
   }
   if (shutting_down_) return done(ShuttingDown());
   if (!leader_) return done(NotTheLeader());
-  Platform& suite = it->second;
+  Platform& suite = *found;
   std::vector<std::string>& codes = suite.exchange.codes;
   if (Contains(suite.exchange.finished, event.authorization_code)) {
     return done(absl::OkStatus());  // exchanged (or refused) already
@@ -151,7 +155,9 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
     // Anything else (a timeout, 60020, a limit) is retried with backoff
     // while the code lives, at most retry_max apart.
     ++exchange.failures;
-    exchange.next = now.steady + ExchangeBackoff(refresh_, exchange.failures);
+    exchange.next =
+        now.steady + BackoffDelay(exchange.failures, refresh_.retry_initial,
+                                  refresh_.retry_max, random01_());
     Log(LogLevel::kWarning, "get_permanent_code failed; retrying",
         {{"app_id", suite_id},
          {"errcode", absl::StrCat(result.errcode)},
