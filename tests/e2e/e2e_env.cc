@@ -713,8 +713,32 @@ void ExpectJsonLogLines(const std::string& logs) {
   EXPECT_GT(count, 0) << "wxtokend logged nothing";
 }
 
+grpc::Status Controller::WaitForCode(const std::string& app_id,
+                                     grpc::StatusCode want,
+                                     absl::Duration timeout,
+                                     wxtoken::v1::Token* token) {
+  const absl::Time deadline = absl::Now() + timeout;
+  grpc::Status status;
+  do {
+    status = GetToken(app_id, token);
+    if (status.error_code() == want) return status;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  return status;
+}
+
 std::string Controller::Logs() const {
   return logs_of_earlier_runs_ + (process_ ? process_->Stderr() : "");
+}
+
+bool Controller::WaitForLog(const std::string& line,
+                            absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (absl::StrContains(Logs(), line)) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
 }
 
 }  // namespace wxtoken::testing

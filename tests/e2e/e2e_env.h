@@ -309,6 +309,10 @@ class Controller {
   grpc::Status GetToken(
       const std::string& app_id, wxtoken::v1::Token* token,
       wxtoken::v1::TokenKind kind = wxtoken::v1::TOKEN_KIND_ACCESS_TOKEN);
+  // GetToken until its status code is `want`, for at most `timeout`;
+  // returns the last status (and `token` the last answer).
+  grpc::Status WaitForCode(const std::string& app_id, grpc::StatusCode want,
+                           absl::Duration timeout, wxtoken::v1::Token* token);
   // GetToken until it answers a generation above `after_generation` (the
   // first fetch is asynchronous), for at most 20 s; ADD_FAILUREs then.
   wxtoken::v1::Token WaitForToken(
@@ -330,6 +334,8 @@ class Controller {
 
   // Everything wxtokend wrote to stderr (its log) across every run.
   std::string Logs() const;
+  // Polls Logs() until it holds `line` or `timeout` passes.
+  bool WaitForLog(const std::string& line, absl::Duration timeout) const;
   std::string address() const { return address_; }
   // health_listen's address ("" when the config has none).
   std::string health_address() const { return health_address_; }

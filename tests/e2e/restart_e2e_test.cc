@@ -395,7 +395,10 @@ TEST_F(RestartE2eTest, CrashLoopWithADeadUpstreamSpendsOnlyTheBudget) {
     ASSERT_NO_FATAL_FAILURE(Restart());
   }
   absl::SleepFor(absl::Seconds(1));
-  EXPECT_EQ(sandbox_.TokenCalls(kApp), 10);
+  // At most the budget. A spend is stored before its request goes out, so
+  // a kill -9 between the two spends one that WeChat never sees.
+  EXPECT_LE(sandbox_.TokenCalls(kApp), 10);
+  EXPECT_GE(sandbox_.TokenCalls(kApp), 5);
   EXPECT_THAT(controller_.Logs(), HasSubstr("daily_budget"));
 }
 

@@ -141,8 +141,11 @@ TEST_F(WeComE2eTest, ABadSecretIsAskedAboutRarelyAndReported) {
   EXPECT_TRUE(controller_.WaitForHealth(
       absl::StrCat("wxtoken.v1.TokenController/", Key(kAgentB)), "NOT_SERVING",
       absl::Seconds(10)));
+  // B's first fetch may still be on its way when A's is served.
   wxtoken::v1::Token token;
-  grpc::Status status = controller_.GetToken(Key(kAgentB), &token);
+  grpc::Status status = controller_.WaitForCode(
+      Key(kAgentB), grpc::StatusCode::FAILED_PRECONDITION, absl::Seconds(10),
+      &token);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("40001"));
 
