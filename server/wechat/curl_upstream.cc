@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -87,18 +88,22 @@ FetchResult TransientResult(bool maybe_issued, std::string detail) {
   return result;
 }
 
+// Every credential a request carries: secret, token, verify or suite
+// ticket, authorization code, refresh or permanent code.
+std::array<absl::string_view, 5> Credentials(const FetchRequest& request) {
+  return {request.secret, request.access_token, request.verify_ticket,
+          request.authorization_code, request.refresh_token};
+}
+
 // The details come from our own words, curl's static error strings and
 // WeChat's errmsg; none should hold a secret, but a server could echo one
-// back in errmsg, so scrub every credential the request carried (secret,
-// token, verify or suite ticket, authorization code, refresh or permanent
-// code) before anyone logs or reports it.
+// back in errmsg, so scrub every credential the request carried before
+// anyone logs or reports it. (The parser scrubs errmsg before cutting it.)
 void Redact(const FetchRequest& request, FetchResult* result) {
-  for (const std::string* secret :
-       {&request.secret, &request.access_token, &request.verify_ticket,
-        &request.authorization_code, &request.refresh_token}) {
-    if (!secret->empty()) {
+  for (absl::string_view secret : Credentials(request)) {
+    if (!secret.empty()) {
       for (std::string* text : {&result->detail, &result->errmsg}) {
-        absl::StrReplaceAll({{*secret, "<redacted>"}}, text);
+        absl::StrReplaceAll({{secret, "<redacted>"}}, text);
       }
     }
   }
@@ -469,8 +474,9 @@ class CurlUpstreamClient::Impl {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_status);
     FetchResult result;
     if (code == CURLE_OK) {
-      result = ParseFetchResponse(
-          fetch.request.api, static_cast<int>(http_status), fetch.response);
+      result =
+          ParseFetchResponse(fetch.request.api, static_cast<int>(http_status),
+                             fetch.response, Credentials(fetch.request));
     } else if (fetch.too_large || code == CURLE_FILESIZE_EXCEEDED) {
       result = TransientResult(true, absl::StrCat("response body larger than ",
                                                   kMaxResponseBytes, " bytes"));

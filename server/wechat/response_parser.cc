@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/wechat/egress_ip.h"
@@ -31,8 +32,6 @@ FetchResult Malformed(int http_status, std::string detail) {
   return result;
 }
 
-// WeChat's errmsg is its own text, but keep log lines single-line and short:
-// cut at a UTF-8 character boundary and replace control characters.
 // WeChat ends most errmsgs with "rid: <id>" (hex and dashes): the id its
 // support asks for.
 std::string RequestId(std::string_view errmsg) {
@@ -48,6 +47,21 @@ std::string RequestId(std::string_view errmsg) {
   return std::string(rest.substr(0, end));
 }
 
+// WeChat's errmsg is its own text, but a server could echo a credential
+// back: each is scrubbed whole, before anything cuts the text.
+std::string Scrub(std::string_view errmsg,
+                  absl::Span<const absl::string_view> credentials) {
+  std::string scrubbed(errmsg);
+  for (absl::string_view credential : credentials) {
+    if (!credential.empty()) {
+      absl::StrReplaceAll({{credential, "<redacted>"}}, &scrubbed);
+    }
+  }
+  return scrubbed;
+}
+
+// Keeps log lines single-line and short: cut at a UTF-8 character boundary,
+// control characters replaced.
 std::string SanitizeErrmsg(std::string_view errmsg) {
   if (errmsg.size() > kMaxErrmsgLength) {
     size_t cut = kMaxErrmsgLength;
@@ -213,8 +227,9 @@ FetchResult ParseValue(FetchApi api, int http_status,
 
 }  // namespace
 
-FetchResult ParseFetchResponse(FetchApi api, int http_status,
-                               std::string_view body) {
+FetchResult ParseFetchResponse(
+    FetchApi api, int http_status, std::string_view body,
+    absl::Span<const absl::string_view> credentials) {
   if (http_status != 200) {
     // A 5xx, a redirect we do not follow, a proxy's error page: in every case
     // the request may have reached WeChat and been served.
@@ -247,8 +262,9 @@ FetchResult ParseFetchResponse(FetchApi api, int http_status,
     result.detail = absl::StrCat("errcode ", errcode);
     if (auto it = fields.find("errmsg");
         it != fields.end() && it->second.kind_case() == Value::kStringValue) {
-      result.errmsg = SanitizeErrmsg(it->second.string_value());
-      result.rid = RequestId(it->second.string_value());
+      const std::string errmsg = Scrub(it->second.string_value(), credentials);
+      result.errmsg = SanitizeErrmsg(errmsg);
+      result.rid = RequestId(errmsg);
       absl::StrAppend(&result.detail, ": ", result.errmsg);
       result.egress_ip =
           EgressIp(errcode, it->second.string_value()).value_or("");

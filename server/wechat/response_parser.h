@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "server/wechat/limits.h"
 #include "server/wechat/upstream.h"
 
@@ -29,9 +31,13 @@ inline constexpr size_t kMaxErrmsgLength = 200;
 //
 // `detail` never holds the token or the body verbatim (a body could echo the
 // request); it may hold the errcode and WeChat's errmsg, cut to
-// kMaxErrmsgLength bytes with control characters replaced.
-FetchResult ParseFetchResponse(FetchApi api, int http_status,
-                               std::string_view body);
+// kMaxErrmsgLength bytes with control characters replaced. Every occurrence
+// of each of `credentials` (what the request carried) in the errmsg becomes
+// "<redacted>" before the cut, so an echoed one that straddles the cut
+// leaves no prefix of itself behind.
+FetchResult ParseFetchResponse(
+    FetchApi api, int http_status, std::string_view body,
+    absl::Span<const absl::string_view> credentials = {});
 
 }  // namespace wxtoken::server
 

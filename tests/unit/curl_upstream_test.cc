@@ -25,6 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "server/wechat/response_parser.h"
 
 namespace wxtoken::server {
 namespace {
@@ -857,6 +858,36 @@ TEST_F(CurlUpstreamTest, SuiteDetailsNeverContainTheCredentials) {
       }
     }
   }
+}
+
+// WeChat's errmsg is cut to kMaxErrmsgLength bytes: an echoed credential
+// that straddles the cut is scrubbed whole first, so no prefix of it is left
+// behind the cut.
+TEST_F(CurlUpstreamTest, ACredentialAcrossTheErrmsgCutLeavesNoPrefix) {
+  const std::string secret = "SECRET-ACROSS-THE-CUT-0123456789";
+  wechat_.SetHandler([&secret](const SeenRequest&, httplib::Response& res) {
+    google::protobuf::Struct answer;
+    auto& fields = *answer.mutable_fields();
+    fields["errcode"].set_number_value(40013);
+    // The secret starts 12 bytes before the cut.
+    fields["errmsg"].set_string_value(
+        absl::StrCat(std::string(kMaxErrmsgLength - 12, 'e'), secret));
+    std::string json;
+    ASSERT_TRUE(
+        google::protobuf::util::MessageToJsonString(answer, &json).ok());
+    Json(res, json);
+  });
+  CurlUpstreamClient client({wechat_.Base("a")}, absl::Seconds(2));
+  FetchRequest request;
+  request.app_id = "wx0000000000000001";
+  request.api = FetchApi::kClassic;
+  request.secret = secret;
+  const FetchResult result = Fetch(client, request);
+  EXPECT_EQ(result.errcode, 40013);
+  EXPECT_LE(result.errmsg.size(), kMaxErrmsgLength);
+  const std::string prefix = secret.substr(0, 6);  // "SECRET"
+  EXPECT_THAT(result.errmsg, Not(HasSubstr(prefix))) << result.errmsg;
+  EXPECT_THAT(result.detail, Not(HasSubstr(prefix))) << result.detail;
 }
 
 }  // namespace

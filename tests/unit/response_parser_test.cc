@@ -2,8 +2,10 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -355,6 +357,25 @@ TEST(ParseFetchResponseTest, LongErrmsgIsCutAtACharacterBoundary) {
       FetchApi::kClassic, 200,
       absl::StrCat(R"({"errcode":-1,"errmsg":")", errmsg, R"("})"));
   EXPECT_EQ(result.detail, "errcode -1: " + std::string(199, 'x'));
+}
+
+TEST(ParseFetchResponseTest, CredentialsAreScrubbedWholeBeforeTheCut) {
+  // The credential starts 8 bytes before the cut; the rid after it is kept.
+  const std::string secret = "SECRET-ACROSS-THE-CUT";
+  const std::string errmsg =
+      absl::StrCat(std::string(192, 'x'), secret, " also SECRET-ACROSS-THE-CUT",
+                   " rid: 6f3a-01");
+  const std::string body =
+      absl::StrCat(R"({"errcode":40013,"errmsg":")", errmsg, R"("})");
+  const std::vector<absl::string_view> credentials = {"", secret};
+  const FetchResult result =
+      ParseFetchResponse(FetchApi::kClassic, 200, body, credentials);
+  EXPECT_EQ(result.errmsg, std::string(192, 'x') + "<redacte");
+  EXPECT_EQ(result.detail, "errcode 40013: " + result.errmsg);
+  EXPECT_EQ(result.rid, "6f3a-01");
+  // Without them, the parser only cuts: the prefix would be left.
+  EXPECT_EQ(ParseFetchResponse(FetchApi::kClassic, 200, body).errmsg,
+            std::string(192, 'x') + "SECRET-A");
 }
 
 TEST(ParseFetchResponseTest, ErrmsgControlCharactersAreReplaced) {
