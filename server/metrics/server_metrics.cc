@@ -12,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/token/token.h"
 
 namespace wxtoken::server {
 namespace {
@@ -262,8 +263,9 @@ ServerMetrics::ServerMetrics(const Config& config, const TokenTable& table,
       platform_ticket_created_(
           prometheus::BuildGauge()
               .Name("wxtoken_platform_ticket_created_timestamp_seconds")
-              .Help("CreateTime of the platform's newest verify ticket "
-                    "(valid 12 h; time() - this is its age)")
+              .Help("CreateTime of the newest pushed ticket (time() - this "
+                    "is its age): a platform's component_verify_ticket, "
+                    "valid 12 h, or a WeCom suite's suite_ticket, 30 min")
               .Register(*registry_)),
       platform_authorizers_(
           prometheus::BuildGauge()
@@ -419,7 +421,9 @@ void ServerMetrics::OnStateWritten(const std::string& app_id,
 void ServerMetrics::OnPlatformChanged(const std::string& platform,
                                       const PlatformView& view) {
   if (view.ticket_created) {
-    platform_ticket_created_.Add({{"app_id", platform}})
+    platform_ticket_created_
+        .Add({{"app_id", platform},
+              {"ticket", std::string(TokenKindName(view.ticket_kind))}})
         .Set(absl::ToDoubleSeconds(*view.ticket_created - absl::UnixEpoch()));
   }
   const std::pair<const char*, int64_t> states[] = {

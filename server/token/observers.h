@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/token/refresh_policy.h"
+#include "server/token/token.h"
 #include "server/wechat/upstream.h"
 
 namespace wxtoken::server {
@@ -29,9 +30,12 @@ class HealthSink {
 
 enum class ForceOutcome { kRefreshed, kAlreadyNewer, kCoalesced };
 
-// A platform at a glance (per platform, never per authorizer): its newest
-// verify ticket's CreateTime, and its authorizers by state.
+// A platform or WeCom suite at a glance (per platform, never per
+// authorizer): its newest pushed ticket's CreateTime, and its authorizers
+// (a suite's installed corps) by state.
 struct PlatformView {
+  // kComponentVerifyTicket (valid 12 h) or kSuiteTicket (30 min).
+  TokenKind ticket_kind = TokenKind::kComponentVerifyTicket;
   std::optional<absl::Time> ticket_created;  // none pushed yet
   int64_t active = 0;
   int64_t recovering = 0;    // refresh token refused, a list pass awaited

@@ -500,6 +500,7 @@ PlatformView RefreshEngine::ViewOfPlatform(
     const std::string& platform_id) const {
   PlatformView view;
   const Slot* ticket = PushedTicket(platform_id);
+  if (ticket != nullptr) view.ticket_kind = ticket->kind;
   if (ticket != nullptr && ticket->state.generation > 0) {
     view.ticket_created = ticket->state.fetched.wall;
   }

@@ -461,7 +461,9 @@ TEST_F(PlatformE2eTest, AnAuthorizerIsServedOnAuthorizingAndRefusedOnRevoking) {
               HasSubstr(absl::StrCat("wxtoken_platform_authorizers{app_id=\"",
                                      kPlatform, "\",state=\"active\"} 1")));
   EXPECT_THAT(metrics,
-              HasSubstr("wxtoken_platform_ticket_created_timestamp_seconds"));
+              HasSubstr(absl::StrCat(
+                  "wxtoken_platform_ticket_created_timestamp_seconds{app_id=\"",
+                  kPlatform, "\",ticket=\"component_verify_ticket\"}")));
   EXPECT_THAT(metrics,
               HasSubstr("wxtoken_platform_refresh_token_rotations_total"));
   EXPECT_THAT(metrics, Not(HasSubstr(kAuthorizer)));

@@ -151,7 +151,7 @@ TEST_F(WeComSuiteE2eTest, ACorpIsServedFromInstallToUninstallAndThroughACrash) {
   EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
                            "wxtoken_platform_ticket_created_timestamp_seconds{"
                            "app_id=\"",
-                           kSuite, "\"}")));
+                           kSuite, "\",ticket=\"suite_ticket\"}")));
   EXPECT_THAT(metrics, Not(HasSubstr(kCorpA)));
 
   // Sealed at rest: no permanent code the sandbox issued is in a file.
