@@ -193,6 +193,8 @@ class RefreshEngine final : public ReplicaListener {
     std::vector<Slot*> dependents;
 
     TokenState state;
+    // The generation callers were last handed (PublishSlot).
+    uint64_t published_generation = 0;
     // A pushed kind: the value the newest push replaced, while it lasts,
     // which a refusal of the newest falls back to (in memory only).
     std::string previous_pushed;
@@ -461,7 +463,7 @@ class RefreshEngine final : public ReplicaListener {
   // WeCom (refresh_engine_wecom.cc). The corp's jsapi ticket: a slot of
   // its first app, published under every app of the corp.
   static bool IsCorpTicket(const Slot& slot);
-  void PublishSlot(const Slot& slot, const PublishedToken& published);
+  void PublishSlot(Slot& slot, const PublishedToken& published);
   // Why a WeCom ticket request of `spend` may not go now for the hourly
   // budgets (ForceRefresh may spend only part of them), with when it may
   // in `*resume`; OK otherwise, and for any other request.

@@ -249,9 +249,9 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
     return;
   }
   if (request.api == FetchApi::kWeComCorpToken) {
+    // (An answer for a permanent code since replaced never gets here.)
     authorizer.just_installed = false;
-    if (result.errcode == 40084 &&
-        request.refresh_token == authorizer.refresh_token) {
+    if (result.errcode == 40084) {
       // Kept, sealed, never dropped: only a new create_auth replaces it.
       // A restart tries it once more.
       authorizer.refused = request.refresh_token;
@@ -262,12 +262,6 @@ void RefreshEngine::OnAuthorizerAnswer(App& app, const FetchResult& result,
            {"permanent_code", Fingerprint(request.refresh_token)}});
       AnswerWaiters(AccessSlot(app), AuthorizerRefusal(app), false);
       ReportPlatform(authorizer.platform);
-    } else if (result.errcode == 40084) {
-      // Refused the permanent code of an installation since replaced: the
-      // new one goes now, not after permanent_retry.
-      Slot& slot = AccessSlot(app);
-      slot.failure = FetchResult{};
-      ScheduleRequest(slot, EarliestSend(now));
     } else if (result.failure == FailureClass::kNone) {
       authorizer.refused.clear();
     }

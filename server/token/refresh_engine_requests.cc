@@ -335,6 +335,19 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
   }
   observer_->OnRequestDone(MetricOwner(app.config.app_id), slot.request.api,
                            result);
+  if (slot.request.api == FetchApi::kWeComCorpToken &&
+      slot.request.refresh_token != app.authorizer->refresh_token) {
+    // Sent with a permanent code since replaced (the corp installed the
+    // suite again while it was out): WeCom may have ended whatever it
+    // answered, so nothing of it is served. The new code's token goes now.
+    Log(LogLevel::kWarning,
+        "an answer to a corp's permanent code since replaced; discarded",
+        {{"app_id", app.config.app_id},
+         {"permanent_code", Fingerprint(slot.request.refresh_token)}});
+    slot.failure = FetchResult{};
+    ScheduleRequest(slot, EarliestSend(now));
+    return;
+  }
 
   switch (result.failure) {
     case FailureClass::kNone:

@@ -92,14 +92,22 @@ absl::StatusOr<Token> RefreshEngine::Serve(const Slot& slot,
 
 void RefreshEngine::PublishApp(App& app) {
   if (app.removed) return;  // GetToken answers NOT_FOUND
+  const Instant now = clock_.InstantNow();
   if (app.authorizer && !app.authorizer->revoked &&
       app.authorizer->refresh_token != app.authorizer->durable_refresh_token) {
-    // A rotated refresh token is not stored yet: what callers hold stays
-    // until it is (WriteApp publishes then), so no token is served whose
-    // refresh token a crash could lose.
+    // A rotated refresh token (or a new permanent code) is not stored yet:
+    // nothing newer than what callers hold is published until it is
+    // (WriteApp publishes then), so no token is served whose credential a
+    // crash could lose. What they hold is published again: its validity
+    // may have been cut meanwhile (its installation replaced).
+    for (Slot* slot : app.slots) {
+      if (slot != nullptr && !IsPushed(slot->kind) &&
+          slot->state.generation == slot->published_generation) {
+        PublishSlot(*slot, MakePublished(*slot, now));
+      }
+    }
     return;
   }
-  const Instant now = clock_.InstantNow();
   SteadyTime end = SteadyTime::InfiniteFuture();
   for (Slot* slot : app.slots) {
     if (slot == nullptr) continue;

@@ -171,7 +171,21 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
       ForceRefreshCommand refresh;
       refresh.app_id = suite_id;
       refresh.stale_value = sent_with;
-      refresh.done = [](absl::StatusOr<ForceRefreshReply>) {};
+      refresh.done = [this, suite_id](absl::StatusOr<ForceRefreshReply> reply) {
+        if (reply.ok()) return;
+        // Refused (ForceRefresh's share of the budget spent): a code lives
+        // minutes, so its exchange does not wait hours for the suite
+        // token's own schedule; it tries the token held again, after its
+        // backoff.
+        Log(LogLevel::kWarning,
+            "the suite token's refresh was refused; the exchange tries the "
+            "one held again",
+            {{"app_id", suite_id},
+             {"error", std::string(reply.status().message())}});
+        if (auto it = platforms_.find(suite_id); it != platforms_.end()) {
+          it->second.exchange.refused_token.clear();
+        }
+      };
       ForceRefresh(std::move(refresh));
     }
     return;

@@ -30,8 +30,8 @@ bool RefreshEngine::IsCorpTicket(const Slot& slot) {
          slot.kind == TokenKind::kJsapiTicket;
 }
 
-void RefreshEngine::PublishSlot(const Slot& slot,
-                                const PublishedToken& published) {
+void RefreshEngine::PublishSlot(Slot& slot, const PublishedToken& published) {
+  slot.published_generation = published.generation;
   const std::string& app_id = slot.app->config.app_id;
   table_.Publish(app_id, slot.kind, published);
   if (!IsCorpTicket(slot)) return;

@@ -44,6 +44,13 @@ class FakeUpstream final : public UpstreamClient {
     in_flight_.pop_front();
     call.done(std::move(result));
   }
+  // Answers the newest request in flight with `result` (answers that
+  // overtake older ones).
+  void CompleteNewest(FetchResult result) {
+    Call call = std::move(in_flight_.back());
+    in_flight_.pop_back();
+    call.done(std::move(result));
+  }
   // ... with a fresh value `prefix`N.
   std::string Succeed(absl::Duration expires_in = absl::Seconds(7200)) {
     std::string value = absl::StrCat(prefix_, ++issued_);

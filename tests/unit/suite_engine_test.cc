@@ -375,6 +375,99 @@ TEST_F(SuiteEngineTest, CancelAuthRevokesAtOnceAndANewInstallBringsItBack) {
   EXPECT_EQ(served->value, token);
 }
 
+// Installed again while installed (reset_permanent_code, or a cancel_auth
+// that never reached us): the old installation's token stops at once, even
+// while the new permanent code's write is still on its way.
+TEST_F(SuiteEngineTest, AReinstallEndsTheOldTokenBeforeTheNewCodeIsStored) {
+  ASSERT_NO_FATAL_FAILURE(StartInstalled());
+  ASSERT_TRUE(GetCorp().ok());
+  CreateAuth("authcode@@@2");
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
+  FetchResult result;
+  result.refresh_token = "permanentcode@@@2";
+  result.auth_corp_id = kCorp;
+  upstream_->Complete(result);
+  engine_->RunDue();  // the answer taken; the corp's write not yet done
+  ASSERT_GT(store_.pending(), 0u);
+  const absl::StatusOr<Token> served = GetCorp();
+  EXPECT_FALSE(served.ok() && served->value == corp_token_)
+      << "the replaced installation's token is still served";
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().refresh_token, "permanentcode@@@2");
+  const std::string token = upstream_->Succeed();
+  Pump();
+  ASSERT_TRUE(GetCorp().ok());
+  EXPECT_EQ(GetCorp()->value, token);
+}
+
+// A get_corp_token sent with the old permanent code answers after the corp
+// uninstalled and installed again: what it brings is never served, and the
+// new permanent code's token is fetched at once.
+TEST_F(SuiteEngineTest, AnAnswerForAReplacedPermanentCodeIsNotServed) {
+  ASSERT_NO_FATAL_FAILURE(StartInstalled());
+  ForceRefreshCommand force;
+  force.app_id = kCorpKey;
+  force.stale_value = corp_token_;
+  force.wechat_errcode = 40014;
+  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
+  engine_->ForceRefresh(std::move(force));
+  RunAt(clock_.Now() + absl::Seconds(31));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
+  ASSERT_EQ(Oldest().refresh_token, "permanentcode@@@1");
+  CancelAuth();
+  Pump();
+  CreateAuth("authcode@@@2");
+  Pump();
+  // The new code's exchange is answered first, then the old request.
+  ASSERT_EQ(upstream_->InFlight(), 2);
+  FetchResult exchanged;
+  exchanged.refresh_token = "permanentcode@@@2";
+  exchanged.auth_corp_id = kCorp;
+  upstream_->CompleteNewest(exchanged);
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  ASSERT_EQ(upstream_->front().refresh_token, "permanentcode@@@1");
+  const std::string stale = upstream_->Succeed();
+  Pump();
+  EXPECT_FALSE(GetCorp().ok() && GetCorp()->value == stale)
+      << "a token of the replaced permanent code is served";
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->front().api, FetchApi::kWeComCorpToken);
+  EXPECT_EQ(upstream_->front().refresh_token, "permanentcode@@@2");
+  const std::string token = upstream_->Succeed();
+  Pump();
+  ASSERT_TRUE(GetCorp().ok());
+  EXPECT_EQ(GetCorp()->value, token);
+}
+
+// The suite token WeCom refused for an exchange cannot be refreshed at once
+// (ForceRefresh's budget is spent): the code, which lives minutes, is not
+// left waiting hours for the token's own schedule.
+TEST_F(SuiteEngineTest, ARefusedSuiteTokenRefreshDoesNotStallTheExchange) {
+  config_.refresh.force_budget = 0;
+  Restart();
+  ASSERT_NO_FATAL_FAILURE(StartWithSuiteToken());
+  CreateAuth("authcode@@@1");
+  Pump();
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  upstream_->Fail(FailureClass::kTokenRejected, 42009);
+  Pump();
+  const absl::Time refused = clock_.Now();
+  while (upstream_->InFlight() == 0 &&
+         clock_.Now() < refused + absl::Minutes(5)) {
+    RunAt(clock_.Now() + absl::Seconds(5));
+  }
+  ASSERT_EQ(upstream_->InFlight(), 1) << "the exchange waits for hours";
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
+  EXPECT_EQ(Oldest().access_token, suite_token_);
+  AnswerPermanentCode("permanentcode@@@1");
+  EXPECT_TRUE(Stored(kCorpKey).owner.contains("refresh_token"));
+}
+
 TEST_F(SuiteEngineTest, AnExchangeRefusedForOtherReasonsKeepsItsCode) {
   ASSERT_NO_FATAL_FAILURE(StartWithSuiteToken());
   CreateAuth("authcode@@@1");
