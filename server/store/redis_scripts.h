@@ -106,7 +106,12 @@ return 0
 // not send are deleted); a heal's are added where the store lacks them,
 // except send-time lists (NAME ending "_hour": unix microseconds, comma-
 // separated, ascending), which a heal merges in as a union so that no send
-// a budget counts is lost.
+// a budget counts is lost. A WeCom corp's installation (owner.installed_at,
+// unix microseconds, with owner.refresh_token, its permanent code, and
+// owner.revoked) is replaced only by a later one, whoever writes: a later
+// one replaces all three (and drops what it lacks: the earlier one's
+// revocation); an earlier one changes none of them. WeCom gives a permanent
+// code once, so a stale writer must never put an older one back.
 // Returns, per token, {value, generation, fetched_at, expires_at, intent,
 // epoch, latest_intent} as stored, for the writer to adopt.
 inline constexpr char kWrite[] = R"lua(
@@ -240,20 +245,42 @@ for c = 1, 2 do
   end
 end
 local m = tonumber(ARGV[i + 6])
+local installation = {['owner.installed_at'] = true,
+                      ['owner.refresh_token'] = true, ['owner.revoked'] = true}
+local sent_installed = nil
+for o = 1, m do
+  if ARGV[i + 5 + 2 * o] == 'installed_at' then
+    sent_installed = tonumber(ARGV[i + 6 + 2 * o])
+  end
+end
+local stored_installed = tonumber(get('owner.installed_at'))
+-- 1: the sent installation is the later; -1: the earlier; 0: the same, or
+-- none on either side (the usual rules).
+local order = 0
+if sent_installed or stored_installed then
+  local s, t = sent_installed or -1, stored_installed or -1
+  if s > t then order = 1 elseif s < t then order = -1 end
+end
 local sent = {}
 for o = 1, m do
   local name, value = 'owner.' .. ARGV[i + 5 + 2 * o], ARGV[i + 6 + 2 * o]
   sent[name] = true
-  if leader or get(name) == '' then
+  if installation[name] and order ~= 0 then
+    if order > 0 then put(name, value) end
+  elseif leader or get(name) == '' then
     put(name, value)
   elseif string.sub(name, -5) == '_hour' then
     put(name, union(get(name), value))
   end
 end
-if leader then
+if leader or order > 0 then
   for _, name in ipairs(redis.call('HKEYS', key)) do
     if string.sub(name, 1, 6) == 'owner.' and not sent[name] then
-      redis.call('HDEL', key, name)
+      if installation[name] and order ~= 0 then
+        if order > 0 then redis.call('HDEL', key, name) end
+      elseif leader then
+        redis.call('HDEL', key, name)
+      end
     end
   end
 end

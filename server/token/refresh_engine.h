@@ -294,6 +294,12 @@ class RefreshEngine final : public ReplicaListener {
       // code, which never rotates. Just installed: its first token is
       // fetched at once, used or not.
       bool just_installed = false;
+      // A suite's corp: when its permanent code arrived (get_permanent_
+      // code's answer; InfinitePast: before this was kept). Orders its
+      // installations: a copy of an earlier one (a stale replica, a store
+      // restored from an older snapshot, a cancel_auth WeCom retries from
+      // before it) never replaces or revokes a later one.
+      absl::Time installed_at = absl::InfinitePast();
     };
     std::optional<Authorizer> authorizer;
     // A platform's owner: its first complete list pass is done (stored), so
@@ -372,7 +378,10 @@ class RefreshEngine final : public ReplicaListener {
   // `mirror` (a follower reading the leader's latest) clears a field the
   // record lacks, else the record only adds.
   void PutOwner(const App& app, AppRecord& record) const;
-  void TakeOwner(App& app, const AppRecord& record, bool mirror);
+  // Returns whether the store lacks what is held (a later installation).
+  bool TakeOwner(App& app, const AppRecord& record, bool mirror);
+  // A suite corp's AppRecord::owner installed_at; InfinitePast() if none.
+  static absl::Time StoredInstallation(const AppRecord& record);
   // Fills an authorizer's request: the code, else its refresh token.
   void FillAuthorizerRequest(App& app, FetchRequest& request);
   // A rotated refresh token, an exchanged code, a refused refresh token.

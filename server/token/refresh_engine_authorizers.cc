@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
 #include "server/token/refresh_engine.h"
@@ -18,6 +19,7 @@ namespace wxtoken::server {
 using refresh_engine_internal::AnswerWhenStored;
 using refresh_engine_internal::NotTheLeader;
 using refresh_engine_internal::ShuttingDown;
+using refresh_engine_internal::TimeText;
 
 namespace {
 
@@ -26,7 +28,8 @@ constexpr char kRefreshToken[] = "refresh_token";
 constexpr char kPreviousRefreshToken[] = "previous_refresh_token";
 constexpr char kCode[] = "code";
 constexpr char kRevoked[] = "revoked";
-constexpr char kListed[] = "listed";  // a platform's: taken over
+constexpr char kInstalledAt[] = "installed_at";  // unix microseconds
+constexpr char kListed[] = "listed";             // a platform's: taken over
 
 }  // namespace
 
@@ -139,6 +142,20 @@ void RefreshEngine::SubmitUnauthorization(
     const PlatformEvent& event, std::function<void(absl::Status)> done) {
   App* app = AuthorizerOf(event, done);
   if (app == nullptr) return;
+  if (app->config.api == AppConfig::Api::kSuiteCorp &&
+      event.create_time + absl::Seconds(1) <= app->authorizer->installed_at) {
+    // Stamped (whole seconds, WeCom's clock) before the corp's latest
+    // installation: WeCom retrying a cancel_auth we did not take in time,
+    // about the installation since replaced. Taking it would revoke the
+    // new one, whose permanent code WeCom gives only once.
+    Log(LogLevel::kWarning,
+        "a cancel_auth from before the corp's latest installation; ignored",
+        {{"app_id", app->config.app_id},
+         {"cancelled_at", TimeText(event.create_time)},
+         {"installed_at", TimeText(app->authorizer->installed_at)}});
+    done(absl::OkStatus());
+    return;
+  }
   Log(LogLevel::kWarning,
       "an authorizer revoked its authorization; its tokens are no longer "
       "served",
@@ -326,20 +343,39 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
   seal(kPreviousRefreshToken, authorizer.previous_refresh_token);
   seal(kCode, authorizer.code);
   if (authorizer.revoked) record.owner.emplace(kRevoked, std::string(1, '1'));
+  if (authorizer.installed_at != absl::InfinitePast()) {
+    record.owner.emplace(
+        kInstalledAt,
+        absl::StrCat(absl::ToUnixMicros(authorizer.installed_at)));
+  }
 }
 
-void RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
+bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
   if (Platform* suite = SuiteOf(app.config.app_id)) {
-    TakeAuthCodes(*suite, app.config.app_id, record, mirror);
-    return;
+    return TakeAuthCodes(*suite, app.config.app_id, record, mirror);
   }
   if (platforms_.contains(app.config.app_id) && !app.takeover_done &&
       record.owner.contains(kListed)) {
     app.takeover_done = true;
     table_.SetTakeoverPending(app.config.app_id, false);
   }
-  if (!app.authorizer) return;
+  if (!app.authorizer) return false;
   App::Authorizer& authorizer = *app.authorizer;
+  // A suite's corp: the later installation wins, whoever holds it.
+  bool same_installation = false;
+  if (app.config.api == AppConfig::Api::kSuiteCorp) {
+    const absl::Time stored = StoredInstallation(record);
+    if (authorizer.installed_at > stored) {
+      // The store holds an earlier one (this replica's write of the later
+      // was lost, or refused when the lease changed): kept, written back.
+      return true;
+    }
+    if (authorizer.installed_at < stored) {
+      mirror = true;  // the stored installation, whole
+      authorizer.installed_at = stored;
+    }
+    same_installation = !mirror && stored != absl::InfinitePast();
+  }
   const Vault& vault = platforms_.at(authorizer.platform).vault;
   auto open = [&](const char* name, std::string* out) {
     auto it = record.owner.find(name);
@@ -366,9 +402,24 @@ void RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
   open(kRefreshToken, &authorizer.refresh_token);
   open(kPreviousRefreshToken, &authorizer.previous_refresh_token);
   open(kCode, &authorizer.code);
-  authorizer.revoked = record.owner.contains(kRevoked);
+  const bool stored_revoked = record.owner.contains(kRevoked);
+  // Within one installation a revocation is final: one the store lost is
+  // kept, and written back.
+  const bool store_lacks =
+      same_installation && authorizer.revoked && !stored_revoked;
+  authorizer.revoked = stored_revoked || store_lacks;
   // What the store holds is durable.
   authorizer.durable_refresh_token = authorizer.refresh_token;
+  return store_lacks;
+}
+
+absl::Time RefreshEngine::StoredInstallation(const AppRecord& record) {
+  int64_t micros = 0;
+  auto it = record.owner.find(kInstalledAt);
+  if (it == record.owner.end() || !absl::SimpleAtoi(it->second, &micros)) {
+    return absl::InfinitePast();
+  }
+  return absl::FromUnixMicros(micros);
 }
 
 void RefreshEngine::RecoverRefreshToken(App& app, const std::string& refused,

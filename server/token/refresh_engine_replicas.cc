@@ -170,7 +170,7 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
   Recount(app, before);
   if (app.authorizer && !record.owner.empty()) {
-    TakeOwner(app, record, /*mirror=*/latest);
+    store_lacks = TakeOwner(app, record, /*mirror=*/latest) || store_lacks;
   }
   // A suite's auth codes waiting for their exchange: a follower's copy
   // follows the leader's (one it lacks was exchanged), so that whichever

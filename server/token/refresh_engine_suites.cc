@@ -211,6 +211,7 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
   authorizer.refused.clear();
   authorizer.revoked = false;
   authorizer.just_installed = true;
+  authorizer.installed_at = now.wall;
   Touch(*corp);
   Log(LogLevel::kInfo, "a corp's permanent code is held",
       {{"app_id", key},

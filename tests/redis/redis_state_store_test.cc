@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -275,6 +276,56 @@ TEST_F(RedisStateStoreTest, OwnerStateIsTheLeadersAndAHealAddsOnlyWhatIsLost) {
   heal.owner = {{"refresh_token", "v1:k:old"}, {"revoked", "1"}};
   ASSERT_TRUE(follower->Write(heal, StateStore::WriteMode::kHeal).ok());
   EXPECT_EQ(Field("owner.refresh_token"), "v1:k:two");
+  EXPECT_EQ(Field("owner.revoked"), "1");
+}
+
+// A WeCom corp's installation (its permanent code, given once, and its
+// revocation) is replaced only by a later one, whoever writes.
+TEST_F(RedisStateStoreTest, AnInstallationIsReplacedOnlyByALaterOne) {
+  auto replicas = Pair();  // not a structured binding: lambdas capture these
+  auto& leader = replicas.first;
+  auto& follower = replicas.second;
+  auto write = [&](auto& replica, StateStore::WriteMode mode,
+                   std::map<std::string, std::string> owner) {
+    AppRecord record = Record("A", 1);
+    record.owner = std::move(owner);
+    ASSERT_TRUE(replica->Write(record, mode).ok());
+  };
+  using Mode = StateStore::WriteMode;
+  write(leader, Mode::kLeader,
+        {{"installed_at", "100"}, {"refresh_token", "v1:k:old"}});
+  write(leader, Mode::kLeader,
+        {{"installed_at", "100"},
+         {"refresh_token", "v1:k:old"},
+         {"revoked", "1"}});
+  EXPECT_EQ(Field("owner.revoked"), "1");
+  // A later one, from a replica that lost the lease before its write: it
+  // replaces the code and drops the earlier one's revocation.
+  write(follower, Mode::kHeal,
+        {{"installed_at", "200"}, {"refresh_token", "v1:k:new"}});
+  EXPECT_EQ(Field("owner.installed_at"), "200");
+  EXPECT_EQ(Field("owner.refresh_token"), "v1:k:new");
+  EXPECT_EQ(Field("owner.revoked"), "");
+  // The earlier one again, from a leader that has not read it yet or a
+  // stale heal: nothing of it comes back.
+  write(leader, Mode::kLeader,
+        {{"installed_at", "100"},
+         {"refresh_token", "v1:k:old"},
+         {"revoked", "1"}});
+  write(follower, Mode::kHeal,
+        {{"installed_at", "100"},
+         {"refresh_token", "v1:k:old"},
+         {"revoked", "1"}});
+  // A writer that knows no installation either.
+  write(leader, Mode::kLeader, {{"refresh_token", "v1:k:other"}});
+  EXPECT_EQ(Field("owner.installed_at"), "200");
+  EXPECT_EQ(Field("owner.refresh_token"), "v1:k:new");
+  EXPECT_EQ(Field("owner.revoked"), "");
+  // The same installation follows the usual rules: a revocation is added.
+  write(follower, Mode::kHeal,
+        {{"installed_at", "200"},
+         {"refresh_token", "v1:k:new"},
+         {"revoked", "1"}});
   EXPECT_EQ(Field("owner.revoked"), "1");
 }
 

@@ -106,13 +106,15 @@ class SuiteEngineTest : public ::testing::Test {
     event.create_time = clock_.Now();
     return Submit(std::move(event));
   }
-  std::optional<absl::Status>& CancelAuth() {
+  // Stamped `stamped` (WeCom's TimeStamp), or now.
+  std::optional<absl::Status>& CancelAuth(
+      std::optional<absl::Time> stamped = std::nullopt) {
     PlatformEvent event;
     event.type = PlatformEvent::Type::kUnauthorized;
     event.info_type = "cancel_auth";
     event.component_app_id = kSuite;
     event.authorizer_app_id = kCorp;
-    event.create_time = clock_.Now();
+    event.create_time = stamped.value_or(clock_.Now());
     return Submit(std::move(event));
   }
   // The suite with a ticket and its suite token.
@@ -503,6 +505,86 @@ TEST_F(SuiteEngineTest, AnExchangeRefusedForOtherReasonsKeepsItsCode) {
     if (request.api == FetchApi::kWeComSuiteToken) ++suite_tokens;
   }
   EXPECT_EQ(suite_tokens, 2u);
+}
+
+// WeCom retries a cancel_auth we did not take in time (503s through an
+// outage) after the corp has installed the suite again: stamped before the
+// new installation, it is answered but revokes nothing.
+TEST_F(SuiteEngineTest, ACancelAuthFromBeforeAReinstallRevokesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartInstalled());
+  const absl::Time cancelled = clock_.Now() + absl::Minutes(5);
+  RunAt(clock_.Now() + absl::Minutes(10));
+  CreateAuth("authcode@@@2");
+  Pump();
+  AnswerPermanentCode("permanentcode@@@2");
+  const std::string token = upstream_->Succeed();
+  Pump();
+  std::optional<absl::Status>& late = CancelAuth(cancelled);
+  Pump();
+  ASSERT_TRUE(late.has_value() && late->ok()) << "WeCom would retry it";
+  ASSERT_TRUE(GetCorp().ok()) << GetCorp().status();
+  EXPECT_EQ(GetCorp()->value, token);
+  EXPECT_FALSE(Stored(kCorpKey).owner.contains("revoked"));
+  // One stamped after it (even in its second) revokes.
+  CancelAuth(clock_.Now());
+  Pump();
+  EXPECT_EQ(GetCorp().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A store restored from an older snapshot (Redis restarted without the
+// last writes) still holds the corp's earlier installation: the later one
+// held is kept and written back, never replaced by the older permanent code.
+TEST_F(SuiteEngineTest, AnOlderStoredInstallationNeverReplacesALaterOne) {
+  store_.shared = true;
+  store_.may_send = true;
+  Restart();
+  engine_->Start();
+  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  PushTicket("suiteticket@@@1");
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  CreateAuth("authcode@@@1");
+  Pump();
+  AnswerPermanentCode("permanentcode@@@1");
+  upstream_->Succeed();
+  Pump();
+  const AppRecord snapshot = Stored(kCorpKey);
+  RunAt(clock_.Now() + absl::Seconds(10));
+  CreateAuth("authcode@@@2");
+  Pump();
+  AnswerPermanentCode("permanentcode@@@2");
+  const std::string token = upstream_->Succeed();
+  Pump();
+  auto installed_at = [this] {
+    const auto& owner = Stored(kCorpKey).owner;
+    auto it = owner.find("installed_at");
+    return it == owner.end() ? std::string() : it->second;
+  };
+  const std::string later = installed_at();
+  ASSERT_FALSE(later.empty());
+
+  // Redis restarts from the snapshot.
+  store_.durable[kCorpKey] = snapshot;
+  clock_.SetTime(clock_.Now() + absl::Seconds(1));
+  engine_->OnRecords({snapshot}, ReadKind::kAfterLoss, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  Pump();
+  EXPECT_EQ(installed_at(), later)
+      << "the later installation is not written back";
+  ASSERT_TRUE(GetCorp().ok()) << GetCorp().status();
+  // Its next token goes with the later permanent code.
+  ForceRefreshCommand force;
+  force.app_id = kCorpKey;
+  force.stale_value = token;
+  force.wechat_errcode = 40014;
+  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
+  engine_->ForceRefresh(std::move(force));
+  RunAt(clock_.Now() + absl::Seconds(31));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
+  EXPECT_EQ(Oldest().refresh_token, "permanentcode@@@2");
 }
 
 // Replicas: the leader reads its own record back, and a read that began
