@@ -346,6 +346,9 @@ class RefreshEngine final : public ReplicaListener {
     // until get_permanent_code exchanged them (refresh_engine_suites.cc).
     struct CodeExchange {
       std::vector<std::string> codes;  // oldest first; never logged
+      // The TimeStamp WeCom gave each code's create_auth (in memory only:
+      // a code read back from the store has none).
+      absl::flat_hash_map<std::string, absl::Time> stamped;
       // The last codes exchanged or refused (in memory only): a read of a
       // record written before one ended, or WeCom pushing it again, never
       // brings it back.
@@ -378,8 +381,11 @@ class RefreshEngine final : public ReplicaListener {
   // `mirror` (a follower reading the leader's latest) clears a field the
   // record lacks, else the record only adds.
   void PutOwner(const App& app, AppRecord& record) const;
-  // Returns whether the store lacks what is held (a later installation).
-  bool TakeOwner(App& app, const AppRecord& record, bool mirror);
+  // Returns whether the store lacks what is held (a later installation);
+  // `installed_again`: the record brought a later installation of a suite's
+  // corp than the one held, whose values are ended.
+  bool TakeOwner(App& app, const AppRecord& record, bool mirror,
+                 bool* installed_again = nullptr);
   // A suite corp's AppRecord::owner installed_at; InfinitePast() if none.
   static absl::Time StoredInstallation(const AppRecord& record);
   // Fills an authorizer's request: the code, else its refresh token.

@@ -350,7 +350,8 @@ void RefreshEngine::PutOwner(const App& app, AppRecord& record) const {
   }
 }
 
-bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
+bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror,
+                              bool* installed_again) {
   if (Platform* suite = SuiteOf(app.config.app_id)) {
     return TakeAuthCodes(*suite, app.config.app_id, record, mirror);
   }
@@ -363,6 +364,7 @@ bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
   App::Authorizer& authorizer = *app.authorizer;
   // A suite's corp: the later installation wins, whoever holds it.
   bool same_installation = false;
+  bool replaced = false;  // a later installation than the one held
   if (app.config.api == AppConfig::Api::kSuiteCorp) {
     const absl::Time stored = StoredInstallation(record);
     if (authorizer.installed_at > stored) {
@@ -372,6 +374,7 @@ bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
     }
     if (authorizer.installed_at < stored) {
       mirror = true;  // the stored installation, whole
+      replaced = !authorizer.refresh_token.empty();
       authorizer.installed_at = stored;
     }
     same_installation = !mirror && stored != absl::InfinitePast();
@@ -410,6 +413,17 @@ bool RefreshEngine::TakeOwner(App& app, const AppRecord& record, bool mirror) {
   authorizer.revoked = stored_revoked || store_lacks;
   // What the store holds is durable.
   authorizer.durable_refresh_token = authorizer.refresh_token;
+  if (replaced) {
+    // Installed again, by way of another replica: as OnPermanentCode does,
+    // nothing held from the installation replaced is served (the record's
+    // own tokens, if later, replace them as they merge).
+    const Instant now = clock_.InstantNow();
+    for (Slot* slot : app.slots) {
+      if (slot != nullptr) EndValue(*slot, now);
+    }
+    authorizer.just_installed = true;
+    if (installed_again != nullptr) *installed_again = true;
+  }
   return store_lacks;
 }
 

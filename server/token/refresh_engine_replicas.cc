@@ -169,8 +169,10 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
   bool store_lacks =
       MergeCounters(CountersFromRecord(record, clock_), app.counters);
   Recount(app, before);
+  bool installed_again = false;
   if (app.authorizer && !record.owner.empty()) {
-    store_lacks = TakeOwner(app, record, /*mirror=*/latest) || store_lacks;
+    store_lacks = TakeOwner(app, record, /*mirror=*/latest, &installed_again) ||
+                  store_lacks;
   }
   // A suite's auth codes waiting for their exchange: a follower's copy
   // follows the leader's (one it lacks was exchanged), so that whichever
@@ -204,6 +206,8 @@ bool RefreshEngine::Adopt(const AppRecord& record, bool latest, bool* changed) {
       *changed = true;
     }
   }
+  // Its ended values may need replacing now (RescheduleEarlier).
+  if (installed_again && changed != nullptr) *changed = true;
   return store_lacks;
 }
 

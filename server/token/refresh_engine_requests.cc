@@ -339,11 +339,14 @@ void RefreshEngine::OnAnswer(Slot& slot, FetchResult result) {
       slot.request.refresh_token != app.authorizer->refresh_token) {
     // Sent with a permanent code since replaced (the corp installed the
     // suite again while it was out): WeCom may have ended whatever it
-    // answered, so nothing of it is served. The new code's token goes now.
+    // answered, so nothing of it is served. Nor does it count as a request
+    // that may replace the new installation's tokens: its intent goes too.
+    // The new code's token goes now.
     Log(LogLevel::kWarning,
         "an answer to a corp's permanent code since replaced; discarded",
         {{"app_id", app.config.app_id},
          {"permanent_code", Fingerprint(slot.request.refresh_token)}});
+    if (slot.request.intent) ForgetIntent(slot.state, *slot.request.intent);
     slot.failure = FetchResult{};
     ScheduleRequest(slot, EarliestSend(now));
     return;

@@ -77,6 +77,7 @@ void RefreshEngine::SubmitAuthCode(const PlatformEvent& event,
       return;
     }
     codes.push_back(event.authorization_code);
+    suite.exchange.stamped[event.authorization_code] = event.create_time;
     Log(LogLevel::kInfo, "a corp installed the suite; exchanging its auth code",
         {{"app_id", event.component_app_id},
          {"info_type", event.info_type},
@@ -171,20 +172,28 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
       ForceRefreshCommand refresh;
       refresh.app_id = suite_id;
       refresh.stale_value = sent_with;
-      refresh.done = [this, suite_id](absl::StatusOr<ForceRefreshReply> reply) {
-        if (reply.ok()) return;
-        // Refused (ForceRefresh's share of the budget spent): a code lives
-        // minutes, so its exchange does not wait hours for the suite
-        // token's own schedule; it tries the token held again, after its
-        // backoff.
+      refresh.done = [this, suite_id,
+                      sent_with](absl::StatusOr<ForceRefreshReply> reply) {
+        auto app = apps_.find(suite_id);
+        if (reply.ok() ||
+            reply.status().code() != absl::StatusCode::kResourceExhausted ||
+            app == apps_.end()) {
+          return;
+        }
+        // ForceRefresh's share of the budget is spent. A code lives
+        // minutes: its exchange does not wait hours for the suite token's
+        // own schedule, nor retries the refused token; the suite token is
+        // renewed now, as its schedule would (the daily budget still caps
+        // it).
+        Slot& token = AccessSlot(*app->second);
+        if (token.state.value != sent_with) return;  // renewed meanwhile
         Log(LogLevel::kWarning,
-            "the suite token's refresh was refused; the exchange tries the "
-            "one held again",
+            "ForceRefresh's budget refused renewing the suite token WeCom "
+            "refused for an exchange; renewing it as scheduled",
             {{"app_id", suite_id},
              {"error", std::string(reply.status().message())}});
-        if (auto it = platforms_.find(suite_id); it != platforms_.end()) {
-          it->second.exchange.refused_token.clear();
-        }
+        ScheduleRequest(token, EarliestSend(clock_.InstantNow()),
+                        Spend::kScheduled);
       };
       ForceRefresh(std::move(refresh));
     }
@@ -211,7 +220,13 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
   authorizer.refused.clear();
   authorizer.revoked = false;
   authorizer.just_installed = true;
-  authorizer.installed_at = now.wall;
+  // WeCom's stamp of the create_auth (a cancel_auth is stamped by the same
+  // clock), else the answer's time; and always after the installation it
+  // replaces, whatever clock stamped that one.
+  auto stamp = exchange.stamped.find(code);
+  authorizer.installed_at =
+      std::max(stamp != exchange.stamped.end() ? stamp->second : now.wall,
+               authorizer.installed_at + absl::Microseconds(1));
   Touch(*corp);
   Log(LogLevel::kInfo, "a corp's permanent code is held",
       {{"app_id", key},
@@ -231,6 +246,7 @@ void RefreshEngine::OnPermanentCode(const std::string& suite_id,
 void RefreshEngine::FinishCode(Platform::CodeExchange& exchange,
                                const std::string& code) {
   std::erase(exchange.codes, code);
+  exchange.stamped.erase(code);
   exchange.finished.push_back(code);
   if (exchange.finished.size() > kMaxFinishedCodes) {
     exchange.finished.pop_front();
@@ -275,6 +291,9 @@ bool RefreshEngine::TakeAuthCodes(Platform& suite, const std::string& suite_id,
       return Contains(suite.exchange.finished, code);
     });
     codes = std::move(stored);
+    absl::erase_if(suite.exchange.stamped, [&codes](const auto& entry) {
+      return !Contains(codes, entry.first);
+    });
     return false;
   }
   bool store_lacks = false;

@@ -444,11 +444,20 @@ TEST_F(SuiteEngineTest, AnAnswerForAReplacedPermanentCodeIsNotServed) {
   Pump();
   ASSERT_TRUE(GetCorp().ok());
   EXPECT_EQ(GetCorp()->value, token);
+  // Its full life: the discarded request does not count as one that may
+  // replace it (that would cut it to the overlap and fetch again soon).
+  const size_t sent = upstream_->started().size();
+  RunAt(clock_.Now() + absl::Minutes(10));
+  for (size_t i = sent; i < upstream_->started().size(); ++i) {
+    EXPECT_NE(upstream_->started()[i].api, FetchApi::kWeComCorpToken);
+  }
+  EXPECT_TRUE(GetCorp().ok());
 }
 
 // The suite token WeCom refused for an exchange cannot be refreshed at once
 // (ForceRefresh's budget is spent): the code, which lives minutes, is not
-// left waiting hours for the token's own schedule.
+// left waiting hours for the token's own schedule, nor sent again with the
+// refused token; the suite token is renewed as scheduled.
 TEST_F(SuiteEngineTest, ARefusedSuiteTokenRefreshDoesNotStallTheExchange) {
   config_.refresh.force_budget = 0;
   Restart();
@@ -463,9 +472,26 @@ TEST_F(SuiteEngineTest, ARefusedSuiteTokenRefreshDoesNotStallTheExchange) {
          clock_.Now() < refused + absl::Minutes(5)) {
     RunAt(clock_.Now() + absl::Seconds(5));
   }
+  // Renewed as its schedule would, not tried again as refused.
   ASSERT_EQ(upstream_->InFlight(), 1) << "the exchange waits for hours";
+  ASSERT_EQ(Oldest().api, FetchApi::kWeComSuiteToken);
+  const std::string fresh = upstream_->Succeed();
+  Pump();
+  while (upstream_->InFlight() == 0 &&
+         clock_.Now() < refused + absl::Minutes(5)) {
+    RunAt(clock_.Now() + absl::Seconds(5));
+  }
+  ASSERT_EQ(upstream_->InFlight(), 1);
   EXPECT_EQ(Oldest().api, FetchApi::kWeComPermanentCode);
-  EXPECT_EQ(Oldest().access_token, suite_token_);
+  EXPECT_EQ(Oldest().access_token, fresh);
+  int with_refused = 0;  // the first exchange only
+  for (const FetchRequest& request : upstream_->started()) {
+    if (request.api == FetchApi::kWeComPermanentCode &&
+        request.access_token == suite_token_) {
+      ++with_refused;
+    }
+  }
+  EXPECT_EQ(with_refused, 1);
   AnswerPermanentCode("permanentcode@@@1");
   EXPECT_TRUE(Stored(kCorpKey).owner.contains("refresh_token"));
 }
@@ -585,6 +611,62 @@ TEST_F(SuiteEngineTest, AnOlderStoredInstallationNeverReplacesALaterOne) {
   ASSERT_EQ(upstream_->InFlight(), 1);
   EXPECT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
   EXPECT_EQ(Oldest().refresh_token, "permanentcode@@@2");
+}
+
+// Replicas: another replica took the corp's new installation (it lost the
+// lease before its write, so its heal could not cut the old token's expiry
+// in the store). The leader reading it ends the old installation's token
+// and fetches the new permanent code's.
+TEST_F(SuiteEngineTest, AnInstallationReadFromAnotherReplicaEndsTheOldToken) {
+  store_.shared = true;
+  store_.may_send = true;
+  Restart();
+  engine_->Start();
+  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
+  Pump();
+  PushTicket("suiteticket@@@1");
+  Pump();
+  upstream_->Succeed();
+  Pump();
+  CreateAuth("authcode@@@1");
+  Pump();
+  AnswerPermanentCode("permanentcode@@@1");
+  corp_token_ = upstream_->Succeed();
+  Pump();
+  const AppRecord first = Stored(kCorpKey);
+  RunAt(clock_.Now() + absl::Seconds(10));
+  CreateAuth("authcode@@@2");
+  Pump();
+  AnswerPermanentCode("permanentcode@@@2");
+  AppRecord healed = Stored(kCorpKey);
+  for (TokenRecord& token : healed.tokens) {
+    for (const TokenRecord& before : first.tokens) {
+      if (token.value == before.value) token.expires_at = before.expires_at;
+    }
+  }
+
+  // The leader still holds the first installation.
+  store_.durable[kCorpKey] = first;
+  Restart();
+  engine_->Start();
+  std::vector<AppRecord> records;
+  for (const auto& [key, record] : store_.durable) records.push_back(record);
+  engine_->OnLeader(records, /*epoch=*/2, clock_.SteadyNow(),
+                    clock_.SteadyNow());
+  Pump();
+  ASSERT_TRUE(GetCorp().ok()) << GetCorp().status();
+  ASSERT_EQ(GetCorp()->value, corp_token_);
+  ASSERT_EQ(upstream_->InFlight(), 0);
+
+  clock_.SetTime(clock_.Now() + absl::Seconds(1));
+  engine_->OnRecords({healed}, ReadKind::kChanges, clock_.SteadyNow(),
+                     clock_.SteadyNow());
+  EXPECT_FALSE(GetCorp().ok() && GetCorp()->value == corp_token_)
+      << "the replaced installation's token is still served";
+  RunAt(clock_.Now() + absl::Seconds(1));
+  ASSERT_EQ(upstream_->InFlight(), 1);
+  EXPECT_EQ(upstream_->front().api, FetchApi::kWeComCorpToken);
+  EXPECT_EQ(upstream_->front().refresh_token, "permanentcode@@@2");
 }
 
 // Replicas: the leader reads its own record back, and a read that began
