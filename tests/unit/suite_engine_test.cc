@@ -152,6 +152,28 @@ class SuiteEngineTest : public ::testing::Test {
     corp_token_ = upstream_->Succeed();
     Pump();
   }
+  // Replicas (a shared store): this one leads, with the suite's token.
+  void StartLeaderWithSuiteToken() {
+    store_.shared = true;
+    store_.may_send = true;
+    Restart();
+    engine_->Start();
+    engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
+    Pump();
+    PushTicket("suiteticket@@@1");
+    Pump();
+    upstream_->Succeed();
+    Pump();
+  }
+  // ... and an installed corp with a token from "permanentcode@@@1".
+  void StartInstalledLeader() {
+    StartLeaderWithSuiteToken();
+    CreateAuth("authcode@@@1");
+    Pump();
+    AnswerPermanentCode("permanentcode@@@1");
+    corp_token_ = upstream_->Succeed();
+    Pump();
+  }
   absl::StatusOr<Token> GetCorp() {
     return table_->Get(kCorpKey, TokenKind::kAccessToken, clock_.SteadyNow());
   }
@@ -561,21 +583,7 @@ TEST_F(SuiteEngineTest, ACancelAuthFromBeforeAReinstallRevokesNothing) {
 // last writes) still holds the corp's earlier installation: the later one
 // held is kept and written back, never replaced by the older permanent code.
 TEST_F(SuiteEngineTest, AnOlderStoredInstallationNeverReplacesALaterOne) {
-  store_.shared = true;
-  store_.may_send = true;
-  Restart();
-  engine_->Start();
-  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
-  Pump();
-  PushTicket("suiteticket@@@1");
-  Pump();
-  upstream_->Succeed();
-  Pump();
-  CreateAuth("authcode@@@1");
-  Pump();
-  AnswerPermanentCode("permanentcode@@@1");
-  upstream_->Succeed();
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartInstalledLeader());
   const AppRecord snapshot = Stored(kCorpKey);
   RunAt(clock_.Now() + absl::Seconds(10));
   CreateAuth("authcode@@@2");
@@ -618,21 +626,7 @@ TEST_F(SuiteEngineTest, AnOlderStoredInstallationNeverReplacesALaterOne) {
 // in the store). The leader reading it ends the old installation's token
 // and fetches the new permanent code's.
 TEST_F(SuiteEngineTest, AnInstallationReadFromAnotherReplicaEndsTheOldToken) {
-  store_.shared = true;
-  store_.may_send = true;
-  Restart();
-  engine_->Start();
-  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
-  Pump();
-  PushTicket("suiteticket@@@1");
-  Pump();
-  upstream_->Succeed();
-  Pump();
-  CreateAuth("authcode@@@1");
-  Pump();
-  AnswerPermanentCode("permanentcode@@@1");
-  corp_token_ = upstream_->Succeed();
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartInstalledLeader());
   const AppRecord first = Stored(kCorpKey);
   RunAt(clock_.Now() + absl::Seconds(10));
   CreateAuth("authcode@@@2");
@@ -674,16 +668,7 @@ TEST_F(SuiteEngineTest, AnInstallationReadFromAnotherReplicaEndsTheOldToken) {
 // not exchanged again (WeCom would answer 40029 and it would be logged as
 // an installation lost).
 TEST_F(SuiteEngineTest, ALeaderReadingAnOlderRecordDoesNotExchangeAgain) {
-  store_.shared = true;
-  store_.may_send = true;
-  Restart();
-  engine_->Start();
-  engine_->OnLeader({}, /*epoch=*/1, clock_.SteadyNow(), clock_.SteadyNow());
-  Pump();
-  PushTicket("suiteticket@@@1");
-  Pump();
-  upstream_->Succeed();
-  Pump();
+  ASSERT_NO_FATAL_FAILURE(StartLeaderWithSuiteToken());
   CreateAuth("authcode@@@1");
   Pump();
   const AppRecord with_code = Stored(kSuite);
