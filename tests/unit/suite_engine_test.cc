@@ -174,6 +174,17 @@ class SuiteEngineTest : public ::testing::Test {
     corp_token_ = upstream_->Succeed();
     Pump();
   }
+  // A caller's ForceRefresh of the corp's `stale` token (40014), once
+  // force_min_interval has passed.
+  void ForceRefreshCorp(const std::string& stale) {
+    ForceRefreshCommand force;
+    force.app_id = kCorpKey;
+    force.stale_value = stale;
+    force.wechat_errcode = 40014;
+    force.done = [](absl::StatusOr<ForceRefreshReply>) {};
+    engine_->ForceRefresh(std::move(force));
+    RunAt(clock_.Now() + absl::Seconds(31));
+  }
   absl::StatusOr<Token> GetCorp() {
     return table_->Get(kCorpKey, TokenKind::kAccessToken, clock_.SteadyNow());
   }
@@ -341,13 +352,7 @@ TEST_F(SuiteEngineTest, ARestartUsesTheSealedPermanentCode) {
 
 TEST_F(SuiteEngineTest, ARefusedPermanentCodeIsKeptButNothingMoreIsSent) {
   ASSERT_NO_FATAL_FAILURE(StartInstalled());
-  ForceRefreshCommand force;
-  force.app_id = kCorpKey;
-  force.stale_value = corp_token_;
-  force.wechat_errcode = 40014;
-  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
-  engine_->ForceRefresh(std::move(force));
-  RunAt(clock_.Now() + absl::Seconds(31));
+  ForceRefreshCorp(corp_token_);
   ASSERT_EQ(upstream_->InFlight(), 1);
   upstream_->Fail(FailureClass::kPermanent, 40084);
   Pump();
@@ -432,13 +437,7 @@ TEST_F(SuiteEngineTest, AReinstallEndsTheOldTokenBeforeTheNewCodeIsStored) {
 // new permanent code's token is fetched at once.
 TEST_F(SuiteEngineTest, AnAnswerForAReplacedPermanentCodeIsNotServed) {
   ASSERT_NO_FATAL_FAILURE(StartInstalled());
-  ForceRefreshCommand force;
-  force.app_id = kCorpKey;
-  force.stale_value = corp_token_;
-  force.wechat_errcode = 40014;
-  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
-  engine_->ForceRefresh(std::move(force));
-  RunAt(clock_.Now() + absl::Seconds(31));
+  ForceRefreshCorp(corp_token_);
   ASSERT_EQ(upstream_->InFlight(), 1);
   ASSERT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
   ASSERT_EQ(Oldest().refresh_token, "permanentcode@@@1");
@@ -609,13 +608,7 @@ TEST_F(SuiteEngineTest, AnOlderStoredInstallationNeverReplacesALaterOne) {
       << "the later installation is not written back";
   ASSERT_TRUE(GetCorp().ok()) << GetCorp().status();
   // Its next token goes with the later permanent code.
-  ForceRefreshCommand force;
-  force.app_id = kCorpKey;
-  force.stale_value = token;
-  force.wechat_errcode = 40014;
-  force.done = [](absl::StatusOr<ForceRefreshReply>) {};
-  engine_->ForceRefresh(std::move(force));
-  RunAt(clock_.Now() + absl::Seconds(31));
+  ForceRefreshCorp(token);
   ASSERT_EQ(upstream_->InFlight(), 1);
   EXPECT_EQ(Oldest().api, FetchApi::kWeComCorpToken);
   EXPECT_EQ(Oldest().refresh_token, "permanentcode@@@2");
